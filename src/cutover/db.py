@@ -1,0 +1,201 @@
+"""Run the runbook's queries on Postgres: read-only, time-limited, errors as readable values."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from cutover import sqlfile
+from cutover.model import Database, Query
+from cutover.problems import Problem
+from cutover.results import QueryResult
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or the DSN is missing; the message is safe to show."""
+
+
+def dsn_from_env(database: Database, environ: Mapping[str, str]) -> str:
+    dsn = environ.get(database.dsn_env, "").strip()
+    if not dsn:
+        raise DatabaseUnavailable(
+            f"no database: set {database.dsn_env} to the Postgres DSN (the runbook's "
+            "[database] dsn_env names this variable)"
+        )
+    return dsn
+
+
+def redact(text: str, dsn: str | None = None) -> str:
+    """Text with any DSN password replaced, whether it came from the DSN or a driver message.
+
+    >>> redact("postgresql://app:s3cret@db:5432/x failed")
+    'postgresql://app:***@db:5432/x failed'
+    >>> redact("auth failed for s3cret", "postgresql://app:s3cret@db/x")
+    'auth failed for ***'
+    """
+    if dsn:
+        password = urlsplit(dsn).password
+        if password:
+            text = text.replace(password, "***")
+    return re.sub(r"(\w+://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
+
+
+def describe(dsn: str) -> str:
+    """Where the DSN points, for the header: user@host:port/db without the password."""
+    parts = urlsplit(dsn)
+    netloc = parts.hostname or "local socket"
+    if parts.port:
+        netloc += f":{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    return urlunsplit(("", netloc, parts.path, "", "")).lstrip("/") or "postgres"
+
+
+def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str:
+    """One operator-readable line for a failed query, with the fix where there is one."""
+    if isinstance(exc, asyncpg.UndefinedColumnError):
+        match = re.search(r'column "?([\w.]+)"? does not exist', str(exc))
+        if match:
+            return f"needs column {match.group(1).split('.')[-1]} (the database has no such column)"
+    if isinstance(exc, asyncpg.UndefinedTableError):
+        match = re.search(r'relation "?([\w.]+)"? does not exist', str(exc))
+        if match:
+            return f"needs table {match.group(1)} (the database has no such table)"
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return f"timed out after {timeout_s:g}s (the runbook's statement_timeout)"
+    if isinstance(
+        exc, asyncpg.InvalidSQLStatementNameError | asyncpg.DuplicatePreparedStatementError
+    ):
+        return (
+            f"{exc}; this looks like a transaction pooler (Supabase port 6543, PgBouncer): "
+            'set pooler = "transaction" under [database]'
+        )
+    if isinstance(exc, asyncpg.PostgresError):
+        return redact(f"{type(exc).__name__}: {exc}", dsn)
+    if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.InterfaceError):
+        return redact(f"database unreachable: {exc or type(exc).__name__}", dsn)
+    return redact(f"{type(exc).__name__}: {exc}", dsn)
+
+
+class QueryRunner:
+    """A small pool; each query in its own read-only transaction with a statement timeout."""
+
+    def __init__(self, database: Database, dsn: str, *, size: int = 2, connect_timeout: float = 5):
+        self.database = database
+        self.dsn = dsn
+        self.size = size
+        self.connect_timeout = connect_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def connect(self) -> None:
+        """Open the pool; raise DatabaseUnavailable with a safe message when it cannot."""
+        async with self._lock:
+            if self._pool is not None:
+                return
+            # A transaction pooler hands each transaction to any server connection, so
+            # named prepared statements vanish between them: asyncpg must not cache any.
+            cache = 0 if self.database.pooler == "transaction" else 100
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.size,
+                    timeout=self.connect_timeout,
+                    statement_cache_size=cache,
+                    command_timeout=self.database.statement_timeout_s + 5,
+                    server_settings={"application_name": "cutover"},
+                )
+            except Exception as exc:  # every driver failure becomes one readable line
+                raise DatabaseUnavailable(
+                    explain(exc, self.database.statement_timeout_s, self.dsn)
+                ) from None
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 5)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pool.terminate()
+
+    async def run(self, query: Query) -> QueryResult:
+        """Run one query. Never raises for database trouble: the result carries the error."""
+        started = time.monotonic()
+        ran_at = datetime.now(UTC)
+        timeout = self.database.statement_timeout_s
+        try:
+            await self.connect()
+            assert self._pool is not None
+            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+                await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+                statement = await conn.prepare(query.sql)
+                rows = await statement.fetch()
+                columns = tuple(attr.name for attr in statement.get_attributes())
+        except DatabaseUnavailable as exc:
+            return QueryResult(
+                query.id, ran_at=ran_at, error=str(exc), duration_s=time.monotonic() - started
+            )
+        except Exception as exc:  # a query's failure is data for its panel, not a crash
+            if _connection_lost(exc):
+                await self.aclose()  # the next run reconnects
+            return QueryResult(
+                query.id,
+                ran_at=ran_at,
+                error=explain(exc, timeout, self.dsn),
+                duration_s=time.monotonic() - started,
+            )
+        return QueryResult(
+            query.id,
+            columns=columns,
+            rows=tuple(tuple(r) for r in rows),
+            ran_at=ran_at,
+            duration_s=time.monotonic() - started,
+        )
+
+    async def prepare(self, query: Query, shown_file: str) -> Problem | None:
+        """Ask Postgres to plan the query without running it; a problem at the .sql position."""
+        try:
+            await self.connect()
+            assert self._pool is not None
+            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+                await conn.prepare(query.sql)
+        except DatabaseUnavailable:
+            raise
+        except asyncpg.PostgresError as exc:
+            line, col = query.sql_line, query.sql_col
+            position = getattr(exc, "position", None)
+            if position:
+                line, col = _file_position(query, int(position))
+            message = explain(exc, self.database.statement_timeout_s, self.dsn)
+            return Problem(
+                shown_file, line, col, f"query {query.id!r} fails on Postgres: {message}"
+            )
+        except Exception as exc:  # connection dropped mid-way and the like
+            raise DatabaseUnavailable(
+                explain(exc, self.database.statement_timeout_s, self.dsn)
+            ) from None
+        return None
+
+
+def _file_position(query: Query, position: int) -> tuple[int, int]:
+    statements = sqlfile.read_sql_file(query.file)
+    chosen = statements[(query.statement or 1) - 1]
+    return chosen.file_position(position)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.InterfaceError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError,
+    )

@@ -1,0 +1,237 @@
+"""Verdicts: judge a gate's or trigger's comparison against a query result, three-valued.
+No data, too little data, a stale or failed query: undecided (WAIT), never PASS."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from statistics import NormalDist
+from typing import Any
+
+from cutover.model import Comparison, Op
+from cutover.results import QueryResult
+
+DEFAULT_CONFIDENCE = 0.95
+
+_SYMBOL: dict[str, str] = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
+_NEGATION: dict[str, Op] = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    WAIT = "wait"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """How one comparison came out, with the numbers that show why.
+
+    `holds` is True when the comparison holds over the whole interval, False when it fails
+    over the whole interval, None when undecided or there is nothing to judge.
+    """
+
+    holds: bool | None
+    value: float | None
+    interval: tuple[float, float] | None
+    reason: str
+
+    @property
+    def gate_verdict(self) -> Verdict:
+        if self.holds is None:
+            return Verdict.WAIT
+        return Verdict.PASS if self.holds else Verdict.FAIL
+
+    @property
+    def trigger_fired(self) -> bool:
+        return self.holds is True
+
+
+def negate(op: Op) -> Op:
+    """The comparison that holds exactly where `op` fails: a gate's rollback trigger."""
+    return _NEGATION[op]
+
+
+def z_for(confidence: float) -> float:
+    """Two-sided standard normal quantile: 0.95 → 1.959964. Raises ValueError outside (0, 1)."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson_interval(
+    successes: float, trials: float, confidence: float
+) -> tuple[float, float] | None:
+    """Wilson score interval of successes/trials as proportions in [0, 1]; None when trials <= 0."""
+    if trials <= 0:
+        return None
+    z = z_for(confidence)
+    p = successes / trials
+    z2n = z * z / trials
+    centre = (p + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(p * (1 - p) / trials + z2n / (4 * trials))
+    # Exact ends at 0/n and n/n: rounding noise there would decide `<= 0` or `>= 100` wrongly.
+    lo = 0.0 if successes <= 0 else max(0.0, centre - half)
+    hi = 1.0 if successes >= trials else min(1.0, centre + half)
+    return lo, hi
+
+
+def judge(
+    check: Comparison,
+    result: QueryResult | None,
+    *,
+    stale: bool = False,
+    now: datetime | None = None,
+) -> Judgement:
+    """Judge `check` on `result`. `now` only lets a stale reason say how long ago it ran."""
+    if result is None or (result.error is None and result.ran_at is None):
+        return _undecided(f"{check.query} has not run yet")
+    if result.error is not None:
+        return _undecided(f"query failed: {result.error}")
+    if stale:
+        return _undecided(_stale_reason(result.ran_at, now))
+    if check.successes is not None or check.trials is not None:
+        return _judge_proportion(check, result)
+    if check.row_count:
+        count = len(result.rows)
+        return _judge_point(check, count, f"{_num(count)} {'row' if count == 1 else 'rows'}")
+    if check.column is None:
+        return _undecided(f"{check.query}: nothing to compare, give a column or row_count")
+    value = _read_number(check.query, result, check.column)
+    if isinstance(value, str):
+        return _undecided(value)
+    return _judge_point(check, value, _num(value, check.value))
+
+
+def _judge_point(check: Comparison, value: float, shown: str) -> Judgement:
+    holds = _decide(check.op, value, value, check.value)
+    op = check.op if holds else negate(check.op)
+    return Judgement(holds, float(value), None, f"{shown} {_SYMBOL[op]} {_num(check.value)}")
+
+
+def _judge_proportion(check: Comparison, result: QueryResult) -> Judgement:
+    if check.successes is None or check.trials is None:
+        return _undecided(f"{check.query}: successes and trials must be given together")
+    confidence = DEFAULT_CONFIDENCE if check.confidence is None else check.confidence
+    if not 0 < confidence < 1:
+        return _undecided(f"confidence must be between 0 and 1, got {confidence}")
+    trials = _read_number(check.query, result, check.trials)
+    if isinstance(trials, str):
+        return _undecided(f"{trials}: no interval yet")
+    successes = _read_number(check.query, result, check.successes)
+    if isinstance(successes, str):
+        return _undecided(successes)
+    counts = f"{_num(successes)}/{_num(trials)}"
+    if trials <= 0:
+        return _undecided(f"{counts}: no interval yet, need {check.trials}")
+    if not 0 <= successes <= trials:
+        return _undecided(f"{counts}: {check.successes} must be between 0 and {check.trials}")
+    point: float | None = None
+    if check.column is not None:
+        column_value = _read_number(check.query, result, check.column)
+        # The verdict rests on the counts; a NULL display column does not undermine it,
+        # but a missing or non-numeric one means the runbook and the query disagree.
+        if isinstance(column_value, str):
+            if not column_value.startswith("NULL"):
+                return _undecided(column_value)
+        else:
+            point = column_value
+    # Thresholds above 1 are percents (`>= 95`), so is a column above 1 (the query's own
+    # percent column); otherwise stay in proportions. A threshold of exactly 1 with a
+    # proportion column therefore means 100 %, which is what `>= 1` on a rate should mean.
+    percent = check.value > 1 or (point is not None and point > 1)
+    scale = 100.0 if percent else 1.0
+    interval = wilson_interval(successes, trials, confidence)
+    assert interval is not None  # trials > 0 was checked above
+    lo, hi = interval[0] * scale, interval[1] * scale
+    if point is None:
+        point = successes / trials * scale
+    span = f"{_num(lo, check.value, percent)}–{_num(hi, check.value, percent)}"
+    shown = f"{counts}: {span}{' %' if percent else ''}"
+    limit = _num(check.value)
+    holds = _decide(check.op, lo, hi, check.value)
+    if holds is None:
+        reason = f"{shown} straddles {limit}: undecided, need more {check.trials}"
+    else:
+        op = check.op if holds else negate(check.op)
+        reason = f"{shown} {_SYMBOL[op]} {limit}"
+    return Judgement(holds, point, (lo, hi), reason)
+
+
+def _decide(op: Op, lo: float, hi: float, threshold: float) -> bool | None:
+    """Whether `x op threshold` holds for every x in [lo, hi] (True), for none (False),
+    or for some only (None)."""
+    if _everywhere(op, lo, hi, threshold):
+        return True
+    if _everywhere(negate(op), lo, hi, threshold):
+        return False
+    return None
+
+
+def _everywhere(op: Op, lo: float, hi: float, threshold: float) -> bool:
+    if op == "<":
+        return hi < threshold
+    if op == "<=":
+        return hi <= threshold
+    if op == ">":
+        return lo > threshold
+    if op == ">=":
+        return lo >= threshold
+    if op == "==":
+        return lo == hi == threshold
+    return threshold < lo or threshold > hi
+
+
+def _read_number(query: str, result: QueryResult, column: str) -> float | str:
+    """The first row's `column` as a float, or an operator-readable reason why not."""
+    if column not in result.columns:
+        available = ", ".join(result.columns) or "none"
+        return f"{query} has no column {column} (columns: {available})"
+    row = result.first_row()
+    if row is None:
+        return f"no rows yet from {query}"
+    raw: Any = row[column]
+    if raw is None:
+        return f"NULL in {column}"
+    # bool is an int in Python and a yes/no column compared with `== 1` is a fair gate.
+    if not isinstance(raw, int | float | Decimal):
+        return f"{column} is not a number: {raw!r}"
+    value = float(raw)
+    if math.isnan(value):
+        return f"{column} is NaN"
+    return value
+
+
+def _undecided(reason: str) -> Judgement:
+    return Judgement(holds=None, value=None, interval=None, reason=reason)
+
+
+def _stale_reason(ran_at: datetime | None, now: datetime | None) -> str:
+    if ran_at is None:
+        return "stale: never ran"
+    if now is None:
+        return f"stale: last ran {ran_at:%Y-%m-%d %H:%M:%S} UTC"
+    seconds = max(0.0, (now - ran_at).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"stale: last ran {int(seconds // size)} {unit} ago"
+    return f"stale: last ran {int(seconds)} s ago"
+
+
+def _num(x: float, threshold: float | None = None, percent: bool = False) -> str:
+    """Integers without ".0", thousands separated, one decimal for percents and numbers
+    from 1 up, three significant digits below 1; more only where rounding would make a
+    number look equal to a threshold it is not equal to."""
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x == int(x):
+        return f"{int(x):,}"
+    fixed = percent or abs(x) >= 1
+    for digits in range(1, 8) if fixed else range(3, 10):
+        text = f"{x:,.{digits}f}" if fixed else f"{x:.{digits}g}"
+        if threshold is None or x == threshold or float(text.replace(",", "")) != threshold:
+            return text
+    return text

@@ -1,0 +1,150 @@
+"""The runbook as typed, frozen objects: what `runbook.py` loads and everything else reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Op = Literal["<", "<=", ">", ">=", "==", "!="]
+Severity = Literal["critical", "high", "medium"]
+
+
+@dataclass(frozen=True)
+class Database:
+    dsn_env: str = "CUTOVER_DATABASE_URL"
+    statement_timeout_s: float = 5.0
+    pooler: Literal["session", "transaction"] = "session"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The query and column that show the share of traffic actually on the new path."""
+
+    query: str
+    column: str
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Where the rollout percent lives. Fields not used by `kind` keep their defaults."""
+
+    kind: Literal["vercel", "file", "command"]
+    # vercel
+    project: str = ""
+    key: str = ""
+    target: str = "production"
+    token_env: str = "VERCEL_TOKEN"
+    team_id: str | None = None
+    redeploy: bool = True
+    # file (already resolved against the runbook's folder)
+    path: Path | None = None
+    # command
+    get: str = ""
+    set: str = ""
+    timeout_s: float = 30.0
+    observed: Observed | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An HTTP check. `url` may hold ${NAME} or ${NAME:-default}, expanded at run time."""
+
+    id: str
+    url: str
+    method: str = "GET"
+    expect_status: int | None = 200
+    expect_json: dict = field(default_factory=dict)
+    expect_headers: dict = field(default_factory=dict)  # name -> exact value, or True: present
+    deprecation: bool = False  # check Deprecation / Sunset / Link as a deprecated endpoint must
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    title: str
+    file: Path  # resolved against the runbook's folder
+    statement: int | None  # 1-based among the file's executable statements
+    refresh_s: float
+    sql: str = ""  # the chosen statement's text, filled by the loader
+    help: str = ""  # from the comment block above the statement
+    sql_line: int = 1  # where the statement starts in `file`, for mapping Postgres positions
+    sql_col: int = 1
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A value from a query's first row (or its row count) compared against a threshold.
+
+    With `successes` and `trials` the comparison is judged over the Wilson score interval
+    of successes/trials at `confidence`, not over the point value alone.
+    """
+
+    query: str
+    op: Op
+    value: float
+    column: str | None = None
+    row_count: bool = False
+    successes: str | None = None
+    trials: str | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    id: str
+    check: Comparison
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    id: str
+    check: Comparison
+    severity: Severity = "critical"
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    text: str
+    probe: str | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    title: str
+    percent: int
+    hold_s: float = 0.0
+    steps: tuple[Step, ...] = ()
+    gates: tuple[Gate, ...] = ()
+
+
+@dataclass(frozen=True)
+class Runbook:
+    path: Path
+    title: str
+    version: int
+    database: Database
+    journal_path: Path
+    flag: Flag
+    probes: dict[str, Probe]
+    queries: dict[str, Query]
+    stages: tuple[Stage, ...]
+    triggers: tuple[Trigger, ...]
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def stage(self, stage_id: str) -> Stage:
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage
+        raise KeyError(stage_id)
+
+    def stage_index(self, stage_id: str) -> int:
+        return [s.id for s in self.stages].index(stage_id)

@@ -1,0 +1,598 @@
+"""Load `runbook.toml` into typed objects, reporting every mistake with file:line:col."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cutover import sqlfile, tomlpos
+from cutover.durations import parse_duration
+from cutover.model import (
+    Comparison,
+    Database,
+    Flag,
+    Gate,
+    Observed,
+    Probe,
+    Query,
+    Runbook,
+    Stage,
+    Step,
+    Trigger,
+)
+from cutover.problems import Problem, ProblemsFound
+
+SUPPORTED_VERSIONS = (1,)
+OPS = ("<", "<=", ">", ">=", "==", "!=")
+SEVERITIES = ("critical", "high", "medium")
+FLAG_KINDS = ("vercel", "file", "command")
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+# What each table may hold. A type tuple means "any of these"; `Duration` is a string
+# that must parse as one. Unknown keys are errors with a "did you mean".
+Duration = "duration"
+Number = (int, float)
+_TOP = {
+    "version": int,
+    "title": str,
+    "database": dict,
+    "journal": dict,
+    "flag": dict,
+    "probes": dict,
+    "queries": dict,
+    "stages": list,
+    "triggers": list,
+}
+_DATABASE = {"dsn_env": str, "statement_timeout": Duration, "pooler": str}
+_JOURNAL = {"path": str}
+_FLAG_COMMON = {"kind": str, "observed": dict}
+_FLAG_BY_KIND = {
+    "vercel": {
+        "project": str,
+        "key": str,
+        "target": str,
+        "token_env": str,
+        "team_id": str,
+        "redeploy": bool,
+    },
+    "file": {"path": str},
+    "command": {"get": str, "set": str, "timeout": Duration},
+}
+_OBSERVED = {"query": str, "column": str}
+_PROBE = {
+    "url": str,
+    "method": str,
+    "expect_status": int,
+    "expect_json": dict,
+    "expect_headers": dict,
+    "deprecation": bool,
+    "timeout": Duration,
+}
+_QUERY = {"title": str, "file": str, "statement": int, "refresh": Duration}
+_STAGE = {"id": str, "title": str, "percent": int, "hold": Duration, "steps": list, "gates": list}
+_STEP = {"id": str, "text": str, "probe": str}
+_COMPARISON = {
+    "id": str,
+    "title": str,
+    "query": str,
+    "column": str,
+    "row_count": bool,
+    "op": str,
+    "value": Number,
+    "successes": str,
+    "trials": str,
+    "confidence": Number,
+}
+_TRIGGER = {**_COMPARISON, "severity": str}
+
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    dict: "a table",
+    list: "an array",
+    float: "a number",
+}
+
+
+def _type_name(expected: Any) -> str:
+    if expected == Duration:
+        return 'a duration string like "30s", "24h" or "7d"'
+    if isinstance(expected, tuple):
+        return "a number"
+    return _TYPE_NAMES.get(expected, expected.__name__)
+
+
+def _is(value: Any, expected: Any) -> bool:
+    # bool is an int in Python but never a number in a runbook.
+    if expected == Duration:
+        return isinstance(value, str)
+    types = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, bool):
+        return bool in types
+    if float in types and isinstance(value, int):
+        return True
+    return isinstance(value, types)
+
+
+class _Reader:
+    """Walks the parsed TOML, collecting problems with their positions instead of stopping."""
+
+    def __init__(self, file: Path, text: str, shown_as: str):
+        self.file = file
+        self.shown_as = shown_as
+        self.positions = tomlpos.key_positions(text)
+        self.problems: list[Problem] = []
+
+    def problem(self, path: tuple, message: str, *, at_value: bool = False) -> None:
+        pos = tomlpos.nearest(self.positions, path)
+        line, col = (pos.value_line, pos.value_col) if at_value else (pos.line, pos.col)
+        self.problems.append(Problem(self.shown_as, line, col, message))
+
+    def table(self, data: Any, path: tuple, allowed: dict[str, Any], *, what: str) -> dict:
+        """The keys of one table that have the right type; problems for the rest."""
+        if not isinstance(data, dict):
+            self.problem(path, f"{what} must be a table", at_value=True)
+            return {}
+        good: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+                suggestion = (
+                    f"; did you mean {hint[0]!r}?"
+                    if hint
+                    else (f"; {what} takes {', '.join(sorted(allowed))}")
+                )
+                self.problem((*path, key), f"unknown key {key!r} in {what}{suggestion}")
+                continue
+            expected = allowed[key]
+            if not _is(value, expected):
+                self.problem((*path, key), f"{key} must be {_type_name(expected)}", at_value=True)
+                continue
+            if expected == Duration:
+                try:
+                    value = parse_duration(value)
+                except ValueError as exc:
+                    self.problem((*path, key), f"{key}: {exc}", at_value=True)
+                    continue
+            good[key] = value
+        return good
+
+    def require(self, table: dict, raw: Any, path: tuple, key: str, what: str) -> bool:
+        if key in table:
+            return True
+        # A key with the wrong type was already reported; don't report it missing too.
+        if not (isinstance(raw, dict) and key in raw):
+            self.problem(path, f"{what} needs `{key}`")
+        return False
+
+    def ident(self, table: dict, path: tuple, what: str) -> str | None:
+        value = table.get("id")
+        if value is None:
+            return None
+        if not _ID.match(value):
+            self.problem(
+                (*path, "id"),
+                f"{what} id {value!r} must be lower-case letters, digits, "
+                "_ or -, starting with a letter or digit",
+                at_value=True,
+            )
+        return value
+
+    def items(self, data: Any, path: tuple, what: str) -> list[tuple[tuple, Any]]:
+        if not isinstance(data, list):
+            return []
+        return [((*path, i), item) for i, item in enumerate(data)]
+
+
+def load(path: Path | str, *, shown_as: str | None = None) -> Runbook:
+    """Load and validate a runbook; raise ProblemsFound listing every problem found."""
+    path = Path(path)
+    shown = shown_as or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProblemsFound(
+            [Problem(shown, 1, 1, "no runbook here; pass --runbook PATH or set CUTOVER_RUNBOOK")]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProblemsFound([Problem(shown, 1, 1, f"cannot read the runbook: {exc}")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line, col, message = tomlpos.decode_error(exc, text)
+        raise ProblemsFound([Problem(shown, line, col, f"not valid TOML: {message}")]) from None
+    reader = _Reader(path, text, shown)
+    runbook = _build(reader, data, path.resolve())
+    if reader.problems:
+        raise ProblemsFound(
+            sorted(reader.problems, key=lambda p: (p.file != shown, p.file, p.line, p.col))
+        )
+    assert runbook is not None
+    return runbook
+
+
+def _build(r: _Reader, data: dict, path: Path) -> Runbook | None:
+    top = r.table(data, (), _TOP, what="the runbook")
+    for key in ("version", "title", "flag", "stages"):
+        r.require(top, data, (), key, "the runbook")
+    version = top.get("version", 1)
+    if "version" in top and version not in SUPPORTED_VERSIONS:
+        r.problem(
+            ("version",),
+            f"runbook version {version} is not supported; this cutover "
+            f"reads version {', '.join(map(str, SUPPORTED_VERSIONS))}",
+            at_value=True,
+        )
+    folder = path.parent
+
+    database = _database(r, data.get("database", {}))
+    journal = r.table(data.get("journal", {}), ("journal",), _JOURNAL, what="[journal]")
+    journal_path = folder / journal.get("path", ".cutover/journal.jsonl")
+    probes = _probes(r, top.get("probes", {}))
+    queries = _queries(r, top.get("queries", {}), folder)
+    flag = _flag(r, data.get("flag"), folder, queries) if "flag" in data else None
+    stages = _stages(r, data.get("stages", []), queries, probes)
+    triggers = tuple(_triggers(r, data.get("triggers", []), queries))
+    if r.problems or flag is None:
+        return None
+    return Runbook(
+        path=path,
+        title=top["title"],
+        version=version,
+        database=database,
+        journal_path=journal_path,
+        flag=flag,
+        probes=probes,
+        queries=queries,
+        stages=stages,
+        triggers=triggers,
+    )
+
+
+def _database(r: _Reader, raw: Any) -> Database:
+    table = r.table(raw, ("database",), _DATABASE, what="[database]")
+    pooler = table.get("pooler", "session")
+    if pooler not in ("session", "transaction"):
+        r.problem(
+            ("database", "pooler"),
+            f'pooler must be "session" or "transaction", not {pooler!r}',
+            at_value=True,
+        )
+        pooler = "session"
+    return Database(
+        dsn_env=table.get("dsn_env", Database.dsn_env),
+        statement_timeout_s=table.get("statement_timeout", Database.statement_timeout_s),
+        pooler=pooler,
+    )
+
+
+def _flag(r: _Reader, raw: Any, folder: Path, queries: dict[str, Query]) -> Flag | None:
+    path = ("flag",)
+    if not isinstance(raw, dict):
+        r.problem(path, "[flag] must be a table", at_value=True)
+        return None
+    kind = raw.get("kind")
+    if kind not in FLAG_KINDS:
+        if "kind" not in raw:
+            r.problem(path, f"[flag] needs `kind`: one of {', '.join(FLAG_KINDS)}")
+        else:
+            r.problem(
+                (*path, "kind"),
+                f"flag kind {kind!r} is not known; use one of {', '.join(FLAG_KINDS)}",
+                at_value=True,
+            )
+        return None
+    table = r.table(
+        raw, path, {**_FLAG_COMMON, **_FLAG_BY_KIND[kind]}, what=f"[flag] of kind {kind!r}"
+    )
+    required = {"vercel": ("project", "key"), "file": ("path",), "command": ("get", "set")}
+    for key in required[kind]:
+        r.require(table, raw, path, key, f"[flag] of kind {kind!r}")
+    if kind == "command" and "set" in table and "{percent}" not in table["set"]:
+        r.problem((*path, "set"), "the set command must contain {percent}", at_value=True)
+    observed = None
+    if "observed" in table:
+        obs = r.table(table["observed"], (*path, "observed"), _OBSERVED, what="flag.observed")
+        for key in ("query", "column"):
+            r.require(obs, table["observed"], (*path, "observed"), key, "flag.observed")
+        if "query" in obs and obs["query"] not in queries:
+            _unknown(r, (*path, "observed", "query"), "query", obs["query"], queries)
+        if "query" in obs and "column" in obs:
+            observed = Observed(query=obs["query"], column=obs["column"])
+    return Flag(
+        kind=kind,
+        project=table.get("project", ""),
+        key=table.get("key", ""),
+        target=table.get("target", "production"),
+        token_env=table.get("token_env", "VERCEL_TOKEN"),
+        team_id=table.get("team_id"),
+        redeploy=table.get("redeploy", True),
+        path=(folder / table["path"]) if "path" in table else None,
+        get=table.get("get", ""),
+        set=table.get("set", ""),
+        timeout_s=table.get("timeout", 30.0),
+        observed=observed,
+    )
+
+
+def _probes(r: _Reader, raw: dict) -> dict[str, Probe]:
+    probes: dict[str, Probe] = {}
+    for probe_id, item in raw.items():
+        path = ("probes", probe_id)
+        table = r.table(item, path, _PROBE, what=f"[probes.{probe_id}]")
+        if not r.require(table, item, path, "url", f"[probes.{probe_id}]"):
+            continue
+        if not _ID.match(probe_id):
+            r.problem(path, f"probe id {probe_id!r} must be lower-case letters, digits, _ or -")
+        probes[probe_id] = Probe(
+            id=probe_id,
+            url=table["url"],
+            method=table.get("method", "GET").upper(),
+            expect_status=table.get("expect_status", 200),
+            expect_json=table.get("expect_json", {}),
+            expect_headers=table.get("expect_headers", {}),
+            deprecation=table.get("deprecation", False),
+            timeout_s=table.get("timeout", 10.0),
+        )
+    return probes
+
+
+def _queries(r: _Reader, raw: dict, folder: Path) -> dict[str, Query]:
+    queries: dict[str, Query] = {}
+    for query_id, item in raw.items():
+        path = ("queries", query_id)
+        table = r.table(item, path, _QUERY, what=f"[queries.{query_id}]")
+        if not r.require(table, item, path, "file", f"[queries.{query_id}]"):
+            continue
+        if not _ID.match(query_id):
+            r.problem(path, f"query id {query_id!r} must be lower-case letters, digits, _ or -")
+        file = folder / table["file"]
+        statement = _statement(r, (*path, "file"), file, table.get("statement"))
+        if statement is None:
+            continue
+        refresh = table.get("refresh", 30.0)
+        if refresh < 1:
+            r.problem((*path, "refresh"), "refresh must be at least 1s", at_value=True)
+        queries[query_id] = Query(
+            id=query_id,
+            title=table.get("title") or statement.title or query_id,
+            file=file,
+            statement=table.get("statement"),
+            refresh_s=refresh,
+            sql=statement.text,
+            help=statement.help,
+            sql_line=statement.line,
+            sql_col=statement.col,
+        )
+    return queries
+
+
+def _statement(r: _Reader, path: tuple, file: Path, index: int | None) -> sqlfile.Statement | None:
+    try:
+        statements = sqlfile.read_sql_file(file)
+    except FileNotFoundError:
+        r.problem(
+            path, f"query file {file.name!r} not found (looked in {file.parent})", at_value=True
+        )
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        r.problem(path, f"cannot read query file {file.name!r}: {exc}", at_value=True)
+        return None
+    shown = shown_sql_path(Path(r.shown_as), r.file, file)
+    if not statements:
+        r.problems.append(Problem(shown, 1, 1, "no SQL statement in this file (only comments?)"))
+        return None
+    if index is None:
+        if len(statements) > 1:
+            r.problem(
+                path,
+                f"{file.name} holds {len(statements)} statements; say which with `statement = N`",
+                at_value=True,
+            )
+            return None
+        chosen = statements[0]
+    elif not 1 <= index <= len(statements):
+        r.problem(
+            (*path[:-1], "statement"),
+            f"statement {index} does not exist: {file.name} holds {len(statements)}",
+            at_value=True,
+        )
+        return None
+    else:
+        chosen = statements[index - 1]
+    why = sqlfile.read_only_problem(chosen)
+    if why:
+        r.problems.append(
+            Problem(
+                shown, chosen.line, chosen.col, f"a query must be one read-only statement: {why}"
+            )
+        )
+        return None
+    return chosen
+
+
+def shown_sql_path(runbook_shown: Path, runbook_path: Path, file: Path) -> str:
+    """Name a .sql file the way the runbook was named: relative when the runbook was."""
+    try:
+        return str(runbook_shown.parent / file.resolve().relative_to(runbook_path.resolve().parent))
+    except ValueError:
+        return str(file)
+
+
+def _unknown(r: _Reader, path: tuple, what: str, name: str, known: dict) -> None:
+    hint = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if hint:
+        suggestion = f"; did you mean {hint[0]!r}?"
+    elif known:
+        suggestion = f"; known: {', '.join(sorted(known))}"
+    else:
+        suggestion = f"; the runbook defines no {what}"
+    r.problem(path, f"unknown {what} {name!r}{suggestion}", at_value=True)
+
+
+def _comparison(
+    r: _Reader, item: Any, path: tuple, allowed: dict, what: str, queries: dict[str, Query]
+) -> tuple[dict, Comparison | None]:
+    table = r.table(item, path, allowed, what=what)
+    ok = all([r.require(table, item, path, key, what) for key in ("id", "query", "op", "value")])
+    r.ident(table, path, what)
+    if "query" in table and table["query"] not in queries:
+        _unknown(r, (*path, "query"), "query", table["query"], queries)
+        ok = False
+    if "op" in table and table["op"] not in OPS:
+        r.problem((*path, "op"), f"op {table['op']!r} is not one of {' '.join(OPS)}", at_value=True)
+        ok = False
+    has_column, row_count = "column" in table, table.get("row_count", False)
+    if has_column == bool(row_count):
+        r.problem(path, f"{what} needs exactly one of `column` or `row_count = true`")
+        ok = False
+    if ("successes" in table) != ("trials" in table):
+        r.problem(path, f"{what}: `successes` and `trials` go together")
+        ok = False
+    if "confidence" in table:
+        if "successes" not in table:
+            r.problem(
+                (*path, "confidence"), "confidence needs `successes` and `trials`", at_value=True
+            )
+            ok = False
+        elif not 0.5 <= table["confidence"] < 1:
+            r.problem(
+                (*path, "confidence"),
+                "confidence must be at least 0.5 and below 1, e.g. 0.95",
+                at_value=True,
+            )
+            ok = False
+    if not ok:
+        return table, None
+    return table, Comparison(
+        query=table["query"],
+        op=table["op"],
+        value=table["value"],
+        column=table.get("column"),
+        row_count=bool(row_count),
+        successes=table.get("successes"),
+        trials=table.get("trials"),
+        confidence=table.get("confidence", 0.95 if "successes" in table else None),
+    )
+
+
+def _unique(r: _Reader, seen: dict[str, tuple], value: str | None, path: tuple, what: str) -> None:
+    if value is None:
+        return
+    if value in seen:
+        first = tomlpos.nearest(r.positions, seen[value])
+        r.problem(
+            (*path, "id"),
+            f"duplicate {what} id {value!r} (first at line {first.line})",
+            at_value=True,
+        )
+    else:
+        seen[value] = path
+
+
+def _stages(
+    r: _Reader, raw: Any, queries: dict[str, Query], probes: dict[str, Probe]
+) -> tuple[Stage, ...]:
+    stages: list[Stage] = []
+    seen: dict[str, tuple] = {}
+    if isinstance(raw, list) and not raw:
+        r.problem(("stages",), "the runbook needs at least one [[stages]]")
+    previous: tuple[int, tuple] | None = None
+    for path, item in r.items(raw, ("stages",), "stage"):
+        table = r.table(item, path, _STAGE, what="[[stages]]")
+        ok = all([r.require(table, item, path, key, "[[stages]]") for key in ("id", "percent")])
+        stage_id = r.ident(table, path, "stage")
+        _unique(r, seen, stage_id, path, "stage")
+        percent = table.get("percent")
+        if percent is not None:
+            if not 0 <= percent <= 100:
+                r.problem((*path, "percent"), f"percent {percent} is outside 0–100", at_value=True)
+                ok = False
+            elif previous is not None and percent < previous[0]:
+                r.problem(
+                    (*path, "percent"),
+                    f"percent {percent} is below the previous stage's "
+                    f"{previous[0]}; stages must not decrease (roll back instead)",
+                    at_value=True,
+                )
+                ok = False
+            previous = (percent, path)
+        steps = _steps(r, item.get("steps", []) if isinstance(item, dict) else [], path, probes)
+        gates = _gates(r, item.get("gates", []) if isinstance(item, dict) else [], path, queries)
+        if ok and stage_id:
+            stages.append(
+                Stage(
+                    id=stage_id,
+                    title=table.get("title", stage_id),
+                    percent=percent,
+                    hold_s=table.get("hold", 0.0),
+                    steps=steps,
+                    gates=gates,
+                )
+            )
+    return tuple(stages)
+
+
+def _steps(r: _Reader, raw: Any, stage_path: tuple, probes: dict[str, Probe]) -> tuple[Step, ...]:
+    steps: list[Step] = []
+    seen: dict[str, tuple] = {}
+    for path, item in r.items(raw, (*stage_path, "steps"), "step"):
+        table = r.table(item, path, _STEP, what="[[stages.steps]]")
+        ok = all([r.require(table, item, path, key, "[[stages.steps]]") for key in ("id", "text")])
+        step_id = r.ident(table, path, "step")
+        _unique(r, seen, step_id, path, "step")
+        probe = table.get("probe")
+        if probe is not None and probe not in probes:
+            _unknown(r, (*path, "probe"), "probe", probe, probes)
+            ok = False
+        if ok:
+            steps.append(Step(id=step_id, text=table["text"], probe=probe))
+    return tuple(steps)
+
+
+def _gates(r: _Reader, raw: Any, stage_path: tuple, queries: dict[str, Query]) -> tuple[Gate, ...]:
+    gates: list[Gate] = []
+    seen: dict[str, tuple] = {}
+    for path, item in r.items(raw, (*stage_path, "gates"), "gate"):
+        table, check = _comparison(r, item, path, _COMPARISON, "[[stages.gates]]", queries)
+        _unique(r, seen, table.get("id"), path, "gate")
+        if check is not None:
+            gates.append(Gate(id=table["id"], check=check, title=table.get("title", "")))
+    return tuple(gates)
+
+
+def _triggers(r: _Reader, raw: Any, queries: dict[str, Query]) -> list[Trigger]:
+    triggers: list[Trigger] = []
+    seen: dict[str, tuple] = {}
+    for path, item in r.items(raw, ("triggers",), "trigger"):
+        table, check = _comparison(r, item, path, _TRIGGER, "[[triggers]]", queries)
+        _unique(r, seen, table.get("id"), path, "trigger")
+        severity = table.get("severity", "critical")
+        if severity not in SEVERITIES:
+            r.problem(
+                (*path, "severity"),
+                f"severity {severity!r} is not one of {', '.join(SEVERITIES)}",
+                at_value=True,
+            )
+            continue
+        if check is not None:
+            triggers.append(
+                Trigger(
+                    id=table["id"], check=check, severity=severity, title=table.get("title", "")
+                )
+            )
+    return triggers
+
+
+def resolve_runbook_path(cli_value: str | None, environ: Mapping[str, str]) -> Path:
+    """--runbook, then $CUTOVER_RUNBOOK, then ./runbook.toml (the CLI contract)."""
+    if cli_value:
+        return Path(cli_value)
+    if environ.get("CUTOVER_RUNBOOK"):
+        return Path(environ["CUTOVER_RUNBOOK"])
+    return Path("runbook.toml")

@@ -1,0 +1,291 @@
+"""Read a .sql file into its statements, each with the title and help of the comment above it.
+
+Also says whether a statement is a single read-only query, and maps Postgres error positions
+back to the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# Token kinds. Only WORD, SEMICOLON and the comment kinds carry meaning for the splitter; the
+# rest exist so that nothing inside them is mistaken for structure.
+SPACE = "space"
+LINE_COMMENT = "line_comment"
+BLOCK_COMMENT = "block_comment"
+STRING = "string"
+QUOTED_IDENT = "quoted_ident"
+DOLLAR = "dollar"
+WORD = "word"
+NUMBER = "number"
+SEMICOLON = "semicolon"
+OTHER = "other"
+
+_COMMENTS = frozenset({LINE_COMMENT, BLOCK_COMMENT})
+_NOT_CODE = frozenset({SPACE, LINE_COMMENT, BLOCK_COMMENT})
+
+# Postgres identifiers may contain '$' after the first character, and any non-ASCII letter.
+_WORD = re.compile(r"[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*")
+_NUMBER = re.compile(r"[0-9][0-9A-Za-z_.]*")
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
+_SPACE = re.compile(r"\s+")
+_DECORATIVE = re.compile(r"[=\-*#~\s]*")
+
+READ_ONLY_FIRST = ("SELECT", "WITH", "VALUES", "TABLE")
+DATA_MODIFYING = frozenset(
+    {
+        "INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "DROP", "ALTER", "CREATE",
+        "GRANT", "REVOKE", "COPY", "CALL", "DO",
+    }
+)  # fmt: skip
+_LOCKING = (("NO", "KEY", "UPDATE"), ("KEY", "SHARE"), ("UPDATE",), ("SHARE",))
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    start: int
+    end: int
+
+
+def tokenize(source: str) -> list[Token]:
+    """Cut SQL into tokens; unterminated strings and comments run to the end.
+
+    >>> [t.kind for t in tokenize("SELECT 'a;b'; -- c")]
+    ['word', 'space', 'string', 'semicolon', 'space', 'line_comment']
+    """
+    tokens: list[Token] = []
+    n = len(source)
+    i = 0
+    while i < n:
+        start = i
+        c = source[i]
+        nxt = source[i + 1] if i + 1 < n else ""
+        if c.isspace():
+            i = _SPACE.match(source, i).end()
+            kind = SPACE
+        elif c == "-" and nxt == "-":
+            newline = source.find("\n", i)
+            i = n if newline < 0 else newline
+            kind = LINE_COMMENT
+        elif c == "/" and nxt == "*":
+            i = _block_comment_end(source, i)
+            kind = BLOCK_COMMENT
+        elif c == "'":
+            i = _quoted_end(source, i + 1, "'", backslash=False)
+            kind = STRING
+        elif c == '"':
+            i = _quoted_end(source, i + 1, '"', backslash=False)
+            kind = QUOTED_IDENT
+        elif c == ";":
+            i += 1
+            kind = SEMICOLON
+        elif c == "$" and (tag := _DOLLAR_TAG.match(source, i)):
+            close = source.find(tag.group(), tag.end())
+            i = n if close < 0 else close + len(tag.group())
+            kind = DOLLAR
+        elif word := _WORD.match(source, i):
+            i = word.end()
+            kind = WORD
+            if word.group() in ("E", "e") and i < n and source[i] == "'":
+                # E'...' is the one string form where a backslash escapes the quote.
+                i = _quoted_end(source, i + 1, "'", backslash=True)
+                kind = STRING
+        elif c.isdigit():
+            i = _NUMBER.match(source, i).end()
+            kind = NUMBER
+        else:
+            i += 1
+            kind = OTHER
+        tokens.append(Token(kind, start, i))
+    return tokens
+
+
+def _quoted_end(source: str, i: int, quote: str, *, backslash: bool) -> int:
+    """Index just past the closing quote; a doubled quote is an escaped one."""
+    n = len(source)
+    while i < n:
+        c = source[i]
+        if backslash and c == "\\":
+            i += 2
+        elif c == quote:
+            if i + 1 < n and source[i + 1] == quote:
+                i += 2
+            else:
+                return i + 1
+        else:
+            i += 1
+    return n
+
+
+def _block_comment_end(source: str, i: int) -> int:
+    # Postgres block comments nest, unlike C's.
+    depth = 0
+    n = len(source)
+    while i < n:
+        pair = source[i : i + 2]
+        if pair == "/*":
+            depth += 1
+            i += 2
+        elif pair == "*/":
+            depth -= 1
+            i += 2
+            if depth == 0:
+                return i
+        else:
+            i += 1
+    return n
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One executable statement of a .sql file, with the heading written above it."""
+
+    index: int
+    text: str
+    title: str | None
+    help: str
+    line: int
+    col: int
+
+    def file_position(self, position: int) -> tuple[int, int]:
+        """Map a Postgres error position (1-based characters into `text`) to (line, col).
+
+        >>> Statement(1, "SELECT a,\\n  b FROM t", None, "", 3, 5).file_position(13)
+        (4, 3)
+        """
+        offset = min(max(position, 1), len(self.text) + 1) - 1
+        before = self.text[:offset]
+        newlines = before.count("\n")
+        if newlines == 0:
+            return self.line, self.col + offset
+        return self.line + newlines, offset - before.rindex("\n")
+
+    @property
+    def keyword(self) -> str:
+        """The first SQL keyword, upper-case ("" if there is none)."""
+        words = _words(self.text)
+        return words[0] if words else ""
+
+
+def split_statements(source: str) -> list[Statement]:
+    """Split SQL source on ';' outside quotes, dollar bodies and comments."""
+    # Each chunk keeps where it starts (just past the previous ';') to tell a comment that
+    # trails the previous statement from one that heads the next.
+    chunks: list[tuple[int, list[Token]]] = [(0, [])]
+    for token in tokenize(source):
+        if token.kind == SEMICOLON:
+            chunks.append((token.end, []))
+        else:
+            chunks[-1][1].append(token)
+
+    line_starts = _line_starts(source)
+    statements: list[Statement] = []
+    for chunk_start, chunk in chunks:
+        code = [i for i, t in enumerate(chunk) if t.kind not in _NOT_CODE]
+        if not code:
+            continue
+        first, last = chunk[code[0]], chunk[code[-1]]
+        # Trailing comments are dropped so the text can be wrapped or followed by more SQL.
+        text = source[first.start : last.end]
+        line, col = _line_col(line_starts, first.start)
+        title, help_ = _heading(source, chunk[: code[0]], chunk_start, after_code=chunk_start > 0)
+        statements.append(Statement(len(statements) + 1, text, title, help_, line, col))
+    return statements
+
+
+def read_sql_file(path: Path) -> list[Statement]:
+    """The statements of a UTF-8 .sql file (a byte-order mark is ignored)."""
+    return split_statements(path.read_text(encoding="utf-8-sig"))
+
+
+def read_only_problem(stmt: Statement) -> str | None:
+    """None for a single read-only query, else why it may not run.
+
+    >>> read_only_problem(Statement(1, "SELECT updated_at FROM t", None, "", 1, 1)) is None
+    True
+    """
+    allowed = ", ".join(READ_ONLY_FIRST)
+    tokens = tokenize(stmt.text)
+    if any(t.kind == SEMICOLON for t in tokens):
+        return "more than one statement: a query here must be exactly one statement"
+    words = _words(stmt.text, tokens)
+    if not words:
+        return "no SQL statement here"
+    if words[0] not in READ_ONLY_FIRST:
+        return f"starts with {words[0]}: only a read-only query ({allowed}) may run here"
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "FOR":
+            for clause in _LOCKING:
+                if tuple(words[i + 1 : i + 1 + len(clause)]) == clause:
+                    locking = " ".join(("FOR", *clause))
+                    return f"{locking} locks rows: a validation query must only read"
+        if word == "INTO":
+            return "SELECT … INTO creates a table: a validation query must only read"
+        if word in DATA_MODIFYING:
+            return f"contains {word}, which changes the database: a validation query must only read"
+        i += 1
+    return None
+
+
+def _words(text: str, tokens: list[Token] | None = None) -> list[str]:
+    """The bare words of SQL, upper-case; quoted names, strings and comments are not words."""
+    return [text[t.start : t.end].upper() for t in tokens or tokenize(text) if t.kind == WORD]
+
+
+def _heading(
+    source: str, leading: list[Token], chunk_start: int, *, after_code: bool
+) -> tuple[str | None, str]:
+    """Title and help from the nearest comment paragraph above a statement."""
+    paragraphs: list[list[str]] = []
+    previous_end = chunk_start
+    for token in leading:
+        if token.kind not in _COMMENTS:
+            continue
+        gap = source[previous_end : token.start]
+        if after_code and not paragraphs and "\n" not in gap:
+            # Same line as the previous ';': it annotates that statement, not this one.
+            previous_end = token.end
+            continue
+        if not paragraphs or gap.count("\n") >= 2:
+            paragraphs.append([])
+        paragraphs[-1].extend(_comment_lines(source[token.start : token.end], token.kind))
+        previous_end = token.end
+    for paragraph in reversed(paragraphs):
+        meaningful = [line for line in paragraph if not _DECORATIVE.fullmatch(line)]
+        if meaningful:
+            return meaningful[0], "\n".join(meaningful[1:])
+    return None, ""
+
+
+def _comment_lines(comment: str, kind: str) -> list[str]:
+    """The words of a comment, one entry per line, markers and margins removed.
+
+    >>> _comment_lines("/* Title\\n * more */", BLOCK_COMMENT)
+    ['Title', 'more']
+    """
+    if kind == LINE_COMMENT:
+        return [comment[2:].strip()]
+    body = comment[2:-2] if comment.endswith("*/") else comment[2:]
+    lines = []
+    for line in body.split("\n"):
+        line = line.strip()
+        # A leading '*' is the margin of a boxed block comment, unless the line is all stars.
+        if line.startswith("*") and not _DECORATIVE.fullmatch(line):
+            line = line[1:].strip()
+        lines.append(line)
+    return lines
+
+
+def _line_starts(source: str) -> list[int]:
+    return [0, *(m.end() for m in re.finditer("\n", source))]
+
+
+def _line_col(line_starts: list[int], offset: int) -> tuple[int, int]:
+    index = bisect.bisect_right(line_starts, offset) - 1
+    return index + 1, offset - line_starts[index] + 1

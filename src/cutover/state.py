@@ -1,0 +1,144 @@
+"""The cutover's state, derived by replaying the journal: there is no other state file.
+
+Event kinds this module understands (every writer uses these names):
+  signoff           stage, step, visit, note, override (bool), probe (summary or null)
+  <move>.intent     action (id), from_stage, to_stage, from_percent, to_percent, reason
+  <move>.done       action, flag_percent, verified (text), took_s
+  <move>.failed     action, error
+where <move> is advance, rollback or stepback. A crashed action is closed later by the
+reconciler with a `<move>.done` or `<move>.failed` that carries `reconciled: true`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from cutover.model import Runbook
+
+MOVES = ("advance", "rollback", "stepback")
+
+
+@dataclass(frozen=True)
+class SignOff:
+    stage: str
+    step: str
+    visit: int
+    actor: str
+    at: datetime
+    note: str = ""
+    override: bool = False
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An action whose intent is journaled and whose outcome is not (in flight, or a crash)."""
+
+    action: str
+    move: str
+    seq: int
+    actor: str
+    at: datetime
+    from_stage: str
+    to_stage: str
+    from_percent: int
+    to_percent: int
+
+
+@dataclass(frozen=True)
+class CutoverState:
+    stage_id: str
+    visit: int  # counts every entry into a stage, so sign-offs of an earlier visit don't carry over
+    entered_at: datetime | None  # None: the journal has not started this stage's clock
+    percent: int  # what the journal says the flag was last verified at
+    signoffs: dict[str, SignOff] = field(default_factory=dict)  # step id -> this visit's sign-off
+    pending: Pending | None = None
+    last_seq: int = 0
+    visits: tuple[tuple[str, int, datetime | None], ...] = ()  # (stage, visit, entered) in order
+
+    def hold_elapsed_s(self, now: datetime) -> float:
+        return 0.0 if self.entered_at is None else max(0.0, (now - self.entered_at).total_seconds())
+
+
+def initial(runbook: Runbook) -> CutoverState:
+    first = runbook.stages[0]
+    return CutoverState(
+        stage_id=first.id,
+        visit=1,
+        entered_at=None,
+        percent=first.percent,
+        visits=((first.id, 1, None),),
+    )
+
+
+def replay(runbook: Runbook, events: Iterable) -> CutoverState:
+    """Fold journal events into the current state. Unknown stages/kinds are skipped, so an old
+    journal still replays after the runbook gained or renamed stages."""
+    state = initial(runbook)
+    known = {s.id for s in runbook.stages}
+    first_ts: datetime | None = None
+    for event in events:
+        if first_ts is None:
+            first_ts = event.ts
+            if state.entered_at is None:
+                # The first stage's clock starts with the first thing anybody journaled.
+                state = replace(
+                    state, entered_at=event.ts, visits=((state.stage_id, state.visit, event.ts),)
+                )
+        state = replace(state, last_seq=event.seq)
+        kind = event.kind
+        if kind == "signoff":
+            if event.get("stage") == state.stage_id and event.get("visit") == state.visit:
+                signed = SignOff(
+                    stage=event.get("stage"),
+                    step=event.get("step"),
+                    visit=event.get("visit"),
+                    actor=event.actor,
+                    at=event.ts,
+                    note=event.get("note") or "",
+                    override=bool(event.get("override")),
+                )
+                state = replace(state, signoffs={**state.signoffs, signed.step: signed})
+            continue
+        move, _, phase = kind.partition(".")
+        if move not in MOVES:
+            continue
+        if phase == "intent":
+            state = replace(
+                state,
+                pending=Pending(
+                    action=event.get("action"),
+                    move=move,
+                    seq=event.seq,
+                    actor=event.actor,
+                    at=event.ts,
+                    from_stage=event.get("from_stage"),
+                    to_stage=event.get("to_stage"),
+                    from_percent=event.get("from_percent"),
+                    to_percent=event.get("to_percent"),
+                ),
+            )
+        elif (
+            phase in ("done", "failed")
+            and state.pending
+            and state.pending.action == event.get("action")
+        ):
+            pending = state.pending
+            state = replace(state, pending=None)
+            if phase == "done" and pending.to_stage in known:
+                state = _enter(state, pending.to_stage, pending.to_percent, event.ts)
+    return state
+
+
+def _enter(state: CutoverState, stage_id: str, percent: int, at: datetime) -> CutoverState:
+    visit = state.visit + 1
+    return replace(
+        state,
+        stage_id=stage_id,
+        visit=visit,
+        entered_at=at,
+        percent=percent,
+        signoffs={},
+        visits=(*state.visits, (stage_id, visit, at)),
+    )
