@@ -54,6 +54,35 @@ def parser() -> argparse.ArgumentParser:
     tui = sub.add_parser("tui", help="the full-screen console (the default)")
     tui.add_argument("--readonly", action="store_true", help="no action that changes anything")
     tui.add_argument("--no-mouse", action="store_true", help="leave the mouse to the terminal")
+    demo = sub.add_parser(
+        "demo",
+        help="the whole world on this machine (embedded Postgres, simulated traffic, a local "
+        "Vercel-compatible API, health and v1 endpoints) and the console on it",
+    )
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="start the world, print the environment for other shells, run until Ctrl-C",
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the last demo's journal instead of a fresh one"
+    )
+    demo.add_argument(
+        "--rate", type=float, default=30.0, metavar="N", help="imports per minute (default 30)"
+    )
+    demo.add_argument(
+        "--build-seconds",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="how long a redeploy takes to turn READY (default 5)",
+    )
+    demo.add_argument(
+        "--dir",
+        default=".cutover/demo",
+        metavar="PATH",
+        help="where the demo keeps its database, journal and demo.env (default .cutover/demo)",
+    )
     sub.add_parser(
         "validate",
         help="lint the runbook and its queries (and prepare them on the "
@@ -117,6 +146,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
         readonly=getattr(args, "readonly", False),
         mouse=not getattr(args, "no_mouse", False),
     )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return importlib.import_module("cutover.demo.world").run(args)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -348,6 +381,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "tui": cmd_tui,
+    "demo": cmd_demo,
     "validate": cmd_validate,
     "check": cmd_check,
     "status": cmd_status,

@@ -1,0 +1,205 @@
+"""An RLM-like service on loopback: /health, the deprecated v1 /process-full and v2.
+Switches change its behaviour while it runs, so tests and the demo can break it on purpose."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+DeprecationStyle = Literal["legacy", "http-date", "rfc9745", "none"]
+
+V1_PATH, V2_PATH, HEALTH_PATH = "/process-full", "/process-full-v2", "/health"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # with the query string
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    at: datetime
+
+
+class RLMServer:
+    """Start with `start()` or `with RLMServer() as rlm:`; `rlm.url` is the base URL.
+
+    Switches (set them at any time, from any thread):
+    processors_available, health_status, v1_removed, deprecation_style
+    ("legacy" sends `Deprecation: true`, "rfc9745" `@<epoch>`, "http-date", "none"),
+    deprecated_at, sunset_at (None: 30 days after each request), link (None: no Link
+    header) and slow_seconds (delay before every response).
+    """
+
+    _SWITCHES = frozenset({
+        "processors_available", "health_status", "v1_removed", "deprecation_style",
+        "deprecated_at", "sunset_at", "link", "slow_seconds",
+    })
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        # The lock makes each request see one consistent set of switches, even when a
+        # test flips several of them while a request is in flight.
+        object.__setattr__(self, "_lock", threading.Lock())
+        self.processors_available = True
+        self.health_status = 200
+        self.v1_removed = False
+        self.deprecation_style: DeprecationStyle = "legacy"
+        self.deprecated_at: datetime = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+        self.sunset_at: datetime | None = None
+        self.link: str | None = f'<{V2_PATH}>; rel="alternate"'
+        self.slow_seconds = 0.0
+        self._host, self._port = host, port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._requests: list[RecordedRequest] = []
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._SWITCHES:
+            with self._lock:
+                object.__setattr__(self, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def switches(self) -> dict[str, Any]:
+        with self._lock:
+            return {name: getattr(self, name) for name in self._SWITCHES}
+
+    # -- lifecycle
+
+    def start(self) -> RLMServer:
+        if self._server is not None:
+            raise RuntimeError("RLMServer is already running")
+        self._stopping.clear()
+        server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        server.daemon_threads = True  # a slow handler must never keep the process alive
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05},
+            name=f"rlm-{server.server_address[1]}", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping on slow_seconds
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> RLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("RLMServer is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    # -- what it has seen
+
+    @property
+    def requests(self) -> tuple[RecordedRequest, ...]:
+        with self._lock:
+            return tuple(self._requests)
+
+    def hits(self, path: str, method: str | None = None) -> int:
+        return sum(1 for r in self.requests
+                   if r.path.split("?")[0] == path and (method is None or r.method == method))
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    # -- responses: (status, headers, body) from a snapshot of the switches
+
+    def _respond(self, method: str, path: str, now: datetime) -> tuple[int, dict[str, str], Any]:
+        s = self.switches()
+        route = path.split("?")[0]
+        if route == HEALTH_PATH and method == "GET":
+            healthy = s["processors_available"] and s["health_status"] < 400
+            return s["health_status"], {}, {
+                "status": "ok" if healthy else "degraded",
+                "processors_available": s["processors_available"],
+                "processors": {"total": 4, "busy": 1 if s["processors_available"] else 0},
+                "version": "2.3.1",
+            }
+        if route == V1_PATH and method in ("GET", "POST"):
+            if s["v1_removed"]:
+                return 404, {}, {"detail": "Not Found"}
+            return 200, _deprecation_headers(s, now), {
+                "deprecated": True, "pipeline": "v1", "use": V2_PATH,
+            }
+        if route == V2_PATH and method == "POST":
+            return 200, {}, {"ok": True, "pipeline": "v2"}
+        if route in (HEALTH_PATH, V1_PATH, V2_PATH):
+            allow = {HEALTH_PATH: "GET", V1_PATH: "GET, POST", V2_PATH: "POST"}[route]
+            return 405, {"Allow": allow}, {"detail": "Method Not Allowed"}
+        return 404, {}, {"detail": "Not Found"}
+
+
+def _deprecation_headers(s: dict[str, Any], now: datetime) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    deprecated_at: datetime = s["deprecated_at"]
+    style = s["deprecation_style"]
+    if style == "legacy":
+        headers["Deprecation"] = "true"
+    elif style == "rfc9745":
+        headers["Deprecation"] = f"@{int(deprecated_at.timestamp())}"
+    elif style == "http-date":
+        headers["Deprecation"] = format_datetime(deprecated_at.astimezone(UTC), usegmt=True)
+    sunset = s["sunset_at"] or now + timedelta(days=30)
+    headers["Sunset"] = format_datetime(sunset.astimezone(UTC).replace(microsecond=0),
+                                        usegmt=True)
+    if s["link"] is not None:
+        headers["Link"] = s["link"]
+    return headers
+
+
+def _handler_for(rlm: RLMServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "fake-rlm/2.3"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            now = datetime.now(UTC)
+            rlm._record(RecordedRequest(self.command, self.path, tuple(self.headers.items()),
+                                        body, now))
+            delay = rlm.switches()["slow_seconds"]
+            if delay and rlm._stopping.wait(delay):
+                return  # stopping: drop the request rather than hold up shutdown
+            status, headers, payload = rlm._respond(self.command, self.path, now)
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a probe timing out does); nothing to tell it
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # requests are recorded on the server; stderr belongs to the console
+
+    return Handler

@@ -1,0 +1,56 @@
+"""Flags: where the rollout percent lives, one module per platform, opened from the runbook."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from cutover import model
+from cutover.flags.base import Flag, FlagError, FlagState, Progress, parse_percent
+from cutover.flags.command import CommandFlag
+from cutover.flags.file import FileFlag
+from cutover.flags.vercel import DEFAULT_API_URL, VercelFlag
+
+__all__ = [
+    "CommandFlag",
+    "FileFlag",
+    "Flag",
+    "FlagError",
+    "FlagState",
+    "Progress",
+    "VercelFlag",
+    "open_flag",
+    "parse_percent",
+]
+
+
+def open_flag(config: model.Flag, environ: Mapping[str, str] = os.environ) -> Flag:
+    """The flag the runbook's [flag] table describes; secrets come from `environ` by name."""
+    if config.kind == "vercel":
+        if not config.project or not config.key:
+            raise FlagError('[flag] kind = "vercel" needs project and key')
+        token = environ.get(config.token_env, "")
+        if not token.strip():
+            raise FlagError(
+                f"the environment variable {config.token_env} is not set; export a Vercel "
+                f"token with access to project {config.project} in it (the runbook names "
+                "the variable in [flag] token_env)"
+            )
+        return VercelFlag(
+            project=config.project,
+            key=config.key,
+            target=config.target,
+            token=token.strip(),
+            team_id=config.team_id,
+            redeploy=config.redeploy,
+            base_url=environ.get("VERCEL_API_URL", DEFAULT_API_URL),
+        )
+    if config.kind == "file":
+        if config.path is None:
+            raise FlagError('[flag] kind = "file" needs path')
+        return FileFlag(config.path)
+    if config.kind == "command":
+        if not config.get or not config.set:
+            raise FlagError('[flag] kind = "command" needs both get and set')
+        return CommandFlag(config.get, config.set, timeout_s=config.timeout_s)
+    raise FlagError(f"[flag] kind {config.kind!r} is not known; use vercel, file or command")
