@@ -1,0 +1,52 @@
+-- =============================================================
+-- soulprint cutover · 03 · how long imports take
+-- Read-only. Duration = full_pass_completed_at - full_pass_started_at
+-- of imports that completed.
+-- =============================================================
+
+-- Import duration histogram, last 24 h
+-- Completed imports started in the last 24 h, by duration: < 5, 5–10, 10–20, 20–30 and
+-- > 30 minutes. Always five rows; pct is the bucket's share of completed imports (NULL
+-- when none completed). Most imports should land under 10 minutes. A growing > 30 min
+-- bucket at higher traffic points at RLM capacity: hold the stage, check Render memory.
+WITH durations AS (
+    SELECT extract(epoch FROM full_pass_completed_at - full_pass_started_at) / 60 AS minutes
+      FROM user_profiles
+     WHERE full_pass_status = 'complete'
+       AND full_pass_completed_at IS NOT NULL
+       AND full_pass_started_at >= now() - interval '24 hours'
+),
+buckets (position, bucket, from_min, to_min) AS (
+    VALUES (1, '< 5 min',   NULL::numeric, 5::numeric),
+           (2, '5–10 min',  5,             10),
+           (3, '10–20 min', 10,            20),
+           (4, '20–30 min', 20,            30),
+           (5, '> 30 min',  30,            NULL)
+),
+counted AS (
+    SELECT b.position, b.bucket, count(d.minutes) AS imports
+      FROM buckets AS b
+      LEFT JOIN durations AS d
+             ON (b.from_min IS NULL OR d.minutes >= b.from_min)
+            AND (b.to_min IS NULL OR d.minutes < b.to_min)
+     GROUP BY b.position, b.bucket
+)
+SELECT bucket,
+       imports,
+       round(100.0 * imports / NULLIF(sum(imports) OVER (), 0), 1) AS pct
+  FROM counted
+ ORDER BY position;
+
+-- Hours with slow imports, last 6 h
+-- The last 6 hours as rolling one-hour windows (0 = the last 60 minutes); counts in how
+-- many of them at least one import completed after taking more than 30 minutes.
+-- 6 means slow imports have persisted for 6 hours, not a one-off: extend the hold
+-- and look at RLM capacity before moving more traffic.
+SELECT count(DISTINCT floor(extract(epoch FROM now() - full_pass_completed_at) / 3600))
+           AS hours_with_slow_imports,
+       count(*) AS slow_imports
+  FROM user_profiles
+ WHERE full_pass_status = 'complete'
+   AND full_pass_completed_at > now() - interval '6 hours'
+   AND full_pass_completed_at <= now()
+   AND full_pass_completed_at - full_pass_started_at > interval '30 minutes';

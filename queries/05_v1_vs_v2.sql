@@ -1,0 +1,48 @@
+-- =============================================================
+-- soulprint cutover · 05 · v1 against v2
+-- Read-only. Needs the migration column user_profiles.pipeline_version
+-- ('v1' | 'v2'); without it these statements fail and the console says
+-- which column is missing (see 00_migration.sql).
+-- =============================================================
+
+-- v1 vs v2 success, last 24 h
+-- One row per pipeline, always both, with the same definitions as the overall rate
+-- (01): total counts complete, failed and stuck imports; success_rate_pct is NULL for a
+-- pipeline that judged nothing. v2 markedly below v1 at the same time of day is the
+-- clearest sign the new pipeline is at fault: roll back and read its errors (04).
+WITH pipelines (pipeline_version) AS (
+    VALUES ('v1'), ('v2')
+),
+recent AS (
+    SELECT pipeline_version,
+           full_pass_status AS status,
+           full_pass_status = 'processing'
+               AND full_pass_started_at < now() - interval '2 hours' AS stuck
+      FROM user_profiles
+     WHERE full_pass_started_at >= now() - interval '24 hours'
+)
+SELECT p.pipeline_version,
+       count(r.status) FILTER (WHERE r.status IN ('complete', 'failed') OR r.stuck)
+           AS total_imports,
+       count(r.status) FILTER (WHERE r.status = 'complete') AS successful_imports,
+       count(r.status) FILTER (WHERE r.status = 'failed')   AS failed_imports,
+       count(r.status) FILTER (WHERE r.stuck)               AS stuck_imports,
+       round(100.0 * count(r.status) FILTER (WHERE r.status = 'complete')
+             / NULLIF(count(r.status) FILTER (WHERE r.status IN ('complete', 'failed')
+                                                 OR r.stuck), 0),
+             2) AS success_rate_pct
+  FROM pipelines AS p
+  LEFT JOIN recent AS r ON r.pipeline_version = p.pipeline_version
+ GROUP BY p.pipeline_version
+ ORDER BY p.pipeline_version;
+
+-- v1 traffic, last 7 days
+-- Imports the v1 pipeline handled in the last 7 days, and the latest one. /process-full
+-- may be removed only after 7 days at zero: any v1 import means a client still calls
+-- it (a stale deployment, a cached bundle, a script). Find it before removing v1.
+-- An import with no recorded version counts as v1: only a recorded 'v2' proves otherwise.
+SELECT count(*)                  AS v1_imports_7d,
+       max(full_pass_started_at) AS last_v1_started_at
+  FROM user_profiles
+ WHERE pipeline_version IS DISTINCT FROM 'v2'
+   AND full_pass_started_at >= now() - interval '7 days';

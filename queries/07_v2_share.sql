@@ -1,0 +1,19 @@
+-- =============================================================
+-- soulprint cutover · 07 · the share of traffic v2 actually gets
+-- Read-only. Needs user_profiles.pipeline_version. The console compares
+-- v2_pct with the flag's percent after every change (read it back).
+-- =============================================================
+
+-- Observed v2 share, last 15 min
+-- Of the imports started in the last 15 minutes, how many went to v2, in percent
+-- (NULL with no imports). The app routes each import to v2 with probability
+-- V2_ROLLOUT_PERCENT/100, so expect the flag's percent give or take chance: with few
+-- imports the share is noisy, so look at imports before judging. A share stuck at the
+-- old percent after a change means the redeploy did not take: check Vercel.
+SELECT count(*)                                         AS imports,
+       count(*) FILTER (WHERE pipeline_version = 'v2') AS v2_imports,
+       count(*) FILTER (WHERE pipeline_version = 'v1') AS v1_imports,
+       round(100.0 * count(*) FILTER (WHERE pipeline_version = 'v2')
+             / NULLIF(count(*), 0), 1)                  AS v2_pct
+  FROM user_profiles
+ WHERE full_pass_started_at >= now() - interval '15 minutes';

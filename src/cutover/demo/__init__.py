@@ -1,0 +1,1 @@
+"""The demo world: an embedded soulprint database, simulated imports and local endpoints."""

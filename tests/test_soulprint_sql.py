@@ -1,0 +1,307 @@
+"""The shipped queries run on real Postgres and give each scenario the numbers it should."""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+import scenarios
+from cutover.sqlfile import Statement, read_only_problem, read_sql_file
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNBOOK = tomllib.loads((ROOT / "runbook.toml").read_text(encoding="utf-8"))
+SQL_FILES = sorted((ROOT / "queries").glob("*.sql"))
+SCHEMA_SQL = ROOT / "src" / "cutover" / "demo" / "schema.sql"
+BUCKETS = ["< 5 min", "5–10 min", "10–20 min", "20–30 min", "> 30 min"]
+
+
+def statement_of(query_id: str) -> Statement:
+    spec = RUNBOOK["queries"][query_id]
+    return read_sql_file(ROOT / spec["file"])[spec.get("statement", 1) - 1]
+
+
+async def rows(conn: asyncpg.Connection, query_id: str) -> list[dict[str, Any]]:
+    # Read-only transaction: a statement that writes would fail here, not pass.
+    async with conn.transaction(readonly=True):
+        return [dict(r) for r in await conn.fetch(statement_of(query_id).text)]
+
+
+async def first(conn: asyncpg.Connection, query_id: str) -> dict[str, Any]:
+    result = await rows(conn, query_id)
+    assert len(result) == 1, result
+    return result[0]
+
+
+@pytest.fixture
+async def conn(soulprint_dsn: str):
+    connection = await asyncpg.connect(soulprint_dsn)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+# --- every file, every statement ---
+
+
+def test_there_are_queries_for_all_six_validations_and_the_extras():
+    names = [p.name for p in SQL_FILES]
+    for prefix in ("00_", "01_", "02_", "03_", "04_", "05_", "06_", "07_"):
+        assert any(n.startswith(prefix) for n in names), (prefix, names)
+
+
+@pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: p.name)
+def test_every_statement_has_a_title_and_help_and_only_reads(path: Path):
+    statements = read_sql_file(path)
+    assert statements, path
+    assert path.read_text(encoding="utf-8").startswith("-- ====")  # the banner
+    for stmt in statements:
+        assert stmt.title, (path.name, stmt.index)
+        assert stmt.help, (path.name, stmt.index)
+        assert stmt.keyword in ("SELECT", "WITH"), (path.name, stmt.index)
+        assert read_only_problem(stmt) is None, (path.name, stmt.index)
+
+
+def test_commented_out_statements_are_not_counted():
+    assert [s.title for s in read_sql_file(ROOT / "queries" / "04_top_errors.sql")] == [
+        "Top 10 error patterns, last 24 h",
+        "New error patterns, last 24 h",
+    ]
+    assert len(read_sql_file(ROOT / "queries" / "06_timeline.sql")) == 1
+
+
+@pytest.mark.parametrize("scenario", scenarios.SCENARIOS)
+async def test_every_statement_runs_read_only_on_postgres(conn, scenario: str):
+    await scenarios.load(conn, scenario)
+    for path in SQL_FILES:
+        for stmt in read_sql_file(path):
+            async with conn.transaction(readonly=True):
+                await conn.fetch(stmt.text)
+
+
+async def test_runbook_columns_exist_in_the_statements_they_name(conn):
+    async def columns(query_id: str) -> set[str]:
+        prepared = await conn.prepare(statement_of(query_id).text)
+        return {a.name for a in prepared.get_attributes()}
+
+    assert set(RUNBOOK["queries"]) == {
+        "migration_columns", "success_rate", "stuck_imports", "stuck_burst",
+        "duration_histogram", "slow_hours", "top_errors", "new_errors",
+        "v1_vs_v2", "v1_traffic", "timeline", "v2_share",
+    }  # fmt: skip
+    checks = [g for stage in RUNBOOK["stages"] for g in stage.get("gates", [])]
+    checks += RUNBOOK["triggers"]
+    checks.append(RUNBOOK["flag"]["observed"])
+    for check in checks:
+        named = {check.get(k) for k in ("column", "successes", "trials")} - {None}
+        assert named or check.get("row_count"), check
+        assert named <= await columns(check["query"]), check
+
+
+def test_stages_follow_the_soulprint_plan():
+    plan = [(s["id"], s["percent"], s["hold"]) for s in RUNBOOK["stages"]]
+    assert plan == [
+        ("prerequisites", 0, "0s"),
+        ("canary", 10, "24h"),
+        ("ramp", 50, "48h"),
+        ("full", 100, "7d"),
+        ("deprecation", 100, "7d"),
+    ]
+    assert {t["id"]: t["severity"] for t in RUNBOOK["triggers"]} == {
+        "success_below_95": "critical",
+        "stuck_burst": "critical",
+        "slow_persisting": "medium",
+    }
+
+
+# --- the numbers each scenario gives ---
+
+
+async def test_healthy_passes_every_gate_query(conn):
+    await scenarios.load(conn, "healthy")
+    rate = await first(conn, "success_rate")
+    assert rate == {
+        "total_imports": 1000,
+        "successful_imports": 990,
+        "failed_imports": 10,
+        "stuck_imports": 0,
+        "in_flight_imports": 10,
+        "success_rate_pct": Decimal("99.00"),
+    }
+    assert await rows(conn, "stuck_imports") == []
+    assert (await first(conn, "stuck_burst"))["newly_stuck_imports"] == 0
+    # The 24 h messages differ from last week's in their numbers only: nothing is new.
+    assert await rows(conn, "new_errors") == []
+    assert (await first(conn, "slow_hours"))["hours_with_slow_imports"] == 0
+    assert await first(conn, "migration_columns") == {
+        "present_columns": 6,
+        "expected_columns": 6,
+        "missing_columns": None,
+    }
+    share = await first(conn, "v2_share")
+    assert (share["imports"], share["v2_imports"], share["v2_pct"]) == (10, 1, Decimal("10.0"))
+    assert (await first(conn, "v1_traffic"))["v1_imports_7d"] > 900
+
+
+async def test_healthy_histogram_has_five_buckets_mostly_under_ten_minutes(conn):
+    await scenarios.load(conn, "healthy")
+    histogram = await rows(conn, "duration_histogram")
+    assert [r["bucket"] for r in histogram] == BUCKETS
+    counts = [r["imports"] for r in histogram]
+    assert sum(counts) == 990  # completed imports only
+    assert counts[0] + counts[1] > 0.8 * 990
+    assert counts[3:] == [0, 0]
+    assert abs(sum(r["pct"] for r in histogram) - 100) <= Decimal("0.3")
+
+
+async def test_healthy_top_errors_are_masked_patterns_with_shares(conn):
+    await scenarios.load(conn, "healthy")
+    errors = await rows(conn, "top_errors")
+    assert len(errors) == 3
+    assert "RLM timeout after Ns" in {e["error_pattern"] for e in errors}
+    assert sum(e["failures"] for e in errors) == 10
+    assert all(e["affected_users"] == e["failures"] for e in errors)
+    assert abs(sum(e["share_pct"] for e in errors) - 100) <= Decimal("0.3")
+    assert [e["failures"] for e in errors] == sorted((e["failures"] for e in errors), reverse=True)
+
+
+async def test_healthy_timeline_is_six_clock_hours_ending_now(conn):
+    await scenarios.load(conn, "healthy")
+    timeline = await rows(conn, "timeline")
+    assert len(timeline) == 6
+    this_hour = await conn.fetchval("SELECT date_trunc('hour', now())")
+    assert timeline[-1]["hour_start"] == this_hour
+    assert sum(r["in_progress"] for r in timeline) == 10
+    assert sum(r["started"] for r in timeline) > 0
+
+
+async def test_degraded_shows_the_drop_and_the_new_error(conn):
+    await scenarios.load(conn, "degraded")
+    rate = await first(conn, "success_rate")
+    assert (rate["total_imports"], rate["successful_imports"]) == (200, 180)
+    assert rate["success_rate_pct"] == Decimal("90.00")
+    new = await rows(conn, "new_errors")
+    assert [(r["error_pattern"], r["failures"]) for r in new] == [(scenarios.NEW_ERROR_PATTERN, 10)]
+    top = (await rows(conn, "top_errors"))[0]
+    assert (top["error_pattern"], top["share_pct"]) == (scenarios.NEW_ERROR_PATTERN, 50)
+
+
+async def test_degraded_v1_vs_v2_puts_the_failures_on_v2(conn):
+    await scenarios.load(conn, "degraded")
+    split = {r["pipeline_version"]: r for r in await rows(conn, "v1_vs_v2")}
+    assert list(split) == ["v1", "v2"]
+    assert (split["v1"]["total_imports"], split["v1"]["success_rate_pct"]) == (160, 100)
+    assert (split["v2"]["total_imports"], split["v2"]["successful_imports"]) == (40, 20)
+    assert split["v2"]["success_rate_pct"] == Decimal("50.00")
+
+
+async def test_too_little_data_is_19_of_20(conn):
+    await scenarios.load(conn, "too_little_data")
+    rate = await first(conn, "success_rate")
+    assert (rate["successful_imports"], rate["total_imports"]) == (19, 20)
+    assert rate["success_rate_pct"] == Decimal("95.00")
+    assert await rows(conn, "new_errors") == []
+
+
+async def test_stuck_imports_are_listed_counted_and_burst(conn):
+    await scenarios.load(conn, "stuck")
+    rate = await first(conn, "success_rate")
+    assert (rate["stuck_imports"], rate["total_imports"], rate["successful_imports"]) == (
+        12,
+        1012,
+        990,
+    )
+    stuck = await rows(conn, "stuck_imports")
+    minutes = [r["minutes_stuck"] for r in stuck]
+    assert len(stuck) == 12
+    assert minutes == sorted(minutes, reverse=True)  # longest stuck first
+    assert all(129 <= m <= 176 for m in minutes), minutes
+    assert (await first(conn, "stuck_burst"))["newly_stuck_imports"] == 12
+
+
+async def test_stuck_burst_counts_only_imports_that_became_stuck_in_the_last_hour(conn):
+    await scenarios.load(conn, "stuck")
+    await conn.execute(
+        "INSERT INTO user_profiles (full_pass_status, full_pass_started_at)"
+        " SELECT 'processing', now() - interval '5 hours' FROM generate_series(1, 4)"
+    )
+    assert len(await rows(conn, "stuck_imports")) == 16
+    assert (await first(conn, "stuck_burst"))["newly_stuck_imports"] == 12
+
+
+async def test_empty_window_judges_nothing(conn):
+    await scenarios.load(conn, "empty")
+    rate = await first(conn, "success_rate")
+    assert (rate["total_imports"], rate["successful_imports"]) == (0, 0)
+    assert rate["success_rate_pct"] is None
+    histogram = await rows(conn, "duration_histogram")
+    assert [(r["bucket"], r["imports"], r["pct"]) for r in histogram] == [
+        (b, 0, None) for b in BUCKETS
+    ]
+    assert await rows(conn, "top_errors") == []
+    assert await rows(conn, "new_errors") == []
+    assert await rows(conn, "stuck_imports") == []
+    assert (await first(conn, "v2_share"))["v2_pct"] is None
+    split = await rows(conn, "v1_vs_v2")
+    assert [(r["pipeline_version"], r["total_imports"], r["success_rate_pct"]) for r in split] == [
+        ("v1", 0, None),
+        ("v2", 0, None),
+    ]
+    timeline = await rows(conn, "timeline")
+    assert len(timeline) == 6
+    assert all(r["started"] == r["completed"] == r["failed"] == 0 for r in timeline)
+
+
+async def test_slow_imports_in_each_of_six_hours_are_counted(conn):
+    await scenarios.load(conn, "slow")
+    slow = await first(conn, "slow_hours")
+    assert (slow["hours_with_slow_imports"], slow["slow_imports"]) == (6, 12)
+    histogram = {r["bucket"]: r["imports"] for r in await rows(conn, "duration_histogram")}
+    assert histogram["> 30 min"] == 12
+
+
+async def test_one_hour_without_slow_imports_breaks_the_streak(conn):
+    await scenarios.load(conn, "slow")
+    await conn.execute(
+        "DELETE FROM user_profiles"
+        " WHERE full_pass_completed_at - full_pass_started_at > interval '30 minutes'"
+        "   AND full_pass_completed_at BETWEEN now() - interval '4 hours'"
+        "                                  AND now() - interval '3 hours'"
+    )
+    assert (await first(conn, "slow_hours"))["hours_with_slow_imports"] == 5
+
+
+# --- a database without the migration ---
+
+
+async def test_without_pipeline_version_only_the_version_queries_fail(empty_dsn: str):
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await conn.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
+        await conn.execute("ALTER TABLE user_profiles DROP COLUMN pipeline_version")
+        await conn.execute(
+            "INSERT INTO user_profiles (full_pass_status, full_pass_started_at,"
+            " full_pass_completed_at) VALUES ('complete', now() - interval '1 hour',"
+            " now() - interval '55 minutes')"
+        )
+        needs_version = {"v1_vs_v2", "v1_traffic", "v2_share"}
+        for query_id in RUNBOOK["queries"]:
+            if query_id in needs_version:
+                missing = asyncpg.exceptions.UndefinedColumnError
+                with pytest.raises(missing, match="pipeline_version"):
+                    await rows(conn, query_id)
+            else:
+                await rows(conn, query_id)
+        assert await first(conn, "migration_columns") == {
+            "present_columns": 5,
+            "expected_columns": 6,
+            "missing_columns": "pipeline_version",
+        }
+        assert (await first(conn, "success_rate"))["successful_imports"] == 1
+    finally:
+        await conn.close()
