@@ -16,4 +16,6 @@ SELECT count(*)                                         AS imports,
        round(100.0 * count(*) FILTER (WHERE pipeline_version = 'v2')
              / NULLIF(count(*), 0), 1)                  AS v2_pct
   FROM user_profiles
- WHERE full_pass_started_at >= now() - interval '15 minutes';
+ -- $1: "since when". The console leaves it NULL (the last 15 minutes); after a rollback
+ -- it passes the rollback's time, so only imports started afterwards count.
+ WHERE full_pass_started_at >= coalesce($1::timestamptz, now() - interval '15 minutes');

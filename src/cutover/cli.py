@@ -10,33 +10,31 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
+from cutover import cli_moves as moves
 from cutover import db
 from cutover import runbook as runbook_mod
 from cutover.check import CheckReport, report_json
-from cutover.durations import humanize
+from cutover.cli_status import cmd_status
+from cutover.cliutil import (
+    ERROR,
+    EXIT_FOR_VERDICT,
+    FAIL,
+    OK,
+    UsageError,
+    err,
+    out,
+    session_for,
+    warn,
+)
 from cutover.gates import Verdict
 from cutover.journal import iso_utc
 from cutover.problems import ProblemsFound
 from cutover.session import Session
+from cutover.signoff import SignOffRefused, sign_off
 
-OK, FAIL, ERROR, WAIT = 0, 1, 2, 3
-EXIT_FOR_VERDICT = {Verdict.PASS: OK, Verdict.FAIL: FAIL, Verdict.WAIT: WAIT}
 MARK = {Verdict.PASS: "✓ PASS", Verdict.FAIL: "✗ FAIL", Verdict.WAIT: "… WAIT"}
-
-
-class UsageError(Exception):
-    """The operator asked for something that cannot be: exit 2 with this message."""
-
-
-def out(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -103,6 +101,29 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="sign a probe step whose probe does not pass (needs --note)",
     )
+    adv = sub.add_parser("advance", help="guarded stage change to the next stage")
+    adv.add_argument("--to", metavar="STAGE", help="the next stage's id (a check, not a skip)")
+    adv.add_argument(
+        "--confirm",
+        type=int,
+        required=True,
+        metavar="PERCENT",
+        help="the target stage's percent, typed out",
+    )
+    rb = sub.add_parser("rollback", help="emergency rollback (default to 0 %%)")
+    rb.add_argument("--to", metavar="STAGE", help="roll back to this stage's percent instead")
+    rb.add_argument("--reason", required=True, help="why (it goes in the journal)")
+    rb.add_argument("--yes", action="store_true", help="really do it")
+    rb.add_argument(
+        "--observe",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long to watch the observed share fall to 0 afterwards (default 300; 0: don't)",
+    )
+    sb = sub.add_parser("stepback", help="back to the previous stage's percent")
+    sb.add_argument("--reason", required=True, help="why (it goes in the journal)")
+    sb.add_argument("--yes", action="store_true", help="really do it")
     jr = sub.add_parser("journal", help="the audit trail")
     jr.add_argument("--verify", action="store_true", help="check the hash chain")
     jr.add_argument("--json", action="store_true")
@@ -127,22 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _session(args: argparse.Namespace) -> Session:
-    path = runbook_mod.resolve_runbook_path(args.runbook, os.environ)
-    return Session(runbook_mod.load(path, shown_as=str(path)))
-
-
-def _warn(warnings: Sequence[str]) -> None:
-    for warning in warnings:
-        err(f"warning: {warning}")
-
-
 def cmd_tui(args: argparse.Namespace) -> int:
     # The only door to the UI toolkit, imported by name so that neither the import contract
     # nor a headless command ever pulls Textual in.
     run_console = importlib.import_module("cutover.tui.app").run_console
     return run_console(
-        _session(args),
+        session_for(args),
         readonly=getattr(args, "readonly", False),
         mouse=not getattr(args, "no_mouse", False),
     )
@@ -187,9 +198,10 @@ async def _prepare_all(book, shown: str) -> list:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    session = _session(args)
+    session = session_for(args)
+    moves.settle(session)
     current, warnings = session.state()
-    _warn(warnings)
+    warn(warnings)
     stage_id = args.stage or current.stage_id
     try:
         stage = session.runbook.stage(stage_id)
@@ -232,111 +244,28 @@ def _print_check(session: Session, report: CheckReport) -> None:
     out(f"verdict: {report.verdict.value.upper()}")
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    session = _session(args)
-    current, warnings = session.state()
-    _warn(warnings)
-    book = session.runbook
-    stage = book.stage(current.stage_id)
-    now = datetime.now(UTC)
-    signoffs = [
-        {
-            "step": s.id,
-            "text": s.text,
-            "signed": s.id in current.signoffs,
-            "by": current.signoffs[s.id].actor if s.id in current.signoffs else None,
-            "at": iso_utc(current.signoffs[s.id].at) if s.id in current.signoffs else None,
-            "note": current.signoffs[s.id].note if s.id in current.signoffs else None,
-        }
-        for s in stage.steps
-    ]
-    pending = None
-    if current.pending:
-        p = current.pending
-        pending = {
-            "action": p.action,
-            "move": p.move,
-            "by": p.actor,
-            "since": iso_utc(p.at),
-            "from_percent": p.from_percent,
-            "to_percent": p.to_percent,
-        }
-    status = {
-        "stage": stage.id,
-        "title": stage.title,
-        "visit": current.visit,
-        "percent": {"stage": stage.percent, "set": current.percent, "read": None, "observed": None},
-        "hold": {
-            "required_s": stage.hold_s,
-            "elapsed_s": round(current.hold_elapsed_s(now)),
-            "since": iso_utc(current.entered_at) if current.entered_at else None,
-        },
-        "signoffs": signoffs,
-        "pending": pending,
-        "journal": {"events": current.last_seq, "warnings": list(warnings)},
-    }
-    if args.json:
-        out(json.dumps(status, ensure_ascii=False))
-        return OK
-    hold = status["hold"]
-    out(book.title)
-    out(f"stage     {stage.id} ({stage.title}), visit {current.visit}")
-    out(f"percent   stage {stage.percent} % · set {current.percent} % (journal)")
-    left = max(0.0, stage.hold_s - hold["elapsed_s"])
-    out(
-        f"hold      {humanize(hold['elapsed_s'])} of {humanize(stage.hold_s)}"
-        + (f" · {humanize(left)} left" if left else " · elapsed")
-    )
-    for s in signoffs:
-        mark = "✓" if s["signed"] else "☐"
-        who = (
-            f"  — {s['by']} {s['at']}" + (f": {s['note']}" if s["note"] else "")
-            if s["signed"]
-            else ""
-        )
-        out(f"  {mark} {s['step']}: {s['text']}{who}")
-    if pending:
-        out(
-            f"pending   {pending['move']} by {pending['by']} since {pending['since']} "
-            f"({pending['from_percent']} % → {pending['to_percent']} %)"
-        )
-    return OK
-
-
 def cmd_signoff(args: argparse.Namespace) -> int:
-    session = _session(args)
-    current, warnings = session.state()
-    _warn(warnings)
-    stage = session.runbook.stage(current.stage_id)
-    steps = {s.id: s for s in stage.steps}
-    if args.step not in steps:
-        known = ", ".join(steps) or "none"
-        raise UsageError(f"no step {args.step!r} in stage {stage.id}; its steps: {known}")
-    if args.step in current.signoffs:
-        signed = current.signoffs[args.step]
-        err(
-            f"{args.step} is already signed in this visit of {stage.id} by {signed.actor} at "
-            f"{iso_utc(signed.at)}"
-        )
+    session = session_for(args)
+    moves.settle(session)
+    warn(session.state()[1])
+    try:
+        signed = asyncio.run(sign_off(session, args.step, note=args.note, override=args.override))
+    except SignOffRefused as exc:
+        err(f"cutover signoff: {exc}")
         return FAIL
-    step = steps[args.step]
-    if args.override and not args.note.strip():
-        raise UsageError("--override needs --note saying why the probe's result is accepted")
-    event = session.journal.append(
-        "signoff",
-        stage=stage.id,
-        step=step.id,
-        visit=current.visit,
-        note=args.note,
-        override=bool(args.override),
-        probe=None,
+    if signed.probe is not None:
+        for line in signed.probe.checks:
+            out(f"  {line}")
+    event = signed.event
+    out(
+        f"✓ {event.get('step')} signed by {event.actor} at {iso_utc(event.ts)} "
+        f"(journal seq {event.seq})"
     )
-    out(f"✓ {step.id} signed by {event.actor} at {iso_utc(event.ts)} (journal seq {event.seq})")
     return OK
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
-    session = _session(args)
+    session = session_for(args)
     if args.verify:
         verification = session.journal.verify()
         if args.json:
@@ -354,7 +283,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
             out(verification.message)
         return OK if verification.ok else FAIL
     read = session.journal.read()
-    _warn(read.warnings)
+    warn(read.warnings)
     for event in read.events:
         if args.json:
             out(
@@ -387,6 +316,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": cmd_status,
     "signoff": cmd_signoff,
     "journal": cmd_journal,
+    "advance": moves.cmd_advance,
+    "rollback": moves.cmd_rollback,
+    "stepback": moves.cmd_stepback,
 }
 
 if __name__ == "__main__":

@@ -125,8 +125,11 @@ class QueryRunner:
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pool.terminate()
 
-    async def run(self, query: Query) -> QueryResult:
-        """Run one query. Never raises for database trouble: the result carries the error."""
+    async def run(self, query: Query, *args: object) -> QueryResult:
+        """Run one query. Never raises for database trouble: the result carries the error.
+
+        A query may take parameters ($1…); those not given are NULL, so a query can offer a
+        default (`coalesce($1, now() - interval '15 minutes')`) that a caller overrides."""
         started = time.monotonic()
         ran_at = datetime.now(UTC)
         timeout = self.database.statement_timeout_s
@@ -136,7 +139,8 @@ class QueryRunner:
             async with self._pool.acquire() as conn, conn.transaction(readonly=True):
                 await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
                 statement = await conn.prepare(query.sql)
-                rows = await statement.fetch()
+                wanted = len(statement.get_parameters())
+                rows = await statement.fetch(*(list(args) + [None] * wanted)[:wanted])
                 columns = tuple(attr.name for attr in statement.get_attributes())
         except DatabaseUnavailable as exc:
             return QueryResult(

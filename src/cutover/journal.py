@@ -227,29 +227,47 @@ def _walk(data: bytes) -> _Walk:
                         "(journal --verify reports it)"
                     )
             if not acked:
-                fail(None, bad[0].number,
-                     f"journal line {bad[0].number} (after seq {expected_seq - 1}) is not "
-                     "a journal event, and no crash explains it: edited or corrupted")
+                fail(
+                    None,
+                    bad[0].number,
+                    f"journal line {bad[0].number} (after seq {expected_seq - 1}) is not "
+                    "a journal event, and no crash explains it: edited or corrupted",
+                )
             bad = []
         events.append(event)
         if not _hash_ok(line.raw, event):
-            fail(event.seq, line.number,
-                 f"seq {event.seq} (line {line.number}) does not match its hash: "
-                 "changed after it was written")
+            fail(
+                event.seq,
+                line.number,
+                f"seq {event.seq} (line {line.number}) does not match its hash: "
+                "changed after it was written",
+            )
         elif event.seq > expected_seq:
-            missing = (f"seq {expected_seq} is" if event.seq == expected_seq + 1
-                       else f"seqs {expected_seq}–{event.seq - 1} are")
-            fail(expected_seq, line.number,
-                 f"{missing} missing: seq {event.seq} (line {line.number}) follows "
-                 f"seq {expected_seq - 1}; lines were removed")
+            missing = (
+                f"seq {expected_seq} is"
+                if event.seq == expected_seq + 1
+                else f"seqs {expected_seq}–{event.seq - 1} are"
+            )
+            fail(
+                expected_seq,
+                line.number,
+                f"{missing} missing: seq {event.seq} (line {line.number}) follows "
+                f"seq {expected_seq - 1}; lines were removed",
+            )
         elif event.seq < expected_seq:
-            fail(event.seq, line.number,
-                 f"seq {event.seq} (line {line.number}) repeats or goes back after "
-                 f"seq {expected_seq - 1}")
+            fail(
+                event.seq,
+                line.number,
+                f"seq {event.seq} (line {line.number}) repeats or goes back after "
+                f"seq {expected_seq - 1}",
+            )
         elif event.prev != prev_hash:
-            fail(event.seq, line.number,
-                 f"seq {event.seq} (line {line.number}) does not chain to the event before "
-                 "it: an earlier line was changed, removed or inserted")
+            fail(
+                event.seq,
+                line.number,
+                f"seq {event.seq} (line {line.number}) does not chain to the event before "
+                "it: an earlier line was changed, removed or inserted",
+            )
         expected_seq, prev_hash = event.seq + 1, event.hash
     # Unreadable bytes after the last event: a crash mid-write that no one appended after.
     warnings.extend(_torn(b) for b in bad)
@@ -302,11 +320,17 @@ class Journal:
                 out += b"\n"  # never glue onto a torn line: it stays torn, ours stays whole
             if end < size:
                 junk = os.pread(fd, size - end, end)
-                ack = self._record(seq, ts, TORN_KIND, prev, {
-                    "offset": end,
-                    "length": len(junk),
-                    "sha256": hashlib.sha256(junk).hexdigest(),
-                })
+                ack = self._record(
+                    seq,
+                    ts,
+                    TORN_KIND,
+                    prev,
+                    {
+                        "offset": end,
+                        "length": len(junk),
+                        "sha256": hashlib.sha256(junk).hexdigest(),
+                    },
+                )
                 out += ack[1]
                 seq, prev = seq + 1, ack[0].hash
             event, line = self._record(seq, ts, kind, prev, plain)
@@ -322,14 +346,26 @@ class Journal:
         self, seq: int, ts: datetime, kind: str, prev: str, fields: dict[str, Any]
     ) -> tuple[Event, bytes]:
         obj: dict[str, Any] = {
-            "seq": seq, "ts": iso_utc(ts), "actor": self.actor, "host": self.host, "kind": kind,
+            "seq": seq,
+            "ts": iso_utc(ts),
+            "actor": self.actor,
+            "host": self.host,
+            "kind": kind,
         }
         obj.update(fields)
         obj["prev"] = prev
         obj["hash"] = _digest(obj)
         line = json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
-        event = Event(seq, datetime.fromisoformat(obj["ts"]), self.actor, self.host, kind,
-                      fields, prev, obj["hash"])
+        event = Event(
+            seq,
+            datetime.fromisoformat(obj["ts"]),
+            self.actor,
+            self.host,
+            kind,
+            fields,
+            prev,
+            obj["hash"],
+        )
         return event, line
 
     @staticmethod
@@ -433,8 +469,11 @@ class Journal:
             except BlockingIOError:
                 raise ActionBusy(self._holder(fd)) from None
             holder = {
-                "actor": self.actor, "host": self.host, "pid": os.getpid(),
-                "what": what, "since": iso_utc(self._clock()),
+                "actor": self.actor,
+                "host": self.host,
+                "pid": os.getpid(),
+                "what": what,
+                "since": iso_utc(self._clock()),
             }
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(holder, ensure_ascii=False).encode("utf-8"), 0)
@@ -450,8 +489,10 @@ class Journal:
         raw = os.pread(fd, 64 * 1024, 0)
         try:
             h = json.loads(raw)
-            return (f"{h['actor']} on {h['host']} (pid {h['pid']}) is running "
-                    f"{h['what']!r} since {h['since']}")
+            return (
+                f"{h['actor']} on {h['host']} (pid {h['pid']}) is running "
+                f"{h['what']!r} since {h['since']}"
+            )
         except (ValueError, KeyError, TypeError):
             # Between the holder's lock and its write, or written by something else.
             text = raw.decode("utf-8", "replace").strip()

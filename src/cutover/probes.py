@@ -119,8 +119,11 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rpartition("@")[2]
     query = parts.query
     if query:
-        kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
-                if not _SECRET_PARAM.search(k)]
+        kept = [
+            (k, v)
+            for k, v in parse_qsl(query, keep_blank_values=True)
+            if not _SECRET_PARAM.search(k)
+        ]
         query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in kept)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
@@ -129,8 +132,11 @@ def _secrets_in(url: str) -> list[str]:
     """The values redact_url hides, so error messages can be scrubbed of them too."""
     parts = urlsplit(url)
     found = [p for p in (parts.password, parts.username) if p]
-    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True)
-              if v and _SECRET_PARAM.search(k)]
+    found += [
+        v
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if v and _SECRET_PARAM.search(k)
+    ]
     return found
 
 
@@ -367,20 +373,26 @@ def check_deprecation(headers: Mapping[str, str], *, now: datetime) -> list[str]
             if dep.form == "rfc9745":
                 assert dep.at is not None
                 when = "since" if dep.at <= now else "from"
-                lines.append(f"{PASS_MARK} Deprecation: {raw.strip()} "
-                             f"(deprecated {when} {_fmt(dep.at)})")
+                lines.append(
+                    f"{PASS_MARK} Deprecation: {raw.strip()} (deprecated {when} {_fmt(dep.at)})"
+                )
             elif dep.form == "true":
-                lines.append(f"{WARN_MARK} Deprecation: {raw.strip()} is the legacy form; "
-                             "RFC 9745 wants @<epoch>")
+                lines.append(
+                    f"{WARN_MARK} Deprecation: {raw.strip()} is the legacy form; "
+                    "RFC 9745 wants @<epoch>"
+                )
             else:
                 assert dep.at is not None
-                lines.append(f"{WARN_MARK} Deprecation: {raw.strip()} is the legacy form "
-                             f"(an HTTP-date); RFC 9745 wants @{int(dep.at.timestamp())}")
+                lines.append(
+                    f"{WARN_MARK} Deprecation: {raw.strip()} is the legacy form "
+                    f"(an HTTP-date); RFC 9745 wants @{int(dep.at.timestamp())}"
+                )
 
     raw = lower.get("sunset")
     if raw is None:
-        lines.append(f"{WARN_MARK} Sunset header missing: "
-                     "clients are not told when the endpoint goes away")
+        lines.append(
+            f"{WARN_MARK} Sunset header missing: clients are not told when the endpoint goes away"
+        )
     else:
         try:
             sunset = parse_sunset(raw)
@@ -388,11 +400,15 @@ def check_deprecation(headers: Mapping[str, str], *, now: datetime) -> list[str]
             lines.append(f"{FAIL_MARK} Sunset: {exc}")
         else:
             if deprecated_at is not None and sunset < deprecated_at:
-                lines.append(f"{FAIL_MARK} Sunset precedes Deprecation: "
-                             f"{_fmt(sunset)} is before {_fmt(deprecated_at)}")
+                lines.append(
+                    f"{FAIL_MARK} Sunset precedes Deprecation: "
+                    f"{_fmt(sunset)} is before {_fmt(deprecated_at)}"
+                )
             elif sunset <= now:
-                lines.append(f"{WARN_MARK} sunset passed on {_fmt(sunset)}: "
-                             "the endpoint may be removed at any time")
+                lines.append(
+                    f"{WARN_MARK} sunset passed on {_fmt(sunset)}: "
+                    "the endpoint may be removed at any time"
+                )
             else:
                 lines.append(f"{PASS_MARK} Sunset: {_fmt(sunset)} ({_until(now, sunset)})")
 
@@ -410,8 +426,10 @@ def check_deprecation(headers: Mapping[str, str], *, now: datetime) -> list[str]
                 rel, link = found[0]
                 lines.append(f"{PASS_MARK} Link: successor <{link.uri}> (rel {rel})")
             else:
-                lines.append(f"{WARN_MARK} Link: no successor link "
-                             "(rel successor-version, alternate or deprecation)")
+                lines.append(
+                    f"{WARN_MARK} Link: no successor link "
+                    "(rel successor-version, alternate or deprecation)"
+                )
     return lines
 
 
@@ -446,22 +464,35 @@ def _json_equal(want: Any, got: Any) -> bool:
     if isinstance(want, bool) or isinstance(got, bool):
         return isinstance(want, bool) and isinstance(got, bool) and want == got
     if isinstance(want, Mapping) or isinstance(got, Mapping):
-        return (isinstance(want, Mapping) and isinstance(got, Mapping)
-                and want.keys() == got.keys()
-                and all(_json_equal(want[k], got[k]) for k in want))
+        return (
+            isinstance(want, Mapping)
+            and isinstance(got, Mapping)
+            and want.keys() == got.keys()
+            and all(_json_equal(want[k], got[k]) for k in want)
+        )
     if isinstance(want, list | tuple) or isinstance(got, list | tuple):
-        return (isinstance(want, list | tuple) and isinstance(got, list | tuple)
-                and len(want) == len(got) and all(map(_json_equal, want, got)))
+        return (
+            isinstance(want, list | tuple)
+            and isinstance(got, list | tuple)
+            and len(want) == len(got)
+            and all(map(_json_equal, want, got))
+        )
     return bool(want == got)
 
 
 def _check_header(name: str, want: Any, got: str | None) -> str:
     if want is True:
-        return f"{PASS_MARK} header {name} present" if got is not None else \
-            f"{FAIL_MARK} header {name} missing"
+        return (
+            f"{PASS_MARK} header {name} present"
+            if got is not None
+            else f"{FAIL_MARK} header {name} missing"
+        )
     if want is False:
-        return f"{PASS_MARK} header {name} absent" if got is None else \
-            f"{FAIL_MARK} header {name} present ({_clip(got)!r}), want it absent"
+        return (
+            f"{PASS_MARK} header {name} absent"
+            if got is None
+            else f"{FAIL_MARK} header {name} present ({_clip(got)!r}), want it absent"
+        )
     if got is None:
         return f"{FAIL_MARK} header {name} missing, want {str(want)!r}"
     if got == str(want):
@@ -503,8 +534,16 @@ async def run_probe(
     started = time.perf_counter()
 
     def error(url: str, reason: str) -> ProbeResult:
-        return ProbeResult(probe.id, ProbeStatus.ERROR, url, None, (f"{FAIL_MARK} {reason}",),
-                           (), ran_at, time.perf_counter() - started)
+        return ProbeResult(
+            probe.id,
+            ProbeStatus.ERROR,
+            url,
+            None,
+            (f"{FAIL_MARK} {reason}",),
+            (),
+            ran_at,
+            time.perf_counter() - started,
+        )
 
     try:
         url = expand_env(probe.url, environ)
@@ -533,8 +572,9 @@ async def run_probe(
         reason = _scrub(_reason(exc), url)
         return error(shown, f"request failed: {probe.method} {shown}: {reason}")
 
-    lines = check_response(probe, response.status_code, response.headers, response.content,
-                           now=ran_at)
+    lines = check_response(
+        probe, response.status_code, response.headers, response.content, now=ran_at
+    )
     failed = any(line.startswith(FAIL_MARK) for line in lines)
     warnings = tuple(line[1:].strip() for line in lines if line.startswith(WARN_MARK))
     return ProbeResult(

@@ -139,16 +139,22 @@ class RLMServer:
                 "processors": {"total": 4, "busy": 1 if s["processors_available"] else 0},
                 "version": "2.3.1",
             }
-        if route == V1_PATH and method in ("GET", "POST"):
+        if route == V1_PATH:
             if s["v1_removed"]:
                 return 404, {}, {"detail": "Not Found"}
+            # As in the real service: a POST-only route, with the deprecation headers added
+            # by middleware, so they ride on the 405 a GET probe gets too (a probe must
+            # never start a real import).
+            if method != "POST":
+                return 405, {"Allow": "POST", **_deprecation_headers(s, now)}, {
+                    "detail": "Method Not Allowed"}
             return 200, _deprecation_headers(s, now), {
                 "deprecated": True, "pipeline": "v1", "use": V2_PATH,
             }
         if route == V2_PATH and method == "POST":
             return 200, {}, {"ok": True, "pipeline": "v2"}
-        if route in (HEALTH_PATH, V1_PATH, V2_PATH):
-            allow = {HEALTH_PATH: "GET", V1_PATH: "GET, POST", V2_PATH: "POST"}[route]
+        if route in (HEALTH_PATH, V2_PATH):
+            allow = {HEALTH_PATH: "GET", V2_PATH: "POST"}[route]
             return 405, {"Allow": allow}, {"detail": "Method Not Allowed"}
         return 404, {}, {"detail": "Not Found"}
 

@@ -1,0 +1,186 @@
+"""`cutover advance`, `rollback` and `stepback`: the headless way to move traffic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+
+from cutover import actions, db
+from cutover.check import CheckReport
+from cutover.cliutil import ERROR, FAIL, OK, WAIT, UsageError, err, out, session_for
+from cutover.flags import Flag, FlagError, open_flag
+from cutover.observe import wait_until_effective
+from cutover.session import Session
+
+
+def open_flag_or_none(session: Session) -> tuple[Flag | None, str | None]:
+    try:
+        return open_flag(session.runbook.flag, session.environ), None
+    except FlagError as exc:
+        return None, str(exc)
+
+
+async def reconcile_on_start(session: Session, flag: Flag) -> None:
+    """A crashed action is settled by the next command that starts, whichever it is."""
+    for line in await actions.reconcile_if_idle(session, flag):
+        err(f"! {line}")
+
+
+def _say(line: str) -> None:
+    out(f"{datetime.now(UTC):%H:%M:%S}  {line}")
+
+
+def _flag(session: Session) -> Flag:
+    flag, problem = open_flag_or_none(session)
+    if flag is None:
+        raise UsageError(f"the flag cannot be reached: {problem}")
+    return flag
+
+
+async def _gates(session: Session) -> CheckReport | None:
+    """The current stage's verdicts; None (so advance is refused) without a database."""
+    state, _ = session.state()
+    stage = session.runbook.stage(state.stage_id)
+    if not stage.gates:
+        return None
+    try:
+        runner = session.runner()
+    except db.DatabaseUnavailable as exc:
+        err(f"! gates cannot be checked: {exc}")
+        return None
+    try:
+        report, _ = await session.check(runner, stage)
+        return report
+    finally:
+        await runner.aclose()
+
+
+def cmd_advance(args: argparse.Namespace) -> int:
+    session = session_for(args)
+
+    async def go() -> int:
+        flag = _flag(session)
+        try:
+            await reconcile_on_start(session, flag)
+            report = await _gates(session)
+            outcome = await actions.advance(
+                session, flag, report=report, confirm=args.confirm, to_stage=args.to, progress=_say
+            )
+        except actions.Refused as exc:
+            err(str(exc))
+            return FAIL
+        finally:
+            await flag.aclose()
+        out(outcome.message)
+        return OK if outcome.ok else ERROR
+
+    return asyncio.run(go())
+
+
+def cmd_stepback(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise UsageError("step back changes production traffic: add --yes to do it")
+    session = session_for(args)
+
+    async def go() -> int:
+        flag = _flag(session)
+        try:
+            await reconcile_on_start(session, flag)
+            outcome = await actions.stepback(session, flag, reason=args.reason, progress=_say)
+        except actions.Refused as exc:
+            err(str(exc))
+            return FAIL
+        finally:
+            await flag.aclose()
+        out(outcome.message)
+        return OK if outcome.ok else ERROR
+
+    return asyncio.run(go())
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise UsageError("rollback changes production traffic: add --yes to do it")
+    session = session_for(args)
+
+    async def go() -> int:
+        flag = _flag(session)
+        try:
+            outcome = await actions.rollback(
+                session, flag, reason=args.reason, to_stage=args.to, progress=_say
+            )
+        except actions.Refused as exc:
+            err(str(exc))
+            return ERROR
+        finally:
+            await flag.aclose()
+        out(outcome.message)
+        if not outcome.ok:
+            return ERROR
+        return await _observe(session, outcome, args.observe)
+
+    try:
+        return asyncio.run(go())
+    except KeyboardInterrupt:
+        err(
+            "rollback interrupted: the journal says so; run `cutover status` to see what the "
+            "flag reads"
+        )
+        return ERROR
+
+
+async def _observe(session: Session, outcome: actions.Outcome, timeout_s: float) -> int:
+    """After a verified rollback to 0 %, watch traffic until it shows none on the new path."""
+    if session.runbook.flag.observed is None or timeout_s <= 0 or outcome.to_percent != 0:
+        return OK
+    try:
+        runner = session.runner()
+        await runner.connect()
+    except db.DatabaseUnavailable as exc:
+        err(f"! cannot watch traffic: {exc}")
+        return OK
+    try:
+        effective, seen, waited = await wait_until_effective(
+            session.runbook,
+            runner,
+            outcome.done_at or datetime.now(UTC),
+            timeout_s=timeout_s,
+            progress=_say,
+        )
+    finally:
+        await runner.aclose()
+    total = outcome.took_s + waited
+    if effective:
+        out(
+            f"✓ rollback effective: {seen} since it took effect; {total:.0f}s from command "
+            "to no new traffic on the new path"
+        )
+        return OK
+    err(
+        f"! rollback verified on the flag, but traffic does not show it yet after "
+        f"{waited:.0f}s: {seen}"
+    )
+    return WAIT
+
+
+def settle(session: Session) -> None:
+    """Before a command that reads the state: close a crashed action's intent, if any."""
+    state, _ = session.state()
+    if state.pending is None:
+        return
+    flag, problem = open_flag_or_none(session)
+    if flag is None:
+        err(
+            f"! {state.pending.move} by {state.pending.actor} has no outcome and the flag "
+            f"cannot be read to settle it: {problem}"
+        )
+        return
+
+    async def go() -> None:
+        try:
+            await reconcile_on_start(session, flag)
+        finally:
+            await flag.aclose()
+
+    asyncio.run(go())

@@ -1,0 +1,148 @@
+"""`cutover status`: where the cutover stands, from the journal, the flag and the traffic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, datetime
+
+from cutover import db
+from cutover.cli_moves import open_flag_or_none, reconcile_on_start
+from cutover.cliutil import ERROR, OK, out, session_for, warn
+from cutover.durations import humanize
+from cutover.flags import FlagError, FlagState
+from cutover.journal import iso_utc
+from cutover.observe import Observed, observed_share
+from cutover.session import Session
+
+
+async def _look(
+    session: Session,
+) -> tuple[FlagState | None, str | None, Observed | None, str | None]:
+    """The flag read back and the observed share, each with the reason it is missing."""
+    flag, flag_problem = open_flag_or_none(session)
+    read = None
+    if flag is not None:
+        try:
+            await reconcile_on_start(session, flag)
+            read = await flag.read()
+        except FlagError as exc:
+            flag_problem = str(exc)
+        finally:
+            await flag.aclose()
+    seen, db_problem = None, None
+    if session.runbook.flag.observed is not None:
+        try:
+            runner = session.runner()
+            try:
+                await runner.connect()
+                seen = await observed_share(session.runbook, runner)
+            finally:
+                await runner.aclose()
+        except db.DatabaseUnavailable as exc:
+            db_problem = str(exc)
+    return read, flag_problem, seen, db_problem
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    session = session_for(args)
+    read, flag_problem, seen, db_problem = asyncio.run(_look(session))
+    current, warnings = session.state()
+    warn(warnings)
+    stage = session.runbook.stage(current.stage_id)
+    now = datetime.now(UTC)
+    drift = None
+    if read is not None and read.percent is not None and read.percent != stage.percent:
+        drift = (
+            f"the flag reads {read.percent} % but stage {stage.id} runs at "
+            f"{stage.percent} %: someone changed it outside cutover, or an action failed"
+        )
+    pending = None
+    if current.pending:
+        p = current.pending
+        pending = {
+            "action": p.action,
+            "move": p.move,
+            "by": p.actor,
+            "since": iso_utc(p.at),
+            "from_percent": p.from_percent,
+            "to_percent": p.to_percent,
+        }
+    status = {
+        "stage": stage.id,
+        "title": stage.title,
+        "visit": current.visit,
+        "percent": {
+            "stage": stage.percent,
+            "set": current.percent,
+            "read": read.percent if read else None,
+            "live": read.in_effect if read else None,
+            "observed": seen.percent if seen else None,
+        },
+        "flag": {"detail": read.detail if read else None, "problem": flag_problem},
+        "observed": {"detail": seen.detail if seen else None, "problem": db_problem},
+        "drift": drift,
+        "hold": {
+            "required_s": stage.hold_s,
+            "elapsed_s": round(current.hold_elapsed_s(now)),
+            "since": iso_utc(current.entered_at) if current.entered_at else None,
+        },
+        "signoffs": [_signoff(step, current) for step in stage.steps],
+        "pending": pending,
+        "journal": {"events": current.last_seq, "warnings": list(warnings)},
+    }
+    if args.json:
+        out(json.dumps(status, ensure_ascii=False))
+    else:
+        _print(session, status)
+    # A dead platform or database shows in the exit code too.
+    return ERROR if flag_problem or db_problem else OK
+
+
+def _signoff(step, current) -> dict:
+    signed = current.signoffs.get(step.id)
+    return {
+        "step": step.id,
+        "text": step.text,
+        "signed": signed is not None,
+        "by": signed.actor if signed else None,
+        "at": iso_utc(signed.at) if signed else None,
+        "note": signed.note if signed else None,
+        "override": signed.override if signed else None,
+    }
+
+
+def _print(session: Session, status: dict) -> None:
+    percent, hold = status["percent"], status["hold"]
+    out(session.runbook.title)
+    out(f"stage     {status['stage']} ({status['title']}), visit {status['visit']}")
+    read = "unknown" if percent["read"] is None else f"{percent['read']} %"
+    live = "" if percent["live"] in (None, True) else " (not live yet: needs a redeploy)"
+    out(f"percent   stage {percent['stage']} % · journal {percent['set']} % · flag {read}{live}")
+    if status["flag"]["problem"]:
+        out(f"          ✗ flag: {status['flag']['problem']}")
+    elif status["flag"]["detail"]:
+        out(f"          {status['flag']['detail']}")
+    if session.runbook.flag.observed is not None:
+        shown = status["observed"]["detail"] or status["observed"]["problem"]
+        out(f"observed  {shown}")
+    if status["drift"]:
+        out(f"DRIFT     ! {status['drift']}")
+    left = max(0.0, hold["required_s"] - hold["elapsed_s"])
+    out(
+        f"hold      {humanize(hold['elapsed_s'])} of {humanize(hold['required_s'])}"
+        + (f" · {humanize(left)} left" if left else " · elapsed")
+    )
+    for s in status["signoffs"]:
+        mark = "✓" if s["signed"] else "☐"
+        who = ""
+        if s["signed"]:
+            who = f"  — {s['by']} {s['at']}" + (f": {s['note']}" if s["note"] else "")
+        out(f"  {mark} {s['step']}: {s['text']}{who}")
+    if status["pending"]:
+        p = status["pending"]
+        out(
+            f"pending   {p['move']} by {p['by']} since {p['since']} "
+            f"({p['from_percent']} % → {p['to_percent']} %)"
+        )

@@ -1,0 +1,73 @@
+"""The share of traffic the new path actually gets, from the runbook's observed-share query."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from cutover.db import QueryRunner
+from cutover.model import Runbook
+
+
+@dataclass(frozen=True)
+class Observed:
+    percent: float | None  # None: no data (no imports in the window) or the query failed
+    detail: str  # one line: the share and the query, or why there is none
+
+
+async def observed_share(
+    runbook: Runbook, runner: QueryRunner, since: datetime | None = None
+) -> Observed | None:
+    """The observed share (None when the runbook names no observed-share query).
+
+    `since` is passed as the query's first parameter, if it takes one, so that after a
+    rollback only traffic started afterwards counts."""
+    spec = runbook.flag.observed
+    if spec is None:
+        return None
+    query = runbook.queries[spec.query]
+    result = await runner.run(query, since) if since else await runner.run(query)
+    if result.error:
+        return Observed(None, f"{query.id}: {result.error}")
+    row = result.first_row()
+    if row is None or spec.column not in row:
+        return Observed(None, f"{query.id}: no {spec.column} in its result")
+    value = row[spec.column]
+    if value is None:
+        return Observed(None, f"{query.id}: no traffic in its window yet")
+    share = float(value) if isinstance(value, int | float | Decimal) else None
+    if share is None:
+        return Observed(None, f"{query.id}: {spec.column} is not a number")
+    return Observed(share, f"{share:g} % ({query.id}.{spec.column})")
+
+
+async def wait_until_effective(
+    runbook: Runbook,
+    runner: QueryRunner,
+    since: datetime,
+    *,
+    timeout_s: float,
+    poll_s: float = 2.0,
+    progress=lambda line: None,
+) -> tuple[bool, str, float]:
+    """Poll until traffic started after `since` shows a share of 0 (rollback effective).
+
+    Returns (effective, the last observation, seconds waited). No traffic yet is not
+    evidence of anything, so it keeps waiting."""
+    started = time.monotonic()
+    last = "no observation yet"
+    while True:
+        seen = await observed_share(runbook, runner, since)
+        if seen is None:
+            return False, "the runbook names no observed-share query", 0.0
+        last = seen.detail
+        waited = time.monotonic() - started
+        if seen.percent == 0:
+            return True, last, waited
+        if waited >= timeout_s:
+            return False, last, waited
+        progress(f"observed since the change: {last}")
+        await asyncio.sleep(poll_s)
