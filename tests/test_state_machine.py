@@ -1,0 +1,234 @@
+"""The state replayed from the journal, and what the operator may do now and why not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cutover import runbook, state
+from cutover.check import judge_stage
+from cutover.journal import Journal
+from cutover.machine import decide
+from cutover.results import QueryResult
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+RUNBOOK = """\
+version = 1
+title = "t"
+
+[flag]
+kind = "file"
+path = "flag"
+
+[queries.rate]
+file = "rate.sql"
+refresh = "30s"
+
+[[stages]]
+id = "prep"
+percent = 0
+
+  [[stages.steps]]
+  id = "ready"
+  text = "Ready"
+
+[[stages]]
+id = "canary"
+percent = 10
+hold = "24h"
+
+  [[stages.steps]]
+  id = "complaints"
+  text = "No complaints"
+
+  [[stages.steps]]
+  id = "memory"
+  text = "Memory stable"
+
+  [[stages.gates]]
+  id = "success"
+  query = "rate"
+  column = "pct"
+  op = ">="
+  value = 95
+
+[[stages]]
+id = "half"
+percent = 50
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def setup(tmp_path: Path) -> tuple[runbook.Runbook, Journal, Clock]:
+    (tmp_path / "rate.sql").write_text("SELECT 99 AS pct;\n")
+    (tmp_path / "runbook.toml").write_text(RUNBOOK)
+    book = runbook.load(tmp_path / "runbook.toml")
+    clock = Clock()
+    return book, Journal(book.journal_path, actor="ana", host="bastion", clock=clock), clock
+
+
+def move(
+    journal: Journal,
+    kind: str,
+    frm: str,
+    to: str,
+    frm_pct: int,
+    to_pct: int,
+    outcome: str | None = "done",
+    action: str = "a1",
+) -> None:
+    journal.append(
+        f"{kind}.intent",
+        action=action,
+        from_stage=frm,
+        to_stage=to,
+        from_percent=frm_pct,
+        to_percent=to_pct,
+        reason="",
+    )
+    if outcome:
+        journal.append(f"{kind}.{outcome}", action=action)
+
+
+def replayed(book, journal) -> state.CutoverState:
+    return state.replay(book, journal.read().events)
+
+
+def report_with(book, pct, at):
+    result = QueryResult("rate", columns=("pct",), rows=((pct,),), ran_at=at, duration_s=0.01)
+    return judge_stage(book, book.stage("canary"), {"rate": result}, at)
+
+
+def test_an_empty_journal_is_the_first_stage_at_its_percent(tmp_path):
+    book, journal, _ = setup(tmp_path)
+    s = replayed(book, journal)
+    assert (s.stage_id, s.percent, s.visit, s.signoffs, s.pending) == ("prep", 0, 1, {}, None)
+
+
+def test_a_done_advance_enters_the_next_stage_and_starts_its_hold(tmp_path):
+    book, journal, clock = setup(tmp_path)
+    journal.append("signoff", stage="prep", step="ready", visit=1, note="", override=False)
+    clock.now = T0 + timedelta(minutes=5)
+    move(journal, "advance", "prep", "canary", 0, 10)
+    s = replayed(book, journal)
+    assert (s.stage_id, s.percent, s.visit) == ("canary", 10, 2)
+    assert s.entered_at == clock.now
+    assert s.hold_elapsed_s(clock.now + timedelta(hours=2)) == 7200
+    assert s.signoffs == {}  # the prep sign-off belonged to the prep visit
+
+
+def test_a_failed_advance_stays_where_it_was(tmp_path):
+    book, journal, _ = setup(tmp_path)
+    move(journal, "advance", "prep", "canary", 0, 10, outcome="failed")
+    s = replayed(book, journal)
+    assert (s.stage_id, s.percent, s.pending) == ("prep", 0, None)
+
+
+def test_an_intent_without_an_outcome_is_pending(tmp_path):
+    book, journal, _ = setup(tmp_path)
+    move(journal, "advance", "prep", "canary", 0, 10, outcome=None)
+    s = replayed(book, journal)
+    assert s.pending is not None
+    assert (s.pending.move, s.pending.to_percent, s.pending.actor) == ("advance", 10, "ana")
+    assert s.stage_id == "prep"
+
+
+def test_sign_offs_belong_to_one_visit_and_are_walked_again_after_a_rollback(tmp_path):
+    book, journal, _ = setup(tmp_path)
+    move(journal, "advance", "prep", "canary", 0, 10, action="a1")
+    journal.append(
+        "signoff", stage="canary", step="complaints", visit=2, note="none", override=False
+    )
+    assert set(replayed(book, journal).signoffs) == {"complaints"}
+    move(journal, "rollback", "canary", "prep", 10, 0, action="a2")
+    move(journal, "advance", "prep", "canary", 0, 10, action="a3")
+    s = replayed(book, journal)
+    assert (s.stage_id, s.visit) == ("canary", 4)
+    assert s.signoffs == {}  # the first canary visit's sign-off stays in the journal only
+    assert [v[0] for v in s.visits] == ["prep", "canary", "prep", "canary"]
+
+
+def test_advance_is_refused_with_sign_offs_and_hold_left(tmp_path):
+    book, journal, clock = setup(tmp_path)
+    move(journal, "advance", "prep", "canary", 0, 10)
+    clock.now = T0 + timedelta(hours=11)
+    s = replayed(book, journal)
+    actions = decide(book, s, clock.now, report_with(book, 99, clock.now))
+    assert not actions.advance.allowed
+    assert actions.advance.reason == "2 sign-offs and 13h of hold left"
+
+
+def test_advance_is_refused_while_a_gate_waits_and_says_which(tmp_path):
+    book, journal, clock = setup(tmp_path)
+    move(journal, "advance", "prep", "canary", 0, 10)
+    for step in ("complaints", "memory"):
+        journal.append("signoff", stage="canary", step=step, visit=2, note="", override=False)
+    clock.now = T0 + timedelta(hours=25)
+    s = replayed(book, journal)
+    assert "gates not checked yet" in decide(book, s, clock.now, None).advance.reason
+    # a result older than two refresh intervals (2 × 30 s) no longer counts
+    stale = judge_stage(
+        book,
+        book.stage("canary"),
+        {"rate": QueryResult("rate", ("pct",), ((99,),), clock.now - timedelta(minutes=5), 0.01)},
+        clock.now,
+    )
+    refused = decide(book, s, clock.now, stale).advance
+    assert not refused.allowed and "gate success is WAIT" in refused.reason
+    allowed = decide(book, s, clock.now, report_with(book, 99, clock.now)).advance
+    assert allowed.allowed, allowed.reason
+    assert allowed.reason == "10 % → 50 % (half)"
+
+
+def test_advance_is_refused_while_another_action_is_pending(tmp_path):
+    book, journal, clock = setup(tmp_path)
+    move(journal, "advance", "prep", "canary", 0, 10, outcome=None)
+    journal.append("signoff", stage="prep", step="ready", visit=1, note="", override=False)
+    s = replayed(book, journal)
+    refused = decide(book, s, clock.now, None).advance
+    assert not refused.allowed and "still in flight" in refused.reason
+
+
+def test_rollback_is_never_blocked_by_a_failing_gate_or_missing_sign_offs(tmp_path):
+    book, journal, clock = setup(tmp_path)
+    move(journal, "advance", "prep", "canary", 0, 10)
+    s = replayed(book, journal)
+    actions = decide(book, s, clock.now, report_with(book, 10, clock.now), flag_percent=10)
+    assert actions.rollback.allowed
+    assert actions.rollback_stage.id == "prep"
+    assert actions.stepback.allowed and actions.previous_stage.id == "prep"
+
+
+def test_rollback_acts_on_what_the_flag_reads_not_on_the_journal(tmp_path):
+    book, journal, clock = setup(tmp_path)
+    s = replayed(book, journal)
+    assert not decide(book, s, clock.now, None, flag_percent=0).rollback.allowed
+    # someone set 50 % in the dashboard while the journal says 0 %
+    assert decide(book, s, clock.now, None, flag_percent=50).rollback.allowed
+    # and when the flag cannot be read, traffic may be flowing: allowed
+    assert decide(book, s, clock.now, None, flag_percent=None).rollback.allowed
+
+
+def test_the_last_stage_cannot_advance(tmp_path):
+    book, journal, clock = setup(tmp_path)
+    move(journal, "advance", "prep", "canary", 0, 10, action="a1")
+    move(journal, "advance", "canary", "half", 10, 50, action="a2")
+    s = replayed(book, journal)
+    refused = decide(book, s, clock.now, None).advance
+    assert not refused.allowed and "last stage" in refused.reason
+
+
+def test_events_of_unknown_kinds_and_stages_are_skipped_on_replay(tmp_path):
+    book, journal, _ = setup(tmp_path)
+    journal.append("note", text="hello")
+    move(journal, "advance", "prep", "renamed_stage", 0, 10)
+    s = replayed(book, journal)
+    assert s.stage_id == "prep" and s.pending is None
