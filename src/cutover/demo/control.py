@@ -1,0 +1,125 @@
+"""The demo's control surface on loopback, so a second shell can break things on purpose:
+
+    curl -d '{"v2_failure_rate": 0.2}' $CUTOVER_DEMO_CONTROL_URL/knobs
+    curl -d '{"seconds": 15}' $CUTOVER_DEMO_CONTROL_URL/database/outage
+
+The 24-hour gates weigh 48 h of healthy past: to see the success-rate trigger fire within
+a minute, raise the rate too, e.g. {"rate": 6000, "v2_failure_rate": 1} at 100 %.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from cutover.demo.traffic import Traffic
+
+USAGE = {
+    "GET /knobs": "the traffic knobs and the simulator's status",
+    "POST /knobs": 'change knobs, e.g. {"v2_failure_rate": 0.2, "rate": 600}',
+    "POST /database/outage": 'take Postgres down and back, e.g. {"seconds": 15}',
+}
+
+
+class ControlServer:
+    """`start()`, then `.url`; `stop()` closes the port."""
+
+    def __init__(
+        self,
+        traffic: Traffic,
+        *,
+        outage: Callable[[float], None] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
+        self.traffic = traffic
+        self.outage = outage
+        self._address = (host, port)
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> ControlServer:
+        server = ThreadingHTTPServer(self._address, _Handler)
+        server.daemon_threads = True
+        server.control = self  # type: ignore[attr-defined]
+        self._server = server
+        threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="demo-control",
+            daemon=True,
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the control server is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def handle(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+        path = path.split("?")[0].rstrip("/")
+        if path == "/knobs" and method == "GET":
+            return 200, self._knobs()
+        if path == "/knobs" and method == "POST":
+            if not isinstance(body, dict):
+                return 400, {"error": 'send a JSON object, e.g. {"v2_failure_rate": 0.2}'}
+            try:
+                self.traffic.set_knobs(**body)
+            except ValueError as exc:
+                return 400, {"error": str(exc)}
+            return 200, self._knobs()
+        if path == "/database/outage" and method == "POST":
+            return self._outage(body)
+        return 404, {"error": f"no {method} {path} here", "usage": USAGE}
+
+    def _knobs(self) -> dict[str, Any]:
+        return {"knobs": self.traffic.knobs.as_dict(), "traffic": self.traffic.status()}
+
+    def _outage(self, body: Any) -> tuple[int, dict[str, Any]]:
+        if self.outage is None:
+            return 404, {"error": "this world has no database to take down"}
+        seconds = body.get("seconds", 10) if isinstance(body, dict) else None
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            return 400, {"error": 'send {"seconds": N} with N ≥ 0'}
+        # Answer now; the outage runs on its own so the caller's curl does not hang through it.
+        threading.Thread(target=self.outage, args=(float(seconds),), daemon=True).start()
+        return 202, {"outage_seconds": seconds}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "cutover-demo-control"
+
+    def _serve(self) -> None:
+        control: ControlServer = self.server.control  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            status, payload = 400, {"error": "the body is not JSON"}
+        else:
+            status, payload = control.handle(self.command, self.path, body)
+        data = (json.dumps(payload, indent=2) + "\n").encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the caller went away; nothing to tell it
+
+    do_GET = do_POST = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # stderr belongs to the console

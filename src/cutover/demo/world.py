@@ -1,0 +1,304 @@
+"""`cutover demo`: the whole soulprint world on this machine (embedded Postgres with imports
+flowing, a Vercel-compatible API, the RLM service, a control surface) and the console on it.
+Whatever way the demo ends (q, Ctrl-C, SIGTERM, a dropped SSH session) nothing stays running."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import importlib
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from cutover import runbook as runbook_mod
+from cutover.demo.control import ControlServer
+from cutover.demo.database import DemoDatabase
+from cutover.demo.rlm import RLMServer
+from cutover.demo.runbook_copy import NotAnOriginal, write_demo_runbook
+from cutover.demo.traffic import Knobs, Traffic, parse_percent
+from cutover.demo.vercel_api import FakeVercel
+from cutover.model import Flag
+from cutover.problems import ProblemsFound
+
+ENV_FILE = "demo.env"  # beside the demo dir: .cutover/demo.env by default
+CONTROL_URL_ENV = "CUTOVER_DEMO_CONTROL_URL"
+# Only for a runbook whose flag is not on Vercel: the fake API still needs a project.
+DEFAULT_PROJECT, DEFAULT_KEY = "soulprint-landing", "V2_ROLLOUT_PERCENT"
+
+log = logging.getLogger(__name__)
+
+
+class World:
+    """The demo world. `start()`/`stop()`, or `with World(…) as world:` (also `async with`,
+    which starts and stops off the event loop). `stop()` is idempotent and also runs at exit.
+
+    After start: `environ` (what a shell needs to run cutover against this world, also in
+    `env_file`), `runbook_path` (the demo copy), `database`, `vercel`, `rlm`, `traffic`,
+    `control`.
+    """
+
+    def __init__(
+        self,
+        dir: Path | str = ".cutover/demo",
+        *,
+        runbook: Path | str = "runbook.toml",
+        rate: float = 30.0,
+        build_seconds: float = 5.0,
+        keep: bool = False,
+        knobs: Knobs | None = None,
+        seed: int | None = None,
+    ):
+        self.dir = Path(dir).resolve()
+        self.source = Path(runbook).resolve()
+        self.keep = keep
+        self.build_seconds = build_seconds
+        self.knobs = (knobs or Knobs()).evolve(rate=rate)
+        self.seed = seed
+        self.env_file = self.dir.parent / ENV_FILE
+        self.runbook_path = self.dir / "runbook.toml"
+        self.environ: dict[str, str] = {}
+        self.database = DemoDatabase(self.dir / "pg")
+        self.vercel: FakeVercel | None = None
+        self.rlm: RLMServer | None = None
+        self.traffic: Traffic | None = None
+        self.control: ControlServer | None = None
+        self.stopping = False
+        self._lock = threading.Lock()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> World:
+        self.stopping = False
+        atexit.register(self.stop)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.runbook_path = write_demo_runbook(self.source, self.dir, keep=self.keep)
+        book = runbook_mod.load(self.runbook_path)  # ProblemsFound: the caller shows them
+        flag = book.flag
+        dsn = self.database.start()
+        self.vercel = FakeVercel(
+            token=secrets.token_urlsafe(24),
+            project=flag.project or DEFAULT_PROJECT,
+            key=flag.key or DEFAULT_KEY,
+            initial_value="0",
+            team_id=flag.team_id,
+            build_seconds=self.build_seconds,
+        ).start()
+        self.rlm = RLMServer().start()
+        self.traffic = Traffic(dsn, self._live_percent(flag), self.knobs, seed=self.seed).start()
+        self.control = ControlServer(self.traffic, outage=self.database.restart).start()
+        self.environ = {
+            book.database.dsn_env: dsn,
+            "VERCEL_API_URL": self.vercel.url,
+            flag.token_env: self.vercel.token,
+            "RLM_URL": self.rlm.url,
+            "CUTOVER_RUNBOOK": str(self.runbook_path),
+            CONTROL_URL_ENV: self.control.url,
+        }
+        write_env_file(self.env_file, self.environ)
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopping = True
+            # Outermost first: nobody can change knobs while the traffic stops, and traffic
+            # stops before the database it writes to.
+            for part in (self.control, self.traffic, self.rlm, self.vercel):
+                if part is not None:
+                    try:
+                        part.stop()
+                    except Exception:
+                        log.exception("stopping %s", type(part).__name__)
+            self.control = self.traffic = self.rlm = self.vercel = None
+            self.database.stop()
+            # A demo.env naming a dead world would only mislead the second shell.
+            self.env_file.unlink(missing_ok=True)
+            atexit.unregister(self.stop)
+
+    def __enter__(self) -> World:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> World:
+        import asyncio
+
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(self, *exc: object) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.stop)
+
+    def _live_percent(self, flag: Flag) -> Callable[[], float]:
+        """What the app sees: for Vercel, the value the live deployment was built with (a
+        PATCH without a redeploy changes nothing); for a file flag, the file."""
+        if flag.kind == "file" and flag.path is not None:
+            path = flag.path
+
+            def from_file() -> float:
+                try:
+                    return parse_percent(path.read_text(encoding="utf-8"))
+                except OSError:
+                    return 0.0
+
+            return from_file
+        vercel = self.vercel
+        assert vercel is not None
+        project, key = vercel.project.name, flag.key or DEFAULT_KEY
+        return lambda: parse_percent(vercel.live_value(project, key))
+
+
+def shell_quote(value: str) -> str:
+    """Single-quoted for sh/bash `source`, whatever the value holds.
+
+    >>> shell_quote("a b"), shell_quote("it's")
+    ("'a b'", "'it'\\\\''s'")
+    """
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def env_lines(environ: Mapping[str, str]) -> list[str]:
+    return [f"export {name}={shell_quote(value)}" for name, value in environ.items()]
+
+
+def write_env_file(path: Path, environ: Mapping[str, str]) -> None:
+    """`export NAME='value'` lines, readable by this user only: the file holds a token."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# The running `cutover demo` world; `source` this file in another shell.\n"
+    text += "\n".join(env_lines(environ)) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)  # an older file may have been created wider
+        f.write(text)
+
+
+# ------------------------------------------------------------------------------ `cutover demo`
+
+
+class _Stopped(BaseException):
+    """SIGTERM or SIGHUP: stop the world as Ctrl-C would. A BaseException so no `except
+    Exception` on the way up can swallow it."""
+
+
+@contextlib.contextmanager
+def _stop_on_signals(world: World) -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
+        if not world.stopping:  # a second signal must not cut the clean-up short
+            raise _Stopped(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _source_runbook(cli_value: str | None, environ: Mapping[str, str]) -> Path:
+    # ./runbook.toml before $CUTOVER_RUNBOOK: a shell that sourced demo.env has
+    # CUTOVER_RUNBOOK pointing at the last demo's copy, which must not be demoed again.
+    if cli_value:
+        return Path(cli_value)
+    if Path("runbook.toml").exists() or not environ.get("CUTOVER_RUNBOOK"):
+        return Path("runbook.toml")
+    return Path(environ["CUTOVER_RUNBOOK"])
+
+
+def _configure_logging(demo_dir: Path, headless: bool) -> None:
+    logger = logging.getLogger("cutover.demo")
+    logger.setLevel(logging.INFO)
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(demo_dir / "world.log", encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.addHandler(to_file)
+    if headless:  # with the console up, stderr would scribble over the screen
+        to_stderr = logging.StreamHandler(sys.stderr)
+        to_stderr.setLevel(logging.WARNING)
+        logger.addHandler(to_stderr)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _console() -> Callable[..., int] | None:
+    try:
+        return importlib.import_module("cutover.tui.app").run_console
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name.startswith("cutover.tui") or exc.name.startswith("textual")):
+            return None
+        raise
+
+
+def _how_to(world: World) -> str:
+    cwd = Path.cwd()
+    env_file = world.env_file
+    shown = env_file.relative_to(cwd) if env_file.is_relative_to(cwd) else env_file
+    return (
+        f"# In another shell: `source {shown}`, then `cutover status` (or check, advance, "
+        f"rollback…); make v2 fail: curl -d '{{\"v2_failure_rate\": 0.2}}' "
+        f"${CONTROL_URL_ENV}/knobs. Ctrl-C stops the world."
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    headless = bool(getattr(args, "headless", False))
+    demo_dir = Path(getattr(args, "dir", ".cutover/demo"))
+    source = _source_runbook(getattr(args, "runbook", None), os.environ)
+    _configure_logging(demo_dir, headless)
+    world = World(
+        demo_dir,
+        runbook=source,
+        rate=getattr(args, "rate", 30.0),
+        build_seconds=getattr(args, "build_seconds", 5.0),
+        keep=bool(getattr(args, "keep", False)),
+    )
+    with _stop_on_signals(world):
+        try:
+            _say(f"cutover demo: starting the world for {source} (Postgres, 48 h of imports)…")
+            world.start()
+            # Everything in this process (flag, probes, queries) reads the world's names.
+            os.environ.update(world.environ)
+            if not headless:
+                run_console = _console()
+                if run_console is not None:
+                    session_mod = importlib.import_module("cutover.session")
+                    book = runbook_mod.load(world.runbook_path)
+                    return run_console(
+                        session_mod.Session(book, dict(os.environ)), readonly=False, mouse=True
+                    )
+                _say("cutover demo: the console (cutover.tui) is not available; running headless.")
+            print("\n".join(env_lines(world.environ)), flush=True)
+            print(_how_to(world), flush=True)
+            while True:
+                time.sleep(3600)
+        except (KeyboardInterrupt, _Stopped):
+            return 0
+        except ProblemsFound:
+            raise  # the CLI lists them with file:line:col
+        except NotAnOriginal as exc:
+            _say(f"cutover demo: {exc}")
+            return 2
+        except Exception as exc:
+            log.exception("the demo failed")
+            _say(f"cutover demo: {type(exc).__name__}: {exc} (details in {demo_dir}/world.log)")
+            return 2
+        finally:
+            world.stop()
+            _say("cutover demo: the world is stopped; nothing is left running.")
