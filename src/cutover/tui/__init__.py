@@ -1,0 +1,1 @@
+"""The full-screen console (Textual). Only `cutover.cli` imports it, and only when asked."""

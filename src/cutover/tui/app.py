@@ -1,0 +1,387 @@
+"""The console: header, runbook pane, one panel per query, gates and keys. It asks the core
+what is allowed (machine.decide) and shows why not; it never decides anything itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from cutover import flags, machine
+from cutover.check import CheckReport, judge_stage
+from cutover.flags import FlagState
+from cutover.probes import ProbeResult, run_probe
+from cutover.session import Session
+from cutover.tui.commands import CutoverCommands
+from cutover.tui.keys import NOTEWORTHY, KeysMixin
+from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
+from cutover.tui.moving import MovesMixin
+from cutover.tui.refresh import Refresher, Runner
+from cutover.tui.text import FIRED_MARK, QUIET_MARK, VERDICT_MARK, clean
+from cutover.tui.widgets.header import (
+    HeaderView,
+    StatusBar,
+    StatusHeader,
+    TriggerBanner,
+)
+from cutover.tui.widgets.query_panel import QueryPanel
+from cutover.tui.widgets.runbook_pane import RunbookPane
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CutoverApp(KeysMixin, MovesMixin, App[None]):
+    CSS_PATH = "cutover.tcss"
+    TITLE = "cutover"
+    COMMANDS = App.COMMANDS | {CutoverCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "rollback", "ROLLBACK", key_display="^r", priority=True),
+        Binding("a", "advance", "advance"),
+        Binding("b", "stepback", "step back"),
+        Binding("s", "signoff", "sign off"),
+        Binding("space", "pause", "pause"),
+        Binding("r", "refresh", "refresh"),
+        Binding("plus", "interval(1)", "slower", show=False),
+        Binding("minus", "interval(-1)", "faster", show=False),
+        Binding("z", "zoom", "zoom", show=False),
+        Binding("e", "export", "export", show=False),
+        Binding("j", "journal", "journal"),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        readonly: bool = False,
+        clock: Callable[[], datetime] = _now,
+        runner_factory: Callable[[], Runner] | None = None,
+        flag: flags.Flag | None = None,
+        journal_poll_s: float = 1.0,
+        flag_poll_s: float = 10.0,
+        probe_poll_s: float | None = 60.0,
+        handle_sighup: bool = False,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.runbook = session.runbook
+        self.readonly = readonly
+        self.clock = clock
+        self.journal_poll_s = journal_poll_s
+        self.flag_poll_s = flag_poll_s
+        self.probe_poll_s = probe_poll_s
+        self.handle_sighup = handle_sighup
+        self.flag: flags.Flag | None = flag
+        self.flag_error: str | None = None
+        self.flag_state: FlagState | None = None
+        self.refresher = Refresher(
+            self, self.runbook.queries, runner_factory or session.runner, clock
+        )
+        self.cstate, self.journal_warnings = session.state()
+        self.results: dict = {}
+        self.report: CheckReport | None = None
+        self.permissions: machine.Actions | None = None
+        self.probe_results: dict[str, ProbeResult] = {}
+        self.fired_critical: tuple = ()
+        self._own_seqs: set[int] = set()
+        self._quiet_seq = 0  # events up to here were this console's own move
+        self.init_moves()
+
+    # -- layout --------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        yield TriggerBanner(id="banner")
+        with Horizontal(id="body"):
+            yield RunbookPane(self.runbook)
+            with VerticalScroll(id="panels"):
+                for query in self.runbook.queries.values():
+                    yield QueryPanel(query)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.main.query_one("#banner", TriggerBanner).display = False
+        if self.flag is None:
+            try:
+                self.flag = flags.open_flag(self.runbook.flag, self.session.environ)
+            except flags.FlagError as exc:
+                self.flag_error = str(exc)
+        self.recompute()
+        self.show_state()
+        self.refresher.start()
+        self.set_interval(1.0, self.tick, name="tick")
+        self.set_interval(self.journal_poll_s, self.poll_journal, name="journal")
+        self.read_flag()
+        self.run_probes()
+        if self.handle_sighup:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+        self.main.query_one(RunbookPane).focus()
+
+    def hang_up(self) -> None:
+        """The SSH link dropped: leave cleanly (Textual restores the terminal on exit)."""
+        self.exit(return_code=129)
+
+    async def on_unmount(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.refresher.aclose()
+        if self.flag is not None:
+            with contextlib.suppress(Exception):
+                await self.flag.aclose()
+
+    # -- what the core says --------------------------------------------------------------
+
+    def reload_state(self) -> None:
+        self.cstate, self.journal_warnings = self.session.state()
+        self.recompute()
+        self.show_state()
+
+    def recompute(self) -> None:
+        now = self.clock()
+        stage = self.runbook.stage(self.cstate.stage_id)
+        self.report = judge_stage(self.runbook, stage, self.results, now)
+        flag_percent = self.flag_state.percent if self.flag_state else None
+        self.permissions = machine.decide(self.runbook, self.cstate, now, self.report, flag_percent)
+        live = flag_percent if flag_percent is not None else self.cstate.percent
+        fired = self.report.fired("critical") if live > 0 else ()
+        if {t.id for t in fired} - {t.id for t in self.fired_critical}:
+            self.bell()
+        self.fired_critical = fired
+
+    @property
+    def main(self):
+        """The console's own screen, under whatever dialog is open."""
+        return self.screen_stack[0]
+
+    def _laid_out(self) -> bool:
+        """False while the console is closing: a late message must not touch gone widgets."""
+        return bool(self.screen_stack) and bool(self.screen_stack[0].query(StatusHeader))
+
+    def show_state(self) -> None:
+        """Everything that changes with the journal: the tree plus what tick() shows."""
+        if not self._laid_out():
+            return
+        self.main.query_one(RunbookPane).show(self.cstate, self.probe_results)
+        self.show_live()
+
+    def show_live(self) -> None:
+        if not self._laid_out():
+            return
+        now = self.clock()
+        self.main.query_one(StatusHeader).show(self.header_view(now))
+        self.main.query_one(TriggerBanner).show(self.fired_critical)
+        stage = self.runbook.stage(self.cstate.stage_id)
+        self.main.query_one(StatusBar).show(
+            self.report,
+            bool(stage.gates),
+            self.permissions.advance if self.permissions else None,
+            self.readonly,
+        )
+        for panel in self.main.query(QueryPanel):
+            qid = panel.query_def.id
+            panel.show_meta(
+                now,
+                self.refresher.intervals[qid],
+                running=self.refresher.in_flight(qid),
+                paused=self.refresher.paused,
+            )
+            panel.show_verdicts(self.verdict_lines(qid))
+        self.refresh_bindings()
+
+    def header_view(self, now: datetime) -> HeaderView:
+        stage = self.runbook.stage(self.cstate.stage_id)
+        flag_state = self.flag_state
+        note = ""
+        if self.flag_error:
+            note = "flag unreadable"
+        elif flag_state is not None and flag_state.percent is not None and not flag_state.in_effect:
+            note = "not live: needs redeploy" if flag_state.needs_redeploy else "not live"
+        spec = self.runbook.flag.observed
+        observed = _observed(self.results.get(spec.query), spec.column) if spec else None
+        return HeaderView(
+            title=self.runbook.title,
+            stage_title=stage.title,
+            stage_number=self.runbook.stage_index(stage.id) + 1,
+            stage_count=len(self.runbook.stages),
+            percent_set=self.cstate.percent,
+            percent_read=flag_state.percent if flag_state else None,
+            read_note=note,
+            observed=observed,
+            has_observed=spec is not None,
+            hold_required_s=stage.hold_s,
+            hold_elapsed_s=self.cstate.hold_elapsed_s(now),
+            db_up=self.refresher.db_up,
+            db_detail=self.refresher.db_detail,
+            db_retry_in=self._retry_in(now),
+            flag_ok=None
+            if self.flag_state is None and not self.flag_error
+            else not self.flag_error,
+            flag_detail=self.flag_error or (flag_state.detail if flag_state else ""),
+            paused=self.refresher.paused,
+            readonly=self.readonly,
+            in_flight=self.move_in_flight(),
+            note=self.session.environ.get("CUTOVER_DEMO_NOTE", ""),
+        )
+
+    def _retry_in(self, now: datetime) -> float | None:
+        at = self.refresher.next_reconnect_at
+        if self.refresher.db_up is not False or at is None:
+            return None
+        return max(0.0, (at - now).total_seconds())
+
+    def verdict_lines(self, query_id: str) -> list[Text]:
+        if self.report is None:
+            return []
+        lines = []
+        for gate in self.report.gates:
+            if gate.check.query == query_id:
+                lines.append(
+                    Text(
+                        f"{VERDICT_MARK[gate.verdict]} gate {clean(gate.id)}: ",
+                        no_wrap=True,
+                        overflow="ellipsis",
+                    )
+                    + Text(clean(gate.judgement.reason), style="dim")
+                )
+        for trigger in self.report.triggers:
+            if trigger.check.query == query_id:
+                mark = FIRED_MARK if trigger.fired else QUIET_MARK
+                lines.append(
+                    Text(
+                        f"{mark} trigger {clean(trigger.id)} ({trigger.severity}): ",
+                        style="bold" if trigger.fired else "",
+                        no_wrap=True,
+                        overflow="ellipsis",
+                    )
+                    + Text(clean(trigger.judgement.reason), style="dim")
+                )
+        return lines
+
+    # -- clocks ---------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        self.recompute()  # staleness and hold both move with the clock
+        self.show_live()
+
+    def poll_journal(self) -> None:
+        """Another console or a headless command may have written: show it within a second."""
+        try:
+            events = self.session.journal.tail_since(self.cstate.last_seq)
+        except OSError as exc:
+            self.say(f"cannot read the journal: {exc}", "error")
+            return
+        if not events:
+            return
+        mine = self.move_in_flight()
+        for event in events:
+            if event.seq in self._own_seqs or event.seq <= self._quiet_seq:
+                continue
+            if event.kind in NOTEWORTHY and not (mine and event.kind.startswith(mine)):
+                what = event.get("step") or event.get("to_stage") or ""
+                self.say(f"journal: {event.actor} — {event.kind} {what}".strip())
+        self.reload_state()
+
+    def read_flag(self) -> None:
+        if self.flag is None:
+            return
+        self.run_worker(self._read_flag(), group="flag", exclusive=True, exit_on_error=False)
+
+    async def _read_flag(self) -> None:
+        assert self.flag is not None
+        try:
+            state = await self.flag.read()
+        except flags.FlagError as exc:
+            self.post_message(FlagRead(None, str(exc)))
+        else:
+            self.post_message(FlagRead(state))
+
+    def run_probes(self) -> None:
+        stage = self.runbook.stage(self.cstate.stage_id)
+        for probe_id in {s.probe for s in stage.steps if s.probe}:
+            self.run_worker(
+                self._probe(probe_id),
+                group=f"probe:{probe_id}",
+                exclusive=True,
+                exit_on_error=False,
+            )
+        if self.probe_poll_s:
+            self.set_timer(self.probe_poll_s, self.run_probes, name="probes")
+
+    async def _probe(self, probe_id: str) -> None:
+        probe = self.runbook.probes[probe_id]
+        self.post_message(ProbeFinished(await run_probe(probe, environ=self.session.environ)))
+
+    # -- messages from workers ------------------------------------------------------------
+
+    def on_query_finished(self, message: QueryFinished) -> None:
+        result = message.result
+        self.results[result.query_id] = result
+        panels = self.screen_stack[0].query(f"#panel-{result.query_id}").results(QueryPanel)
+        for panel in panels:  # none while the console is closing
+            panel.show_result(result)
+        self.refresher.finished(result.query_id)
+        self.recompute()
+        self.show_live()
+
+    def on_database_status(self, message: DatabaseStatus) -> None:
+        if message.up:
+            if self.refresher.came_up() and self.refresher.reconnect_attempt:
+                self.say("database reconnected; refreshing every panel")
+        elif self.refresher.went_down(message.detail):
+            self.say(f"database down: {message.detail}; reconnecting with backoff", "warning")
+        self.show_live()
+
+    def on_flag_read(self, message: FlagRead) -> None:
+        self.flag_error = message.error
+        if message.state is not None:
+            self.flag_state = message.state
+        self.recompute()
+        self.show_live()
+        self.set_timer(self.flag_poll_s, self.read_flag, name="flag")
+
+    def on_probe_finished(self, message: ProbeFinished) -> None:
+        self.probe_results[message.result.probe_id] = message.result
+        self.show_state()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.say(
+                f"{event.worker.name or 'background work'} failed: {type(error).__name__}: {error}",
+                "error",
+            )
+
+    def say(self, message: str, severity: str = "information") -> None:
+        """A notification with the text exactly as given: never markup, never a control."""
+        self.notify(clean(message, max_len=500), severity=severity, markup=False)  # type: ignore[arg-type]
+
+
+def _observed(result, column: str) -> float | None:
+    """The observed share from its query's first row; None when there is none to show."""
+    row = result.first_row() if result is not None and result.ok else None
+    value = row.get(column) if row else None
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_console(session: Session, readonly: bool = False, mouse: bool = True) -> int:
+    """`cutover tui` and `cutover demo` open the console here; returns the exit code."""
+    app = CutoverApp(session, readonly=readonly, handle_sighup=True)
+    app.run(mouse=mouse)
+    return int(app.return_code or 0)

@@ -1,0 +1,226 @@
+"""The console's keys: what each does, whether it is available now and why not (for the
+footer, the help and the palette), and the small actions that need no dialog of their own."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from cutover.durations import humanize
+from cutover.tui.screens.confirm import ConfirmScreen
+from cutover.tui.screens.help import HelpScreen
+from cutover.tui.screens.journal import JournalScreen
+from cutover.tui.screens.signoff import SignOffAnswer, SignOffScreen
+from cutover.tui.widgets.query_panel import QueryPanel
+from cutover.tui.widgets.runbook_pane import RunbookPane
+
+CHANGING = {"advance", "stepback", "rollback", "signoff"}
+# Journal events written elsewhere that this console announces when it sees them.
+NOTEWORTHY = {"signoff"} | {
+    f"{move}.{phase}"
+    for move in ("advance", "rollback", "stepback")
+    for phase in ("intent", "done")
+}
+
+# key, action, what it does: the help screen and the palette read this one table.
+KEYS: tuple[tuple[str, str, str], ...] = (
+    ("ctrl+r", "rollback", "EMERGENCY ROLLBACK to 0 %, confirmed with y (from any screen)"),
+    ("a", "advance", "advance to the next stage: type its percent to confirm"),
+    ("b", "stepback", "step back to the previous stage's percent, with a reason"),
+    ("s", "signoff", "sign off the selected step of the current stage"),
+    ("space", "pause", "pause / resume every refresh"),
+    ("r", "refresh", "refresh every query now"),
+    ("+ / -", "interval", "slower / faster refresh of the focused panel (all when none)"),
+    ("z", "zoom", "zoom the focused panel to full screen, again to restore"),
+    ("e", "export", "export the focused panel's rows to CSV"),
+    ("j", "journal", "the journal (audit trail), filterable"),
+    ("tab", "", "move between the runbook pane and the panels"),
+    ("ctrl+p", "", "command palette: actions, jump to a query or a stage"),
+    ("?", "help", "this help"),
+    ("q", "quit", "quit (asks first while a move is in flight)"),
+)
+
+
+class KeysMixin:
+    """Mixed into CutoverApp."""
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in CHANGING and self.readonly:
+            return False  # read-only: gone from the footer, the help and the palette
+        if action in ("advance", "stepback", "rollback"):
+            return True if not self.why_not(action) else None
+        return True
+
+    def why_not(self, action: str) -> str:
+        """Why an action is unavailable right now ('' when it is available)."""
+        if action in CHANGING and self.readonly:
+            return "read-only console (--readonly)"
+        if action == "rollback" and self.move_running("rollback"):
+            return ""
+        running = self.move_in_flight()
+        if action in ("advance", "stepback") and running:
+            return f"a {running} is in flight"
+        if self.permissions is None:
+            return ""
+        permission = {
+            "advance": self.permissions.advance,
+            "stepback": self.permissions.stepback,
+            "rollback": self.permissions.rollback,
+        }.get(action)
+        if permission is None or permission.allowed:
+            return ""
+        return permission.reason
+
+    def palette_actions(self) -> list[tuple[str, str, str]]:
+        entries = []
+        for key, action, what in KEYS:
+            if not action or (self.readonly and action in CHANGING):
+                continue
+            if action == "interval":
+                continue
+            entries.append((f"{what[0].upper()}{what[1:]} ({key})", action, self.why_not(action)))
+        return entries
+
+    def on_key(self, event) -> None:
+        # A dimmed key still answers: pressing `a` when refused says why.
+        if event.key in ("a", "b") and not self.readonly:
+            action = "advance" if event.key == "a" else "stepback"
+            reason = self.why_not(action)
+            if reason:
+                self.say(f"{action} refused: {reason}", "warning")
+
+    def action_help(self) -> None:
+        rows = []
+        for key, action, what in KEYS:
+            if self.readonly and action in CHANGING:
+                continue
+            rows.append((key, what, self.why_not(action) if action else ""))
+        self.push_screen(HelpScreen(rows))
+
+    def action_journal(self) -> None:
+        read = self.session.journal.read()
+        self.push_screen(JournalScreen(read.events, read.warnings))
+
+    def action_pause(self) -> None:
+        self.refresher.pause(not self.refresher.paused)
+        self.say("refresh paused: space resumes" if self.refresher.paused else "refresh resumed")
+        self.show_live()
+
+    def action_refresh(self) -> None:
+        self.refresher.refresh_now()
+        self.show_live()
+
+    def focused_panel(self) -> QueryPanel | None:
+        node = self.screen.focused
+        while node is not None:
+            if isinstance(node, QueryPanel):
+                return node
+            node = node.parent  # type: ignore[assignment]
+        return None
+
+    def action_interval(self, direction: int) -> None:
+        panel = self.focused_panel()
+        ids = [panel.query_def.id] if panel else list(self.runbook.queries)
+        seconds = self.refresher.change_interval(ids, direction)
+        which = ids[0] if panel else "every query"
+        self.say(f"{which} refreshes every {humanize(seconds)}")
+        self.show_live()
+
+    def action_zoom(self) -> None:
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+            return
+        panel = self.focused_panel()
+        if panel is None:
+            self.say("focus a panel first (tab), then z zooms it", "warning")
+            return
+        self.screen.maximize(panel, container=False)
+
+    def action_export(self) -> None:
+        panel = self.focused_panel()
+        if panel is None:
+            self.say("focus a panel first (tab), then e exports its rows", "warning")
+            return
+        from cutover.tui.export import export_csv
+
+        try:
+            path = export_csv(self.runbook.folder, panel, self.clock())
+        except OSError as exc:
+            self.say(f"export failed: {exc}", "error")
+            return
+        self.say(f"exported {panel.query_def.id} to {path}")
+
+    def jump_to_query(self, query_id: str) -> None:
+        panel = self.main.query_one(f"#panel-{query_id}", QueryPanel)
+        panel.query_one(DataTable).focus()
+        panel.scroll_visible()
+
+    def jump_to_stage(self, stage_id: str) -> None:
+        self.main.query_one(RunbookPane).select_stage(stage_id)
+
+    # -- sign-off ----------------------------------------------------------------------------
+
+    def action_signoff(self) -> None:
+        ref = self.main.query_one(RunbookPane).selected_step()
+        stage = self.runbook.stage(self.cstate.stage_id)
+        if ref is None or ref.stage != stage.id:
+            self.say(
+                f"select a step of the current stage ({stage.title}) in the runbook pane", "warning"
+            )
+            return
+        if ref.step in self.cstate.signoffs:
+            signed = self.cstate.signoffs[ref.step]
+            self.say(f"{ref.step} is already signed by {signed.actor}", "warning")
+            return
+        step = next(s for s in stage.steps if s.id == ref.step)
+        probe = self.runbook.probes.get(step.probe) if step.probe else None
+
+        def signed(answer: SignOffAnswer | None) -> None:
+            if answer is not None:
+                self.run_worker(self._sign(step.id, answer), group="signoff", exit_on_error=False)
+
+        self.push_screen(
+            SignOffScreen(
+                step, stage.title, self.session.journal.actor, probe, self.session.environ
+            ),
+            signed,
+        )
+
+    async def _sign(self, step_id: str, answer: SignOffAnswer) -> None:
+        from cutover.signoff import SignOffRefused, sign_off
+
+        try:
+            done = await sign_off(
+                self.session,
+                step_id,
+                note=answer.note,
+                override=answer.override,
+                probe_result=answer.probe,
+            )
+        except SignOffRefused as exc:
+            self.say(str(exc), "error")
+            return
+        self._own_seqs.add(done.event.seq)
+        self.say(f"✓ {step_id} signed by {done.event.actor} (journal seq {done.event.seq})")
+        self.reload_state()
+
+    # -- quitting ---------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        running = self.move_in_flight()
+        if not running:
+            self.exit(return_code=0)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(return_code=0)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"A {running} is in flight. Quitting stops it (the journal records "
+                "it as interrupted). Quit anyway?"
+            ),
+            answered,
+        )

@@ -1,0 +1,192 @@
+"""The app's side of moving traffic: start a move in a worker, stream its progress lines to
+whichever dialog shows it, and let an emergency rollback pre-empt anything else in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from textual.worker import Worker
+
+from cutover import flags
+from cutover.tui.messages import ActionFinished, ActionLine
+from cutover.tui.screens.moves import AdvanceScreen, MoveScreen, RollbackScreen, StepBackScreen
+
+Start = Callable[[Callable[[str], None]], Awaitable[object]]
+
+
+class MovesMixin:
+    """Mixed into CutoverApp; expects session, flag, flag_error, cstate, permissions, report."""
+
+    def init_moves(self) -> None:
+        self.move_name: str | None = None
+        self.move_worker: Worker | None = None
+        self.move_lines: list[str] = []
+
+    # -- state the dialogs ask about ------------------------------------------------------
+
+    def move_in_flight(self) -> str | None:
+        worker = self.move_worker
+        return self.move_name if worker is not None and not worker.is_finished else None
+
+    def move_running(self, move: str) -> bool:
+        return self.move_in_flight() == move
+
+    def move_lines_for(self, move: str) -> list[str]:
+        return list(self.move_lines) if self.move_running(move) else []
+
+    # -- the keys ---------------------------------------------------------------------------
+
+    def action_advance(self) -> None:
+        actions = self.permissions
+        stage = self.runbook.stage(self.cstate.stage_id)
+        if actions is None or actions.next_stage is None:
+            return
+        upcoming = actions.next_stage
+        self.push_screen(
+            AdvanceScreen(
+                stage.percent, upcoming.percent, upcoming.title, self._how(), actions.advance.reason
+            )
+        )
+
+    def action_stepback(self) -> None:
+        actions = self.permissions
+        if actions is None or actions.previous_stage is None:
+            return
+        before = actions.previous_stage
+        self.push_screen(StepBackScreen(self.cstate.percent, before.percent, before.title))
+
+    def action_rollback(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, RollbackScreen):
+                return  # already open (maybe under another dialog): don't stack a second
+        actions = self.permissions
+        landing = actions.rollback_stage.title if actions else self.runbook.stages[0].title
+        fired = ", ".join(t.id for t in self.fired_critical)
+        why = f"Critical trigger fired: {fired}" if fired else "No critical trigger has fired."
+        running = self.move_in_flight()
+        if running and running != "rollback":
+            why += f"\nThe {running} in flight will be stopped first."
+        percent = (
+            self.flag_state.percent
+            if self.flag_state and self.flag_state.percent is not None
+            else self.cstate.percent
+        )
+        self.push_screen(RollbackScreen(percent, landing, why))
+
+    def _how(self) -> str:
+        config = self.runbook.flag
+        if config.kind == "vercel":
+            redeploy = (
+                "then a production redeploy, live when READY" if config.redeploy else "no redeploy"
+            )
+            return f"Sets {config.key} on Vercel project {config.project}, {redeploy}."
+        if config.kind == "file":
+            shown = config.path
+            if shown is not None and shown.is_relative_to(self.runbook.folder):
+                shown = shown.relative_to(self.runbook.folder)
+            return f"Writes the flag file {shown}, then reads it back."
+        return "Runs the runbook's flag set command, then reads the flag back."
+
+    # -- starting moves ---------------------------------------------------------------------
+
+    def start_advance(self, confirm: int) -> None:
+        from cutover import actions
+
+        report = self.report
+        self._start(
+            "advance",
+            lambda progress: actions.advance(
+                self.session, self.flag, report=report, confirm=confirm, progress=progress
+            ),
+        )
+
+    def start_stepback(self, reason: str) -> None:
+        from cutover import actions
+
+        self._start(
+            "stepback",
+            lambda progress: actions.stepback(
+                self.session, self.flag, reason=reason, progress=progress
+            ),
+        )
+
+    def start_rollback(self) -> None:
+        from cutover import actions
+
+        running = self.move_in_flight()
+        if running == "rollback":
+            return
+        if running:
+            self.stop_move(running)  # safety first: the advance journals itself as interrupted
+        fired = ", ".join(t.id for t in self.fired_critical)
+        reason = "emergency rollback from the console" + (f" (fired: {fired})" if fired else "")
+        self._start(
+            "rollback",
+            lambda progress: actions.rollback(
+                self.session, self.flag, reason=reason, progress=progress
+            ),
+        )
+
+    def stop_move(self, move: str) -> None:
+        if self.move_running(move) and self.move_worker is not None:
+            self.move_worker.cancel()
+
+    def _start(self, move: str, start: Start) -> None:
+        self.move_name = move
+        self.move_lines = []
+        if self.flag is None:
+            self.post_message(
+                ActionFinished(move, False, f"the flag cannot be opened: {self.flag_error}")
+            )
+            return
+
+        def progress(line: str) -> None:
+            self.post_message(ActionLine(move, line))
+
+        self.move_worker = self.run_worker(
+            self._run(move, start, progress),
+            name=move,
+            group=f"move:{move}",
+            exit_on_error=False,
+        )
+        self.show_live()
+
+    async def _run(self, move: str, start: Start, progress: Callable[[str], None]) -> None:
+        from cutover.actions import Refused
+
+        try:
+            outcome = await start(progress)
+        except Refused as exc:
+            self.post_message(ActionFinished(move, False, str(exc)))
+        except flags.FlagError as exc:
+            self.post_message(ActionFinished(move, False, str(exc)))
+        except asyncio.CancelledError:
+            self.post_message(ActionFinished(move, False, f"{move} stopped by the operator"))
+            raise
+        except Exception as exc:  # a bug must reach the operator as words, not a traceback
+            self.post_message(ActionFinished(move, False, f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(ActionFinished(move, outcome.ok, outcome.message))
+
+    # -- their messages -------------------------------------------------------------------
+
+    def _dialogs(self, move: str) -> list[MoveScreen]:
+        return [s for s in self.screen_stack if isinstance(s, MoveScreen) and s.move == move]
+
+    def on_action_line(self, message: ActionLine) -> None:
+        if message.move == self.move_name:
+            self.move_lines.append(message.line)
+        for screen in self._dialogs(message.move):
+            if screen.started:
+                screen.add_line(message.line)
+
+    def on_action_finished(self, message: ActionFinished) -> None:
+        for screen in self._dialogs(message.move):
+            if screen.started:
+                screen.finish(message.ok, message.summary)
+        mark = "✓" if message.ok else "✗"
+        self.say(f"{mark} {message.summary}", "information" if message.ok else "error")
+        self.reload_state()
+        self._quiet_seq = self.cstate.last_seq
+        self.read_flag()

@@ -1,0 +1,195 @@
+"""Each query on its own clock: a one-shot timer re-armed only when its fetch has finished,
+so a refresh never overlaps itself; a database outage parks them all behind one reconnect
+loop with backoff instead of every panel hammering a dead server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Protocol
+
+from textual.app import App
+from textual.timer import Timer
+
+from cutover import db
+from cutover.model import Query
+from cutover.results import QueryResult
+from cutover.tui.messages import DatabaseStatus, QueryFinished
+from cutover.tui.text import next_interval
+
+BACKOFF_S = (1, 2, 4, 8, 15, 30)
+
+
+class Runner(Protocol):
+    async def connect(self) -> None: ...
+
+    async def run(self, query: Query) -> QueryResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+def unreachable(result: QueryResult) -> bool:
+    """The error says the server is gone, not that this query is wrong."""
+    return bool(result.error) and result.error.startswith("database unreachable")
+
+
+class Refresher:
+    def __init__(
+        self,
+        app: App,
+        queries: dict[str, Query],
+        runner_factory: Callable[[], Runner],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.app = app
+        self.queries = queries
+        self.runner_factory = runner_factory
+        self.clock = clock
+        self.intervals: dict[str, float] = {q: queries[q].refresh_s for q in queries}
+        self.paused = False
+        self.runner: Runner | None = None
+        self.db_up: bool | None = None  # None: not known yet
+        self.db_detail = "connecting"
+        self.reconnect_attempt = 0
+        self.next_reconnect_at: datetime | None = None
+        self._timers: dict[str, Timer] = {}
+        self._inflight: set[str] = set()
+
+    # -- scheduling ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        for query_id in self.queries:
+            self.fetch(query_id)
+
+    def refresh_now(self) -> None:
+        for query_id in self.queries:
+            self.fetch(query_id, force=True)
+
+    def pause(self, paused: bool) -> None:
+        self.paused = paused
+        if paused:
+            for timer in self._timers.values():
+                timer.stop()
+            self._timers.clear()
+        else:
+            self.start()
+
+    def change_interval(self, query_ids: list[str], direction: int) -> float:
+        for query_id in query_ids:
+            self.intervals[query_id] = next_interval(self.intervals[query_id], direction)
+            if query_id in self._timers:
+                self._arm(query_id)
+        return self.intervals[query_ids[0]]
+
+    def in_flight(self, query_id: str) -> bool:
+        return query_id in self._inflight
+
+    def fetch(self, query_id: str, *, force: bool = False) -> None:
+        """Start one fetch, unless paused (and not forced), already running, or parked
+        behind the reconnect loop."""
+        if query_id in self._inflight or (self.paused and not force) or self.db_up is False:
+            return
+        timer = self._timers.pop(query_id, None)
+        if timer is not None:
+            timer.stop()
+        self._inflight.add(query_id)
+        self.app.run_worker(
+            self._fetch(query_id),
+            name=f"refresh {query_id}",
+            group=f"query:{query_id}",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    def finished(self, query_id: str) -> None:
+        """Called by the app when the result message arrived: re-arm this query's timer."""
+        self._inflight.discard(query_id)
+        if not self.paused and self.db_up is not False:
+            self._arm(query_id)
+
+    def _arm(self, query_id: str) -> None:
+        timer = self._timers.pop(query_id, None)
+        if timer is not None:
+            timer.stop()
+        self._timers[query_id] = self.app.set_timer(
+            self.intervals[query_id], partial(self.fetch, query_id), name=f"tick {query_id}"
+        )
+
+    # -- the work ------------------------------------------------------------------------
+
+    async def _fetch(self, query_id: str) -> None:
+        query = self.queries[query_id]
+        try:
+            runner = self._runner()
+            await runner.connect()
+            result = await runner.run(query)
+        except db.DatabaseUnavailable as exc:
+            result = QueryResult(query_id, ran_at=self.clock(), error=str(exc))
+            self.app.post_message(DatabaseStatus(False, str(exc)))
+        except asyncio.CancelledError:
+            # A cancelled fetch must still free its slot, or the query never runs again.
+            self._inflight.discard(query_id)
+            raise
+        else:
+            if unreachable(result):
+                self.app.post_message(DatabaseStatus(False, result.error or ""))
+            elif self.db_up is not True:
+                self.app.post_message(DatabaseStatus(True, "connected"))
+        self.app.post_message(QueryFinished(result))
+
+    def _runner(self) -> Runner:
+        if self.runner is None:
+            self.runner = self.runner_factory()
+        return self.runner
+
+    # -- outage and reconnect ------------------------------------------------------------
+
+    def went_down(self, detail: str) -> bool:
+        """Park the queries and start the reconnect loop; True when this is news."""
+        self.db_detail = detail
+        if self.db_up is False:
+            return False
+        self.db_up = False
+        for timer in self._timers.values():
+            timer.stop()
+        self._timers.clear()
+        self.reconnect_attempt = 0
+        self.app.run_worker(
+            self._reconnect(),
+            name="reconnect",
+            group="reconnect",
+            exclusive=True,
+            exit_on_error=False,
+        )
+        return True
+
+    def came_up(self) -> bool:
+        news = self.db_up is not True
+        self.db_up = True
+        self.db_detail = "connected"
+        self.next_reconnect_at = None
+        if news:
+            self.start()
+        return news
+
+    async def _reconnect(self) -> None:
+        while True:
+            wait = BACKOFF_S[min(self.reconnect_attempt, len(BACKOFF_S) - 1)]
+            self.reconnect_attempt += 1
+            self.next_reconnect_at = self.clock() + timedelta(seconds=wait)
+            await asyncio.sleep(wait)
+            try:
+                runner = self._runner()
+                await runner.connect()
+            except db.DatabaseUnavailable as exc:
+                self.db_detail = str(exc)
+                continue
+            self.app.post_message(DatabaseStatus(True, "reconnected"))
+            return
+
+    async def aclose(self) -> None:
+        if self.runner is not None:
+            await self.runner.aclose()

@@ -1,0 +1,68 @@
+"""`j`: the audit trail, newest first, filtered by whatever you type (kind, actor, step…)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Static
+
+from cutover.journal import Event
+from cutover.tui.text import clean
+
+
+def event_row(event: Event) -> tuple[str, str, str, str, str]:
+    details = " ".join(f"{k}={v}" for k, v in event.fields.items() if v not in (None, ""))
+    return (
+        str(event.seq),
+        event.ts.strftime("%Y-%m-%d %H:%M:%SZ"),
+        clean(event.actor, max_len=40),
+        clean(event.kind),
+        clean(details, max_len=300),
+    )
+
+
+class JournalScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "close")]
+
+    def __init__(self, events: Sequence[Event], warnings: Sequence[str]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.rows = [event_row(e) for e in reversed(events)]
+        self.warnings = list(warnings)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide", id="journal-dialog"):
+            yield Static(Text("Journal (newest first)", style="bold"), classes="dialog-title")
+            yield Input(placeholder="filter: kind, actor, step, anything", id="filter")
+            yield DataTable(id="journal-table", cursor_type="row", zebra_stripes=True)
+            note = "; ".join(self.warnings)
+            yield Static(
+                Text(f"⚠ {clean(note)}" if note else "Esc closes", style="dim"), id="journal-note"
+            )
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label in ("seq", "time", "actor", "kind", "details"):
+            table.add_column(label, key=label)
+        self.show("")
+        self.query_one("#filter", Input).focus()
+
+    def show(self, needle: str) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        words = needle.lower().split()
+        for row in self.rows:
+            haystack = " ".join(row).lower()
+            if all(w in haystack for w in words):
+                table.add_row(*(Text(c) for c in row), key=row[0])
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.show(event.value)
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)

@@ -1,0 +1,155 @@
+"""Pure helpers that turn values into what the console shows: cells, marks, ages, intervals.
+
+No widgets here, so each rule has a doctest and none needs an app to check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+from rich.text import Text
+
+from cutover.durations import humanize
+from cutover.gates import Verdict
+
+# Danger is never colour alone: every verdict carries a symbol and a word.
+VERDICT_MARK = {Verdict.PASS: "✓ PASS", Verdict.FAIL: "✗ FAIL", Verdict.WAIT: "… WAIT"}
+VERDICT_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.WAIT: "yellow"}
+FIRED_MARK, QUIET_MARK = "‼ FIRED", "· quiet"
+
+# The ladder `+` and `-` climb: every value a refresh interval may take, in seconds.
+INTERVALS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(text: object, *, max_len: int | None = None) -> str:
+    """Text safe to put on a terminal: control characters shown in caret notation, so an
+    escape sequence in a query result or error is seen, never obeyed.
+
+    >>> clean("ok\\x1b[31mred")
+    'ok^[[31mred'
+    >>> clean("a\\tb\\nc")
+    'a b↵c'
+    >>> clean("\\x9b2J")
+    '\\\\x9b2J'
+    >>> clean("[bold]x[/bold]")
+    '[bold]x[/bold]'
+    >>> clean("abcdef", max_len=4)
+    'abc…'
+    """
+
+    def visible(match: re.Match[str]) -> str:
+        char = match.group()
+        if char == "\t":
+            return " "
+        if char == "\n":
+            return "↵"
+        code = ord(char)
+        if code < 0x20:
+            return "^" + chr(code + 0x40)
+        if code == 0x7F:
+            return "^?"
+        return f"\\x{code:02x}"
+
+    out = _CONTROL.sub(visible, str(text))
+    if max_len is not None and len(out) > max_len:
+        out = out[: max_len - 1] + "…"
+    return out
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def cell_text(value: Any) -> str:
+    """A value as the table shows it: thousands separated, NULL distinct from 0.
+
+    >>> cell_text(1234567), cell_text(0), cell_text(None)
+    ('1,234,567', '0', 'NULL')
+    >>> cell_text(Decimal("98.50")), cell_text(12345.678), cell_text(True)
+    ('98.50', '12,345.678', 'true')
+    >>> cell_text(dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    '2025-01-02 03:04:05Z'
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if value == value else "NaN"
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.timedelta):
+        return humanize(value.total_seconds())
+    return clean(value, max_len=200)
+
+
+def cell(value: Any) -> Text:
+    """The cell renderable: numbers right-aligned, NULL dim and italic, text never markup."""
+    if value is None:
+        return Text("NULL", style="dim italic", justify="right")
+    return Text(cell_text(value), justify="right" if is_number(value) else "left")
+
+
+def clock_text(moment: dt.datetime | None) -> str:
+    """A moment as HH:MM:SSZ (UTC, as the journal keeps it).
+
+    >>> clock_text(dt.datetime(2025, 5, 1, 14, 3, 9, tzinfo=dt.UTC))
+    '14:03:09Z'
+    >>> clock_text(None)
+    'never'
+    """
+    if moment is None:
+        return "never"
+    return moment.astimezone(dt.UTC).strftime("%H:%M:%SZ")
+
+
+def age_text(ran_at: dt.datetime | None, refresh_s: float, now: dt.datetime) -> tuple[str, bool]:
+    """How old a result is, and whether it is STALE (older than two refresh intervals).
+
+    >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.UTC)
+    >>> age_text(now - dt.timedelta(seconds=20), 30, now)
+    ('age 20s', False)
+    >>> age_text(now - dt.timedelta(seconds=61), 30, now)
+    ('STALE 1m 1s', True)
+    >>> age_text(None, 30, now)
+    ('not run yet', False)
+    """
+    if ran_at is None:
+        return "not run yet", False
+    age = max(0.0, (now - ran_at).total_seconds())
+    stale = age > 2 * refresh_s
+    return (f"STALE {humanize(age)}" if stale else f"age {humanize(age)}"), stale
+
+
+def next_interval(current: float, direction: int) -> float:
+    """The next refresh interval up (+1) or down (-1) the ladder, held within its bounds.
+
+    >>> next_interval(30, +1), next_interval(30, -1)
+    (60, 15)
+    >>> next_interval(3600, +1), next_interval(1, -1)
+    (3600, 1)
+    >>> next_interval(45, +1), next_interval(45, -1)
+    (60, 30)
+    """
+    if direction > 0:
+        return next((i for i in INTERVALS if i > current), INTERVALS[-1])
+    return next((i for i in reversed(INTERVALS) if i < current), INTERVALS[0])
+
+
+def duration_ms(seconds: float | None) -> str:
+    """
+    >>> duration_ms(0.0123), duration_ms(2.5), duration_ms(None)
+    ('12 ms', '2.5 s', '–')
+    """
+    if seconds is None:
+        return "–"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"

@@ -1,0 +1,104 @@
+"""The runbook pane: stages as a tree, the current stage's steps with ✓ / ☐, signer, time and
+probe result. Built once from the runbook; later only labels change, so the cursor stays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from cutover.durations import humanize
+from cutover.model import Runbook
+from cutover.probes import ProbeResult
+from cutover.state import CutoverState
+from cutover.tui.text import clean, clock_text
+
+
+@dataclass(frozen=True)
+class Ref:
+    kind: str  # "stage", "step" or "probe"
+    stage: str
+    step: str | None = None
+
+
+class RunbookPane(Tree[Ref]):
+    def __init__(self, runbook: Runbook) -> None:
+        super().__init__(clean(runbook.title), id="runbook")
+        self.runbook = runbook
+        self.show_root = False
+        self.guide_depth = 2
+        self._stages: dict[str, TreeNode[Ref]] = {}
+        self._steps: dict[tuple[str, str], TreeNode[Ref]] = {}
+        self._probes: dict[tuple[str, str], TreeNode[Ref]] = {}
+        for stage in runbook.stages:
+            node = self.root.add(stage.title, data=Ref("stage", stage.id), expand=False)
+            self._stages[stage.id] = node
+            for step in stage.steps:
+                if step.probe:
+                    leaf = node.add(step.text, data=Ref("step", stage.id, step.id), expand=True)
+                    self._probes[(stage.id, step.id)] = leaf.add_leaf(
+                        "", data=Ref("probe", stage.id, step.id)
+                    )
+                else:
+                    leaf = node.add_leaf(step.text, data=Ref("step", stage.id, step.id))
+                self._steps[(stage.id, step.id)] = leaf
+
+    def show(self, state: CutoverState, probes: dict[str, ProbeResult]) -> None:
+        current = self.runbook.stage_index(state.stage_id)
+        for index, stage in enumerate(self.runbook.stages):
+            node = self._stages[stage.id]
+            hold = f" · hold {humanize(stage.hold_s)}" if stage.hold_s else ""
+            if index < current:
+                label = Text(f"✓ {stage.percent} % {clean(stage.title)}", style="dim")
+            elif index == current:
+                label = Text(f"● {stage.percent} % {clean(stage.title)}{hold}", style="bold")
+            else:
+                label = Text(f"○ {stage.percent} % {clean(stage.title)}{hold}")
+            node.set_label(label)
+            if index == current and not node.is_expanded:
+                node.expand()
+            for step in stage.steps:
+                leaf = self._steps[(stage.id, step.id)]
+                if index != current:
+                    leaf.set_label(Text(f"· {clean(step.text)}", style="dim"))
+                    continue
+                signed = state.signoffs.get(step.id)
+                if signed:
+                    who = f" — {clean(signed.actor)} {clock_text(signed.at)}"
+                    override = " (override)" if signed.override else ""
+                    leaf.set_label(
+                        Text(f"✓ {clean(step.text)}", style="green")
+                        + Text(who + override, style="dim")
+                    )
+                else:
+                    leaf.set_label(Text(f"☐ {clean(step.text)}"))
+                if step.probe:
+                    self._probes[(stage.id, step.id)].set_label(
+                        _probe_label(step.probe, probes.get(step.probe))
+                    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Space belongs to the console (pause / resume), not to folding a node.
+        return action != "toggle_node"
+
+    def selected_step(self) -> Ref | None:
+        node = self.cursor_node
+        if node is None or node.data is None or node.data.kind == "stage":
+            return None
+        return Ref("step", node.data.stage, node.data.step)
+
+    def select_stage(self, stage_id: str) -> None:
+        node = self._stages[stage_id]
+        node.expand()
+        self.move_cursor(node)
+        self.focus()
+
+
+def _probe_label(probe_id: str, result: ProbeResult | None) -> Text:
+    if result is None:
+        return Text(f"probe {clean(probe_id)}: not run yet", style="dim")
+    mark = "✓" if result.passed else "✗"
+    style = "green" if result.passed else "bold red"
+    return Text(f"{mark} probe {clean(result.summary, max_len=120)}", style=style)

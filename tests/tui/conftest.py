@@ -1,0 +1,213 @@
+"""Small runbooks written into tmp_path, a file flag, and two ways to feed the panels: a real
+Postgres (the suite's embedded server) or a scripted runner for pixel-stable snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cutover import runbook
+from cutover.journal import Journal
+from cutover.model import Query
+from cutover.results import QueryResult
+from cutover.session import Session
+from cutover.tui.app import CutoverApp
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+RUNBOOK = """\
+version = 1
+title = "test cutover: old → new"
+
+[database]
+dsn_env = "TEST_DSN"
+statement_timeout = "5s"
+
+[journal]
+path = "journal.jsonl"
+
+[flag]
+kind = "file"
+path = "flag/percent"
+
+[queries.success]
+title = "Success rate"
+file = "queries/success.sql"
+refresh = "30s"
+
+[queries.errors]
+title = "Top errors"
+file = "queries/errors.sql"
+refresh = "30s"
+
+[[stages]]
+id = "prep"
+title = "Prerequisites"
+percent = 0
+
+  [[stages.steps]]
+  id = "ready"
+  text = "Team is ready"
+
+  [[stages.steps]]
+  id = "backup"
+  text = "Backup taken"
+
+[[stages]]
+id = "canary"
+title = "Canary"
+percent = 10
+hold = "{hold}"
+
+  [[stages.steps]]
+  id = "no_complaints"
+  text = "Zero user complaints"
+
+  [[stages.gates]]
+  id = "success"
+  query = "success"
+  column = "rate"
+  op = ">="
+  value = 95
+
+[[stages]]
+id = "half"
+title = "Half"
+percent = 50
+hold = "1h"
+
+[[triggers]]
+id = "success_low"
+title = "Success below 90 %"
+query = "success"
+column = "rate"
+op = "<"
+value = 90
+severity = "critical"
+"""
+
+SUCCESS_SQL = """\
+-- Success rate
+-- The share of imports that completed, last 24 h.
+SELECT {rate} AS rate, 1234567 AS total, NULL::int AS stuck;
+"""
+
+ERRORS_SQL = """\
+-- Top errors
+-- The most common error messages.
+SELECT 'timeout' AS error, 12 AS n;
+"""
+
+
+def write_runbook(
+    folder: Path,
+    *,
+    rate: str = "99.5",
+    success_sql: str | None = None,
+    errors_sql: str = ERRORS_SQL,
+    hold: str = "0s",
+    percent: int = 0,
+) -> Path:
+    (folder / "queries").mkdir(parents=True, exist_ok=True)
+    (folder / "queries" / "success.sql").write_text(success_sql or SUCCESS_SQL.format(rate=rate))
+    (folder / "queries" / "errors.sql").write_text(errors_sql)
+    (folder / "flag").mkdir(exist_ok=True)
+    (folder / "flag" / "percent").write_text(f"{percent}\n")
+    path = folder / "runbook.toml"
+    path.write_text(RUNBOOK.replace("{hold}", hold))
+    return path
+
+
+def session_for(path: Path, dsn: str = "", clock: Callable[[], datetime] | None = None) -> Session:
+    env = {"USER": "ops", "TEST_DSN": dsn}
+    session = Session(runbook.load(path), env)
+    if clock is not None:
+        session.journal = Journal(
+            session.runbook.journal_path, actor="ops", host="box", clock=clock
+        )
+    return session
+
+
+@dataclass
+class ScriptedRunner:
+    """Stands in for QueryRunner: answers each query with the rows the test wrote down, at
+    the fixed clock, so a snapshot shows the same ages and durations every run."""
+
+    rows: dict[str, tuple[tuple[str, ...], tuple[tuple, ...]]]
+    clock: Callable[[], datetime]
+    errors: dict[str, str] = field(default_factory=dict)
+    runs: list[str] = field(default_factory=list)
+
+    async def connect(self) -> None:
+        return None
+
+    async def run(self, query: Query, *args: object) -> QueryResult:
+        self.runs.append(query.id)
+        ran_at = self.clock() - timedelta(seconds=5)
+        if query.id in self.errors:
+            return QueryResult(
+                query.id, ran_at=ran_at, duration_s=0.012, error=self.errors[query.id]
+            )
+        columns, rows = self.rows[query.id]
+        return QueryResult(query.id, columns, rows, ran_at=ran_at, duration_s=0.012)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def scripted(clock: Callable[[], datetime], rate: float = 99.5) -> ScriptedRunner:
+    return ScriptedRunner(
+        rows={
+            "success": (("rate", "total", "stuck"), ((rate, 1234567, None),)),
+            "errors": (("error", "n"), (("timeout", 12), ("[bold]markup[/bold]", 0))),
+        },
+        clock=clock,
+    )
+
+
+def fixed_app(
+    tmp_path: Path, *, rate: float = 99.5, stage: str = "prep", signed: bool = False, **kw
+) -> CutoverApp:
+    """A console whose every moving part stands still: clock, rows, journal times."""
+
+    def clock() -> datetime:
+        return T0
+
+    path = write_runbook(tmp_path, percent=10 if stage == "canary" else 0, hold="24h")
+    session = session_for(path, clock=lambda: T0 - timedelta(hours=3))
+    session.journal.append(
+        "signoff", stage="prep", step="ready", visit=1, note="", override=False, probe=None
+    )
+    if stage == "canary" or signed:
+        session.journal.append(
+            "signoff", stage="prep", step="backup", visit=1, note="", override=False, probe=None
+        )
+    if stage == "canary":
+        session.journal.append(
+            "advance.intent",
+            action="a1",
+            from_stage="prep",
+            to_stage="canary",
+            from_percent=0,
+            to_percent=10,
+            reason="",
+        )
+        session.journal.append(
+            "advance.done", action="a1", flag_percent=10, verified="flag reads 10 %", took_s=0.1
+        )
+    return CutoverApp(
+        session,
+        clock=clock,
+        runner_factory=lambda: scripted(clock, rate),
+        probe_poll_s=None,
+        **kw,
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return tmp_path
