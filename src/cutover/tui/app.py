@@ -130,7 +130,10 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         if self.handle_sighup:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
-        self.main.query_one(RunbookPane).focus()
+        pane = self.main.query_one(RunbookPane)
+        pane.focus()
+        # Line numbers exist once the tree has been laid out.
+        self.call_after_refresh(pane.point_at_next_step, self.cstate)
 
     def hang_up(self) -> None:
         """The SSH link dropped: leave cleanly (Textual restores the terminal on exit)."""

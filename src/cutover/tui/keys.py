@@ -162,8 +162,18 @@ class KeysMixin:
     # -- sign-off ----------------------------------------------------------------------------
 
     def action_signoff(self) -> None:
-        ref = self.main.query_one(RunbookPane).selected_step()
+        pane = self.main.query_one(RunbookPane)
+        ref = pane.selected_step()
         stage = self.runbook.stage(self.cstate.stage_id)
+        if (
+            ref is None
+            and pane.cursor_node is not None
+            and pane.cursor_node.data is not None
+            and pane.cursor_node.data.stage == stage.id
+        ):
+            # On the current stage's own row, `s` means its next unsigned step.
+            pane.point_at_next_step(self.cstate)
+            ref = pane.selected_step()
         if ref is None or ref.stage != stage.id:
             self.say(
                 f"select a step of the current stage ({stage.title}) in the runbook pane", "warning"
@@ -204,6 +214,7 @@ class KeysMixin:
         self._own_seqs.add(done.event.seq)
         self.say(f"✓ {step_id} signed by {done.event.actor} (journal seq {done.event.seq})")
         self.reload_state()
+        self.main.query_one(RunbookPane).point_at_next_step(self.cstate)
 
     # -- quitting ---------------------------------------------------------------------------
 

@@ -89,6 +89,15 @@ class RunbookPane(Tree[Ref]):
             return None
         return Ref("step", node.data.stage, node.data.step)
 
+    def point_at_next_step(self, state: CutoverState) -> None:
+        """Put the cursor on the current stage's first unsigned step: what `s` signs next."""
+        stage = self.runbook.stage(state.stage_id)
+        for step in stage.steps:
+            if step.id not in state.signoffs:
+                self.move_cursor(self._steps[(stage.id, step.id)])
+                return
+        self.move_cursor(self._stages[stage.id])
+
     def select_stage(self, stage_id: str) -> None:
         node = self._stages[stage_id]
         node.expand()
