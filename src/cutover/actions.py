@@ -82,43 +82,37 @@ async def _change(
         reason=reason,
     )
     progress(f"{move}: {state.percent} % → {percent} % ({target.title}), journaled")
-    attempt, delay = 0, retry_delay_s
-    while True:
-        attempt += 1
-        try:
-            read_back = await flag.set(percent, progress)
-            problem = _verified(read_back, percent)
-            if problem is None:
-                break
-            raise FlagError(f"not verified: {problem}", retryable=True)
-        except FlagError as exc:
-            last_error = str(exc)
-        except asyncio.CancelledError:
-            session.journal.append(
-                f"{move}.failed",
-                action=action,
-                error=f"interrupted by the operator after {attempt} attempt(s)",
-            )
-            raise
-        if attempts is not None and attempt >= attempts:
-            took = time.monotonic() - started
-            session.journal.append(
-                f"{move}.failed", action=action, error=last_error, took_s=round(took, 1)
-            )
-            progress(f"✗ {move} failed after {attempt} attempt(s): {last_error}")
-            return Outcome(
-                move,
-                False,
-                state.percent,
-                percent,
-                target.id,
-                took,
-                attempt,
-                f"{move} to {percent} % failed: {last_error}",
-            )
-        progress(f"attempt {attempt} failed: {last_error}; retrying in {delay:g}s")
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)
+    attempt = 0
+    try:
+        read_back, attempt, last_error = await _attempts(
+            flag, percent, progress, attempts, retry_delay_s, move
+        )
+    except asyncio.CancelledError:
+        # Interrupted mid-set or between retries: what the flag now reads is unknown here,
+        # so say so; `status` (or the next action) reads it and shows any drift.
+        session.journal.append(
+            f"{move}.failed",
+            action=action,
+            error="interrupted by the operator before it was verified; the flag may have "
+            "changed: see `cutover status`",
+        )
+        raise
+    if read_back is None:
+        took = time.monotonic() - started
+        session.journal.append(
+            f"{move}.failed", action=action, error=last_error, took_s=round(took, 1)
+        )
+        progress(f"✗ {move} failed after {attempt} attempt(s): {last_error}")
+        return Outcome(
+            move,
+            False,
+            state.percent,
+            percent,
+            target.id,
+            took,
+            attempt,
+            f"{move} to {percent} % failed: {last_error}",
+        )
     took = time.monotonic() - started
     verified = f"flag reads {read_back.percent} %" + (
         f"; {read_back.detail}" if read_back.detail else ""
@@ -144,6 +138,34 @@ async def _change(
         read_back,
         done.ts,
     )
+
+
+async def _attempts(
+    flag: Flag,
+    percent: int,
+    progress: Progress,
+    attempts: int | None,
+    retry_delay_s: float,
+    move: str,
+) -> tuple[FlagState | None, int, str]:
+    """Set and verify until verified or `attempts` run out: (read-back or None, tries, last
+    error). Backs off from `retry_delay_s` up to 30 s between tries."""
+    attempt, delay, last_error = 0, retry_delay_s, ""
+    while True:
+        attempt += 1
+        try:
+            read_back = await flag.set(percent, progress)
+            problem = _verified(read_back, percent)
+            if problem is None:
+                return read_back, attempt, ""
+            last_error = f"not verified: {problem}"
+        except FlagError as exc:
+            last_error = str(exc)
+        if attempts is not None and attempt >= attempts:
+            return None, attempt, last_error
+        progress(f"attempt {attempt} failed: {last_error}; retrying in {delay:g}s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
 
 
 async def advance(
@@ -241,7 +263,7 @@ async def rollback(
         raise Refused("rollback needs a reason (it goes in the journal)")
     state, _ = session.state()
     if to_stage is None:
-        target, percent = rollback_stage(session.runbook), 0
+        target, percent = rollback_stage(session.runbook, state), 0
     else:
         try:
             target = session.runbook.stage(to_stage)
@@ -249,6 +271,16 @@ async def rollback(
             known = ", ".join(s.id for s in session.runbook.stages)
             raise Refused(f"no stage {to_stage!r}; stages: {known}") from None
         percent = target.percent
+        # Toward safety only: a "rollback" to a later stage or a higher percent would be an
+        # advance without its guards.
+        book = session.runbook
+        current = book.stage(state.stage_id)
+        ahead = book.stage_index(target.id) > book.stage_index(current.id)
+        if ahead or percent > max(current.percent, state.percent):
+            raise Refused(
+                f"rollback goes back, not forward: {target.id} ({percent} %) is past the "
+                f"current stage {current.id} ({current.percent} %); use advance to go there"
+            )
     return await _safely(
         session, flag, "rollback", state, target, percent, reason, progress, attempts, retry_delay_s
     )

@@ -266,6 +266,8 @@ def cmd_signoff(args: argparse.Namespace) -> int:
 
 def cmd_journal(args: argparse.Namespace) -> int:
     session = session_for(args)
+    if not args.verify:
+        moves.settle(session)
     if args.verify:
         verification = session.journal.verify()
         if args.json:

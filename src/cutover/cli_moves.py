@@ -112,7 +112,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             )
         except actions.Refused as exc:
             err(str(exc))
-            return ERROR
+            return FAIL
         finally:
             await flag.aclose()
         out(outcome.message)

@@ -42,9 +42,12 @@ def previous_stage(runbook: Runbook, state: CutoverState) -> Stage | None:
     return runbook.stages[index - 1] if index > 0 else None
 
 
-def rollback_stage(runbook: Runbook) -> Stage:
-    """Where an emergency rollback lands: the last stage at 0 %, else the first stage."""
-    at_zero = [s for s in runbook.stages if s.percent == 0]
+def rollback_stage(runbook: Runbook, state: CutoverState) -> Stage:
+    """Where an emergency rollback lands: the last 0 % stage not past the current one (so a
+    rollback never skips the guards of a 0 % stage ahead; a runbook may hold two), else the
+    first stage."""
+    upto = runbook.stages[: runbook.stage_index(state.stage_id) + 1]
+    at_zero = [s for s in upto if s.percent == 0]
     return at_zero[-1] if at_zero else runbook.stages[0]
 
 
@@ -67,7 +70,7 @@ def decide(
     stage = runbook.stage(state.stage_id)
     upcoming = next_stage(runbook, state)
     before = previous_stage(runbook, state)
-    landing = rollback_stage(runbook)
+    landing = rollback_stage(runbook, state)
     return Actions(
         advance=_advance(stage, upcoming, state, now, report),
         rollback=_rollback(state, flag_percent, landing),

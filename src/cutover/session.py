@@ -17,7 +17,8 @@ from cutover.results import QueryResult
 @dataclass
 class Session:
     runbook: Runbook
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Holds the token and the DSN: never in a repr (Textual's crash screen shows locals).
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
     journal: journal.Journal = field(init=False)
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
@@ -22,6 +23,7 @@ from cutover.check import CheckReport, judge_stage
 from cutover.flags import FlagState
 from cutover.probes import ProbeResult, run_probe
 from cutover.session import Session
+from cutover.state import MOVES
 from cutover.tui.commands import CutoverCommands
 from cutover.tui.keys import NOTEWORTHY, KeysMixin
 from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
@@ -87,6 +89,8 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.flag: flags.Flag | None = flag
         self.flag_error: str | None = None
         self.flag_state: FlagState | None = None
+        self._flag_timer: Timer | None = None
+        self._probe_timer: Timer | None = None
         self.refresher = Refresher(
             self, self.runbook.queries, runner_factory or session.runner, clock
         )
@@ -297,6 +301,11 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
                 what = event.get("step") or event.get("to_stage") or ""
                 self.say(f"journal: {event.actor} — {event.kind} {what}".strip())
         self.reload_state()
+        if any(e.kind.partition(".")[0] in MOVES for e in events):
+            # Someone moved traffic: what the flag reads is news too, and so are the new
+            # stage's probes.
+            self.read_flag()
+            self.run_probes()
 
     def read_flag(self) -> None:
         if self.flag is None:
@@ -322,7 +331,9 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
                 exit_on_error=False,
             )
         if self.probe_poll_s:
-            self.set_timer(self.probe_poll_s, self.run_probes, name="probes")
+            if self._probe_timer is not None:
+                self._probe_timer.stop()
+            self._probe_timer = self.set_timer(self.probe_poll_s, self.run_probes, name="probes")
 
     async def _probe(self, probe_id: str) -> None:
         probe = self.runbook.probes[probe_id]
@@ -354,7 +365,10 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             self.flag_state = message.state
         self.recompute()
         self.show_live()
-        self.set_timer(self.flag_poll_s, self.read_flag, name="flag")
+        # One poll chain only: a read asked for early (another console moved) replaces it.
+        if self._flag_timer is not None:
+            self._flag_timer.stop()
+        self._flag_timer = self.set_timer(self.flag_poll_s, self.read_flag, name="flag")
 
     def on_probe_finished(self, message: ProbeFinished) -> None:
         self.probe_results[message.result.probe_id] = message.result
