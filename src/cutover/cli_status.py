@@ -7,13 +7,12 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-from cutover import db
+from cutover import db, machine
 from cutover.cli_moves import open_flag_or_none, reconcile_on_start
 from cutover.cliutil import ERROR, OK, out, session_for, warn
 from cutover.durations import humanize
 from cutover.flags import FlagError, FlagState
 from cutover.journal import iso_utc
-from cutover.model import Stage
 from cutover.observe import Observed, observed_share
 from cutover.session import Session
 
@@ -53,7 +52,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     warn(warnings)
     stage = session.runbook.stage(current.stage_id)
     now = datetime.now(UTC)
-    drift = _drift(read, stage)
+    drift = machine.drift(read, stage)
     pending = None
     if current.pending:
         p = current.pending
@@ -96,32 +95,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return ERROR if flag_problem or db_problem else OK
 
 
-def _drift(read: FlagState | None, stage: Stage) -> str | None:
-    """Why what traffic gets may differ from the stage's percent, or None when it cannot.
-
-    A stored value that is not live counts too: traffic then runs at whatever the live
-    deployment was built with (an edit without a redeploy, an interrupted action)."""
-    if read is None:
-        return None  # unreadable: the flag problem says so
-    if read.percent is None:
-        return (
-            f"the flag holds no usable percent ({read.detail}); stage {stage.id} runs at "
-            f"{stage.percent} %"
-        )
-    if read.percent != stage.percent:
-        why = "someone changed it outside cutover, or an action failed"
-        if not read.in_effect:
-            why += "; it is not live either, so traffic runs at what the live deployment carries"
-        return (
-            f"the flag reads {read.percent} % but stage {stage.id} runs at {stage.percent} %: {why}"
-        )
-    if not read.in_effect:
-        return (
-            f"the flag reads {read.percent} % as stage {stage.id} wants, but that value is not "
-            f"live ({read.detail}): traffic runs at what the live deployment carries until a "
-            "redeploy is READY"
-        )
-    return None
 
 
 def _signoff(step, current) -> dict:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from cutover.check import CheckReport
 from cutover.durations import humanize
+from cutover.flags.base import FlagState
 from cutover.gates import Verdict
 from cutover.model import Runbook, Stage
 from cutover.state import CutoverState
@@ -131,3 +132,31 @@ def _stepback(before: Stage | None, state: CutoverState) -> Permission:
     if before is None:
         return Permission(False, "this is the first stage")
     return Permission(True, f"{state.percent} % → {before.percent} % ({before.title})")
+
+
+def drift(read: FlagState | None, stage: Stage) -> str | None:
+    """Why what traffic gets may differ from the stage's percent, or None when it cannot.
+
+    A stored value that is not live counts too: traffic then runs at whatever the live
+    deployment was built with (an edit without a redeploy, an interrupted action)."""
+    if read is None:
+        return None  # unreadable: the flag problem says so
+    if read.percent is None:
+        return (
+            f"the flag holds no usable percent ({read.detail}); stage {stage.id} runs at "
+            f"{stage.percent} %"
+        )
+    if read.percent != stage.percent:
+        why = "someone changed it outside cutover, or an action failed"
+        if not read.in_effect:
+            why += "; it is not live either, so traffic runs at what the live deployment carries"
+        return (
+            f"the flag reads {read.percent} % but stage {stage.id} runs at {stage.percent} %: {why}"
+        )
+    if not read.in_effect:
+        return (
+            f"the flag reads {read.percent} % as stage {stage.id} wants, but that value is not "
+            f"live ({read.detail}): traffic runs at what the live deployment carries until a "
+            "redeploy is READY"
+        )
+    return None

@@ -349,3 +349,16 @@ async def test_the_palette_offers_actions_and_jumps(tmp_path: Path):
     async with readonly.run_test(size=(100, 30)) as pilot:
         names = " ".join(name for name, _, _ in readonly.palette_actions())
         assert "ROLLBACK" not in names and "advance" not in names.lower()
+
+
+async def test_the_header_says_drift_when_the_flag_differs_from_the_stage(tmp_path: Path):
+    app = fixed_app(tmp_path)  # prep at 0 %
+    (tmp_path / "flag" / "percent").write_text("50\n")  # someone set it by hand
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.3)
+        text = screen_text(app)
+        assert "⚠ DRIFT: the flag reads 50 % but stage prep runs at 0 %" in text
+        (tmp_path / "flag" / "percent").write_text("0\n")
+        app.read_flag()
+        await pilot.pause(0.3)
+        assert "DRIFT" not in screen_text(app)

@@ -215,6 +215,7 @@ async def test_database_down_goes_stale_and_comes_back(
             await pilot.press("j")  # the console keeps working
             await pilot.press("escape")
             await proxy.open()
+            await pilot.press("r")  # "now" beats the reconnect backoff
             await until(pilot, lambda: app.refresher.db_up is True, timeout=20)
             await until(pilot, lambda: not panel.has_class("-stale"))
             assert "DB ✓" in str(app.query_one("#header").render())

@@ -242,6 +242,8 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             readonly=self.readonly,
             in_flight=self.move_in_flight(),
             note=self.session.environ.get("CUTOVER_DEMO_NOTE", ""),
+            # An action in flight changes the flag on purpose: not drift.
+            drift=None if self.move_in_flight() else machine.drift(flag_state, stage),
         )
 
     def _retry_in(self, now: datetime) -> float | None:

@@ -65,6 +65,10 @@ class Refresher:
             self.fetch(query_id)
 
     def refresh_now(self) -> None:
+        if self.db_up is False:
+            # The operator saying "now" beats the backoff: try to reconnect at once.
+            self._start_reconnect(at_once=True)
+            return
         for query_id in self.queries:
             self.fetch(query_id, force=True)
 
@@ -156,15 +160,18 @@ class Refresher:
         for timer in self._timers.values():
             timer.stop()
         self._timers.clear()
+        self._start_reconnect(at_once=False)
+        return True
+
+    def _start_reconnect(self, *, at_once: bool) -> None:
         self.reconnect_attempt = 0
         self.app.run_worker(
-            self._reconnect(),
+            self._reconnect(at_once),
             name="reconnect",
             group="reconnect",
-            exclusive=True,
+            exclusive=True,  # replaces a loop already waiting out its backoff
             exit_on_error=False,
         )
-        return True
 
     def came_up(self) -> bool:
         news = self.db_up is not True
@@ -175,9 +182,10 @@ class Refresher:
             self.start()
         return news
 
-    async def _reconnect(self) -> None:
+    async def _reconnect(self, at_once: bool = False) -> None:
         while True:
-            wait = BACKOFF_S[min(self.reconnect_attempt, len(BACKOFF_S) - 1)]
+            wait = 0 if at_once else BACKOFF_S[min(self.reconnect_attempt, len(BACKOFF_S) - 1)]
+            at_once = False
             self.reconnect_attempt += 1
             self.next_reconnect_at = self.clock() + timedelta(seconds=wait)
             await asyncio.sleep(wait)

@@ -36,6 +36,7 @@ class HeaderView:
     readonly: bool = False
     in_flight: str | None = None
     note: str = ""  # e.g. the demo's "holds scaled down"
+    drift: str | None = None  # why traffic may not run at the stage's percent
 
 
 def header_text(v: HeaderView) -> Text:
@@ -48,6 +49,8 @@ def header_text(v: HeaderView) -> Text:
         first.append("  ⏸ PAUSED", style="bold reverse")
     if v.in_flight:
         first.append(f"  ⟳ {v.in_flight} in flight", style="bold reverse")
+    if v.drift:
+        first.append(f"  ⚠ DRIFT: {clean(v.drift, max_len=160)}", style="bold reverse")
 
     db = {True: "DB ✓", False: "DB ✗ down", None: "DB …"}[v.db_up]
     if v.db_up is False and v.db_retry_in is not None:
