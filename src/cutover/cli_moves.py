@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from cutover import actions, db
@@ -56,47 +57,49 @@ async def _gates(session: Session) -> CheckReport | None:
         await runner.aclose()
 
 
+async def _move(
+    session: Session,
+    do: Callable[[Flag], Awaitable[actions.Outcome]],
+    *,
+    then: Callable[[actions.Outcome], Awaitable[int]] | None = None,
+) -> int:
+    """Open the flag, settle any crashed action, do the move, say how it went."""
+    flag = _flag(session)
+    try:
+        await reconcile_on_start(session, flag)
+        outcome = await do(flag)
+    except actions.Refused as exc:
+        err(str(exc))
+        return FAIL
+    finally:
+        await flag.aclose()
+    out(outcome.message)
+    if not outcome.ok:
+        return ERROR
+    return await then(outcome) if then else OK
+
+
 def cmd_advance(args: argparse.Namespace) -> int:
     session = session_for(args)
 
-    async def go() -> int:
-        flag = _flag(session)
-        try:
-            await reconcile_on_start(session, flag)
-            report = await _gates(session)
-            outcome = await actions.advance(
-                session, flag, report=report, confirm=args.confirm, to_stage=args.to, progress=_say
-            )
-        except actions.Refused as exc:
-            err(str(exc))
-            return FAIL
-        finally:
-            await flag.aclose()
-        out(outcome.message)
-        return OK if outcome.ok else ERROR
+    async def advance(flag: Flag) -> actions.Outcome:
+        report = await _gates(session)
+        return await actions.advance(
+            session, flag, report=report, confirm=args.confirm, to_stage=args.to, progress=_say
+        )
 
-    return asyncio.run(go())
+    return asyncio.run(_move(session, advance))
 
 
 def cmd_stepback(args: argparse.Namespace) -> int:
     if not args.yes:
         raise UsageError("step back changes production traffic: add --yes to do it")
     session = session_for(args)
-
-    async def go() -> int:
-        flag = _flag(session)
-        try:
-            await reconcile_on_start(session, flag)
-            outcome = await actions.stepback(session, flag, reason=args.reason, progress=_say)
-        except actions.Refused as exc:
-            err(str(exc))
-            return FAIL
-        finally:
-            await flag.aclose()
-        out(outcome.message)
-        return OK if outcome.ok else ERROR
-
-    return asyncio.run(go())
+    return asyncio.run(
+        _move(
+            session, lambda flag: actions.stepback(session, flag, reason=args.reason, progress=_say)
+        )
+    )
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -104,24 +107,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise UsageError("rollback changes production traffic: add --yes to do it")
     session = session_for(args)
 
-    async def go() -> int:
-        flag = _flag(session)
-        try:
-            outcome = await actions.rollback(
-                session, flag, reason=args.reason, to_stage=args.to, progress=_say
-            )
-        except actions.Refused as exc:
-            err(str(exc))
-            return FAIL
-        finally:
-            await flag.aclose()
-        out(outcome.message)
-        if not outcome.ok:
-            return ERROR
-        return await _observe(session, outcome, args.observe)
+    def rollback(flag: Flag) -> Awaitable[actions.Outcome]:
+        return actions.rollback(session, flag, reason=args.reason, to_stage=args.to, progress=_say)
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(
+            _move(session, rollback, then=lambda outcome: _observe(session, outcome, args.observe))
+        )
     except KeyboardInterrupt:
         err(
             "rollback interrupted: the journal says so; run `cutover status` to see what the "

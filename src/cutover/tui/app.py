@@ -91,6 +91,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.flag_state: FlagState | None = None
         self._flag_timer: Timer | None = None
         self._probe_timer: Timer | None = None
+        self._keys_shown: tuple | None = None
         self.refresher = Refresher(
             self, self.runbook.queries, runner_factory or session.runner, clock
         )
@@ -207,7 +208,12 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
                 paused=self.refresher.paused,
             )
             panel.show_verdicts(self.verdict_lines(qid))
-        self.refresh_bindings()
+        # The footer recomposes on every refresh_bindings (a full repaint): only when a key's
+        # state can have changed.
+        keys = (self.permissions, self.readonly, self.move_in_flight(), self.refresher.paused)
+        if keys != self._keys_shown:
+            self._keys_shown = keys
+            self.refresh_bindings()
 
     def header_view(self, now: datetime) -> HeaderView:
         stage = self.runbook.stage(self.cstate.stage_id)

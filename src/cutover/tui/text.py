@@ -115,11 +115,18 @@ def clock_text(moment: dt.datetime | None) -> str:
 def age_text(ran_at: dt.datetime | None, refresh_s: float, now: dt.datetime) -> tuple[str, bool]:
     """How old a result is, and whether it is STALE (older than two refresh intervals).
 
+    The age is coarse on purpose (10 s steps, then whole minutes): every panel's age redrawn
+    every second is most of what an idle console sends down a slow SSH link.
+
     >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.UTC)
-    >>> age_text(now - dt.timedelta(seconds=20), 30, now)
+    >>> age_text(now - dt.timedelta(seconds=4), 30, now)
+    ('age <10s', False)
+    >>> age_text(now - dt.timedelta(seconds=27), 30, now)
     ('age 20s', False)
     >>> age_text(now - dt.timedelta(seconds=61), 30, now)
-    ('STALE 1m 1s', True)
+    ('STALE 1m', True)
+    >>> age_text(now - dt.timedelta(hours=3, minutes=2, seconds=9), 3600, now)
+    ('STALE 3h 2m', True)
     >>> age_text(None, 30, now)
     ('not run yet', False)
     """
@@ -127,7 +134,13 @@ def age_text(ran_at: dt.datetime | None, refresh_s: float, now: dt.datetime) -> 
         return "not run yet", False
     age = max(0.0, (now - ran_at).total_seconds())
     stale = age > 2 * refresh_s
-    return (f"STALE {humanize(age)}" if stale else f"age {humanize(age)}"), stale
+    if age < 10:
+        shown = "<10s"
+    elif age < 60:
+        shown = f"{int(age // 10) * 10}s"
+    else:
+        shown = humanize(age // 60 * 60)
+    return (f"STALE {shown}" if stale else f"age {shown}"), stale
 
 
 def next_interval(current: float, direction: int) -> float:

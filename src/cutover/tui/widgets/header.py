@@ -78,9 +78,21 @@ def header_text(v: HeaderView) -> Text:
     return Text("\n").join([first, second])
 
 
-class StatusHeader(Static):
+class _Steady(Static):
+    """A Static that repaints only when its text changes: the console ticks every second,
+    and an unchanged line resent every second is bytes a slow SSH link pays for nothing."""
+
+    _shown: Text | None = None
+
+    def show_text(self, text: Text) -> None:
+        if text != self._shown:
+            self._shown = text
+            self.update(text)
+
+
+class StatusHeader(_Steady):
     def show(self, view: HeaderView) -> None:
-        self.update(header_text(view))
+        self.show_text(header_text(view))
 
 
 def banner_text(fired: tuple[TriggerReport, ...]) -> Text:
@@ -95,11 +107,11 @@ def banner_text(fired: tuple[TriggerReport, ...]) -> Text:
     return text
 
 
-class TriggerBanner(Static):
+class TriggerBanner(_Steady):
     def show(self, fired: tuple[TriggerReport, ...]) -> None:
         self.display = bool(fired)
         if fired:
-            self.update(banner_text(fired))
+            self.show_text(banner_text(fired))
 
 
 def gates_text(report: CheckReport | None, stage_has_gates: bool) -> Text:
@@ -125,6 +137,8 @@ def advance_text(permission: Permission | None, readonly: bool) -> Text:
     return Text(f"a advance ✗ refused: {clean(permission.reason)}", style="dim")
 
 
-class StatusBar(Static):
+class StatusBar(_Steady):
     def show(self, report: CheckReport | None, has_gates: bool, permission, readonly) -> None:
-        self.update(gates_text(report, has_gates) + Text("\n") + advance_text(permission, readonly))
+        self.show_text(
+            gates_text(report, has_gates) + Text("\n") + advance_text(permission, readonly)
+        )

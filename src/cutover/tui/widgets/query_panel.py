@@ -35,6 +35,7 @@ class QueryPanel(Vertical):
         self.good: QueryResult | None = None  # the latest run that returned rows
         self._columns: tuple[str, ...] | None = None
         self._rows: list[tuple[Any, ...]] = []
+        self._verdicts_shown: Text | None = None
         self.border_title = escape(clean(f"{query.title} · {query.id}"))
 
     def compose(self) -> ComposeResult:
@@ -111,5 +112,7 @@ class QueryPanel(Vertical):
         verdicts = self.query_one(".verdicts", Static)
         joined = Text("\n").join(lines)
         joined.no_wrap, joined.overflow = True, "ellipsis"  # one line each; zoom shows more
-        verdicts.update(joined if lines else "")
+        if joined != self._verdicts_shown:  # called every tick: repaint only on change
+            self._verdicts_shown = joined
+            verdicts.update(joined if lines else "")
         verdicts.display = bool(lines)
