@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from cutover.demo.loopback import Loopback
 from cutover.demo.traffic import Traffic
 
 USAGE = {
@@ -37,34 +38,18 @@ class ControlServer:
     ):
         self.traffic = traffic
         self.outage = outage
-        self._address = (host, port)
-        self._server: ThreadingHTTPServer | None = None
+        self._loop = Loopback("demo-control", host, port)
 
     def start(self) -> ControlServer:
-        server = ThreadingHTTPServer(self._address, _Handler)
-        server.daemon_threads = True
-        server.control = self  # type: ignore[attr-defined]
-        self._server = server
-        threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="demo-control",
-            daemon=True,
-        ).start()
+        self._loop.start(_Handler, control=self)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._loop.stop()
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the control server is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._loop.url
 
     def handle(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
         path = path.split("?")[0].rstrip("/")

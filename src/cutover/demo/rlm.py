@@ -8,8 +8,10 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
+
+from cutover.demo.loopback import Loopback
 
 DeprecationStyle = Literal["legacy", "http-date", "rfc9745", "none"]
 
@@ -52,9 +54,7 @@ class RLMServer:
         self.sunset_at: datetime | None = None
         self.link: str | None = f'<{V2_PATH}>; rel="alternate"'
         self.slow_seconds = 0.0
-        self._host, self._port = host, port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._loop = Loopback("rlm", host, port)
         self._stopping = threading.Event()
         self._requests: list[RecordedRequest] = []
 
@@ -72,28 +72,15 @@ class RLMServer:
     # -- lifecycle
 
     def start(self) -> RLMServer:
-        if self._server is not None:
-            raise RuntimeError("RLMServer is already running")
         self._stopping.clear()
-        server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
-        server.daemon_threads = True  # a slow handler must never keep the process alive
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"rlm-{server.server_address[1]}", daemon=True,
-        )
-        self._thread.start()
+        self._loop.start(_handler_for(self))
         return self
 
     def stop(self) -> None:
-        if self._server is None:
+        if not self._loop.running:
             return
         self._stopping.set()  # wakes handlers sleeping on slow_seconds
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        self._loop.stop()
 
     def __enter__(self) -> RLMServer:
         return self.start()
@@ -103,13 +90,11 @@ class RLMServer:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("RLMServer is not running")
-        return int(self._server.server_address[1])
+        return self._loop.port
 
     @property
     def url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        return self._loop.url
 
     # -- what it has seen
 

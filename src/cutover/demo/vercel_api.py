@@ -11,9 +11,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from cutover.demo.loopback import Loopback
 
 
 @dataclass(frozen=True)
@@ -138,9 +140,7 @@ class FakeVercel:
         self._faults: deque[_Fault] = deque()
         self._requests: list[Recorded] = []
         self._last_ms = 0
-        self._host, self._port = host, port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._loop = Loopback("fake-vercel", host, port)
         # The starting world: the var set two hours ago, the live build one hour ago.
         now = self._now_ms()
         self.project = _Project(id="prj_" + secrets.token_hex(12), name=project)
@@ -172,24 +172,11 @@ class FakeVercel:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> FakeVercel:
-        server = ThreadingHTTPServer((self._host, self._port), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-vercel",
-            daemon=True,
-        )
-        self._thread.start()
+        self._loop.start(_Handler, fake=self)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._loop.stop()
 
     def __enter__(self) -> FakeVercel:
         return self.start()
@@ -199,10 +186,7 @@ class FakeVercel:
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeVercel is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._loop.url
 
     # -- what tests and the demo look at ----------------------------------------------------
 

@@ -1,0 +1,58 @@
+"""One stdlib HTTP server on loopback, served from a daemon thread: what the demo's fake
+Vercel, RLM and control surface each run on."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Loopback:
+    def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0):
+        self.name = name
+        self._address = (host, port)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self, handler: type[BaseHTTPRequestHandler], **attach: Any) -> None:
+        """Serve `handler`; `attach` become attributes of the server its requests can reach
+        (`self.server.fake`, say)."""
+        if self._server is not None:
+            raise RuntimeError(f"{self.name} is already running")
+        server = ThreadingHTTPServer(self._address, handler)
+        server.daemon_threads = True  # a slow handler must never keep the process alive
+        for name, value in attach.items():
+            setattr(server, name, value)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{self.name}-{server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{self.name} is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._address[0]}:{self.port}"
