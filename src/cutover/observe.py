@@ -41,7 +41,15 @@ async def observed_share(
     share = float(value) if isinstance(value, int | float | Decimal) else None
     if share is None:
         return Observed(None, f"{query.id}: {spec.column} is not a number")
-    return Observed(share, f"{share:g} % ({query.id}.{spec.column})")
+    # The row's other numbers (how many imports, say) are the evidence behind the share.
+    evidence = ", ".join(
+        f"{name} {value:,}"
+        for name, value in row.items()
+        if name != spec.column and isinstance(value, int) and not isinstance(value, bool)
+    )
+    return Observed(
+        share, f"{share:g} % ({query.id}.{spec.column}" + (f"; {evidence})" if evidence else ")")
+    )
 
 
 async def wait_until_effective(
