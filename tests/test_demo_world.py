@@ -25,6 +25,7 @@ from cutover.demo.runbook_copy import NotAnOriginal, scale_hold, write_demo_runb
 from cutover.demo.traffic import Knobs
 from cutover.demo.world import CONTROL_URL_ENV, World
 from cutover.gates import Verdict
+from cutover.probes import run_probe
 from cutover.runbook import load
 from cutover.session import Session
 
@@ -292,6 +293,21 @@ async def test_a_knob_change_makes_recent_v2_imports_fail(world: World) -> None:
     book = load(world.environ["CUTOVER_RUNBOOK"])
     new = await fetch(dsn, book.queries["new_errors"].sql)
     assert any("v2 chunker" in r["error_pattern"] for r in new)
+
+
+async def test_a_second_shell_can_remove_v1_so_the_last_stages_probe_passes(
+    world: World,
+) -> None:
+    book = load(world.environ["CUTOVER_RUNBOOK"])
+    env = {**os.environ, **world.environ}
+    removed = book.probes["v1_removed"]
+    assert not (await run_probe(removed, environ=env)).passed  # v1 still answers
+    async with httpx.AsyncClient(base_url=world.environ[CONTROL_URL_ENV]) as control:
+        bad = await control.post("/rlm", json={"v1_removed": "yes"})
+        assert bad.status_code == 400 and "v1_removed (bool)" in bad.json()["error"]
+        r = await control.post("/rlm", json={"v1_removed": True})
+        assert r.status_code == 200 and r.json()["v1_removed"] is True
+    assert (await run_probe(removed, environ=env)).passed  # /process-full now answers 404
 
 
 async def test_traffic_goes_on_after_the_database_restarts(world: World) -> None:

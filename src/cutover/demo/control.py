@@ -2,6 +2,7 @@
 
     curl -d '{"v2_failure_rate": 0.2}' $CUTOVER_DEMO_CONTROL_URL/knobs
     curl -d '{"seconds": 15}' $CUTOVER_DEMO_CONTROL_URL/database/outage
+    curl -d '{"v1_removed": true}' $CUTOVER_DEMO_CONTROL_URL/rlm
 
 The 24-hour gates weigh 48 h of healthy past: to see the success-rate trigger fire within
 a minute, raise the rate too, e.g. {"rate": 6000, "v2_failure_rate": 1} at 100 %.
@@ -16,12 +17,23 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from cutover.demo.loopback import Loopback
+from cutover.demo.rlm import RLMServer
 from cutover.demo.traffic import Traffic
 
 USAGE = {
     "GET /knobs": "the traffic knobs and the simulator's status",
     "POST /knobs": 'change knobs, e.g. {"v2_failure_rate": 0.2, "rate": 600}',
     "POST /database/outage": 'take Postgres down and back, e.g. {"seconds": 15}',
+    "GET /rlm": "the RLM service's switches",
+    "POST /rlm": 'flip them, e.g. {"v1_removed": true} (the last stage) or '
+    '{"processors_available": false}',
+}
+# What a second shell may flip on the fake RLM, and the type each takes.
+RLM_SWITCHES = {
+    "processors_available": bool,
+    "health_status": int,
+    "v1_removed": bool,
+    "deprecation_style": str,
 }
 
 
@@ -33,11 +45,13 @@ class ControlServer:
         traffic: Traffic,
         *,
         outage: Callable[[float], None] | None = None,
+        rlm: RLMServer | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ):
         self.traffic = traffic
         self.outage = outage
+        self.rlm = rlm
         self._loop = Loopback("demo-control", host, port)
 
     def start(self) -> ControlServer:
@@ -65,10 +79,27 @@ class ControlServer:
             return 200, self._knobs()
         if path == "/database/outage" and method == "POST":
             return self._outage(body)
+        if path == "/rlm" and self.rlm is not None:
+            return self._rlm(method, body)
         return 404, {"error": f"no {method} {path} here", "usage": USAGE}
 
     def _knobs(self) -> dict[str, Any]:
         return {"knobs": self.traffic.knobs.as_dict(), "traffic": self.traffic.status()}
+
+    def _rlm(self, method: str, body: Any) -> tuple[int, dict[str, Any]]:
+        assert self.rlm is not None
+        if method == "POST":
+            if not isinstance(body, dict):
+                return 400, {"error": 'send a JSON object, e.g. {"v1_removed": true}'}
+            for name, value in body.items():
+                kind = RLM_SWITCHES.get(name)
+                if kind is None or type(value) is not kind:
+                    known = ", ".join(f"{k} ({t.__name__})" for k, t in RLM_SWITCHES.items())
+                    return 400, {"error": f"{name!r}: the switches are {known}"}
+            for name, value in body.items():
+                setattr(self.rlm, name, value)
+        switches = self.rlm.switches()
+        return 200, {name: switches[name] for name in RLM_SWITCHES}
 
     def _outage(self, body: Any) -> tuple[int, dict[str, Any]]:
         if self.outage is None:

@@ -101,7 +101,9 @@ class World:
         ).start()
         self.rlm = RLMServer().start()
         self.traffic = Traffic(dsn, self._live_percent(flag), self.knobs, seed=self.seed).start()
-        self.control = ControlServer(self.traffic, outage=self.database.restart).start()
+        self.control = ControlServer(
+            self.traffic, outage=self.database.restart, rlm=self.rlm
+        ).start()
         self.environ = {
             book.database.dsn_env: dsn,
             "VERCEL_API_URL": self.vercel.url,
