@@ -243,3 +243,46 @@ async def test_the_shipped_runbook_opens_on_a_healthy_database(tmp_path: Path, s
         assert "flag ✗" in header  # no VERCEL_TOKEN here: said, not crashed
         assert "seen 10 %" in header  # healthy: 1 of 10 in flight on v2
         assert app.check_action("advance", ()) is None
+
+
+async def test_a_vercel_advance_shows_patch_readback_redeploy_and_ready_live(
+    tmp_path: Path, soulprint_dsn: str
+):
+    from cutover.demo.vercel_api import FakeVercel
+
+    await healthy(soulprint_dsn)
+    path = write_runbook(tmp_path, success_sql=SUCCESS_SQL)
+    path.write_text(
+        path.read_text().replace(
+            '[flag]\nkind = "file"\npath = "flag/percent"',
+            '[flag]\nkind = "vercel"\nproject = "shop"\nkey = "NEW_PERCENT"\nredeploy = true',
+        )
+    )
+    with FakeVercel(
+        token="tok-e2e-0123456789",
+        project="shop",
+        key="NEW_PERCENT",
+        initial_value="0",
+        build_seconds=0.3,
+    ) as fake:
+        env = {
+            "USER": "ops",
+            "TEST_DSN": soulprint_dsn,
+            "VERCEL_API_URL": fake.url,
+            "VERCEL_TOKEN": "tok-e2e-0123456789",
+        }
+        app = CutoverApp(Session(runbook.load(path), env), probe_poll_s=None)
+        sign(app, "prep", "ready", "backup")
+        async with app.run_test(size=(120, 36)) as pilot:
+            await until(pilot, lambda: app.check_action("advance", ()) is True)
+            await pilot.press("a")
+            dialog = app.screen
+            assert isinstance(dialog, AdvanceScreen)
+            await pilot.press(*"10", "enter")
+            await until(pilot, lambda: dialog.done, timeout=20)
+            log = "\n".join(dialog.query_one("#progress").lines)
+            for step in ("PATCH NEW_PERCENT=10", "read back 10", "redeploy from", "READY"):
+                assert step in log, (step, log)
+            assert "tok-e2e-0123456789" not in log
+            assert fake.live_value("shop", "NEW_PERCENT") == "10"
+            assert app.cstate.stage_id == "canary"
