@@ -56,6 +56,9 @@ def main() -> None:
             "--headless",
             "--dir",
             str(folder / "demo"),
+            # BENCH_RATE=0.01: (almost) no live traffic, to tell data changes from redraws
+            "--rate",
+            os.environ.get("BENCH_RATE", "30"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -104,8 +104,13 @@ class QueryPanel(Vertical):
             parts.append("⏸ paused")
         elif running:
             parts.append("⟳")
-        self.border_subtitle = escape(" · ".join(parts))
-        self.set_class(stale, "-stale")
+        subtitle = escape(" · ".join(parts))
+        # Setting a border title repaints the panel even when it is the same text, and this
+        # runs every tick: only on change.
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
+        if stale != self.has_class("-stale"):
+            self.set_class(stale, "-stale")
         return stale
 
     def show_verdicts(self, lines: Sequence[Text]) -> None:
