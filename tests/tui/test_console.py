@@ -362,3 +362,23 @@ async def test_the_header_says_drift_when_the_flag_differs_from_the_stage(tmp_pa
         app.read_flag()
         await pilot.pause(0.3)
         assert "DRIFT" not in screen_text(app)
+
+
+async def test_an_idle_console_does_not_repaint_its_panels_every_tick(tmp_path: Path, monkeypatch):
+    # Over SSH every repaint is bytes on the wire: with nothing changing (a frozen clock,
+    # the same rows), the once-a-second tick must not redraw any panel.
+    app = fixed_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.5)
+        repaints = []
+        original = QueryPanel.refresh
+
+        def counting(self, *args, **kwargs):
+            repaints.append(self.id)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(QueryPanel, "refresh", counting)
+        for _ in range(3):
+            app.tick()
+            await pilot.pause(0.05)
+        assert repaints == []
