@@ -13,8 +13,9 @@
 SELECT count(*)                                         AS imports,
        count(*) FILTER (WHERE pipeline_version = 'v2') AS v2_imports,
        count(*) FILTER (WHERE pipeline_version = 'v1') AS v1_imports,
-       round(100.0 * count(*) FILTER (WHERE pipeline_version = 'v2')
-             / NULLIF(count(*), 0), 1)                  AS v2_pct
+       -- Not rounded: after a rollback, one v2 import in thousands must not read as 0.
+       (100.0 * count(*) FILTER (WHERE pipeline_version = 'v2')
+             / NULLIF(count(*), 0))::float8            AS v2_pct
   FROM user_profiles
  -- $1: "since when". The console leaves it NULL (the last 15 minutes); after a rollback
  -- it passes the rollback's time, so only imports started afterwards count.
