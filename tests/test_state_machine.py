@@ -153,7 +153,8 @@ def test_sign_offs_belong_to_one_visit_and_are_walked_again_after_a_rollback(tmp
     s = replayed(book, journal)
     assert (s.stage_id, s.visit) == ("canary", 4)
     assert s.signoffs == {}  # the first canary visit's sign-off stays in the journal only
-    assert [v[0] for v in s.visits] == ["prep", "canary", "prep", "canary"]
+    # every entry is a new visit: prep, canary, prep again, canary again
+    assert s.entered_at == journal.read().events[-1].ts
 
 
 def test_advance_is_refused_with_sign_offs_and_hold_left(tmp_path):
@@ -232,3 +233,13 @@ def test_events_of_unknown_kinds_and_stages_are_skipped_on_replay(tmp_path):
     move(journal, "advance", "prep", "renamed_stage", 0, 10)
     s = replayed(book, journal)
     assert s.stage_id == "prep" and s.pending is None
+
+
+def test_staleness_follows_the_interval_the_operator_chose_not_only_the_runbooks(tmp_path):
+    book, _, clock = setup(tmp_path)
+    ran = clock.now - timedelta(minutes=3)  # the runbook refreshes every 30 s: stale
+    results = {"rate": QueryResult("rate", ("pct",), ((99,),), ran, 0.01)}
+    stage = book.stage("canary")
+    assert judge_stage(book, stage, results, clock.now).gates[0].verdict.value == "wait"
+    slowed = judge_stage(book, stage, results, clock.now, intervals={"rate": 300})
+    assert slowed.gates[0].verdict.value == "pass"  # slowed to 5 min with `+`: still fresh

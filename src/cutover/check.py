@@ -64,21 +64,29 @@ def queries_for(runbook: Runbook, stage: Stage) -> list[str]:
     return [q for q in runbook.queries if q in wanted]
 
 
-def is_stale(result: QueryResult | None, refresh_s: float, now: datetime) -> bool:
-    """A result older than two refresh intervals no longer speaks for the present."""
-    if result is None or result.ran_at is None:
-        return False  # never ran is its own reason, not staleness
-    return (now - result.ran_at).total_seconds() > 2 * refresh_s
+def is_stale(ran_at: datetime | None, refresh_s: float, now: datetime) -> bool:
+    """A result older than two refresh intervals no longer speaks for the present. The one
+    rule for the verdicts and for the STALE mark on screen.
+
+    Never-run is its own reason, not staleness."""
+    return ran_at is not None and (now - ran_at).total_seconds() > 2 * refresh_s
 
 
 def judge_stage(
-    runbook: Runbook, stage: Stage, results: Mapping[str, QueryResult], now: datetime | None = None
+    runbook: Runbook,
+    stage: Stage,
+    results: Mapping[str, QueryResult],
+    now: datetime | None = None,
+    intervals: Mapping[str, float] | None = None,
 ) -> CheckReport:
+    """`intervals`: each query's refresh interval now, when the operator changed it from
+    the runbook's (the console's + and -), so staleness is judged as the screen shows it."""
     now = now or datetime.now(UTC)
 
     def one(check: Comparison) -> Judgement:
         result = results.get(check.query)
-        stale = is_stale(result, runbook.queries[check.query].refresh_s, now)
+        refresh = (intervals or {}).get(check.query, runbook.queries[check.query].refresh_s)
+        stale = is_stale(result.ran_at if result else None, refresh, now)
         return judge(check, result, stale=stale, now=now)
 
     gates = tuple(GateReport(g.id, g.title, g.check, one(g.check)) for g in stage.gates)

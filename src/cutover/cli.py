@@ -28,6 +28,7 @@ from cutover.cliutil import (
     session_for,
     warn,
 )
+from cutover.flags import FlagError
 from cutover.gates import Verdict
 from cutover.journal import iso_utc
 from cutover.problems import ProblemsFound
@@ -146,6 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return 130
+    except (OSError, FlagError) as exc:  # a journal that cannot be written, a dead platform
+        err(f"cutover {command}: {exc}")
+        return ERROR
+    except Exception as exc:  # a bug: words for the operator, the traceback only on request
+        if os.environ.get("CUTOVER_DEBUG"):
+            raise
+        err(
+            f"cutover {command}: unexpected {type(exc).__name__}: {exc} (this is a bug in "
+            "cutover; run again with CUTOVER_DEBUG=1 for the traceback and report it)"
+        )
+        return ERROR
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -164,31 +176,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    path = runbook_mod.resolve_runbook_path(args.runbook, os.environ)
-    book = runbook_mod.load(path, shown_as=str(path))
-    dsn_env = book.database.dsn_env
-    if not os.environ.get(dsn_env):
+    session = session_for(args)
+    book, shown = session.runbook, runbook_mod.resolve_runbook_path(args.runbook, os.environ)
+    counts = f"{len(book.stages)} stages, {len(book.queries)} queries"
+    if not session.environ.get(book.database.dsn_env):
         out(
-            f"{path}: ok ({len(book.stages)} stages, {len(book.queries)} queries); "
-            f"{dsn_env} is not set, so the queries were not prepared on Postgres"
+            f"{shown}: ok ({counts}); {book.database.dsn_env} is not set, so the queries were "
+            "not prepared on Postgres"
         )
         return OK
-    problems = asyncio.run(_prepare_all(book, str(path)))
+    problems = asyncio.run(_prepare_all(session, shown))
     if problems:
         raise ProblemsFound(problems)
-    out(
-        f"{path}: ok ({len(book.stages)} stages, {len(book.queries)} queries, all prepared "
-        "on Postgres)"
-    )
+    out(f"{shown}: ok ({counts}, all prepared on Postgres)")
     return OK
 
 
-async def _prepare_all(book, shown: str) -> list:
-    runner = db.QueryRunner(book.database, db.dsn_from_env(book.database, os.environ))
+async def _prepare_all(session: Session, shown: Path) -> list:
+    runner = session.runner()
     try:
         problems = []
-        for query in book.queries.values():
-            shown_file = runbook_mod.shown_sql_path(Path(shown), book.path, query.file)
+        for query in session.runbook.queries.values():
+            shown_file = runbook_mod.shown_sql_path(shown, session.runbook.path, query.file)
             problem = await runner.prepare(query, shown_file)
             if problem:
                 problems.append(problem)

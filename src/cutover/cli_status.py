@@ -95,8 +95,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return ERROR if flag_problem or db_problem else OK
 
 
-
-
 def _signoff(step, current) -> dict:
     signed = current.signoffs.get(step.id)
     return {

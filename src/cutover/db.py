@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -44,17 +44,6 @@ def redact(text: str, dsn: str | None = None) -> str:
         if password:
             text = text.replace(password, "***")
     return re.sub(r"(\w+://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
-
-
-def describe(dsn: str) -> str:
-    """Where the DSN points, for the header: user@host:port/db without the password."""
-    parts = urlsplit(dsn)
-    netloc = parts.hostname or "local socket"
-    if parts.port:
-        netloc += f":{parts.port}"
-    if parts.username:
-        netloc = f"{parts.username}@{netloc}"
-    return urlunsplit(("", netloc, parts.path, "", "")).lstrip("/") or "postgres"
 
 
 def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from cutover.db import QueryRunner
 from cutover.model import Runbook
+from cutover.results import QueryResult
 
 
 @dataclass(frozen=True)
@@ -30,25 +31,31 @@ async def observed_share(
         return None
     query = runbook.queries[spec.query]
     result = await runner.run(query, since) if since else await runner.run(query)
+    return share_from(result, spec.column)
+
+
+def share_from(result: QueryResult, column: str) -> Observed:
+    """The share in a result of the observed-share query, with its evidence or why none."""
+    name = result.query_id
     if result.error:
-        return Observed(None, f"{query.id}: {result.error}")
+        return Observed(None, f"{name}: {result.error}")
     row = result.first_row()
-    if row is None or spec.column not in row:
-        return Observed(None, f"{query.id}: no {spec.column} in its result")
-    value = row[spec.column]
+    if row is None or column not in row:
+        return Observed(None, f"{name}: no {column} in its result")
+    value = row[column]
     if value is None:
-        return Observed(None, f"{query.id}: no traffic in its window yet")
-    share = float(value) if isinstance(value, int | float | Decimal) else None
-    if share is None:
-        return Observed(None, f"{query.id}: {spec.column} is not a number")
+        return Observed(None, f"{name}: no traffic in its window yet")
+    if not isinstance(value, int | float | Decimal) or isinstance(value, bool):
+        return Observed(None, f"{name}: {column} is not a number")
+    share = float(value)
     # The row's other numbers (how many imports, say) are the evidence behind the share.
     evidence = ", ".join(
-        f"{name} {value:,}"
-        for name, value in row.items()
-        if name != spec.column and isinstance(value, int) and not isinstance(value, bool)
+        f"{key} {number:,}"
+        for key, number in row.items()
+        if key != column and isinstance(number, int) and not isinstance(number, bool)
     )
     return Observed(
-        share, f"{share:g} % ({query.id}.{spec.column}" + (f"; {evidence})" if evidence else ")")
+        share, f"{share:g} % ({name}.{column}" + (f"; {evidence})" if evidence else ")")
     )
 
 

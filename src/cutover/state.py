@@ -55,7 +55,6 @@ class CutoverState:
     signoffs: dict[str, SignOff] = field(default_factory=dict)  # step id -> this visit's sign-off
     pending: Pending | None = None
     last_seq: int = 0
-    visits: tuple[tuple[str, int, datetime | None], ...] = ()  # (stage, visit, entered) in order
 
     def hold_elapsed_s(self, now: datetime) -> float:
         return 0.0 if self.entered_at is None else max(0.0, (now - self.entered_at).total_seconds())
@@ -63,13 +62,7 @@ class CutoverState:
 
 def initial(runbook: Runbook) -> CutoverState:
     first = runbook.stages[0]
-    return CutoverState(
-        stage_id=first.id,
-        visit=1,
-        entered_at=None,
-        percent=first.percent,
-        visits=((first.id, 1, None),),
-    )
+    return CutoverState(stage_id=first.id, visit=1, entered_at=None, percent=first.percent)
 
 
 def replay(runbook: Runbook, events: Iterable) -> CutoverState:
@@ -77,15 +70,10 @@ def replay(runbook: Runbook, events: Iterable) -> CutoverState:
     journal still replays after the runbook gained or renamed stages."""
     state = initial(runbook)
     known = {s.id for s in runbook.stages}
-    first_ts: datetime | None = None
     for event in events:
-        if first_ts is None:
-            first_ts = event.ts
-            if state.entered_at is None:
-                # The first stage's clock starts with the first thing anybody journaled.
-                state = replace(
-                    state, entered_at=event.ts, visits=((state.stage_id, state.visit, event.ts),)
-                )
+        if state.entered_at is None:
+            # The first stage's clock starts with the first thing anybody journaled.
+            state = replace(state, entered_at=event.ts)
         state = replace(state, last_seq=event.seq)
         kind = event.kind
         if kind == "signoff":
@@ -140,5 +128,4 @@ def _enter(state: CutoverState, stage_id: str, percent: int, at: datetime) -> Cu
         entered_at=at,
         percent=percent,
         signoffs={},
-        visits=(*state.visits, (stage_id, visit, at)),
     )

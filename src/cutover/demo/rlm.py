@@ -37,10 +37,18 @@ class RLMServer:
     header) and slow_seconds (delay before every response).
     """
 
-    _SWITCHES = frozenset({
-        "processors_available", "health_status", "v1_removed", "deprecation_style",
-        "deprecated_at", "sunset_at", "link", "slow_seconds",
-    })
+    _SWITCHES = frozenset(
+        {
+            "processors_available",
+            "health_status",
+            "v1_removed",
+            "deprecation_style",
+            "deprecated_at",
+            "sunset_at",
+            "link",
+            "slow_seconds",
+        }
+    )
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         # The lock makes each request see one consistent set of switches, even when a
@@ -104,8 +112,11 @@ class RLMServer:
             return tuple(self._requests)
 
     def hits(self, path: str, method: str | None = None) -> int:
-        return sum(1 for r in self.requests
-                   if r.path.split("?")[0] == path and (method is None or r.method == method))
+        return sum(
+            1
+            for r in self.requests
+            if r.path.split("?")[0] == path and (method is None or r.method == method)
+        )
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -118,12 +129,16 @@ class RLMServer:
         route = path.split("?")[0]
         if route == HEALTH_PATH and method == "GET":
             healthy = s["processors_available"] and s["health_status"] < 400
-            return s["health_status"], {}, {
-                "status": "ok" if healthy else "degraded",
-                "processors_available": s["processors_available"],
-                "processors": {"total": 4, "busy": 1 if s["processors_available"] else 0},
-                "version": "2.3.1",
-            }
+            return (
+                s["health_status"],
+                {},
+                {
+                    "status": "ok" if healthy else "degraded",
+                    "processors_available": s["processors_available"],
+                    "processors": {"total": 4, "busy": 1 if s["processors_available"] else 0},
+                    "version": "2.3.1",
+                },
+            )
         if route == V1_PATH:
             if s["v1_removed"]:
                 return 404, {}, {"detail": "Not Found"}
@@ -131,11 +146,20 @@ class RLMServer:
             # by middleware, so they ride on the 405 a GET probe gets too (a probe must
             # never start a real import).
             if method != "POST":
-                return 405, {"Allow": "POST", **_deprecation_headers(s, now)}, {
-                    "detail": "Method Not Allowed"}
-            return 200, _deprecation_headers(s, now), {
-                "deprecated": True, "pipeline": "v1", "use": V2_PATH,
-            }
+                return (
+                    405,
+                    {"Allow": "POST", **_deprecation_headers(s, now)},
+                    {"detail": "Method Not Allowed"},
+                )
+            return (
+                200,
+                _deprecation_headers(s, now),
+                {
+                    "deprecated": True,
+                    "pipeline": "v1",
+                    "use": V2_PATH,
+                },
+            )
         if route == V2_PATH and method == "POST":
             return 200, {}, {"ok": True, "pipeline": "v2"}
         if route in (HEALTH_PATH, V2_PATH):
@@ -155,8 +179,7 @@ def _deprecation_headers(s: dict[str, Any], now: datetime) -> dict[str, str]:
     elif style == "http-date":
         headers["Deprecation"] = format_datetime(deprecated_at.astimezone(UTC), usegmt=True)
     sunset = s["sunset_at"] or now + timedelta(days=30)
-    headers["Sunset"] = format_datetime(sunset.astimezone(UTC).replace(microsecond=0),
-                                        usegmt=True)
+    headers["Sunset"] = format_datetime(sunset.astimezone(UTC).replace(microsecond=0), usegmt=True)
     if s["link"] is not None:
         headers["Link"] = s["link"]
     return headers
@@ -170,8 +193,9 @@ def _handler_for(rlm: RLMServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             now = datetime.now(UTC)
-            rlm._record(RecordedRequest(self.command, self.path, tuple(self.headers.items()),
-                                        body, now))
+            rlm._record(
+                RecordedRequest(self.command, self.path, tuple(self.headers.items()), body, now)
+            )
             delay = rlm.switches()["slow_seconds"]
             if delay and rlm._stopping.wait(delay):
                 return  # stopping: drop the request rather than hold up shutdown

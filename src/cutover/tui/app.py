@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 from cutover import flags, machine
 from cutover.check import CheckReport, judge_stage
 from cutover.flags import FlagState
+from cutover.observe import share_from
 from cutover.probes import ProbeResult, run_probe
 from cutover.session import Session
 from cutover.state import MOVES
@@ -161,7 +162,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     def recompute(self) -> None:
         now = self.clock()
         stage = self.runbook.stage(self.cstate.stage_id)
-        self.report = judge_stage(self.runbook, stage, self.results, now)
+        self.report = judge_stage(self.runbook, stage, self.results, now, self.refresher.intervals)
         flag_percent = self.flag_state.percent if self.flag_state else None
         self.permissions = machine.decide(self.runbook, self.cstate, now, self.report, flag_percent)
         live = flag_percent if flag_percent is not None else self.cstate.percent
@@ -224,7 +225,8 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         elif flag_state is not None and flag_state.percent is not None and not flag_state.in_effect:
             note = "not live: needs redeploy" if flag_state.needs_redeploy else "not live"
         spec = self.runbook.flag.observed
-        observed = _observed(self.results.get(spec.query), spec.column) if spec else None
+        seen = self.results.get(spec.query) if spec else None
+        observed = share_from(seen, spec.column).percent if seen else None
         return HeaderView(
             title=self.runbook.title,
             stage_title=stage.title,
@@ -393,16 +395,6 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     def say(self, message: str, severity: str = "information") -> None:
         """A notification with the text exactly as given: never markup, never a control."""
         self.notify(clean(message, max_len=500), severity=severity, markup=False)  # type: ignore[arg-type]
-
-
-def _observed(result, column: str) -> float | None:
-    """The observed share from its query's first row; None when there is none to show."""
-    row = result.first_row() if result is not None and result.ok else None
-    value = row.get(column) if row else None
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def run_console(session: Session, readonly: bool = False, mouse: bool = True) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from textual.worker import Worker
 
-from cutover import flags
+from cutover import actions, flags
 from cutover.tui.messages import ActionFinished, ActionLine
 from cutover.tui.screens.moves import AdvanceScreen, MoveScreen, RollbackScreen, StepBackScreen
 
@@ -91,8 +91,6 @@ class MovesMixin:
     # -- starting moves ---------------------------------------------------------------------
 
     def start_advance(self, confirm: int) -> None:
-        from cutover import actions
-
         report = self.report
         self._start(
             "advance",
@@ -102,8 +100,6 @@ class MovesMixin:
         )
 
     def start_stepback(self, reason: str) -> None:
-        from cutover import actions
-
         self._start(
             "stepback",
             lambda progress: actions.stepback(
@@ -112,8 +108,6 @@ class MovesMixin:
         )
 
     def start_rollback(self) -> None:
-        from cutover import actions
-
         running = self.move_in_flight()
         if running == "rollback":
             return
@@ -153,11 +147,9 @@ class MovesMixin:
         self.show_live()
 
     async def _run(self, move: str, start: Start, progress: Callable[[str], None]) -> None:
-        from cutover.actions import Refused
-
         try:
             outcome = await start(progress)
-        except Refused as exc:
+        except actions.Refused as exc:
             self.post_message(ActionFinished(move, False, str(exc)))
         except flags.FlagError as exc:
             self.post_message(ActionFinished(move, False, str(exc)))

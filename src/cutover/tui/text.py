@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.text import Text
 
+from cutover.check import is_stale
 from cutover.durations import humanize
 from cutover.gates import Verdict
 
@@ -133,7 +134,7 @@ def age_text(ran_at: dt.datetime | None, refresh_s: float, now: dt.datetime) -> 
     if ran_at is None:
         return "not run yet", False
     age = max(0.0, (now - ran_at).total_seconds())
-    stale = age > 2 * refresh_s
+    stale = is_stale(ran_at, refresh_s, now)
     if age < 10:
         shown = "<10s"
     elif age < 60:
