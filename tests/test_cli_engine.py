@@ -175,3 +175,16 @@ def test_a_malformed_runbook_names_file_line_and_column_and_exits_2(drill):
     assert done.returncode == 2
     assert f"{drill}:29:11: percent must be an integer" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_journal_that_cannot_be_written_is_an_error_not_a_traceback(drill):
+    (drill.parent / "blocker").write_text("a file where the journal's folder should be\n")
+    drill.write_text(
+        RUNBOOK.replace(
+            'title = "drill"', 'title = "drill"\n\n[journal]\npath = "blocker/journal.jsonl"'
+        )
+    )
+    done = cutover(drill, "signoff", "paper")
+    assert done.returncode == 2
+    assert "cutover signoff:" in done.stderr and "blocker" in done.stderr
+    assert "Traceback" not in done.stderr
