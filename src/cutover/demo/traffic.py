@@ -109,23 +109,6 @@ class Knobs:
         return dataclasses.asdict(self)
 
 
-def parse_percent(value: str | None) -> float:
-    """The app's reading of V2_ROLLOUT_PERCENT: clamped to 0–100; missing or garbage is 0.
-
-    >>> parse_percent("10"), parse_percent(" 50.5 "), parse_percent("250"), parse_percent("-3")
-    (10.0, 50.5, 100.0, 0.0)
-    >>> parse_percent(None), parse_percent("ten"), parse_percent("nan")
-    (0.0, 0.0, 0.0)
-    """
-    try:
-        percent = float((value or "").strip())
-    except ValueError:
-        return 0.0
-    if math.isnan(percent):
-        return 0.0
-    return min(100.0, max(0.0, percent))
-
-
 # -------------------------------------------------------------------- the shape of an import
 
 
@@ -388,7 +371,7 @@ class Traffic:
         except Exception as exc:  # a broken flag source must not stop the imports
             self.last_error = f"reading the live percent: {type(exc).__name__}: {exc}"
             return 0.0  # what the app does with a value it cannot read
-        return min(100.0, max(0.0, percent)) if math.isfinite(percent) else 0.0
+        return percent
 
     def _arrive(self, started: datetime, arrived: float, percent: float, knobs: Knobs) -> None:
         # The app's routing: v2 when random()*100 < percent, decided as the import starts.

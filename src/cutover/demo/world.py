@@ -24,8 +24,9 @@ from cutover.demo.control import ControlServer
 from cutover.demo.database import DemoDatabase
 from cutover.demo.rlm import RLMServer
 from cutover.demo.runbook_copy import NotAnOriginal, write_demo_runbook
-from cutover.demo.traffic import Knobs, Traffic, parse_percent
+from cutover.demo.traffic import Knobs, Traffic
 from cutover.demo.vercel_api import FakeVercel
+from cutover.flags import parse_percent
 from cutover.model import Flag
 from cutover.problems import ProblemsFound
 
@@ -155,7 +156,7 @@ class World:
 
             def from_file() -> float:
                 try:
-                    return parse_percent(path.read_text(encoding="utf-8"))
+                    return _app_percent(path.read_text(encoding="utf-8"))
                 except OSError:
                     return 0.0
 
@@ -163,7 +164,13 @@ class World:
         vercel = self.vercel
         assert vercel is not None
         project, key = vercel.project.name, flag.key or DEFAULT_KEY
-        return lambda: parse_percent(vercel.live_value(project, key))
+        return lambda: _app_percent(vercel.live_value(project, key))
+
+
+def _app_percent(raw: str | None) -> float:
+    """The percent the app routes by: the flag's own reading (clamped as the app clamps);
+    a value it cannot read sends everything to v1."""
+    return float(parse_percent(raw)[0] or 0)
 
 
 def shell_quote(value: str) -> str:
