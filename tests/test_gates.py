@@ -280,7 +280,7 @@ def test_a_stale_result_waits_even_when_it_would_pass():
 def test_a_stale_reason_says_how_long_ago_when_given_now():
     later = RAN_AT + timedelta(minutes=3, seconds=20)
     judgement = judge(rate_check(), success_rate(990, 1000), stale=True, now=later)
-    assert judgement.reason == "stale: last ran 3 m ago"
+    assert judgement.reason == "stale: last ran 3m 20s ago"
 
 
 def test_no_rows_waits():

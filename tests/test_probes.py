@@ -155,7 +155,7 @@ async def test_legacy_deprecation_true_passes_with_a_legacy_warning(rlm: RLMServ
     assert result.status is ProbeStatus.PASS
     assert any("legacy form" in w and "RFC 9745" in w for w in result.warnings)
     assert "! Deprecation: true is the legacy form; RFC 9745 wants @<epoch>" in result.checks
-    assert any(c.startswith("✓ Sunset:") and "in 30 days" in c for c in result.checks)
+    assert any(c.startswith("✓ Sunset:") and "in 30d" in c for c in result.checks)
     assert "✓ Link: successor </process-full-v2> (rel alternate)" in result.checks
     assert rlm.hits("/process-full", "POST") == 1
 

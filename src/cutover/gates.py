@@ -11,6 +11,7 @@ from enum import StrEnum
 from statistics import NormalDist
 from typing import Any
 
+from cutover.durations import humanize
 from cutover.model import Comparison, Op
 from cutover.results import QueryResult
 
@@ -214,11 +215,7 @@ def _stale_reason(ran_at: datetime | None, now: datetime | None) -> str:
         return "stale: never ran"
     if now is None:
         return f"stale: last ran {ran_at:%Y-%m-%d %H:%M:%S} UTC"
-    seconds = max(0.0, (now - ran_at).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"stale: last ran {int(seconds // size)} {unit} ago"
-    return f"stale: last ran {int(seconds)} s ago"
+    return f"stale: last ran {humanize((now - ran_at).total_seconds())} ago"
 
 
 def _num(x: float, threshold: float | None = None, percent: bool = False) -> str:

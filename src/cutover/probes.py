@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import httpx
 
+from cutover.durations import humanize
 from cutover.model import Probe
 
 PASS_MARK, FAIL_MARK, WARN_MARK = "✓", "✗", "!"
@@ -513,8 +514,10 @@ def _fmt(moment: datetime) -> str:
 
 
 def _until(now: datetime, later: datetime) -> str:
-    days = (later - now).total_seconds() / 86400
-    return f"in {days:.0f} days" if days >= 2 else f"in {days * 24:.0f} h"
+    seconds = (later - now).total_seconds()
+    if seconds >= 86400:  # days away: to the hour, so 30 days reads "30d", not "29d 23h"
+        seconds = round(seconds / 3600) * 3600
+    return f"in {humanize(seconds)}"
 
 
 # ---------------------------------------------------------------- running a probe (I/O)

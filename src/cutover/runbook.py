@@ -11,6 +11,7 @@ from typing import Any
 
 from cutover import sqlfile, tomlpos
 from cutover.durations import parse_duration
+from cutover.gates import DEFAULT_CONFIDENCE
 from cutover.model import (
     Comparison,
     Database,
@@ -477,7 +478,7 @@ def _comparison(
         row_count=bool(row_count),
         successes=table.get("successes"),
         trials=table.get("trials"),
-        confidence=table.get("confidence", 0.95 if "successes" in table else None),
+        confidence=table.get("confidence", DEFAULT_CONFIDENCE if "successes" in table else None),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from cutover.durations import humanize
 from cutover.flags.base import FlagError, FlagState, Progress, _quiet, check_percent, parse_percent
 
 DEFAULT_API_URL = "https://api.vercel.com"
@@ -115,7 +116,7 @@ class VercelFlag:
         if status == 404:
             return f"check [flag] project ({self.project}) and team_id in the runbook"
         if status == 429:
-            return "Vercel is rate limiting: wait a minute and try again"
+            return "Vercel is rate limiting this token; wait, then try again"
         if status >= 500:
             return "Vercel is failing: check vercel-status.com and try again"
         return "check the request against the runbook's [flag]"
@@ -180,7 +181,11 @@ class VercelFlag:
                     after = _retry_after(resp)
                     if after is not None:
                         if after > self.max_retry_after_s:
-                            raise last
+                            raise self._error(
+                                f"Vercel {where}: HTTP 429 ({code}: {message}); Vercel asks "
+                                f"to wait {humanize(after)} before trying again",
+                                retryable=True,
+                            )
                         delay = max(delay, after)
             if attempt < self.max_attempts:
                 await asyncio.sleep(delay)
