@@ -280,6 +280,9 @@ async def test_rollback_keeps_retrying_through_failures_until_verified(session, 
     assert [f.split(" failed")[0] for f in failures] == ["attempt 1", "attempt 2", "attempt 3"]
     assert "401" in failures[0] and "503" in failures[2]
     assert all("retrying in" in f for f in failures)
+    # a refused token will not pass by itself: the operator is told to fix it meanwhile
+    assert "will not pass by itself" in failures[0]
+    assert "will not pass by itself" not in failures[2]  # a 503 may
     events = journal(session.runbook.path)
     assert [e["kind"] for e in events[2:]] == ["rollback.intent", "rollback.done"]
     assert events[-1]["attempts"] == 4

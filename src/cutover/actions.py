@@ -82,10 +82,9 @@ async def _change(
         reason=reason,
     )
     progress(f"{move}: {state.percent} % → {percent} % ({target.title}), journaled")
-    attempt = 0
     try:
         read_back, attempt, last_error = await _attempts(
-            flag, percent, progress, attempts, retry_delay_s, move
+            flag, percent, progress, attempts, retry_delay_s
         )
     except asyncio.CancelledError:
         # Interrupted mid-set or between retries: what the flag now reads is unknown here,
@@ -146,13 +145,13 @@ async def _attempts(
     progress: Progress,
     attempts: int | None,
     retry_delay_s: float,
-    move: str,
 ) -> tuple[FlagState | None, int, str]:
     """Set and verify until verified or `attempts` run out: (read-back or None, tries, last
     error). Backs off from `retry_delay_s` up to 30 s between tries."""
     attempt, delay, last_error = 0, retry_delay_s, ""
     while True:
         attempt += 1
+        lasting = False  # a refusal (bad token, wrong project) that waiting will not cure
         try:
             read_back = await flag.set(percent, progress)
             problem = _verified(read_back, percent)
@@ -160,10 +159,12 @@ async def _attempts(
                 return read_back, attempt, ""
             last_error = f"not verified: {problem}"
         except FlagError as exc:
-            last_error = str(exc)
+            last_error, lasting = str(exc), not exc.retryable
         if attempts is not None and attempt >= attempts:
             return None, attempt, last_error
-        progress(f"attempt {attempt} failed: {last_error}; retrying in {delay:g}s")
+        # A rollback keeps trying whatever failed; a lasting failure needs a human meanwhile.
+        todo = "; it will not pass by itself: fix it while this retries" if lasting else ""
+        progress(f"attempt {attempt} failed: {last_error}{todo}; retrying in {delay:g}s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)
 
