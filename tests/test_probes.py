@@ -90,10 +90,10 @@ async def test_nested_json_is_compared_recursively_and_true_is_not_1(rlm: RLMSer
 
 async def test_expected_headers_exact_or_present(rlm: RLMServer) -> None:
     probe = Probe(id="h", url=f"{rlm.url}/health",
-                  expect_headers={"Content-Type": "application/json", "Server": True,
+                  expect_headers={"Content-Type": "application/json; charset=utf-8", "Server": True,
                                   "X-Missing": True})
     result = await run_probe(probe)
-    assert "✓ header Content-Type: application/json" in result.checks
+    assert "✓ header Content-Type: application/json; charset=utf-8" in result.checks
     assert "✓ header Server present" in result.checks
     assert "✗ header X-Missing missing" in result.checks
     assert result.status is ProbeStatus.FAIL

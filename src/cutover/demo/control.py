@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from cutover.demo.loopback import Loopback
+from cutover.demo.loopback import JSONHandler, Loopback
 from cutover.demo.rlm import RLMServer
 from cutover.demo.traffic import Traffic
 
@@ -112,30 +111,18 @@ class ControlServer:
         return 202, {"outage_seconds": seconds}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     server_version = "cutover-demo-control"
 
     def _serve(self) -> None:
         control: ControlServer = self.server.control  # type: ignore[attr-defined]
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
             status, payload = 400, {"error": "the body is not JSON"}
         else:
             status, payload = control.handle(self.command, self.path, body)
-        data = (json.dumps(payload, indent=2) + "\n").encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the caller went away; nothing to tell it
+        self.send_json(status, payload, indent=2)  # read by people, with curl
 
     do_GET = do_POST = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # stderr belongs to the console

@@ -3,9 +3,43 @@ Vercel, RLM and control surface each run on."""
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """What the three demo servers' handlers share: read the body, answer JSON, print
+    nothing (stderr belongs to the console; requests are recorded where they are wanted)."""
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send_json(
+        self,
+        status: int,
+        payload: Any,
+        headers: Mapping[str, str] | None = None,
+        *,
+        indent: int | None = None,
+    ) -> None:
+        data = (json.dumps(payload, indent=indent) + ("\n" if indent else "")).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a probe or a test timing out): nothing to tell it
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 class Loopback:

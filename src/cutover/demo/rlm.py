@@ -3,15 +3,13 @@ Switches change its behaviour while it runs, so tests and the demo can break it 
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
-from cutover.demo.loopback import Loopback
+from cutover.demo.loopback import JSONHandler, Loopback
 
 DeprecationStyle = Literal["legacy", "http-date", "rfc9745", "none"]
 
@@ -185,13 +183,12 @@ def _deprecation_headers(s: dict[str, Any], now: datetime) -> dict[str, str]:
     return headers
 
 
-def _handler_for(rlm: RLMServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(rlm: RLMServer) -> type[JSONHandler]:
+    class Handler(JSONHandler):
         server_version = "fake-rlm/2.3"
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self.read_body()
             now = datetime.now(UTC)
             rlm._record(
                 RecordedRequest(self.command, self.path, tuple(self.headers.items()), body, now)
@@ -200,21 +197,8 @@ def _handler_for(rlm: RLMServer) -> type[BaseHTTPRequestHandler]:
             if delay and rlm._stopping.wait(delay):
                 return  # stopping: drop the request rather than hold up shutdown
             status, headers, payload = rlm._respond(self.command, self.path, now)
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a probe timing out does); nothing to tell it
+            self.send_json(status, payload, headers)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # requests are recorded on the server; stderr belongs to the console
 
     return Handler

@@ -11,11 +11,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cutover.demo.loopback import Loopback
+from cutover.demo.loopback import JSONHandler, Loopback
 
 
 @dataclass(frozen=True)
@@ -376,15 +375,14 @@ class FakeVercel:
         return next((e for e in self.project.envs if e.id == env_id), None)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     server_version = "fake-vercel"
 
     def _serve(self) -> None:
         fake: FakeVercel = self.server.fake  # type: ignore[attr-defined]
         split = urlsplit(self.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -394,22 +392,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if fake.slow_seconds:
             time.sleep(fake.slow_seconds)
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout test): nothing to tell it
+        self.send_json(status, payload, headers)
 
     do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # requests are recorded in FakeVercel.requests, not printed
 
 
 def _err(code: str, message: str) -> dict[str, Any]:
