@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -119,16 +120,30 @@ def test_kill_9_before_the_flag_changed_is_reconciled_as_not_done(tmp_path):
 
 def test_a_second_advance_is_refused_and_a_rollback_waits_for_the_first(tmp_path):
     book = write_runbook(tmp_path)
-    with fake_vercel(build_seconds=2.5) as fake:
+    # The first advance's build is held until the rollback says it is waiting: no race
+    # against interpreter start-ups on a loaded machine.
+    with fake_vercel(build_seconds=120) as fake:
         env = environ(fake)
         first = start_cli(book, env, "advance", "--confirm", "10")
         wait_for(lambda: any(r.method == "POST" for r in fake.requests), what="the redeploy")
 
         second = cli(book, env, "advance", "--confirm", "10")
         rollback = start_cli(book, env, "rollback", "--yes", "--reason", "pager", "--observe", "0")
-        out, _ = first.communicate(timeout=20)
+        said: list[str] = []
+        reader = threading.Thread(target=lambda: said.extend(rollback.stdout), daemon=True)
+        reader.start()
+        wait_for(
+            lambda: any("waiting for the action lock" in line for line in said),
+            what="the rollback to wait for the lock",
+            timeout=60,
+        )
+        fake.build_seconds = 0.2  # the rollback's own redeploy builds quickly
+        fake.finish_builds()
+        out, _ = first.communicate(timeout=30)
         assert first.returncode == 0, out
-        r_out, r_err = rollback.communicate(timeout=20)
+        rollback.wait(timeout=30)
+        reader.join(timeout=10)
+        r_out, r_err = "".join(said), rollback.stderr.read()
         live = fake.live_value(PROJECT, KEY)
 
     assert second.code == 1

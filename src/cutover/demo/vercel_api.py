@@ -198,6 +198,13 @@ class FakeVercel:
         with self._lock:
             self._requests.clear()
 
+    def finish_builds(self) -> None:
+        """Every build in progress ends now: a test holds a deployment in BUILDING with a
+        long build_seconds, then releases it exactly when it has seen what it waits for."""
+        with self._lock:
+            for deployment in self.project.deployments:
+                deployment.build_seconds = 0
+
     def fail_next(
         self,
         status: int,
