@@ -96,3 +96,12 @@ async def empty_dsn(pg_server: str) -> AsyncIterator[str]:
     """A fresh database without any schema."""
     async for dsn in _fresh_database(pg_server, None):
         yield dsn
+
+
+@pytest.fixture
+def rlm():
+    """The demo's RLM-like service on loopback (/health, the deprecated v1 endpoint)."""
+    from cutover.demo.rlm import RLMServer
+
+    with RLMServer() as server:
+        yield server

@@ -176,3 +176,12 @@ async def load(conn: asyncpg.Connection, name: str, *, now: datetime | None = No
     async with conn.transaction():
         await conn.execute("TRUNCATE user_profiles")
         await conn.copy_records_to_table("user_profiles", records=rows.rows, columns=COLUMNS)
+
+
+async def load_dsn(dsn: str, name: str) -> None:
+    """`load` on a database given by its DSN."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await load(conn, name)
+    finally:
+        await conn.close()

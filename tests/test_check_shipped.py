@@ -36,12 +36,7 @@ def cutover(
     )
 
 
-async def load(dsn: str, scenario: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await scenarios.load(conn, scenario)
-    finally:
-        await conn.close()
+load = scenarios.load_dsn
 
 
 def check_json(dsn: str, stage: str = "canary") -> tuple[int, dict]:

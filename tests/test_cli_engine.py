@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from cutover.demo.rlm import RLMServer
-
 RUNBOOK = """\
 version = 1
 title = "drill"
@@ -52,12 +50,6 @@ def drill(tmp_path: Path) -> Path:
     (tmp_path / "runbook.toml").write_text(RUNBOOK)
     (tmp_path / "percent").write_text("0\n")
     return tmp_path / "runbook.toml"
-
-
-@pytest.fixture
-def rlm():
-    with RLMServer() as server:
-        yield server
 
 
 def cutover(runbook: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -28,8 +28,7 @@ class Clock:
 
 
 def journal_at(tmp_path: Path, actor: str = "alice from 10.0.0.5") -> Journal:
-    return Journal(tmp_path / "state" / "journal.jsonl", actor=actor, host="bastion",
-                   clock=Clock())
+    return Journal(tmp_path / "state" / "journal.jsonl", actor=actor, host="bastion", clock=Clock())
 
 
 def lines_of(path: Path) -> list[str]:
@@ -42,25 +41,39 @@ def write_lines(path: Path, lines: list[str]) -> None:
 
 
 def run_python(code: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 # -- what is written reads back ------------------------------------------------------------
+
 
 def test_an_appended_event_reads_back_exactly_as_returned(tmp_path):
     journal = journal_at(tmp_path)
     started = datetime(2025, 6, 1, 11, 30, tzinfo=UTC)
     written = journal.append(
-        "flag.set", stage="10 %", percent=10, gates=("success", "stuck"),
-        started_at=started, note="ümlaut and a line\u2028separator stay on one line",
+        "flag.set",
+        stage="10 %",
+        percent=10,
+        gates=("success", "stuck"),
+        started_at=started,
+        note="ümlaut and a line\u2028separator stay on one line",
     )
     got = journal.read()
     assert got.warnings == ()
     assert got.events == (written,)
     event = got.events[0]
     assert (event.seq, event.kind, event.actor, event.host) == (
-        1, "flag.set", "alice from 10.0.0.5", "bastion")
+        1,
+        "flag.set",
+        "alice from 10.0.0.5",
+        "bastion",
+    )
     assert event.ts == T0 + timedelta(seconds=1) and event.ts.tzinfo is not None
     assert event.get("percent") == 10
     assert event.get("gates") == ["success", "stuck"]
@@ -113,6 +126,7 @@ def test_a_journal_that_does_not_exist_yet_reads_as_empty(tmp_path):
 
 
 # -- tampering is caught -------------------------------------------------------------------
+
 
 def test_editing_a_field_in_the_middle_is_caught_at_that_seq(tmp_path):
     journal = journal_at(tmp_path)
@@ -176,6 +190,7 @@ def test_garbage_in_the_middle_fails_verify_but_read_skips_it(tmp_path):
 
 # -- a crash mid-write is survived ---------------------------------------------------------
 
+
 def test_a_torn_last_line_is_skipped_with_a_warning_and_the_next_append_is_valid(tmp_path):
     journal = journal_at(tmp_path)
     journal.append("advance.intent", percent=10)
@@ -192,8 +207,12 @@ def test_a_torn_last_line_is_skipped_with_a_warning_and_the_next_append_is_valid
     after = journal.append("rollback.intent", percent=0)
     got = journal.read()
     kinds = [(e.seq, e.kind) for e in got.events]
-    assert kinds == [(1, "advance.intent"), (2, "advance.done"), (3, TORN_KIND),
-                     (4, "rollback.intent")]
+    assert kinds == [
+        (1, "advance.intent"),
+        (2, "advance.done"),
+        (3, TORN_KIND),
+        (4, "rollback.intent"),
+    ]
     assert got.events[-1] == after
     assert got.events[2].prev == second.hash  # chained past the torn bytes
     assert got.warnings == ("journal line 3 is torn (a crash mid-write?); skipped",)
@@ -236,8 +255,11 @@ APPENDER = """
 def test_two_processes_appending_at_once_get_unique_seqs_and_one_chain(tmp_path):
     path, go = tmp_path / "journal.jsonl", tmp_path / "go"
     procs = [
-        subprocess.Popen([sys.executable, "-c", textwrap.dedent(APPENDER), str(path), who,
-                          str(go)], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(APPENDER), str(path), who, str(go)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for who in ("alice", "bob")
     ]
     time.sleep(0.5)  # both are waiting at the line
@@ -271,8 +293,12 @@ HOLDER = """
 
 def test_a_second_console_is_told_who_holds_the_action_lock(tmp_path):
     path = tmp_path / "journal.jsonl"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(HOLDER), str(path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLDER), str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline() == "held\n"
         me = Journal(path, actor="bob", host="laptop")
@@ -292,8 +318,12 @@ def test_a_second_console_is_told_who_holds_the_action_lock(tmp_path):
 
 def test_a_holder_that_dies_does_not_leave_the_lock_held(tmp_path):
     path = tmp_path / "journal.jsonl"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(HOLDER), str(path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLDER), str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline() == "held\n"
     holder.kill()
     holder.wait(timeout=10)
@@ -303,10 +333,12 @@ def test_a_holder_that_dies_does_not_leave_the_lock_held(tmp_path):
 
 # -- who did it ----------------------------------------------------------------------------
 
+
 def test_the_actor_is_the_human_behind_sudo_and_where_they_came_from():
     ssh = {"SSH_CONNECTION": "203.0.113.7 51234 10.0.0.2 22"}
     assert current_actor({"SUDO_USER": "alice", "USER": "root", **ssh}) == (
-        "alice from 203.0.113.7")
+        "alice from 203.0.113.7"
+    )
     assert current_actor({"USER": "bob"}) == "bob"
     assert current_actor({"LOGNAME": "carol", **ssh}) == "carol from 203.0.113.7"
 
@@ -320,6 +352,7 @@ def test_a_journal_without_an_actor_given_uses_the_session_login(tmp_path, monke
 
 
 # -- following the journal -----------------------------------------------------------------
+
 
 def test_tail_since_returns_only_the_events_after_the_seq_given(tmp_path):
     writer = journal_at(tmp_path)

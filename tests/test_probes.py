@@ -5,7 +5,6 @@ from __future__ import annotations
 import doctest
 import socket
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,20 +24,23 @@ from cutover.probes import (
 )
 
 
-@pytest.fixture
-def rlm() -> Iterator[RLMServer]:
-    with RLMServer() as server:
-        yield server
-
-
 def health_probe(rlm: RLMServer, **overrides) -> Probe:
-    return Probe(id="health", url=f"{rlm.url}/health",
-                 expect_json={"processors_available": True}, **overrides)
+    return Probe(
+        id="health",
+        url=f"{rlm.url}/health",
+        expect_json={"processors_available": True},
+        **overrides,
+    )
 
 
 def v1_probe(rlm: RLMServer, **overrides) -> Probe:
-    return Probe(id="v1_deprecated", url=f"{rlm.url}/process-full", method="POST",
-                 deprecation=True, **overrides)
+    return Probe(
+        id="v1_deprecated",
+        url=f"{rlm.url}/process-full",
+        method="POST",
+        deprecation=True,
+        **overrides,
+    )
 
 
 def test_the_parsers_doctests_hold() -> None:
@@ -79,8 +81,11 @@ async def test_a_503_fails_naming_the_status(rlm: RLMServer) -> None:
 
 
 async def test_nested_json_is_compared_recursively_and_true_is_not_1(rlm: RLMServer) -> None:
-    probe = Probe(id="health", url=f"{rlm.url}/health",
-                  expect_json={"processors": {"total": 4, "busy": True}, "status": "ok"})
+    probe = Probe(
+        id="health",
+        url=f"{rlm.url}/health",
+        expect_json={"processors": {"total": 4, "busy": True}, "status": "ok"},
+    )
     result = await run_probe(probe)
     assert result.status is ProbeStatus.FAIL
     assert "✓ processors.total is 4" in result.checks
@@ -89,9 +94,15 @@ async def test_nested_json_is_compared_recursively_and_true_is_not_1(rlm: RLMSer
 
 
 async def test_expected_headers_exact_or_present(rlm: RLMServer) -> None:
-    probe = Probe(id="h", url=f"{rlm.url}/health",
-                  expect_headers={"Content-Type": "application/json; charset=utf-8", "Server": True,
-                                  "X-Missing": True})
+    probe = Probe(
+        id="h",
+        url=f"{rlm.url}/health",
+        expect_headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "Server": True,
+            "X-Missing": True,
+        },
+    )
     result = await run_probe(probe)
     assert "✓ header Content-Type: application/json; charset=utf-8" in result.checks
     assert "✓ header Server present" in result.checks
@@ -102,8 +113,9 @@ async def test_expected_headers_exact_or_present(rlm: RLMServer) -> None:
 def test_a_body_that_is_not_json_fails_expect_json() -> None:
     # Every route of the fake RLM speaks JSON, so this one is judged by the pure function.
     probe = Probe(id="x", url="http://rlm/health", expect_json={"ok": True})
-    lines = cutover.probes.check_response(probe, 200, {"Content-Type": "text/html"},
-                                          b"<html>oops</html>", now=datetime.now(UTC))
+    lines = cutover.probes.check_response(
+        probe, 200, {"Content-Type": "text/html"}, b"<html>oops</html>", now=datetime.now(UTC)
+    )
     assert lines == ("✓ status 200", "✗ body is not JSON (text/html, 17 bytes)")
 
 
@@ -128,8 +140,9 @@ async def test_a_closed_port_is_an_error() -> None:
         port = sock.getsockname()[1]
     result = await run_probe(Probe(id="health", url=f"http://127.0.0.1:{port}/health"))
     assert result.status is ProbeStatus.ERROR
-    assert result.summary.endswith(f"could not connect to http://127.0.0.1:{port}/health: "
-                                   "connection refused")
+    assert result.summary.endswith(
+        f"could not connect to http://127.0.0.1:{port}/health: connection refused"
+    )
 
 
 async def test_a_slow_server_times_out_as_an_error(rlm: RLMServer) -> None:
@@ -242,8 +255,9 @@ def test_link_header_with_several_links() -> None:
         Link("//cdn.example/x", ("preload",), (("title", 'say "hi"'),)),
     )
     lines = check_deprecation({"deprecation": "@0", "link": header}, now=datetime.now(UTC))
-    assert ("✓ Link: successor <https://api.example/v2/process?a=1,2> (rel successor-version)"
-            in lines)
+    assert (
+        "✓ Link: successor <https://api.example/v2/process?a=1,2> (rel successor-version)" in lines
+    )
 
 
 def test_only_the_first_rel_counts_and_rel_is_case_insensitive() -> None:
@@ -283,9 +297,11 @@ def test_expand_env_uses_defaults_and_names_the_missing_variable() -> None:
 
 async def test_credentials_never_appear_in_the_result_url(rlm: RLMServer) -> None:
     host = rlm.url.removeprefix("http://")
-    probe = Probe(id="health",
-                  url=f"http://bot:${{RLM_PASSWORD}}@{host}/health?token=${{RLM_TOKEN}}&v=1",
-                  expect_json={"processors_available": True})
+    probe = Probe(
+        id="health",
+        url=f"http://bot:${{RLM_PASSWORD}}@{host}/health?token=${{RLM_TOKEN}}&v=1",
+        expect_json={"processors_available": True},
+    )
     env = {"RLM_PASSWORD": "hunter2", "RLM_TOKEN": "s3cr3t"}
     result = await run_probe(probe, environ=env)
     assert result.passed

@@ -211,3 +211,12 @@ def fixed_app(
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     return tmp_path
+
+
+async def until(pilot, condition, timeout: float = 10.0) -> None:
+    """Let the app run until `condition()` holds; fail after `timeout` seconds."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")

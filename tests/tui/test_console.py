@@ -20,7 +20,7 @@ from cutover.tui.widgets.header import StatusBar, StatusHeader, TriggerBanner
 from cutover.tui.widgets.query_panel import QueryPanel
 from cutover.tui.widgets.runbook_pane import RunbookPane
 
-from .conftest import fixed_app, session_for
+from .conftest import fixed_app, session_for, until
 
 
 def test_the_screen_helpers_do_what_their_doctests_say():
@@ -281,14 +281,6 @@ async def test_rollback_opens_from_inside_the_sign_off_dialog(tmp_path: Path):
         assert not isinstance(app.screen, RollbackScreen)
         assert (tmp_path / "flag" / "percent").read_text() == "10\n"
         assert not [e for e in app.session.journal.read().events if e.kind.startswith("rollback")]
-
-
-async def until(pilot, condition, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
 
 
 async def test_step_back_needs_a_reason_then_goes_to_the_previous_percent(tmp_path: Path):

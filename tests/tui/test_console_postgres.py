@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import asyncpg
 from textual.widgets import DataTable, Input
 
 from cutover import runbook
@@ -12,9 +11,9 @@ from cutover.session import Session
 from cutover.tui.app import CutoverApp
 from cutover.tui.screens.moves import AdvanceScreen, RollbackScreen
 from cutover.tui.widgets.query_panel import QueryPanel
-from scenarios import load
+from scenarios import load_dsn
 
-from .conftest import session_for, write_runbook
+from .conftest import session_for, until, write_runbook
 from .pgproxy import PgProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,11 +45,7 @@ SELECT error, count(*) AS n FROM import_errors GROUP BY error;
 
 
 async def healthy(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await load(conn, "healthy")
-    finally:
-        await conn.close()
+    await load_dsn(dsn, "healthy")
 
 
 def console(tmp_path: Path, dsn: str, **kw) -> CutoverApp:
@@ -64,14 +59,6 @@ def sign(app: CutoverApp, stage: str, *steps: str) -> None:
         app.session.journal.append(
             "signoff", stage=stage, step=step, visit=visit, note="", override=False, probe=None
         )
-
-
-async def until(pilot, condition, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
 
 
 async def advance_to_canary(pilot, app: CutoverApp) -> None:
