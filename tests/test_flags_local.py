@@ -102,3 +102,19 @@ async def test_a_set_that_does_not_stick_is_caught_by_the_readback(tmp_path: Pat
 async def test_a_failing_get_command_is_an_error_not_a_zero():
     with pytest.raises(FlagError, match="exited 1"):
         await CommandFlag(get="echo nope >&2; exit 1", set="true").read()
+
+
+async def test_a_failing_command_never_shows_the_secret_its_variables_hold(tmp_path: Path):
+    secret = "s3cr3t-deploy-key-42"
+    env = {**os.environ, "DEPLOY_KEY": secret}
+    # the command echoes its secret to stderr, as `curl -v` echoes an Authorization header
+    flag = CommandFlag(
+        get='echo "auth with $DEPLOY_KEY" >&2; exit 3',
+        set='echo "auth with ${DEPLOY_KEY}" >&2; exit 4 # {percent}',
+        environ=env,
+    )
+    for attempt in (flag.read(), flag.set(10)):
+        with pytest.raises(FlagError) as failed:
+            await attempt
+        assert secret not in str(failed.value)
+        assert "auth with ***" in str(failed.value)

@@ -52,5 +52,5 @@ def open_flag(config: model.Flag, environ: Mapping[str, str] = os.environ) -> Fl
     if config.kind == "command":
         if not config.get or not config.set:
             raise FlagError('[flag] kind = "command" needs both get and set')
-        return CommandFlag(config.get, config.set, timeout_s=config.timeout_s)
+        return CommandFlag(config.get, config.set, timeout_s=config.timeout_s, environ=environ)
     raise FlagError(f"[flag] kind {config.kind!r} is not known; use vercel, file or command")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
+from collections.abc import Mapping
 
 from cutover.flags.base import FlagError, FlagState, Progress, _quiet, check_percent, parse_percent
 
@@ -18,11 +20,25 @@ def _tail(data: bytes, lines: int = 5) -> str:
 class CommandFlag:
     """`get` prints the stored value on stdout; `set` has {percent} replaced and must exit 0."""
 
-    def __init__(self, get: str, set: str, timeout_s: float = 30.0):
+    def __init__(
+        self, get: str, set: str, timeout_s: float = 30.0, environ: Mapping[str, str] = os.environ
+    ):
         self.get_command = get
         self.set_command = set
         self.timeout_s = timeout_s
         self.name = f"command:{get}"
+        self.environ = dict(environ)  # what the commands run with
+        # The values of the variables the commands use ($TOKEN, ${KUBECONFIG}…) are secrets
+        # as far as we know: a command's stderr (curl -v, say) must not show them.
+        names = {*re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", get + " " + set)}
+        self._secrets = sorted(
+            (environ[n] for n in names if len(environ.get(n, "")) >= 4), key=len, reverse=True
+        )
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     async def _run(self, command: str) -> tuple[int, bytes, bytes]:
         # A new session so a timeout kills the whole pipeline the shell started, not just sh.
@@ -31,6 +47,7 @@ class CommandFlag:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env=self.environ,
             start_new_session=True,
         )
         try:
@@ -52,7 +69,8 @@ class CommandFlag:
         code, out, err = await self._run(self.get_command)
         if code != 0:
             raise FlagError(
-                f"flag get command exited {code}: {self.get_command}; stderr: {_tail(err)}"
+                f"flag get command exited {code}: {self.get_command}; "
+                f"stderr: {self._scrub(_tail(err))}"
             )
         raw = out.decode("utf-8", "replace").strip()
         percent, note = parse_percent(raw if raw else None)
@@ -65,7 +83,9 @@ class CommandFlag:
         progress(f"run set {percent}")
         code, _, err = await self._run(command)
         if code != 0:
-            raise FlagError(f"flag set command exited {code}: {command}; stderr: {_tail(err)}")
+            raise FlagError(
+                f"flag set command exited {code}: {command}; stderr: {self._scrub(_tail(err))}"
+            )
         state = await self.read()
         progress(f"read back {state.raw}")
         if state.percent != percent:
