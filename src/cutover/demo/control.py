@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 from cutover.demo.loopback import JSONHandler, Loopback
-from cutover.demo.rlm import RLMServer
+from cutover.demo.rlm import DeprecationStyle, RLMServer
 from cutover.demo.traffic import Traffic
 
 USAGE = {
@@ -92,6 +92,9 @@ class ControlServer:
                 return 400, {"error": 'send a JSON object, e.g. {"v1_removed": true}'}
             for name, value in body.items():
                 kind = RLM_SWITCHES.get(name)
+                if name == "deprecation_style" and value not in get_args(DeprecationStyle):
+                    styles = ", ".join(get_args(DeprecationStyle))
+                    return 400, {"error": f"deprecation_style is one of {styles}"}
                 if kind is None or type(value) is not kind:
                     known = ", ".join(f"{k} ({t.__name__})" for k, t in RLM_SWITCHES.items())
                     return 400, {"error": f"{name!r}: the switches are {known}"}

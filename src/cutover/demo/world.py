@@ -27,7 +27,7 @@ from cutover.demo.runbook_copy import NotAnOriginal, write_demo_runbook
 from cutover.demo.traffic import Knobs, Traffic
 from cutover.demo.vercel_api import FakeVercel
 from cutover.flags import parse_percent
-from cutover.model import Flag
+from cutover.model import Flag, Runbook
 from cutover.problems import ProblemsFound
 
 ENV_FILE = "demo.env"  # beside the demo dir: .cutover/demo.env by default
@@ -66,6 +66,7 @@ class World:
         self.seed = seed
         self.env_file = self.dir.parent / ENV_FILE
         self.runbook_path = self.dir / "runbook.toml"
+        self.book: Runbook | None = None  # the demo copy, loaded once at start
         self.environ: dict[str, str] = {}
         self.database = DemoDatabase(self.dir / "pg")
         self.vercel: FakeVercel | None = None
@@ -89,8 +90,8 @@ class World:
 
     def _start(self) -> None:
         self.runbook_path = write_demo_runbook(self.source, self.dir, keep=self.keep)
-        book = runbook_mod.load(self.runbook_path)  # ProblemsFound: the caller shows them
-        flag = book.flag
+        self.book = runbook_mod.load(self.runbook_path)  # ProblemsFound: the caller shows them
+        flag = self.book.flag
         dsn = self.database.start()
         self.vercel = FakeVercel(
             token=secrets.token_urlsafe(24),
@@ -106,7 +107,7 @@ class World:
             self.traffic, outage=self.database.restart, rlm=self.rlm
         ).start()
         self.environ = {
-            book.database.dsn_env: dsn,
+            self.book.database.dsn_env: dsn,
             "VERCEL_API_URL": self.vercel.url,
             flag.token_env: self.vercel.token,
             "RLM_URL": self.rlm.url,
@@ -288,9 +289,10 @@ def run(args: argparse.Namespace) -> int:
                 run_console = _console()
                 if run_console is not None:
                     session_mod = importlib.import_module("cutover.session")
-                    book = runbook_mod.load(world.runbook_path)
                     return run_console(
-                        session_mod.Session(book, dict(os.environ)), readonly=False, mouse=True
+                        session_mod.Session(world.book, dict(os.environ)),
+                        readonly=False,
+                        mouse=True,
                     )
                 _say("cutover demo: the console (cutover.tui) is not available; running headless.")
             print("\n".join(env_lines(world.environ)), flush=True)
