@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from cutover.gates import Judgement, Verdict, judge, negate, wilson_interval, z_for
+from cutover.gates import Judgement, Verdict, Why, judge, negate, wilson_interval, z_for
 from cutover.model import Comparison, Op
 from cutover.results import QueryResult
 
@@ -253,9 +253,9 @@ def test_rounding_never_makes_a_failing_value_look_equal_to_the_threshold():
 
 def test_a_query_that_never_ran_waits():
     judgement = judge(column_check("==", 0), None)
-    assert judgement == Judgement(None, None, None, "stuck_imports has not run yet")
+    assert judgement == Judgement(None, None, None, "stuck_imports has not run yet", Why.NOT_RUN)
     assert judgement.gate_verdict is Verdict.WAIT
-    assert not judgement.trigger_fired
+    assert judgement.trigger_fired is None  # unknown, never quiet
 
 
 def test_a_result_without_a_run_time_counts_as_never_ran():

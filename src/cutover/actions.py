@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cutover.check import CheckReport
+from cutover.errors import CutoverError
 from cutover.flags import Flag, FlagError, FlagState
 from cutover.journal import ActionBusy
 from cutover.machine import decide, rollback_stage
@@ -29,7 +30,7 @@ def _quiet(line: str) -> None:
     pass
 
 
-class Refused(Exception):
+class Refused(CutoverError):
     """The guards said no; the message says why, in the operator's words."""
 
 

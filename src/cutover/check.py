@@ -32,8 +32,13 @@ class TriggerReport:
     judgement: Judgement
 
     @property
-    def fired(self) -> bool:
+    def fired(self) -> bool | None:
+        """True fired, False quiet, None unknown (cannot be evaluated: never read as quiet)."""
         return self.judgement.trigger_fired
+
+    @property
+    def unknown(self) -> bool:
+        return self.fired is None
 
 
 @dataclass(frozen=True)
@@ -45,17 +50,23 @@ class CheckReport:
 
     @property
     def verdict(self) -> Verdict:
-        """FAIL when a gate fails or a trigger fired; WAIT while any gate is undecided."""
+        """FAIL when a gate fails or a trigger fired; WAIT while any gate is undecided or
+        any trigger cannot be evaluated (a trigger nobody can read is not a quiet one)."""
         if any(g.verdict is Verdict.FAIL for g in self.gates) or any(
-            t.fired for t in self.triggers
+            t.fired is True for t in self.triggers
         ):
             return Verdict.FAIL
-        if any(g.verdict is Verdict.WAIT for g in self.gates):
+        if any(g.verdict is Verdict.WAIT for g in self.gates) or any(
+            t.unknown for t in self.triggers
+        ):
             return Verdict.WAIT
         return Verdict.PASS
 
     def fired(self, severity: str | None = None) -> tuple[TriggerReport, ...]:
-        return tuple(t for t in self.triggers if t.fired and severity in (None, t.severity))
+        return tuple(t for t in self.triggers if t.fired is True and severity in (None, t.severity))
+
+    def unknown(self) -> tuple[TriggerReport, ...]:
+        return tuple(t for t in self.triggers if t.unknown)
 
 
 def queries_for(runbook: Runbook, stage: Stage) -> list[str]:
@@ -77,15 +88,14 @@ def judge_stage(
     stage: Stage,
     results: Mapping[str, QueryResult],
     now: datetime | None = None,
-    intervals: Mapping[str, float] | None = None,
 ) -> CheckReport:
-    """`intervals`: each query's refresh interval now, when the operator changed it from
-    the runbook's (the console's + and -), so staleness is judged as the screen shows it."""
+    """Staleness is judged against the runbook's refresh interval, whatever the console's
+    + or pause did: slowing a gate's query must make its verdict wait, not look fresh."""
     now = now or datetime.now(UTC)
 
     def one(check: Comparison) -> Judgement:
         result = results.get(check.query)
-        refresh = (intervals or {}).get(check.query, runbook.queries[check.query].refresh_s)
+        refresh = runbook.queries[check.query].refresh_s
         stale = is_stale(result.ran_at if result else None, refresh, now)
         return judge(check, result, stale=stale, now=now)
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cutover import cli_moves as moves
-from cutover import db
 from cutover import runbook as runbook_mod
 from cutover.check import CheckReport, report_json
 from cutover.cli_status import cmd_status
@@ -28,7 +27,7 @@ from cutover.cliutil import (
     session_for,
     warn,
 )
-from cutover.flags import FlagError
+from cutover.errors import CutoverError
 from cutover.gates import Verdict
 from cutover.journal import iso_utc
 from cutover.problems import ProblemsFound
@@ -141,13 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             err(str(problem))
         err(f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} in the runbook")
         return ERROR
-    except (UsageError, db.DatabaseUnavailable) as exc:
-        err(f"cutover {command}: {exc}")
-        return ERROR
     except KeyboardInterrupt:
         err("interrupted")
         return 130
-    except (OSError, FlagError) as exc:  # a journal that cannot be written, a dead platform
+    except (CutoverError, OSError) as exc:  # words meant for the operator; an unwritable journal
         err(f"cutover {command}: {exc}")
         return ERROR
     except Exception as exc:  # a bug: words for the operator, the traceback only on request
@@ -248,7 +244,7 @@ def _print_check(session: Session, report: CheckReport) -> None:
         out(f"  {MARK[gate.verdict]}  {gate.id:<{width}}  {gate.judgement.reason}")
     out("triggers" if report.triggers else "triggers: none")
     for trigger in report.triggers:
-        mark = "! FIRED" if trigger.fired else "· quiet"
+        mark = {True: "! FIRED", False: "· quiet", None: "? UNKNOWN"}[trigger.fired]
         out(f"  {mark}  {trigger.id:<{width}}  {trigger.severity:<8}  {trigger.judgement.reason}")
     out(f"verdict: {report.verdict.value.upper()}")
 

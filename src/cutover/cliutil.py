@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cutover import runbook as runbook_mod
+from cutover.errors import CutoverError
 from cutover.gates import Verdict
 from cutover.session import Session
 
@@ -15,7 +16,7 @@ OK, FAIL, ERROR, WAIT = 0, 1, 2, 3
 EXIT_FOR_VERDICT = {Verdict.PASS: OK, Verdict.FAIL: FAIL, Verdict.WAIT: WAIT}
 
 
-class UsageError(Exception):
+class UsageError(CutoverError):
     """The operator asked for something that cannot be: exit 2 with this message."""
 
 

@@ -12,12 +12,13 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from cutover import sqlfile
+from cutover.errors import CutoverError
 from cutover.model import Database, Query
 from cutover.problems import Problem
-from cutover.results import QueryResult
+from cutover.results import Cause, QueryResult
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(CutoverError):
     """The database cannot be reached or the DSN is missing; the message is safe to show."""
 
 
@@ -133,7 +134,11 @@ class QueryRunner:
                 columns = tuple(attr.name for attr in statement.get_attributes())
         except DatabaseUnavailable as exc:
             return QueryResult(
-                query.id, ran_at=ran_at, error=str(exc), duration_s=time.monotonic() - started
+                query.id,
+                ran_at=ran_at,
+                error=str(exc),
+                cause=Cause.UNREACHABLE,
+                duration_s=time.monotonic() - started,
             )
         except Exception as exc:  # a query's failure is data for its panel, not a crash
             if _connection_lost(exc):
@@ -142,6 +147,7 @@ class QueryRunner:
                 query.id,
                 ran_at=ran_at,
                 error=explain(exc, timeout, self.dsn),
+                cause=cause_of(exc),
                 duration_s=time.monotonic() - started,
             )
         return QueryResult(
@@ -181,6 +187,17 @@ def _file_position(query: Query, position: int) -> tuple[int, int]:
     statements = sqlfile.read_sql_file(query.file)
     chosen = statements[(query.statement or 1) - 1]
     return chosen.file_position(position)
+
+
+def cause_of(exc: BaseException) -> Cause:
+    """The typed cause of a failed run, for behaviour (the words are for people)."""
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return Cause.TIMEOUT
+    if isinstance(exc, DatabaseUnavailable) or _connection_lost(exc):
+        return Cause.UNREACHABLE
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return Cause.UNREACHABLE
+    return Cause.FAILED
 
 
 def _connection_lost(exc: BaseException) -> bool:

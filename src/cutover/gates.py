@@ -27,6 +27,21 @@ class Verdict(StrEnum):
     WAIT = "wait"
 
 
+class Why(StrEnum):
+    """Why a comparison is not decided, as a type (the reason's words are for people)."""
+
+    UNDECIDED = "undecided"  # the interval straddles the threshold: need more data
+    NO_DATA = "no_data"  # the query ran fresh and has nothing to judge (no rows, NULL, 0 trials)
+    NOT_RUN = "not_run"  # the query has not run yet
+    STALE = "stale"  # the last result is too old to speak for the present
+    FAILED = "failed"  # the query failed, timed out, or the database is unreachable
+    MISMATCH = "mismatch"  # the runbook and the query disagree (no such column, not a number)
+
+
+# A trigger judged on these cannot say whether it holds: UNKNOWN, never quiet.
+UNKNOWABLE = frozenset({Why.NOT_RUN, Why.STALE, Why.FAILED, Why.MISMATCH})
+
+
 @dataclass(frozen=True)
 class Judgement:
     """How one comparison came out, with the numbers that show why.
@@ -39,6 +54,7 @@ class Judgement:
     value: float | None
     interval: tuple[float, float] | None
     reason: str
+    why: Why | None = None  # set exactly when holds is None
 
     @property
     def gate_verdict(self) -> Verdict:
@@ -47,8 +63,15 @@ class Judgement:
         return Verdict.PASS if self.holds else Verdict.FAIL
 
     @property
-    def trigger_fired(self) -> bool:
-        return self.holds is True
+    def trigger_fired(self) -> bool | None:
+        """True: the condition holds. False: it does not, or the data is too thin to say it
+        does (a trigger fires only on evidence). None: it cannot be evaluated (failed,
+        stale, never ran, or the runbook and query disagree): unknown, never quiet."""
+        if self.holds is True:
+            return True
+        if self.why in UNKNOWABLE:
+            return None
+        return False
 
 
 def negate(op: Op) -> Op:
@@ -89,22 +112,51 @@ def judge(
 ) -> Judgement:
     """Judge `check` on `result`. `now` only lets a stale reason say how long ago it ran."""
     if result is None or (result.error is None and result.ran_at is None):
-        return _undecided(f"{check.query} has not run yet")
+        return _undecided(Why.NOT_RUN, f"{check.query} has not run yet")
     if result.error is not None:
-        return _undecided(f"query failed: {result.error}")
+        return _undecided(Why.FAILED, f"query failed: {result.error}")
     if stale:
-        return _undecided(_stale_reason(result.ran_at, now))
-    if check.successes is not None or check.trials is not None:
-        return _judge_proportion(check, result)
-    if check.row_count:
-        count = len(result.rows)
-        return _judge_point(check, count, f"{_num(count)} {'row' if count == 1 else 'rows'}")
-    if check.column is None:
-        return _undecided(f"{check.query}: nothing to compare, give a column or row_count")
-    value = _read_number(check.query, result, check.column)
-    if isinstance(value, str):
-        return _undecided(value)
+        return _undecided(Why.STALE, _stale_reason(result.ran_at, now))
+    try:
+        if check.successes is not None or check.trials is not None:
+            return _judge_proportion(check, result)
+        if check.row_count:
+            return _judge_row_count(check, result)
+        if check.column is None:
+            raise _Unreadable(
+                Why.MISMATCH, f"{check.query}: nothing to compare, give a column or row_count"
+            )
+        value = _read_number(check.query, result, check.column)
+    except _Unreadable as exc:
+        return _undecided(exc.why, exc.reason)
     return _judge_point(check, value, _num(value, check.value))
+
+
+class _Unreadable(Exception):
+    def __init__(self, why: Why, reason: str):
+        super().__init__(reason)
+        self.why = why
+        self.reason = reason
+
+
+def _judge_row_count(check: Comparison, result: QueryResult) -> Judgement:
+    count = len(result.rows)
+    word = "row" if count == 1 else "rows"
+    if not result.truncated:
+        return _judge_point(check, count, f"{_num(count)} {word}")
+    # Cut at the fetch cap: the count is only a lower bound, judged as [count, ∞).
+    holds = _decide(check.op, count, math.inf, check.value)
+    shown = f"≥ {_num(count)} {word} (fetch capped)"
+    if holds is None:
+        return Judgement(
+            None,
+            float(count),
+            None,
+            f"{shown}: cannot tell against {_num(check.value)}",
+            Why.MISMATCH,
+        )
+    op = check.op if holds else negate(check.op)
+    return Judgement(holds, float(count), None, f"{shown} {_SYMBOL[op]} {_num(check.value)}")
 
 
 def _judge_point(check: Comparison, value: float, shown: str) -> Judgement:
@@ -115,31 +167,33 @@ def _judge_point(check: Comparison, value: float, shown: str) -> Judgement:
 
 def _judge_proportion(check: Comparison, result: QueryResult) -> Judgement:
     if check.successes is None or check.trials is None:
-        return _undecided(f"{check.query}: successes and trials must be given together")
+        raise _Unreadable(
+            Why.MISMATCH, f"{check.query}: successes and trials must be given together"
+        )
     confidence = DEFAULT_CONFIDENCE if check.confidence is None else check.confidence
     if not 0 < confidence < 1:
-        return _undecided(f"confidence must be between 0 and 1, got {confidence}")
-    trials = _read_number(check.query, result, check.trials)
-    if isinstance(trials, str):
-        return _undecided(f"{trials}: no interval yet")
+        raise _Unreadable(Why.MISMATCH, f"confidence must be between 0 and 1, got {confidence}")
+    try:
+        trials = _read_number(check.query, result, check.trials)
+    except _Unreadable as exc:
+        raise _Unreadable(exc.why, f"{exc.reason}: no interval yet") from None
     successes = _read_number(check.query, result, check.successes)
-    if isinstance(successes, str):
-        return _undecided(successes)
     counts = f"{_num(successes)}/{_num(trials)}"
     if trials <= 0:
-        return _undecided(f"{counts}: no interval yet, need {check.trials}")
+        raise _Unreadable(Why.NO_DATA, f"{counts}: no interval yet, need {check.trials}")
     if not 0 <= successes <= trials:
-        return _undecided(f"{counts}: {check.successes} must be between 0 and {check.trials}")
+        raise _Unreadable(
+            Why.MISMATCH, f"{counts}: {check.successes} must be between 0 and {check.trials}"
+        )
     point: float | None = None
     if check.column is not None:
-        column_value = _read_number(check.query, result, check.column)
         # The verdict rests on the counts; a NULL display column does not undermine it,
         # but a missing or non-numeric one means the runbook and the query disagree.
-        if isinstance(column_value, str):
-            if not column_value.startswith("NULL"):
-                return _undecided(column_value)
-        else:
-            point = column_value
+        try:
+            point = _read_number(check.query, result, check.column)
+        except _Unreadable as exc:
+            if exc.why is not Why.NO_DATA:
+                raise
     # Thresholds above 1 are percents (`>= 95`), so is a column above 1 (the query's own
     # percent column); otherwise stay in proportions. A threshold of exactly 1 with a
     # proportion column therefore means 100 %, which is what `>= 1` on a rate should mean.
@@ -156,10 +210,9 @@ def _judge_proportion(check: Comparison, result: QueryResult) -> Judgement:
     holds = _decide(check.op, lo, hi, check.value)
     if holds is None:
         reason = f"{shown} straddles {limit}: undecided, need more {check.trials}"
-    else:
-        op = check.op if holds else negate(check.op)
-        reason = f"{shown} {_SYMBOL[op]} {limit}"
-    return Judgement(holds, point, (lo, hi), reason)
+        return Judgement(None, point, (lo, hi), reason, Why.UNDECIDED)
+    op = check.op if holds else negate(check.op)
+    return Judgement(holds, point, (lo, hi), f"{shown} {_SYMBOL[op]} {limit}")
 
 
 def _decide(op: Op, lo: float, hi: float, threshold: float) -> bool | None:
@@ -186,28 +239,30 @@ def _everywhere(op: Op, lo: float, hi: float, threshold: float) -> bool:
     return threshold < lo or threshold > hi
 
 
-def _read_number(query: str, result: QueryResult, column: str) -> float | str:
-    """The first row's `column` as a float, or an operator-readable reason why not."""
+def _read_number(query: str, result: QueryResult, column: str) -> float:
+    """The first row's `column` as a float; _Unreadable with the reason why not."""
     if column not in result.columns:
-        available = ", ".join(result.columns) or "none"
-        return f"{query} has no column {column} (columns: {available})"
+        available = ", ".join(result.columns[:20]) or "none"
+        raise _Unreadable(Why.MISMATCH, f"{query} has no column {column} (columns: {available})")
     row = result.first_row()
     if row is None:
-        return f"no rows yet from {query}"
+        raise _Unreadable(Why.NO_DATA, f"no rows yet from {query}")
     raw: Any = row[column]
     if raw is None:
-        return f"NULL in {column}"
+        raise _Unreadable(Why.NO_DATA, f"NULL in {column}")
     # bool is an int in Python and a yes/no column compared with `== 1` is a fair gate.
     if not isinstance(raw, int | float | Decimal):
-        return f"{column} is not a number: {raw!r}"
+        shown = repr(raw)
+        shown = shown if len(shown) <= 60 else shown[:59] + "…"
+        raise _Unreadable(Why.MISMATCH, f"{column} is not a number: {shown}")
     value = float(raw)
     if math.isnan(value):
-        return f"{column} is NaN"
+        raise _Unreadable(Why.MISMATCH, f"{column} is NaN")
     return value
 
 
-def _undecided(reason: str) -> Judgement:
-    return Judgement(holds=None, value=None, interval=None, reason=reason)
+def _undecided(why: Why, reason: str) -> Judgement:
+    return Judgement(holds=None, value=None, interval=None, reason=reason, why=why)
 
 
 def _stale_reason(ran_at: datetime | None, now: datetime | None) -> str:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cutover.errors import CutoverError
+
 ENVELOPE = ("seq", "ts", "actor", "host", "kind", "prev", "hash")
 GENESIS = ""  # the `prev` of seq 1
 # Written by the next writer after a crash left bytes that are not an event at the end of
@@ -56,7 +58,7 @@ class Verification:
     first_bad_line: int | None = None  # 1-based; set when the bad spot has no readable seq
 
 
-class ActionBusy(Exception):
+class ActionBusy(CutoverError):
     """Another process holds the action lock; `holder` says who, doing what, since when."""
 
     def __init__(self, holder: str):
@@ -117,6 +119,16 @@ def _plain_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"journal field {name!r}: {e}") from None
         plain[name] = json.loads(text)
     return plain
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, redact) for v in value]
+    return value
 
 
 def _parse(raw: bytes) -> Event | None:
@@ -288,8 +300,12 @@ class Journal:
         actor: str | None = None,
         host: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        redact: Callable[[str], str] | None = None,
     ):
         self.path = Path(path)
+        # Every string written passes through the session's redactor: no secret reaches
+        # the journal, whatever a flag command or an error message carried.
+        self._redact = redact
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.actor = actor if actor is not None else current_actor()
         self.host = host if host is not None else socket.gethostname()
@@ -304,6 +320,8 @@ class Journal:
         if not kind:
             raise ValueError("journal event kind is empty")
         plain = _plain_fields(fields)
+        if self._redact is not None:
+            plain = {k: _redacted(v, self._redact) for k, v in plain.items()}
         ts = self._clock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cutover.errors import CutoverError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -18,7 +20,7 @@ class Problem:
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
 
 
-class ProblemsFound(Exception):
+class ProblemsFound(CutoverError):
     """Raised with every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem]):

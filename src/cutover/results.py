@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
+
+
+class Cause(StrEnum):
+    """Why a query has no rows to show, as a type: behaviour follows this, never the words."""
+
+    UNREACHABLE = "unreachable"  # no DSN, or the server cannot be reached
+    TIMEOUT = "timeout"  # the runbook's statement_timeout cancelled it
+    FAILED = "failed"  # Postgres (or the endpoint) refused or failed the query
+    REFUSED = "refused"  # cutover refused to run it (it could write or harm)
 
 
 @dataclass(frozen=True)
@@ -15,6 +25,13 @@ class QueryResult:
     ran_at: datetime | None = None  # UTC; None: never ran
     duration_s: float | None = None
     error: str | None = None  # operator-readable, never holds a secret
+    cause: Cause | None = None  # set exactly when error is
+    # The rows were cut at the fetch cap: there were more than len(rows).
+    truncated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.error is not None and self.cause is None:
+            object.__setattr__(self, "cause", Cause.FAILED)
 
     @property
     def ok(self) -> bool:

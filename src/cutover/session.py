@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from cutover import db, journal, state
+from cutover import db, journal, redact, state
 from cutover.check import CheckReport, judge_stage, queries_for
 from cutover.model import Runbook, Stage
 from cutover.results import QueryResult
@@ -20,10 +20,15 @@ class Session:
     # Holds the token and the DSN: never in a repr (Textual's crash screen shows locals).
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
     journal: journal.Journal = field(init=False)
+    # Every text this session shows or writes passes through it (DESIGN principle 8).
+    redact: redact.Redactor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.redact = redact.for_runbook(self.runbook, self.environ)
         self.journal = journal.Journal(
-            self.runbook.journal_path, actor=journal.current_actor(self.environ)
+            self.runbook.journal_path,
+            actor=journal.current_actor(self.environ),
+            redact=self.redact,
         )
 
     def state(self) -> tuple[state.CutoverState, tuple[str, ...]]:

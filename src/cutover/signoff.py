@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cutover.errors import CutoverError
 from cutover.journal import Event, iso_utc
 from cutover.probes import ProbeResult, run_probe
 from cutover.session import Session
 
 
-class SignOffRefused(Exception):
+class SignOffRefused(CutoverError):
     """The step cannot be signed now; the message says why and what to do."""
 
 

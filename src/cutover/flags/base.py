@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from cutover.errors import CutoverError
+
 Progress = Callable[[str], None]
 
 
@@ -35,7 +37,7 @@ class FlagState:
         )
 
 
-class FlagError(Exception):
+class FlagError(CutoverError):
     """A flag operation failed; the message says what, where and what to do."""
 
     def __init__(self, message: str, *, retryable: bool = False):

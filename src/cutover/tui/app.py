@@ -162,7 +162,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     def recompute(self) -> None:
         now = self.clock()
         stage = self.runbook.stage(self.cstate.stage_id)
-        self.report = judge_stage(self.runbook, stage, self.results, now, self.refresher.intervals)
+        self.report = judge_stage(self.runbook, stage, self.results, now)
         flag_percent = self.flag_state.percent if self.flag_state else None
         self.permissions = machine.decide(self.runbook, self.cstate, now, self.report, flag_percent)
         live = flag_percent if flag_percent is not None else self.cstate.percent

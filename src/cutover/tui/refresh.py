@@ -16,7 +16,7 @@ from textual.timer import Timer
 
 from cutover import db
 from cutover.model import Query
-from cutover.results import QueryResult
+from cutover.results import Cause, QueryResult
 from cutover.tui.messages import DatabaseStatus, QueryFinished
 from cutover.tui.text import next_interval
 
@@ -32,8 +32,8 @@ class Runner(Protocol):
 
 
 def unreachable(result: QueryResult) -> bool:
-    """The error says the server is gone, not that this query is wrong."""
-    return bool(result.error) and result.error.startswith("database unreachable")
+    """The server is gone, not this query wrong."""
+    return result.cause is Cause.UNREACHABLE
 
 
 class Refresher:
@@ -131,7 +131,9 @@ class Refresher:
             await runner.connect()
             result = await runner.run(query)
         except db.DatabaseUnavailable as exc:
-            result = QueryResult(query_id, ran_at=self.clock(), error=str(exc))
+            result = QueryResult(
+                query_id, ran_at=self.clock(), error=str(exc), cause=Cause.UNREACHABLE
+            )
             self.app.post_message(DatabaseStatus(False, str(exc)))
         except asyncio.CancelledError:
             # A cancelled fetch must still free its slot, or the query never runs again.

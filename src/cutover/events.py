@@ -1,0 +1,58 @@
+"""Every kind of journal event, named once. Writers and readers use these members, never
+string literals, so a typo is an AttributeError at import rather than an event that replay
+silently skips."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+MOVES = ("advance", "rollback", "stepback")
+
+
+class Kind(StrEnum):
+    SIGNOFF = "signoff"  # stage, step, visit, note, override, probe
+    # A move: intent before the flag is touched, then exactly one of done / failed.
+    ADVANCE_INTENT = "advance.intent"
+    ADVANCE_DONE = "advance.done"
+    ADVANCE_FAILED = "advance.failed"
+    ROLLBACK_INTENT = "rollback.intent"
+    ROLLBACK_DONE = "rollback.done"
+    ROLLBACK_FAILED = "rollback.failed"
+    STEPBACK_INTENT = "stepback.intent"
+    STEPBACK_DONE = "stepback.done"
+    STEPBACK_FAILED = "stepback.failed"
+    # An interrupted move whose outcome is not final yet (a deployment still building).
+    MOVE_UNSETTLED = "move.unsettled"
+    # The operator recorded what the flag reads after a drift (`cutover reconcile`).
+    RECONCILE = "reconcile"
+    # Written by the next writer after a crash left a partial line at the end of the file.
+    TORN = "journal.torn"
+
+    @property
+    def move(self) -> str | None:
+        """'advance' for advance.done; None for a kind that is not a move's."""
+        head, _, _ = self.value.partition(".")
+        return head if head in MOVES else None
+
+    @property
+    def phase(self) -> str | None:
+        """'intent', 'done' or 'failed' for a move's kinds."""
+        return self.value.partition(".")[2] if self.move else None
+
+
+def move_kind(move: str, phase: str) -> Kind:
+    """The kind of one phase of one move.
+
+    >>> move_kind("rollback", "done")
+    <Kind.ROLLBACK_DONE: 'rollback.done'>
+    """
+    return Kind(f"{move}.{phase}")
+
+
+def known(kind: str) -> Kind | None:
+    """The member for a kind read from the journal; None for one this version doesn't know
+    (a newer cutover wrote it), which replay skips and `journal` still shows."""
+    try:
+        return Kind(kind)
+    except ValueError:
+        return None

@@ -1,0 +1,92 @@
+"""The one redaction rule: every secret value the runbook names is cut out of every text
+that reaches the screen, the journal, a log or an export.
+
+Secrets live in environment variables the runbook names (the DSN's, the platform token's,
+a command flag's `env`); their values are known only at run time, so a `Redactor` is built
+per session from the runbook and the environment, and every output path passes through it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote, unquote, urlsplit
+
+MASK = "***"
+# Values shorter than this would cut ordinary words and digits out of every message; such
+# a secret is too weak to protect by redaction anyway.
+MIN_SECRET_LEN = 4
+
+# user:password@ in any URL-shaped text, whether or not we know the password.
+_USERINFO = re.compile(r"(\w[\w+.-]*://[^:/@\s]*):[^@\s]*@")
+# A bearer token or basic credentials echoed by a tool (curl -v, set -x).
+_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:bearer|basic|token)\s+)\S+")
+
+
+def _forms(value: str) -> set[str]:
+    """A secret as it may appear: as is, URL-encoded, URL-decoded; a DSN adds its password."""
+    forms = {value, quote(value, safe=""), unquote(value)}
+    try:
+        password = urlsplit(value).password
+    except ValueError:  # a malformed DSN (a bad IPv6 host): still hide the whole value
+        password = None
+    if password:
+        forms |= {password, unquote(password), quote(unquote(password), safe="")}
+    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+
+
+class Redactor:
+    """Callable: text with every known secret value and any URL password replaced."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        forms: set[str] = set()
+        for value in secrets:
+            if value and value.strip():
+                forms |= _forms(value.strip())
+        # Longest first, so a DSN is replaced whole before its password is looked for.
+        self._secrets = tuple(sorted(forms, key=len, reverse=True))
+
+    def __call__(self, text: str) -> str:
+        """
+        >>> r = Redactor(["postgresql://app:s3cr%40t@db:5432/x", "vcp_abcdef"])
+        >>> r("connect postgresql://app:s3cr%40t@db:5432/x failed")
+        'connect *** failed'
+        >>> r("auth failed for s3cr@t; token vcp_abcdef")
+        'auth failed for ***; token ***'
+        >>> Redactor()("https://u:pw@host/x and Authorization: Bearer abc.def")
+        'https://u:***@host/x and Authorization: Bearer ***'
+        """
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        text = _USERINFO.sub(rf"\1:{MASK}@", text)
+        return _AUTH_HEADER.sub(rf"\1{MASK}", text)
+
+    @property
+    def empty(self) -> bool:
+        return not self._secrets
+
+
+def secret_names(runbook: object) -> list[str]:
+    """The environment variables a runbook names as holding secrets."""
+    names: list[str] = []
+    database = getattr(runbook, "database", None)
+    if database is not None:
+        names.append(database.dsn_env)
+    flag = getattr(runbook, "flag", None)
+    if flag is not None:
+        if flag.kind == "vercel":
+            names.append(flag.token_env)
+        names.extend(getattr(flag, "env", ()) or ())
+    for query in (getattr(runbook, "queries", None) or {}).values():
+        names.extend((getattr(query, "headers", None) or {}).values())
+    for probe in (getattr(runbook, "probes", None) or {}).values():
+        names.extend((getattr(probe, "headers", None) or {}).values())
+    for notify in getattr(runbook, "notify", ()) or ():
+        names.append(notify.url_env)
+    return [n for n in names if n]
+
+
+def for_runbook(runbook: object, environ: Mapping[str, str]) -> Redactor:
+    """The redactor of one session: the values of every secret variable the runbook names."""
+    return Redactor(environ.get(name, "") for name in secret_names(runbook))
