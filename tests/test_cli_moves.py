@@ -97,9 +97,13 @@ def test_kill_9_before_the_flag_changed_is_reconciled_as_not_done(tmp_path):
     book = write_runbook(tmp_path)
     with fake_vercel(build_seconds=0.2) as fake:
         env = environ(fake)
-        fake.slow_seconds = 3  # it sits waiting for its first answer
-        proc = start_cli(book, env, "advance", "--confirm", "10")
-        wait_for(lambda: kinds(book) == ["advance.intent"], what="the intent")
+        assert cli(book, env, "advance", "--confirm", "10").code == 0
+        fake.clear_requests()
+        # A rollback journals its intent first, then reads the flag: it sits waiting for
+        # that first answer when it is killed.
+        fake.slow_seconds = 3
+        proc = start_cli(book, env, "rollback", "--yes", "--reason", "r", "--observe", "0")
+        wait_for(lambda: kinds(book)[-1] == "rollback.intent", what="the intent")
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(5) == -signal.SIGKILL
         proc.communicate()
@@ -108,11 +112,11 @@ def test_kill_9_before_the_flag_changed_is_reconciled_as_not_done(tmp_path):
         status, told = status_json(book, env)
         assert not any(r.method == "PATCH" for r in fake.requests)
 
-    assert "reconciled: advance to 10 % by tester was interrupted and did not take effect" in told
-    assert "the flag reads 0 %, not 10 %" in told
+    assert "reconciled: rollback to 0 % by tester was interrupted and did not take effect" in told
+    assert "the flag reads 10 %, not 0 %" in told
     failed = journal(book)[-1]
-    assert failed["kind"] == "advance.failed" and failed["reconciled"] is True
-    assert status["stage"] == "off" and status["pending"] is None and status["drift"] is None
+    assert failed["kind"] == "rollback.failed" and failed["reconciled"] is True
+    assert status["stage"] == "canary" and status["pending"] is None and status["drift"] is None
 
 
 # -- two consoles at once ----------------------------------------------------------------
@@ -154,7 +158,9 @@ def test_a_second_advance_is_refused_and_a_rollback_waits_for_the_first(tmp_path
     assert f"(pid {first.pid}) is running 'advance to 10 %'" in r_out
     assert "rollback to 0 % verified" in r_out
     assert kinds(book) == ["advance.intent", "advance.done", "rollback.intent", "rollback.done"]
-    assert journal(book)[2]["from_percent"] == 10  # it took a fresh look after waiting
+    # It took a fresh look after waiting: the journal said 10 %, and so did the flag.
+    assert journal(book)[2]["journal_percent"] == 10
+    assert journal(book)[3]["from_percent"] == 10
     assert live == "0"
 
 
@@ -177,8 +183,10 @@ def test_rollback_takes_a_hand_set_flag_to_zero_and_status_shows_the_drift(tmp_p
     assert "reads 50 %" in drifted["drift"] and "off runs at 0 %" in drifted["drift"]
     assert "DRIFT" in text.stdout
     assert ran.code == 0, ran.output
-    assert "rollback: 0 % → 0 %" in ran.stdout  # the journal believed 0 …
+    assert "rollback: 0 % (journal) → 0 %" in ran.stdout  # the journal believed 0 …
     assert "✓ rollback verified" in ran.stdout  # … and it still went to the flag
+    done = journal(book)[-1]
+    assert done["kind"] == "rollback.done" and done["from_percent"] == 50  # what traffic was at
     assert live == "0"
     assert settled["drift"] is None and settled["percent"]["read"] == 0
 
@@ -397,10 +405,11 @@ async def test_the_token_and_dsn_password_appear_in_no_output_journal_or_error(
     assert "Name or service not known" in by["no host status"].stdout
     assert by["bad port status"].code == 2
     assert "unauthorized" in by["bad token status"].stdout
-    assert by["bad token advance"].code == 2 and "unauthorized" in by["bad token advance"].stdout
+    assert by["bad token advance"].code == 2 and "unauthorized" in by["bad token advance"].stderr
     assert "cannot watch traffic" in by["no host rollback"].stderr
     assert by["no host rollback"].code == 0
-    assert kinds(book)[-3:] == ["advance.failed", "rollback.intent", "rollback.done"]
+    # the advance with a bad token could not read the flag: refused before any intent
+    assert kinds(book)[-3:] == ["signoff", "rollback.intent", "rollback.done"]
     for path in tmp_path.iterdir():
         if path.is_file():
             assert secrets_in(path.read_text(errors="replace")) == [], path

@@ -7,11 +7,17 @@ from pathlib import Path
 
 from cutover import runbook, state
 from cutover.check import judge_stage
+from cutover.flags import FlagState
 from cutover.journal import Journal
 from cutover.machine import decide
 from cutover.results import QueryResult
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def reads(percent: int | None) -> FlagState:
+    """The flag read back at `percent`, live and settled."""
+    return FlagState(percent, None if percent is None else str(percent))
 
 RUNBOOK = """\
 version = 1
@@ -162,7 +168,7 @@ def test_advance_is_refused_with_sign_offs_and_hold_left(tmp_path):
     move(journal, "advance", "prep", "canary", 0, 10)
     clock.now = T0 + timedelta(hours=11)
     s = replayed(book, journal)
-    actions = decide(book, s, clock.now, report_with(book, 99, clock.now))
+    actions = decide(book, s, clock.now, report_with(book, 99, clock.now), reads(10))
     assert not actions.advance.allowed
     assert actions.advance.reason == "2 sign-offs and 13h of hold left"
 
@@ -174,7 +180,7 @@ def test_advance_is_refused_while_a_gate_waits_and_says_which(tmp_path):
         journal.append("signoff", stage="canary", step=step, visit=2, note="", override=False)
     clock.now = T0 + timedelta(hours=25)
     s = replayed(book, journal)
-    assert "gates not checked yet" in decide(book, s, clock.now, None).advance.reason
+    assert "gates not checked yet" in decide(book, s, clock.now, None, reads(10)).advance.reason
     # a result older than two refresh intervals (2 × 30 s) no longer counts
     stale = judge_stage(
         book,
@@ -182,9 +188,9 @@ def test_advance_is_refused_while_a_gate_waits_and_says_which(tmp_path):
         {"rate": QueryResult("rate", ("pct",), ((99,),), clock.now - timedelta(minutes=5), 0.01)},
         clock.now,
     )
-    refused = decide(book, s, clock.now, stale).advance
+    refused = decide(book, s, clock.now, stale, reads(10)).advance
     assert not refused.allowed and "gate success is WAIT" in refused.reason
-    allowed = decide(book, s, clock.now, report_with(book, 99, clock.now)).advance
+    allowed = decide(book, s, clock.now, report_with(book, 99, clock.now), reads(10)).advance
     assert allowed.allowed, allowed.reason
     assert allowed.reason == "10 % → 50 % (half)"
 
@@ -194,7 +200,7 @@ def test_advance_is_refused_while_another_action_is_pending(tmp_path):
     move(journal, "advance", "prep", "canary", 0, 10, outcome=None)
     journal.append("signoff", stage="prep", step="ready", visit=1, note="", override=False)
     s = replayed(book, journal)
-    refused = decide(book, s, clock.now, None).advance
+    refused = decide(book, s, clock.now, None, reads(0)).advance
     assert not refused.allowed and "still in flight" in refused.reason
 
 
@@ -202,20 +208,22 @@ def test_rollback_is_never_blocked_by_a_failing_gate_or_missing_sign_offs(tmp_pa
     book, journal, clock = setup(tmp_path)
     move(journal, "advance", "prep", "canary", 0, 10)
     s = replayed(book, journal)
-    actions = decide(book, s, clock.now, report_with(book, 10, clock.now), flag_percent=10)
+    actions = decide(book, s, clock.now, report_with(book, 10, clock.now), reads(10))
     assert actions.rollback.allowed
     assert actions.rollback_stage.id == "prep"
     assert actions.stepback.allowed and actions.previous_stage.id == "prep"
 
 
-def test_rollback_acts_on_what_the_flag_reads_not_on_the_journal(tmp_path):
+def test_rollback_is_allowed_whatever_the_flag_reads(tmp_path):
     book, journal, clock = setup(tmp_path)
     s = replayed(book, journal)
-    assert not decide(book, s, clock.now, None, flag_percent=0).rollback.allowed
+    at_zero = decide(book, s, clock.now, None, reads(0)).rollback
+    # at 0 % it is still allowed: it says so and journals it, touching nothing
+    assert at_zero.allowed and "already reads 0 %" in at_zero.reason
     # someone set 50 % in the dashboard while the journal says 0 %
-    assert decide(book, s, clock.now, None, flag_percent=50).rollback.allowed
+    assert decide(book, s, clock.now, None, reads(50)).rollback.allowed
     # and when the flag cannot be read, traffic may be flowing: allowed
-    assert decide(book, s, clock.now, None, flag_percent=None).rollback.allowed
+    assert decide(book, s, clock.now, None, None).rollback.allowed
 
 
 def test_the_last_stage_cannot_advance(tmp_path):
@@ -223,7 +231,7 @@ def test_the_last_stage_cannot_advance(tmp_path):
     move(journal, "advance", "prep", "canary", 0, 10, action="a1")
     move(journal, "advance", "canary", "half", 10, 50, action="a2")
     s = replayed(book, journal)
-    refused = decide(book, s, clock.now, None).advance
+    refused = decide(book, s, clock.now, None, reads(50)).advance
     assert not refused.allowed and "last stage" in refused.reason
 
 

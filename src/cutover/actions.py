@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cutover.check import CheckReport
 from cutover.errors import CutoverError
+from cutover.events import Kind, move_kind
 from cutover.flags import Flag, FlagError, FlagState
 from cutover.journal import ActionBusy
-from cutover.machine import decide, rollback_stage
+from cutover.machine import decide, flag_disagrees, next_stage, rollback_stage
 from cutover.model import Stage
 from cutover.session import Session
 from cutover.state import CutoverState
@@ -57,6 +58,21 @@ def _verified(state: FlagState, percent: int) -> str | None:
     return None
 
 
+def _settled_at(read: FlagState | None, percent: int) -> bool:
+    """The flag already reads `percent`, it is live, and nothing in flight can change that."""
+    return read is not None and read.settled and _verified(read, percent) is None
+
+
+async def _read_before(flag: Flag, move: str, progress: Progress) -> FlagState | None:
+    """What the flag reads before a move changes it; None (and a line) when it cannot be
+    read. A rollback goes ahead regardless; advance and step back have read it already."""
+    try:
+        return await flag.read()
+    except FlagError as exc:
+        progress(f"{move}: cannot read the flag before changing it ({exc}); going ahead")
+        return None
+
+
 async def _change(
     session: Session,
     flag: Flag,
@@ -69,58 +85,95 @@ async def _change(
     progress: Progress,
     attempts: int | None,
     retry_delay_s: float,
+    before: FlagState | None = None,
+    read_first: bool = False,
+    extra: dict | None = None,
 ) -> Outcome:
-    """Journal the intent, set and verify (retrying when asked), journal the outcome."""
+    """Journal the intent, set and verify (retrying when asked), journal the outcome.
+
+    Interrupted (cancelled) after the intent, it journals nothing more: whether the change
+    took effect is not known here (a redeploy may still be building), and the next command
+    settles the intent by what the flag reads once it is final (`reconcile`)."""
     action = uuid.uuid4().hex[:12]
     started = time.monotonic()
-    session.journal.append(
-        f"{move}.intent",
-        action=action,
-        from_stage=state.stage_id,
-        to_stage=target.id,
-        from_percent=state.percent,
-        to_percent=percent,
-        reason=reason,
-    )
-    progress(f"{move}: {state.percent} % → {percent} % ({target.title}), journaled")
-    try:
-        read_back, attempt, last_error = await _attempts(
-            flag, percent, progress, attempts, retry_delay_s
-        )
-    except asyncio.CancelledError:
-        # Interrupted mid-set or between retries: what the flag now reads is unknown here,
-        # so say so; `status` (or the next action) reads it and shows any drift.
-        session.journal.append(
-            f"{move}.failed",
-            action=action,
-            error="interrupted by the operator before it was verified; the flag may have "
-            "changed: see `cutover status`",
-        )
-        raise
-    if read_back is None:
+    fields: dict = {
+        "action": action,
+        "from_stage": state.stage_id,
+        "to_stage": target.id,
+        # What the flag read, when it was read before the intent; a rollback journals its
+        # intent first (it must be durable before anything else) and reads after.
+        "from_percent": before.percent if before is not None else None,
+        "journal_percent": state.percent,
+        "to_percent": percent,
+        "reason": reason,
+    }
+    if before is not None:
+        fields["flag_read"] = before.summary()
+    fields.update(extra or {})
+    session.journal.append(move_kind(move, "intent"), **fields)
+    shown_from = f"{before.percent} %" if before is not None else f"{state.percent} % (journal)"
+    progress(f"{move}: {shown_from} → {percent} % ({target.title}), journaled")
+    if read_first:
+        before = await _read_before(flag, move, progress)
+    if _settled_at(before, percent):
+        # Nothing to do: say so and journal it, without touching production.
+        assert before is not None
         took = time.monotonic() - started
+        done = session.journal.append(
+            move_kind(move, "done"),
+            action=action,
+            flag_percent=before.percent,
+            from_percent=before.percent,
+            unchanged=True,
+            verified=f"the flag already read {percent} % and it was live; production not touched",
+            took_s=round(took, 1),
+            attempts=0,
+        )
+        progress(f"✓ the flag already reads {percent} % and it is live: nothing to change")
+        return Outcome(
+            move,
+            True,
+            before.percent if before.percent is not None else state.percent,
+            percent,
+            target.id,
+            took,
+            0,
+            f"{move}: the flag already reads {percent} % and it is live; production not touched",
+            before,
+            done.ts,
+        )
+    read_back, attempt, last_error = await _attempts(
+        flag, percent, progress, attempts, retry_delay_s
+    )
+    from_percent = before.percent if before is not None else None
+    took = time.monotonic() - started
+    if read_back is None:
         session.journal.append(
-            f"{move}.failed", action=action, error=last_error, took_s=round(took, 1)
+            move_kind(move, "failed"),
+            action=action,
+            error=last_error,
+            from_percent=from_percent,
+            took_s=round(took, 1),
         )
         progress(f"✗ {move} failed after {attempt} attempt(s): {last_error}")
         return Outcome(
             move,
             False,
-            state.percent,
+            from_percent if from_percent is not None else state.percent,
             percent,
             target.id,
             took,
             attempt,
             f"{move} to {percent} % failed: {last_error}",
         )
-    took = time.monotonic() - started
     verified = f"flag reads {read_back.percent} %" + (
         f"; {read_back.detail}" if read_back.detail else ""
     )
     done = session.journal.append(
-        f"{move}.done",
+        move_kind(move, "done"),
         action=action,
         flag_percent=read_back.percent,
+        from_percent=from_percent,
         verified=verified,
         took_s=round(took, 1),
         attempts=attempt,
@@ -129,7 +182,7 @@ async def _change(
     return Outcome(
         move,
         True,
-        state.percent,
+        from_percent if from_percent is not None else state.percent,
         percent,
         target.id,
         took,
@@ -180,38 +233,48 @@ async def advance(
     progress: Progress = _quiet,
     now: datetime | None = None,
 ) -> Outcome:
-    """Go to the next stage: guarded by sign-offs, hold and gates, and the typed percent."""
-    state, _ = session.state()
-    actions = decide(session.runbook, state, now or datetime.now(UTC), report)
-    target = actions.next_stage
-    if to_stage is not None and (target is None or to_stage != target.id):
-        following = f"the next stage is {target.id}" if target else "this is the last stage"
-        raise Refused(f"advance goes one stage at a time: {following}, not {to_stage}")
-    if not actions.advance.allowed:
-        raise Refused(f"advance refused: {actions.advance.reason}")
-    assert target is not None
-    if confirm != target.percent:
-        raise Refused(
-            f"advance refused: you typed {confirm} but {target.title} runs at "
-            f"{target.percent} %; type {target.percent} to confirm"
-        )
+    """Go to the next stage: guarded by sign-offs, hold, gates, triggers, the flag reading
+    what the journal says, and the typed percent."""
+    looked, _ = session.state()
+    upcoming = next_stage(session.runbook, looked)
+    what = f"advance to {upcoming.percent} %" if upcoming else "advance"
     try:
-        with session.journal.action_lock(f"advance to {target.percent} %"):
-            # Someone may have moved between our look and the lock.
-            fresh, _ = session.state()
-            if (fresh.stage_id, fresh.visit) != (state.stage_id, state.visit) or fresh.pending:
+        with session.journal.action_lock(what):
+            state, _ = session.state()
+            try:
+                read = await flag.read()
+            except FlagError as exc:
+                # The platform is unreachable: an error (exit 2), not a refusal by the guards.
+                raise FlagError(
+                    f"advance refused: the flag cannot be read: {exc}", retryable=exc.retryable
+                ) from None
+            actions = decide(session.runbook, state, now or datetime.now(UTC), report, read)
+            target = actions.next_stage
+            if to_stage is not None and (target is None or to_stage != target.id):
+                following = f"the next stage is {target.id}" if target else "this is the last stage"
+                raise Refused(f"advance goes one stage at a time: {following}, not {to_stage}")
+            if not actions.advance.allowed:
+                raise Refused(f"advance refused: {actions.advance.reason}")
+            assert target is not None
+            if confirm != target.percent:
+                raise Refused(
+                    f"advance refused: you typed {confirm} but {target.title} runs at "
+                    f"{target.percent} %; type {target.percent} to confirm"
+                )
+            if report is not None and report.stage_id != state.stage_id:
                 raise Refused("advance refused: the journal changed meanwhile; look again")
             return await _change(
                 session,
                 flag,
                 move="advance",
-                state=fresh,
+                state=state,
                 target=target,
                 percent=target.percent,
                 reason="",
                 progress=progress,
                 attempts=1,
                 retry_delay_s=0,
+                before=read,
             )
     except ActionBusy as exc:
         raise Refused(f"advance refused: {exc}") from None
@@ -226,25 +289,24 @@ async def stepback(
     attempts: int | None = None,
     retry_delay_s: float = 2.0,
 ) -> Outcome:
-    """Back to the previous stage's percent: toward safety, so no gate or hold applies."""
-    state, _ = session.state()
-    actions = decide(session.runbook, state, datetime.now(UTC), None)
-    if not actions.stepback.allowed or actions.previous_stage is None:
-        raise Refused(f"step back refused: {actions.stepback.reason}")
+    """Back to the previous stage's percent: toward safety, so no gate or hold applies; but
+    it starts from what the flag reads, so it refuses while that disagrees with the journal
+    (rollback does not)."""
     if not reason.strip():
         raise Refused("step back needs a reason (it goes in the journal)")
-    target = actions.previous_stage
+
+    async def check(fresh: CutoverState) -> tuple[Stage, int, FlagState]:
+        try:
+            read = await flag.read()
+        except FlagError as exc:
+            raise Refused(f"step back refused: the flag cannot be read: {exc}") from None
+        actions = decide(session.runbook, fresh, datetime.now(UTC), None, read)
+        if not actions.stepback.allowed or actions.previous_stage is None:
+            raise Refused(f"step back refused: {actions.stepback.reason}")
+        return actions.previous_stage, actions.previous_stage.percent, read
+
     return await _safely(
-        session,
-        flag,
-        "stepback",
-        state,
-        target,
-        target.percent,
-        reason,
-        progress,
-        attempts,
-        retry_delay_s,
+        session, flag, "stepback", check, reason, progress, attempts, retry_delay_s
     )
 
 
@@ -259,48 +321,69 @@ async def rollback(
     retry_delay_s: float = 2.0,
 ) -> Outcome:
     """Emergency rollback, default to 0 %. Never refused for a gate, a stale query, a missing
-    sign-off or what the journal believes: it sets what the flag must read, and retries until
-    verified (or `attempts` run out, or the task is cancelled)."""
+    sign-off, a broken journal or what the journal believes: it sets what the flag must
+    read, and retries until verified (or `attempts` run out, or the task is cancelled).
+
+    The minimum happens before the change: one fsynced intent. The flag is read after it
+    (to record what traffic was at, and to touch nothing when it already reads the target
+    and that is live)."""
     if not reason.strip():
         raise Refused("rollback needs a reason (it goes in the journal)")
-    state, _ = session.state()
-    if to_stage is None:
-        target, percent = rollback_stage(session.runbook, state), 0
-    else:
+    book = session.runbook
+
+    async def target_of(fresh: CutoverState) -> tuple[Stage, int, None]:
+        if to_stage is None:
+            return rollback_stage(book, fresh), 0, None
         try:
-            target = session.runbook.stage(to_stage)
+            target = book.stage(to_stage)
         except KeyError:
-            known = ", ".join(s.id for s in session.runbook.stages)
+            known = ", ".join(s.id for s in book.stages)
             raise Refused(f"no stage {to_stage!r}; stages: {known}") from None
-        percent = target.percent
         # Toward safety only: a "rollback" to a later stage or a higher percent would be an
         # advance without its guards.
-        book = session.runbook
-        current = book.stage(state.stage_id)
+        current = book.stage(fresh.stage_id)
         ahead = book.stage_index(target.id) > book.stage_index(current.id)
-        if ahead or percent > max(current.percent, state.percent):
+        if ahead or target.percent > max(current.percent, fresh.percent):
             raise Refused(
-                f"rollback goes back, not forward: {target.id} ({percent} %) is past the "
-                f"current stage {current.id} ({current.percent} %); use advance to go there"
+                f"rollback goes back, not forward: {target.id} ({target.percent} %) is past "
+                f"the current stage {current.id} ({current.percent} %); use advance to go there"
             )
+        return target, target.percent, None
+
     return await _safely(
-        session, flag, "rollback", state, target, percent, reason, progress, attempts, retry_delay_s
+        session, flag, "rollback", target_of, reason, progress, attempts, retry_delay_s
     )
 
 
 async def _safely(
-    session, flag, move, state, target, percent, reason, progress, attempts, retry_delay_s
+    session: Session,
+    flag: Flag,
+    move: str,
+    choose: Callable[[CutoverState], Awaitable[tuple[Stage, int, FlagState | None]]],
+    reason: str,
+    progress: Progress,
+    attempts: int | None,
+    retry_delay_s: float,
 ) -> Outcome:
-    # Toward safety we wait for a busy lock (a crashed holder releases it) instead of
-    # refusing, saying who holds it, and take a fresh look once we have it.
+    """A move toward safety. It waits for a busy lock (a crashed holder releases it)
+    instead of refusing, saying who holds it, and takes a fresh look once it has it. An
+    intent left without outcome (an interrupted move) is superseded, not waited for."""
     waited = 0.0
     while True:
         try:
-            with session.journal.action_lock(f"{move} to {percent} %"):
+            with session.journal.action_lock(move):
                 fresh, _ = session.state()
+                target, percent, before = await choose(fresh)
+                extra: dict = {}
                 if fresh.pending is not None:
-                    await reconcile(session, flag, progress=progress)
-                    fresh, _ = session.state()
+                    extra["supersedes"] = fresh.pending.action
+                    progress(
+                        f"{fresh.pending.move} by {fresh.pending.actor} has no outcome; "
+                        f"this {move} supersedes it"
+                    )
+                chain = getattr(fresh, "chain", None)
+                if chain is not None:
+                    extra["chain_broken"] = getattr(chain, "summary", str(chain))
                 return await _change(
                     session,
                     flag,
@@ -312,6 +395,9 @@ async def _safely(
                     progress=progress,
                     attempts=attempts,
                     retry_delay_s=retry_delay_s,
+                    before=before,
+                    read_first=before is None,
+                    extra=extra,
                 )
         except ActionBusy as exc:
             if waited == 0 or waited % 10 < 1:
@@ -320,8 +406,18 @@ async def _safely(
             waited += 1.0
 
 
-async def reconcile(session: Session, flag: Flag, progress: Progress = _quiet) -> list[str]:
-    """Close an intent with no outcome (a crash mid-action) by what the flag reads now.
+async def settle_pending(
+    session: Session,
+    flag: Flag,
+    *,
+    wait_s: float = 0.0,
+    poll_s: float = 2.0,
+    progress: Progress = _quiet,
+) -> list[str]:
+    """Close an intent with no outcome (a crash or an interruption mid-move) by what the flag
+    reads once it is final. A deployment still QUEUED or BUILDING may yet make the change
+    live, so it is waited for (up to `wait_s`) and, if still not final, recorded as
+    unsettled: the journal says "done" or "failed" only when that is what happened.
 
     Callers hold the action lock or check that nobody does; a live action elsewhere is not
     a crash. Returns what it told the operator."""
@@ -329,51 +425,139 @@ async def reconcile(session: Session, flag: Flag, progress: Progress = _quiet) -
     pending = state.pending
     if pending is None:
         return []
-    try:
-        read = await flag.read()
-    except FlagError as exc:
+    who = f"{pending.move} to {pending.to_percent} % by {pending.actor}"
+    started = time.monotonic()
+    while True:
+        try:
+            read = await flag.read()
+        except FlagError as exc:
+            line = (
+                f"{who} at {pending.at:%Y-%m-%d %H:%M:%S}Z has no outcome, and the flag "
+                f"cannot be read to settle it: {exc}"
+            )
+            progress(line)
+            return [line]
+        if read.settled or time.monotonic() - started >= wait_s:
+            break
+        progress(f"{who}: waiting for deployment {read.pending_deployment} ({read.pending_state})")
+        await asyncio.sleep(poll_s)
+    if not read.settled:
+        last = state.unsettled.get(pending.action) if hasattr(state, "unsettled") else None
+        now_pending = f"{read.pending_deployment} {read.pending_state}"
+        if last != now_pending:
+            session.journal.append(
+                Kind.MOVE_UNSETTLED,
+                action=pending.action,
+                move=pending.move,
+                pending=now_pending,
+                flag_read=read.summary(),
+            )
         line = (
-            f"{pending.move} by {pending.actor} at {pending.at:%Y-%m-%d %H:%M:%S}Z has no "
-            f"outcome, and the flag cannot be read to settle it: {exc}"
+            f"{who} has no outcome yet: pending: deployment {read.pending_deployment} "
+            f"{read.pending_state}; it settles once the deployment is final"
         )
         progress(line)
         return [line]
     problem = _verified(read, pending.to_percent)
     if problem is None:
         session.journal.append(
-            f"{pending.move}.done",
+            move_kind(pending.move, "done"),
             action=pending.action,
             flag_percent=read.percent,
             reconciled=True,
-            verified=f"reconciled after an interruption: flag reads {read.percent} %",
+            flag_read=read.summary(),
+            verified=f"reconciled after an interruption: flag reads {read.percent} % and it "
+            "is live",
         )
-        line = (
-            f"reconciled: {pending.move} to {pending.to_percent} % by {pending.actor} was "
-            f"interrupted but took effect (flag reads {read.percent} %)"
-        )
+        line = f"reconciled: {who} was interrupted but took effect (flag reads {read.percent} %)"
     else:
         session.journal.append(
-            f"{pending.move}.failed",
+            move_kind(pending.move, "failed"),
             action=pending.action,
             flag_percent=read.percent,
             reconciled=True,
+            flag_read=read.summary(),
             error=f"interrupted; {problem}",
         )
-        line = (
-            f"reconciled: {pending.move} to {pending.to_percent} % by {pending.actor} was "
-            f"interrupted and did not take effect ({problem})"
-        )
+        line = f"reconciled: {who} was interrupted and did not take effect ({problem})"
     progress(line)
     return [line]
 
 
-async def reconcile_if_idle(session: Session, flag: Flag) -> list[str]:
-    """Reconcile only when no other process is mid-action (it holds the lock while it acts)."""
+# The name the callers know; settling is what reconciling an interrupted move means.
+reconcile = settle_pending
+
+
+async def reconcile_if_idle(session: Session, flag: Flag, wait_s: float = 0.0) -> list[str]:
+    """Settle an interrupted move only when no other process is mid-action (it holds the
+    lock while it acts)."""
     state, _ = session.state()
     if state.pending is None:
         return []
     try:
         with session.journal.action_lock("reconcile"):
-            return await reconcile(session, flag)
+            return await settle_pending(session, flag, wait_s=wait_s)
     except ActionBusy as exc:
         return [f"an action is in flight: {exc.holder}"]
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    consistent: bool  # the journal and the flag now agree
+    message: str
+
+
+async def record_reading(
+    session: Session, flag: Flag, *, note: str = "", progress: Progress = _quiet
+) -> Reconciled:
+    """`cutover reconcile`: after a drift, record what the flag reads. The journal's stage
+    moves back to the latest stage (at or before the current one) that runs at that
+    percent; never forward, which would skip that stage's guards."""
+    with session.journal.action_lock("reconcile"):
+        await settle_pending(session, flag, wait_s=600.0, progress=progress)
+        state, _ = session.state()
+        if state.pending is not None:
+            return Reconciled(False, "an interrupted move is still not settled; try again")
+        read = await flag.read()
+        book = session.runbook
+        stage = book.stage(state.stage_id)
+        if not read.settled:
+            return Reconciled(
+                False,
+                f"deployment {read.pending_deployment} is {read.pending_state}: nothing is "
+                "settled until it ends; try again then",
+            )
+        if flag_disagrees(read, stage) is None:
+            return Reconciled(
+                True, f"nothing to reconcile: the flag reads {read.percent} % as {stage.id} wants"
+            )
+        if read.percent is None or not read.in_effect:
+            return Reconciled(
+                False,
+                f"the flag's stored value is not what traffic gets ({read.detail}): roll back "
+                "(it sets and redeploys), or redeploy by hand, then reconcile",
+            )
+        upto = book.stages[: book.stage_index(stage.id) + 1]
+        matching = [s for s in upto if s.percent == read.percent]
+        landing = matching[-1] if matching else stage
+        session.journal.append(
+            Kind.RECONCILE,
+            from_stage=stage.id,
+            to_stage=landing.id,
+            flag_percent=read.percent,
+            journal_percent=state.percent,
+            flag_read=read.summary(),
+            note=note,
+        )
+        if matching:
+            return Reconciled(
+                True,
+                f"recorded: the flag reads {read.percent} %; the journal now says "
+                f"{landing.id} ({landing.percent} %)",
+            )
+        return Reconciled(
+            False,
+            f"recorded: the flag reads {read.percent} %, but no stage at or before {stage.id} "
+            f"runs at {read.percent} %: roll back, or step back, to bring traffic to a "
+            "stage's percent",
+        )

@@ -124,6 +124,12 @@ def parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("stepback", help="back to the previous stage's percent")
     sb.add_argument("--reason", required=True, help="why (it goes in the journal)")
     sb.add_argument("--yes", action="store_true", help="really do it")
+    rc = sub.add_parser(
+        "reconcile",
+        help="after a drift, record what the flag reads (the journal's stage moves back to "
+        "the stage that runs at that percent)",
+    )
+    rc.add_argument("--note", default="", help="what happened (it goes in the journal)")
     jr = sub.add_parser("journal", help="the audit trail")
     jr.add_argument("--verify", action="store_true", help="check the hash chain")
     jr.add_argument("--json", action="store_true")
@@ -326,6 +332,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "advance": moves.cmd_advance,
     "rollback": moves.cmd_rollback,
     "stepback": moves.cmd_stepback,
+    "reconcile": moves.cmd_reconcile,
 }
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from cutover import actions, db
 from cutover.check import CheckReport
 from cutover.cliutil import ERROR, FAIL, OK, WAIT, UsageError, err, out, session_for
+from cutover.detach import outlive_terminal
 from cutover.flags import Flag, FlagError, open_flag
+from cutover.journal import ActionBusy
 from cutover.observe import wait_until_effective
 from cutover.session import Session
 
@@ -40,10 +42,11 @@ def _flag(session: Session) -> Flag:
 
 
 async def _gates(session: Session) -> CheckReport | None:
-    """The current stage's verdicts; None (so advance is refused) without a database."""
+    """The current stage's gates and every trigger; None (so advance is refused when there
+    is anything to judge) without a database."""
     state, _ = session.state()
     stage = session.runbook.stage(state.stage_id)
-    if not stage.gates:
+    if not stage.gates and not session.runbook.triggers:
         return None
     try:
         runner = session.runner()
@@ -110,14 +113,20 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     def rollback(flag: Flag) -> Awaitable[actions.Outcome]:
         return actions.rollback(session, flag, reason=args.reason, to_stage=args.to, progress=_say)
 
+    log = session.runbook.journal_path.with_name("detached.log")
     try:
-        return asyncio.run(
-            _move(session, rollback, then=lambda outcome: _observe(session, outcome, args.observe))
-        )
+        with outlive_terminal(_say, log) as signalled:
+
+            async def then(outcome: actions.Outcome) -> int:
+                if signalled:  # nobody is watching any more: the journal has the outcome
+                    return OK
+                return await _observe(session, outcome, args.observe)
+
+            return asyncio.run(_move(session, rollback, then=then))
     except KeyboardInterrupt:
         err(
-            "rollback interrupted: the journal says so; run `cutover status` to see what the "
-            "flag reads"
+            "rollback stopped by the operator before it was verified: its intent stays open "
+            "and the next command settles it by what the flag reads; run `cutover status`"
         )
         return ERROR
 
@@ -176,3 +185,24 @@ def settle(session: Session) -> None:
             await flag.aclose()
 
     asyncio.run(go())
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Record what the flag reads after a drift (an interrupted move that did take effect,
+    a hand edit on the platform), so the journal tells the truth again."""
+    session = session_for(args)
+    flag = _flag(session)
+
+    async def go() -> actions.Reconciled:
+        try:
+            return await actions.record_reading(session, flag, note=args.note, progress=_say)
+        finally:
+            await flag.aclose()
+
+    try:
+        result = asyncio.run(go())
+    except ActionBusy as exc:
+        err(f"reconcile refused: {exc}")
+        return FAIL
+    (out if result.consistent else err)(result.message)
+    return OK if result.consistent else FAIL

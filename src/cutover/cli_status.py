@@ -63,6 +63,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             "since": iso_utc(p.at),
             "from_percent": p.from_percent,
             "to_percent": p.to_percent,
+            # the deployment it still waits on, when the last look found one building
+            "waiting_on": current.unsettled.get(p.action),
         }
     status = {
         "stage": stage.id,
@@ -133,11 +135,18 @@ def _print(session: Session, status: dict) -> None:
         mark = "✓" if s["signed"] else "☐"
         who = ""
         if s["signed"]:
+            # An override signed past a failing probe: never shown like a plain sign-off.
+            if s["override"]:
+                mark = "⚠ OVERRIDE"
             who = f"  — {s['by']} {s['at']}" + (f": {s['note']}" if s["note"] else "")
         out(f"  {mark} {s['step']}: {s['text']}{who}")
     if status["pending"]:
         p = status["pending"]
-        out(
+        start = "?" if p["from_percent"] is None else f"{p['from_percent']} %"
+        line = (
             f"pending   {p['move']} by {p['by']} since {p['since']} "
-            f"({p['from_percent']} % → {p['to_percent']} %)"
+            f"({start} → {p['to_percent']} %), no outcome yet"
         )
+        if p["waiting_on"]:
+            line += f"; waiting on deployment {p['waiting_on']}"
+        out(line)

@@ -65,21 +65,57 @@ def decide(
     state: CutoverState,
     now: datetime,
     report: CheckReport | None,
-    flag_percent: int | None = None,
+    flag: FlagState | None = None,
 ) -> Actions:
-    """Every action's permission. `flag_percent` is what the flag reads (None: unknown)."""
+    """Every action's permission. `flag` is what the flag read last (None: not read, or
+    unreadable): going toward risk needs it to agree with the journal."""
     stage = runbook.stage(state.stage_id)
     upcoming = next_stage(runbook, state)
     before = previous_stage(runbook, state)
     landing = rollback_stage(runbook, state)
     return Actions(
-        advance=_advance(stage, upcoming, state, now, report),
-        rollback=_rollback(state, flag_percent, landing),
-        stepback=_stepback(before, state),
+        advance=_advance(stage, upcoming, state, now, report, flag, bool(runbook.triggers)),
+        rollback=_rollback(state, flag, landing),
+        stepback=_stepback(stage, before, state, flag),
         next_stage=upcoming,
         previous_stage=before,
         rollback_stage=landing,
     )
+
+
+def flag_disagrees(read: FlagState | None, stage: Stage) -> str | None:
+    """Why the flag does not show what the journal says, or None when it does. Advance and
+    step back refuse on any of these: moving traffic from a false belief skips stages."""
+    if read is None:
+        return (
+            f"the flag has not been read (or cannot be): a move needs to see it at "
+            f"{stage.percent} % first"
+        )
+    if not read.settled:
+        return (
+            f"deployment {read.pending_deployment} is {read.pending_state}: wait until it "
+            "is final, or roll back"
+        )
+    if read.percent is not None and read.percent != stage.percent:
+        return (
+            f"the flag reads {read.percent} % but the journal says {stage.id} "
+            f"({stage.percent} %): roll back, or `cutover reconcile` to record what the "
+            "flag reads"
+        )
+    return drift(read, stage)
+
+
+def _blocking_triggers(report: CheckReport | None) -> list[str]:
+    """Triggers that stop an advance: fired (any severity) or unknown (fail closed)."""
+    if report is None:
+        return []
+    out = []
+    for trigger in report.triggers:
+        if trigger.fired is True:
+            out.append(f"trigger {trigger.id} FIRED: {trigger.judgement.reason}")
+        elif trigger.fired is None:
+            out.append(f"trigger {trigger.id} is UNKNOWN: {trigger.judgement.reason}")
+    return out
 
 
 def _advance(
@@ -88,6 +124,8 @@ def _advance(
     state: CutoverState,
     now: datetime,
     report: CheckReport | None,
+    flag: FlagState | None,
+    has_triggers: bool,
 ) -> Permission:
     if upcoming is None:
         return Permission(False, f"{stage.title} is the last stage")
@@ -97,6 +135,9 @@ def _advance(
             f"{state.pending.move} by {state.pending.actor} is still in "
             "flight (or was interrupted): wait for it or roll back",
         )
+    disagreement = flag_disagrees(flag, stage)
+    if disagreement:
+        return Permission(False, disagreement)
     missing: list[str] = []
     unsigned = unsigned_steps(stage, state)
     if unsigned:
@@ -114,24 +155,32 @@ def _advance(
                     blocked.append(
                         f"gate {gate.id} is {gate.verdict.value.upper()}: {gate.judgement.reason}"
                     )
+    if report is None and has_triggers and not stage.gates:
+        blocked.append("triggers not checked yet")
+    blocked.extend(_blocking_triggers(report))
     if missing or blocked:
         parts = [f"{' and '.join(missing)} left"] if missing else []
         return Permission(False, "; ".join(parts + blocked))
     return Permission(True, f"{stage.percent} % → {upcoming.percent} % ({upcoming.title})")
 
 
-def _rollback(state: CutoverState, flag_percent: int | None, landing: Stage) -> Permission:
-    # Rollback acts on what the flag reads, not on what the journal believes; when the flag
-    # can't be read, traffic may be flowing, so it stays allowed.
-    if state.percent == 0 and flag_percent == 0 and state.pending is None:
-        return Permission(False, "traffic is already at 0 % (the flag reads 0)")
+def _rollback(state: CutoverState, flag: FlagState | None, landing: Stage) -> Permission:
+    # Never refused: it acts on what the flag reads, not on what the journal believes, and
+    # at 0 % it reads the flag, says so and journals it without touching production.
+    if flag is not None and flag.percent == 0 and flag.in_effect and flag.settled:
+        return Permission(True, f"the flag already reads 0 % and it is live ({landing.title})")
     return Permission(True, f"take traffic to 0 % now ({landing.title})")
 
 
-def _stepback(before: Stage | None, state: CutoverState) -> Permission:
+def _stepback(
+    stage: Stage, before: Stage | None, state: CutoverState, flag: FlagState | None
+) -> Permission:
     if before is None:
         return Permission(False, "this is the first stage")
-    return Permission(True, f"{state.percent} % → {before.percent} % ({before.title})")
+    disagreement = flag_disagrees(flag, stage)
+    if disagreement:
+        return Permission(False, f"{disagreement} (rollback is always available)")
+    return Permission(True, f"{stage.percent} % → {before.percent} % ({before.title})")
 
 
 def drift(read: FlagState | None, stage: Stage) -> str | None:

@@ -42,7 +42,7 @@ class Pending:
     at: datetime
     from_stage: str
     to_stage: str
-    from_percent: int
+    from_percent: int | None  # what the flag read before; None: not read before the intent
     to_percent: int
 
 
@@ -55,6 +55,8 @@ class CutoverState:
     signoffs: dict[str, SignOff] = field(default_factory=dict)  # step id -> this visit's sign-off
     pending: Pending | None = None
     last_seq: int = 0
+    # action id -> the deployment an interrupted move still waits on ("dpl_… BUILDING")
+    unsettled: dict[str, str] = field(default_factory=dict)
 
     def hold_elapsed_s(self, now: datetime) -> float:
         return 0.0 if self.entered_at is None else max(0.0, (now - self.entered_at).total_seconds())
@@ -89,6 +91,23 @@ def replay(runbook: Runbook, events: Iterable) -> CutoverState:
                 )
                 state = replace(state, signoffs={**state.signoffs, signed.step: signed})
             continue
+        if kind == "move.unsettled":
+            action = event.get("action")
+            if state.pending and state.pending.action == action:
+                state = replace(
+                    state, unsettled={**state.unsettled, action: event.get("pending") or ""}
+                )
+            continue
+        if kind == "reconcile":
+            # The operator recorded what the flag reads; the journal's stage moves back to
+            # the stage that runs at that percent (never forward: that would skip guards).
+            to_stage, percent = event.get("to_stage"), event.get("flag_percent")
+            if isinstance(percent, int) and to_stage in known and state.pending is None:
+                if to_stage != state.stage_id:
+                    state = _enter(state, to_stage, percent, event.ts)
+                else:
+                    state = replace(state, percent=percent)
+            continue
         move, _, phase = kind.partition(".")
         if move not in MOVES:
             continue
@@ -113,7 +132,7 @@ def replay(runbook: Runbook, events: Iterable) -> CutoverState:
             and state.pending.action == event.get("action")
         ):
             pending = state.pending
-            state = replace(state, pending=None)
+            state = replace(state, pending=None, unsettled={})
             if phase == "done" and pending.to_stage in known:
                 state = _enter(state, pending.to_stage, pending.to_percent, event.ts)
     return state

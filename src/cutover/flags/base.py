@@ -27,6 +27,10 @@ class FlagState:
     # The stored value is known not to be live yet (Vercel: changed after the live
     # deployment). Separate from live_percent, whose None also means "not applicable".
     needs_redeploy: bool = False
+    # A deployment that is not final yet (QUEUED, BUILDING…) and may still change what is
+    # live: nothing about traffic is settled until it ends.
+    pending_deployment: str | None = None
+    pending_state: str | None = None
 
     @property
     def in_effect(self) -> bool:
@@ -35,6 +39,20 @@ class FlagState:
             and not self.needs_redeploy
             and (self.live_percent is None or self.live_percent == self.percent)
         )
+
+    @property
+    def settled(self) -> bool:
+        """No deployment in flight: what is live now stays live until someone acts."""
+        return self.pending_deployment is None
+
+    def summary(self) -> dict:
+        """What was read, for the journal: enough to tell later what traffic saw."""
+        out = {"percent": self.percent, "live": self.in_effect}
+        if self.deployment_id:
+            out["deployment"] = self.deployment_id
+        if self.pending_deployment:
+            out["pending"] = f"{self.pending_deployment} {self.pending_state}"
+        return out
 
 
 class FlagError(CutoverError):

@@ -14,6 +14,7 @@ from cutover.flags.base import FlagError, FlagState, Progress, _quiet, check_per
 
 DEFAULT_API_URL = "https://api.vercel.com"
 FAILED_STATES = frozenset({"ERROR", "CANCELED"})
+FINAL_STATES = FAILED_STATES | {"READY"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ class VercelFlag:
         self.deploy_timeout_s = deploy_timeout_s
         self.timeout_s = timeout_s
         self._token = token
+        # The env var's entry from the last lookup: a set right after a read (every move
+        # reads first) saves a round trip before the PATCH. Dropped on any 404.
+        self._entry: dict[str, Any] | None = None
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "User-Agent": "cutover"},
@@ -209,6 +213,7 @@ class VercelFlag:
                 f"{self.target}; create it (Settings → Environment Variables) with value 0",
                 retryable=False,
             )
+        self._entry = matches[0]
         return matches[0]
 
     async def _read_value(self, env_id: str) -> dict[str, Any]:
@@ -228,17 +233,29 @@ class VercelFlag:
         deployments = data.get("deployments") or []
         return deployments[0] if deployments else None
 
+    async def _recent_deployments(self) -> list[dict[str, Any]]:
+        """The newest production deployments in any state: one still building may change
+        what is live after we look."""
+        data = await self._request(
+            "GET",
+            "/v6/deployments",
+            params={"projectId": self.project, "target": "production", "limit": 5},
+        )
+        return [d for d in data.get("deployments") or [] if isinstance(d, dict)]
+
     # -- the Flag interface -----------------------------------------------------------------
 
     async def read(self) -> FlagState:
         entry = await self._find_env()
-        env = await self._read_value(entry["id"])
+        env, live, recent = await asyncio.gather(
+            self._read_value(entry["id"]), self._live_deployment(), self._recent_deployments()
+        )
         raw = env.get("value")
         raw = None if raw is None else str(raw)
         percent, note = parse_percent(raw)
         updated = env.get("updatedAt", entry.get("updatedAt"))
-        live = await self._live_deployment()
         live_id = None if live is None else (live.get("uid") or live.get("id"))
+        pending = _in_flight(recent, None if live is None else live.get("createdAt"))
         judged = judge_live(percent, updated, None if live is None else live.get("createdAt"))
         parts = [f"{self.key}={'' if raw is None else raw.strip()[:40]}"]
         if note:
@@ -248,6 +265,11 @@ class VercelFlag:
             parts.append(f"live {live_id} {live.get('readyState', 'READY')}{carries}")
         if judged.note:
             parts.append(judged.note)
+        pending_id = pending_state = None
+        if pending is not None:
+            pending_id = str(pending.get("uid") or pending.get("id"))
+            pending_state = str(pending.get("readyState") or pending.get("state") or "QUEUED")
+            parts.append(f"deployment {pending_id} {pending_state}: not final yet")
         return FlagState(
             percent=percent,
             raw=raw,
@@ -255,6 +277,8 @@ class VercelFlag:
             deployment_id=live_id,
             detail=self._redact(" · ".join(parts)),
             needs_redeploy=judged.needs_redeploy,
+            pending_deployment=pending_id,
+            pending_state=pending_state,
         )
 
     async def set(self, percent: int, progress: Progress = _quiet) -> FlagState:
@@ -263,11 +287,17 @@ class VercelFlag:
         def say(line: str) -> None:
             progress(self._redact(line))
 
-        entry = await self._find_env()
+        entry = self._entry or await self._find_env()
         say(f"PATCH {self.key}={percent}")
-        await self._request(
-            "PATCH", f"/v9/projects/{self.project}/env/{entry['id']}", body={"value": str(percent)}
-        )
+        try:
+            await self._request(
+                "PATCH",
+                f"/v9/projects/{self.project}/env/{entry['id']}",
+                body={"value": str(percent)},
+            )
+        except FlagError:
+            self._entry = None  # the var may have been recreated: look it up again next time
+            raise
         back = (await self._read_value(entry["id"])).get("value")
         say(f"read back {back}")
         if back is None or str(back).strip() != str(percent):
@@ -343,6 +373,27 @@ class VercelFlag:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _in_flight(recent: list[dict[str, Any]], live_created: int | None) -> dict[str, Any] | None:
+    """The newest deployment that is not final and newer than the live one: when it ends
+    READY it becomes what traffic sees.
+
+    >>> _in_flight([{"uid": "b", "readyState": "BUILDING", "createdAt": 3},
+    ...             {"uid": "a", "readyState": "READY", "createdAt": 2}], 2)["uid"]
+    'b'
+    >>> _in_flight([{"uid": "b", "readyState": "ERROR", "createdAt": 3}], 2) is None
+    True
+    >>> _in_flight([{"uid": "old", "readyState": "BUILDING", "createdAt": 1}], 2) is None
+    True
+    """
+    candidates = [
+        d
+        for d in recent
+        if str(d.get("readyState") or d.get("state") or "") not in FINAL_STATES
+        and (live_created is None or (d.get("createdAt") or 0) > live_created)
+    ]
+    return max(candidates, key=lambda d: d.get("createdAt") or 0, default=None)
 
 
 def _error_fields(resp: httpx.Response) -> tuple[str, str]:

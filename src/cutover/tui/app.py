@@ -164,7 +164,9 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         stage = self.runbook.stage(self.cstate.stage_id)
         self.report = judge_stage(self.runbook, stage, self.results, now)
         flag_percent = self.flag_state.percent if self.flag_state else None
-        self.permissions = machine.decide(self.runbook, self.cstate, now, self.report, flag_percent)
+        # A flag that cannot be read now is unknown, whatever it read before.
+        read = None if self.flag_error else self.flag_state
+        self.permissions = machine.decide(self.runbook, self.cstate, now, self.report, read)
         live = flag_percent if flag_percent is not None else self.cstate.percent
         fired = self.report.fired("critical") if live > 0 else ()
         if {t.id for t in fired} - {t.id for t in self.fired_critical}:
