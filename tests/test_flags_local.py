@@ -112,6 +112,7 @@ async def test_a_failing_command_never_shows_the_secret_its_variables_hold(tmp_p
         get='echo "auth with $DEPLOY_KEY" >&2; exit 3',
         set='echo "auth with ${DEPLOY_KEY}" >&2; exit 4 # {percent}',
         environ=env,
+        env=["DEPLOY_KEY"],  # listed in [flag] env: given to the commands, hidden in what they say
     )
     for attempt in (flag.read(), flag.set(10)):
         with pytest.raises(FlagError) as failed:
