@@ -14,6 +14,7 @@ import pytest
 from textual.widgets import DataTable
 
 from cutover.demo import world as demo_world
+from cutover.redact import Redactor
 from cutover.tui.widgets.query_panel import QueryPanel
 from tui.conftest import fixed_app
 
@@ -81,16 +82,23 @@ def test_a_folder_the_operator_named_is_left_as_it_is(tmp_path: Path, open_umask
     assert mode(shared) == 0o755 and mode(shared / "demo.env") == 0o600
 
 
-def test_the_demo_log_is_0600_in_a_0700_folder(tmp_path: Path, open_umask: None):
+def test_the_demo_log_is_private_and_keeps_the_worlds_secrets_out(tmp_path: Path, open_umask: None):
     demo_dir = tmp_path / ".cutover" / "demo"
     logger = logging.getLogger("cutover.demo")
     before = list(logger.handlers)
+    token = "fake-but-secret-demo-token"
     try:
-        demo_world._configure_logging(demo_dir, headless=False)
-        logger.warning("a line")
+        log_format = demo_world._configure_logging(demo_dir, headless=False)
+        log_format.redact = Redactor([token])  # what run() sets once the world is up
+        try:
+            raise RuntimeError(f"the API refused {token}")
+        except RuntimeError:
+            logger.exception("stopping FakeVercel with %s", token)
     finally:
         for handler in set(logger.handlers) - set(before):
             handler.close()
             logger.removeHandler(handler)
+    log = (demo_dir / "world.log").read_text()
+    assert "RuntimeError: the API refused ***" in log and token not in log
     assert mode(demo_dir / "world.log") == 0o600
     assert mode(demo_dir) == 0o700 and mode(demo_dir.parent) == 0o700

@@ -31,6 +31,7 @@ from cutover.flags import parse_percent
 from cutover.model import Flag, Runbook
 from cutover.private import open_private, private_dir
 from cutover.problems import ProblemsFound
+from cutover.redact import Redactor, for_runbook
 
 ENV_FILE = "demo.env"  # beside the demo dir: .cutover/demo.env by default
 CONTROL_URL_ENV = "CUTOVER_DEMO_CONTROL_URL"
@@ -249,18 +250,33 @@ def _source_runbook(cli_value: str | None, environ: Mapping[str, str]) -> Path:
     return Path(environ["CUTOVER_RUNBOOK"])
 
 
-def _configure_logging(demo_dir: Path, headless: bool) -> None:
+class _RedactingFormatter(logging.Formatter):
+    """A log line, traceback included, with the world's secrets cut out: the demo's token
+    and DSN are secrets like any other. Until the world is up, URL passwords still are."""
+
+    def __init__(self, fmt: str | None = None) -> None:
+        super().__init__(fmt)
+        self.redact: Callable[[str], str] = Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record))
+
+
+def _configure_logging(demo_dir: Path, headless: bool) -> _RedactingFormatter:
     logger = logging.getLogger("cutover.demo")
     logger.setLevel(logging.INFO)
     private_dir(demo_dir)  # the demo's own: its log, journal and database
     open_private(demo_dir / "world.log", "a").close()  # created 0600 before logging opens it
+    formatter = _RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s")
     to_file = logging.FileHandler(demo_dir / "world.log", encoding="utf-8")
-    to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    to_file.setFormatter(formatter)
     logger.addHandler(to_file)
     if headless:  # with the console up, stderr would scribble over the screen
         to_stderr = logging.StreamHandler(sys.stderr)
         to_stderr.setLevel(logging.WARNING)
+        to_stderr.setFormatter(formatter)
         logger.addHandler(to_stderr)
+    return formatter
 
 
 def _say(text: str) -> None:
@@ -311,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
     headless = bool(getattr(args, "headless", False))
     demo_dir = Path(getattr(args, "dir", ".cutover/demo"))
     source = _source_runbook(getattr(args, "runbook", None), os.environ)
-    _configure_logging(demo_dir, headless)
+    log_format = _configure_logging(demo_dir, headless)
     world = World(
         demo_dir,
         runbook=source,
@@ -323,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             _say(f"cutover demo: starting the world for {source} (Postgres, 48 h of imports)…")
             world.start()
+            log_format.redact = for_runbook(world.book, world.environ)
             # Everything in this process (flag, probes, queries) reads the world's names.
             os.environ.update(world.environ)
             if not headless:
