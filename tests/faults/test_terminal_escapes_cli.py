@@ -4,6 +4,7 @@ no bidi override turning the text around, no one-byte CSI."""
 
 from __future__ import annotations
 
+import doctest
 import json
 import os
 from pathlib import Path
@@ -122,3 +123,10 @@ def test_runbook_text_with_escapes_is_shown_inert(tmp_path: Path):
     assert_inert(status.output, "`cutover status`")
     assert "escapes^[]0;pwned^G" in status.stdout
     assert "Backup <U+202E>taken\\x9b2J" in status.stdout
+
+
+def test_the_cli_output_rule_does_what_its_doctests_say():
+    from cutover import cliutil
+
+    outcome = doctest.testmod(cliutil)
+    assert outcome.attempted > 0 and outcome.failed == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 from collections.abc import Callable, Iterable, Mapping
 
@@ -41,6 +42,22 @@ def command_environ(environ: Mapping[str, str], listed: Iterable[str]) -> dict[s
     }
 
 
+def _unlisted(commands: str, environ: Mapping[str, str], given: Mapping[str, str]) -> str:
+    """A hint for a failed command that uses a variable the runbook does not pass on.
+
+    >>> _unlisted("kubectl --kubeconfig $KUBECONFIG", {"KUBECONFIG": "/k"}, {})
+    '; it uses $KUBECONFIG, which is set here but not passed on: add it to [flag] env'
+    """
+    used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", commands))
+    names = sorted(used & (set(environ) - set(given)))
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"; it uses ${names[0]}, which is set here but not passed on: add it to [flag] env"
+    shown = ", ".join(f"${n}" for n in names)
+    return f"; it uses {shown}, which are set here but not passed on: add them to [flag] env"
+
+
 def _tail(data: bytes, lines: int = 5) -> str:
     text = data.decode("utf-8", "replace").strip()
     return " | ".join(text.splitlines()[-lines:]) if text else "(no stderr)"
@@ -68,6 +85,7 @@ class CommandFlag:
         # redactor when given; else one over the values of the listed variables, which are
         # the only secrets the commands were given.
         self.redact = redact or Redactor(environ.get(name, "") for name in listed)
+        self._hint = _unlisted(get + " " + set, environ, self.environ)
 
     async def _run(self, command: str) -> tuple[int, bytes, bytes]:
         # A new session so a timeout kills the whole pipeline the shell started, not just sh.
@@ -99,7 +117,7 @@ class CommandFlag:
         if code != 0:
             raise FlagError(
                 f"flag get command exited {code}: {self.get_command}; "
-                f"stderr: {self.redact(_tail(err))}"
+                f"stderr: {self.redact(_tail(err))}{self._hint}"
             )
         raw = self.redact(out.decode("utf-8", "replace").strip())
         percent, note = parse_percent(raw if raw else None)
@@ -113,7 +131,8 @@ class CommandFlag:
         code, _, err = await self._run(command)
         if code != 0:
             raise FlagError(
-                f"flag set command exited {code}: {command}; stderr: {self.redact(_tail(err))}"
+                f"flag set command exited {code}: {command}; "
+                f"stderr: {self.redact(_tail(err))}{self._hint}"
             )
         state = await self.read()
         progress(f"read back {state.raw}")
