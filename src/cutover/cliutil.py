@@ -53,9 +53,10 @@ def shown(text: object) -> str:
     '{"note": "\\\\u202e\\\\u009b"}'
     """
     text = _redact(str(text))
-    if text[:1] in ("{", "[") and _is_json(text):
+    safe = inert(text, newlines=True)
+    if safe != text and text[:1] in ("{", "[") and _is_json(text):
         return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    return inert(text, newlines=True)
+    return safe
 
 
 def _is_json(text: str) -> bool:
