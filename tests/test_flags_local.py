@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import os
 import shlex
 import time
@@ -112,9 +113,58 @@ async def test_a_failing_command_never_shows_the_secret_its_variables_hold(tmp_p
         get='echo "auth with $DEPLOY_KEY" >&2; exit 3',
         set='echo "auth with ${DEPLOY_KEY}" >&2; exit 4 # {percent}',
         environ=env,
+        env=["DEPLOY_KEY"],  # listed in [flag] env: given to the commands, hidden in what they say
     )
     for attempt in (flag.read(), flag.set(10)):
         with pytest.raises(FlagError) as failed:
             await attempt
         assert secret not in str(failed.value)
         assert "auth with ***" in str(failed.value)
+
+
+async def test_a_command_runs_with_the_safe_base_and_the_listed_variables_only(tmp_path: Path):
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "LC_TIME": "C",
+        "TZ": "UTC",
+        "USER": "ops",
+        "KUBECONFIG": "/etc/kube/config",
+        "CUTOVER_DATABASE_URL": "postgresql://app:pw-not-for-the-flag@db/x",
+        "VERCEL_TOKEN": "vcp_not-for-the-flag",
+    }
+    seen_file = tmp_path / "seen"
+    flag = CommandFlag(
+        get=f"env > {shlex.quote(str(seen_file))}; echo 10",
+        set="true",
+        environ=env,
+        env=["KUBECONFIG", "NOT_SET_ANYWHERE"],
+    )
+    assert (await flag.read()).percent == 10
+    seen = dict(line.split("=", 1) for line in seen_file.read_text().splitlines())
+    seen.pop("PWD", None)  # the shell's own
+    seen.pop("SHLVL", None)
+    seen.pop("_", None)
+    assert set(seen) == {"PATH", "HOME", "LANG", "LC_TIME", "TZ", "USER", "KUBECONFIG"}
+
+
+async def test_a_failing_command_that_uses_an_unlisted_variable_says_to_list_it():
+    flag = CommandFlag(
+        get='test -n "$KUBECONFIG" || { echo "no kubeconfig" >&2; exit 3; }; echo 0',
+        set="true",
+        environ={**os.environ, "KUBECONFIG": "/etc/kube/config"},
+    )
+    with pytest.raises(FlagError) as caught:
+        await flag.read()
+    assert "no kubeconfig" in str(caught.value)
+    assert "$KUBECONFIG, which is set here but not passed on: add it to [flag] env" in str(
+        caught.value
+    )
+
+
+def test_the_command_flag_does_what_its_doctests_say():
+    from cutover.flags import command
+
+    outcome = doctest.testmod(command)
+    assert outcome.attempted > 0 and outcome.failed == 0

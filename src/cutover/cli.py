@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.metadata
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ from cutover.cliutil import (
 )
 from cutover.errors import CutoverError
 from cutover.gates import Verdict
+from cutover.inert import inert
 from cutover.journal import iso_utc
 from cutover.problems import ProblemsFound
 from cutover.session import Session
@@ -48,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the runbook (default: $CUTOVER_RUNBOOK, then ./runbook.toml)",
     )
+    p.add_argument("--version", action="version", version=f"cutover {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     tui = sub.add_parser("tui", help="the full-screen console (the default)")
     tui.add_argument("--readonly", action="store_true", help="no action that changes anything")
@@ -134,6 +137,14 @@ def parser() -> argparse.ArgumentParser:
     jr.add_argument("--verify", action="store_true", help="check the hash chain")
     jr.add_argument("--json", action="store_true")
     return p
+
+
+def _version() -> str:
+    """The installed package's version: what a bug report and `pip install cutover==` name."""
+    try:
+        return importlib.metadata.version("cutover")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,12 +275,12 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     except SignOffRefused as exc:
         err(f"cutover signoff: {exc}")
         return FAIL
-    if signed.probe is not None:
+    if signed.probe is not None:  # what a remote endpoint said: one line each, inert
         for line in signed.probe.checks:
-            out(f"  {line}")
+            out(f"  {inert(line)}")
     event = signed.event
     out(
-        f"✓ {event.get('step')} signed by {event.actor} at {iso_utc(event.ts)} "
+        f"✓ {inert(event.get('step'))} signed by {inert(event.actor)} at {iso_utc(event.ts)} "
         f"(journal seq {event.seq})"
     )
     return OK
@@ -313,10 +324,13 @@ def cmd_journal(args: argparse.Namespace) -> int:
                 )
             )
         else:
-            details = " ".join(f"{k}={v}" for k, v in event.fields.items() if v not in (None, ""))
+            # One event, one line: a note's line break must not forge the next event.
+            details = " ".join(
+                f"{k}={inert(v)}" for k, v in event.fields.items() if v not in (None, "")
+            )
             out(
-                f"{event.seq:>5}  {event.ts:%Y-%m-%d %H:%M:%S}Z  {event.actor:<16} "
-                f"{event.kind:<16} {details}"
+                f"{event.seq:>5}  {event.ts:%Y-%m-%d %H:%M:%S}Z  {inert(event.actor):<16} "
+                f"{inert(event.kind):<16} {details}"
             )
     return OK
 

@@ -19,7 +19,7 @@ from cutover.session import Session
 
 def open_flag_or_none(session: Session) -> tuple[Flag | None, str | None]:
     try:
-        return open_flag(session.runbook.flag, session.environ), None
+        return open_flag(session.runbook.flag, session.environ, session.redact), None
     except FlagError as exc:
         return None, str(exc)
 

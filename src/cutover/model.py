@@ -43,6 +43,9 @@ class Flag:
     get: str = ""
     set: str = ""
     timeout_s: float = 30.0
+    # The only variables (beyond a minimal safe base) the commands see; their values are
+    # secrets as far as cutover knows, and are redacted wherever they could show.
+    env: tuple[str, ...] = ()
     observed: Observed | None = None
 
 

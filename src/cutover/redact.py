@@ -8,6 +8,7 @@ per session from the runbook and the environment, and every output path passes t
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, unquote, urlsplit
@@ -23,15 +24,32 @@ _USERINFO = re.compile(r"(\w[\w+.-]*://[^:/@\s]*):[^@\s]*@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:bearer|basic|token)\s+)\S+")
 
 
+def _quoted(value: str) -> set[str]:
+    """How a tool may print a value it was given: as is, URL-encoded or decoded, inside a
+    JSON string (a journal line, --json), or quoted by `set -x` ('it'\\''s')."""
+    return {
+        value,
+        quote(value, safe=""),
+        unquote(value),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        value.replace("'", "'\\''"),
+    }
+
+
 def _forms(value: str) -> set[str]:
-    """A secret as it may appear: as is, URL-encoded, URL-decoded; a DSN adds its password."""
-    forms = {value, quote(value, safe=""), unquote(value)}
+    """A secret as it may appear; a DSN adds its password, in each of those forms.
+
+    >>> sorted(_forms('pa"ss'))
+    ['pa"ss', 'pa%22ss', 'pa\\\\"ss']
+    """
+    forms = _quoted(value)
     try:
         password = urlsplit(value).password
     except ValueError:  # a malformed DSN (a bad IPv6 host): still hide the whole value
         password = None
     if password:
-        forms |= {password, unquote(password), quote(unquote(password), safe="")}
+        forms |= _quoted(password) | _quoted(unquote(password))
     return {f for f in forms if len(f) >= MIN_SECRET_LEN}
 
 

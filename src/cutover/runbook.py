@@ -61,7 +61,7 @@ _FLAG_BY_KIND = {
         "redeploy": bool,
     },
     "file": {"path": str},
-    "command": {"get": str, "set": str, "timeout": Duration},
+    "command": {"get": str, "set": str, "timeout": Duration, "env": list},
 }
 _OBSERVED = {"query": str, "column": str}
 _PROBE = {
@@ -317,8 +317,28 @@ def _flag(r: _Reader, raw: Any, folder: Path, queries: dict[str, Query]) -> Flag
         get=table.get("get", ""),
         set=table.get("set", ""),
         timeout_s=table.get("timeout", 30.0),
+        env=_flag_env(r, table.get("env", []), (*path, "env")),
         observed=observed,
     )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _flag_env(r: _Reader, names: list, path: tuple) -> tuple[str, ...]:
+    """[flag] env: the names of the variables a command flag's commands are given."""
+    good = []
+    for i, item in enumerate(names):
+        if isinstance(item, str) and _ENV_NAME.match(item):
+            good.append(item)
+        else:
+            r.problem(
+                (*path, i),
+                f'[flag] env holds environment variable names like "KUBECONFIG"; {item!r} '
+                "is not one",
+                at_value=True,
+            )
+    return tuple(dict.fromkeys(good))
 
 
 def _probes(r: _Reader, raw: dict) -> dict[str, Probe]:

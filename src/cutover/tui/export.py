@@ -1,4 +1,5 @@
-"""`e`: a panel's rows as CSV, beside the journal, named by query and time."""
+"""`e`: a panel's rows as CSV, beside the journal, named by query and time; readable by this
+user only (0600 in a 0700 folder), as production data should be."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cutover.private import open_private, private_dir
 from cutover.tui.text import cell_text
 
 
@@ -21,10 +23,9 @@ def csv_value(value: Any) -> str:
 
 def export_csv(folder: Path, panel, now: datetime) -> Path:
     columns, rows = panel.rows_for_export()
-    out = folder / ".cutover" / "exports"
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(folder / ".cutover" / "exports")
     path = out / f"{panel.query_def.id}-{now.astimezone(UTC):%Y%m%d-%H%M%S}.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with open_private(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for row in rows:
