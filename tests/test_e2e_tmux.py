@@ -81,7 +81,7 @@ def test_ctrl_r_then_y_in_the_real_demo_takes_vercel_to_0_with_a_new_ready_deplo
     )
     terminal.tmux("new-session", "-d", "-s", "demo", "-x", "140", "-y", "40", command)
     env_file = tmp_path / "demo.env"
-    wait_for("demo.env", env_file.exists, timeout=90)
+    wait_for("demo.env", env_file.exists, timeout=180)
     wait_for("the console", lambda: "Prerequisites" in terminal.screen(), timeout=60)
 
     # A second shell, as the README says: source demo.env, then headless commands.

@@ -12,6 +12,7 @@ from cutover.cli_moves import open_flag_or_none, reconcile_on_start
 from cutover.cliutil import ERROR, OK, out, session_for, warn
 from cutover.durations import humanize
 from cutover.flags import FlagError, FlagState
+from cutover.inert import inert
 from cutover.journal import iso_utc
 from cutover.observe import Observed, observed_share
 from cutover.session import Session
@@ -138,8 +139,9 @@ def _print(session: Session, status: dict) -> None:
             # An override signed past a failing probe: never shown like a plain sign-off.
             if s["override"]:
                 mark = "⚠ OVERRIDE"
-            who = f"  — {s['by']} {s['at']}" + (f": {s['note']}" if s["note"] else "")
-        out(f"  {mark} {s['step']}: {s['text']}{who}")
+            note = f": {inert(s['note'])}" if s["note"] else ""
+            who = f"  — {inert(s['by'])} {s['at']}{note}"
+        out(f"  {mark} {s['step']}: {inert(s['text'])}{who}")
     if status["pending"]:
         p = status["pending"]
         start = "?" if p["from_percent"] is None else f"{p['from_percent']} %"
