@@ -1,0 +1,311 @@
+"""Evidence: every evaluation of a gate or trigger (by the console, `check` or the watcher),
+recorded beside the journal so that holds and `for` can be judged over time, not at one
+moment. The journal stays the readable record of human actions; this is the machine's.
+
+Compact: a run of evaluations with the same verdict (same stage, same SQL) is one record
+with its first and last time and a count. A run's line is re-appended as it grows (at most
+every `flush_s`) and when it ends, so a reader folds lines by run id and keeps the latest;
+a crash loses at most `flush_s` of a run's tail, which reads as a shorter run (fail
+closed). Runs break when evaluations are further apart than `break_s`, so a run never
+hides a gap. Append-only, under an exclusive lock, 0600; a torn last line is skipped and
+said, like the journal's.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cutover.check import CheckReport
+from cutover.private import FILE_MODE, private_dir
+
+GATE, TRIGGER = "gate", "trigger"
+
+
+def sql_digest(sql: str) -> str:
+    """Which SQL text produced a verdict: a changed query starts a new run.
+
+    >>> sql_digest("SELECT 1") == sql_digest("SELECT 1") != sql_digest("SELECT 2")
+    True
+    """
+    return hashlib.sha256(sql.encode("utf-8")).hexdigest()[:12]
+
+
+def evidence_path(journal_path: Path) -> Path:
+    return journal_path.with_name(journal_path.stem + ".evidence.jsonl")
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive evaluations of one gate or trigger with one verdict."""
+
+    run: str
+    what: str  # GATE or TRIGGER
+    name: str  # the gate's or trigger's id
+    stage: str
+    verdict: str  # pass/fail/wait for a gate; fired/quiet/unknown for a trigger
+    value: float | None  # the latest evaluation's
+    interval: tuple[float, float] | None
+    reason: str  # the latest evaluation's
+    sql: str  # sql_digest of the statement
+    first: datetime
+    last: datetime
+    count: int
+    by: str  # who evaluated: "console", "check", "watch"
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["first"] = _iso(self.first)
+        out["last"] = _iso(self.last)
+        out["interval"] = list(self.interval) if self.interval else None
+        return out
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> Run:
+        interval = obj.get("interval")
+        return Run(
+            run=str(obj["run"]),
+            what=str(obj["what"]),
+            name=str(obj["name"]),
+            stage=str(obj["stage"]),
+            verdict=str(obj["verdict"]),
+            value=None if obj.get("value") is None else float(obj["value"]),
+            interval=(float(interval[0]), float(interval[1])) if interval else None,
+            reason=str(obj.get("reason", "")),
+            sql=str(obj.get("sql", "")),
+            first=_parse_ts(obj["first"]),
+            last=_parse_ts(obj["last"]),
+            count=int(obj["count"]),
+            by=str(obj.get("by", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    what: str
+    name: str
+    stage: str
+    verdict: str
+    value: float | None
+    interval: tuple[float, float] | None
+    reason: str
+    sql: str
+    at: datetime
+
+
+def evaluations(
+    report: CheckReport, digests: dict[str, str], at: datetime | None = None
+) -> list[Evaluation]:
+    """Every gate and trigger verdict of one report, as evidence."""
+    at = at or report.evaluated_at
+    out = []
+    for gate in report.gates:
+        j = gate.judgement
+        out.append(
+            Evaluation(
+                GATE,
+                gate.id,
+                report.stage_id,
+                gate.verdict.value,
+                j.value,
+                j.interval,
+                j.reason,
+                digests.get(gate.check.query, ""),
+                at,
+            )
+        )
+    for trigger in report.triggers:
+        j = trigger.judgement
+        verdict = {True: "fired", False: "quiet", None: "unknown"}[trigger.fired]
+        out.append(
+            Evaluation(
+                TRIGGER,
+                trigger.id,
+                report.stage_id,
+                verdict,
+                j.value,
+                j.interval,
+                j.reason,
+                digests.get(trigger.check.query, ""),
+                at,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class EvidenceRead:
+    runs: tuple[Run, ...]  # folded: one per run id, oldest first
+    warnings: tuple[str, ...]
+
+
+class EvidenceStore:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        by: str,
+        break_s: float = 3600.0,
+        flush_s: float = 300.0,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.by = by
+        self.break_s = break_s
+        self.flush_s = flush_s
+        self._redact = redact
+        self._open: dict[tuple[str, str], Run] = {}
+        self._written: dict[str, datetime] = {}  # run id -> `last` as last written
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def record(self, items: Iterable[Evaluation]) -> list[Run]:
+        """Fold evaluations into the open runs; write what must be written. Returns the
+        runs that started (a verdict changed, or a gap broke a run)."""
+        started: list[Run] = []
+        lines: list[Run] = []
+        for ev in items:
+            key = (ev.what, ev.name)
+            run = self._open.get(key)
+            reason = self._redact(ev.reason) if self._redact else ev.reason
+            if run is not None and self._continues(run, ev):
+                run = replace(
+                    run,
+                    value=ev.value,
+                    interval=ev.interval,
+                    reason=reason,
+                    last=max(run.last, ev.at),
+                    count=run.count + 1,
+                )
+                self._open[key] = run
+                if (run.last - self._written.get(run.run, run.first)).total_seconds() >= (
+                    self.flush_s
+                ):
+                    lines.append(run)
+                continue
+            if run is not None and self._written.get(run.run) != run.last:
+                lines.append(run)  # close the old run with its true end
+            run = Run(
+                run=uuid.uuid4().hex[:12],
+                what=ev.what,
+                name=ev.name,
+                stage=ev.stage,
+                verdict=ev.verdict,
+                value=ev.value,
+                interval=ev.interval,
+                reason=reason,
+                sql=ev.sql,
+                first=ev.at,
+                last=ev.at,
+                count=1,
+                by=self.by,
+            )
+            self._open[key] = run
+            started.append(run)
+            lines.append(run)
+        if lines:
+            self._append(lines)
+            for run in lines:
+                self._written[run.run] = run.last
+        return started
+
+    def _continues(self, run: Run, ev: Evaluation) -> bool:
+        return (
+            run.verdict == ev.verdict
+            and run.stage == ev.stage
+            and run.sql == ev.sql
+            and 0 <= (ev.at - run.last).total_seconds() <= self.break_s
+        )
+
+    def flush(self) -> None:
+        """Write every open run's latest state (on exit, so its tail is not lost)."""
+        pending = [r for r in self._open.values() if self._written.get(r.run) != r.last]
+        if pending:
+            self._append(pending)
+            for run in pending:
+                self._written[run.run] = run.last
+
+    def _append(self, runs: list[Run]) -> None:
+        private_dir(self.path.parent)
+        data = b"".join(
+            json.dumps(r.to_json(), ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
+            for r in runs
+        )
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # never glue onto a torn line
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, since: datetime | None = None) -> EvidenceRead:
+        return read_evidence(self.path, since)
+
+
+def read_evidence(path: Path, since: datetime | None = None) -> EvidenceRead:
+    """Every run, folded by id (the latest line wins), oldest first; `since` keeps the runs
+    that were still going at or after it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return EvidenceRead((), ())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+    finally:
+        os.close(fd)
+    runs: dict[str, Run] = {}
+    warnings: list[str] = []
+    for number, raw, whole in _lines(data):
+        try:
+            run = Run.from_json(json.loads(raw))
+        except (ValueError, KeyError, TypeError, IndexError):
+            what = "torn (a crash mid-write?)" if not whole else "not evidence"
+            warnings.append(f"evidence line {number} is {what}; skipped")
+            continue
+        known = runs.get(run.run)
+        if known is None or run.last >= known.last:
+            runs[run.run] = run
+    ordered = sorted(runs.values(), key=lambda r: (r.first, r.run))
+    if since is not None:
+        ordered = [r for r in ordered if r.last >= since]
+    return EvidenceRead(tuple(ordered), tuple(warnings))
+
+
+def _lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
+    start, number = 0, 1
+    while start < len(data):
+        end = data.find(b"\n", start)
+        if end < 0:
+            yield number, data[start:], False
+            return
+        if end > start:
+            yield number, data[start:end], True
+        start, number = end + 1, number + 1
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_ts(text: str) -> datetime:
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        raise ValueError("naive time")
+    return dt.astimezone(UTC)

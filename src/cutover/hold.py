@@ -1,0 +1,179 @@
+"""A stage's hold, judged over the evidence: met only when every gate of the stage has been
+PASS continuously for the trailing `hold`, with no FAIL, no WAIT and no gap between two
+evaluations longer than `max_gap`. Deliberately fail closed: if nobody and nothing
+watched, the hold did not hold. Pure: runs in, a judgement out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cutover.durations import humanize
+from cutover.evidence import GATE, Run
+
+DEFAULT_MAX_GAP_S = 3600.0
+
+
+@dataclass(frozen=True)
+class GateHold:
+    gate: str
+    held_s: float  # PASS continuously, by the evidence, up to now
+    since: datetime | None  # when the current streak began (None: no streak now)
+    restarted_at: datetime | None  # when the last restart happened
+    restart_reason: str | None  # why: a FAIL, a WAIT, a gap
+
+
+@dataclass(frozen=True)
+class Hold:
+    required_s: float
+    in_stage_s: float
+    held_s: float
+    since: datetime | None
+    restarted_at: datetime | None
+    restart_reason: str | None
+    gates: tuple[GateHold, ...] = ()
+    held_by: tuple[str, ...] = ()  # what stops the hold completing (a medium trigger…)
+
+    @property
+    def met(self) -> bool:
+        if self.required_s <= 0:
+            return not self.held_by
+        return self.held_s >= self.required_s and not self.held_by
+
+    @property
+    def left_s(self) -> float:
+        return max(0.0, self.required_s - self.held_s)
+
+    def describe(self) -> str:
+        """One line for the header, `status` and the advance refusal.
+
+        >>> from datetime import UTC
+        >>> at = datetime(2026, 11, 20, 2, 14, tzinfo=UTC)
+        >>> Hold(86400, 90000, 46920, at, at, "a 2h 10m gap (no evaluation)").describe()
+        'held 13h 2m of 1d; restarted 02:14Z after a 2h 10m gap (no evaluation)'
+        >>> Hold(0, 5, 5, None, None, None).describe()
+        'no hold'
+        """
+        if self.required_s <= 0:
+            text = "no hold"
+        elif self.met:
+            text = f"hold ✓ {humanize(self.required_s)} met"
+        else:
+            text = f"held {humanize(self.held_s)} of {humanize(self.required_s)}"
+        if self.restart_reason and not self.met and self.restarted_at is not None:
+            text += f"; restarted {self.restarted_at:%H:%MZ} after {self.restart_reason}"
+        if self.held_by:
+            text += "; held back by " + ", ".join(self.held_by)
+        return text
+
+
+def judge_gate(
+    gate: str,
+    stage: str,
+    runs: Iterable[Run],
+    entered_at: datetime,
+    now: datetime,
+    max_gap_s: float,
+    accepted: Sequence[tuple[datetime, datetime]] = (),
+) -> GateHold:
+    """How long `gate` has been PASS without a break, by the evidence of this stage visit."""
+    mine = sorted(
+        (r for r in runs if r.what == GATE and r.name == gate and r.stage == stage),
+        key=lambda r: r.first,
+    )
+    mine = [r for r in mine if r.last >= entered_at]
+    max_gap = timedelta(seconds=max_gap_s)
+    restart_at: datetime = entered_at
+    reason: str | None = None
+    restarted: datetime | None = None
+    # The latest FAIL or WAIT breaks the streak: it can only start again after it.
+    for run in mine:
+        if run.verdict != "pass" and run.last >= restart_at:
+            restart_at = run.last
+            restarted = run.last
+            reason = f"{run.verdict.upper()} ({run.reason})"
+    # PASS coverage after that, joined across gaps no longer than max_gap (or accepted).
+    spans = sorted(
+        (max(r.first, restart_at), r.last)
+        for r in mine
+        if r.verdict == "pass" and r.last >= restart_at
+    )
+    since: datetime | None = None
+    end: datetime | None = None
+    # The stretch from the restart point (entry, or the last bad verdict) to the first PASS
+    # is a gap like any other.
+    cursor = restart_at
+    for first, last in spans:
+        gap_end = first
+        if gap_end - cursor > max_gap and not _accepted(cursor, gap_end, accepted):
+            restarted = gap_end
+            reason = f"a {humanize((gap_end - cursor).total_seconds())} gap (no evaluation)"
+            since = None
+        if since is None:
+            since = first
+        cursor = max(cursor, last)
+        end = cursor
+    if end is None:
+        return GateHold(gate, 0.0, None, restarted, reason or "no PASS evaluation yet")
+    if now - end > max_gap and not _accepted(end, now, accepted):
+        silence = humanize((now - end).total_seconds())
+        return GateHold(gate, 0.0, None, end, f"no evaluation for {silence}")
+    assert since is not None
+    return GateHold(gate, max(0.0, (now - since).total_seconds()), since, restarted, reason)
+
+
+def _accepted(
+    start: datetime, end: datetime, accepted: Sequence[tuple[datetime, datetime]]
+) -> bool:
+    return any(a <= start and end <= b for a, b in accepted)
+
+
+def judge_hold(
+    *,
+    stage: str,
+    gates: Sequence[str],
+    required_s: float,
+    entered_at: datetime | None,
+    now: datetime,
+    runs: Iterable[Run],
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
+    accepted: Sequence[tuple[datetime, datetime]] = (),
+    held_by: Sequence[str] = (),
+) -> Hold:
+    """The stage's hold: the shortest streak among its gates (time in the stage when it has
+    no gates), and why it last restarted."""
+    if entered_at is None:
+        return Hold(
+            required_s, 0.0, 0.0, None, None, "the stage has not started", (), tuple(held_by)
+        )
+    in_stage = max(0.0, (now - entered_at).total_seconds())
+    if not gates:
+        return Hold(required_s, in_stage, in_stage, entered_at, None, None, (), tuple(held_by))
+    runs = list(runs)
+    per_gate = tuple(
+        judge_gate(g, stage, runs, entered_at, now, max_gap_s, accepted) for g in gates
+    )
+    weakest = min(per_gate, key=lambda g: g.held_s)
+    latest = max(
+        (g for g in per_gate if g.restarted_at is not None),
+        key=lambda g: g.restarted_at,  # type: ignore[arg-type,return-value]
+        default=None,
+    )
+    reason = None
+    restarted = None
+    if latest is not None:
+        restarted = latest.restarted_at
+        reason = f"{latest.gate}: {latest.restart_reason}"
+    elif weakest.restart_reason:
+        reason = f"{weakest.gate}: {weakest.restart_reason}"
+    return Hold(
+        required_s,
+        in_stage,
+        min(weakest.held_s, in_stage),
+        weakest.since,
+        restarted,
+        reason,
+        per_gate,
+        tuple(held_by),
+    )
