@@ -25,6 +25,15 @@ class Kind(StrEnum):
     MOVE_UNSETTLED = "move.unsettled"
     # The operator recorded what the flag reads after a drift (`cutover reconcile`).
     RECONCILE = "reconcile"
+    # A manual trigger raised or cleared by a person (`cutover raise|clear ID --note`); a
+    # query trigger's fired alarm acknowledged with a note (clear).
+    TRIGGER_RAISED = "trigger.raised"
+    TRIGGER_CLEARED = "trigger.cleared"
+    # A gap in the evidence accepted with a note (`cutover accept-gap`): it no longer
+    # restarts the hold.
+    GAP_ACCEPTED = "gap.accepted"
+    # The last stage's guards passed and the cutover is done (no flag touched).
+    COMPLETE = "complete"
     # Written by the next writer after a crash left a partial line at the end of the file.
     TORN = "journal.torn"
 

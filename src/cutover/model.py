@@ -103,10 +103,16 @@ class Gate:
 
 @dataclass(frozen=True)
 class Trigger:
+    """A rollback trigger: a comparison on a query, or (kind "manual") raised and cleared by
+    people for what no query sees (user complaints, OOMs, data corruption)."""
+
     id: str
-    check: Comparison
+    check: Comparison | None  # None: a manual trigger
     severity: Severity = "critical"
     title: str = ""
+    for_s: float = 0.0  # the condition must hold this long, by the evidence, to fire
+    respond_within_s: float | None = None  # high: the deadline the alarm shows
+    kind: Literal["query", "manual"] = "query"
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ class Step:
     id: str
     text: str
     probe: str | None = None
+    after_s: float | None = None  # cannot be signed before the stage has held this long
+    needs: tuple[str, ...] = ()  # gates that must have been PASS over `after`
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,18 @@ class Stage:
     hold_s: float = 0.0
     steps: tuple[Step, ...] = ()
     gates: tuple[Gate, ...] = ()
+    max_gap_s: float = 3600.0  # a longer gap between two evaluations restarts the hold
+    checkpoint_s: float | None = None  # snapshot every query this often (and at entry/exit)
+    auto_rollback: tuple[str, ...] = ()  # critical triggers the watcher rolls back on
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Where to tell people: a Slack-compatible incoming webhook whose URL (a secret) lives
+    in the environment variable `url_env`."""
+
+    kind: Literal["webhook"]
+    url_env: str
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,7 @@ class Runbook:
     queries: dict[str, Query]
     stages: tuple[Stage, ...]
     triggers: tuple[Trigger, ...]
+    notify: tuple[Notify, ...] = ()
 
     @property
     def folder(self) -> Path:

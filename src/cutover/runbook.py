@@ -17,6 +17,7 @@ from cutover.model import (
     Database,
     Flag,
     Gate,
+    Notify,
     Observed,
     Probe,
     Query,
@@ -47,6 +48,7 @@ _TOP = {
     "queries": dict,
     "stages": list,
     "triggers": list,
+    "notify": list,
 }
 _DATABASE = {"dsn_env": str, "statement_timeout": Duration, "pooler": str}
 _JOURNAL = {"path": str}
@@ -74,8 +76,18 @@ _PROBE = {
     "timeout": Duration,
 }
 _QUERY = {"title": str, "file": str, "statement": int, "refresh": Duration}
-_STAGE = {"id": str, "title": str, "percent": int, "hold": Duration, "steps": list, "gates": list}
-_STEP = {"id": str, "text": str, "probe": str}
+_STAGE = {
+    "id": str,
+    "title": str,
+    "percent": int,
+    "hold": Duration,
+    "steps": list,
+    "gates": list,
+    "max_gap": Duration,
+    "checkpoint": Duration,
+    "auto_rollback": list,
+}
+_STEP = {"id": str, "text": str, "probe": str, "after": Duration, "needs": list}
 _COMPARISON = {
     "id": str,
     "title": str,
@@ -88,7 +100,22 @@ _COMPARISON = {
     "trials": str,
     "confidence": Number,
 }
-_TRIGGER = {**_COMPARISON, "severity": str}
+_TRIGGER = {
+    **_COMPARISON,
+    "severity": str,
+    "for": Duration,
+    "respond_within": Duration,
+    "kind": str,
+}
+_MANUAL_TRIGGER = {
+    "id": str,
+    "title": str,
+    "severity": str,
+    "respond_within": Duration,
+    "kind": str,
+}
+_NOTIFY = {"kind": str, "url_env": str}
+TRIGGER_KINDS = ("query", "manual")
 
 _TYPE_NAMES = {
     str: "a string",
@@ -239,6 +266,8 @@ def _build(r: _Reader, data: dict, path: Path) -> Runbook | None:
     flag = _flag(r, data.get("flag"), folder, queries) if "flag" in data else None
     stages = _stages(r, data.get("stages", []), queries, probes)
     triggers = tuple(_triggers(r, data.get("triggers", []), queries))
+    _auto_rollback(r, data.get("stages", []), stages, triggers)
+    notify = _notify(r, data.get("notify", []))
     if r.problems or flag is None:
         return None
     return Runbook(
@@ -252,7 +281,56 @@ def _build(r: _Reader, data: dict, path: Path) -> Runbook | None:
         queries=queries,
         stages=stages,
         triggers=triggers,
+        notify=notify,
     )
+
+
+def _notify(r: _Reader, raw: Any) -> tuple[Notify, ...]:
+    out: list[Notify] = []
+    for path, item in r.items(raw, ("notify",), "notify"):
+        table = r.table(item, path, _NOTIFY, what="[[notify]]")
+        ok = all([r.require(table, item, path, key, "[[notify]]") for key in ("kind", "url_env")])
+        if "kind" in table and table["kind"] != "webhook":
+            r.problem(
+                (*path, "kind"),
+                f'notify kind {table["kind"]!r} is not known; use "webhook" (Slack-compatible)',
+                at_value=True,
+            )
+            ok = False
+        if ok:
+            out.append(Notify(kind="webhook", url_env=table["url_env"]))
+    return tuple(out)
+
+
+def _ids(r: _Reader, raw: Any, path: tuple, what: str) -> tuple[str, ...]:
+    """A list of ids (strings); a problem for anything else."""
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        r.problem(path, f'{what} must be a list of ids, like ["success"]', at_value=True)
+        return ()
+    return tuple(raw)
+
+
+def _auto_rollback(
+    r: _Reader, raw: Any, stages: tuple[Stage, ...], triggers: tuple[Trigger, ...]
+) -> None:
+    """Only critical query triggers may arm the watcher's rollback: a human-raised trigger
+    is a human's to act on, and a lesser severity is not an emergency."""
+    by_id = {t.id: t for t in triggers}
+    for path, item in r.items(raw, ("stages",), "stage"):
+        if not isinstance(item, dict) or "auto_rollback" not in item:
+            continue
+        for trigger_id in _ids(r, item["auto_rollback"], (*path, "auto_rollback"), "auto_rollback"):
+            trigger = by_id.get(trigger_id)
+            where = (*path, "auto_rollback")
+            if trigger is None:
+                _unknown(r, where, "trigger", trigger_id, by_id)
+            elif trigger.kind == "manual" or trigger.severity != "critical":
+                r.problem(
+                    where,
+                    f"auto_rollback may arm critical query triggers only; {trigger_id} is "
+                    f"{'manual' if trigger.kind == 'manual' else trigger.severity}",
+                    at_value=True,
+                )
 
 
 def _database(r: _Reader, raw: Any) -> Database:
@@ -545,6 +623,20 @@ def _stages(
             previous = (percent, path)
         steps = _steps(r, item.get("steps", []) if isinstance(item, dict) else [], path, probes)
         gates = _gates(r, item.get("gates", []) if isinstance(item, dict) else [], path, queries)
+        gate_ids = {g.id for g in gates}
+        for index, step in enumerate(steps):
+            for needed in step.needs:
+                if needed not in gate_ids:
+                    _unknown(r, (*path, "steps", index, "needs"), "gate", needed, gate_ids)
+                    ok = False
+        max_gap = table.get("max_gap", 3600.0)
+        if max_gap <= 0:
+            r.problem((*path, "max_gap"), "max_gap must be longer than 0s", at_value=True)
+            ok = False
+        checkpoint = table.get("checkpoint")
+        if checkpoint is not None and checkpoint < 60:
+            r.problem((*path, "checkpoint"), "checkpoint must be at least 1m", at_value=True)
+            ok = False
         if ok and stage_id:
             stages.append(
                 Stage(
@@ -554,6 +646,11 @@ def _stages(
                     hold_s=table.get("hold", 0.0),
                     steps=steps,
                     gates=gates,
+                    max_gap_s=max_gap,
+                    checkpoint_s=checkpoint,
+                    auto_rollback=tuple(
+                        x for x in table.get("auto_rollback", []) if isinstance(x, str)
+                    ),
                 )
             )
     return tuple(stages)
@@ -571,8 +668,20 @@ def _steps(r: _Reader, raw: Any, stage_path: tuple, probes: dict[str, Probe]) ->
         if probe is not None and probe not in probes:
             _unknown(r, (*path, "probe"), "probe", probe, probes)
             ok = False
+        needs = _ids(r, table["needs"], (*path, "needs"), "needs") if "needs" in table else ()
+        if needs and "after" not in table:
+            r.problem((*path, "needs"), "needs goes with after (how long they must have held)")
+            ok = False
         if ok:
-            steps.append(Step(id=step_id, text=table["text"], probe=probe))
+            steps.append(
+                Step(
+                    id=step_id,
+                    text=table["text"],
+                    probe=probe,
+                    after_s=table.get("after"),
+                    needs=needs,
+                )
+            )
     return tuple(steps)
 
 
@@ -591,7 +700,23 @@ def _triggers(r: _Reader, raw: Any, queries: dict[str, Query]) -> list[Trigger]:
     triggers: list[Trigger] = []
     seen: dict[str, tuple] = {}
     for path, item in r.items(raw, ("triggers",), "trigger"):
-        table, check = _comparison(r, item, path, _TRIGGER, "[[triggers]]", queries)
+        kind = item.get("kind", "query") if isinstance(item, dict) else "query"
+        if kind not in TRIGGER_KINDS:
+            r.problem(
+                (*path, "kind"),
+                f"trigger kind {kind!r} is not known; use one of {', '.join(TRIGGER_KINDS)}",
+                at_value=True,
+            )
+            continue
+        check: Comparison | None = None
+        if kind == "manual":
+            # Raised and cleared by people (`cutover raise ID --note`): no query to read.
+            table = r.table(item, path, _MANUAL_TRIGGER, what="a manual [[triggers]]")
+            ok = r.require(table, item, path, "id", "[[triggers]]")
+            r.ident(table, path, "trigger")
+        else:
+            table, check = _comparison(r, item, path, _TRIGGER, "[[triggers]]", queries)
+            ok = check is not None
         _unique(r, seen, table.get("id"), path, "trigger")
         severity = table.get("severity", "critical")
         if severity not in SEVERITIES:
@@ -601,10 +726,24 @@ def _triggers(r: _Reader, raw: Any, queries: dict[str, Query]) -> list[Trigger]:
                 at_value=True,
             )
             continue
-        if check is not None:
+        respond = table.get("respond_within")
+        if respond is not None and severity != "high":
+            r.problem(
+                (*path, "respond_within"),
+                f"respond_within is the deadline of a high trigger; this one is {severity}",
+                at_value=True,
+            )
+            ok = False
+        if ok:
             triggers.append(
                 Trigger(
-                    id=table["id"], check=check, severity=severity, title=table.get("title", "")
+                    id=table["id"],
+                    check=check,
+                    severity=severity,
+                    title=table.get("title", ""),
+                    for_s=table.get("for", 0.0),
+                    respond_within_s=respond,
+                    kind=kind,
                 )
             )
     return triggers
