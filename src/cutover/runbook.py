@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cutover import sqlfile, tomlpos
+from cutover import sqlfile, sqlguard, textfile, tomlpos
 from cutover.durations import parse_duration
 from cutover.gates import DEFAULT_CONFIDENCE
 from cutover.model import (
@@ -195,12 +195,16 @@ def load(path: Path | str, *, shown_as: str | None = None) -> Runbook:
     path = Path(path)
     shown = shown_as or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = textfile.read_text(path)
     except FileNotFoundError:
         raise ProblemsFound(
             [Problem(shown, 1, 1, "no runbook here; pass --runbook PATH or set CUTOVER_RUNBOOK")]
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except textfile.NotUtf8 as exc:
+        raise ProblemsFound(
+            [Problem(shown, exc.line, exc.col, f"cannot read the runbook: {exc}")]
+        ) from None
+    except OSError as exc:
         raise ProblemsFound([Problem(shown, 1, 1, f"cannot read the runbook: {exc}")]) from None
     try:
         data = tomllib.loads(text)
@@ -374,6 +378,7 @@ def _queries(r: _Reader, raw: dict, folder: Path) -> dict[str, Query]:
 
 
 def _statement(r: _Reader, path: tuple, file: Path, index: int | None) -> sqlfile.Statement | None:
+    shown = shown_sql_path(Path(r.shown_as), r.file, file)
     try:
         statements = sqlfile.read_sql_file(file)
     except FileNotFoundError:
@@ -381,10 +386,12 @@ def _statement(r: _Reader, path: tuple, file: Path, index: int | None) -> sqlfil
             path, f"query file {file.name!r} not found (looked in {file.parent})", at_value=True
         )
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except textfile.NotUtf8 as exc:
+        r.problems.append(Problem(shown, exc.line, exc.col, f"cannot read this query file: {exc}"))
+        return None
+    except OSError as exc:
         r.problem(path, f"cannot read query file {file.name!r}: {exc}", at_value=True)
         return None
-    shown = shown_sql_path(Path(r.shown_as), r.file, file)
     if not statements:
         r.problems.append(Problem(shown, 1, 1, "no SQL statement in this file (only comments?)"))
         return None
@@ -406,12 +413,11 @@ def _statement(r: _Reader, path: tuple, file: Path, index: int | None) -> sqlfil
         return None
     else:
         chosen = statements[index - 1]
-    why = sqlfile.read_only_problem(chosen)
-    if why:
+    refused = sqlguard.refusal(chosen.text)
+    if refused:
+        line, col = chosen.position_of(refused.offset)
         r.problems.append(
-            Problem(
-                shown, chosen.line, chosen.col, f"a query must be one read-only statement: {why}"
-            )
+            Problem(shown, line, col, f"a query must be one read-only statement: {refused.reason}")
         )
         return None
     return chosen
