@@ -194,9 +194,9 @@ async def _prepare_all(session: Session, shown: Path) -> list:
         problems = []
         for query in session.runbook.queries.values():
             shown_file = runbook_mod.shown_sql_path(shown, session.runbook.path, query.file)
-            problem = await runner.prepare(query, shown_file)
-            if problem:
-                problems.append(problem)
+            prepared = await runner.prepare(query, shown_file)
+            if prepared.problem:
+                problems.append(prepared.problem)
         return problems
     finally:
         await runner.aclose()

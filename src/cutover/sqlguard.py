@@ -51,9 +51,6 @@ _ACTS_BEYOND: dict[str, str] = {
     "setval": "sets a sequence, which no rollback undoes",
     "lo_*": "acts on large objects (lo_export writes a server file)",
     "lowrite": "writes a large object",
-    "pg_sleep": "only holds a connection",
-    "pg_sleep_for": "only holds a connection",
-    "pg_sleep_until": "only holds a connection",
     "query_to_xml*": "runs SQL text this check cannot read",
     "cursor_to_xml*": "runs SQL text this check cannot read",
 }
@@ -62,10 +59,21 @@ _ACTS_BEYOND: dict[str, str] = {
 # can change within one statement, which covers both "has side effects" and "reads something
 # that moves". These only read something that moves — the wall clock (clock_timestamp,
 # timeofday) or a random source (random, random_normal, gen_random_uuid) — and change
-# nothing any other session or a later statement can see. Only the built-in ones count
-# (schema pg_catalog): a function of the same name elsewhere is judged like any other.
+# nothing any other session or a later statement can see. pg_sleep only waits, and the
+# runbook's statement_timeout bounds the wait; drills use it to make a query slow.
+# Only the built-in ones count (schema pg_catalog): a function of the same name elsewhere is
+# judged like any other.
 ALLOWED_VOLATILE = frozenset(
-    {"clock_timestamp", "timeofday", "random", "random_normal", "gen_random_uuid"}
+    {
+        "clock_timestamp",
+        "timeofday",
+        "random",
+        "random_normal",
+        "gen_random_uuid",
+        "pg_sleep",
+        "pg_sleep_for",
+        "pg_sleep_until",
+    }
 )
 
 _LOCKING = {
@@ -213,9 +221,8 @@ def volatile_refusal(found: Sequence[Call], rows: Sequence[Any]) -> Refusal | No
             via = f" (the function behind {call.shown})" if call.operator else ""
             return Refusal(
                 f"calls {schema}.{name}(){via}, which Postgres marks VOLATILE: it may write or "
-                "act beyond the read-only transaction. A validation query may call only "
-                "STABLE or IMMUTABLE functions (and "
-                f"{', '.join(sorted(ALLOWED_VOLATILE))})",
+                "act beyond the read-only transaction; a validation query may call only STABLE "
+                "or IMMUTABLE functions (and the clock, random() and pg_sleep)",
                 call.offset,
             )
     return None
