@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cutover import cli_moves as moves
+from cutover import db
 from cutover import runbook as runbook_mod
 from cutover.check import CheckReport, report_json
 from cutover.cli_status import cmd_status
@@ -157,14 +158,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    session = session_for(args)
+    _refuse_a_malformed_dsn(session)
     # The only door to the UI toolkit, imported by name so that neither the import contract
     # nor a headless command ever pulls Textual in.
     run_console = importlib.import_module("cutover.tui.app").run_console
     return run_console(
-        session_for(args),
+        session,
         readonly=getattr(args, "readonly", False),
         mouse=not getattr(args, "no_mouse", False),
     )
+
+
+def _refuse_a_malformed_dsn(session: Session) -> None:
+    """A DSN that can never work is said once, before the console opens, not by every panel
+    forever; without a DSN at all the console opens and says so."""
+    name = session.runbook.database.dsn_env
+    dsn = session.environ.get(name, "").strip()
+    if dsn:
+        try:
+            db.check_dsn(dsn, name)
+        except db.DatabaseUnavailable as exc:
+            raise UsageError(
+                f"{exc}; or unset {name} to open the console without the database"
+            ) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
