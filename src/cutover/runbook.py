@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ OPS = ("<", "<=", ">", ">=", "==", "!=")
 SEVERITIES = ("critical", "high", "medium")
 FLAG_KINDS = ("vercel", "file", "command")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+MIN_STATEMENT_TIMEOUT_S = 0.001
+MAX_STATEMENT_TIMEOUT_S = 24 * 86400.0
 
 # What each table may hold. A type tuple means "any of these"; `Duration` is a string
 # that must parse as one. Unknown keys are errors with a "did you mean".
@@ -154,6 +157,11 @@ class _Reader:
             if not _is(value, expected):
                 self.problem((*path, key), f"{key} must be {_type_name(expected)}", at_value=True)
                 continue
+            if isinstance(value, float) and not math.isfinite(value):
+                # TOML allows nan and inf; no threshold or setting can mean them.
+                message = f"{key} must be a finite number, not {value}"
+                self.problem((*path, key), message, at_value=True)
+                continue
             if expected == Duration:
                 try:
                     value = parse_duration(value)
@@ -269,6 +277,15 @@ def _database(r: _Reader, raw: Any) -> Database:
             at_value=True,
         )
         pooler = "session"
+    timeout = table.get("statement_timeout", Database.statement_timeout_s)
+    if not MIN_STATEMENT_TIMEOUT_S <= timeout <= MAX_STATEMENT_TIMEOUT_S:
+        # Postgres reads 0 as "no limit" and refuses more than 2^31-1 ms.
+        r.problem(
+            ("database", "statement_timeout"),
+            "statement_timeout must be at least 0.001s (0 would let a query run forever) "
+            "and at most 24d (Postgres's limit)",
+            at_value=True,
+        )
     return Database(
         dsn_env=table.get("dsn_env", Database.dsn_env),
         statement_timeout_s=table.get("statement_timeout", Database.statement_timeout_s),
