@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cutover import cli_moves as moves
-from cutover import db
+from cutover import columns, db, textfile
 from cutover import runbook as runbook_mod
 from cutover.check import CheckReport, report_json
 from cutover.cli_status import cmd_status
@@ -206,17 +206,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 async def _prepare_all(session: Session, shown: Path) -> list:
+    """Prepare every query on Postgres; then check each column the runbook reads of one."""
     runner = session.runner()
     try:
         problems = []
+        returned: dict[str, tuple[str, ...]] = {}
         for query in session.runbook.queries.values():
             shown_file = runbook_mod.shown_sql_path(shown, session.runbook.path, query.file)
             prepared = await runner.prepare(query, shown_file)
             if prepared.problem:
                 problems.append(prepared.problem)
-        return problems
+            if prepared.columns is not None:
+                returned[query.id] = prepared.columns
     finally:
         await runner.aclose()
+    text = textfile.read_text(session.runbook.path)
+    problems += columns.missing(session.runbook, returned, shown_as=str(shown), text=text)
+    return sorted(problems, key=lambda p: (p.file != str(shown), p.file, p.line, p.col))
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -278,7 +278,7 @@ class Prepared:
     """What preparing a query found: a problem at its .sql position, and its result columns."""
 
     problem: Problem | None
-    columns: tuple[str, ...] = ()
+    columns: tuple[str, ...] | None = None  # None: Postgres could not prepare it
 
 
 def statement_of(query: Query) -> sqlfile.Statement:
