@@ -49,8 +49,13 @@ _ACTS_BEYOND: dict[str, str] = {
     "setseed": "changes the session's random seed",
     "nextval": "advances a sequence, which no rollback undoes",
     "setval": "sets a sequence, which no rollback undoes",
-    "lo_*": "acts on large objects (lo_export writes a server file)",
-    "lowrite": "writes a large object",
+    "lo_export": "writes a server file",
+    "lo_import": "reads a server file into a large object",
+    **dict.fromkeys(
+        ("lo_create", "lo_creat", "lo_from_bytea", "lo_open", "lo_put", "lowrite"),
+        "writes a large object",
+    ),
+    **dict.fromkeys(("lo_unlink", "lo_truncate", "lo_truncate64"), "changes a large object"),
     "query_to_xml*": "runs SQL text this check cannot read",
     "cursor_to_xml*": "runs SQL text this check cannot read",
 }
