@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pytest
 
+from cutover import sqlguard
 from cutover.sqlfile import Statement, read_only_problem, read_sql_file, split_statements
 
 TEAM_FILE = """\
@@ -194,7 +196,7 @@ def test_read_sql_file_reads_utf8(tmp_path: Path):
     assert (stmt.line, stmt.col) == (2, 1)
 
 
-# --- read-only ---
+# --- read-only (by Postgres's own parser) ---
 
 
 @pytest.mark.parametrize(
@@ -209,6 +211,10 @@ def test_read_sql_file_reads_utf8(tmp_path: Path):
         "VALUES (1), (2)",
         "TABLE imports",
         "SELECT format_for_update FROM t",
+        # A column that happens to be called like a keyword is a read, not a TRUNCATE.
+        "SELECT 1 FROM t WHERE EXISTS (SELECT 1) AND x IN (SELECT 2) OR truncate",
+        "(SELECT 1) UNION ALL (SELECT 2)",
+        "SELECT now(), clock_timestamp() - interval '1 hour'",
     ],
 )
 def test_read_only_queries_are_allowed(sql: str):
@@ -222,9 +228,15 @@ def test_read_only_queries_are_allowed(sql: str):
         ("update imports SET x = 1", "UPDATE"),
         ("EXPLAIN ANALYZE SELECT 1", "EXPLAIN"),
         ("SET statement_timeout = 0", "SET"),
+        ("WITH x AS (SELECT 1) DELETE FROM imports", "DELETE"),
+        ("DO $$ BEGIN PERFORM 1; END $$", "DO"),
+        ("CALL refresh_stats()", "CALL"),
+        ("COPY imports TO STDOUT", "COPY"),
+        ("LISTEN imports", "LISTEN"),
+        ("NOTIFY imports", "NOTIFY"),
     ],
 )
-def test_statement_not_starting_with_a_query_keyword_is_refused_by_name(sql: str, named: str):
+def test_a_statement_that_is_not_a_query_is_refused_by_name(sql: str, named: str):
     problem = read_only_problem(one(sql))
     assert problem is not None
     assert named in problem
@@ -235,10 +247,13 @@ def test_statement_not_starting_with_a_query_keyword_is_refused_by_name(sql: str
     [
         ("WITH gone AS (DELETE FROM imports RETURNING *) SELECT * FROM gone", "DELETE"),
         ("WITH t AS (INSERT INTO log VALUES (1) RETURNING 1) SELECT 1", "INSERT"),
-        ("SELECT 1 FROM t WHERE EXISTS (SELECT 1) AND x IN (SELECT 2) OR truncate", "TRUNCATE"),
+        (
+            "WITH a AS (WITH b AS (UPDATE t SET x = 1 RETURNING 1) SELECT * FROM b) SELECT 1",
+            "UPDATE",
+        ),
     ],
 )
-def test_data_modifying_keyword_anywhere_is_refused_by_name(sql: str, named: str):
+def test_a_data_modifying_cte_is_refused_by_name(sql: str, named: str):
     problem = read_only_problem(one(sql))
     assert problem is not None
     assert named in problem
@@ -259,8 +274,34 @@ def test_locking_clause_is_refused_by_name(clause: str):
     assert clause in problem
 
 
+def test_a_locking_clause_in_a_subquery_is_refused_too():
+    problem = read_only_problem(one("SELECT * FROM (SELECT * FROM imports FOR UPDATE) AS x"))
+    assert problem is not None
+    assert "FOR UPDATE" in problem
+
+
 def test_two_statements_in_one_text_are_refused():
     stmt = Statement(1, "SELECT 1; SELECT 2", None, "", 1, 1)
     problem = read_only_problem(stmt)
     assert problem is not None
     assert "one statement" in problem
+
+
+def test_sql_that_does_not_parse_is_named_with_postgres_words():
+    problem = read_only_problem(one("SELECT 1 FRM imports"))
+    assert problem is not None
+    assert "not valid SQL: syntax error" in problem
+
+
+def test_a_refusal_points_at_the_call_in_the_file():
+    [stmt] = split_statements("-- t\nSELECT a,\n       dblink('x', 'y')\n  FROM t;\n")
+    refused = sqlguard.refusal(stmt.text)
+    assert refused is not None
+    assert stmt.position_of(refused.offset) == (3, 8)
+
+
+def test_a_file_with_a_byte_order_mark_reads_like_one_without(tmp_path: Path):
+    path = tmp_path / "q.sql"
+    path.write_bytes(codecs.BOM_UTF8 + b"-- One\nSELECT 1;\n")
+    [stmt] = read_sql_file(path)
+    assert (stmt.title, stmt.text, stmt.line, stmt.col) == ("One", "SELECT 1", 2, 1)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cutover import cli_moves as moves
+from cutover import columns, db, textfile
 from cutover import runbook as runbook_mod
 from cutover.check import CheckReport, report_json
 from cutover.cli_status import cmd_status
@@ -174,14 +175,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    session = session_for(args)
+    _refuse_a_malformed_dsn(session)
     # The only door to the UI toolkit, imported by name so that neither the import contract
     # nor a headless command ever pulls Textual in.
     run_console = importlib.import_module("cutover.tui.app").run_console
     return run_console(
-        session_for(args),
+        session,
         readonly=getattr(args, "readonly", False),
         mouse=not getattr(args, "no_mouse", False),
     )
+
+
+def _refuse_a_malformed_dsn(session: Session) -> None:
+    """A DSN that can never work is said once, before the console opens, not by every panel
+    forever; without a DSN at all the console opens and says so."""
+    name = session.runbook.database.dsn_env
+    dsn = session.environ.get(name, "").strip()
+    if dsn:
+        try:
+            db.check_dsn(dsn, name)
+        except db.DatabaseUnavailable as exc:
+            raise UsageError(
+                f"{exc}; or unset {name} to open the console without the database"
+            ) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -206,17 +223,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 async def _prepare_all(session: Session, shown: Path) -> list:
+    """Prepare every query on Postgres; then check each column the runbook reads of one."""
     runner = session.runner()
     try:
         problems = []
+        returned: dict[str, tuple[str, ...]] = {}
         for query in session.runbook.queries.values():
             shown_file = runbook_mod.shown_sql_path(shown, session.runbook.path, query.file)
-            problem = await runner.prepare(query, shown_file)
-            if problem:
-                problems.append(problem)
-        return problems
+            prepared = await runner.prepare(query, shown_file)
+            if prepared.problem:
+                problems.append(prepared.problem)
+            if prepared.columns is not None:
+                returned[query.id] = prepared.columns
     finally:
         await runner.aclose()
+    text = textfile.read_text(session.runbook.path)
+    problems += columns.missing(session.runbook, returned, shown_as=str(shown), text=text)
+    return sorted(problems, key=lambda p: (p.file != str(shown), p.file, p.line, p.col))
 
 
 def cmd_check(args: argparse.Namespace) -> int:

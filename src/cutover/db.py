@@ -6,16 +6,20 @@ import asyncio
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
-from cutover import sqlfile
+from cutover import sqlfile, sqlguard
 from cutover.errors import CutoverError
 from cutover.model import Database, Query
 from cutover.problems import Problem
 from cutover.results import Cause, QueryResult
+
+DSN_SCHEMES = ("postgresql", "postgres")
+DSN_FORM = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (an IPv6 host in brackets: [::1])"
 
 
 class DatabaseUnavailable(CutoverError):
@@ -29,7 +33,32 @@ def dsn_from_env(database: Database, environ: Mapping[str, str]) -> str:
             f"no database: set {database.dsn_env} to the Postgres DSN (the runbook's "
             "[database] dsn_env names this variable)"
         )
+    check_dsn(dsn, database.dsn_env)
     return dsn
+
+
+def check_dsn(dsn: str, env_name: str) -> None:
+    """DatabaseUnavailable, in one line without the DSN, when it cannot be a Postgres URL.
+
+    >>> try:
+    ...     check_dsn("postgresql://app:s3cret@[::1:5432/x", "DB_URL")
+    ... except DatabaseUnavailable as exc:
+    ...     print(str(exc)[:54])
+    DB_URL does not hold a Postgres URL: Invalid IPv6 URL;
+    """
+    why = None
+    try:
+        parts = urlsplit(dsn)
+        parts.port  # noqa: B018 -- a port that is not a number in 0-65535 raises here
+    except ValueError as exc:
+        why = redact(str(exc), dsn)
+    else:
+        if parts.scheme not in DSN_SCHEMES:
+            why = "it must start with postgresql:// (a key=value DSN is not supported)"
+    if why:
+        raise DatabaseUnavailable(
+            f"{env_name} does not hold a Postgres URL: {why}; write it as {DSN_FORM}"
+        )
 
 
 def redact(text: str, dsn: str | None = None) -> str:
@@ -39,12 +68,45 @@ def redact(text: str, dsn: str | None = None) -> str:
     'postgresql://app:***@db:5432/x failed'
     >>> redact("auth failed for s3cret", "postgresql://app:s3cret@db/x")
     'auth failed for ***'
+    >>> redact("s3cret, and a malformed IPv6 host", "postgresql://app:s3cret@[::1/x")
+    '***, and a malformed IPv6 host'
     """
-    if dsn:
-        password = urlsplit(dsn).password
-        if password:
-            text = text.replace(password, "***")
+    password = _password_of(dsn) if dsn else None
+    if password:
+        text = text.replace(password, "***")
     return re.sub(r"(\w+://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
+
+
+def _password_of(dsn: str) -> str | None:
+    try:
+        return urlsplit(dsn).password
+    except ValueError:  # not a URL Python can split: read user:password@ by hand
+        userinfo = dsn.partition("://")[2].rpartition("@")[0]
+        return userinfo.partition(":")[2] or None
+
+
+def _sockets(dsn: str | None) -> str | None:
+    """Where a DSN's Unix socket(s) would be, or None when it names no socket.
+
+    >>> _sockets("postgresql://app:pw@/x?host=/run/pg&port=6000")
+    '/run/pg/.s.PGSQL.6000'
+    >>> _sockets("postgresql://app:pw@%2Ftmp%2Fpg/x")
+    '/tmp/pg/.s.PGSQL.5432'
+    >>> _sockets("postgresql://app:pw@db:5432/x") is None
+    True
+    """
+    if not dsn:
+        return None
+    try:
+        parts = urlsplit(dsn)
+        query = parse_qs(parts.query)
+        host_port = parts.netloc.rpartition("@")[2]
+        host = query.get("host", [""])[-1] or unquote(host_port.partition(":")[0])
+        port = query.get("port", [""])[-1] or str(parts.port or 5432)
+    except ValueError:
+        return None
+    sockets = [f"{h.rstrip('/')}/.s.PGSQL.{port}" for h in host.split(",") if h.startswith("/")]
+    return " or ".join(sockets) or None
 
 
 def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str:
@@ -68,6 +130,10 @@ def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str
         )
     if isinstance(exc, asyncpg.PostgresError):
         return redact(f"{type(exc).__name__}: {exc}", dsn)
+    socket = _sockets(dsn)
+    if socket and isinstance(exc, FileNotFoundError | ConnectionRefusedError):
+        # "[Errno 2] No such file or directory" says nothing of a database being down.
+        return f"database unreachable: no server listening at {socket} (is Postgres running?)"
     if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.InterfaceError):
         return redact(f"database unreachable: {exc or type(exc).__name__}", dsn)
     return redact(f"{type(exc).__name__}: {exc}", dsn)
@@ -83,12 +149,15 @@ class QueryRunner:
         self.connect_timeout = connect_timeout
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        # The guard's verdict per query text, asked of this database once (sqlguard).
+        self._judged: dict[str, sqlguard.Refusal | None] = {}
 
     async def connect(self) -> None:
         """Open the pool; raise DatabaseUnavailable with a safe message when it cannot."""
         async with self._lock:
             if self._pool is not None:
                 return
+            check_dsn(self.dsn, self.database.dsn_env)
             # A transaction pooler hands each transaction to any server connection, so
             # named prepared statements vanish between them: asyncpg must not cache any.
             cache = 0 if self.database.pooler == "transaction" else 100
@@ -123,11 +192,16 @@ class QueryRunner:
         started = time.monotonic()
         ran_at = datetime.now(UTC)
         timeout = self.database.statement_timeout_s
+        if self._judged.get(query.sql) is not None:
+            return _refused(query, self._judged[query.sql], ran_at, started)
         try:
             await self.connect()
             assert self._pool is not None
             async with self._pool.acquire() as conn, conn.transaction(readonly=True):
                 await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+                refusal = await self._judge(conn, query)
+                if refusal is not None:  # never sent to the server
+                    return _refused(query, refusal, ran_at, started)
                 statement = await conn.prepare(query.sql)
                 wanted = len(statement.get_parameters())
                 rows = await statement.fetch(*(list(args) + [None] * wanted)[:wanted])
@@ -158,35 +232,74 @@ class QueryRunner:
             duration_s=time.monotonic() - started,
         )
 
-    async def prepare(self, query: Query, shown_file: str) -> Problem | None:
-        """Ask Postgres to plan the query without running it; a problem at the .sql position."""
+    async def _judge(self, conn: asyncpg.Connection, query: Query) -> sqlguard.Refusal | None:
+        if query.sql not in self._judged:
+            self._judged[query.sql] = await sqlguard.check_on(conn, query.sql)
+        return self._judged[query.sql]
+
+    async def prepare(self, query: Query, shown_file: str) -> Prepared:
+        """Ask Postgres to plan the query without running it, and judge what it calls.
+
+        The problem (if any) is placed at its .sql position; the columns are what the query
+        would return, for checking what the runbook reads of it."""
         try:
             await self.connect()
             assert self._pool is not None
             async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-                await conn.prepare(query.sql)
+                statement = await conn.prepare(query.sql)
+                columns = tuple(attr.name for attr in statement.get_attributes())
+                refusal = await self._judge(conn, query)
         except DatabaseUnavailable:
             raise
         except asyncpg.PostgresError as exc:
             line, col = query.sql_line, query.sql_col
             position = getattr(exc, "position", None)
             if position:
-                line, col = _file_position(query, int(position))
+                line, col = statement_of(query).file_position(int(position))
             message = explain(exc, self.database.statement_timeout_s, self.dsn)
-            return Problem(
-                shown_file, line, col, f"query {query.id!r} fails on Postgres: {message}"
+            return Prepared(
+                Problem(shown_file, line, col, f"query {query.id!r} fails on Postgres: {message}")
             )
         except Exception as exc:  # connection dropped mid-way and the like
             raise DatabaseUnavailable(
                 explain(exc, self.database.statement_timeout_s, self.dsn)
             ) from None
-        return None
+        if refusal is not None:
+            line, col = statement_of(query).position_of(refusal.offset)
+            return Prepared(
+                Problem(shown_file, line, col, f"query {query.id!r} may not run: {refusal.reason}"),
+                columns,
+            )
+        return Prepared(None, columns)
 
 
-def _file_position(query: Query, position: int) -> tuple[int, int]:
-    statements = sqlfile.read_sql_file(query.file)
-    chosen = statements[(query.statement or 1) - 1]
-    return chosen.file_position(position)
+@dataclass(frozen=True)
+class Prepared:
+    """What preparing a query found: a problem at its .sql position, and its result columns."""
+
+    problem: Problem | None
+    columns: tuple[str, ...] | None = None  # None: Postgres could not prepare it
+
+
+def statement_of(query: Query) -> sqlfile.Statement:
+    """The query's statement as the loader read it, for mapping positions into its file."""
+    return sqlfile.Statement(
+        query.statement or 1, query.sql, None, "", query.sql_line, query.sql_col
+    )
+
+
+def _refused(
+    query: Query, refusal: sqlguard.Refusal, ran_at: datetime, started: float
+) -> QueryResult:
+    line, col = statement_of(query).position_of(refusal.offset)
+    return QueryResult(
+        query.id,
+        ran_at=ran_at,
+        error=f"refused, not sent to the database ({query.file.name}:{line}:{col}): "
+        f"{refusal.reason}",
+        cause=Cause.REFUSED,
+        duration_s=time.monotonic() - started,
+    )
 
 
 def cause_of(exc: BaseException) -> Cause:

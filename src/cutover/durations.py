@@ -6,20 +6,32 @@ import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+# No hold, refresh or timeout of a cutover is meant to last ten years; a longer one is a typo,
+# and a far longer one overflows the clock arithmetic (timedelta) that judges it.
+MAX_DAYS = 3650
+MAX_SECONDS = MAX_DAYS * 86400.0
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a duration; ValueError with a hint otherwise.
+    """Seconds in a duration, at most MAX_DAYS; ValueError with a hint otherwise.
 
     >>> parse_duration("30s"), parse_duration("10m"), parse_duration("24h"), parse_duration("7d")
     (30.0, 600.0, 86400.0, 604800.0)
     >>> parse_duration("1.5h")
     5400.0
+    >>> parse_duration("99999999999999999999d")
+    Traceback (most recent call last):
+    ValueError: '99999999999999999999d' is longer than 3650d (10 years); write a shorter duration
     """
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration; write it like 30s, 10m, 24h or 7d")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not seconds <= MAX_SECONDS:  # also refuses inf, which a long enough number becomes
+        raise ValueError(
+            f"{text!r} is longer than {MAX_DAYS}d (10 years); write a shorter duration"
+        )
+    return seconds
 
 
 def humanize(seconds: float) -> str:

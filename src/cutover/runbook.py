@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cutover import sqlfile, tomlpos
+from cutover import sqlfile, sqlguard, textfile, tomlpos
 from cutover.durations import parse_duration
 from cutover.gates import DEFAULT_CONFIDENCE
 from cutover.model import (
@@ -33,6 +34,8 @@ OPS = ("<", "<=", ">", ">=", "==", "!=")
 SEVERITIES = ("critical", "high", "medium")
 FLAG_KINDS = ("vercel", "file", "command")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+MIN_STATEMENT_TIMEOUT_S = 0.001
+MAX_STATEMENT_TIMEOUT_S = 24 * 86400.0
 
 # What each table may hold. A type tuple means "any of these"; `Duration` is a string
 # that must parse as one. Unknown keys are errors with a "did you mean".
@@ -181,6 +184,11 @@ class _Reader:
             if not _is(value, expected):
                 self.problem((*path, key), f"{key} must be {_type_name(expected)}", at_value=True)
                 continue
+            if isinstance(value, float) and not math.isfinite(value):
+                # TOML allows nan and inf; no threshold or setting can mean them.
+                message = f"{key} must be a finite number, not {value}"
+                self.problem((*path, key), message, at_value=True)
+                continue
             if expected == Duration:
                 try:
                     value = parse_duration(value)
@@ -222,12 +230,16 @@ def load(path: Path | str, *, shown_as: str | None = None) -> Runbook:
     path = Path(path)
     shown = shown_as or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = textfile.read_text(path)
     except FileNotFoundError:
         raise ProblemsFound(
             [Problem(shown, 1, 1, "no runbook here; pass --runbook PATH or set CUTOVER_RUNBOOK")]
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except textfile.NotUtf8 as exc:
+        raise ProblemsFound(
+            [Problem(shown, exc.line, exc.col, f"cannot read the runbook: {exc}")]
+        ) from None
+    except OSError as exc:
         raise ProblemsFound([Problem(shown, 1, 1, f"cannot read the runbook: {exc}")]) from None
     try:
         data = tomllib.loads(text)
@@ -343,6 +355,15 @@ def _database(r: _Reader, raw: Any) -> Database:
             at_value=True,
         )
         pooler = "session"
+    timeout = table.get("statement_timeout", Database.statement_timeout_s)
+    if not MIN_STATEMENT_TIMEOUT_S <= timeout <= MAX_STATEMENT_TIMEOUT_S:
+        # Postgres reads 0 as "no limit" and refuses more than 2^31-1 ms.
+        r.problem(
+            ("database", "statement_timeout"),
+            "statement_timeout must be at least 0.001s (0 would let a query run forever) "
+            "and at most 24d (Postgres's limit)",
+            at_value=True,
+        )
     return Database(
         dsn_env=table.get("dsn_env", Database.dsn_env),
         statement_timeout_s=table.get("statement_timeout", Database.statement_timeout_s),
@@ -472,6 +493,7 @@ def _queries(r: _Reader, raw: dict, folder: Path) -> dict[str, Query]:
 
 
 def _statement(r: _Reader, path: tuple, file: Path, index: int | None) -> sqlfile.Statement | None:
+    shown = shown_sql_path(Path(r.shown_as), r.file, file)
     try:
         statements = sqlfile.read_sql_file(file)
     except FileNotFoundError:
@@ -479,10 +501,12 @@ def _statement(r: _Reader, path: tuple, file: Path, index: int | None) -> sqlfil
             path, f"query file {file.name!r} not found (looked in {file.parent})", at_value=True
         )
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except textfile.NotUtf8 as exc:
+        r.problems.append(Problem(shown, exc.line, exc.col, f"cannot read this query file: {exc}"))
+        return None
+    except OSError as exc:
         r.problem(path, f"cannot read query file {file.name!r}: {exc}", at_value=True)
         return None
-    shown = shown_sql_path(Path(r.shown_as), r.file, file)
     if not statements:
         r.problems.append(Problem(shown, 1, 1, "no SQL statement in this file (only comments?)"))
         return None
@@ -504,12 +528,11 @@ def _statement(r: _Reader, path: tuple, file: Path, index: int | None) -> sqlfil
         return None
     else:
         chosen = statements[index - 1]
-    why = sqlfile.read_only_problem(chosen)
-    if why:
+    refused = sqlguard.refusal(chosen.text)
+    if refused:
+        line, col = chosen.position_of(refused.offset)
         r.problems.append(
-            Problem(
-                shown, chosen.line, chosen.col, f"a query must be one read-only statement: {why}"
-            )
+            Problem(shown, line, col, f"a query must be one read-only statement: {refused.reason}")
         )
         return None
     return chosen

@@ -1,7 +1,7 @@
 """Read a .sql file into its statements, each with the title and help of the comment above it.
 
-Also says whether a statement is a single read-only query, and maps Postgres error positions
-back to the file.
+Also says whether a statement is a single read-only query (by Postgres's own parser, in
+`sqlguard`), and maps Postgres error and parse-tree positions back to the file.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import bisect
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from cutover import sqlguard, textfile
 
 # Token kinds. Only WORD, SEMICOLON and the comment kinds carry meaning for the splitter; the
 # rest exist so that nothing inside them is mistaken for structure.
@@ -33,15 +35,6 @@ _NUMBER = re.compile(r"[0-9][0-9A-Za-z_.]*")
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
 _SPACE = re.compile(r"\s+")
 _DECORATIVE = re.compile(r"[=\-*#~\s]*")
-
-READ_ONLY_FIRST = ("SELECT", "WITH", "VALUES", "TABLE")
-DATA_MODIFYING = frozenset(
-    {
-        "INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "DROP", "ALTER", "CREATE",
-        "GRANT", "REVOKE", "COPY", "CALL", "DO",
-    }
-)  # fmt: skip
-_LOCKING = (("NO", "KEY", "UPDATE"), ("KEY", "SHARE"), ("UPDATE",), ("SHARE",))
 
 
 @dataclass(frozen=True)
@@ -164,6 +157,14 @@ class Statement:
             return self.line, self.col + offset
         return self.line + newlines, offset - before.rindex("\n")
 
+    def position_of(self, offset: int | None) -> tuple[int, int]:
+        """(line, col) of a 0-based character offset into `text` (None: the start).
+
+        >>> Statement(1, "SELECT\\n  dblink()", None, "", 7, 1).position_of(9)
+        (8, 3)
+        """
+        return (self.line, self.col) if offset is None else self.file_position(offset + 1)
+
     @property
     def keyword(self) -> str:
         """The first SQL keyword, upper-case ("" if there is none)."""
@@ -198,39 +199,20 @@ def split_statements(source: str) -> list[Statement]:
 
 
 def read_sql_file(path: Path) -> list[Statement]:
-    """The statements of a UTF-8 .sql file (a byte-order mark is ignored)."""
-    return split_statements(path.read_text(encoding="utf-8-sig"))
+    """The statements of a UTF-8 .sql file (a byte-order mark is ignored).
+
+    Raises textfile.NotUtf8 (with line and column) for a byte that is not UTF-8."""
+    return split_statements(textfile.read_text(path))
 
 
 def read_only_problem(stmt: Statement) -> str | None:
-    """None for a single read-only query, else why it may not run.
+    """None for a single read-only query, else why it may not run (see `sqlguard`).
 
     >>> read_only_problem(Statement(1, "SELECT updated_at FROM t", None, "", 1, 1)) is None
     True
     """
-    allowed = ", ".join(READ_ONLY_FIRST)
-    tokens = tokenize(stmt.text)
-    if any(t.kind == SEMICOLON for t in tokens):
-        return "more than one statement: a query here must be exactly one statement"
-    words = _words(stmt.text, tokens)
-    if not words:
-        return "no SQL statement here"
-    if words[0] not in READ_ONLY_FIRST:
-        return f"starts with {words[0]}: only a read-only query ({allowed}) may run here"
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "FOR":
-            for clause in _LOCKING:
-                if tuple(words[i + 1 : i + 1 + len(clause)]) == clause:
-                    locking = " ".join(("FOR", *clause))
-                    return f"{locking} locks rows: a validation query must only read"
-        if word == "INTO":
-            return "SELECT … INTO creates a table: a validation query must only read"
-        if word in DATA_MODIFYING:
-            return f"contains {word}, which changes the database: a validation query must only read"
-        i += 1
-    return None
+    refusal = sqlguard.refusal(stmt.text)
+    return None if refusal is None else refusal.reason
 
 
 def _words(text: str, tokens: list[Token] | None = None) -> list[str]:

@@ -1,0 +1,93 @@
+"""Every column the runbook reads of a query (a gate's, a trigger's, the flag's observed
+share), checked against the columns the query returns, at the runbook's file:line:col."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cutover import tomlpos
+from cutover.inert import inert
+from cutover.model import Comparison, Runbook
+from cutover.problems import Problem
+
+_KEYS = ("column", "successes", "trials")
+_LISTED = 30  # columns named in a message; a wide query says how many more
+
+
+@dataclass(frozen=True)
+class ColumnUse:
+    """One column named in the runbook: which query must return it, and where it is named."""
+
+    query: str
+    column: str
+    key: str  # the runbook key that names it: column, successes or trials
+    path: tomlpos.Path  # the key's place in the runbook
+    what: str  # "gate 'success' of stage 'canary'", for the message
+
+
+def uses(runbook: Runbook) -> list[ColumnUse]:
+    """Every column the runbook reads, in runbook order.
+
+    The loader refuses a runbook with any bad stage, gate or trigger, so the tuples here
+    line up with the arrays of the file and their indices are the TOML paths."""
+    found: list[ColumnUse] = []
+    observed = runbook.flag.observed
+    if observed is not None:
+        path = ("flag", "observed", "column")
+        found.append(ColumnUse(observed.query, observed.column, "column", path, "flag.observed"))
+    for i, stage in enumerate(runbook.stages):
+        for j, gate in enumerate(stage.gates):
+            what = f"gate {gate.id!r} of stage {stage.id!r}"
+            found += _of(gate.check, ("stages", i, "gates", j), what)
+    for k, trigger in enumerate(runbook.triggers):
+        found += _of(trigger.check, ("triggers", k), f"trigger {trigger.id!r}")
+    return found
+
+
+def _of(check: Comparison, path: tomlpos.Path, what: str) -> list[ColumnUse]:
+    return [
+        ColumnUse(check.query, getattr(check, key), key, (*path, key), what)
+        for key in _KEYS
+        if getattr(check, key) is not None
+    ]
+
+
+def missing(
+    runbook: Runbook,
+    returned: Mapping[str, tuple[str, ...]],
+    *,
+    shown_as: str,
+    text: str,
+) -> list[Problem]:
+    """A problem for each named column its query does not return (queries absent from
+    `returned` could not be prepared and are not judged). `text` is the runbook's text."""
+    positions = tomlpos.key_positions(text)
+    problems = []
+    for use in uses(runbook):
+        columns = returned.get(use.query)
+        if columns is None or use.column in columns:
+            continue
+        pos = tomlpos.nearest(positions, use.path)
+        problems.append(
+            Problem(
+                shown_as,
+                pos.value_line,
+                pos.value_col,
+                f"{use.what} reads {use.key} {inert(use.column)!r}, but query {use.query!r} "
+                f"returns no such column (it returns {_listed(columns)})",
+            )
+        )
+    return problems
+
+
+def _listed(columns: tuple[str, ...]) -> str:
+    """
+    >>> _listed(()), _listed(("a", "b"))
+    ('no columns', 'a, b')
+    """
+    if not columns:
+        return "no columns"
+    shown = ", ".join(inert(c, max_len=64) for c in columns[:_LISTED])
+    more = len(columns) - _LISTED
+    return f"{shown} and {more} more" if more > 0 else shown
