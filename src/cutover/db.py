@@ -19,7 +19,12 @@ from cutover.problems import Problem
 from cutover.results import Cause, QueryResult
 
 DSN_SCHEMES = ("postgresql", "postgres")
-DSN_FORM = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (an IPv6 host in brackets: [::1])"
+# Shown without a password part: every output is redacted of URL passwords, and an
+# example with one would read "USER:***@".
+DSN_FORM = (
+    "postgresql://USER@HOST:PORT/DATABASE, with :PASSWORD after USER (an IPv6 host in "
+    "brackets: [::1])"
+)
 
 
 class DatabaseUnavailable(CutoverError):

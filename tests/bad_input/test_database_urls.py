@@ -83,7 +83,7 @@ def test_a_malformed_dsn_is_one_line_and_exit_2(book: Path, dsn: str, command: s
     assert done.returncode == 2, done.stdout + done.stderr
     line = said_once(done)
     assert line.startswith(f"cutover {command}: CUTOVER_DATABASE_URL does not hold a Postgres URL")
-    assert "postgresql://USER:PASSWORD@HOST:PORT/DATABASE" in line
+    assert "postgresql://USER@HOST:PORT/DATABASE, with :PASSWORD after USER" in line
 
 
 @pytest.mark.parametrize("command", ["validate", "check"])
