@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cutover.gates import Judgement, Verdict, judge
 from cutover.model import Comparison, Runbook, Stage
@@ -24,21 +24,64 @@ class GateReport:
 
 
 @dataclass(frozen=True)
+class Raised:
+    """A trigger raised by a person (`cutover raise ID --note`), until cleared."""
+
+    actor: str
+    at: datetime
+    note: str
+
+
+@dataclass(frozen=True)
 class TriggerReport:
     id: str
     title: str
     severity: str
-    check: Comparison
+    check: Comparison | None  # None: a manual trigger
     judgement: Judgement
+    for_s: float = 0.0
+    # How long the condition has held without a quiet evaluation, by the evidence and this
+    # evaluation; None when it does not hold now.
+    held_s: float | None = None
+    raised: Raised | None = None
+    respond_within_s: float | None = None
 
     @property
     def fired(self) -> bool | None:
-        """True fired, False quiet, None unknown (cannot be evaluated: never read as quiet)."""
-        return self.judgement.trigger_fired
+        """True fired, False quiet (or pending on `for`), None unknown (cannot be evaluated:
+        never read as quiet). A raised trigger is fired, whatever any query says."""
+        if self.raised is not None:
+            return True
+        holds = self.judgement.trigger_fired
+        if holds is True and self.for_s > 0:
+            return (self.held_s or 0.0) >= self.for_s
+        return holds
+
+    @property
+    def pending_s(self) -> float | None:
+        """While the condition holds but has not held for `for` yet: how long it has."""
+        if self.fired is False and self.judgement.trigger_fired is True:
+            return self.held_s or 0.0
+        return None
 
     @property
     def unknown(self) -> bool:
         return self.fired is None
+
+    def fired_at(self, now: datetime) -> datetime | None:
+        """When it fired: raised, or when the condition had held for `for`."""
+        if self.raised is not None:
+            return self.raised.at
+        if self.fired is True:
+            return now - timedelta(seconds=max(0.0, (self.held_s or 0.0) - self.for_s))
+        return None
+
+    def deadline(self, now: datetime) -> datetime | None:
+        """A high trigger's "roll back by" time."""
+        at = self.fired_at(now)
+        if at is None or self.respond_within_s is None:
+            return None
+        return at + timedelta(seconds=self.respond_within_s)
 
 
 @dataclass(frozen=True)
@@ -71,7 +114,9 @@ class CheckReport:
 
 def queries_for(runbook: Runbook, stage: Stage) -> list[str]:
     """The query ids a check of this stage reads, in runbook order, each once."""
-    wanted = {g.check.query for g in stage.gates} | {t.check.query for t in runbook.triggers}
+    wanted = {g.check.query for g in stage.gates} | {
+        t.check.query for t in runbook.triggers if t.check is not None
+    }
     return [q for q in runbook.queries if q in wanted]
 
 
@@ -88,10 +133,19 @@ def judge_stage(
     stage: Stage,
     results: Mapping[str, QueryResult],
     now: datetime | None = None,
+    *,
+    raised: Mapping[str, Raised] | None = None,
+    holding_since: Mapping[str, datetime] | None = None,
 ) -> CheckReport:
     """Staleness is judged against the runbook's refresh interval, whatever the console's
-    + or pause did: slowing a gate's query must make its verdict wait, not look fresh."""
+    + or pause did: slowing a gate's query must make its verdict wait, not look fresh.
+
+    `raised`: manual (or raised) triggers, from the journal. `holding_since`: for each
+    trigger, since when its condition has held without a quiet evaluation, by the evidence
+    (`evidence.holding_since`); a trigger with `for` fires only once that is long enough."""
     now = now or datetime.now(UTC)
+    raised = raised or {}
+    holding_since = holding_since or {}
 
     def one(check: Comparison) -> Judgement:
         result = results.get(check.query)
@@ -100,10 +154,45 @@ def judge_stage(
         return judge(check, result, stale=stale, now=now)
 
     gates = tuple(GateReport(g.id, g.title, g.check, one(g.check)) for g in stage.gates)
-    triggers = tuple(
-        TriggerReport(t.id, t.title, t.severity, t.check, one(t.check)) for t in runbook.triggers
-    )
-    return CheckReport(stage_id=stage.id, evaluated_at=now, gates=gates, triggers=triggers)
+    triggers = []
+    for t in runbook.triggers:
+        up = raised.get(t.id)
+        if t.check is None:
+            reason = (
+                f"raised by {up.actor} at {up.at:%Y-%m-%d %H:%MZ}: {up.note}"
+                if up
+                else "not raised (a person raises it: cutover raise)"
+            )
+            judgement = Judgement(up is not None, None, None, reason)
+            triggers.append(
+                TriggerReport(
+                    t.id, t.title, t.severity, None, judgement, 0.0, None, up, t.respond_within_s
+                )
+            )
+            continue
+        judgement = one(t.check)
+        held = None
+        if judgement.trigger_fired is True:
+            since = min(holding_since.get(t.id, now), now)
+            held = (now - since).total_seconds()
+        triggers.append(
+            TriggerReport(
+                t.id,
+                t.title,
+                t.severity,
+                t.check,
+                judgement,
+                t.for_s,
+                held,
+                up,
+                t.respond_within_s,
+            )
+        )
+    return CheckReport(stage_id=stage.id, evaluated_at=now, gates=gates, triggers=tuple(triggers))
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _number(value: float | None) -> float | None:
@@ -138,13 +227,20 @@ def report_json(report: CheckReport) -> dict:
         "triggers": [
             {
                 "id": t.id,
-                "query": t.check.query,
+                "query": t.check.query if t.check else None,
+                "kind": "manual" if t.check is None else "query",
                 "fired": t.fired,
+                "pending_s": None if t.pending_s is None else round(t.pending_s),
+                "for_s": t.for_s or None,
+                "raised": None
+                if t.raised is None
+                else {"by": t.raised.actor, "at": _iso(t.raised.at), "note": t.raised.note},
+                "deadline": _iso(t.deadline(report.evaluated_at)),
                 "severity": t.severity,
                 "value": _number(t.judgement.value),
                 "interval": interval(t.judgement),
-                "op": t.check.op,
-                "threshold": _number(t.check.value),
+                "op": t.check.op if t.check else None,
+                "threshold": _number(t.check.value) if t.check else None,
                 "reason": t.judgement.reason,
             }
             for t in report.triggers

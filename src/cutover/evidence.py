@@ -123,8 +123,12 @@ def evaluations(
             )
         )
     for trigger in report.triggers:
+        if trigger.check is None:
+            continue  # a manual trigger is raised and cleared in the journal
         j = trigger.judgement
-        verdict = {True: "fired", False: "quiet", None: "unknown"}[trigger.fired]
+        # The condition, not the alarm: a trigger with `for` fires once this has held long
+        # enough, which is what the evidence is for.
+        verdict = {True: "fired", False: "quiet", None: "unknown"}[j.trigger_fired]
         out.append(
             Evaluation(
                 TRIGGER,
@@ -139,6 +143,34 @@ def evaluations(
             )
         )
     return out
+
+
+def holding_since(runs: Iterable[Run], trigger: str) -> datetime | None:
+    """Since when a trigger's condition has held, by the evidence: the first evaluation
+    that found it holding after the last one that found it quiet. An unknown evaluation or
+    a gap does not reset it (not knowing is no evidence of calm: a trigger fails closed, so
+    it may fire early, never late). None when the latest evidence is quiet or absent.
+
+    >>> from datetime import timedelta
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> def run(verdict, a, b):
+    ...     at = lambda h: t + timedelta(hours=h)
+    ...     return Run("r", TRIGGER, "slow", "s", verdict, None, None, "", "", at(a), at(b), 1, "")
+    >>> holding_since([run("quiet", 0, 1), run("fired", 2, 3), run("unknown", 3, 4),
+    ...                run("fired", 4, 5)], "slow") == t + timedelta(hours=2)
+    True
+    >>> holding_since([run("fired", 0, 1), run("quiet", 2, 2)], "slow") is None
+    True
+    """
+    mine = [r for r in runs if r.what == TRIGGER and r.name == trigger]
+    quiet_until = max((r.last for r in mine if r.verdict == "quiet"), default=None)
+    held = [
+        r for r in mine if r.verdict == "fired" and (quiet_until is None or r.last > quiet_until)
+    ]
+    if not held:
+        return None
+    first = min(r.first for r in held)
+    return first if quiet_until is None else max(first, quiet_until)
 
 
 @dataclass(frozen=True)
