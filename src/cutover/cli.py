@@ -282,7 +282,9 @@ def cmd_journal(args: argparse.Namespace) -> int:
                         "ok": verification.ok,
                         "events": verification.events,
                         "first_bad_seq": verification.first_bad_seq,
+                        "first_bad_line": verification.first_bad_line,
                         "message": verification.message,
+                        "notes": list(verification.notes),
                     }
                 )
             )

@@ -1,12 +1,14 @@
 """The cutover's state, derived by replaying the journal: there is no other state file.
 
-Event kinds this module understands (every writer uses these names):
+Event kinds this module understands (members of `cutover.events.Kind`):
   signoff           stage, step, visit, note, override (bool), probe (summary or null)
   <move>.intent     action (id), from_stage, to_stage, from_percent, to_percent, reason
   <move>.done       action, flag_percent, verified (text), took_s
   <move>.failed     action, error
 where <move> is advance, rollback or stepback. A crashed action is closed later by the
 reconciler with a `<move>.done` or `<move>.failed` that carries `reconciled: true`.
+The journal's health travels with the state (`chain`): replay folds events, it does not
+judge them; the journal verified them as it read them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from cutover.chain import ChainProblem
+from cutover.events import MOVES, Kind, known
 from cutover.model import Runbook
 
-MOVES = ("advance", "rollback", "stepback")
+__all__ = ["MOVES", "CutoverState", "Pending", "SignOff", "initial", "replay"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class CutoverState:
     signoffs: dict[str, SignOff] = field(default_factory=dict)  # step id -> this visit's sign-off
     pending: Pending | None = None
     last_seq: int = 0
+    # Where the journal this was replayed from stops being what cutover wrote (None: whole).
+    # While it is set, advance, step back and sign-off refuse; rollback never does.
+    chain: ChainProblem | None = None
 
     def hold_elapsed_s(self, now: datetime) -> float:
         return 0.0 if self.entered_at is None else max(0.0, (now - self.entered_at).total_seconds())
@@ -65,18 +72,21 @@ def initial(runbook: Runbook) -> CutoverState:
     return CutoverState(stage_id=first.id, visit=1, entered_at=None, percent=first.percent)
 
 
-def replay(runbook: Runbook, events: Iterable) -> CutoverState:
-    """Fold journal events into the current state. Unknown stages/kinds are skipped, so an old
-    journal still replays after the runbook gained or renamed stages."""
-    state = initial(runbook)
-    known = {s.id for s in runbook.stages}
+def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None) -> CutoverState:
+    """Fold journal events into the current state (onward from `since`, the state replayed
+    from the events before these). Unknown stages/kinds are skipped, so an old journal still
+    replays after the runbook gained or renamed stages, and a newer one after cutover did."""
+    state = since or initial(runbook)
+    stages = {s.id for s in runbook.stages}
     for event in events:
         if state.entered_at is None:
             # The first stage's clock starts with the first thing anybody journaled.
             state = replace(state, entered_at=event.ts)
         state = replace(state, last_seq=event.seq)
-        kind = event.kind
-        if kind == "signoff":
+        kind = known(event.kind)
+        if kind is None:
+            continue
+        if kind is Kind.SIGNOFF:
             if event.get("stage") == state.stage_id and event.get("visit") == state.visit:
                 signed = SignOff(
                     stage=event.get("stage"),
@@ -89,8 +99,8 @@ def replay(runbook: Runbook, events: Iterable) -> CutoverState:
                 )
                 state = replace(state, signoffs={**state.signoffs, signed.step: signed})
             continue
-        move, _, phase = kind.partition(".")
-        if move not in MOVES:
+        move, phase = kind.move, kind.phase
+        if move is None:
             continue
         if phase == "intent":
             state = replace(
@@ -114,7 +124,7 @@ def replay(runbook: Runbook, events: Iterable) -> CutoverState:
         ):
             pending = state.pending
             state = replace(state, pending=None)
-            if phase == "done" and pending.to_stage in known:
+            if phase == "done" and pending.to_stage in stages:
                 state = _enter(state, pending.to_stage, pending.to_percent, event.ts)
     return state
 
