@@ -122,8 +122,10 @@ def remove(path: Path) -> None:
     """Start over on purpose: the journal and its head record go together, or the head
     record would report the new journal's missing events as removed."""
     path = Path(path)
-    path.unlink(missing_ok=True)
+    # The head record first: a reader in between sees a journal without one (a warning),
+    # never a head record naming events that are gone (a broken chain).
     head_path(path).unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
 
 
 def _encode_value(value: Any) -> Any:
