@@ -83,14 +83,17 @@ class Head:
         return Head(seq, digest, size)
 
 
+# Built once: json.dumps/loads with options build an encoder per call, which is a good part
+# of what verifying a long journal costs.
+_canonical = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+_decode = json.JSONDecoder().decode
+_TEXT = tuple(k for k in ENVELOPE if k != "seq")
+
+
 def digest(obj: Mapping[str, Any]) -> str:
-    canonical = json.dumps(
-        {k: v for k, v in obj.items() if k != "hash"},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
+    canonical = _canonical({k: v for k, v in obj.items() if k != "hash"})
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -98,7 +101,7 @@ def parse_line(raw: bytes) -> tuple[Event, dict[str, Any]] | None:
     """The event (and its decoded object) if the line is structurally one; hashes and links
     are the chain's business."""
     try:
-        obj = json.loads(raw)
+        obj = _decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
     if not isinstance(obj, dict):
@@ -106,8 +109,9 @@ def parse_line(raw: bytes) -> tuple[Event, dict[str, Any]] | None:
     seq = obj.get("seq")
     if type(seq) is not int or seq < 1:
         return None
-    if not all(isinstance(obj.get(k), str) for k in ENVELOPE if k != "seq"):
-        return None
+    for name in _TEXT:
+        if not isinstance(obj.get(name), str):
+            return None
     try:
         ts = datetime.fromisoformat(obj["ts"])
     except ValueError:
@@ -203,11 +207,16 @@ class Chain:
         self.offset = 0  # bytes committed: just past the last whole event line
         self.last_line = b""  # that line, newline included: a reader checks it is unchanged
         self.unknown: dict[str, tuple[int, int, int]] = {}  # kind -> count, first seq, line
+        # The last view and the uncommitted bytes it was made with: a poll that finds
+        # nothing new costs a comparison, not a copy of every event.
+        self._last: tuple[int, bytes, View] | None = None
 
     def read(self, data: bytes) -> View:
         """Feed the file's bytes from `self.offset` on; commit through the last whole event
         line and return the view of the whole file, uncommitted tail included."""
         base = self.offset
+        if self._last is not None and self._last[:2] == (base, data):
+            return self._last[2]
         parsed = [(line, parse_line(line.raw)) for line in split_lines(data, base, self.lines + 1)]
         cut = next(
             (
@@ -234,6 +243,7 @@ class Chain:
             line_of=tuple(self.line_of),
         )
         self._restore(saved)
+        self._last = (self.offset, data[self.offset - base :], view)
         return view
 
     def _save(self) -> tuple:

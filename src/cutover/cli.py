@@ -292,7 +292,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
             out(verification.message)
         return OK if verification.ok else FAIL
     read = session.journal.read()
-    warn(read.warnings)
+    warn(((read.chain.message,) if read.chain else ()) + read.warnings)
     for event in read.events:
         if args.json:
             out(

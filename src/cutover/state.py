@@ -78,11 +78,12 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
     replays after the runbook gained or renamed stages, and a newer one after cutover did."""
     state = since or initial(runbook)
     stages = {s.id for s in runbook.stages}
+    last_seq = state.last_seq  # set once at the end: a copy of the state per event is slow
     for event in events:
         if state.entered_at is None:
             # The first stage's clock starts with the first thing anybody journaled.
             state = replace(state, entered_at=event.ts)
-        state = replace(state, last_seq=event.seq)
+        last_seq = event.seq
         kind = known(event.kind)
         if kind is None:
             continue
@@ -126,7 +127,7 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
             state = replace(state, pending=None)
             if phase == "done" and pending.to_stage in stages:
                 state = _enter(state, pending.to_stage, pending.to_percent, event.ts)
-    return state
+    return state if state.last_seq == last_seq else replace(state, last_seq=last_seq)
 
 
 def _enter(state: CutoverState, stage_id: str, percent: int, at: datetime) -> CutoverState:
