@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import stat
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -238,6 +239,9 @@ class Journal:
         self.host = host if host is not None else socket.gethostname()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._cursor: _Cursor | None = None
+        # The cursor is one reader's memory; a rollback finishing on another thread must
+        # not feed it at the same time as the console's poll.
+        self._reading = threading.Lock()
         self._notices: tuple[str, ...] | None = None  # permission findings, once per instance
 
     # -- writing ------------------------------------------------------------------------
@@ -384,8 +388,7 @@ class Journal:
 
     def verify(self) -> Verification:
         """Check the whole file from its first line, whatever was read before."""
-        self._cursor = None
-        view, warnings = self._scan()
+        view, warnings = self._scan(afresh=True)
         n = len(view.events)
         notes = "".join(f"; note: {note}" for note in view.notes)
         if view.problem is not None:
@@ -408,7 +411,13 @@ class Journal:
             start -= 1
         return events[start:]
 
-    def _scan(self) -> tuple[View, tuple[str, ...]]:
+    def _scan(self, afresh: bool = False) -> tuple[View, tuple[str, ...]]:
+        with self._reading:
+            if afresh:
+                self._cursor = None
+            return self._scan_locked()
+
+    def _scan_locked(self) -> tuple[View, tuple[str, ...]]:
         notices = self._secure()
         try:
             fd = os.open(self.path, os.O_RDONLY)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import shutil
 import stat
 import subprocess
@@ -481,3 +482,72 @@ def test_signing_off_is_not_refused_on_a_whole_journal(tmp_path):
     signed = asyncio.run(sign_off(session, "complaints", note="quiet"))
     assert signed.event.seq == 4
     assert session.state()[0].chain is None
+
+
+DAMAGE = [
+    b"\n",
+    b"{}\n",
+    b'{"seq": 2}',
+    b"\xff\xfe",
+    b'{"seq":1,"ts":"2026-01-01T00:00:00Z","actor":"a","host":"h","kind":"x","prev":"",'
+    b'"hash":"zz"}\n',
+]
+
+
+def damage(rng: random.Random, journal: Journal) -> None:
+    data = bytearray(journal.path.read_bytes()) if journal.path.exists() else bytearray()
+    how = rng.choice(["flip", "cut", "insert", "repeat", "head"])
+    if how == "flip" and data:
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+    elif how == "cut" and data:
+        del data[rng.randrange(len(data)) :]
+    elif how == "insert":
+        at = rng.randrange(len(data) + 1)
+        data[at:at] = rng.choice(DAMAGE)
+    elif how == "repeat" and data:
+        lines = bytes(data).split(b"\n")
+        at = rng.randrange(len(lines))
+        lines.insert(at, lines[at])
+        data = bytearray(b"\n".join(lines))
+    elif how == "head":
+        journal.head_path.write_bytes(rng.choice([b"", b"{}", b'{"seq": 99, "size": 1}']))
+        return
+    journal.path.write_bytes(bytes(data))
+
+
+def test_no_damage_stops_a_rollback_or_is_excused_by_it_and_the_console_agrees(tmp_path):
+    """Seeded random damage (bytes flipped, the file cut, lines inserted or repeated, the
+    head record overwritten): reading never crashes, the console's reader agrees with a
+    fresh one, the rollback is written, and what was found before it is still found."""
+    rng = random.Random(20261120)
+    old = os.umask(0o077)  # the damage writes new files: keep permission notices out of it
+    try:
+        for trial in range(120):
+            folder = tmp_path / str(trial)
+            folder.mkdir()
+            journal = Journal(folder / "journal.jsonl", actor="ana", host="bastion")
+            for i in range(rng.randint(0, 5)):
+                journal.append(Kind.SIGNOFF, stage="prep", step=f"s{i}", note="é\u2028")
+            console = Journal(journal.path)
+            console.read()
+            damage(rng, journal)
+
+            found = Journal(journal.path).read()
+            seen = console.read()
+            assert (seen.events, seen.warnings, seen.chain) == (
+                found.events,
+                found.warnings,
+                found.chain,
+            ), trial
+            assert Journal(journal.path).verify().ok == (found.chain is None), trial
+            rollback = Journal(journal.path, actor="bob", host="bastion")
+            intent = rollback.append(Kind.ROLLBACK_INTENT, action="r1", reason="drill")
+            after = Journal(journal.path).read()
+            assert after.events[-1] == intent, trial
+            if found.chain is not None:
+                assert after.chain is not None, (trial, found.chain)
+            seen = console.read()
+            assert (seen.events, seen.chain) == (after.events, after.chain), trial
+    finally:
+        os.umask(old)
