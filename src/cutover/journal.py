@@ -243,6 +243,7 @@ class Journal:
         # not feed it at the same time as the console's poll.
         self._reading = threading.Lock()
         self._notices: tuple[str, ...] | None = None  # permission findings, once per instance
+        self._head_trouble: str | None = None
 
     # -- writing ------------------------------------------------------------------------
 
@@ -299,7 +300,13 @@ class Journal:
             if size == 0:
                 _fsync_dir(self.path.parent)  # a new file is durable once its entry is
             if agrees:
-                self._write_head(Head(event.seq, event.hash, size + len(out) + len(line)))
+                try:
+                    self._write_head(Head(event.seq, event.hash, size + len(out) + len(line)))
+                    self._head_trouble = None
+                except OSError as exc:
+                    # The event is on disk, and a record behind the file is no finding: the
+                    # action goes ahead (a rollback must), and the next read says so.
+                    self._head_trouble = f"the journal's head record could not be updated: {exc}"
             return event
         finally:
             os.close(fd)  # closing releases the lock
@@ -460,6 +467,8 @@ class Journal:
         status, record = head
         name = self.head_path.name
         warnings = list(notices) + list(view.warnings)
+        if self._head_trouble:
+            warnings.append(self._head_trouble)
         problem = view.problem
         if status == "missing":
             if view.events:

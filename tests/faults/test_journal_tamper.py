@@ -551,3 +551,19 @@ def test_no_damage_stops_a_rollback_or_is_excused_by_it_and_the_console_agrees(t
             assert (seen.events, seen.chain) == (after.events, after.chain), trial
     finally:
         os.umask(old)
+
+
+def test_a_head_record_that_cannot_be_written_does_not_stop_a_rollback(tmp_path):
+    journal = a_journal(tmp_path, events=2)
+    stuck = journal.head_path.with_name(journal.head_path.name + ".tmp")
+    stuck.mkdir()  # something in the way of the new record (a full disk does the same)
+
+    intent = journal.append(Kind.ROLLBACK_INTENT, action="r1", reason="drill")
+
+    got = journal.read()
+    assert got.events[-1] == intent and got.chain is None  # a record behind is no finding
+    assert any(w.startswith("the journal's head record could not be updated") for w in got.warnings)
+    stuck.rmdir()
+    done = journal.append(Kind.ROLLBACK_DONE, action="r1", flag_percent=0)
+    assert json.loads(journal.head_path.read_text())["seq"] == done.seq
+    assert journal.read().warnings == ()
