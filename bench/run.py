@@ -105,7 +105,8 @@ def main() -> None:
             return [json.loads(line) for line in raw.splitlines()]
 
         def replay():
-            return state.replay(book, journal.read().events)
+            # A fresh Journal, as a CLI command has: a long-lived one reads only what is new.
+            return state.replay(book, Journal(journal.path).read().events)
 
         base = best_of(baseline_read)
         ours = best_of(replay)
@@ -123,7 +124,7 @@ def main() -> None:
             probe=None,
         )
         tail = best_of(lambda: journal.tail_since(last))
-        full = best_of(lambda: journal.read())
+        full = best_of(lambda: Journal(journal.path).read())
         rows.append(("tail_since after one event vs full read", tail, full))
 
         tracemalloc.start()

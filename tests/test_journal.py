@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from cutover.journal import TORN_KIND, ActionBusy, Event, Journal, _digest, current_actor
+from cutover.journal import (
+    TORN_KIND,
+    ActionBusy,
+    Event,
+    Journal,
+    _digest,
+    current_actor,
+    remove,
+)
 
 T0 = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 
@@ -386,3 +394,108 @@ def test_event_is_a_frozen_value():
     event = Event(1, T0, "a", "h", "k", {}, "", "x")
     with pytest.raises(AttributeError):
         event.seq = 2  # type: ignore[misc]
+
+
+# -- the head record and the long-lived reader ---------------------------------------------
+
+
+def test_kinds_this_version_does_not_know_are_a_note_in_verify_and_skipped_on_replay(tmp_path):
+    journal = journal_at(tmp_path)
+    journal.append("signoff", stage="prep", step="ready", visit=1, note="", override=False)
+    journal.append("flag.audited", percent=10)  # a newer cutover wrote it
+    journal.append("flag.audited", percent=10)
+    check = journal.verify()
+    assert check.ok, check.message
+    assert check.notes == (
+        "2 events of kind 'flag.audited', which this version of cutover does not know "
+        "(first at seq 2, line 2): replay skips them",
+    )
+    assert check.message.endswith("; note: " + check.notes[0])
+    assert journal.read().notes == check.notes
+
+
+def test_a_journal_from_before_head_records_warns_until_the_next_entry_writes_one(tmp_path):
+    journal = journal_at(tmp_path)
+    journal.append("probe", n=1)
+    journal.head_path.unlink()
+    got = Journal(journal.path).read()
+    assert got.chain is None
+    assert got.warnings == (
+        "the journal has no head record (journal.jsonl.head) yet, so removing its last lines "
+        "would go unnoticed; the next entry writes one",
+    )
+    last = journal.append("probe", n=2)
+    assert json.loads(journal.head_path.read_text()) == {
+        "seq": 2,
+        "hash": last.hash,
+        "size": journal.path.stat().st_size,
+    }
+    assert Journal(journal.path).read().warnings == ()
+
+
+def test_a_head_record_left_behind_by_a_crash_is_not_a_finding_and_catches_up(tmp_path):
+    journal = journal_at(tmp_path)
+    journal.append("probe", n=1)
+    behind = journal.head_path.read_bytes()
+    journal.append("probe", n=2)
+    journal.head_path.write_bytes(behind)  # the crash came between the append and its record
+    assert Journal(journal.path).read() == Journal(journal.path).read()
+    assert Journal(journal.path).read().chain is None
+    last = journal.append("probe", n=3)
+    assert json.loads(journal.head_path.read_text())["seq"] == last.seq == 3
+
+
+def test_starting_a_journal_over_on_purpose_removes_its_head_record_too(tmp_path):
+    journal = journal_at(tmp_path)
+    for i in range(3):
+        journal.append("probe", n=i)
+    remove(journal.path)
+    assert not journal.path.exists() and not journal.head_path.exists()
+    journal.append("probe", n=0)
+    got = Journal(journal.path).read()
+    assert got.chain is None and got.warnings == ()
+
+
+def test_a_long_lived_reader_reads_only_what_is_new_and_agrees_with_a_fresh_one(tmp_path):
+    writer = journal_at(tmp_path)
+    console = Journal(writer.path, actor="watcher", host="bastion")
+
+    def agree() -> None:
+        fresh = Journal(writer.path, actor="fresh", host="bastion").read()
+        assert console.read() == fresh
+
+    agree()
+    for i in range(3):
+        writer.append("probe", n=i)
+        agree()
+    with writer.path.open("a", encoding="utf-8") as f:
+        f.write('{"seq": 4, "ki')  # a crash mid-write
+    agree()
+    writer.append("rollback.intent", percent=0)  # acknowledges it
+    agree()
+    first = console.read().events[0]
+    writer.append("probe", n=9)
+    assert console.read().events[0] is first  # kept, not read again
+    agree()
+    with writer.path.open("a", encoding="utf-8") as f:
+        f.write("typed by hand\n")
+    agree()
+    writer.append("rollback.done", percent=0)
+    agree()
+    assert console.read().chain is not None
+
+
+def test_a_complete_last_event_that_lost_its_newline_counts_and_the_next_entry_ends_it(tmp_path):
+    journal = journal_at(tmp_path)
+    journal.append("probe", n=1)
+    head = journal.head_path.read_bytes()
+    second = journal.append("probe", n=2)
+    # Power lost before the "\n" reached the disk, so before the head record was written.
+    journal.path.write_bytes(journal.path.read_bytes()[:-1])
+    journal.head_path.write_bytes(head)
+    got = Journal(journal.path).read()
+    assert got.events[-1] == second and got.chain is None
+    assert journal.tail_since(1) == ()  # only whole lines are news
+    third = journal.append("probe", n=3)
+    assert third.prev == second.hash
+    assert Journal(journal.path).verify().ok

@@ -322,7 +322,9 @@ def cmd_journal(args: argparse.Namespace) -> int:
                         "ok": verification.ok,
                         "events": verification.events,
                         "first_bad_seq": verification.first_bad_seq,
+                        "first_bad_line": verification.first_bad_line,
                         "message": verification.message,
+                        "notes": list(verification.notes),
                     }
                 )
             )
@@ -330,7 +332,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
             out(verification.message)
         return OK if verification.ok else FAIL
     read = session.journal.read()
-    warn(read.warnings)
+    warn(((read.chain.message,) if read.chain else ()) + read.warnings)
     for event in read.events:
         if args.json:
             out(

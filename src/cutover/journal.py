@@ -1,5 +1,6 @@
 """The journal: the only state. JSON Lines, append-only, hash-chained, written under a lock
-and fsynced before the action it records goes ahead; plus the lock that serialises actions.
+and fsynced before the action it records goes ahead, with a head record beside it; read back
+and verified incrementally; plus the lock that serialises actions.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import hashlib
 import json
 import os
 import socket
+import stat
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,36 +20,61 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cutover.chain import (
+    ENVELOPE,
+    GENESIS,
+    Chain,
+    ChainProblem,
+    Event,
+    Head,
+    View,
+    check_head,
+    parse_line,
+    split_lines,
+)
+from cutover.chain import digest as _digest
 from cutover.errors import CutoverError
+from cutover.events import Kind
 
-ENVELOPE = ("seq", "ts", "actor", "host", "kind", "prev", "hash")
-GENESIS = ""  # the `prev` of seq 1
-# Written by the next writer after a crash left bytes that are not an event at the end of
-# the file; it names those bytes exactly, so verify can tell a crash from an edit.
-TORN_KIND = "journal.torn"
+__all__ = [
+    "ENVELOPE",
+    "GENESIS",
+    "TORN_KIND",
+    "ActionBusy",
+    "ChainProblem",
+    "Event",
+    "Journal",
+    "JournalRead",
+    "Verification",
+    "current_actor",
+    "iso_utc",
+    "remove",
+]
+
+# Written by the next writer after a crash left a partial line at the end of the file; it
+# names those bytes exactly, so verify can tell a crash from an edit.
+TORN_KIND = Kind.TORN
+
+HEAD_SUFFIX = ".head"  # the head record: the last event's seq and hash, and the file's size
+LOCK_SUFFIX = ".lock"
+PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
+# The folder cutover keeps its state in by default: an existing one is cutover's to make
+# private. Any other folder holding a journal is the operator's: we only warn about it.
+STATE_FOLDER = ".cutover"
 
 _TAIL_CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Event:
-    seq: int
-    ts: datetime  # UTC, aware
-    actor: str
-    host: str
-    kind: str
-    fields: dict[str, Any]  # the event's own fields: everything except the envelope
-    prev: str
-    hash: str
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.fields.get(name, default)
 
 
 @dataclass(frozen=True)
 class JournalRead:
     events: tuple[Event, ...]
     warnings: tuple[str, ...]
+    chain: ChainProblem | None = None  # the first place the chain is broken; None when whole
+    notes: tuple[str, ...] = ()  # kinds this version does not know (replay skips them)
+
+    @property
+    def ok(self) -> bool:
+        return self.chain is None
 
 
 @dataclass(frozen=True)
@@ -55,7 +83,9 @@ class Verification:
     events: int
     first_bad_seq: int | None
     message: str
-    first_bad_line: int | None = None  # 1-based; set when the bad spot has no readable seq
+    first_bad_line: int | None = None  # 1-based
+    problem: ChainProblem | None = None
+    notes: tuple[str, ...] = ()
 
 
 class ActionBusy(CutoverError):
@@ -85,15 +115,18 @@ def iso_utc(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _digest(obj: Mapping[str, Any]) -> str:
-    canonical = json.dumps(
-        {k: v for k, v in obj.items() if k != "hash"},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def head_path(path: Path) -> Path:
+    return path.with_name(path.name + HEAD_SUFFIX)
+
+
+def remove(path: Path) -> None:
+    """Start over on purpose: the journal and its head record go together, or the head
+    record would report the new journal's missing events as removed."""
+    path = Path(path)
+    # The head record first: a reader in between sees a journal without one (a warning),
+    # never a head record naming events that are gone (a broken chain).
+    head_path(path).unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
 
 
 def _encode_value(value: Any) -> Any:
@@ -131,165 +164,59 @@ def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
     return value
 
 
-def _parse(raw: bytes) -> Event | None:
-    """An event if the line is structurally one; hashes and links are verify's business."""
-    try:
-        obj = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(obj, dict):
-        return None
-    seq = obj.get("seq")
-    if type(seq) is not int or seq < 1:
-        return None
-    if not all(isinstance(obj.get(k), str) for k in ENVELOPE if k != "seq"):
-        return None
-    try:
-        ts = datetime.fromisoformat(obj["ts"])
-    except ValueError:
-        return None
-    if ts.tzinfo is None:
-        return None
-    return Event(
-        seq=seq,
-        ts=ts.astimezone(UTC),
-        actor=obj["actor"],
-        host=obj["host"],
-        kind=obj["kind"],
-        fields={k: v for k, v in obj.items() if k not in ENVELOPE},
-        prev=obj["prev"],
-        hash=obj["hash"],
-    )
-
-
-def _hash_ok(raw: bytes, event: Event) -> bool:
-    try:
-        return _digest(json.loads(raw)) == event.hash
-    except ValueError:  # NaN/Infinity sneaked in: not something we wrote
-        return False
-
-
-@dataclass(frozen=True)
-class _Line:
-    number: int  # 1-based
-    offset: int
-    raw: bytes  # without the newline
-    terminated: bool
-
-
-def _lines(data: bytes, base: int = 0, first_number: int = 1) -> list[_Line]:
-    # Split on b"\n" only: str.splitlines would also split on U+2028 and friends, which
-    # ensure_ascii=False leaves raw inside values.
-    out, offset, number = [], 0, first_number
-    while offset < len(data):
-        end = data.find(b"\n", offset)
-        if end < 0:
-            out.append(_Line(number, base + offset, data[offset:], terminated=False))
-            break
-        out.append(_Line(number, base + offset, data[offset:end], terminated=True))
-        offset, number = end + 1, number + 1
-    return out
-
-
-@dataclass(frozen=True)
-class _Walk:
-    events: tuple[Event, ...]
-    warnings: tuple[str, ...]
-    failure: Verification | None
-
-
-def _torn(line: _Line) -> str:
-    return f"journal line {line.number} is torn (a crash mid-write?); skipped"
-
-
-def _walk(data: bytes) -> _Walk:
-    """Read and check the whole chain in one pass; read() and verify() share it."""
-    events: list[Event] = []
-    warnings: list[str] = []
-    failure: Verification | None = None
-    expected_seq, prev_hash = 1, GENESIS
-    bad: list[_Line] = []  # unreadable lines since the last event
-
-    def fail(seq: int | None, line: int | None, message: str) -> None:
-        nonlocal failure
-        if failure is None:
-            failure = Verification(False, 0, seq, message, line)
-
-    for line in _lines(data):
-        event = _parse(line.raw)
-        if event is None:
-            bad.append(line)
-            continue
-        if bad:
-            start = bad[0].offset
-            acked = (
-                event.kind == TORN_KIND
-                and event.get("offset") == start
-                and isinstance(event.get("length"), int)
-                and line.offset - start - event.get("length") in (0, 1)
-                and hashlib.sha256(data[start : start + event.get("length")]).hexdigest()
-                == event.get("sha256")
-            )
-            for b in bad:
-                if acked:
-                    warnings.append(_torn(b))
-                else:
-                    warnings.append(
-                        f"journal line {b.number} is not a journal event; skipped "
-                        "(journal --verify reports it)"
-                    )
-            if not acked:
-                fail(
-                    None,
-                    bad[0].number,
-                    f"journal line {bad[0].number} (after seq {expected_seq - 1}) is not "
-                    "a journal event, and no crash explains it: edited or corrupted",
-                )
-            bad = []
-        events.append(event)
-        if not _hash_ok(line.raw, event):
-            fail(
-                event.seq,
-                line.number,
-                f"seq {event.seq} (line {line.number}) does not match its hash: "
-                "changed after it was written",
-            )
-        elif event.seq > expected_seq:
-            missing = (
-                f"seq {expected_seq} is"
-                if event.seq == expected_seq + 1
-                else f"seqs {expected_seq}–{event.seq - 1} are"
-            )
-            fail(
-                expected_seq,
-                line.number,
-                f"{missing} missing: seq {event.seq} (line {line.number}) follows "
-                f"seq {expected_seq - 1}; lines were removed",
-            )
-        elif event.seq < expected_seq:
-            fail(
-                event.seq,
-                line.number,
-                f"seq {event.seq} (line {line.number}) repeats or goes back after "
-                f"seq {expected_seq - 1}",
-            )
-        elif event.prev != prev_hash:
-            fail(
-                event.seq,
-                line.number,
-                f"seq {event.seq} (line {line.number}) does not chain to the event before "
-                "it: an earlier line was changed, removed or inserted",
-            )
-        expected_seq, prev_hash = event.seq + 1, event.hash
-    # Unreadable bytes after the last event: a crash mid-write that no one appended after.
-    warnings.extend(_torn(b) for b in bad)
-    return _Walk(tuple(events), tuple(warnings), failure)
-
-
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(folder: Path) -> None:
+    dfd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _make_dirs(folder: Path) -> None:
+    """mkdir -p, each new folder 0700 (Path.mkdir gives the parents default modes)."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, PRIVATE_DIR)
+        except FileExistsError:
+            if not new.is_dir():
+                raise
+
+
+def _read_head(path: Path) -> tuple[str, Head | None]:
+    """("missing", None), ("unreadable", None) or ("ok", head)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return "missing", None
+    except OSError:  # a folder in its place, no permission
+        return "unreadable", None
+    head = Head.decode(raw)
+    return ("ok", head) if head else ("unreadable", None)
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    """Where the incremental reader stopped: the same file (inode), unchanged (the last
+    whole line it verified still reads the same, and a file of the same size was not
+    written since), so only the bytes after `chain.offset` are new."""
+
+    dev: int
+    inode: int
+    size: int
+    mtime_ns: int
+    chain: Chain  # its last_line is re-read and compared each time
 
 
 class Journal:
@@ -306,59 +233,112 @@ class Journal:
         # Every string written passes through the session's redactor: no secret reaches
         # the journal, whatever a flag command or an error message carried.
         self._redact = redact
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_path = self.path.with_name(self.path.name + LOCK_SUFFIX)
+        self.head_path = head_path(self.path)
         self.actor = actor if actor is not None else current_actor()
         self.host = host if host is not None else socket.gethostname()
         self._clock = clock or (lambda: datetime.now(UTC))
-        # tail_since resumes here: (inode, byte offset just past the last whole line, last seq)
-        self._tail: tuple[int, int, int] | None = None
+        self._cursor: _Cursor | None = None
+        # The cursor is one reader's memory; a rollback finishing on another thread must
+        # not feed it at the same time as the console's poll.
+        self._reading = threading.Lock()
+        self._notices: tuple[str, ...] | None = None  # permission findings, once per instance
+        self._head_trouble: str | None = None
 
     # -- writing ------------------------------------------------------------------------
 
     def append(self, kind: str, /, **fields: Any) -> Event:
-        """Write one event and make it durable; returns only once it is on disk."""
+        """Write one event and make it durable; returns only once it is on disk.
+
+        Works on a broken journal too (a rollback must never be blocked): it chains onto
+        the last readable event and leaves every finding where it is. It acknowledges only
+        a partial last line (a crash mid-write); whole lines that are not events stay
+        unexplained, and a head record the file no longer reaches is left as it is."""
+        kind = str(kind)
         if not kind:
             raise ValueError("journal event kind is empty")
         plain = _plain_fields(fields)
         if self._redact is not None:
             plain = {k: _redacted(v, self._redact) for k, v in plain.items()}
         ts = self._clock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        self._secure()
+        _make_dirs(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
         try:
-            # Held across reading the tail and writing: that is what makes seq/prev right
-            # when several consoles share one journal.
+            # Held across reading the tail, writing, and the head record: that is what makes
+            # seq/prev right when several consoles share one journal, and what a reader's
+            # shared lock waits for.
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
-            last, end = self._last_event(fd, size)
+            last, end = self._find_back(fd, size, lambda e: True)
             seq = last.seq + 1 if last else 1
             prev = last.hash if last else GENESIS
             out = b""
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 out += b"\n"  # never glue onto a torn line: it stays torn, ours stays whole
             if end < size:
-                junk = os.pread(fd, size - end, end)
-                ack = self._record(
-                    seq,
-                    ts,
-                    TORN_KIND,
-                    prev,
-                    {
-                        "offset": end,
-                        "length": len(junk),
-                        "sha256": hashlib.sha256(junk).hexdigest(),
-                    },
-                )
-                out += ack[1]
-                seq, prev = seq + 1, ack[0].hash
+                tail = os.pread(fd, size - end, end)
+                partial = tail[tail.rfind(b"\n") + 1 :]
+                if partial:  # only a partial last line can be a crash's
+                    ack = self._record(
+                        seq,
+                        ts,
+                        TORN_KIND,
+                        prev,
+                        {
+                            "offset": size - len(partial),
+                            "length": len(partial),
+                            "sha256": hashlib.sha256(partial).hexdigest(),
+                        },
+                    )
+                    out += ack[1]
+                    seq, prev = seq + 1, ack[0].hash
             event, line = self._record(seq, ts, kind, prev, plain)
+            agrees = self._head_agrees(fd, size, last)
             _write_all(fd, out + line)
             os.fsync(fd)
             if size == 0:
-                self._fsync_dir()  # a new file is only durable once its directory entry is
+                _fsync_dir(self.path.parent)  # a new file is durable once its entry is
+            if agrees:
+                try:
+                    self._write_head(Head(event.seq, event.hash, size + len(out) + len(line)))
+                    self._head_trouble = None
+                except OSError as exc:
+                    # The event is on disk, and a record behind the file is no finding: the
+                    # action goes ahead (a rollback must), and the next read says so.
+                    self._head_trouble = f"the journal's head record could not be updated: {exc}"
             return event
         finally:
             os.close(fd)  # closing releases the lock
+
+    def _head_agrees(self, fd: int, size: int, last: Event | None) -> bool:
+        """May the head record move on? Only if the file still reaches the event it names:
+        otherwise it is the evidence that the end of the journal was removed, and stays."""
+        status, head = _read_head(self.head_path)
+        if status == "missing":
+            return True  # a journal from before head records, or a new one: start one
+        if head is None or last is None or last.seq < head.seq:
+            return False
+        if last.seq == head.seq:
+            return last.hash == head.hash
+        # A crash between an append and its head record leaves the record behind the file.
+        named, _ = self._find_back(fd, size, lambda e: e.seq <= head.seq)
+        return named is not None and named.seq == head.seq and named.hash == head.hash
+
+    def _write_head(self, head: Head) -> None:
+        """Replace the head record whole: written to a temporary file, fsynced, renamed
+        over, and the folder fsynced. A reader (or a reboot) sees the old record or the new
+        one, never half of one, so an unreadable head record is always a finding."""
+        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        try:
+            os.fchmod(fd, PRIVATE_FILE)  # a leftover temporary may have had another mode
+            _write_all(fd, head.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.head_path)
+        _fsync_dir(self.head_path.parent)
 
     def _record(
         self, seq: int, ts: datetime, kind: str, prev: str, fields: dict[str, Any]
@@ -368,7 +348,7 @@ class Journal:
             "ts": iso_utc(ts),
             "actor": self.actor,
             "host": self.host,
-            "kind": kind,
+            "kind": str(kind),
         }
         obj.update(fields)
         obj["prev"] = prev
@@ -379,7 +359,7 @@ class Journal:
             datetime.fromisoformat(obj["ts"]),
             self.actor,
             self.host,
-            kind,
+            str(kind),
             fields,
             prev,
             obj["hash"],
@@ -387,90 +367,188 @@ class Journal:
         return event, line
 
     @staticmethod
-    def _last_event(fd: int, size: int) -> tuple[Event | None, int]:
-        """The last readable event and the byte offset just past its line, reading backwards
-        from the end so an append costs the same on day 7 as on day 1."""
+    def _find_back(fd: int, size: int, match: Callable[[Event], bool]) -> tuple[Event | None, int]:
+        """The last readable event that `match`es and the byte offset just past its line,
+        reading backwards from the end so an append costs the same on day 7 as on day 1."""
         chunk = _TAIL_CHUNK
         while True:
             start = max(0, size - chunk)
-            data = os.pread(fd, size - start, start)
-            lines = _lines(data, base=start)
+            lines = split_lines(os.pread(fd, size - start, start), base=start)
             if start > 0:
                 lines = lines[1:]  # may begin mid-line
             for line in reversed(lines):
-                event = _parse(line.raw)
-                if event is not None:
-                    return event, line.offset + len(line.raw) + line.terminated
+                got = parse_line(line.raw)
+                if got is not None and match(got[0]):
+                    return got[0], line.end
             if start == 0:
                 return None, 0
             chunk *= 4
 
-    def _fsync_dir(self) -> None:
-        dfd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
     # -- reading ------------------------------------------------------------------------
 
-    def _read_bytes(self, offset: int = 0) -> tuple[bytes, int, int] | None:
-        """(bytes from offset, or from 0 if the file is now shorter; the offset used; inode),
-        under a shared lock so no append is half-visible. None when there is no journal."""
+    def read(self) -> JournalRead:
+        """The journal, verified. A long-lived Journal (the console's) verifies only what
+        was appended since its last read; it starts over when the file was replaced, shrank,
+        or changed under what it had verified."""
+        view, warnings = self._scan()
+        return JournalRead(view.events, warnings, view.problem, view.notes)
+
+    def verify(self) -> Verification:
+        """Check the whole file from its first line, whatever was read before."""
+        view, warnings = self._scan(afresh=True)
+        n = len(view.events)
+        notes = "".join(f"; note: {note}" for note in view.notes)
+        if view.problem is not None:
+            p = view.problem
+            return Verification(False, n, p.seq, p.message + notes, p.line, p, view.notes)
+        if not view.lines and not self.path.exists():
+            message = "the journal is empty (no file yet)"
+        else:
+            message = f"{n} event{'s' if n != 1 else ''}, chain intact"
+        message += "".join(f"; {w}" for w in warnings) + notes
+        return Verification(True, n, None, message, notes=view.notes)
+
+    def tail_since(self, seq: int) -> tuple[Event, ...]:
+        """Whole-line events after `seq`, verified on the way. Polling it every second costs
+        only the new bytes."""
+        view, _ = self._scan()
+        events = view.events[: view.committed]
+        start = len(events)
+        while start and events[start - 1].seq > seq:
+            start -= 1
+        return events[start:]
+
+    def _scan(self, afresh: bool = False) -> tuple[View, tuple[str, ...]]:
+        with self._reading:
+            if afresh:
+                self._cursor = None
+            return self._scan_locked()
+
+    def _scan_locked(self) -> tuple[View, tuple[str, ...]]:
+        notices = self._secure()
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            return None
+            self._cursor = None
+            return self._judge(Chain().read(b""), 0, _read_head(self.head_path), notices)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            fcntl.flock(fd, fcntl.LOCK_SH)  # no append is half-visible, head record included
             st = os.fstat(fd)
-            if offset > st.st_size:
-                offset = 0
-            return os.pread(fd, st.st_size - offset, offset), offset, st.st_ino
+            cursor = self._cursor
+            data = None
+            if (
+                cursor is not None
+                and (cursor.dev, cursor.inode) == (st.st_dev, st.st_ino)
+                and st.st_size >= cursor.chain.offset
+                and (st.st_size != cursor.size or st.st_mtime_ns == cursor.mtime_ns)
+            ):
+                verified = cursor.chain.last_line
+                start = cursor.chain.offset - len(verified)
+                data = os.pread(fd, st.st_size - start, start)
+                if data.startswith(verified):
+                    data = data[len(verified) :]
+                    chain = cursor.chain
+                else:
+                    data = None  # what was verified changed under us
+            if data is None:
+                chain = Chain()
+                data = os.pread(fd, st.st_size, 0)
+            view = chain.read(data)
+            head = _read_head(self.head_path)
+            self._cursor = _Cursor(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, chain)
+            return self._judge(view, st.st_size, head, notices)
         finally:
             os.close(fd)
 
-    def read(self) -> JournalRead:
-        got = self._read_bytes()
-        if got is None:
-            return JournalRead((), ())
-        walk = _walk(got[0])
-        return JournalRead(walk.events, walk.warnings)
+    def _judge(
+        self, view: View, size: int, head: tuple[str, Head | None], notices: tuple[str, ...]
+    ) -> tuple[View, tuple[str, ...]]:
+        """Add what the head record says to what the lines said."""
+        status, record = head
+        name = self.head_path.name
+        warnings = list(notices) + list(view.warnings)
+        if self._head_trouble:
+            warnings.append(self._head_trouble)
+        problem = view.problem
+        if status == "missing":
+            if view.events:
+                warnings.append(
+                    f"the journal has no head record ({name}) yet, so removing its last lines "
+                    "would go unnoticed; the next entry writes one"
+                )
+        elif record is None:
+            problem = problem or ChainProblem(
+                None,
+                None,
+                f"the journal's head record ({name}) is unreadable: edited or corrupted "
+                "(cutover replaces it whole, so a crash cannot leave it so); if you know why, "
+                "move it aside and the next entry writes a new one",
+                f"head record {name} unreadable",
+            )
+        else:
+            problem = problem or check_head(view, record, size, name)
+        if problem is not view.problem:
+            view = View(
+                view.events,
+                view.committed,
+                view.warnings,
+                problem,
+                view.notes,
+                view.lines,
+                view.line_of,
+            )
+        return view, tuple(warnings)
 
-    def verify(self) -> Verification:
-        got = self._read_bytes()
-        if got is None:
-            return Verification(True, 0, None, "the journal is empty (no file yet)")
-        walk = _walk(got[0])
-        n = len(walk.events)
-        if walk.failure is not None:
-            f = walk.failure
-            return Verification(False, n, f.first_bad_seq, f.message, f.first_bad_line)
-        message = f"{n} event{'s' if n != 1 else ''}, chain intact"
-        if walk.warnings:
-            message += "; " + "; ".join(walk.warnings)
-        return Verification(True, n, None, message)
+    # -- files only their owner can read --------------------------------------------------
 
-    def tail_since(self, seq: int) -> tuple[Event, ...]:
-        """Events after `seq`. Reads on from where the last call stopped, so polling it
-        every second costs only the new bytes."""
-        inode, offset, seen = self._tail or (0, 0, 0)
-        if seq < seen:
-            offset = 0  # asked for older events than the remembered spot: start over
-        got = self._read_bytes(offset)
-        if got is not None and got[1] and got[2] != inode:
-            got = self._read_bytes(0)  # the file was replaced: start over
-        if got is None:
-            self._tail = None
-            return ()
-        data, offset, inode = got
-        if offset == 0:
-            seen = 0
-        # A line without its newline is left for the next call: only whole lines count.
-        whole = data[: data.rfind(b"\n") + 1]
-        events = [e for e in map(_parse, (ln.raw for ln in _lines(whole))) if e is not None]
-        self._tail = (inode, offset + len(whole), max([seen, *(e.seq for e in events)]))
-        return tuple(e for e in events if e.seq > seq)
+    def _secure(self) -> tuple[str, ...]:
+        """Make the journal's files 0600 and its folder 0700 once per Journal, where they
+        are ours to change, and say what was done or cannot be."""
+        if self._notices is not None:
+            return self._notices
+        me = os.geteuid()
+        folder = self.path.parent
+        files = (self.path, self.lock_path, self.head_path)
+        tightened, loose = [], []
+        for path in (folder, *files):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            mode = stat.S_IMODE(st.st_mode)
+            if path == folder and folder.name != STATE_FOLDER:
+                # The operator's own folder: 0600 files keep their contents private; only
+                # a folder others can write lets them replace the journal.
+                if mode & 0o022:
+                    loose.append(
+                        f"the journal's folder {folder} is {mode:04o}: others can replace "
+                        f"the journal in it; `chmod go-w {folder}` (or keep the journal in "
+                        f"a folder of its own)"
+                    )
+                continue
+            private = PRIVATE_DIR if path == folder else PRIVATE_FILE
+            if not mode & 0o077:
+                continue
+            if st.st_uid == me:
+                try:
+                    os.chmod(path, mode & private)
+                except OSError:
+                    pass
+                else:
+                    tightened.append(f"{path.name} {mode:04o} → {mode & private:04o}")
+                    continue
+            loose.append(
+                f"{path} is {mode:04o}, so others can read it, and it belongs to uid "
+                f"{st.st_uid}: ask its owner to `chmod {private:o} {path}`"
+            )
+        notices = []
+        if tightened:
+            notices.append(
+                "made the journal's files private (only their owner can read them): "
+                + ", ".join(tightened)
+            )
+        self._notices = (*notices, *loose)
+        return self._notices
 
     # -- the action lock ----------------------------------------------------------------
 
@@ -478,9 +556,10 @@ class Journal:
     def action_lock(self, what: str) -> Iterator[None]:
         """Only one process at a time may change traffic (advance, rollback). Non-blocking:
         a second console is told who is busy rather than left waiting behind them."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        self._secure()
+        _make_dirs(self.lock_path.parent)
         # Never deleted: unlinking a flock'ed file lets two processes lock two different files.
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

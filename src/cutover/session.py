@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from cutover import db, journal, redact, state
@@ -22,6 +22,11 @@ class Session:
     journal: journal.Journal = field(init=False)
     # Every text this session shows or writes passes through it (DESIGN principle 8).
     redact: redact.Redactor = field(init=False, repr=False)
+    # The state folded so far and the last event folded into it: the next state() folds only
+    # what the journal verified since (the console asks every second).
+    _folded: tuple[int, journal.Event | None, state.CutoverState] | None = field(
+        init=False, default=None, repr=False
+    )
 
     def __post_init__(self) -> None:
         self.redact = redact.for_runbook(self.runbook, self.environ)
@@ -32,9 +37,22 @@ class Session:
         )
 
     def state(self) -> tuple[state.CutoverState, tuple[str, ...]]:
-        """The replayed state and any journal warnings (a torn last line, say)."""
+        """The replayed state and any journal warnings (a torn last line, say). The journal
+        is verified as it is read: a broken chain is on the state (`.chain`, which refuses
+        advance, step back and sign-off) and is the first warning."""
         read = self.journal.read()
-        return state.replay(self.runbook, read.events), read.warnings
+        events = read.events
+        folded = self._folded
+        if folded and folded[0] and len(events) >= folded[0] and events[folded[0] - 1] is folded[1]:
+            current = state.replay(self.runbook, events[folded[0] :], since=folded[2])
+        else:  # a first read, or the journal started over (replaced, rewritten, another one)
+            current = state.replay(self.runbook, events)
+        self._folded = (len(events), events[-1] if events else None, current)
+        warnings = read.warnings
+        if read.chain is not None:
+            current = replace(current, chain=read.chain)
+            warnings = (read.chain.message, *warnings)
+        return current, warnings
 
     def runner(self) -> db.QueryRunner:
         """A query runner on the runbook's database; DatabaseUnavailable without a DSN."""

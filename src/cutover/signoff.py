@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cutover.errors import CutoverError
+from cutover.events import Kind
 from cutover.journal import Event, iso_utc
 from cutover.probes import ProbeResult, run_probe
 from cutover.session import Session
@@ -33,6 +34,9 @@ async def sign_off(
     A step that names a probe is checked first (or `probe_result`, when the caller just ran
     it): it must pass, or the operator overrides with a note saying why."""
     state, _ = session.state()
+    if state.chain is not None:
+        # A sign-off vouches for what the journal says happened; that is unknown now.
+        raise SignOffRefused(f"cannot sign off: {state.chain.message}")
     stage = session.runbook.stage(state.stage_id)
     steps = {s.id: s for s in stage.steps}
     if step_id not in steps:
@@ -58,7 +62,7 @@ async def sign_off(
                 "override with a note saying why it is acceptable"
             )
     event = session.journal.append(
-        "signoff",
+        Kind.SIGNOFF,
         stage=stage.id,
         step=step.id,
         visit=state.visit,

@@ -1,12 +1,14 @@
 """The cutover's state, derived by replaying the journal: there is no other state file.
 
-Event kinds this module understands (every writer uses these names):
+Event kinds this module understands (members of `cutover.events.Kind`):
   signoff           stage, step, visit, note, override (bool), probe (summary or null)
   <move>.intent     action (id), from_stage, to_stage, from_percent, to_percent, reason
   <move>.done       action, flag_percent, verified (text), took_s
   <move>.failed     action, error
 where <move> is advance, rollback or stepback. A crashed action is closed later by the
 reconciler with a `<move>.done` or `<move>.failed` that carries `reconciled: true`.
+The journal's health travels with the state (`chain`): replay folds events, it does not
+judge them; the journal verified them as it read them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from cutover.chain import ChainProblem
+from cutover.check import Raised
+from cutover.events import MOVES, Kind, known
 from cutover.model import Runbook
 
-MOVES = ("advance", "rollback", "stepback")
+__all__ = ["MOVES", "CutoverState", "Pending", "SignOff", "initial", "replay"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,22 @@ class Pending:
 
 
 @dataclass(frozen=True)
+class AcceptedGap:
+    """A gap in the evidence an operator accepted with a note: it does not restart holds."""
+
+    start: datetime
+    end: datetime
+    actor: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Completed:
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class CutoverState:
     stage_id: str
     visit: int  # counts every entry into a stage, so sign-offs of an earlier visit don't carry over
@@ -57,6 +78,14 @@ class CutoverState:
     last_seq: int = 0
     # action id -> the deployment an interrupted move still waits on ("dpl_… BUILDING")
     unsettled: dict[str, str] = field(default_factory=dict)
+    # Where the journal this was replayed from stops being what cutover wrote (None: whole).
+    # While it is set, advance, step back and sign-off refuse; rollback never does.
+    chain: ChainProblem | None = None
+    # trigger id -> who raised it (a manual trigger, or a query trigger acknowledged open)
+    raised: dict[str, Raised] = field(default_factory=dict)
+    # Gaps in the evidence accepted with a note: (from, to) they no longer restart a hold.
+    accepted_gaps: tuple[AcceptedGap, ...] = ()
+    completed: Completed | None = None  # the cutover is done
 
     def hold_elapsed_s(self, now: datetime) -> float:
         return 0.0 if self.entered_at is None else max(0.0, (now - self.entered_at).total_seconds())
@@ -67,18 +96,22 @@ def initial(runbook: Runbook) -> CutoverState:
     return CutoverState(stage_id=first.id, visit=1, entered_at=None, percent=first.percent)
 
 
-def replay(runbook: Runbook, events: Iterable) -> CutoverState:
-    """Fold journal events into the current state. Unknown stages/kinds are skipped, so an old
-    journal still replays after the runbook gained or renamed stages."""
-    state = initial(runbook)
-    known = {s.id for s in runbook.stages}
+def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None) -> CutoverState:
+    """Fold journal events into the current state (onward from `since`, the state replayed
+    from the events before these). Unknown stages/kinds are skipped, so an old journal still
+    replays after the runbook gained or renamed stages, and a newer one after cutover did."""
+    state = since or initial(runbook)
+    stages = {s.id for s in runbook.stages}
+    last_seq = state.last_seq  # set once at the end: a copy of the state per event is slow
     for event in events:
         if state.entered_at is None:
             # The first stage's clock starts with the first thing anybody journaled.
             state = replace(state, entered_at=event.ts)
-        state = replace(state, last_seq=event.seq)
-        kind = event.kind
-        if kind == "signoff":
+        last_seq = event.seq
+        kind = known(event.kind)
+        if kind is None:
+            continue
+        if kind is Kind.SIGNOFF:
             if event.get("stage") == state.stage_id and event.get("visit") == state.visit:
                 signed = SignOff(
                     stage=event.get("stage"),
@@ -91,25 +124,44 @@ def replay(runbook: Runbook, events: Iterable) -> CutoverState:
                 )
                 state = replace(state, signoffs={**state.signoffs, signed.step: signed})
             continue
-        if kind == "move.unsettled":
+        if kind is Kind.MOVE_UNSETTLED:
             action = event.get("action")
             if state.pending and state.pending.action == action:
                 state = replace(
                     state, unsettled={**state.unsettled, action: event.get("pending") or ""}
                 )
             continue
-        if kind == "reconcile":
+        if kind is Kind.RECONCILE:
             # The operator recorded what the flag reads; the journal's stage moves back to
             # the stage that runs at that percent (never forward: that would skip guards).
             to_stage, percent = event.get("to_stage"), event.get("flag_percent")
-            if isinstance(percent, int) and to_stage in known and state.pending is None:
+            if isinstance(percent, int) and to_stage in stages and state.pending is None:
                 if to_stage != state.stage_id:
                     state = _enter(state, to_stage, percent, event.ts)
                 else:
                     state = replace(state, percent=percent)
             continue
-        move, _, phase = kind.partition(".")
-        if move not in MOVES:
+        if kind is Kind.TRIGGER_RAISED:
+            trigger = event.get("trigger")
+            if isinstance(trigger, str):
+                up = Raised(event.actor, event.ts, event.get("note") or "")
+                state = replace(state, raised={**state.raised, trigger: up})
+            continue
+        if kind is Kind.TRIGGER_CLEARED:
+            trigger = event.get("trigger")
+            state = replace(state, raised={k: v for k, v in state.raised.items() if k != trigger})
+            continue
+        if kind is Kind.GAP_ACCEPTED:
+            gap = _accepted_gap(event)
+            if gap is not None:
+                state = replace(state, accepted_gaps=(*state.accepted_gaps, gap))
+            continue
+        if kind is Kind.COMPLETE:
+            if event.get("stage") == state.stage_id and state.pending is None:
+                state = replace(state, completed=Completed(event.actor, event.ts))
+            continue
+        move, phase = kind.move, kind.phase
+        if move is None:
             continue
         if phase == "intent":
             state = replace(
@@ -133,9 +185,20 @@ def replay(runbook: Runbook, events: Iterable) -> CutoverState:
         ):
             pending = state.pending
             state = replace(state, pending=None, unsettled={})
-            if phase == "done" and pending.to_stage in known:
+            if phase == "done" and pending.to_stage in stages:
                 state = _enter(state, pending.to_stage, pending.to_percent, event.ts)
-    return state
+    return state if state.last_seq == last_seq else replace(state, last_seq=last_seq)
+
+
+def _accepted_gap(event) -> AcceptedGap | None:
+    try:
+        start = datetime.fromisoformat(event.get("gap_start"))
+        end = datetime.fromisoformat(event.get("gap_end"))
+    except (TypeError, ValueError):
+        return None
+    if start.tzinfo is None or end.tzinfo is None:
+        return None
+    return AcceptedGap(start, end, event.actor, event.get("note") or "")
 
 
 def _enter(state: CutoverState, stage_id: str, percent: int, at: datetime) -> CutoverState:
@@ -147,4 +210,5 @@ def _enter(state: CutoverState, stage_id: str, percent: int, at: datetime) -> Cu
         entered_at=at,
         percent=percent,
         signoffs={},
+        completed=None,
     )

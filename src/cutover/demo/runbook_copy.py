@@ -10,6 +10,7 @@ from typing import Any
 
 import tomli_w
 
+from cutover import journal as journal_mod
 from cutover.durations import parse_duration
 
 HOLD_SCALE = 3600  # an hour of hold becomes a second: 24 h canary → 24 s
@@ -76,7 +77,6 @@ def write_demo_runbook(source: Path | str, demo_dir: Path | str, *, keep: bool =
         "# Regenerated on every start: edit the original, not this file.\n\n"
     )
     target.write_text(header + tomli_w.dumps(demo_runbook(data, source, demo_dir)), "utf-8")
-    journal = demo_dir / JOURNAL_NAME
     if not keep:
-        journal.unlink(missing_ok=True)
+        journal_mod.remove(demo_dir / JOURNAL_NAME)  # with its head record
     return target

@@ -1,0 +1,164 @@
+"""What verifying the journal costs, as ratios against a baseline measured in the same run:
+reading the file and json.loads of each line (the cheapest read that still looks at every
+event). Run on demand: `.venv/bin/python bench/journal_verify.py [EVENTS ...]`.
+
+- a fresh process (every CLI command) verifies the whole chain once: Journal.read(), and
+  Session.state() (read, verify, fold into the state);
+- a long-lived Journal (the console polls every second) verifies only what is new: a read
+  with nothing new, a read after one new event, and Session.state() on top;
+- an append (write, fsync, head record renamed into place) against a bare write + fsync.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from cutover import runbook  # noqa: E402
+from cutover.events import Kind  # noqa: E402
+from cutover.journal import Journal  # noqa: E402
+from cutover.session import Session  # noqa: E402
+
+
+def best_of(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def build(path: Path, events: int) -> None:
+    """A long cutover's worth of sign-offs, advances and rollbacks (no fsync per line: we
+    time reading here, not writing)."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    tick = [0]
+
+    def clock() -> datetime:
+        tick[0] += 1
+        return start + timedelta(seconds=tick[0] * 60)
+
+    journal = Journal(path, actor="bench", host="bench", clock=clock)
+    real_fsync = os.fsync
+    os.fsync = lambda fd: None  # building the fixture only
+    try:
+        n = 0
+        while n < events:
+            journal.append(
+                Kind.SIGNOFF,
+                stage="prerequisites",
+                step="rlm_healthy",
+                visit=1,
+                note="x" * 40,
+                override=False,
+                probe=None,
+            )
+            for move, frm, to, pf, pt in (
+                ("advance", "prerequisites", "canary", 0, 10),
+                ("rollback", "canary", "prerequisites", 10, 0),
+            ):
+                journal.append(
+                    f"{move}.intent",
+                    action=f"{move[0]}{n}",
+                    from_stage=frm,
+                    to_stage=to,
+                    from_percent=pf,
+                    to_percent=pt,
+                    reason="drill",
+                )
+                journal.append(
+                    f"{move}.done", action=f"{move[0]}{n}", flag_percent=pt, verified="ok"
+                )
+            n += 5
+    finally:
+        os.fsync = real_fsync
+
+
+def measure(events: int, book: runbook.Runbook, folder: Path) -> list[tuple[str, float, float]]:
+    path = folder / f"journal-{events}.jsonl"
+    build(path, events)
+
+    def baseline() -> list:
+        return [json.loads(line) for line in path.read_bytes().split(b"\n") if line]
+
+    base = best_of(baseline)
+    rows = [("fresh read + verify", best_of(lambda: Journal(path).read()), base)]
+
+    def fresh_state():
+        session = Session(book, {"USER": "bench"})
+        session.journal = Journal(path, actor="bench")
+        return session.state()
+
+    rows.append(("fresh Session.state() (verify + replay)", best_of(fresh_state), base))
+
+    console = Session(book, {"USER": "bench"})
+    console.journal = Journal(path, actor="bench")
+    console.state()
+    rows.append(("long-lived read, nothing new", best_of(console.journal.read, 20), base))
+    rows.append(("long-lived Session.state(), nothing new", best_of(console.state, 20), base))
+    writer = Journal(path, actor="other")
+
+    def one_more():
+        writer.append("probe.ran", n=1)
+        return console.state()
+
+    rows.append(("append one + long-lived Session.state()", best_of(one_more, 10), base))
+    return rows
+
+
+def append_cost(folder: Path) -> tuple[float, float]:
+    """One append with everything that makes it durable and checkable, against writing the
+    same bytes to a file and fsyncing it."""
+    journal = Journal(folder / "append.jsonl", actor="bench", host="bench")
+    journal.append("probe.ran", n=0)
+    ours = best_of(lambda: journal.append("probe.ran", n=1), 20)
+    line = journal.path.read_bytes().split(b"\n")[-2] + b"\n"
+    fd = os.open(folder / "bare.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+
+        def bare():
+            os.write(fd, line)
+            os.fsync(fd)
+
+        base = best_of(bare, 20)
+    finally:
+        os.close(fd)
+    return ours, base
+
+
+def main(argv: list[str]) -> None:
+    sizes = [int(a) for a in argv] or [5_000, 50_000]
+    book = runbook.load(ROOT / "runbook.toml")
+    print(f"{'events':>7}  {'what':<42} {'ours':>10} {'baseline':>10} {'ratio':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for events in sizes:
+            size = None
+            for name, ours, base in measure(events, book, Path(tmp)):
+                print(
+                    f"{events:>7}  {name:<42} {ours * 1e3:>8.2f}ms {base * 1e3:>8.2f}ms "
+                    f"{ours / base:>7.3g}×"
+                )
+                size = (Path(tmp) / f"journal-{events}.jsonl").stat().st_size
+            print(f"{'':>7}  ({size / 1e6:.1f} MB on disk)")
+        ours, base = append_cost(Path(tmp))
+        print(
+            f"{'':>7}  {'append (+ head record) vs write + fsync':<42} {ours * 1e3:>8.2f}ms "
+            f"{base * 1e3:>8.2f}ms {ours / base:>7.3g}×"
+        )
+    print(
+        "(baseline: read the file and json.loads each line, same run; best of 5 runs, "
+        f"20 for the cheap ones; python {sys.version.split()[0]})"
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
