@@ -469,7 +469,16 @@ async def test_advance_never_skips_a_stage(session, flag, vercel):
     await actions.advance(session, flag, report=None, confirm=10, to_stage="canary")
     assert session.state()[0].stage_id == "canary"
     await actions.advance(session, flag, report=None, confirm=50)
-    await assert_refused(session, flag, vercel, "Half is the last stage", confirm=50)
+    await assert_refused(
+        session, flag, vercel, "this is the last stage, not off", to_stage="off", confirm=0
+    )
+    # From the last stage, advance completes the cutover: guarded, touching no flag.
+    vercel.clear_requests()
+    done = await actions.advance(session, flag, report=None, confirm=50)
+    assert done.ok and done.move == "complete"
+    assert not any(r.method in ("PATCH", "POST") for r in vercel.requests)
+    assert session.state()[0].completed is not None
+    await assert_refused(session, flag, vercel, "the cutover is complete", confirm=50)
 
 
 async def test_rollback_is_never_blocked_by_failing_gates_or_missing_signoffs(

@@ -8,6 +8,7 @@ from pathlib import Path
 from cutover import runbook, state
 from cutover.check import judge_stage
 from cutover.flags import FlagState
+from cutover.hold import Hold
 from cutover.journal import Journal
 from cutover.machine import decide
 from cutover.results import QueryResult
@@ -168,9 +169,13 @@ def test_advance_is_refused_with_sign_offs_and_hold_left(tmp_path):
     move(journal, "advance", "prep", "canary", 0, 10)
     clock.now = T0 + timedelta(hours=11)
     s = replayed(book, journal)
-    actions = decide(book, s, clock.now, report_with(book, 99, clock.now), reads(10))
+    held = Hold(24 * 3600, 11 * 3600, 11 * 3600, T0, None, None)
+    actions = decide(book, s, clock.now, report_with(book, 99, clock.now), reads(10), held)
     assert not actions.advance.allowed
     assert actions.advance.reason == "2 sign-offs and 13h of hold left"
+    # Without evidence the hold has not been judged, and time alone is not a hold.
+    unjudged = decide(book, s, clock.now, report_with(book, 99, clock.now), reads(10)).advance
+    assert "1d of hold (not judged yet: no evidence)" in unjudged.reason
 
 
 def test_advance_is_refused_while_a_gate_waits_and_says_which(tmp_path):
@@ -188,9 +193,11 @@ def test_advance_is_refused_while_a_gate_waits_and_says_which(tmp_path):
         {"rate": QueryResult("rate", ("pct",), ((99,),), clock.now - timedelta(minutes=5), 0.01)},
         clock.now,
     )
-    refused = decide(book, s, clock.now, stale, reads(10)).advance
+    held = Hold(24 * 3600, 25 * 3600, 25 * 3600, T0, None, None)
+    refused = decide(book, s, clock.now, stale, reads(10), held).advance
     assert not refused.allowed and "gate success is WAIT" in refused.reason
-    allowed = decide(book, s, clock.now, report_with(book, 99, clock.now), reads(10)).advance
+    report = report_with(book, 99, clock.now)
+    allowed = decide(book, s, clock.now, report, reads(10), held).advance
     assert allowed.allowed, allowed.reason
     assert allowed.reason == "10 % → 50 % (half)"
 
@@ -226,13 +233,18 @@ def test_rollback_is_allowed_whatever_the_flag_reads(tmp_path):
     assert decide(book, s, clock.now, None, None).rollback.allowed
 
 
-def test_the_last_stage_cannot_advance(tmp_path):
+def test_the_last_stage_completes_the_cutover_and_then_nothing_advances(tmp_path):
     book, journal, clock = setup(tmp_path)
     move(journal, "advance", "prep", "canary", 0, 10, action="a1")
     move(journal, "advance", "canary", "half", 10, 50, action="a2")
     s = replayed(book, journal)
-    refused = decide(book, s, clock.now, None, reads(50)).advance
-    assert not refused.allowed and "last stage" in refused.reason
+    actions = decide(book, s, clock.now, None, reads(50))
+    assert actions.next_stage is None
+    assert actions.advance.allowed and "complete the cutover" in actions.advance.reason
+    journal.append("complete", stage="half")
+    done = replayed(book, journal)
+    refused = decide(book, done, clock.now, None, reads(50)).advance
+    assert not refused.allowed and "the cutover is complete" in refused.reason
 
 
 def test_events_of_unknown_kinds_and_stages_are_skipped_on_replay(tmp_path):

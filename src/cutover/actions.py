@@ -248,21 +248,48 @@ async def advance(
                 raise FlagError(
                     f"advance refused: the flag cannot be read: {exc}", retryable=exc.retryable
                 ) from None
-            actions = decide(session.runbook, state, now or datetime.now(UTC), report, read)
+            when = now or datetime.now(UTC)
+            hold = session.judge_hold(state, when, report)
+            actions = decide(session.runbook, state, when, report, read, hold)
             target = actions.next_stage
             if to_stage is not None and (target is None or to_stage != target.id):
-                following = f"the next stage is {target.id}" if target else "this is the last stage"
+                following = (
+                    f"the next stage is {target.id}" if target else "this is the last stage"
+                )
                 raise Refused(f"advance goes one stage at a time: {following}, not {to_stage}")
             if not actions.advance.allowed:
                 raise Refused(f"advance refused: {actions.advance.reason}")
-            assert target is not None
+            if report is not None and report.stage_id != state.stage_id:
+                raise Refused("advance refused: the journal changed meanwhile; look again")
+            stage = session.runbook.stage(state.stage_id)
+            if target is None:
+                # Past the last stage there is no traffic to move: the cutover is done.
+                if confirm != stage.percent:
+                    raise Refused(
+                        f"complete refused: you typed {confirm} but the cutover ends at "
+                        f"{stage.percent} %; type {stage.percent} to confirm"
+                    )
+                done = session.journal.append(
+                    Kind.COMPLETE, stage=stage.id, flag_read=read.summary(), hold_s=hold.held_s
+                )
+                progress(f"✓ the cutover is complete ({stage.title}, {stage.percent} %)")
+                return Outcome(
+                    "complete",
+                    True,
+                    stage.percent,
+                    stage.percent,
+                    stage.id,
+                    0.0,
+                    0,
+                    f"the cutover is complete at {stage.percent} % ({stage.title})",
+                    read,
+                    done.ts,
+                )
             if confirm != target.percent:
                 raise Refused(
                     f"advance refused: you typed {confirm} but {target.title} runs at "
                     f"{target.percent} %; type {target.percent} to confirm"
                 )
-            if report is not None and report.stage_id != state.stage_id:
-                raise Refused("advance refused: the journal changed meanwhile; look again")
             return await _change(
                 session,
                 flag,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cutover.check import CheckReport
+from cutover.gates import Why
 from cutover.private import FILE_MODE, private_dir
 
 GATE, TRIGGER = "gate", "trigger"
@@ -104,11 +105,15 @@ class Evaluation:
 def evaluations(
     report: CheckReport, digests: dict[str, str], at: datetime | None = None
 ) -> list[Evaluation]:
-    """Every gate and trigger verdict of one report, as evidence."""
+    """Every gate and trigger verdict of one report, as evidence. A query that has not run
+    yet (a console just started) is no evaluation at all, so it is not recorded: it must
+    not restart a hold that the watcher is keeping."""
     at = at or report.evaluated_at
     out = []
     for gate in report.gates:
         j = gate.judgement
+        if j.why is Why.NOT_RUN:
+            continue
         out.append(
             Evaluation(
                 GATE,
@@ -126,6 +131,8 @@ def evaluations(
         if trigger.check is None:
             continue  # a manual trigger is raised and cleared in the journal
         j = trigger.judgement
+        if j.why is Why.NOT_RUN:
+            continue
         # The condition, not the alarm: a trigger with `for` fires once this has held long
         # enough, which is what the evidence is for.
         verdict = {True: "fired", False: "quiet", None: "unknown"}[j.trigger_fired]

@@ -13,6 +13,7 @@ from cutover.check import CheckReport
 from cutover.durations import humanize
 from cutover.flags.base import FlagState
 from cutover.gates import Verdict
+from cutover.hold import Hold
 from cutover.model import Runbook, Stage
 from cutover.state import CutoverState
 
@@ -66,6 +67,7 @@ def decide(
     now: datetime,
     report: CheckReport | None,
     flag: FlagState | None = None,
+    hold: Hold | None = None,
 ) -> Actions:
     """Every action's permission. `flag` is what the flag read last (None: not read, or
     unreadable): going toward risk needs it to agree with the journal."""
@@ -74,7 +76,7 @@ def decide(
     before = previous_stage(runbook, state)
     landing = rollback_stage(runbook, state)
     return Actions(
-        advance=_advance(stage, upcoming, state, now, report, flag, bool(runbook.triggers)),
+        advance=_advance(stage, upcoming, state, now, report, flag, bool(runbook.triggers), hold),
         rollback=_rollback(state, flag, landing),
         stepback=_stepback(stage, before, state, flag),
         next_stage=upcoming,
@@ -126,9 +128,16 @@ def _advance(
     report: CheckReport | None,
     flag: FlagState | None,
     has_triggers: bool,
+    hold: Hold | None,
 ) -> Permission:
-    if upcoming is None:
-        return Permission(False, f"{stage.title} is the last stage")
+    if state.completed is not None:
+        return Permission(
+            False,
+            f"the cutover is complete ({state.completed.actor}, "
+            f"{state.completed.at:%Y-%m-%d %H:%MZ})",
+        )
+    if state.chain is not None:
+        return Permission(False, state.chain.message)
     if state.pending is not None:
         return Permission(
             False,
@@ -142,10 +151,18 @@ def _advance(
     unsigned = unsigned_steps(stage, state)
     if unsigned:
         missing.append(f"{_plural(len(unsigned), 'sign-off')}")
-    hold_left = stage.hold_s - state.hold_elapsed_s(now)
-    if hold_left > 0:
-        missing.append(f"{humanize(hold_left)} of hold")
     blocked: list[str] = []
+    if stage.hold_s > 0 or (hold is not None and hold.held_by):
+        # Judged over the evidence (hold.py): time alone is not a hold.
+        if hold is None:
+            missing.append(f"{humanize(stage.hold_s)} of hold (not judged yet: no evidence)")
+        elif not hold.met:
+            if hold.left_s > 0:
+                missing.append(f"{humanize(hold.left_s)} of hold")
+            if hold.held_by:
+                blocked.append("hold held back by " + ", ".join(hold.held_by))
+            if hold.restart_reason and hold.left_s > 0:
+                blocked.append(f"the hold restarted after {hold.restart_reason}")
     if stage.gates:
         if report is None or report.stage_id != stage.id:
             blocked.append("gates not checked yet")
@@ -161,6 +178,8 @@ def _advance(
     if missing or blocked:
         parts = [f"{' and '.join(missing)} left"] if missing else []
         return Permission(False, "; ".join(parts + blocked))
+    if upcoming is None:
+        return Permission(True, f"complete the cutover at {stage.percent} % (no flag is touched)")
     return Permission(True, f"{stage.percent} % → {upcoming.percent} % ({upcoming.title})")
 
 
@@ -177,6 +196,8 @@ def _stepback(
 ) -> Permission:
     if before is None:
         return Permission(False, "this is the first stage")
+    if state.chain is not None:
+        return Permission(False, f"{state.chain.message}")
     disagreement = flag_disagrees(flag, stage)
     if disagreement:
         return Permission(False, f"{disagreement} (rollback is always available)")

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from cutover import db, journal, redact, state
+from cutover import db, evidence, journal, redact, state
 from cutover.check import CheckReport, judge_stage, queries_for
+from cutover.hold import Hold, judge_hold
 from cutover.model import Runbook, Stage
 from cutover.results import QueryResult
 
@@ -65,8 +66,88 @@ class Session:
         results = await asyncio.gather(*(runner.run(self.runbook.queries[q]) for q in query_ids))
         return {r.query_id: r for r in results}
 
+    # -- evidence: verdicts over time -------------------------------------------------------
+
+    @property
+    def evidence_path(self):
+        return evidence.evidence_path(self.runbook.journal_path)
+
+    def evidence_store(self, by: str) -> evidence.EvidenceStore:
+        """Where this process records its evaluations. Runs break at the shortest max_gap
+        of any stage, so no run hides a gap that would restart a hold."""
+        gap = min((s.max_gap_s for s in self.runbook.stages), default=3600.0)
+        return evidence.EvidenceStore(
+            self.evidence_path,
+            by=by,
+            break_s=gap,
+            flush_s=max(1.0, min(300.0, gap / 4)),
+            redact=self.redact,
+        )
+
+    def judge(
+        self,
+        stage: Stage,
+        results: Mapping[str, QueryResult],
+        now: datetime,
+        current: state.CutoverState,
+        runs: tuple[evidence.Run, ...] | None = None,
+    ) -> CheckReport:
+        """Gates and triggers now: raised triggers from the journal, `for` from evidence."""
+        waiting = [t.id for t in self.runbook.triggers if t.for_s > 0]
+        since = {}
+        if waiting:
+            runs = runs if runs is not None else evidence.read_evidence(self.evidence_path).runs
+            for trigger_id in waiting:
+                began = evidence.holding_since(runs, trigger_id)
+                if began is not None:
+                    since[trigger_id] = began
+        return judge_stage(
+            self.runbook, stage, results, now, raised=current.raised, holding_since=since
+        )
+
+    def judge_hold(
+        self,
+        current: state.CutoverState,
+        now: datetime,
+        report: CheckReport | None = None,
+        runs: tuple[evidence.Run, ...] | None = None,
+    ) -> Hold:
+        """The current stage's hold, by the evidence; a fired medium trigger holds it."""
+        stage = self.runbook.stage(current.stage_id)
+        if runs is None:
+            since = current.entered_at
+            runs = evidence.read_evidence(self.evidence_path, since).runs
+        held_by = [t.id for t in (report.fired("medium") if report else ())]
+        return judge_hold(
+            stage=stage.id,
+            gates=[g.id for g in stage.gates],
+            required_s=stage.hold_s,
+            entered_at=current.entered_at,
+            now=now,
+            runs=runs,
+            max_gap_s=stage.max_gap_s,
+            accepted=[(g.start, g.end) for g in current.accepted_gaps],
+            held_by=held_by,
+        )
+
     async def check(
-        self, runner: db.QueryRunner, stage: Stage
+        self, runner: db.QueryRunner, stage: Stage, *, record_as: str | None = "check"
     ) -> tuple[CheckReport, dict[str, QueryResult]]:
+        """Run the stage's queries once and judge them; the verdicts go into the evidence
+        (as `record_as`; None records nothing)."""
         results = await self.run_queries(runner, queries_for(self.runbook, stage))
-        return judge_stage(self.runbook, stage, results, datetime.now(UTC)), results
+        current, _ = self.state()
+        now = datetime.now(UTC)
+        report = self.judge(stage, results, now, current)
+        if record_as is not None:
+            self.record(report, record_as)
+        return report, results
+
+    def record(self, report: CheckReport, by: str) -> None:
+        """One report into the evidence, as a one-shot writer (check, advance)."""
+        store = self.evidence_store(by)
+        store.record(evidence.evaluations(report, self.sql_digests()))
+        store.flush()
+
+    def sql_digests(self) -> dict[str, str]:
+        return {q.id: evidence.sql_digest(q.sql) for q in self.runbook.queries.values()}
