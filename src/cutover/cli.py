@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cutover import cli_moves as moves
-from cutover import columns, db, textfile
+from cutover import cli_time, columns, db, textfile
 from cutover import runbook as runbook_mod
 from cutover.check import CheckReport, report_json
 from cutover.cli_status import cmd_status
@@ -128,6 +128,20 @@ def parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("stepback", help="back to the previous stage's percent")
     sb.add_argument("--reason", required=True, help="why (it goes in the journal)")
     sb.add_argument("--yes", action="store_true", help="really do it")
+    rs = sub.add_parser("raise", help="raise a manual trigger (what no query sees)")
+    rs.add_argument("trigger", metavar="ID")
+    rs.add_argument("--note", required=True, help="what was seen (it goes in the journal)")
+    cl = sub.add_parser("clear", help="clear a raised manual trigger")
+    cl.add_argument("trigger", metavar="ID")
+    cl.add_argument("--note", required=True, help="why it is over (it goes in the journal)")
+    ag = sub.add_parser(
+        "accept-gap", help="accept the latest gap in the evidence, so it stops restarting the hold"
+    )
+    ag.add_argument("--note", required=True, help="why (it goes in the journal)")
+    ev = sub.add_parser("evidence", help="the recorded evaluations of gates and triggers")
+    ev.add_argument("--gate", metavar="ID", help="one gate's or trigger's evidence")
+    ev.add_argument("--since", metavar="T", help="a time, or a duration ago (1h, 7d)")
+    ev.add_argument("--json", action="store_true")
     rc = sub.add_parser(
         "reconcile",
         help="after a drift, record what the flag reads (the journal's stage moves back to "
@@ -372,6 +386,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "rollback": moves.cmd_rollback,
     "stepback": moves.cmd_stepback,
     "reconcile": moves.cmd_reconcile,
+    "raise": cli_time.cmd_raise,
+    "clear": cli_time.cmd_clear,
+    "accept-gap": cli_time.cmd_accept_gap,
+    "evidence": cli_time.cmd_evidence,
 }
 
 if __name__ == "__main__":

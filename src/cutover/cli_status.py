@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from cutover import db, machine
 from cutover.cli_moves import open_flag_or_none, reconcile_on_start
 from cutover.cliutil import ERROR, OK, out, session_for, warn
 from cutover.durations import humanize
+from cutover.evidence import read_evidence
 from cutover.flags import FlagError, FlagState
 from cutover.inert import inert
 from cutover.journal import iso_utc
@@ -67,6 +69,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             # the deployment it still waits on, when the last look found one building
             "waiting_on": current.unsettled.get(p.action),
         }
+    runs = read_evidence(session.evidence_path, current.entered_at).runs
+    latest = _latest(runs)
+    medium = [
+        t.id
+        for t in session.runbook.triggers
+        if t.severity == "medium" and _trigger_state(t, latest, current, now)["fired"]
+    ]
+    hold = session.judge_hold(current, now, runs=runs)
+    if medium:
+        hold = replace(hold, held_by=tuple(medium))
     status = {
         "stage": stage.id,
         "title": stage.title,
@@ -83,9 +95,25 @@ def cmd_status(args: argparse.Namespace) -> int:
         "drift": drift,
         "hold": {
             "required_s": stage.hold_s,
+            "held_s": round(hold.held_s),
             "elapsed_s": round(current.hold_elapsed_s(now)),
-            "since": iso_utc(current.entered_at) if current.entered_at else None,
+            "met": hold.met,
+            "since": iso_utc(hold.since) if hold.since else None,
+            "entered_at": iso_utc(current.entered_at) if current.entered_at else None,
+            "restarted_at": iso_utc(hold.restarted_at) if hold.restarted_at else None,
+            "restart_reason": hold.restart_reason,
+            "held_by": list(hold.held_by),
+            "text": hold.describe(),
+            "accepted_gaps": [
+                {"from": iso_utc(g.start), "to": iso_utc(g.end), "by": g.actor, "note": g.note}
+                for g in current.accepted_gaps
+            ],
         },
+        "triggers": [
+            {"id": t.id, "severity": t.severity, **_trigger_state(t, latest, current, now)}
+            for t in session.runbook.triggers
+        ],
+        "completed": iso_utc(current.completed.at) if current.completed else None,
         "signoffs": [_signoff(step, current) for step in stage.steps],
         "pending": pending,
         "journal": {"events": current.last_seq, "warnings": list(warnings)},
@@ -96,6 +124,57 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print(session, status)
     # A dead platform or database shows in the exit code too.
     return ERROR if flag_problem or db_problem else OK
+
+
+def _latest(runs) -> dict:
+    """The latest evidence of each gate and trigger: what was last said, and when."""
+    latest: dict = {}
+    for run in runs:
+        key = (run.what, run.name)
+        if key not in latest or run.last >= latest[key].last:
+            latest[key] = run
+    return latest
+
+
+def _trigger_state(trigger, latest: dict, current, now: datetime) -> dict:
+    """A trigger as the evidence last saw it (status runs no query): fired, pending on
+    `for`, raised by a person, or unknown when nothing has evaluated it lately."""
+    up = current.raised.get(trigger.id)
+    if up is not None:
+        return {
+            "fired": True,
+            "state": "raised",
+            "by": up.actor,
+            "at": iso_utc(up.at),
+            "note": up.note,
+        }
+    if trigger.check is None:
+        return {"fired": False, "state": "not raised"}
+    run = latest.get(("trigger", trigger.id))
+    if run is None:
+        return {"fired": None, "state": "unknown", "reason": "no evaluation recorded"}
+    age = (now - run.last).total_seconds()
+    stale = age > 2 * 3600  # evidence this old speaks for nothing now
+    if run.verdict == "fired" and not stale:
+        held = (now - run.first).total_seconds()
+        if trigger.for_s and held < trigger.for_s:
+            return {
+                "fired": False,
+                "state": "pending",
+                "pending_s": round(held),
+                "for_s": trigger.for_s,
+                "reason": run.reason,
+            }
+        return {"fired": True, "state": "fired", "since": iso_utc(run.first), "reason": run.reason}
+    if run.verdict == "unknown" or stale:
+        return {
+            "fired": None,
+            "state": "unknown",
+            "last": run.verdict,
+            "at": iso_utc(run.last),
+            "reason": run.reason,
+        }
+    return {"fired": False, "state": "quiet", "at": iso_utc(run.last), "reason": run.reason}
 
 
 def _signoff(step, current) -> dict:
@@ -127,11 +206,18 @@ def _print(session: Session, status: dict) -> None:
         out(f"observed  {shown}")
     if status["drift"]:
         out(f"DRIFT     ! {status['drift']}")
-    left = max(0.0, hold["required_s"] - hold["elapsed_s"])
-    out(
-        f"hold      {humanize(hold['elapsed_s'])} of {humanize(hold['required_s'])}"
-        + (f" · {humanize(left)} left" if left else " · elapsed")
-    )
+    out(f"hold      {hold['text']} (in the stage {humanize(hold['elapsed_s'])})")
+    for gap in hold["accepted_gaps"]:
+        out(f"          gap {gap['from']} – {gap['to']} accepted by {gap['by']}: {gap['note']}")
+    if status["completed"]:
+        out(f"COMPLETE  the cutover was completed at {status['completed']}")
+    for t in status["triggers"]:
+        if t["state"] in ("fired", "raised", "pending", "unknown"):
+            mark = {"fired": "!", "raised": "!", "pending": "…", "unknown": "?"}[t["state"]]
+            detail = t.get("note") or t.get("reason") or ""
+            if t["state"] == "pending":
+                detail = f"{humanize(t['pending_s'])} of {humanize(t['for_s'])}; {detail}"
+            out(f"trigger   {mark} {t['id']} {t['state'].upper()} ({t['severity']}): {detail}")
     for s in status["signoffs"]:
         mark = "✓" if s["signed"] else "☐"
         who = ""

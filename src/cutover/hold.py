@@ -22,6 +22,7 @@ class GateHold:
     since: datetime | None  # when the current streak began (None: no streak now)
     restarted_at: datetime | None  # when the last restart happened
     restart_reason: str | None  # why: a FAIL, a WAIT, a gap
+    gap: tuple[datetime, datetime] | None = None  # the gap behind the restart, if a gap
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class Hold:
     restart_reason: str | None
     gates: tuple[GateHold, ...] = ()
     held_by: tuple[str, ...] = ()  # what stops the hold completing (a medium trigger…)
+
+    @property
+    def gap(self) -> tuple[datetime, datetime] | None:
+        """The latest gap in the evidence that restarted any gate (what accept-gap forgives)."""
+        gaps = [g.gap for g in self.gates if g.gap is not None]
+        return max(gaps, key=lambda g: g[1], default=None)
 
     @property
     def met(self) -> bool:
@@ -101,6 +108,7 @@ def judge_gate(
     )
     since: datetime | None = None
     end: datetime | None = None
+    gap: tuple[datetime, datetime] | None = None
     # The stretch from the restart point (entry, or the last bad verdict) to the first PASS
     # is a gap like any other.
     cursor = restart_at
@@ -109,18 +117,20 @@ def judge_gate(
         if gap_end - cursor > max_gap and not _accepted(cursor, gap_end, accepted):
             restarted = gap_end
             reason = f"a {humanize((gap_end - cursor).total_seconds())} gap (no evaluation)"
+            gap = (cursor, gap_end)
             since = None
         if since is None:
             since = first
         cursor = max(cursor, last)
         end = cursor
     if end is None:
-        return GateHold(gate, 0.0, None, restarted, reason or "no PASS evaluation yet")
+        silent = (restart_at, now) if now - restart_at > max_gap else None
+        return GateHold(gate, 0.0, None, restarted, reason or "no PASS evaluation yet", silent)
     if now - end > max_gap and not _accepted(end, now, accepted):
         silence = humanize((now - end).total_seconds())
-        return GateHold(gate, 0.0, None, end, f"no evaluation for {silence}")
+        return GateHold(gate, 0.0, None, end, f"no evaluation for {silence}", (end, now))
     assert since is not None
-    return GateHold(gate, max(0.0, (now - since).total_seconds()), since, restarted, reason)
+    return GateHold(gate, max(0.0, (now - since).total_seconds()), since, restarted, reason, gap)
 
 
 def _accepted(

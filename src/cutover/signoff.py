@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from cutover.durations import humanize
 from cutover.errors import CutoverError
 from cutover.events import Kind
+from cutover.evidence import read_evidence
+from cutover.hold import judge_gate
 from cutover.journal import Event, iso_utc
+from cutover.model import Step
 from cutover.probes import ProbeResult, run_probe
 from cutover.session import Session
+from cutover.state import CutoverState
 
 
 class SignOffRefused(CutoverError):
@@ -21,6 +27,33 @@ class Signed:
     probe: ProbeResult | None
 
 
+def not_yet(session: Session, state: CutoverState, step: Step, now: datetime) -> str:
+    """Why a step with `after` (and `needs`) cannot be signed yet; '' when it can. `after`
+    alone is time in the stage; with `needs`, those gates must have been PASS, by the
+    evidence, for that long ("zero v1 traffic for 7 more days")."""
+    if step.after_s is None:
+        return ""
+    if state.entered_at is None:
+        return f"the stage has not started; it needs {humanize(step.after_s)}"
+    if not step.needs:
+        in_stage = (now - state.entered_at).total_seconds()
+        if in_stage >= step.after_s:
+            return ""
+        return f"{humanize(step.after_s - in_stage)} of the {humanize(step.after_s)} left"
+    stage = session.runbook.stage(state.stage_id)
+    runs = read_evidence(session.evidence_path, state.entered_at).runs
+    accepted = [(g.start, g.end) for g in state.accepted_gaps]
+    short = []
+    for gate in step.needs:
+        held = judge_gate(gate, stage.id, runs, state.entered_at, now, stage.max_gap_s, accepted)
+        if held.held_s < step.after_s:
+            why = f"; restarted after {held.restart_reason}" if held.restart_reason else ""
+            short.append(
+                f"gate {gate} PASS for {humanize(held.held_s)} of {humanize(step.after_s)}{why}"
+            )
+    return "; ".join(short)
+
+
 async def sign_off(
     session: Session,
     step_id: str,
@@ -28,6 +61,7 @@ async def sign_off(
     note: str = "",
     override: bool = False,
     probe_result: ProbeResult | None = None,
+    now: datetime | None = None,
 ) -> Signed:
     """Journal a sign-off of `step_id` in the current visit of the current stage.
 
@@ -51,6 +85,9 @@ async def sign_off(
     if override and not note.strip():
         raise SignOffRefused("an override needs a note saying why the probe's result is accepted")
     step = steps[step_id]
+    too_early = not_yet(session, state, step, now or datetime.now(UTC))
+    if too_early:
+        raise SignOffRefused(f"{step_id} cannot be signed yet: {too_early}")
     result = None
     if step.probe is not None:
         result = probe_result or await run_probe(
