@@ -128,3 +128,27 @@ async def test_the_column_a_gate_reads_is_shown_whole_with_its_value_at_160_colu
         trigger = next(line for line in lines if "trigger success_low" in line)
         assert f"{LONG} = 98.2 · " in gate and f"{LONG} = 98.2 · " in trigger
         assert panel.query_one(DataTable).ordered_columns[0].label.plain == LONG
+
+
+@dataclass
+class CappedRunner(ShiftingRunner):
+    """As a QueryRunner answers a query with more rows than it fetches: the first 1,000,
+    marked truncated."""
+
+    async def run(self, query: Query, *args: object) -> QueryResult:
+        result = await super().run(query, *args)
+        if query.id == "success":
+            return result
+        return QueryResult(
+            result.query_id, result.columns, result.rows, result.ran_at, 0.2, truncated=True
+        )
+
+
+async def test_a_capped_result_says_it_shows_only_the_first_rows(tmp_path):
+    app = console(tmp_path, CappedRunner(1_000, (("rate",), (99.5,))))
+    async with app.run_test(size=(160, 48)) as pilot:
+        panel = app.query_one("#panel-errors", QueryPanel)
+        await until(pilot, lambda: panel.table.row_count == 1_000)
+        line = panel.query_one(".truncated")
+        note = str(line.render())
+        assert line.display and note == "first 1,000 of ≥ 1,001 rows: cutover fetches at most 1,000 per query"
