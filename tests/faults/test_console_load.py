@@ -151,4 +151,5 @@ async def test_a_capped_result_says_it_shows_only_the_first_rows(tmp_path):
         await until(pilot, lambda: panel.table.row_count == 1_000)
         line = panel.query_one(".truncated")
         note = str(line.render())
-        assert line.display and note == "first 1,000 of ≥ 1,001 rows: cutover fetches at most 1,000 per query"
+        assert line.display
+        assert note == "first 1,000 of ≥ 1,001 rows: cutover fetches at most 1,000 per query"
