@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/panel.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

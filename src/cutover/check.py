@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from cutover.caps import printable
 from cutover.gates import Judgement, Verdict, judge
 from cutover.model import Comparison, Runbook, Stage
 from cutover.results import QueryResult
@@ -202,7 +203,8 @@ def _number(value: float | None) -> float | None:
 
 
 def report_json(report: CheckReport) -> dict:
-    """The `check --json` shape of DESIGN.md."""
+    """The `check --json` shape of DESIGN.md. Text is bounded and inert (caps.printable):
+    a consumer may print a reason as it is."""
 
     def interval(j: Judgement) -> list[float] | None:
         return None if j.interval is None else [round(j.interval[0], 2), round(j.interval[1], 2)]
@@ -213,21 +215,21 @@ def report_json(report: CheckReport) -> dict:
         "evaluated_at": report.evaluated_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "gates": [
             {
-                "id": g.id,
-                "query": g.check.query,
+                "id": printable(g.id),
+                "query": printable(g.check.query),
                 "verdict": g.verdict.value,
                 "value": _number(g.judgement.value),
                 "interval": interval(g.judgement),
                 "op": g.check.op,
                 "threshold": _number(g.check.value),
-                "reason": g.judgement.reason,
+                "reason": printable(g.judgement.reason),
             }
             for g in report.gates
         ],
         "triggers": [
             {
-                "id": t.id,
-                "query": t.check.query if t.check else None,
+                "id": printable(t.id),
+                "query": printable(t.check.query) if t.check else None,
                 "kind": "manual" if t.check is None else "query",
                 "fired": t.fired,
                 "pending_s": None if t.pending_s is None else round(t.pending_s),
@@ -241,7 +243,7 @@ def report_json(report: CheckReport) -> dict:
                 "interval": interval(t.judgement),
                 "op": t.check.op if t.check else None,
                 "threshold": _number(t.check.value) if t.check else None,
-                "reason": t.judgement.reason,
+                "reason": printable(t.judgement.reason),
             }
             for t in report.triggers
         ],

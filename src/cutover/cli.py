@@ -16,6 +16,7 @@ from pathlib import Path
 from cutover import cli_moves as moves
 from cutover import cli_time, columns, db, textfile
 from cutover import runbook as runbook_mod
+from cutover.caps import printable
 from cutover.check import CheckReport, report_json
 from cutover.cli_status import cmd_status
 from cutover.cliutil import (
@@ -286,20 +287,24 @@ async def _check(session: Session, stage) -> CheckReport:
 
 
 def _print_check(session: Session, report: CheckReport) -> None:
+    # Every text here may come from a query (an error quoting a value, a column's name):
+    # each is printed bounded and inert.
     stage = session.runbook.stage(report.stage_id)
-    out(f"{session.runbook.title}")
+    out(printable(session.runbook.title))
     out(
-        f"stage {stage.id} ({stage.title}, {stage.percent} %) · judged "
+        f"stage {printable(stage.id)} ({printable(stage.title)}, {stage.percent} %) · judged "
         f"{report.evaluated_at:%Y-%m-%d %H:%M:%S} UTC"
     )
     out("gates" if report.gates else "gates: none in this stage")
     width = max([len(g.id) for g in report.gates] + [len(t.id) for t in report.triggers] + [4])
     for gate in report.gates:
-        out(f"  {MARK[gate.verdict]}  {gate.id:<{width}}  {gate.judgement.reason}")
+        gate_id, reason = printable(gate.id), printable(gate.judgement.reason)
+        out(f"  {MARK[gate.verdict]}  {gate_id:<{width}}  {reason}")
     out("triggers" if report.triggers else "triggers: none")
     for trigger in report.triggers:
         mark = {True: "! FIRED", False: "· quiet", None: "? UNKNOWN"}[trigger.fired]
-        out(f"  {mark}  {trigger.id:<{width}}  {trigger.severity:<8}  {trigger.judgement.reason}")
+        trigger_id, reason = printable(trigger.id), printable(trigger.judgement.reason)
+        out(f"  {mark}  {trigger_id:<{width}}  {trigger.severity:<8}  {reason}")
     out(f"verdict: {report.verdict.value.upper()}")
 
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import asyncpg
 
 from cutover import sqlfile, sqlguard
+from cutover.caps import MAX_REASON_CHARS, MAX_ROWS, cap_row, cap_text
 from cutover.errors import CutoverError
 from cutover.model import Database, Query
 from cutover.problems import Problem
@@ -189,11 +190,15 @@ class QueryRunner:
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pool.terminate()
 
-    async def run(self, query: Query, *args: object) -> QueryResult:
+    async def run(self, query: Query, *args: object, max_rows: int = MAX_ROWS) -> QueryResult:
         """Run one query. Never raises for database trouble: the result carries the error.
 
         A query may take parameters ($1…); those not given are NULL, so a query can offer a
-        default (`coalesce($1, now() - interval '15 minutes')`) that a caller overrides."""
+        default (`coalesce($1, now() - interval '15 minutes')`) that a caller overrides.
+
+        At most `max_rows` rows come back, each cell capped (cutover.caps): the rows are read
+        through a server-side cursor, so a million-row result never crosses the wire whole,
+        and `truncated` says there were more."""
         started = time.monotonic()
         ran_at = datetime.now(UTC)
         timeout = self.database.statement_timeout_s
@@ -209,7 +214,9 @@ class QueryRunner:
                     return _refused(query, refusal, ran_at, started)
                 statement = await conn.prepare(query.sql)
                 wanted = len(statement.get_parameters())
-                rows = await statement.fetch(*(list(args) + [None] * wanted)[:wanted])
+                rows, truncated = await _fetch_capped(
+                    statement, (list(args) + [None] * wanted)[:wanted], max_rows
+                )
                 columns = tuple(attr.name for attr in statement.get_attributes())
         except DatabaseUnavailable as exc:
             return QueryResult(
@@ -225,16 +232,17 @@ class QueryRunner:
             return QueryResult(
                 query.id,
                 ran_at=ran_at,
-                error=explain(exc, timeout, self.dsn),
+                error=cap_text(explain(_shortened(exc), timeout, self.dsn)),
                 cause=cause_of(exc),
                 duration_s=time.monotonic() - started,
             )
         return QueryResult(
             query.id,
             columns=columns,
-            rows=tuple(tuple(r) for r in rows),
+            rows=rows,
             ran_at=ran_at,
             duration_s=time.monotonic() - started,
+            truncated=truncated,
         )
 
     async def _judge(self, conn: asyncpg.Connection, query: Query) -> sqlguard.Refusal | None:
@@ -305,6 +313,31 @@ def _refused(
         cause=Cause.REFUSED,
         duration_s=time.monotonic() - started,
     )
+
+
+async def _fetch_capped(
+    statement: asyncpg.prepared_stmt.PreparedStatement, args: list, max_rows: int
+) -> tuple[tuple[tuple, ...], bool]:
+    """The first `max_rows` rows, cells capped, and whether there were more. One row past
+    the cap is fetched to know that, never the rest: counting them would make the server
+    run the whole query on every refresh."""
+    cursor = await statement.cursor(*args)
+    fetched = await cursor.fetch(max_rows + 1)
+    rows = tuple(cap_row(r) for r in fetched[:max_rows])
+    return rows, len(fetched) > max_rows
+
+
+def _shortened(exc: BaseException) -> BaseException:
+    """The same error with its text cut to MAX_REASON_CHARS: Postgres quotes the value it
+    could not use, which may be megabytes, and nothing downstream (redaction regexes, a
+    panel, `check`) should pay for more than a screenful of it."""
+    if exc.args and isinstance(exc.args[0], str) and len(exc.args[0]) > MAX_REASON_CHARS:
+        exc.args = (cap_text(exc.args[0]), *exc.args[1:])
+    for name in ("detail", "hint"):
+        value = getattr(exc, name, None)
+        if isinstance(value, str) and len(value) > MAX_REASON_CHARS:
+            setattr(exc, name, cap_text(value))
+    return exc
 
 
 def cause_of(exc: BaseException) -> Cause:

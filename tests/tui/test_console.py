@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.widget import Widget
 from textual.widgets import DataTable, Input
 
-from cutover.tui import text
+from cutover.tui import hangup, text
 from cutover.tui.screens.confirm import ConfirmScreen
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.journal import JournalScreen
@@ -328,11 +328,12 @@ async def test_quit_asks_while_a_rollback_is_retrying_and_y_stops_it(tmp_path: P
 
 
 async def test_sighup_exits_cleanly(tmp_path: Path):
-    app = fixed_app(tmp_path, handle_sighup=True)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.2)
-        os.kill(os.getpid(), signal.SIGHUP)
-        await pilot.pause(0.2)
+    app = fixed_app(tmp_path)
+    with hangup.handlers(app, grace_s=60):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            os.kill(os.getpid(), signal.SIGHUP)
+            await pilot.pause(0.2)
     assert app.return_code == 129
 
 

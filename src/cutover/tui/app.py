@@ -3,9 +3,7 @@ what is allowed (machine.decide) and shows why not; it never decides anything it
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -21,23 +19,26 @@ from textual.worker import Worker, WorkerState
 from cutover import flags, machine
 from cutover.check import CheckReport, judge_stage
 from cutover.flags import FlagState
+from cutover.model import Comparison
 from cutover.observe import share_from
 from cutover.probes import ProbeResult, run_probe
+from cutover.results import QueryResult
 from cutover.session import Session
 from cutover.state import MOVES
+from cutover.tui import hangup
 from cutover.tui.commands import CutoverCommands
 from cutover.tui.keys import NOTEWORTHY, KeysMixin
 from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
 from cutover.tui.moving import MovesMixin
 from cutover.tui.refresh import Refresher, Runner
-from cutover.tui.text import FIRED_MARK, QUIET_MARK, VERDICT_MARK, clean
+from cutover.tui.text import FIRED_MARK, QUIET_MARK, VERDICT_MARK, cell_text, clean
 from cutover.tui.widgets.header import (
     HeaderView,
     StatusBar,
     StatusHeader,
     TriggerBanner,
 )
-from cutover.tui.widgets.query_panel import QueryPanel
+from cutover.tui.widgets.query_panel import QueryPanel, columns_read
 from cutover.tui.widgets.runbook_pane import RunbookPane
 
 
@@ -76,7 +77,6 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         journal_poll_s: float = 1.0,
         flag_poll_s: float = 10.0,
         probe_poll_s: float | None = 60.0,
-        handle_sighup: bool = False,
     ) -> None:
         super().__init__()
         self.session = session
@@ -86,7 +86,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.journal_poll_s = journal_poll_s
         self.flag_poll_s = flag_poll_s
         self.probe_poll_s = probe_poll_s
-        self.handle_sighup = handle_sighup
+        self.leaving_code: int | None = None  # set by SIGHUP/SIGTERM (see hang_up)
         self.flag: flags.Flag | None = flag
         self.flag_error: str | None = None
         self.flag_state: FlagState | None = None
@@ -115,7 +115,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             yield RunbookPane(self.runbook)
             with VerticalScroll(id="panels"):
                 for query in self.runbook.queries.values():
-                    yield QueryPanel(query)
+                    yield QueryPanel(query, columns_read(self.runbook, query.id))
         yield StatusBar(id="status")
         yield Footer()
 
@@ -135,17 +135,26 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.set_interval(self.journal_poll_s, self.poll_journal, name="journal")
         self.read_flag()
         self.run_probes()
-        if self.handle_sighup:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
         pane = self.main.query_one(RunbookPane)
         pane.focus()
         # Line numbers exist once the tree has been laid out.
         self.call_after_refresh(pane.point_at_next_step, self.cstate)
 
-    def hang_up(self) -> None:
-        """The SSH link dropped: leave cleanly (Textual restores the terminal on exit)."""
-        self.exit(return_code=129)
+    def hang_up(self, code: int = 129, *, force: bool = False) -> None:
+        """SIGHUP (the SSH link dropped) or SIGTERM, scheduled by tui.hangup: leave cleanly.
+        An emergency rollback in flight finishes first and journals how it ended; the
+        console exits when its worker does (on_worker_state_changed). Only `force` (a
+        second SIGTERM) stops it. An advance or step back is simply interrupted."""
+        if self.leaving_code is None:
+            self.leaving_code = code
+        if self.move_in_flight() == "rollback" and not force:
+            self.say(
+                "signal received: the emergency rollback in flight finishes first, then the "
+                "console exits (a second SIGTERM stops it)",
+                "warning",
+            )
+            return
+        self.exit(return_code=self.leaving_code)
 
     async def on_unmount(self) -> None:
         with contextlib.suppress(Exception):
@@ -265,6 +274,8 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         return max(0.0, (at - now).total_seconds())
 
     def verdict_lines(self, query_id: str) -> list[Text]:
+        """One line per gate and trigger reading this query: the mark, then the column read
+        and its value (first, so no width cuts them off), then the reason."""
         if self.report is None:
             return []
         lines = []
@@ -276,6 +287,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
                         no_wrap=True,
                         overflow="ellipsis",
                     )
+                    + reading(gate.check, self.results.get(query_id))
                     + Text(clean(gate.judgement.reason), style="dim")
                 )
         for trigger in self.report.triggers:
@@ -288,6 +300,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
                         no_wrap=True,
                         overflow="ellipsis",
                     )
+                    + reading(trigger.check, self.results.get(query_id))
                     + Text(clean(trigger.judgement.reason), style="dim")
                 )
         return lines
@@ -358,9 +371,10 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     def on_query_finished(self, message: QueryFinished) -> None:
         result = message.result
         self.results[result.query_id] = result
-        panels = self.screen_stack[0].query(f"#panel-{result.query_id}").results(QueryPanel)
-        for panel in panels:  # none while the console is closing
-            panel.show_result(result)
+        if self._laid_out():  # a query can finish while the console exits
+            panels = self.main.query(f"#panel-{result.query_id}").results(QueryPanel)
+            for panel in panels:
+                panel.show_result(result)
         self.refresher.finished(result.query_id)
         self.recompute()
         self.show_live()
@@ -389,6 +403,12 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.show_state()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if (
+            self.leaving_code is not None
+            and event.worker is self.move_worker
+            and event.worker.is_finished
+        ):
+            self.exit(return_code=self.leaving_code)  # the rollback we waited for is over
         if event.state is WorkerState.ERROR:
             error = event.worker.error
             self.say(
@@ -401,8 +421,27 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.notify(clean(message, max_len=500), severity=severity, markup=False)  # type: ignore[arg-type]
 
 
+def reading(check: Comparison, result: QueryResult | None) -> Text:
+    """What a gate or trigger reads, named, with the value the query gave it:
+    `success_rate_pct = 98.2 · `; the columns of a proportion (their counts follow in the
+    reason); nothing for a row count."""
+    if check.column is not None:
+        row = result.first_row() if result is not None else None
+        if row is None or check.column not in row:
+            return Text(f"{clean(check.column)} · ")
+        return Text(f"{clean(check.column)} = {cell_text(row[check.column])} · ")
+    if check.successes is not None and check.trials is not None:
+        return Text(f"{clean(check.successes)}/{clean(check.trials)} · ")
+    return Text("")
+
+
 def run_console(session: Session, readonly: bool = False, mouse: bool = True) -> int:
     """`cutover tui` and `cutover demo` open the console here; returns the exit code."""
-    app = CutoverApp(session, readonly=readonly, handle_sighup=True)
-    app.run(mouse=mouse)
+    return run_app(CutoverApp(session, readonly=readonly), mouse=mouse)
+
+
+def run_app(app: CutoverApp, mouse: bool = True) -> int:
+    """Run the console with SIGHUP and SIGTERM handled (tui.hangup); the exit code."""
+    with hangup.handlers(app):
+        app.run(mouse=mouse)
     return int(app.return_code or 0)
