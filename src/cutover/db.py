@@ -17,6 +17,7 @@ from cutover.caps import MAX_REASON_CHARS, MAX_ROWS, cap_row, cap_text
 from cutover.errors import CutoverError
 from cutover.model import Database, Query
 from cutover.problems import Problem
+from cutover.redact import mask_url_passwords
 from cutover.results import Cause, QueryResult
 
 DSN_SCHEMES = ("postgresql", "postgres")
@@ -80,7 +81,7 @@ def redact(text: str, dsn: str | None = None) -> str:
     password = _password_of(dsn) if dsn else None
     if password:
         text = text.replace(password, "***")
-    return re.sub(r"(\w+://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
+    return mask_url_passwords(text)
 
 
 def _password_of(dsn: str) -> str | None:
