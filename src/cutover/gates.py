@@ -287,3 +287,49 @@ def _num(x: float, threshold: float | None = None, percent: bool = False) -> str
         if threshold is None or x == threshold or float(text.replace(",", "")) != threshold:
             return text
     return text
+
+
+def more_trials_needed(
+    successes: float, trials: float, threshold: float, op: Op, confidence: float
+) -> int | None:
+    """How many more trials, at the proportion seen so far, until the Wilson interval
+    decides the comparison (either way); None when no number would (the proportion sits on
+    the threshold) or more than ten million would be needed. `threshold` is a percent when
+    above 1, as in `judge`.
+
+    >>> more_trials_needed(19, 20, 95, ">=", 0.95) is None   # 95 % exactly: never decides
+    True
+    >>> more_trials_needed(990, 1000, 95, ">=", 0.95)   # 98.17–99.46 %: decided
+    0
+    >>> more_trials_needed(99, 100, 95, ">=", 0.95)     # 94.55–99.82 %: 15 more at 99 %
+    15
+    >>> more_trials_needed(49, 50, 95, ">=", 0.95)
+    153
+    """
+    if trials < 0 or not 0 <= successes <= trials:
+        return None
+    scale = 100.0 if threshold > 1 else 1.0
+    p = successes / trials if trials else None
+    if p is None:
+        return None
+
+    def decided(n: float) -> bool:
+        interval = wilson_interval(p * n, n, confidence)
+        if interval is None:
+            return False
+        lo, hi = interval[0] * scale, interval[1] * scale
+        return _decide(op, lo, hi, threshold) is not None
+
+    if decided(trials):
+        return 0
+    if p * scale == threshold:
+        return None
+    lo, hi = trials, trials * 2 + 10
+    while not decided(hi):
+        lo, hi = hi, hi * 2
+        if hi > 10_000_000:
+            return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if decided(mid) else (mid, hi)
+    return int(hi - trials)
