@@ -55,6 +55,7 @@ class Judgement:
     interval: tuple[float, float] | None
     reason: str
     why: Why | None = None  # set exactly when holds is None
+    trials: float | None = None  # the trials behind a proportion's interval
 
     @property
     def gate_verdict(self) -> Verdict:
@@ -210,9 +211,9 @@ def _judge_proportion(check: Comparison, result: QueryResult) -> Judgement:
     holds = _decide(check.op, lo, hi, check.value)
     if holds is None:
         reason = f"{shown} straddles {limit}: undecided, need more {check.trials}"
-        return Judgement(None, point, (lo, hi), reason, Why.UNDECIDED)
+        return Judgement(None, point, (lo, hi), reason, Why.UNDECIDED, trials)
     op = check.op if holds else negate(check.op)
-    return Judgement(holds, point, (lo, hi), f"{shown} {_SYMBOL[op]} {limit}")
+    return Judgement(holds, point, (lo, hi), f"{shown} {_SYMBOL[op]} {limit}", None, trials)
 
 
 def _decide(op: Op, lo: float, hi: float, threshold: float) -> bool | None:
