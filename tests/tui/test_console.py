@@ -245,9 +245,12 @@ async def test_zoom_fills_the_screen_with_a_panel_and_restores(tmp_path: Path):
         panel = app.query_one("#panel-errors", QueryPanel)
         panel.query_one(DataTable).focus()
         await pilot.press("z")
-        assert app.screen.maximized is panel
+        assert app.zoomed is panel and panel.region.height > 14
+        assert not app.query_one(RunbookPane).display
+        assert not app.query_one("#panel-success").display
         await pilot.press("z")
-        assert app.screen.maximized is None
+        assert app.zoomed is None and app.query_one(RunbookPane).display
+        assert app.query_one("#panel-success").display
 
 
 async def test_export_writes_the_focused_panel_as_csv(tmp_path: Path):
@@ -296,6 +299,8 @@ async def test_step_back_needs_a_reason_then_goes_to_the_previous_percent(tmp_pa
         await pilot.press("enter")
         assert not dialog.started
         await pilot.press(*"memory climbing", "enter")
+        await until(pilot, lambda: isinstance(app.screen, StepBackScreen) and app.screen.started)
+        dialog = app.screen
         await until(pilot, lambda: dialog.done)
         assert (tmp_path / "flag" / "percent").read_text() == "0\n"
         intent = [e for e in app.session.journal.read().events if e.kind == "stepback.intent"]

@@ -15,27 +15,41 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from cutover import flags, machine
-from cutover.check import CheckReport, judge_stage
+from cutover.alarms import Alarm, TriggerState, alarming, fold_one
+from cutover.check import CheckReport, judge_stage, queries_for
+from cutover.durations import humanize
 from cutover.flags import FlagState
 from cutover.observe import share_from
 from cutover.probes import ProbeResult, run_probe
 from cutover.session import Session
 from cutover.state import MOVES
 from cutover.tui.commands import CutoverCommands
+from cutover.tui.history import History, history
 from cutover.tui.keys import NOTEWORTHY, KeysMixin
 from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
 from cutover.tui.moving import MovesMixin
 from cutover.tui.refresh import Refresher, Runner
-from cutover.tui.text import FIRED_MARK, QUIET_MARK, VERDICT_MARK, clean
+from cutover.tui.screens.dialog import Dialog
+from cutover.tui.screens.help import HelpScreen
+from cutover.tui.text import (
+    FIRED_MARK,
+    QUIET_MARK,
+    UNKNOWN_MARK,
+    VERDICT_MARK,
+    clean,
+    observed_text,
+    window_of,
+)
 from cutover.tui.widgets.header import (
     HeaderView,
     StatusBar,
     StatusHeader,
     TriggerBanner,
+    live_bottom,
+    live_top,
 )
 from cutover.tui.widgets.query_panel import QueryPanel
 from cutover.tui.widgets.runbook_pane import RunbookPane
@@ -49,13 +63,14 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     CSS_PATH = "cutover.tcss"
     TITLE = "cutover"
     COMMANDS = App.COMMANDS | {CutoverCommands}
+    # The key bar shows what fits at 80 columns (^r a b s j ? q); `?` lists every key.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "rollback", "ROLLBACK", key_display="^r", priority=True),
         Binding("a", "advance", "advance"),
-        Binding("b", "stepback", "step back"),
-        Binding("s", "signoff", "sign off"),
-        Binding("space", "pause", "pause"),
-        Binding("r", "refresh", "refresh"),
+        Binding("b", "stepback", "back"),
+        Binding("s", "signoff", "sign"),
+        Binding("space", "pause", "pause", show=False),
+        Binding("r", "refresh", "refresh", show=False),
         Binding("plus", "interval(1)", "slower", show=False),
         Binding("minus", "interval(-1)", "faster", show=False),
         Binding("z", "zoom", "zoom", show=False),
@@ -63,6 +78,8 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         Binding("j", "journal", "journal"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
+        # The README says Ctrl-C quits: it does, asking first while a move is in flight.
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -101,7 +118,11 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.report: CheckReport | None = None
         self.permissions: machine.Actions | None = None
         self.probe_results: dict[str, ProbeResult] = {}
-        self.fired_critical: tuple = ()
+        self.alarms: dict[str, Alarm] = {}  # what each trigger last said, latched when fired
+        self._rung: set[str] = set()  # latched critical triggers the bell has rung for
+        self.paused_at: datetime | None = None
+        self.zoomed: QueryPanel | None = None
+        self.past: History = History()
         self._own_seqs: set[int] = set()
         self._quiet_seq = 0  # events up to here were this console's own move
         self.init_moves()
@@ -109,18 +130,17 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     # -- layout --------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield StatusHeader(id="header")
-        yield TriggerBanner(id="banner")
+        yield from live_top()
         with Horizontal(id="body"):
             yield RunbookPane(self.runbook)
-            with VerticalScroll(id="panels"):
+            # Not a tab stop of its own: tab goes from the runbook to each panel's rows.
+            with VerticalScroll(id="panels", can_focus=False):
                 for query in self.runbook.queries.values():
                     yield QueryPanel(query)
-        yield StatusBar(id="status")
-        yield Footer()
+        yield from live_bottom()
 
     def on_mount(self) -> None:
-        self.main.query_one("#banner", TriggerBanner).display = False
+        self.past = history(self.runbook, self.session.journal.read().events)
         if self.flag is None:
             try:
                 self.flag = flags.open_flag(self.runbook.flag, self.session.environ)
@@ -155,9 +175,12 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     # -- what the core says --------------------------------------------------------------
 
     def reload_state(self) -> None:
+        before = (self.cstate.stage_id, self.cstate.visit)
         self.cstate, self.journal_warnings = self.session.state()
+        self.past = history(self.runbook, self.session.journal.read().events)
         self.recompute()
         self.show_state()
+        self.follow_dialogs(moved=(self.cstate.stage_id, self.cstate.visit) != before)
 
     def recompute(self) -> None:
         now = self.clock()
@@ -165,11 +188,45 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.report = judge_stage(self.runbook, stage, self.results, now)
         flag_percent = self.flag_state.percent if self.flag_state else None
         self.permissions = machine.decide(self.runbook, self.cstate, now, self.report, flag_percent)
-        live = flag_percent if flag_percent is not None else self.cstate.percent
-        fired = self.report.fired("critical") if live > 0 else ()
-        if {t.id for t in fired} - {t.id for t in self.fired_critical}:
-            self.bell()
-        self.fired_critical = fired
+        self.alarms = self._remember(self.report, now)
+        rung = {a.trigger_id for a in self.latched_critical()}
+        if rung - self._rung:
+            self.bell()  # a new fire; one that stays latched rings once
+        self._rung = rung
+
+    def _remember(self, report: CheckReport, now: datetime) -> dict[str, Alarm]:
+        """Fold the report into what each trigger last said. A reading is dated by the data
+        it judged (the query's run), so "FIRED 46 > 10 at 22:50Z" is when it was seen."""
+        alarms = dict(self.alarms)
+        for trigger in report.triggers:
+            result = self.results.get(trigger.check.query)
+            known = trigger.fired is not None and result is not None and result.ran_at
+            at = result.ran_at if known else now
+            alarms[trigger.id] = fold_one(alarms.get(trigger.id), trigger, at)
+        return alarms
+
+    def traffic_live(self) -> bool:
+        """Whether traffic may be on the new path: then a trigger is worth a banner."""
+        read = self.flag_state.percent if self.flag_state else None
+        return (read if read is not None else self.cstate.percent) > 0
+
+    def latched_critical(self) -> list[Alarm]:
+        """Critical triggers that fired and that no fresh evaluation has cleared since."""
+        return alarming(self.alarms.values()) if self.traffic_live() else []
+
+    def banner_alarms(self) -> list[tuple[str, Alarm]]:
+        """What the banner shows: latched critical triggers, and critical ones that cannot
+        be evaluated (once the console has tried: not while it is still connecting)."""
+        if not self.traffic_live():
+            return []
+        titles = {t.id: t.title or t.id for t in self.runbook.triggers}
+        tried = self.refresher.db_up is not None
+        return [
+            (titles.get(a.trigger_id, a.trigger_id), a)
+            for a in self.alarms.values()
+            if a.severity == "critical"
+            and (a.latched or (tried and a.state is TriggerState.UNKNOWN))
+        ]
 
     @property
     def main(self):
@@ -184,22 +241,30 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         """Everything that changes with the journal: the tree plus what tick() shows."""
         if not self._laid_out():
             return
-        self.main.query_one(RunbookPane).show(self.cstate, self.probe_results)
+        self.main.query_one(RunbookPane).show(self.cstate, self.probe_results, self.past)
         self.show_live()
 
     def show_live(self) -> None:
+        """The lines that must always be current, on every screen in the stack (a dialog
+        carries its own copies: the console behind it is not redrawn while it is open)."""
         if not self._laid_out():
             return
         now = self.clock()
-        self.main.query_one(StatusHeader).show(self.header_view(now))
-        self.main.query_one(TriggerBanner).show(self.fired_critical)
+        header = self.header_view(now)
+        banner = self.banner_alarms()
         stage = self.runbook.stage(self.cstate.stage_id)
-        self.main.query_one(StatusBar).show(
-            self.report,
-            bool(stage.gates),
-            self.permissions.advance if self.permissions else None,
-            self.readonly,
-        )
+        advance = self.permissions.advance if self.permissions else None
+        for screen in self.screen_stack:
+            for widget in screen.query(StatusHeader):
+                widget.show(header)
+            for widget in screen.query(TriggerBanner):
+                widget.show(banner)
+            for widget in screen.query(StatusBar):
+                widget.show(self.report, bool(stage.gates), advance, self.readonly)
+            if isinstance(screen, HelpScreen):
+                screen.show_rows(self.help_rows())
+        judged = set(queries_for(self.runbook, stage))
+        paused_for = self.paused_for(now)
         for panel in self.main.query(QueryPanel):
             qid = panel.query_def.id
             panel.show_meta(
@@ -207,6 +272,10 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
                 self.refresher.intervals[qid],
                 running=self.refresher.in_flight(qid),
                 paused=self.refresher.paused,
+                # A gate's or trigger's data is stale by the runbook's interval, whatever
+                # `+` did: the STALE mark agrees with the verdict.
+                stale_after_s=panel.query_def.refresh_s if qid in judged else None,
+                paused_for=humanize(paused_for) if paused_for is not None else "",
             )
             panel.show_verdicts(self.verdict_lines(qid))
         # The footer recomposes on every refresh_bindings (a full repaint): only when a key's
@@ -216,6 +285,14 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             self._keys_shown = keys
             self.refresh_bindings()
 
+    def on_dialog_opened(self, message: Dialog.Opened) -> None:
+        self.show_live()
+
+    def paused_for(self, now: datetime) -> float | None:
+        if not self.refresher.paused or self.paused_at is None:
+            return None
+        return max(0.0, (now - self.paused_at).total_seconds())
+
     def header_view(self, now: datetime) -> HeaderView:
         stage = self.runbook.stage(self.cstate.stage_id)
         flag_state = self.flag_state
@@ -224,9 +301,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             note = "flag unreadable"
         elif flag_state is not None and flag_state.percent is not None and not flag_state.in_effect:
             note = "not live: needs redeploy" if flag_state.needs_redeploy else "not live"
-        spec = self.runbook.flag.observed
-        seen = self.results.get(spec.query) if spec else None
-        observed = share_from(seen, spec.column).percent if seen else None
+        observed = self.observed_words()
         return HeaderView(
             title=self.runbook.title,
             stage_title=stage.title,
@@ -236,7 +311,6 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             percent_read=flag_state.percent if flag_state else None,
             read_note=note,
             observed=observed,
-            has_observed=spec is not None,
             hold_required_s=stage.hold_s,
             hold_elapsed_s=self.cstate.hold_elapsed_s(now),
             db_up=self.refresher.db_up,
@@ -246,13 +320,27 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             if self.flag_state is None and not self.flag_error
             else not self.flag_error,
             flag_detail=self.flag_error or (flag_state.detail if flag_state else ""),
-            paused=self.refresher.paused,
+            paused_for_s=self.paused_for(now),
             readonly=self.readonly,
             in_flight=self.move_in_flight(),
             note=self.session.environ.get("CUTOVER_DEMO_NOTE", ""),
             # An action in flight changes the flag on purpose: not drift.
             drift=None if self.move_in_flight() else machine.drift(flag_state, stage),
+            times_in_stage=self.past.times_in(stage.id),
         )
+
+    def observed_words(self) -> str | None:
+        """The observed share with its count and window, or None when the runbook has none."""
+        spec = self.runbook.flag.observed
+        if spec is None:
+            return None
+        query = self.runbook.queries[spec.query]
+        result = self.results.get(spec.query)
+        if result is None:
+            return observed_text(None, None, "", "", "not run yet")
+        seen = share_from(result, spec.column)
+        why = seen.detail.removeprefix(f"{spec.query}: ") if seen.percent is None else ""
+        return observed_text(seen.percent, seen.count, seen.counted, window_of(query.title), why)
 
     def _retry_in(self, now: datetime) -> float | None:
         at = self.refresher.next_reconnect_at
@@ -276,15 +364,25 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
                 )
         for trigger in self.report.triggers:
             if trigger.check.query == query_id:
-                mark = FIRED_MARK if trigger.fired else QUIET_MARK
+                alarm = self.alarms.get(trigger.id)
+                state = alarm.state if alarm else TriggerState.UNKNOWN
+                mark = {
+                    TriggerState.FIRED: FIRED_MARK,
+                    TriggerState.QUIET: QUIET_MARK,
+                    TriggerState.UNKNOWN: UNKNOWN_MARK,
+                }[state]
+                said = trigger.judgement.reason
+                if alarm is not None and state is TriggerState.UNKNOWN:
+                    # Its last known value and when, never a bare "quiet".
+                    said = alarm.describe().removeprefix("UNKNOWN: ")
                 lines.append(
                     Text(
                         f"{mark} trigger {clean(trigger.id)} ({trigger.severity}): ",
-                        style="bold" if trigger.fired else "",
+                        style="" if state is TriggerState.QUIET else "bold",
                         no_wrap=True,
                         overflow="ellipsis",
                     )
-                    + Text(clean(trigger.judgement.reason), style="dim")
+                    + Text(clean(said), style="dim")
                 )
         return lines
 
