@@ -5,22 +5,24 @@ from __future__ import annotations
 import doctest
 import os
 import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from textual.widget import Widget
 from textual.widgets import DataTable, Input
 
+from cutover.probes import ProbeResult, ProbeStatus
 from cutover.tui import text
 from cutover.tui.screens.confirm import ConfirmScreen
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.journal import JournalScreen
 from cutover.tui.screens.moves import AdvanceScreen, RollbackScreen, StepBackScreen
-from cutover.tui.screens.signoff import SignOffScreen
+from cutover.tui.screens.signoff import SignOffScreen, probe_text
 from cutover.tui.widgets.header import StatusBar, StatusHeader, TriggerBanner
 from cutover.tui.widgets.query_panel import QueryPanel
 from cutover.tui.widgets.runbook_pane import RunbookPane
 
-from .conftest import fixed_app, session_for, until
+from .conftest import T0, fixed_app, session_for, until, visible_text
 
 
 def test_the_screen_helpers_do_what_their_doctests_say():
@@ -391,3 +393,27 @@ async def test_an_idle_console_does_not_repaint_its_panels_every_tick(tmp_path: 
             app.tick()
             await pilot.pause(0.05)
         assert repaints == []
+
+
+def test_multi_line_probe_output_is_shown_as_lines():
+    result = ProbeResult(
+        "api",
+        ProbeStatus.FAIL,
+        "http://rlm/health",
+        503,
+        ("✗ body says:\nprocessors: 0\nqueue: stuck",),
+        (),
+        datetime(2026, 11, 20, tzinfo=UTC),
+        0.1,
+    )
+    text = str(probe_text(result))
+    assert "↵" not in text
+    assert "\nprocessors: 0\nqueue: stuck" in text
+
+
+async def test_a_hold_past_its_end_says_done_not_elapsed_time(tmp_path: Path):
+    app = fixed_app(tmp_path, stage="canary")  # entered at T0 - 3 h, hold 24 h
+    app.clock = lambda: T0 + timedelta(hours=30)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "hold ✓ 1d done" in visible_text(app))
+        assert " of 1d" not in visible_text(app)

@@ -180,7 +180,13 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.past = history(self.runbook, self.session.journal.read().events)
         self.recompute()
         self.show_state()
-        self.follow_dialogs(moved=(self.cstate.stage_id, self.cstate.visit) != before)
+        moved = (self.cstate.stage_id, self.cstate.visit) != before
+        if moved and self._laid_out():
+            # The cursor follows the cutover to the new stage's next step (once the tree has
+            # laid out the stage it just expanded), so `s` signs what it shows.
+            pane = self.main.query_one(RunbookPane)
+            self.call_after_refresh(pane.point_at_next_step, self.cstate)
+        self.follow_dialogs(moved=moved)
 
     def recompute(self) -> None:
         now = self.clock()

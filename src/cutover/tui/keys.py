@@ -200,8 +200,13 @@ class KeysMixin:
             pane.point_at_next_step(self.cstate)
             ref = pane.selected_step()
         if ref is None or ref.stage != stage.id:
+            # The highlighted row is another stage's (often the one just left): show the
+            # current stage's next step rather than leave the operator guessing.
+            self.call_after_refresh(pane.point_at_next_step, self.cstate)
             self.say(
-                f"select a step of the current stage ({stage.title}) in the runbook pane", "warning"
+                f"s signs a step of the current stage ({stage.title}): the cursor is on its "
+                "next step now, press s again to sign it",
+                "warning",
             )
             return
         if ref.step in self.cstate.signoffs:
