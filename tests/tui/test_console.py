@@ -13,11 +13,13 @@ from textual.widgets import DataTable, Input
 
 from cutover.probes import ProbeResult, ProbeStatus
 from cutover.tui import text
+from cutover.tui.screens import moves
 from cutover.tui.screens.confirm import ConfirmScreen
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.journal import JournalScreen
 from cutover.tui.screens.moves import AdvanceScreen, RollbackScreen, StepBackScreen
 from cutover.tui.screens.signoff import SignOffScreen, probe_text
+from cutover.tui.widgets import header
 from cutover.tui.widgets.header import StatusBar, StatusHeader, TriggerBanner
 from cutover.tui.widgets.query_panel import QueryPanel
 from cutover.tui.widgets.runbook_pane import RunbookPane
@@ -26,8 +28,31 @@ from .conftest import T0, fixed_app, session_for, until, visible_text
 
 
 def test_the_screen_helpers_do_what_their_doctests_say():
-    outcome = doctest.testmod(text)
-    assert outcome.attempted > 0 and outcome.failed == 0
+    for module in (text, header, moves):
+        outcome = doctest.testmod(module)
+        assert outcome.attempted > 0 and outcome.failed == 0, module.__name__
+
+
+async def test_the_history_of_visits_agrees_with_the_replayed_state(tmp_path: Path):
+    from cutover.tui.history import history
+
+    from .conftest import moved_elsewhere
+
+    app = fixed_app(tmp_path, stage="canary")
+    moved_elsewhere(app, "canary", "prep", 0, kind="rollback")
+    app.session.journal.append(
+        "signoff", stage="prep", step="ready", visit=3, note="", override=False, probe=None
+    )
+    moved_elsewhere(app, "prep", "canary", 10)
+    events = app.session.journal.read().events
+    state = app.session.state()[0]
+    past = history(app.runbook, events)
+    assert state.stage_id == "canary" and state.visit == 4
+    assert past.times_in("canary") == 2 and past.times_in("prep") == 2
+    # prep's latest visit (the 3rd) had only `ready` signed: the first visit's `backup`
+    # belongs to an earlier pass and is not shown as if it were this one's
+    assert set(past.signoffs["prep"]) == {"ready"}
+    assert past.signoffs["prep"]["ready"].visit == 3
 
 
 def screen_text(app) -> str:

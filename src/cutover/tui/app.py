@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -18,7 +17,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from cutover import flags, machine
-from cutover.alarms import Alarm, TriggerState, alarming, fold_one
+from cutover.alarms import Alarm
 from cutover.check import CheckReport, judge_stage, queries_for
 from cutover.durations import humanize
 from cutover.flags import FlagState
@@ -34,15 +33,8 @@ from cutover.tui.moving import MovesMixin
 from cutover.tui.refresh import Refresher, Runner
 from cutover.tui.screens.dialog import Dialog
 from cutover.tui.screens.help import HelpScreen
-from cutover.tui.text import (
-    FIRED_MARK,
-    QUIET_MARK,
-    UNKNOWN_MARK,
-    VERDICT_MARK,
-    clean,
-    observed_text,
-    window_of,
-)
+from cutover.tui.text import clean, observed_text, window_of
+from cutover.tui.triggers import TriggersMixin
 from cutover.tui.widgets.header import (
     HeaderView,
     StatusBar,
@@ -59,7 +51,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class CutoverApp(KeysMixin, MovesMixin, App[None]):
+class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
     CSS_PATH = "cutover.tcss"
     TITLE = "cutover"
     COMMANDS = App.COMMANDS | {CutoverCommands}
@@ -200,40 +192,6 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             self.bell()  # a new fire; one that stays latched rings once
         self._rung = rung
 
-    def _remember(self, report: CheckReport, now: datetime) -> dict[str, Alarm]:
-        """Fold the report into what each trigger last said. A reading is dated by the data
-        it judged (the query's run), so "FIRED 46 > 10 at 22:50Z" is when it was seen."""
-        alarms = dict(self.alarms)
-        for trigger in report.triggers:
-            result = self.results.get(trigger.check.query)
-            known = trigger.fired is not None and result is not None and result.ran_at
-            at = result.ran_at if known else now
-            alarms[trigger.id] = fold_one(alarms.get(trigger.id), trigger, at)
-        return alarms
-
-    def traffic_live(self) -> bool:
-        """Whether traffic may be on the new path: then a trigger is worth a banner."""
-        read = self.flag_state.percent if self.flag_state else None
-        return (read if read is not None else self.cstate.percent) > 0
-
-    def latched_critical(self) -> list[Alarm]:
-        """Critical triggers that fired and that no fresh evaluation has cleared since."""
-        return alarming(self.alarms.values()) if self.traffic_live() else []
-
-    def banner_alarms(self) -> list[tuple[str, Alarm]]:
-        """What the banner shows: latched critical triggers, and critical ones that cannot
-        be evaluated (once the console has tried: not while it is still connecting)."""
-        if not self.traffic_live():
-            return []
-        titles = {t.id: t.title or t.id for t in self.runbook.triggers}
-        tried = self.refresher.db_up is not None
-        return [
-            (titles.get(a.trigger_id, a.trigger_id), a)
-            for a in self.alarms.values()
-            if a.severity == "critical"
-            and (a.latched or (tried and a.state is TriggerState.UNKNOWN))
-        ]
-
     @property
     def main(self):
         """The console's own screen, under whatever dialog is open."""
@@ -353,44 +311,6 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         if self.refresher.db_up is not False or at is None:
             return None
         return max(0.0, (at - now).total_seconds())
-
-    def verdict_lines(self, query_id: str) -> list[Text]:
-        if self.report is None:
-            return []
-        lines = []
-        for gate in self.report.gates:
-            if gate.check.query == query_id:
-                lines.append(
-                    Text(
-                        f"{VERDICT_MARK[gate.verdict]} gate {clean(gate.id)}: ",
-                        no_wrap=True,
-                        overflow="ellipsis",
-                    )
-                    + Text(clean(gate.judgement.reason), style="dim")
-                )
-        for trigger in self.report.triggers:
-            if trigger.check.query == query_id:
-                alarm = self.alarms.get(trigger.id)
-                state = alarm.state if alarm else TriggerState.UNKNOWN
-                mark = {
-                    TriggerState.FIRED: FIRED_MARK,
-                    TriggerState.QUIET: QUIET_MARK,
-                    TriggerState.UNKNOWN: UNKNOWN_MARK,
-                }[state]
-                said = trigger.judgement.reason
-                if alarm is not None and state is TriggerState.UNKNOWN:
-                    # Its last known value and when, never a bare "quiet".
-                    said = alarm.describe().removeprefix("UNKNOWN: ")
-                lines.append(
-                    Text(
-                        f"{mark} trigger {clean(trigger.id)} ({trigger.severity}): ",
-                        style="" if state is TriggerState.QUIET else "bold",
-                        no_wrap=True,
-                        overflow="ellipsis",
-                    )
-                    + Text(clean(said), style="dim")
-                )
-        return lines
 
     # -- clocks ---------------------------------------------------------------------------
 

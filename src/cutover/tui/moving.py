@@ -109,6 +109,9 @@ class MovesMixin:
         landing = actions.rollback_stage.title if actions else self.runbook.stages[0].title
         fired = ", ".join(a.trigger_id for a in self.latched_critical())
         why = f"Critical trigger fired: {fired}" if fired else "No critical trigger has fired."
+        unknown = ", ".join(a.trigger_id for _, a in self.banner_alarms() if not a.latched)
+        if unknown:
+            why += f"\nCritical trigger that cannot be evaluated: {unknown}"
         running = self.move_in_flight()
         if running and running != "rollback":
             why += f"\nThe {running} in flight will be stopped first."

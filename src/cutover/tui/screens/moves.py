@@ -27,9 +27,7 @@ class MoveScreen(Dialog[A]):
     """Shared shape: a question, then progress lines, then the result."""
 
     move = ""
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "close (a move keeps running)")
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "close")]
 
     class Stop(Message):
         """The operator asks to stop the move in flight (rollback: stop retrying)."""
