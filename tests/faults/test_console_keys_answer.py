@@ -66,6 +66,9 @@ async def test_ctrl_c_asks_first_while_a_rollback_is_in_flight(tmp_path: Path):
         await until(pilot, lambda: app.move_running("rollback"))
         await pilot.press("ctrl+c")
         assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("ctrl+c")  # a second one is not an answer, nor a second question
+        assert isinstance(app.screen, ConfirmScreen)
+        assert sum(isinstance(s, ConfirmScreen) for s in app.screen_stack) == 1
         await pilot.press("n")
         assert app.is_running and app.move_running("rollback")
         await pilot.press("ctrl+c", "y")

@@ -378,9 +378,9 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
     def on_query_finished(self, message: QueryFinished) -> None:
         result = message.result
         self.results[result.query_id] = result
-        panels = self.screen_stack[0].query(f"#panel-{result.query_id}").results(QueryPanel)
-        for panel in panels:  # none while the console is closing
-            panel.show_result(result)
+        if self._laid_out():  # a fetch may finish while the console is closing
+            for panel in self.main.query(f"#panel-{result.query_id}").results(QueryPanel):
+                panel.show_result(result)
         self.refresher.finished(result.query_id)
         self.recompute()
         self.show_live()

@@ -284,6 +284,8 @@ class KeysMixin:
         if not running:
             self.exit(return_code=0)
             return
+        if any(isinstance(screen, ConfirmScreen) for screen in self.screen_stack):
+            return  # already asking: a second q or ctrl+c is not an answer
 
         def answered(yes: bool | None) -> None:
             if yes:
