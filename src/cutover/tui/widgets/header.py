@@ -89,7 +89,7 @@ def header_text(v: HeaderView) -> Text:
     second.append(f" │ {hold_text(v.hold_required_s, v.hold_elapsed_s)}")
 
     read = "?" if v.percent_read is None else f"{v.percent_read}"
-    third = Text(f"traffic: set {v.percent_set} % · read {read} %")
+    third = Text(f"set {v.percent_set} % · read {read} %")
     if v.read_note:
         third.append(f" ({clean(v.read_note)})", style="bold")
     if v.observed is not None:
