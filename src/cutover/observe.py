@@ -17,6 +17,8 @@ from cutover.results import QueryResult
 class Observed:
     percent: float | None  # None: no data (no imports in the window) or the query failed
     detail: str  # one line: the share and the query, or why there is none
+    count: int | None = None  # how much traffic the share is of: the row's first count
+    counted: str = ""  # what that count counts: its column's name ("imports")
 
 
 async def observed_share(
@@ -54,8 +56,17 @@ def share_from(result: QueryResult, column: str) -> Observed:
         for key, number in row.items()
         if key != column and isinstance(number, int) and not isinstance(number, bool)
     )
+    counts = [
+        (key, number)
+        for key, number in row.items()
+        if key != column and isinstance(number, int) and not isinstance(number, bool)
+    ]
+    count, counted = (counts[0][1], counts[0][0]) if counts else (None, "")
     return Observed(
-        share, f"{share:g} % ({name}.{column}" + (f"; {evidence})" if evidence else ")")
+        share,
+        f"{share:g} % ({name}.{column}" + (f"; {evidence})" if evidence else ")"),
+        count,
+        counted,
     )
 
 

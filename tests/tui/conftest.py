@@ -103,6 +103,28 @@ SELECT 'timeout' AS error, 12 AS n;
 """
 
 
+OBSERVED = """
+[queries.share]
+title = "Observed v2 share, last 15 min"
+file = "queries/share.sql"
+refresh = "30s"
+"""
+
+SHARE_SQL = """\
+-- Observed v2 share, last 15 min
+-- Of the imports started in the last 15 minutes, the share that went to v2.
+SELECT 412 AS imports, 3 AS v2_imports, 0.728155::float8 AS v2_pct;
+"""
+
+# A probe nobody answers: connection refused on a loopback port, at once.
+PROBE = """
+[probes.api]
+url = "http://127.0.0.1:9/health"
+expect_status = 200
+timeout = "2s"
+"""
+
+
 def write_runbook(
     folder: Path,
     *,
@@ -111,6 +133,8 @@ def write_runbook(
     errors_sql: str = ERRORS_SQL,
     hold: str = "0s",
     percent: int = 0,
+    observed: bool = False,
+    probe: bool = False,
 ) -> Path:
     (folder / "queries").mkdir(parents=True, exist_ok=True)
     (folder / "queries" / "success.sql").write_text(success_sql or SUCCESS_SQL.format(rate=rate))
@@ -118,7 +142,20 @@ def write_runbook(
     (folder / "flag").mkdir(exist_ok=True)
     (folder / "flag" / "percent").write_text(f"{percent}\n")
     path = folder / "runbook.toml"
-    path.write_text(RUNBOOK.replace("{hold}", hold))
+    text = RUNBOOK.replace("{hold}", hold)
+    if observed:
+        (folder / "queries" / "share.sql").write_text(SHARE_SQL)
+        text = text.replace(
+            'path = "flag/percent"\n',
+            'path = "flag/percent"\nobserved = { query = "share", column = "v2_pct" }\n',
+        )
+        text = text.replace("\n[[stages]]", OBSERVED + "\n[[stages]]", 1)
+    if probe:
+        text = text.replace(
+            '  text = "Backup taken"\n', '  text = "Backup taken"\n  probe = "api"\n'
+        )
+        text = text.replace("\n[[stages]]", PROBE + "\n[[stages]]", 1)
+    path.write_text(text)
     return path
 
 
@@ -162,6 +199,7 @@ class ScriptedRunner:
 def scripted(clock: Callable[[], datetime], rate: float = 99.5) -> ScriptedRunner:
     return ScriptedRunner(
         rows={
+            "share": (("imports", "v2_imports", "v2_pct"), ((412, 3, 0.728155),)),
             "success": (("rate", "total", "stuck"), ((rate, 1234567, None),)),
             "errors": (("error", "n"), (("timeout", 12), ("[bold]markup[/bold]", 0))),
         },
@@ -170,14 +208,27 @@ def scripted(clock: Callable[[], datetime], rate: float = 99.5) -> ScriptedRunne
 
 
 def fixed_app(
-    tmp_path: Path, *, rate: float = 99.5, stage: str = "prep", signed: bool = False, **kw
+    tmp_path: Path,
+    *,
+    rate: float = 99.5,
+    stage: str = "prep",
+    signed: bool = False,
+    observed: bool = False,
+    probe: bool = False,
+    **kw,
 ) -> CutoverApp:
     """A console whose every moving part stands still: clock, rows, journal times."""
 
     def clock() -> datetime:
         return T0
 
-    path = write_runbook(tmp_path, percent=10 if stage == "canary" else 0, hold="24h")
+    path = write_runbook(
+        tmp_path,
+        percent=10 if stage == "canary" else 0,
+        hold="24h",
+        observed=observed,
+        probe=probe,
+    )
     session = session_for(path, clock=lambda: T0 - timedelta(hours=3))
     session.journal.append(
         "signoff", stage="prep", step="ready", visit=1, note="", override=False, probe=None
@@ -220,3 +271,43 @@ async def until(pilot, condition, timeout: float = 10.0) -> None:
             return
         await pilot.pause(0.05)
     raise AssertionError("condition not met in time")
+
+
+def visible_text(app) -> str:
+    """What the operator sees right now: the top screen composited over the ones below it,
+    as plain text (the same picture Textual's screenshots take)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(
+        width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False
+    )
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text()
+
+
+def moved_elsewhere(app, from_stage: str, to_stage: str, to_percent: int, kind="advance") -> None:
+    """Another console (or a headless command) moved traffic: its journal lines and the flag."""
+    other = session_for(app.runbook.path)
+    visit = other.state()[0].visit
+    other.journal.append(
+        f"{kind}.intent",
+        action=f"elsewhere-{visit}",
+        from_stage=from_stage,
+        to_stage=to_stage,
+        from_percent=app.runbook.stage(from_stage).percent,
+        to_percent=to_percent,
+        reason="",
+    )
+    other.journal.append(
+        f"{kind}.done",
+        action=f"elsewhere-{visit}",
+        flag_percent=to_percent,
+        verified=f"flag reads {to_percent} %",
+        took_s=0.1,
+    )
+    (app.runbook.folder / "flag" / "percent").write_text(f"{to_percent}\n")

@@ -5,27 +5,54 @@ from __future__ import annotations
 import doctest
 import os
 import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from textual.widget import Widget
 from textual.widgets import DataTable, Input
 
+from cutover.probes import ProbeResult, ProbeStatus
 from cutover.tui import hangup, text
+from cutover.tui.screens import moves
 from cutover.tui.screens.confirm import ConfirmScreen
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.journal import JournalScreen
 from cutover.tui.screens.moves import AdvanceScreen, RollbackScreen, StepBackScreen
-from cutover.tui.screens.signoff import SignOffScreen
+from cutover.tui.screens.signoff import SignOffScreen, probe_text
+from cutover.tui.widgets import header
 from cutover.tui.widgets.header import StatusBar, StatusHeader, TriggerBanner
 from cutover.tui.widgets.query_panel import QueryPanel
 from cutover.tui.widgets.runbook_pane import RunbookPane
 
-from .conftest import fixed_app, session_for, until
+from .conftest import T0, fixed_app, session_for, until, visible_text
 
 
 def test_the_screen_helpers_do_what_their_doctests_say():
-    outcome = doctest.testmod(text)
-    assert outcome.attempted > 0 and outcome.failed == 0
+    for module in (text, header, moves):
+        outcome = doctest.testmod(module)
+        assert outcome.attempted > 0 and outcome.failed == 0, module.__name__
+
+
+async def test_the_history_of_visits_agrees_with_the_replayed_state(tmp_path: Path):
+    from cutover.tui.history import history
+
+    from .conftest import moved_elsewhere
+
+    app = fixed_app(tmp_path, stage="canary")
+    moved_elsewhere(app, "canary", "prep", 0, kind="rollback")
+    app.session.journal.append(
+        "signoff", stage="prep", step="ready", visit=3, note="", override=False, probe=None
+    )
+    moved_elsewhere(app, "prep", "canary", 10)
+    events = app.session.journal.read().events
+    state = app.session.state()[0]
+    past = history(app.runbook, events)
+    assert state.stage_id == "canary" and state.visit == 4
+    assert past.times_in("canary") == 2 and past.times_in("prep") == 2
+    # prep's latest visit (the 3rd) had only `ready` signed: the first visit's `backup`
+    # belongs to an earlier pass and is not shown as if it were this one's
+    assert set(past.signoffs["prep"]) == {"ready"}
+    assert past.signoffs["prep"]["ready"].visit == 3
 
 
 def screen_text(app) -> str:
@@ -245,9 +272,12 @@ async def test_zoom_fills_the_screen_with_a_panel_and_restores(tmp_path: Path):
         panel = app.query_one("#panel-errors", QueryPanel)
         panel.query_one(DataTable).focus()
         await pilot.press("z")
-        assert app.screen.maximized is panel
+        assert app.zoomed is panel and panel.region.height > 14
+        assert not app.query_one(RunbookPane).display
+        assert not app.query_one("#panel-success").display
         await pilot.press("z")
-        assert app.screen.maximized is None
+        assert app.zoomed is None and app.query_one(RunbookPane).display
+        assert app.query_one("#panel-success").display
 
 
 async def test_export_writes_the_focused_panel_as_csv(tmp_path: Path):
@@ -296,6 +326,8 @@ async def test_step_back_needs_a_reason_then_goes_to_the_previous_percent(tmp_pa
         await pilot.press("enter")
         assert not dialog.started
         await pilot.press(*"memory climbing", "enter")
+        await until(pilot, lambda: isinstance(app.screen, StepBackScreen) and app.screen.started)
+        dialog = app.screen
         await until(pilot, lambda: dialog.done)
         assert (tmp_path / "flag" / "percent").read_text() == "0\n"
         intent = [e for e in app.session.journal.read().events if e.kind == "stepback.intent"]
@@ -387,3 +419,27 @@ async def test_an_idle_console_does_not_repaint_its_panels_every_tick(tmp_path: 
             app.tick()
             await pilot.pause(0.05)
         assert repaints == []
+
+
+def test_multi_line_probe_output_is_shown_as_lines():
+    result = ProbeResult(
+        "api",
+        ProbeStatus.FAIL,
+        "http://rlm/health",
+        503,
+        ("✗ body says:\nprocessors: 0\nqueue: stuck",),
+        (),
+        datetime(2026, 11, 20, tzinfo=UTC),
+        0.1,
+    )
+    text = str(probe_text(result))
+    assert "↵" not in text
+    assert "\nprocessors: 0\nqueue: stuck" in text
+
+
+async def test_a_hold_past_its_end_says_done_not_elapsed_time(tmp_path: Path):
+    app = fixed_app(tmp_path, stage="canary")  # entered at T0 - 3 h, hold 24 h
+    app.clock = lambda: T0 + timedelta(hours=30)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "hold ✓ 1d done" in visible_text(app))
+        assert " of 1d" not in visible_text(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from textual.widgets import DataTable, Input
@@ -9,7 +10,7 @@ from textual.widgets import DataTable, Input
 from cutover import runbook
 from cutover.session import Session
 from cutover.tui.app import CutoverApp
-from cutover.tui.screens.moves import AdvanceScreen, RollbackScreen
+from cutover.tui.screens.moves import AdvanceScreen, MoveScreen, RollbackScreen
 from cutover.tui.widgets.query_panel import QueryPanel
 from scenarios import load_dsn
 
@@ -61,6 +62,12 @@ def sign(app: CutoverApp, stage: str, *steps: str) -> None:
         )
 
 
+async def moving(pilot, app: CutoverApp, kind: type) -> MoveScreen:
+    """The dialog that shows a move's progress, once the question's answer started it."""
+    await until(pilot, lambda: isinstance(app.screen, kind) and app.screen.started)
+    return app.screen
+
+
 async def advance_to_canary(pilot, app: CutoverApp) -> None:
     await until(pilot, lambda: app.check_action("advance", ()) is True)
     await pilot.press("a")
@@ -89,6 +96,7 @@ async def test_advance_needs_the_typed_percent_then_shows_progress_and_moves(
         assert not dialog.started and (tmp_path / "flag" / "percent").read_text() == "10\n"
         dialog.query_one(Input).value = ""
         await pilot.press(*"50", "enter")
+        dialog = await moving(pilot, app, AdvanceScreen)
         await until(pilot, lambda: dialog.done)
         log = "\n".join(dialog.query_one("#progress").lines)
         assert "write percent=50" in log and "read back 50" in log and "✓ advance verified" in log
@@ -119,6 +127,7 @@ async def test_rollback_from_inside_the_advance_dialog_takes_traffic_to_zero(
         await pilot.pause(0.2)
         assert not dialog.started  # Enter is not a confirmation
         await pilot.press("y")
+        dialog = await moving(pilot, app, RollbackScreen)
         await until(pilot, lambda: dialog.done)
         assert (tmp_path / "flag" / "percent").read_text() == "0\n"
         assert "✓ rollback to 0 % verified" in str(dialog.query_one("#result").render())
@@ -139,7 +148,7 @@ async def test_rollback_keeps_retrying_and_shows_each_attempt(tmp_path: Path, so
         flag_dir.rmdir()
         flag_dir.write_text("a file where the flag's folder should be")  # writes now fail
         await pilot.press("ctrl+r", "y")
-        dialog = app.screen
+        dialog = await moving(pilot, app, RollbackScreen)
         await until(
             pilot,
             lambda: any("attempt 1 failed" in ln for ln in dialog.query_one("#progress").lines),
@@ -190,6 +199,9 @@ async def test_database_down_goes_stale_and_comes_back(
             await until(pilot, lambda: app.refresher.db_up is True and len(app.results) == 2)
             app.refresher.intervals = dict.fromkeys(app.refresher.intervals, 0.5)
             await proxy.shut()
+            # A gate's query goes stale by the runbook's interval (30 s), not the one `-`
+            # set: let two of them pass.
+            app.clock = lambda: datetime.now(UTC) + timedelta(minutes=2)
             await pilot.press("r")
             await until(pilot, lambda: app.refresher.db_up is False)
             await until(pilot, lambda: app.query_one("#panel-success").has_class("-stale"))
@@ -204,6 +216,7 @@ async def test_database_down_goes_stale_and_comes_back(
             await proxy.open()
             await pilot.press("r")  # "now" beats the reconnect backoff
             await until(pilot, lambda: app.refresher.db_up is True, timeout=20)
+            app.clock = lambda: datetime.now(UTC)
             await until(pilot, lambda: not panel.has_class("-stale"))
             assert "DB ✓" in str(app.query_one("#header").render())
     finally:
@@ -228,7 +241,8 @@ async def test_the_shipped_runbook_opens_on_a_healthy_database(tmp_path: Path, s
         header = str(app.query_one("#header").render())
         assert "soulprint" in header and "1/5 Prerequisites" in header
         assert "flag ✗" in header  # no VERCEL_TOKEN here: said, not crashed
-        assert "seen 10 %" in header  # healthy: 1 of 10 in flight on v2
+        # healthy: 1 of 10 in flight on v2, said with its count and window
+        assert "seen 10.0 % of 10 imports, last 15 min; lags the flag" in header
         assert app.check_action("advance", ()) is None
 
 
@@ -266,6 +280,7 @@ async def test_a_vercel_advance_shows_patch_readback_redeploy_and_ready_live(
             dialog = app.screen
             assert isinstance(dialog, AdvanceScreen)
             await pilot.press(*"10", "enter")
+            dialog = await moving(pilot, app, AdvanceScreen)
             await until(pilot, lambda: dialog.done, timeout=20)
             log = "\n".join(dialog.query_one("#progress").lines)
             for step in ("PATCH NEW_PERCENT=10", "read back 10", "redeploy from", "READY"):

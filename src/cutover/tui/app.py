@@ -8,35 +8,39 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from cutover import flags, machine
-from cutover.check import CheckReport, judge_stage
+from cutover.alarms import Alarm
+from cutover.check import CheckReport, judge_stage, queries_for
+from cutover.durations import humanize
 from cutover.flags import FlagState
-from cutover.model import Comparison
 from cutover.observe import share_from
 from cutover.probes import ProbeResult, run_probe
-from cutover.results import QueryResult
 from cutover.session import Session
 from cutover.state import MOVES
 from cutover.tui import hangup
 from cutover.tui.commands import CutoverCommands
+from cutover.tui.history import History, history
 from cutover.tui.keys import NOTEWORTHY, KeysMixin
 from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
 from cutover.tui.moving import MovesMixin
 from cutover.tui.refresh import Refresher, Runner
-from cutover.tui.text import FIRED_MARK, QUIET_MARK, VERDICT_MARK, cell_text, clean
+from cutover.tui.screens.dialog import Dialog
+from cutover.tui.screens.help import HelpScreen
+from cutover.tui.text import clean, observed_text, window_of
+from cutover.tui.triggers import TriggersMixin
 from cutover.tui.widgets.header import (
     HeaderView,
     StatusBar,
     StatusHeader,
     TriggerBanner,
+    live_bottom,
+    live_top,
 )
 from cutover.tui.widgets.query_panel import QueryPanel, columns_read
 from cutover.tui.widgets.runbook_pane import RunbookPane
@@ -46,17 +50,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class CutoverApp(KeysMixin, MovesMixin, App[None]):
+class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
     CSS_PATH = "cutover.tcss"
     TITLE = "cutover"
     COMMANDS = App.COMMANDS | {CutoverCommands}
+    # The key bar shows what fits at 80 columns (^r a b s j ? q); `?` lists every key.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "rollback", "ROLLBACK", key_display="^r", priority=True),
         Binding("a", "advance", "advance"),
-        Binding("b", "stepback", "step back"),
-        Binding("s", "signoff", "sign off"),
-        Binding("space", "pause", "pause"),
-        Binding("r", "refresh", "refresh"),
+        Binding("b", "stepback", "back"),
+        Binding("s", "signoff", "sign"),
+        Binding("space", "pause", "pause", show=False),
+        Binding("r", "refresh", "refresh", show=False),
         Binding("plus", "interval(1)", "slower", show=False),
         Binding("minus", "interval(-1)", "faster", show=False),
         Binding("z", "zoom", "zoom", show=False),
@@ -64,6 +69,8 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         Binding("j", "journal", "journal"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
+        # The README says Ctrl-C quits: it does, asking first while a move is in flight.
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -101,7 +108,11 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self.report: CheckReport | None = None
         self.permissions: machine.Actions | None = None
         self.probe_results: dict[str, ProbeResult] = {}
-        self.fired_critical: tuple = ()
+        self.alarms: dict[str, Alarm] = {}  # what each trigger last said, latched when fired
+        self._rung: set[str] = set()  # latched critical triggers the bell has rung for
+        self.paused_at: datetime | None = None
+        self.zoomed: QueryPanel | None = None
+        self.past: History = History()
         self._own_seqs: set[int] = set()
         self._quiet_seq = 0  # events up to here were this console's own move
         self.init_moves()
@@ -109,18 +120,17 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     # -- layout --------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield StatusHeader(id="header")
-        yield TriggerBanner(id="banner")
+        yield from live_top()
         with Horizontal(id="body"):
             yield RunbookPane(self.runbook)
-            with VerticalScroll(id="panels"):
+            # Not a tab stop of its own: tab goes from the runbook to each panel's rows.
+            with VerticalScroll(id="panels", can_focus=False):
                 for query in self.runbook.queries.values():
                     yield QueryPanel(query, columns_read(self.runbook, query.id))
-        yield StatusBar(id="status")
-        yield Footer()
+        yield from live_bottom()
 
     def on_mount(self) -> None:
-        self.main.query_one("#banner", TriggerBanner).display = False
+        self.past = history(self.runbook, self.session.journal.read().events)
         if self.flag is None:
             try:
                 self.flag = flags.open_flag(
@@ -166,23 +176,31 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     # -- what the core says --------------------------------------------------------------
 
     def reload_state(self) -> None:
+        before = (self.cstate.stage_id, self.cstate.visit)
         self.cstate, self.journal_warnings = self.session.state()
+        self.past = history(self.runbook, self.session.journal.read().events)
         self.recompute()
         self.show_state()
+        moved = (self.cstate.stage_id, self.cstate.visit) != before
+        if moved and self._laid_out():
+            # The cursor follows the cutover to the new stage's next step (once the tree has
+            # laid out the stage it just expanded), so `s` signs what it shows.
+            pane = self.main.query_one(RunbookPane)
+            self.call_after_refresh(pane.point_at_next_step, self.cstate)
+        self.follow_dialogs(moved=moved)
 
     def recompute(self) -> None:
         now = self.clock()
         stage = self.runbook.stage(self.cstate.stage_id)
         self.report = judge_stage(self.runbook, stage, self.results, now)
-        flag_percent = self.flag_state.percent if self.flag_state else None
         # A flag that cannot be read now is unknown, whatever it read before.
         read = None if self.flag_error else self.flag_state
         self.permissions = machine.decide(self.runbook, self.cstate, now, self.report, read)
-        live = flag_percent if flag_percent is not None else self.cstate.percent
-        fired = self.report.fired("critical") if live > 0 else ()
-        if {t.id for t in fired} - {t.id for t in self.fired_critical}:
-            self.bell()
-        self.fired_critical = fired
+        self.alarms = self._remember(self.report, now)
+        rung = {a.trigger_id for a in self.latched_critical()}
+        if rung - self._rung:
+            self.bell()  # a new fire; one that stays latched rings once
+        self._rung = rung
 
     @property
     def main(self):
@@ -197,22 +215,30 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         """Everything that changes with the journal: the tree plus what tick() shows."""
         if not self._laid_out():
             return
-        self.main.query_one(RunbookPane).show(self.cstate, self.probe_results)
+        self.main.query_one(RunbookPane).show(self.cstate, self.probe_results, self.past)
         self.show_live()
 
     def show_live(self) -> None:
+        """The lines that must always be current, on every screen in the stack (a dialog
+        carries its own copies: the console behind it is not redrawn while it is open)."""
         if not self._laid_out():
             return
         now = self.clock()
-        self.main.query_one(StatusHeader).show(self.header_view(now))
-        self.main.query_one(TriggerBanner).show(self.fired_critical)
+        header = self.header_view(now)
+        banner = self.banner_alarms()
         stage = self.runbook.stage(self.cstate.stage_id)
-        self.main.query_one(StatusBar).show(
-            self.report,
-            bool(stage.gates),
-            self.permissions.advance if self.permissions else None,
-            self.readonly,
-        )
+        advance = self.permissions.advance if self.permissions else None
+        for screen in self.screen_stack:
+            for widget in screen.query(StatusHeader):
+                widget.show(header)
+            for widget in screen.query(TriggerBanner):
+                widget.show(banner)
+            for widget in screen.query(StatusBar):
+                widget.show(self.report, bool(stage.gates), advance, self.readonly)
+            if isinstance(screen, HelpScreen):
+                screen.show_rows(self.help_rows())
+        judged = set(queries_for(self.runbook, stage))
+        paused_for = self.paused_for(now)
         for panel in self.main.query(QueryPanel):
             qid = panel.query_def.id
             panel.show_meta(
@@ -220,6 +246,10 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
                 self.refresher.intervals[qid],
                 running=self.refresher.in_flight(qid),
                 paused=self.refresher.paused,
+                # A gate's or trigger's data is stale by the runbook's interval, whatever
+                # `+` did: the STALE mark agrees with the verdict.
+                stale_after_s=panel.query_def.refresh_s if qid in judged else None,
+                paused_for=humanize(paused_for) if paused_for is not None else "",
             )
             panel.show_verdicts(self.verdict_lines(qid))
         # The footer recomposes on every refresh_bindings (a full repaint): only when a key's
@@ -229,6 +259,14 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             self._keys_shown = keys
             self.refresh_bindings()
 
+    def on_dialog_opened(self, message: Dialog.Opened) -> None:
+        self.show_live()
+
+    def paused_for(self, now: datetime) -> float | None:
+        if not self.refresher.paused or self.paused_at is None:
+            return None
+        return max(0.0, (now - self.paused_at).total_seconds())
+
     def header_view(self, now: datetime) -> HeaderView:
         stage = self.runbook.stage(self.cstate.stage_id)
         flag_state = self.flag_state
@@ -237,9 +275,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             note = "flag unreadable"
         elif flag_state is not None and flag_state.percent is not None and not flag_state.in_effect:
             note = "not live: needs redeploy" if flag_state.needs_redeploy else "not live"
-        spec = self.runbook.flag.observed
-        seen = self.results.get(spec.query) if spec else None
-        observed = share_from(seen, spec.column).percent if seen else None
+        observed = self.observed_words()
         return HeaderView(
             title=self.runbook.title,
             stage_title=stage.title,
@@ -249,7 +285,6 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             percent_read=flag_state.percent if flag_state else None,
             read_note=note,
             observed=observed,
-            has_observed=spec is not None,
             hold_required_s=stage.hold_s,
             hold_elapsed_s=self.cstate.hold_elapsed_s(now),
             db_up=self.refresher.db_up,
@@ -259,51 +294,33 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
             if self.flag_state is None and not self.flag_error
             else not self.flag_error,
             flag_detail=self.flag_error or (flag_state.detail if flag_state else ""),
-            paused=self.refresher.paused,
+            paused_for_s=self.paused_for(now),
             readonly=self.readonly,
             in_flight=self.move_in_flight(),
             note=self.session.environ.get("CUTOVER_DEMO_NOTE", ""),
             # An action in flight changes the flag on purpose: not drift.
             drift=None if self.move_in_flight() else machine.drift(flag_state, stage),
+            times_in_stage=self.past.times_in(stage.id),
         )
+
+    def observed_words(self) -> str | None:
+        """The observed share with its count and window, or None when the runbook has none."""
+        spec = self.runbook.flag.observed
+        if spec is None:
+            return None
+        query = self.runbook.queries[spec.query]
+        result = self.results.get(spec.query)
+        if result is None:
+            return observed_text(None, None, "", "", "not run yet")
+        seen = share_from(result, spec.column)
+        why = seen.detail.removeprefix(f"{spec.query}: ") if seen.percent is None else ""
+        return observed_text(seen.percent, seen.count, seen.counted, window_of(query.title), why)
 
     def _retry_in(self, now: datetime) -> float | None:
         at = self.refresher.next_reconnect_at
         if self.refresher.db_up is not False or at is None:
             return None
         return max(0.0, (at - now).total_seconds())
-
-    def verdict_lines(self, query_id: str) -> list[Text]:
-        """One line per gate and trigger reading this query: the mark, then the column read
-        and its value (first, so no width cuts them off), then the reason."""
-        if self.report is None:
-            return []
-        lines = []
-        for gate in self.report.gates:
-            if gate.check.query == query_id:
-                lines.append(
-                    Text(
-                        f"{VERDICT_MARK[gate.verdict]} gate {clean(gate.id)}: ",
-                        no_wrap=True,
-                        overflow="ellipsis",
-                    )
-                    + reading(gate.check, self.results.get(query_id))
-                    + Text(clean(gate.judgement.reason), style="dim")
-                )
-        for trigger in self.report.triggers:
-            if trigger.check.query == query_id:
-                mark = FIRED_MARK if trigger.fired else QUIET_MARK
-                lines.append(
-                    Text(
-                        f"{mark} trigger {clean(trigger.id)} ({trigger.severity}): ",
-                        style="bold" if trigger.fired else "",
-                        no_wrap=True,
-                        overflow="ellipsis",
-                    )
-                    + reading(trigger.check, self.results.get(query_id))
-                    + Text(clean(trigger.judgement.reason), style="dim")
-                )
-        return lines
 
     # -- clocks ---------------------------------------------------------------------------
 
@@ -371,9 +388,8 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     def on_query_finished(self, message: QueryFinished) -> None:
         result = message.result
         self.results[result.query_id] = result
-        if self._laid_out():  # a query can finish while the console exits
-            panels = self.main.query(f"#panel-{result.query_id}").results(QueryPanel)
-            for panel in panels:
+        if self._laid_out():  # a fetch may finish while the console is closing
+            for panel in self.main.query(f"#panel-{result.query_id}").results(QueryPanel):
                 panel.show_result(result)
         self.refresher.finished(result.query_id)
         self.recompute()
@@ -419,20 +435,6 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
     def say(self, message: str, severity: str = "information") -> None:
         """A notification with the text exactly as given: never markup, never a control."""
         self.notify(clean(message, max_len=500), severity=severity, markup=False)  # type: ignore[arg-type]
-
-
-def reading(check: Comparison, result: QueryResult | None) -> Text:
-    """What a gate or trigger reads, named, with the value the query gave it:
-    `success_rate_pct = 98.2 · `; the columns of a proportion (their counts follow in the
-    reason); nothing for a row count."""
-    if check.column is not None:
-        row = result.first_row() if result is not None else None
-        if row is None or check.column not in row:
-            return Text(f"{clean(check.column)} · ")
-        return Text(f"{clean(check.column)} = {cell_text(row[check.column])} · ")
-    if check.successes is not None and check.trials is not None:
-        return Text(f"{clean(check.successes)}/{clean(check.trials)} · ")
-    return Text("")
 
 
 def run_console(session: Session, readonly: bool = False, mouse: bool = True) -> int:

@@ -9,11 +9,16 @@ from cutover.durations import humanize
 from cutover.tui.screens.confirm import ConfirmScreen
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.journal import JournalScreen
+from cutover.tui.screens.moves import AdvanceScreen
 from cutover.tui.screens.signoff import SignOffAnswer, SignOffScreen
 from cutover.tui.widgets.query_panel import QueryPanel
 from cutover.tui.widgets.runbook_pane import RunbookPane
 
 CHANGING = {"advance", "stepback", "rollback", "signoff"}
+# What a key does while a dialog is open: the dialog's own keys, plus these.
+UNDER_DIALOGS = {"rollback", "quit", "command_palette"}
+# Keys that answer even when their action is unavailable, saying why.
+EXPLAINED = {"a": "advance", "b": "stepback", "s": "signoff", "ctrl+r": "rollback"}
 # Journal events written elsewhere that this console announces when it sees them.
 NOTEWORTHY = {"signoff"} | {
     f"{move}.{phase}"
@@ -48,6 +53,8 @@ class KeysMixin:
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in CHANGING and self.readonly:
             return False  # read-only: gone from the footer, the help and the palette
+        if len(self.screen_stack) > 1 and action not in UNDER_DIALOGS:
+            return False  # under a dialog only its keys, rollback and quit answer
         if action in ("advance", "stepback", "rollback"):
             return True if not self.why_not(action) else None
         return True
@@ -83,20 +90,25 @@ class KeysMixin:
         return entries
 
     def on_key(self, event) -> None:
-        # A dimmed key still answers: pressing `a` when refused says why.
-        if event.key in ("a", "b") and not self.readonly:
-            action = "advance" if event.key == "a" else "stepback"
-            reason = self.why_not(action)
-            if reason:
-                self.say(f"{action} refused: {reason}", "warning")
+        # A dimmed or hidden key still answers: pressing `a` or ctrl+r when refused says
+        # why, instead of doing nothing in silence.
+        action = EXPLAINED.get(event.key)
+        if action is None or (event.key != "ctrl+r" and len(self.screen_stack) > 1):
+            return
+        reason = self.why_not(action)
+        if reason:
+            self.say(f"{action} refused: {reason}", "warning")
 
-    def action_help(self) -> None:
+    def help_rows(self) -> list[tuple[str, str, str]]:
         rows = []
         for key, action, what in KEYS:
             if self.readonly and action in CHANGING:
                 continue
             rows.append((key, what, self.why_not(action) if action else ""))
-        self.push_screen(HelpScreen(rows))
+        return rows
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_rows()))
 
     def action_journal(self) -> None:
         read = self.session.journal.read()
@@ -104,6 +116,7 @@ class KeysMixin:
 
     def action_pause(self) -> None:
         self.refresher.pause(not self.refresher.paused)
+        self.paused_at = self.clock() if self.refresher.paused else None
         self.say("refresh paused: space resumes" if self.refresher.paused else "refresh resumed")
         self.show_live()
 
@@ -128,14 +141,26 @@ class KeysMixin:
         self.show_live()
 
     def action_zoom(self) -> None:
-        if self.screen.maximized is not None:
-            self.screen.minimize()
+        """One panel fills the body; the header, banner and gates/action line stay (so
+        zoom hides the other panels and the runbook, never the screen's live lines)."""
+        pane = self.main.query_one(RunbookPane)
+        panels = list(self.main.query(QueryPanel))
+        if self.zoomed is not None:
+            self.zoomed.remove_class("-zoomed")
+            self.zoomed = None
+            pane.display = True
+            for panel in panels:
+                panel.display = True
             return
-        panel = self.focused_panel()
-        if panel is None:
+        zoomed = self.focused_panel()
+        if zoomed is None:
             self.say("focus a panel first (tab), then z zooms it", "warning")
             return
-        self.screen.maximize(panel, container=False)
+        self.zoomed = zoomed
+        pane.display = False
+        for panel in panels:
+            panel.display = panel is zoomed
+        zoomed.add_class("-zoomed")
 
     def action_export(self) -> None:
         panel = self.focused_panel()
@@ -175,8 +200,13 @@ class KeysMixin:
             pane.point_at_next_step(self.cstate)
             ref = pane.selected_step()
         if ref is None or ref.stage != stage.id:
+            # The highlighted row is another stage's (often the one just left): show the
+            # current stage's next step rather than leave the operator guessing.
+            self.call_after_refresh(pane.point_at_next_step, self.cstate)
             self.say(
-                f"select a step of the current stage ({stage.title}) in the runbook pane", "warning"
+                f"s signs a step of the current stage ({stage.title}): the cursor is on its "
+                "next step now, press s again to sign it",
+                "warning",
             )
             return
         if ref.step in self.cstate.signoffs:
@@ -185,17 +215,48 @@ class KeysMixin:
             return
         step = next(s for s in stage.steps if s.id == ref.step)
         probe = self.runbook.probes.get(step.probe) if step.probe else None
+        visit = self.cstate.visit
 
         def signed(answer: SignOffAnswer | None) -> None:
-            if answer is not None:
+            if answer is not None and (self.cstate.stage_id, self.cstate.visit) == (
+                stage.id,
+                visit,
+            ):
                 self.run_worker(self._sign(step.id, answer), group="signoff", exit_on_error=False)
 
         self.push_screen(
             SignOffScreen(
-                step, stage.title, self.session.journal.actor, probe, self.session.environ
+                step,
+                stage.id,
+                visit,
+                stage.title,
+                self.session.journal.actor,
+                probe,
+                self.session.environ,
             ),
             signed,
         )
+
+    def follow_dialogs(self, *, moved: bool) -> None:
+        """A dialog about the stage closes when the stage changes under it (another console
+        advanced or rolled back) or its step got signed elsewhere, and says so."""
+        stage = self.runbook.stage(self.cstate.stage_id)
+        for screen in list(self.screen_stack[1:]):
+            why = ""
+            if isinstance(screen, SignOffScreen):
+                if (screen.stage_id, screen.visit) != (stage.id, self.cstate.visit):
+                    why = f"the cutover is now at {stage.title}: nothing was signed"
+                elif screen.step.id in self.cstate.signoffs:
+                    signed = self.cstate.signoffs[screen.step.id]
+                    why = f"{screen.step.id} was signed meanwhile by {signed.actor}"
+            elif isinstance(screen, AdvanceScreen) and not screen.started and moved:
+                why = f"the cutover is now at {stage.title}: nothing was moved; look again"
+            if why and not screen.stale:
+                closed = screen.close_because(why)
+                self.say(
+                    f"{'dialog closed' if closed else 'the dialog no longer applies'}: {why}",
+                    "warning",
+                )
 
     async def _sign(self, step_id: str, answer: SignOffAnswer) -> None:
         from cutover.signoff import SignOffRefused, sign_off
@@ -223,6 +284,8 @@ class KeysMixin:
         if not running:
             self.exit(return_code=0)
             return
+        if any(isinstance(screen, ConfirmScreen) for screen in self.screen_stack):
+            return  # already asking: a second q or ctrl+c is not an answer
 
         def answered(yes: bool | None) -> None:
             if yes:

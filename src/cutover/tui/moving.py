@@ -35,18 +35,38 @@ class MovesMixin:
     def move_lines_for(self, move: str) -> list[str]:
         return list(self.move_lines) if self.move_running(move) else []
 
-    # -- the keys ---------------------------------------------------------------------------
+    # -- the keys: each dialog answers with dismiss(), then shows the move it started ------
 
     def action_advance(self) -> None:
         actions = self.permissions
-        stage = self.runbook.stage(self.cstate.stage_id)
         if actions is None or actions.next_stage is None:
             return
-        upcoming = actions.next_stage
-        self.push_screen(
-            AdvanceScreen(
-                stage.percent, upcoming.percent, upcoming.title, self._how(), actions.advance.reason
-            )
+
+        def answered(confirm: int | None) -> None:
+            if confirm is not None and self.cstate.stage_id == stage_id:
+                self.start_advance(confirm)
+                self.push_screen(self._advance_screen(started=True))
+
+        stage_id = self.cstate.stage_id
+        self.push_screen(self._advance_screen(), answered)
+
+    def _advance_screen(self, *, started: bool = False) -> AdvanceScreen:
+        stage = self.runbook.stage(self.cstate.stage_id)
+        upcoming = self.permissions.next_stage if self.permissions else None
+        overrides = [
+            f"{s.step} ({s.note})" if s.note else s.step
+            for s in self.cstate.signoffs.values()
+            if s.override
+        ]
+        return AdvanceScreen(
+            stage.percent,
+            upcoming.percent if upcoming else stage.percent,
+            upcoming.title if upcoming else stage.title,
+            self._how(),
+            stage_id=stage.id,
+            overrides=overrides,
+            lines=self.move_lines if started else self.move_lines_for("advance"),
+            running=started or self.move_running("advance"),
         )
 
     def action_stepback(self) -> None:
@@ -54,16 +74,44 @@ class MovesMixin:
         if actions is None or actions.previous_stage is None:
             return
         before = actions.previous_stage
-        self.push_screen(StepBackScreen(self.cstate.percent, before.percent, before.title))
+        percent = self.cstate.percent
+
+        def screen(started: bool = False) -> StepBackScreen:
+            return StepBackScreen(
+                percent,
+                before.percent,
+                before.title,
+                lines=self.move_lines if started else self.move_lines_for("stepback"),
+                running=started or self.move_running("stepback"),
+            )
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self.start_stepback(reason)
+                self.push_screen(screen(started=True))
+
+        self.push_screen(screen(), answered)
 
     def action_rollback(self) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, RollbackScreen):
                 return  # already open (maybe under another dialog): don't stack a second
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start_rollback()
+                self.push_screen(self._rollback_screen(started=True))
+
+        self.push_screen(self._rollback_screen(), answered)
+
+    def _rollback_screen(self, *, started: bool = False) -> RollbackScreen:
         actions = self.permissions
         landing = actions.rollback_stage.title if actions else self.runbook.stages[0].title
-        fired = ", ".join(t.id for t in self.fired_critical)
+        fired = ", ".join(a.trigger_id for a in self.latched_critical())
         why = f"Critical trigger fired: {fired}" if fired else "No critical trigger has fired."
+        unknown = ", ".join(a.trigger_id for _, a in self.banner_alarms() if not a.latched)
+        if unknown:
+            why += f"\nCritical trigger that cannot be evaluated: {unknown}"
         running = self.move_in_flight()
         if running and running != "rollback":
             why += f"\nThe {running} in flight will be stopped first."
@@ -72,7 +120,13 @@ class MovesMixin:
             if self.flag_state and self.flag_state.percent is not None
             else self.cstate.percent
         )
-        self.push_screen(RollbackScreen(percent, landing, why))
+        return RollbackScreen(
+            percent,
+            landing,
+            why,
+            lines=self.move_lines if started else self.move_lines_for("rollback"),
+            running=started or self.move_running("rollback"),
+        )
 
     def _how(self) -> str:
         config = self.runbook.flag
@@ -113,7 +167,7 @@ class MovesMixin:
             return
         if running:
             self.stop_move(running)  # safety first: the advance journals itself as interrupted
-        fired = ", ".join(t.id for t in self.fired_critical)
+        fired = ", ".join(a.trigger_id for a in self.latched_critical())
         reason = "emergency rollback from the console" + (f" (fired: {fired})" if fired else "")
         self._start(
             "rollback",
@@ -128,7 +182,7 @@ class MovesMixin:
 
     def _start(self, move: str, start: Start) -> None:
         self.move_name = move
-        self.move_lines = []
+        self.move_lines = [f"{move} started"]
         if self.flag is None:
             self.post_message(
                 ActionFinished(move, False, f"the flag cannot be opened: {self.flag_error}")
@@ -172,6 +226,9 @@ class MovesMixin:
         for screen in self._dialogs(message.move):
             if screen.started:
                 screen.add_line(message.line)
+
+    def on_move_screen_stop(self, message: MoveScreen.Stop) -> None:
+        self.stop_move(message.move)
 
     def on_action_finished(self, message: ActionFinished) -> None:
         for screen in self._dialogs(message.move):

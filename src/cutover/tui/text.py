@@ -6,7 +6,6 @@ No widgets here, so each rule has a doctest and none needs an app to check.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -15,51 +14,99 @@ from rich.text import Text
 from cutover.check import is_stale
 from cutover.durations import humanize
 from cutover.gates import Verdict
+from cutover.inert import inert
 
 # Danger is never colour alone: every verdict carries a symbol and a word.
 VERDICT_MARK = {Verdict.PASS: "✓ PASS", Verdict.FAIL: "✗ FAIL", Verdict.WAIT: "… WAIT"}
 VERDICT_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.WAIT: "yellow"}
-FIRED_MARK, QUIET_MARK = "‼ FIRED", "· quiet"
+FIRED_MARK, QUIET_MARK, UNKNOWN_MARK = "‼ FIRED", "· quiet", "? UNKNOWN"
 
 # The ladder `+` and `-` climb: every value a refresh interval may take, in seconds.
 INTERVALS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
-
-def clean(text: object, *, max_len: int | None = None) -> str:
-    """Text safe to put on a terminal: control characters shown in caret notation, so an
-    escape sequence in a query result or error is seen, never obeyed.
+def clean(text: object, *, max_len: int | None = None, newlines: bool = False) -> str:
+    """Text safe to put on a terminal (cutover.inert's rule): controls in caret notation,
+    bidi overrides named, so an escape sequence in a query result or error is seen, never
+    obeyed. A line break in one-line text shows as ↵; with `newlines` it stays a break.
 
     >>> clean("ok\\x1b[31mred")
     'ok^[[31mred'
-    >>> clean("a\\tb\\nc")
-    'a b↵c'
+    >>> clean("a\\tb\\nc"), clean("a\\r\\nb", newlines=True)
+    ('a b↵c', 'a\\nb')
     >>> clean("\\x9b2J")
     '\\\\x9b2J'
+    >>> clean("evil\\u202egnp.exe")
+    'evil<U+202E>gnp.exe'
     >>> clean("[bold]x[/bold]")
     '[bold]x[/bold]'
     >>> clean("abcdef", max_len=4)
     'abc…'
     """
-
-    def visible(match: re.Match[str]) -> str:
-        char = match.group()
-        if char == "\t":
-            return " "
-        if char == "\n":
-            return "↵"
-        code = ord(char)
-        if code < 0x20:
-            return "^" + chr(code + 0x40)
-        if code == 0x7F:
-            return "^?"
-        return f"\\x{code:02x}"
-
-    out = _CONTROL.sub(visible, str(text))
+    if newlines:
+        return inert(text, max_len=max_len, newlines=True)
+    lines = inert(text, newlines=True).split("\n")
+    out = "↵".join(lines)
     if max_len is not None and len(out) > max_len:
         out = out[: max_len - 1] + "…"
     return out
+
+
+def ordinal(n: int) -> str:
+    """
+    >>> [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 102)]
+    ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '102nd']
+    """
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def share_text(percent: float) -> str:
+    """An observed share at fixed precision that never reads as 0 while there is any traffic,
+    nor as 100 while there is any left.
+
+    >>> [share_text(p) for p in (0, 0.033, 0.728155, 44.8, 99.97, 100)]
+    ['0', '<0.1', '0.7', '44.8', '>99.9', '100']
+    """
+    if percent <= 0:
+        return "0"
+    if percent >= 100:
+        return "100"
+    if percent < 0.1:
+        return "<0.1"
+    if percent > 99.9:
+        return ">99.9"
+    return f"{percent:.1f}"
+
+
+def window_of(title: str) -> str:
+    """The window an observed-share query counts over, as its title says it ("…, last 15
+    min"), else the whole title: a share is only honest with the window it counts.
+
+    >>> window_of("Observed v2 share, last 15 min"), window_of("v2 share")
+    ('last 15 min', 'v2 share')
+    """
+    _, comma, tail = title.rpartition(", ")
+    return tail.strip() if comma and tail.strip() else title
+
+
+def observed_text(
+    percent: float | None, count: int | None, unit: str, window: str, why_none: str = ""
+) -> str:
+    """The observed share in words, with its count and window; it always lags the flag
+    (the window still holds traffic from before the last change).
+
+    >>> observed_text(0.728155, 412, "imports", "last 15 min")
+    'seen 0.7 % of 412 imports, last 15 min; lags the flag'
+    >>> observed_text(None, 0, "imports", "last 15 min", "no traffic in its window yet")
+    'seen ? % (no traffic in its window yet)'
+    """
+    if percent is None:
+        return f"seen ? % ({why_none})" if why_none else "seen ? %"
+    of = f" of {count:,} {unit}".rstrip() if count is not None else ""
+    return f"seen {share_text(percent)} %{of}, {window}; lags the flag"
 
 
 def is_number(value: Any) -> bool:

@@ -1,4 +1,5 @@
-"""`j`: the audit trail, newest first, filtered by whatever you type (kind, actor, step…)."""
+"""`j`: the audit trail, newest first, filtered by whatever you type (kind, actor, step…).
+A sign-off that overrode a failing probe says so in its own column, not only in details."""
 
 from __future__ import annotations
 
@@ -9,33 +10,40 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from cutover.journal import Event
+from cutover.tui.screens.dialog import Dialog
 from cutover.tui.text import clean
+
+OVERRIDE = "⚠ OVERRIDE"
 
 
 def event_row(event: Event) -> tuple[str, str, str, str, str]:
-    details = " ".join(f"{k}={v}" for k, v in event.fields.items() if v not in (None, ""))
+    details = " ".join(
+        f"{k}={v}" for k, v in event.fields.items() if v not in (None, "") and k != "override"
+    )
+    kind = clean(event.kind)
+    if event.get("override"):
+        kind += f" {OVERRIDE}"
     return (
         str(event.seq),
         event.ts.strftime("%Y-%m-%d %H:%M:%SZ"),
         clean(event.actor, max_len=40),
-        clean(event.kind),
+        kind,
         clean(details, max_len=300),
     )
 
 
-class JournalScreen(ModalScreen[None]):
+class JournalScreen(Dialog[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "close")]
 
     def __init__(self, events: Sequence[Event], warnings: Sequence[str]) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__()
         self.rows = [event_row(e) for e in reversed(events)]
         self.warnings = list(warnings)
 
-    def compose(self) -> ComposeResult:
+    def dialog(self) -> ComposeResult:
         with Vertical(classes="dialog wide", id="journal-dialog"):
             yield Static(Text("Journal (newest first)", style="bold"), classes="dialog-title")
             yield Input(placeholder="filter: kind, actor, step, anything", id="filter")
@@ -59,7 +67,10 @@ class JournalScreen(ModalScreen[None]):
         for row in self.rows:
             haystack = " ".join(row).lower()
             if all(w in haystack for w in words):
-                table.add_row(*(Text(c) for c in row), key=row[0])
+                cells = [Text(c) for c in row]
+                if OVERRIDE in row[3]:
+                    cells[3].stylize("bold")
+                table.add_row(*cells, key=row[0])
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.show(event.value)

@@ -1,41 +1,53 @@
 """The three dialogs that move traffic: advance (guarded, type the percent), step back (a
-reason), emergency rollback (one deliberate key). Each turns into the live progress of its
-move once confirmed; the move itself runs in an app worker, so closing the dialog never
-stops it."""
+reason), emergency rollback (one deliberate key). Each returns its answer with dismiss();
+the app then starts the move in a worker and opens the same dialog again, attached to the
+move, to stream its progress. Closing that dialog never stops the move."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.message import Message
 from textual.widgets import Input, Log, Static
 
+from cutover.tui.screens.dialog import Dialog
 from cutover.tui.text import clean
 
 ROLLBACK_HINT = "ctrl+r emergency rollback works here too"
 
+A = TypeVar("A")
 
-class MoveScreen(ModalScreen[None]):
+
+class MoveScreen(Dialog[A]):
     """Shared shape: a question, then progress lines, then the result."""
 
     move = ""
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "close (the move keeps running)")
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "close")]
 
-    def __init__(self) -> None:
-        super().__init__(classes="dialog-screen")
-        self.started = False
+    class Stop(Message):
+        """The operator asks to stop the move in flight (rollback: stop retrying)."""
+
+        def __init__(self, move: str) -> None:
+            super().__init__()
+            self.move = move
+
+    def __init__(self, *, lines: Sequence[str] = (), running: bool = False) -> None:
+        """`running`: the move is in flight, so this dialog shows its progress (`lines` so
+        far) instead of asking."""
+        super().__init__()
+        self.started = running
         self.done = False
+        self.lines = list(lines)
 
     def body(self) -> ComposeResult:
         yield from ()
 
-    def compose(self) -> ComposeResult:
+    def dialog(self) -> ComposeResult:
         with Vertical(classes="dialog", id=f"{self.move}-dialog"):
             yield from self.body()
             yield Log(id="progress", auto_scroll=True, max_lines=500)
@@ -45,8 +57,12 @@ class MoveScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#progress", Log).display = False
         self.query_one("#result", Static).display = False
-        for line in self.app.move_lines_for(self.move):  # type: ignore[attr-defined]
+        for line in self.lines:
             self.add_line(line)
+        self.mounted()
+
+    def mounted(self) -> None:
+        """Each dialog's own setup once its widgets exist."""
 
     def add_line(self, line: str) -> None:
         log = self.query_one("#progress", Log)
@@ -64,50 +80,79 @@ class MoveScreen(ModalScreen[None]):
         result.display = True
         result.set_class(not ok, "-bad")
 
-    def begin(self) -> None:
-        self.started = True
-        self.add_line(f"{self.move} started")
-
     def action_close(self) -> None:
         self.dismiss(None)
 
 
-class AdvanceScreen(MoveScreen):
+def all_clear(overrides: Sequence[str]) -> str:
+    """What the advance dialog says of the stage's sign-offs, hold and gates: never plain
+    "all clear" while a sign-off overrode a failing probe.
+
+    >>> all_clear([])
+    'Sign-offs, hold and gates: all clear.'
+    >>> all_clear(["rlm_healthy (flaky RLM)"])
+    'Sign-offs, hold and gates: all clear, with 1 override: rlm_healthy (flaky RLM).'
+    """
+    if not overrides:
+        return "Sign-offs, hold and gates: all clear."
+    word = "override" if len(overrides) == 1 else "overrides"
+    return f"Sign-offs, hold and gates: all clear, with {len(overrides)} {word}: " + (
+        "; ".join(overrides) + "."
+    )
+
+
+class AdvanceScreen(MoveScreen[int]):
     move = "advance"
 
     def __init__(
-        self, from_percent: int, to_percent: int, to_title: str, how: str, reason: str
+        self,
+        from_percent: int,
+        to_percent: int,
+        to_title: str,
+        how: str,
+        *,
+        stage_id: str = "",
+        overrides: Sequence[str] = (),
+        lines: Sequence[str] = (),
+        running: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(lines=lines, running=running)
         self.from_percent = from_percent
         self.to_percent = to_percent
         self.to_title = to_title
         self.how = how
-        self.reason = reason
+        self.stage_id = stage_id  # the stage it advances from: it closes if that changes
+        self.overrides = list(overrides)
 
     def body(self) -> ComposeResult:
         yield Static(Text("Advance", style="bold"), classes="dialog-title")
+        clear = Text(clean(all_clear(self.overrides)))
+        if self.overrides:
+            clear.stylize("bold")
+            clear = Text("⚠ ", style="bold") + clear
         yield Static(
             Text(
                 f"Traffic {self.from_percent} % → {self.to_percent} % ({clean(self.to_title)})\n"
                 f"{clean(self.how)}\n"
-                "Sign-offs, hold and gates: all clear."
             )
+            + clear
         )
         yield Static(f"Type {self.to_percent} and press Enter to go ahead; Esc cancels.")
         yield Input(placeholder=f"type {self.to_percent}", id="confirm", restrict=r"[0-9]*")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        if self.app.move_running("advance"):  # type: ignore[attr-defined]
-            self.started = True
-            self.query_one("#confirm", Input).disabled = True
+    def mounted(self) -> None:
+        confirm = self.query_one("#confirm", Input)
+        if self.started:
+            confirm.disabled = True
         else:
-            self.query_one("#confirm", Input).focus()
+            confirm.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if self.started:
+            return
+        if self.stale:
+            self.notify(self.stale, severity="warning", markup=False)
             return
         typed = event.value.strip()
         if typed != str(self.to_percent):
@@ -118,16 +163,22 @@ class AdvanceScreen(MoveScreen):
                 markup=False,
             )
             return
-        event.input.disabled = True
-        self.begin()
-        self.app.start_advance(int(typed))  # type: ignore[attr-defined]
+        self.dismiss(int(typed))
 
 
-class StepBackScreen(MoveScreen):
+class StepBackScreen(MoveScreen[str]):
     move = "stepback"
 
-    def __init__(self, from_percent: int, to_percent: int, to_title: str) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        from_percent: int,
+        to_percent: int,
+        to_title: str,
+        *,
+        lines: Sequence[str] = (),
+        running: bool = False,
+    ) -> None:
+        super().__init__(lines=lines, running=running)
         self.from_percent = from_percent
         self.to_percent = to_percent
         self.to_title = to_title
@@ -140,13 +191,12 @@ class StepBackScreen(MoveScreen):
         yield Static("Why? (goes in the journal) Enter steps back; Esc cancels.")
         yield Input(placeholder="reason", id="reason")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        if self.app.move_running("stepback"):  # type: ignore[attr-defined]
-            self.started = True
-            self.query_one("#reason", Input).disabled = True
+    def mounted(self) -> None:
+        reason = self.query_one("#reason", Input)
+        if self.started:
+            reason.disabled = True
         else:
-            self.query_one("#reason", Input).focus()
+            reason.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -156,12 +206,14 @@ class StepBackScreen(MoveScreen):
         if not reason:
             self.notify("step back needs a reason", severity="warning")
             return
-        event.input.disabled = True
-        self.begin()
-        self.app.start_stepback(reason)  # type: ignore[attr-defined]
+        self.dismiss(reason)
 
 
-class RollbackScreen(MoveScreen):
+ASK = "Press y to roll back now · n or Esc cancels"
+WATCH = "x stops retrying · Esc closes this dialog (the rollback goes on)"
+
+
+class RollbackScreen(MoveScreen[bool]):
     """Confirmed with `y` only: Enter and Escape are what fingers press without thinking."""
 
     move = "rollback"
@@ -172,8 +224,16 @@ class RollbackScreen(MoveScreen):
         Binding("x", "stop", "stop retrying"),
     ]
 
-    def __init__(self, from_percent: int, landing_title: str, why: str) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        from_percent: int,
+        landing_title: str,
+        why: str,
+        *,
+        lines: Sequence[str] = (),
+        running: bool = False,
+    ) -> None:
+        super().__init__(lines=lines, running=running)
         self.from_percent = from_percent
         self.landing_title = landing_title
         self.why = why
@@ -186,25 +246,26 @@ class RollbackScreen(MoveScreen):
                 f"Retries until the flag reads 0 % and it is live.\n{clean(self.why)}"
             )
         )
-        yield Static(
-            Text("Press y to roll back now · n or Esc cancels · x stops retrying", style="bold"),
-            id="rollback-keys",
-        )
+        yield Static(Text(WATCH if self.started else ASK, style="bold"), id="rollback-keys")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        if self.app.move_running("rollback"):  # type: ignore[attr-defined]
-            self.started = True
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The keys shown are the keys that do something now.
+        if action == "confirm":
+            return not self.started
+        if action == "stop":
+            return self.started and not self.done
+        return True
 
-    def compose(self) -> ComposeResult:
-        yield from super().compose()
+    def finish(self, ok: bool, summary: str) -> None:
+        super().finish(ok, summary)
+        # Nothing is left to press y or x for: the question goes, the answer stays.
+        self.query_one("#rollback-keys", Static).display = False
+        self.refresh_bindings()
 
     def action_confirm(self) -> None:
-        if self.started:
-            return
-        self.begin()
-        self.app.start_rollback()  # type: ignore[attr-defined]
+        if not self.started:
+            self.dismiss(True)
 
     def action_stop(self) -> None:
         if self.started and not self.done:
-            self.app.stop_move("rollback")  # type: ignore[attr-defined]
+            self.post_message(self.Stop(self.move))

@@ -1,5 +1,5 @@
 """The sign-off dialog: the step, who signs, an optional note; a probe step runs its probe
-and needs it passing or a note that overrides it."""
+and needs it passing or a note that overrides it (and the dialog says it is an override)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from cutover.model import Probe, Step
 from cutover.probes import ProbeResult, run_probe
+from cutover.tui.screens.dialog import Dialog
 from cutover.tui.screens.moves import ROLLBACK_HINT
 from cutover.tui.text import clean
 
@@ -27,21 +27,47 @@ class SignOffAnswer:
     probe: ProbeResult | None
 
 
-class SignOffScreen(ModalScreen[SignOffAnswer | None]):
+def probe_text(result: ProbeResult) -> Text:
+    """The probe's verdict and its checks, each check on its own line(s): multi-line output
+    stays lines, never ↵ glyphs."""
+    lines = [f"{'✓' if result.passed else '✗'} probe {clean(result.summary, newlines=True)}"]
+    lines += [f"  {clean(c, newlines=True)}" for c in result.checks[:6]]
+    text = Text("\n".join(lines), style="" if result.passed else "bold")
+    if not result.passed:
+        text.append(
+            "\n⚠ OVERRIDE: the probe does not pass. Signing anyway is recorded as an "
+            "override: write a note saying why.",
+            style="bold reverse",
+        )
+    return text
+
+
+class SignOffScreen(Dialog[SignOffAnswer | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, step: Step, stage_title: str, actor: str, probe: Probe | None, environ):
-        super().__init__(classes="dialog-screen")
+    def __init__(
+        self,
+        step: Step,
+        stage_id: str,
+        visit: int,
+        stage_title: str,
+        actor: str,
+        probe: Probe | None,
+        environ,
+    ):
+        super().__init__()
         self.step = step
+        self.stage_id = stage_id
+        self.visit = visit
         self.stage_title = stage_title
         self.actor = actor
         self.probe = probe
         self.environ = environ
         self.result: ProbeResult | None = None
 
-    def compose(self) -> ComposeResult:
+    def dialog(self) -> ComposeResult:
         with Vertical(classes="dialog", id="signoff-dialog"):
-            yield Static(Text("Sign off", style="bold"), classes="dialog-title")
+            yield Static(Text("Sign off", style="bold"), classes="dialog-title", id="signoff-title")
             yield Static(Text(f"{clean(self.stage_title)} · {clean(self.step.id)}", style="dim"))
             yield Static(Text(clean(self.step.text)))
             yield Static(Text(f"Signed by {clean(self.actor)}"))
@@ -63,16 +89,20 @@ class SignOffScreen(ModalScreen[SignOffAnswer | None]):
         assert self.probe is not None
         result = await run_probe(self.probe, environ=self.environ)
         self.result = result
-        lines = [f"{'✓' if result.passed else '✗'} probe {result.summary}"]
-        lines += [f"  {c}" for c in result.checks[:6]]
+        self.query_one("#probe", Static).update(probe_text(result))
         if not result.passed:
-            lines.append("Signing anyway is an override: write a note saying why.")
-        self.query_one("#probe", Static).update(
-            Text(clean("\n".join(lines)), style="" if result.passed else "bold")
-        )
+            self.query_one("#signoff-title", Static).update(
+                Text("Sign off as an OVERRIDE ⚠", style="bold")
+            )
+            self.query_one("#signoff-keys", Static).update(
+                Text("Enter signs as an OVERRIDE (a note is required) · Esc cancels", style="bold")
+            )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if self.stale:
+            self.notify(self.stale, severity="warning", markup=False)
+            return
         note = event.value.strip()
         if self.probe is not None:
             if self.result is None:

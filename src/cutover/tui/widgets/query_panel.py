@@ -192,10 +192,20 @@ class QueryPanel(Vertical):
 
     # -- what surrounds the rows -----------------------------------------------------------
 
-    def show_meta(self, now: datetime, interval_s: float, *, running: bool, paused: bool) -> bool:
-        """The subtitle: last run, duration, age (STALE past two intervals). True if stale."""
+    def show_meta(
+        self,
+        now: datetime,
+        interval_s: float,
+        *,
+        running: bool,
+        paused: bool,
+        stale_after_s: float | None = None,
+        paused_for: str = "",
+    ) -> bool:
+        """The subtitle: last run, duration, age (STALE past two intervals: `stale_after_s`
+        when given, the runbook's for a gate's or trigger's query). True if stale."""
         good = self.good
-        age, stale = age_text(good.ran_at if good else None, interval_s, now)
+        age, stale = age_text(good.ran_at if good else None, stale_after_s or interval_s, now)
         parts = []
         if good is not None:
             parts.append(f"ran {clock_text(good.ran_at)}")
@@ -203,7 +213,7 @@ class QueryPanel(Vertical):
         parts.append(f"⚠ {age}" if stale else age)
         parts.append(f"every {humanize(interval_s)}")
         if paused:
-            parts.append("⏸ paused")
+            parts.append(f"⏸ paused {paused_for}".rstrip())
         elif running:
             parts.append("⟳")
         subtitle = escape(" · ".join(parts))

@@ -1,5 +1,6 @@
-"""The runbook pane: stages as a tree, the current stage's steps with ✓ / ☐, signer, time and
-probe result. Built once from the runbook; later only labels change, so the cursor stays."""
+"""The runbook pane: stages as a tree, each step with ✓ / ☐, signer, time, override and probe
+result (past stages from their last visit in the journal). Built once from the runbook;
+later only labels change, so the cursor stays."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from textual.widgets.tree import TreeNode
 from cutover.durations import humanize
 from cutover.model import Runbook
 from cutover.probes import ProbeResult
-from cutover.state import CutoverState
+from cutover.state import CutoverState, SignOff
+from cutover.tui.history import History
 from cutover.tui.text import clean, clock_text
 
 
@@ -45,8 +47,14 @@ class RunbookPane(Tree[Ref]):
                     leaf = node.add_leaf(step.text, data=Ref("step", stage.id, step.id))
                 self._steps[(stage.id, step.id)] = leaf
 
-    def show(self, state: CutoverState, probes: dict[str, ProbeResult]) -> None:
+    def show(
+        self,
+        state: CutoverState,
+        probes: dict[str, ProbeResult],
+        past: History | None = None,
+    ) -> None:
         current = self.runbook.stage_index(state.stage_id)
+        past = past or History()
         for index, stage in enumerate(self.runbook.stages):
             node = self._stages[stage.id]
             hold = f" · hold {humanize(stage.hold_s)}" if stage.hold_s else ""
@@ -61,19 +69,14 @@ class RunbookPane(Tree[Ref]):
                 node.expand()
             for step in stage.steps:
                 leaf = self._steps[(stage.id, step.id)]
-                if index != current:
+                if index > current:
                     leaf.set_label(Text(f"· {clean(step.text)}", style="dim"))
                     continue
-                signed = state.signoffs.get(step.id)
-                if signed:
-                    who = f" — {clean(signed.actor)} {clock_text(signed.at)}"
-                    override = " (override)" if signed.override else ""
-                    leaf.set_label(
-                        Text(f"✓ {clean(step.text)}", style="green")
-                        + Text(who + override, style="dim")
-                    )
-                else:
-                    leaf.set_label(Text(f"☐ {clean(step.text)}"))
+                if index < current:
+                    signed = past.signoffs.get(stage.id, {}).get(step.id)
+                    leaf.set_label(_step_label(step.text, signed, dim=True))
+                    continue
+                leaf.set_label(_step_label(step.text, state.signoffs.get(step.id)))
                 if step.probe:
                     self._probes[(stage.id, step.id)].set_label(
                         _probe_label(step.probe, probes.get(step.probe))
@@ -105,9 +108,23 @@ class RunbookPane(Tree[Ref]):
         self.focus()
 
 
+def _step_label(text: str, signed: SignOff | None, *, dim: bool = False) -> Text:
+    """☐ unsigned, or ✓ with who signed and when; an override says so in words."""
+    if signed is None:
+        return Text(f"{'·' if dim else '☐'} {clean(text)}", style="dim" if dim else "")
+    label = Text(f"✓ {clean(text)}", style="dim green" if dim else "green")
+    label.append(f" — {clean(signed.actor)} {clock_text(signed.at)}", style="dim")
+    if signed.override:
+        note = f": {clean(signed.note, max_len=60)}" if signed.note else ""
+        label.append(f" ⚠ OVERRIDE{note}", style="bold")
+    return label
+
+
 def _probe_label(probe_id: str, result: ProbeResult | None) -> Text:
     if result is None:
         return Text(f"probe {clean(probe_id)}: not run yet", style="dim")
     mark = "✓" if result.passed else "✗"
     style = "green" if result.passed else "bold red"
-    return Text(f"{mark} probe {clean(result.summary, max_len=120)}", style=style)
+    lines = result.summary.splitlines() or [""]
+    more = " …" if len(lines) > 1 else ""  # a tree row is one line: the dialog shows all
+    return Text(f"{mark} probe {clean(lines[0], max_len=120)}{more}", style=style)

@@ -1,0 +1,117 @@
+"""What the console remembers of each trigger and shows of it: a fired trigger stays an alarm
+until fresh data clears it, one that cannot be evaluated is UNKNOWN with its last known value
+(cutover.alarms keeps the memory), and each panel's gate and trigger lines say so in words."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+
+from cutover.alarms import Alarm, TriggerState, alarming, fold_one
+from cutover.check import CheckReport
+from cutover.model import Comparison
+from cutover.results import QueryResult
+from cutover.tui.text import (
+    FIRED_MARK,
+    QUIET_MARK,
+    UNKNOWN_MARK,
+    VERDICT_MARK,
+    cell_text,
+    clean,
+)
+
+TRIGGER_MARK = {
+    TriggerState.FIRED: FIRED_MARK,
+    TriggerState.QUIET: QUIET_MARK,
+    TriggerState.UNKNOWN: UNKNOWN_MARK,
+}
+
+
+class TriggersMixin:
+    """Mixed into CutoverApp; expects alarms, results, report, runbook, flag_state, cstate,
+    refresher."""
+
+    def _remember(self, report: CheckReport, now: datetime) -> dict[str, Alarm]:
+        """Fold the report into what each trigger last said. A reading is dated by the data
+        it judged (the query's run), so "FIRED 46 > 10 at 22:50Z" is when it was seen."""
+        alarms = dict(self.alarms)
+        for trigger in report.triggers:
+            result = self.results.get(trigger.check.query)
+            known = trigger.fired is not None and result is not None and result.ran_at
+            at = result.ran_at if known else now
+            alarms[trigger.id] = fold_one(alarms.get(trigger.id), trigger, at)
+        return alarms
+
+    def traffic_live(self) -> bool:
+        """Whether traffic may be on the new path: then a trigger is worth a banner."""
+        read = self.flag_state.percent if self.flag_state else None
+        return (read if read is not None else self.cstate.percent) > 0
+
+    def latched_critical(self) -> list[Alarm]:
+        """Critical triggers that fired and that no fresh evaluation has cleared since."""
+        return alarming(self.alarms.values()) if self.traffic_live() else []
+
+    def banner_alarms(self) -> list[tuple[str, Alarm]]:
+        """What the banner shows: latched critical triggers, and critical ones that cannot
+        be evaluated (once the console has tried: not while it is still connecting)."""
+        if not self.traffic_live():
+            return []
+        titles = {t.id: t.title or t.id for t in self.runbook.triggers}
+        tried = self.refresher.db_up is not None
+        return [
+            (titles.get(a.trigger_id, a.trigger_id), a)
+            for a in self.alarms.values()
+            if a.severity == "critical"
+            and (a.latched or (tried and a.state is TriggerState.UNKNOWN))
+        ]
+
+    def verdict_lines(self, query_id: str) -> list[Text]:
+        if self.report is None:
+            return []
+        lines = []
+        for gate in self.report.gates:
+            if gate.check.query == query_id:
+                lines.append(
+                    Text(
+                        f"{VERDICT_MARK[gate.verdict]} gate {clean(gate.id)}: ",
+                        no_wrap=True,
+                        overflow="ellipsis",
+                    )
+                    + reading(gate.check, self.results.get(query_id))
+                    + Text(clean(gate.judgement.reason), style="dim")
+                )
+        for trigger in self.report.triggers:
+            if trigger.check is not None and trigger.check.query == query_id:
+                alarm = self.alarms.get(trigger.id)
+                state = alarm.state if alarm else TriggerState.UNKNOWN
+                mark = TRIGGER_MARK[state]
+                said = trigger.judgement.reason
+                if alarm is not None and state is TriggerState.UNKNOWN:
+                    # Its last known value and when, never a bare "quiet".
+                    said = alarm.describe().removeprefix("UNKNOWN: ")
+                lines.append(
+                    Text(
+                        f"{mark} trigger {clean(trigger.id)} ({trigger.severity}): ",
+                        style="" if state is TriggerState.QUIET else "bold",
+                        no_wrap=True,
+                        overflow="ellipsis",
+                    )
+                    + reading(trigger.check, self.results.get(query_id))
+                    + Text(clean(said), style="dim")
+                )
+        return lines
+
+
+def reading(check: Comparison, result: QueryResult | None) -> Text:
+    """What a gate or trigger reads, named, with the value the query gave it:
+    `success_rate_pct = 98.2 · `; the columns of a proportion (their counts follow in the
+    reason); nothing for a row count."""
+    if check.column is not None:
+        row = result.first_row() if result is not None else None
+        if row is None or check.column not in row:
+            return Text(f"{clean(check.column)} · ")
+        return Text(f"{clean(check.column)} = {cell_text(row[check.column])} · ")
+    if check.successes is not None and check.trials is not None:
+        return Text(f"{clean(check.successes)}/{clean(check.trials)} · ")
+    return Text("")
