@@ -143,6 +143,8 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--gate", metavar="ID", help="one gate's or trigger's evidence")
     ev.add_argument("--since", metavar="T", help="a time, or a duration ago (1h, 7d)")
     ev.add_argument("--json", action="store_true")
+    dg = sub.add_parser("digest", help="what changed since you last looked (or --since)")
+    dg.add_argument("--since", metavar="T", help="a time, or a duration ago (1h, 7d)")
     rc = sub.add_parser(
         "reconcile",
         help="after a drift, record what the flag reads (the journal's stage moves back to "
@@ -395,6 +397,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "clear": cli_time.cmd_clear,
     "accept-gap": cli_time.cmd_accept_gap,
     "evidence": cli_time.cmd_evidence,
+    "digest": cli_time.cmd_digest,
 }
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from cutover.cliutil import FAIL, OK, UsageError, out, session_for, warn
+from cutover.digest import digest, last_seen, mark_seen, person, seen_path
 from cutover.durations import humanize, parse_duration
 from cutover.events import Kind
 from cutover.evidence import read_evidence
@@ -153,4 +154,45 @@ def cmd_evidence(args: argparse.Namespace) -> int:
             f"{span}  {run.name:<{width}}  {run.verdict.upper():<7} ×{run.count:<5} "
             f"{run.stage}  {run.reason}  ({run.by})"
         )
+    return OK
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    """What changed since this operator last looked (or `--since`), then remember now."""
+    session = session_for(args)
+    now = datetime.now(UTC)
+    me = person(session.journal.actor)
+    marker = seen_path(session.runbook.journal_path)
+    since = parse_since(args.since, now) or last_seen(marker, me)
+    first_time = since is None
+    since = since or now - timedelta(days=1)
+    current, warnings = session.state()
+    warn(warnings)
+    stage = session.runbook.stage(current.stage_id)
+    runs = read_evidence(session.evidence_path, since - timedelta(days=1)).runs
+    hold = session.judge_hold(current, now)
+    events = session.journal.read().events
+    sections = digest(
+        session.runbook,
+        events=events,
+        runs=runs,
+        stage=stage,
+        hold=hold,
+        since=since,
+        now=now,
+        me=me,
+    )
+    ago = humanize((now - since).total_seconds())
+    why = " (your first look: the last day)" if first_time and not args.since else ""
+    out(f"since {iso_utc(since)}, {ago} ago{why}:")
+    quiet = True
+    for section in sections:
+        out(f"{section.title}:")
+        for line in section.lines:
+            out(f"  {line}")
+        quiet = quiet and section.title == "hold"
+    if quiet:
+        out("nothing else changed")
+    if not args.since:
+        mark_seen(marker, me, now)
     return OK
