@@ -83,6 +83,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "stage": stage.id,
         "title": stage.title,
         "visit": current.visit,
+        "times_in_stage": current.entries.get(stage.id, 1),
         "percent": {
             "stage": stage.percent,
             "set": current.percent,
@@ -124,6 +125,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print(session, status)
     # A dead platform or database shows in the exit code too.
     return ERROR if flag_problem or db_problem else OK
+
+
+def _ordinal(n: int) -> str:
+    """
+    >>> [_ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22)]
+    ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '22nd']
+    """
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def _latest(runs) -> dict:
@@ -193,7 +204,9 @@ def _signoff(step, current) -> dict:
 def _print(session: Session, status: dict) -> None:
     percent, hold = status["percent"], status["hold"]
     out(session.runbook.title)
-    out(f"stage     {status['stage']} ({status['title']}), visit {status['visit']}")
+    times = status["times_in_stage"]
+    again = f" ({_ordinal(times)} time in this stage)" if times > 1 else ""
+    out(f"stage     {status['stage']} ({inert(status['title'])}){again}")
     read = "unknown" if percent["read"] is None else f"{percent['read']} %"
     live = "" if percent["live"] in (None, True) else " (not live yet: needs a redeploy)"
     out(f"percent   stage {percent['stage']} % · journal {percent['set']} % · flag {read}{live}")

@@ -86,6 +86,8 @@ class CutoverState:
     # Gaps in the evidence accepted with a note: (from, to) they no longer restart a hold.
     accepted_gaps: tuple[AcceptedGap, ...] = ()
     completed: Completed | None = None  # the cutover is done
+    # stage id -> how many times the journal has entered it (the first stage starts at 1)
+    entries: dict[str, int] = field(default_factory=dict)
 
     def hold_elapsed_s(self, now: datetime) -> float:
         return 0.0 if self.entered_at is None else max(0.0, (now - self.entered_at).total_seconds())
@@ -93,7 +95,9 @@ class CutoverState:
 
 def initial(runbook: Runbook) -> CutoverState:
     first = runbook.stages[0]
-    return CutoverState(stage_id=first.id, visit=1, entered_at=None, percent=first.percent)
+    return CutoverState(
+        stage_id=first.id, visit=1, entered_at=None, percent=first.percent, entries={first.id: 1}
+    )
 
 
 def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None) -> CutoverState:
@@ -211,4 +215,5 @@ def _enter(state: CutoverState, stage_id: str, percent: int, at: datetime) -> Cu
         percent=percent,
         signoffs={},
         completed=None,
+        entries={**state.entries, stage_id: state.entries.get(stage_id, 0) + 1},
     )
