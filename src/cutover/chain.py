@@ -207,6 +207,7 @@ class Chain:
         self.offset = 0  # bytes committed: just past the last whole event line
         self.last_line = b""  # that line, newline included: a reader checks it is unchanged
         self.unknown: dict[str, tuple[int, int, int]] = {}  # kind -> count, first seq, line
+        self.accepted: list[str] = []  # breaks a person accepted, as notes
         # The last view and the uncommitted bytes it was made with: a poll that finds
         # nothing new costs a comparison, not a copy of every event.
         self._last: tuple[int, bytes, View] | None = None
@@ -255,11 +256,12 @@ class Chain:
             self.prev_hash,
             self.lines,
             dict(self.unknown),
+            len(self.accepted),
         )
 
     def _restore(self, saved: tuple) -> None:
-        n, w, self.problem, self.expected_seq, self.prev_hash, self.lines, self.unknown = saved
-        del self.events[n:], self.line_of[n:], self.warnings[w:]
+        n, w, self.problem, self.expected_seq, self.prev_hash, self.lines, self.unknown, a = saved
+        del self.events[n:], self.line_of[n:], self.warnings[w:], self.accepted[a:]
 
     def _fail(self, seq: int | None, line: int | None, detail: str, summary: str) -> None:
         if self.problem is None:
@@ -331,6 +333,14 @@ class Chain:
         n, seq, expected = line.number, event.seq, self.expected_seq
         self.events.append(event)
         self.line_of.append(n)
+        if event.kind == Kind.CHAIN_ACCEPTED and _hash_ok(obj, event):
+            self.accepted.append(
+                f"a break ({event.get('problem')}) was accepted by {event.actor} at "
+                f"{event.ts:%Y-%m-%d %H:%M}Z (seq {seq}): {event.get('note')}"
+            )
+            if self.problem is not None and event.get("problem") == self.problem.summary:
+                # A person looked at exactly this break and accepted it: trusted from here.
+                self.problem = None
         if event.kind not in KNOWN_KINDS:
             count, first_seq, first_line = self.unknown.get(event.kind, (0, seq, n))
             self.unknown[event.kind] = (count + 1, first_seq, first_line)
@@ -371,7 +381,7 @@ class Chain:
         self.expected_seq, self.prev_hash = seq + 1, event.hash
 
     def _notes(self) -> tuple[str, ...]:
-        return tuple(
+        return tuple(self.accepted) + tuple(
             f"{count} event{'s' if count != 1 else ''} of kind {kind!r}, which this version of "
             f"cutover does not know (first at seq {seq}, line {line}): replay skips "
             f"{'them' if count != 1 else 'it'}"

@@ -31,6 +31,7 @@ from cutover.cliutil import (
     warn,
 )
 from cutover.errors import CutoverError
+from cutover.events import Kind
 from cutover.gates import Verdict
 from cutover.inert import inert
 from cutover.journal import iso_utc
@@ -154,6 +155,13 @@ def parser() -> argparse.ArgumentParser:
     jr = sub.add_parser("journal", help="the audit trail")
     jr.add_argument("--verify", action="store_true", help="check the hash chain")
     jr.add_argument("--json", action="store_true")
+    jr.add_argument(
+        "--accept-break",
+        action="store_true",
+        help="after looking at a broken chain, accept it with --note (journaled; it stays on "
+        "record) so advance and sign-off work again",
+    )
+    jr.add_argument("--note", default="", help="why the break is understood and acceptable")
     return p
 
 
@@ -332,6 +340,8 @@ def cmd_signoff(args: argparse.Namespace) -> int:
 
 def cmd_journal(args: argparse.Namespace) -> int:
     session = session_for(args)
+    if args.accept_break:
+        return _accept_break(session, args.note)
     if not args.verify:
         moves.settle(session)
     if args.verify:
@@ -378,6 +388,33 @@ def cmd_journal(args: argparse.Namespace) -> int:
                 f"{event.seq:>5}  {event.ts:%Y-%m-%d %H:%M:%S}Z  {inert(event.actor):<16} "
                 f"{inert(event.kind):<16} {details}"
             )
+    return OK
+
+
+def _accept_break(session: Session, note: str) -> int:
+    """A broken chain refuses advance, step back and sign-off until a person has looked at
+    it and accepted it with a note; the acceptance names the break, so the record keeps it."""
+    if not note.strip():
+        raise UsageError("--accept-break needs --note: what happened, and why it is acceptable")
+    current, _ = session.state()
+    problem = current.chain
+    if problem is None:
+        out("the journal's chain is intact: nothing to accept")
+        return FAIL
+    event = session.journal.append(
+        Kind.CHAIN_ACCEPTED,
+        problem=problem.summary,
+        problem_line=problem.line,
+        problem_seq=problem.seq,
+        detail=problem.detail,
+        note=note,
+    )
+    out(f"accepted by {event.actor} (journal seq {event.seq}): {problem.detail}")
+    after, _ = session.state()
+    if after.chain is not None:
+        err(f"another break remains: {after.chain.message}")
+        return FAIL
+    out("the journal is trusted from here on; `cutover journal --verify` shows the acceptance")
     return OK
 
 

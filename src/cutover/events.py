@@ -36,6 +36,10 @@ class Kind(StrEnum):
     COMPLETE = "complete"
     # Written by the next writer after a crash left a partial line at the end of the file.
     TORN = "journal.torn"
+    # A broken chain looked at and accepted by a person with a note
+    # (`cutover journal --accept-break --note`): it names the break it accepts, and from
+    # there the journal is trusted again (the break stays on record, in this event).
+    CHAIN_ACCEPTED = "journal.break_accepted"
 
     @property
     def move(self) -> str | None:

@@ -294,7 +294,9 @@ class Journal:
                     out += ack[1]
                     seq, prev = seq + 1, ack[0].hash
             event, line = self._record(seq, ts, kind, prev, plain)
-            agrees = self._head_agrees(fd, size, last)
+            # Accepting a break starts the head record over from this event: the break it
+            # names is on record in the event itself.
+            agrees = kind == Kind.CHAIN_ACCEPTED or self._head_agrees(fd, size, last)
             _write_all(fd, out + line)
             os.fsync(fd)
             if size == 0:
