@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from cutover import db, evidence, journal, redact, state
+from cutover import compare, db, evidence, journal, redact, snapshots, state
 from cutover.check import CheckReport, judge_stage, queries_for
 from cutover.hold import Hold, judge_hold
 from cutover.model import Runbook, Stage
@@ -102,8 +102,25 @@ class Session:
                 if began is not None:
                     since[trigger_id] = began
         return judge_stage(
-            self.runbook, stage, results, now, raised=current.raised, holding_since=since
+            self.runbook,
+            stage,
+            results,
+            now,
+            raised=current.raised,
+            holding_since=since,
+            baselines=self.baselines(stage),
         )
+
+    def baselines(self, stage: Stage) -> dict[str, snapshots.Snapshot]:
+        """The latest exit snapshot of each stage a check of `stage` compares with (stage
+        id → snapshot); a stage without one is left out, and its comparisons wait."""
+        folder = snapshots.snapshots_dir(self.runbook.journal_path)
+        found = {}
+        for stage_id in compare.baseline_stages(self.runbook, stage):
+            snapshot = snapshots.latest(folder, stage_id, snapshots.EXIT)
+            if snapshot is not None:
+                found[stage_id] = snapshot
+        return found
 
     def judge_hold(
         self,
