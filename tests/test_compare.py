@@ -367,6 +367,20 @@ def test_a_count_that_is_no_count_waits_as_a_mismatch(count, words):
     assert words in judgement.reason
 
 
+histograms = st.lists(st.integers(min_value=0, max_value=400), min_size=5, max_size=5).filter(
+    lambda counts: sum(counts) > 0
+)
+
+
+@given(histograms, histograms, st.sampled_from((0.05, 0.147, 0.3)))
+def test_a_slowdown_gate_and_its_trigger_never_decide_the_same_way(now, then, margin):
+    baseline = canary(histogram(*then, at=CANARY_EXIT))
+    gate = judge(no_slowdown("<=", margin), histogram(*now), baseline=baseline)
+    trigger = judge(no_slowdown(">", margin), histogram(*now), baseline=baseline)
+    assert gate.interval is not None and gate.interval[0] <= gate.value <= gate.interval[1]
+    assert trigger.trigger_fired is (gate.gate_verdict is Verdict.FAIL)
+
+
 def test_merging_bucket_orders():
     assert merge_buckets(["a", "c"], ["a", "b", "c"]) == ["a", "b", "c"]
     assert merge_buckets(["a", "b"], ["c"]) is None  # c before a, or after b?
@@ -423,6 +437,12 @@ def test_keys_match_as_a_snapshot_keeps_them():
     # A Decimal key now is the float JSON kept; a NULL key is a key too.
     then = errors(2.0, None, at=CANARY_EXIT)
     judgement = judge(no_new_errors(), errors(Decimal("2.0"), None), baseline=canary(then))
+    assert judgement.gate_verdict is Verdict.PASS
+
+
+def test_a_nan_key_is_one_key_not_a_new_one_every_time():
+    then = errors(Decimal("NaN"), at=CANARY_EXIT)
+    judgement = judge(no_new_errors(), errors(float("nan")), baseline=canary(then))
     assert judgement.gate_verdict is Verdict.PASS
 
 
@@ -589,10 +609,13 @@ def test_a_stage_is_judged_against_the_latest_exit_snapshot_on_disk(tmp_path):
     assert shown["threshold"] == 0 and shown["value"] == 1
 
 
-def test_judge_stage_without_baselines_waits_on_every_baseline_gate(tmp_path):
+def test_judge_stage_without_baselines_waits_and_says_nobody_looked(tmp_path):
     book = runbook.load(write_runbook(tmp_path))
     report = judge_stage(book, book.stage("ramp"), {"v1_vs_v2": by_version((1, 2), (1, 2))}, NOW)
     assert all(g.verdict is Verdict.WAIT for g in report.gates)
+    assert report.gates[0].judgement.reason == (
+        "no baseline: canary's exit snapshot was not looked up"
+    )
 
 
 def test_check_json_shows_both_sides_of_a_comparison(tmp_path, empty_dsn):

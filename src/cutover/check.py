@@ -148,7 +148,8 @@ def judge_stage(
     trigger, since when its condition has held without a quiet evaluation, by the evidence
     (`evidence.holding_since`); a trigger with `for` fires only once that is long enough.
     `baselines`: stage id → its latest exit snapshot (`Session.baselines`), for comparisons
-    `against = { baseline = … }`; one that is missing makes its gate wait."""
+    `against = { baseline = … }`; one that is missing (or None: not looked up) makes its
+    gate wait."""
     now = now or datetime.now(UTC)
     raised = raised or {}
     holding_since = holding_since or {}
@@ -157,7 +158,7 @@ def judge_stage(
         result = results.get(check.query)
         refresh = runbook.queries[check.query].refresh_s
         stale = is_stale(result.ran_at if result else None, refresh, now)
-        baseline = compare.baseline_for(runbook, stage, check, baselines or {})
+        baseline = compare.baseline_for(runbook, stage, check, baselines)
         return judge(check, result, stale=stale, now=now, baseline=baseline)
 
     gates = tuple(GateReport(g.id, g.title, g.check, one(g.check)) for g in stage.gates)

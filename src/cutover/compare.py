@@ -98,15 +98,18 @@ def baseline_stages(runbook: Runbook, stage: Stage) -> list[str]:
 
 
 def baseline_for(
-    runbook: Runbook, stage: Stage, check: Comparison, snapshots: Mapping[str, Snapshot]
+    runbook: Runbook, stage: Stage, check: Comparison, snapshots: Mapping[str, Snapshot] | None
 ) -> Baseline | None:
     """The baseline `check` compares with while `stage` is judged, from the exit snapshots
-    at hand (stage id → its latest exit snapshot); None when it names no baseline."""
+    at hand (stage id → its latest exit snapshot; None: nobody looked); None when it names
+    no baseline."""
     if check.against is None or check.against.baseline is None:
         return None
     name = baseline_stage(runbook, stage, check.against.baseline)
     if name is None:
         return Baseline(None, missing=f"{stage.id} is the first stage: there is no previous one")
+    if snapshots is None:
+        return Baseline(name, missing=f"{name}'s exit snapshot was not looked up")
     snapshot = snapshots.get(name)
     if snapshot is None:
         return Baseline(name, missing=f"{name} has no exit snapshot yet")
@@ -518,7 +521,8 @@ def _key_of(value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int | float | Decimal):
-        return float(value)
+        number = float(value)
+        return number if not math.isnan(number) else "NaN"  # NaN equals nothing, itself too
     return plain_text(value)
 
 

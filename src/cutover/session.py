@@ -28,6 +28,10 @@ class Session:
     _folded: tuple[int, journal.Event | None, state.CutoverState] | None = field(
         init=False, default=None, repr=False
     )
+    # Baselines read so far, by stage: the exit snapshot files seen and the latest of them.
+    _baselines: dict[str, tuple[tuple[str, ...], snapshots.Snapshot | None]] = field(
+        init=False, default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         self.redact = redact.for_runbook(self.runbook, self.environ)
@@ -113,13 +117,21 @@ class Session:
 
     def baselines(self, stage: Stage) -> dict[str, snapshots.Snapshot]:
         """The latest exit snapshot of each stage a check of `stage` compares with (stage
-        id → snapshot); a stage without one is left out, and its comparisons wait."""
+        id → snapshot); a stage without one is left out, and its comparisons wait.
+
+        Cheap to call as often as the console judges: a snapshot file is written once and
+        never changed, so one is read again only when the files of its stage change."""
         folder = snapshots.snapshots_dir(self.runbook.journal_path)
         found = {}
         for stage_id in compare.baseline_stages(self.runbook, stage):
-            snapshot = snapshots.latest(folder, stage_id, snapshots.EXIT)
-            if snapshot is not None:
-                found[stage_id] = snapshot
+            pattern = f"{stage_id}.*.{snapshots.EXIT}.json"
+            names = tuple(sorted(p.name for p in folder.glob(pattern))) if folder.is_dir() else ()
+            seen = self._baselines.get(stage_id)
+            if seen is None or seen[0] != names:
+                seen = (names, snapshots.latest(folder, stage_id, snapshots.EXIT))
+                self._baselines[stage_id] = seen
+            if seen[1] is not None:
+                found[stage_id] = seen[1]
         return found
 
     def judge_hold(
