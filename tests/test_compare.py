@@ -160,7 +160,7 @@ def test_no_trials_on_the_other_side_waits_for_them():
     judgement = judge(v2_against_v1(), by_version((0, 0), (990, 1000)))
     assert judgement.gate_verdict is Verdict.WAIT
     assert judgement.why is Why.NO_DATA
-    assert judgement.reason == "v1 0/0: no interval yet, need more total_imports"
+    assert judgement.reason == "v1 0/0: no interval, need more total_imports"
 
 
 def test_the_other_row_missing_waits_and_names_it():
@@ -251,6 +251,20 @@ def test_a_baseline_whose_query_had_failed_is_no_baseline():
     judgement = judge(v2_against_canary(), by_version((0, 0), (9, 10)), baseline=canary(failed))
     assert judgement.why is Why.NO_BASELINE
     assert judgement.reason == "no baseline: v1_vs_v2 had failed at canary exit (timeout)"
+
+
+def test_a_baseline_without_trials_is_no_baseline_and_does_not_ask_for_more():
+    then = by_version((0, 0), (0, 0), CANARY_EXIT)
+    judgement = judge(v2_against_canary(), by_version((0, 0), (9, 10)), baseline=canary(then))
+    assert judgement.why is Why.NO_BASELINE
+    assert judgement.reason == (
+        "no baseline: at canary exit, v2 had 0/0: no interval, nothing to compare with"
+    )
+
+
+def test_an_invalid_confidence_waits_rather_than_raising():
+    check = replace(v2_against_v1(), confidence=1.5)
+    assert judge(check, by_version((485, 500), (990, 1009))).gate_verdict is Verdict.WAIT
 
 
 def test_a_baseline_without_the_selected_row_is_no_baseline():

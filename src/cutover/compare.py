@@ -132,6 +132,10 @@ def judge_two_samples(
     try:
         if check.against is None:
             raise _Unreadable(Why.MISMATCH, f"{check.query}: compares with nothing (no against)")
+        if check.confidence is not None and not 0 < check.confidence < 1:
+            raise _Unreadable(
+                Why.MISMATCH, f"confidence must be between 0 and 1, got {check.confidence}"
+            )
         stage: str | None = None
         at: datetime | None = None
         other = result
@@ -214,7 +218,10 @@ def _judge_difference(
     confidence = DEFAULT_CONFIDENCE if check.confidence is None else check.confidence
     if check.successes is not None and check.trials is not None:
         s1, n1, row1 = _counts(check, result, mine, this_label)
-        s2, n2, row2 = _then(stage, _counts, check, other, theirs, other_label)
+        if stage is None:
+            s2, n2, row2 = _counts(check, other, theirs, other_label)
+        else:  # the stage is named once, by _then
+            s2, n2, row2 = _then(stage, _counts, check, other, theirs, _selection(mine), True)
         computed = newcombe_interval(s1, n1, s2, n2, confidence)
         assert computed is not None  # both sides have trials (checked above)
         diff, lo, hi = (x * 100 for x in computed)
@@ -257,32 +264,39 @@ def _judge_difference(
     reason = f"{shown} {_versus(check.op, holds, check.value, check.margin)}"
     if holds is None:
         reason += f": undecided, need more {need}"
-    return Judgement(
-        holds, diff, interval, reason, Why.UNDECIDED if holds is None else None, this, them
-    )
+    why = Why.UNDECIDED if holds is None else None
+    return Judgement(holds, diff, interval, reason, why, this=this, other=them)
 
 
 def _counts(
-    check: Comparison, result: QueryResult, row: RowSelector | None, label: str
+    check: Comparison,
+    result: QueryResult,
+    row: RowSelector | None,
+    label: str,
+    then: bool = False,
 ) -> tuple[float, float, dict[str, Any]]:
+    """successes and trials of the selected row. `then`: of a baseline, which cannot get
+    more (the reason says so, and `_then` names the stage)."""
     assert check.successes is not None and check.trials is not None
     for column in (check.trials, check.successes):
         _need_column(check.query, result, column)
     values = _select(check.query, result, row)
+    who = f"{label} " if label else ""
     try:
         trials = _number_in(values, check.trials)
         successes = _number_in(values, check.successes)
     except _Unreadable as exc:
-        raise _Unreadable(exc.why, f"{label}: {exc.reason}: no interval yet") from None
+        raise _Unreadable(exc.why, f"{who}{exc.reason}: no interval yet".strip()) from None
     counts = f"{_num(successes)}/{_num(trials)}"
     if trials <= 0:
+        wanted = "nothing to compare with" if then else f"need more {check.trials}"
         raise _Unreadable(
-            Why.NO_DATA, f"{label} {counts}: no interval yet, need more {check.trials}"
+            Why.NO_DATA, f"{who}{'had ' if then else ''}{counts}: no interval, {wanted}"
         )
     if not 0 <= successes <= trials:
         raise _Unreadable(
             Why.MISMATCH,
-            f"{label} {counts}: {check.successes} must be between 0 and {check.trials}",
+            f"{who}{counts}: {check.successes} must be between 0 and {check.trials}",
         )
     return successes, trials, values
 
@@ -476,15 +490,9 @@ def _judge_distribution(
     )
     if holds is None:
         reason += f": undecided, need more {count}"
+    why = Why.UNDECIDED if holds is None else None
     return Judgement(
-        holds,
-        test.delta,
-        (lo, hi),
-        reason,
-        Why.UNDECIDED if holds is None else None,
-        this,
-        them,
-        test.p_two_sided,
+        holds, test.delta, (lo, hi), reason, why, this=this, other=them, p_value=test.p_two_sided
     )
 
 
@@ -576,11 +584,11 @@ def _judge_new_rows(
         shown = f"≥ {_num(count)} new {key} since {stage} exit (fetch capped)"
         if holds is None:
             reason = f"{shown}: cannot tell against {_num(check.value)}"
-            return Judgement(None, count, None, reason, Why.MISMATCH, this, them)
+            return Judgement(None, count, None, reason, Why.MISMATCH, this=this, other=them)
     else:
         holds = _decide(check.op, count, count, check.value)
         shown = f"{_num(count)} new {key} since {stage} exit"
     assert holds is not None
     op = check.op if holds else negate(check.op)
     reason = f"{shown} {_SYMBOL[op]} {_num(check.value)}" + (f": {named}" if new else "") + sizes
-    return Judgement(holds, count, None, reason, None, this, them)
+    return Judgement(holds, count, None, reason, None, this=this, other=them)
