@@ -151,7 +151,7 @@ def mann_whitney(x: Sequence[float], y: Sequence[float]) -> MannWhitney:
     if var_u > 0:
         sd = math.sqrt(var_u)
         z = (u - pairs / 2) / sd
-        p_later = 1 - _NORMAL.cdf((u - pairs / 2 - 0.5) / sd)
+        p_later = _NORMAL.cdf((pairs / 2 + 0.5 - u) / sd)  # not 1 − Φ: keeps a tiny p
         p_earlier = _NORMAL.cdf((u - pairs / 2 + 0.5) / sd)
     else:  # everything in one bucket: no evidence either way
         z, p_later, p_earlier = 0.0, 1.0, 1.0
