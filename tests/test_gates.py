@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -9,7 +11,17 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from cutover.gates import Judgement, Verdict, Why, judge, negate, wilson_interval, z_for
+from cutover import gates
+from cutover.gates import (
+    Judgement,
+    Verdict,
+    Why,
+    judge,
+    negate,
+    select_row,
+    wilson_interval,
+    z_for,
+)
 from cutover.model import Comparison, Op
 from cutover.results import QueryResult
 
@@ -339,6 +351,129 @@ def test_a_non_numeric_value_waits():
 
 def test_nan_waits():
     assert judge(column_check(">=", 95), one_value(Decimal("NaN"))).gate_verdict == "wait"
+
+
+# --- which row a gate reads -------------------------------------------------------------
+
+
+def by_version(*rows: tuple, truncated: bool = False) -> QueryResult:
+    """What `05_v1_vs_v2.sql` returns: one row per pipeline."""
+    return QueryResult(
+        "v1_vs_v2",
+        ("pipeline_version", "total_imports", "successful_imports", "success_rate_pct"),
+        rows,
+        ran_at=RAN_AT,
+        truncated=truncated,
+    )
+
+
+V1 = ("v1", 500, 485, 97.0)
+V2 = ("v2", 1000, 990, 99.0)
+
+
+def v2_rate(row: object = (("pipeline_version", "v2"),), op: Op = ">=") -> Comparison:
+    return Comparison(
+        "v1_vs_v2",
+        op,
+        95,
+        column="success_rate_pct",
+        successes="successful_imports",
+        trials="total_imports",
+        confidence=0.95,
+        row=row,  # type: ignore[arg-type]
+    )
+
+
+def test_the_success_gate_reads_the_v2_row_not_the_first():
+    judgement = judge(v2_rate(), by_version(("v1", 200, 180, 90.0), V2))
+    assert judgement.gate_verdict is Verdict.PASS
+    assert judgement.reason == "990/1,000: 98.2–99.5 % ≥ 95"
+    assert judge(v2_rate(None), by_version(("v1", 200, 180, 90.0), V2)).gate_verdict == "fail"
+
+
+def test_the_first_matching_row_is_read():
+    twice = by_version(V2, ("v2", 200, 180, 90.0))
+    assert judge(v2_rate(), twice).reason == "990/1,000: 98.2–99.5 % ≥ 95"
+
+
+def test_no_matching_row_waits_and_names_the_selection():
+    judgement = judge(v2_rate(), by_version(V1))
+    assert judgement.gate_verdict is Verdict.WAIT
+    assert judgement.why is Why.NO_DATA
+    assert judgement.reason == "no row with pipeline_version = v2: no interval yet"
+    point = Comparison(
+        "v1_vs_v2", ">=", 95, column="success_rate_pct", row=(("pipeline_version", "v2"),)
+    )
+    assert judge(point, by_version(V1)).reason == "no row with pipeline_version = v2"
+
+
+def test_a_trigger_on_a_row_that_is_not_there_is_quiet_not_unknown():
+    assert judge(v2_rate(op="<"), by_version(V1)).trigger_fired is False
+
+
+def test_a_capped_result_says_the_row_may_lie_beyond_the_cap():
+    point = Comparison(
+        "v1_vs_v2", ">=", 95, column="success_rate_pct", row=(("pipeline_version", "v2"),)
+    )
+    judgement = judge(point, by_version(V1, truncated=True))
+    assert judgement.reason == "no row with pipeline_version = v2 in the first 1 (fetch capped)"
+
+
+def test_a_row_number_is_one_based():
+    assert judge(v2_rate(2), by_version(V1, V2)).reason == "990/1,000: 98.2–99.5 % ≥ 95"
+    assert judge(v2_rate(1), by_version(V1, V2)).value == 97.0
+
+
+def test_a_row_number_past_the_last_row_waits():
+    judgement = judge(v2_rate(3), by_version(V1, V2))
+    assert judgement.gate_verdict is Verdict.WAIT
+    assert judgement.reason == "no row 3 yet: v1_vs_v2 returned 2 rows: no interval yet"
+
+
+def test_a_missing_column_named_in_row_waits_as_a_mismatch():
+    result = QueryResult("v1_vs_v2", ("total_imports",), ((10,),), ran_at=RAN_AT)
+    point = Comparison(
+        "v1_vs_v2", ">=", 95, column="total_imports", row=(("pipeline_version", "v2"),)
+    )
+    judgement = judge(point, result)
+    assert judgement.gate_verdict is Verdict.WAIT
+    assert judgement.why is Why.MISMATCH
+    assert judgement.reason == "v1_vs_v2 has no column pipeline_version (columns: total_imports)"
+    assert judge(replace(point, op="<"), result).trigger_fired is None  # unknown, not quiet
+
+
+@pytest.mark.parametrize(
+    ("cell", "wanted", "matches"),
+    [
+        ("v2", "v2", True),
+        ("V2", "v2", False),
+        (Decimal("2.0"), 2, True),
+        (2, 2.0, True),
+        (2, "2", False),  # a number is not its text
+        (True, True, True),
+        (1, True, False),  # true is not 1
+        (None, "v2", False),
+        (datetime(2025, 6, 1, tzinfo=UTC), "2025-06-01T00:00:00+00:00", True),
+    ],
+)
+def test_a_row_is_chosen_by_equal_cells(cell, wanted, matches):
+    result = QueryResult("q", ("key", "n"), ((cell, 7),), ran_at=RAN_AT)
+    check = Comparison("q", "==", 7, column="n", row=(("key", wanted),))
+    assert (judge(check, result).holds is True) is matches
+
+
+def test_select_row_gives_the_console_the_row_a_gate_reads():
+    result = by_version(V1, V2)
+    assert select_row(result, (("pipeline_version", "v2"),))["total_imports"] == 1000
+    assert select_row(result, 1)["pipeline_version"] == "v1"
+    assert select_row(result, None)["pipeline_version"] == "v1"
+    assert select_row(result, 5) is None
+    assert select_row(result, (("nope", "v2"),)) is None
+
+
+def test_the_row_helpers_do_what_their_doctests_say():
+    outcome = doctest.testmod(gates)
+    assert outcome.failed == 0 and outcome.attempted >= 5
 
 
 # --- properties -----------------------------------------------------------------------

@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from cutover import compare
 from cutover.caps import printable
-from cutover.gates import Judgement, Verdict, judge
+from cutover.gates import Judgement, Side, Verdict, judge
 from cutover.model import Comparison, Runbook, Stage
 from cutover.results import QueryResult
+from cutover.snapshots import Snapshot
 
 
 @dataclass(frozen=True)
@@ -137,13 +139,17 @@ def judge_stage(
     *,
     raised: Mapping[str, Raised] | None = None,
     holding_since: Mapping[str, datetime] | None = None,
+    baselines: Mapping[str, Snapshot] | None = None,
 ) -> CheckReport:
     """Staleness is judged against the runbook's refresh interval, whatever the console's
     + or pause did: slowing a gate's query must make its verdict wait, not look fresh.
 
     `raised`: manual (or raised) triggers, from the journal. `holding_since`: for each
     trigger, since when its condition has held without a quiet evaluation, by the evidence
-    (`evidence.holding_since`); a trigger with `for` fires only once that is long enough."""
+    (`evidence.holding_since`); a trigger with `for` fires only once that is long enough.
+    `baselines`: stage id → its latest exit snapshot (`Session.baselines`), for comparisons
+    `against = { baseline = … }`; one that is missing (or None: not looked up) makes its
+    gate wait."""
     now = now or datetime.now(UTC)
     raised = raised or {}
     holding_since = holding_since or {}
@@ -152,7 +158,8 @@ def judge_stage(
         result = results.get(check.query)
         refresh = runbook.queries[check.query].refresh_s
         stale = is_stale(result.ran_at if result else None, refresh, now)
-        return judge(check, result, stale=stale, now=now)
+        baseline = compare.baseline_for(runbook, stage, check, baselines)
+        return judge(check, result, stale=stale, now=now, baseline=baseline)
 
     gates = tuple(GateReport(g.id, g.title, g.check, one(g.check)) for g in stage.gates)
     triggers = []
@@ -209,6 +216,23 @@ def report_json(report: CheckReport) -> dict:
     def interval(j: Judgement) -> list[float] | None:
         return None if j.interval is None else [round(j.interval[0], 2), round(j.interval[1], 2)]
 
+    def against(j: Judgement) -> dict | None:
+        """The other side of a two-sample comparison (value/interval are the difference)."""
+        other: Side | None = j.other
+        if other is None:
+            return None
+        return {
+            "label": printable(other.label),
+            "value": _number(other.value),
+            "text": printable(other.text),
+            "baseline": other.baseline,
+            "at": _iso(other.at),
+            "p_value": None if j.p_value is None else round(j.p_value, 6),
+        }
+
+    def baseline(check: Comparison | None) -> str | None:
+        return check.against.baseline if check and check.against else None
+
     return {
         "stage": report.stage_id,
         "verdict": report.verdict.value,
@@ -223,6 +247,8 @@ def report_json(report: CheckReport) -> dict:
                 "op": g.check.op,
                 "threshold": _number(g.check.value),
                 "reason": printable(g.judgement.reason),
+                "against": against(g.judgement),
+                "baseline": baseline(g.check),
             }
             for g in report.gates
         ],
@@ -244,6 +270,8 @@ def report_json(report: CheckReport) -> dict:
                 "op": t.check.op if t.check else None,
                 "threshold": _number(t.check.value) if t.check else None,
                 "reason": printable(t.judgement.reason),
+                "against": against(t.judgement),
+                "baseline": baseline(t.check),
             }
             for t in report.triggers
         ],

@@ -21,7 +21,7 @@ class ColumnUse:
 
     query: str
     column: str
-    key: str  # the runbook key that names it: column, successes or trials
+    key: str  # the runbook key that names it: column, successes, trials, row, against.row…
     path: tomlpos.Path  # the key's place in the runbook
     what: str  # "gate 'success' of stage 'canary'", for the message
 
@@ -45,12 +45,31 @@ def uses(runbook: Runbook) -> list[ColumnUse]:
     return found
 
 
-def _of(check: Comparison, path: tomlpos.Path, what: str) -> list[ColumnUse]:
-    return [
+def _of(check: Comparison | None, path: tomlpos.Path, what: str) -> list[ColumnUse]:
+    if check is None:  # a manual trigger reads nothing
+        return []
+    found = [
         ColumnUse(check.query, getattr(check, key), key, (*path, key), what)
         for key in _KEYS
         if getattr(check, key) is not None
     ]
+    # The columns a row selection matches on: a missing one would leave the gate waiting
+    # on "no such column" at run time.
+    if isinstance(check.row, tuple):
+        found += [ColumnUse(check.query, c, "row", (*path, "row", c), what) for c, _ in check.row]
+    against = check.against.row if check.against else None
+    if isinstance(against, tuple):
+        where = (*path, "against", "row")
+        found += [ColumnUse(check.query, c, "against.row", (*where, c), what) for c, _ in against]
+    if check.distribution is not None:
+        for key in ("bucket", "count"):
+            name = getattr(check.distribution, key)
+            where = (*path, "distribution", key)
+            found.append(ColumnUse(check.query, name, f"distribution.{key}", where, what))
+    if check.new_rows is not None:
+        where = (*path, "new_rows", "key")
+        found.append(ColumnUse(check.query, check.new_rows.key, "new_rows.key", where, what))
+    return found
 
 
 def missing(

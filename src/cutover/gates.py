@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutover.durations import humanize
-from cutover.model import Comparison, Op
+from cutover.inert import inert
+from cutover.model import Comparison, Op, RowSelector
 from cutover.results import QueryResult
+from cutover.stats import wilson_interval
+from cutover.stats import z_for as z_for  # callers have always found it here
+
+if TYPE_CHECKING:
+    from cutover.compare import Baseline
 
 DEFAULT_CONFIDENCE = 0.95
 
@@ -36,10 +41,27 @@ class Why(StrEnum):
     STALE = "stale"  # the last result is too old to speak for the present
     FAILED = "failed"  # the query failed, timed out, or the database is unreachable
     MISMATCH = "mismatch"  # the runbook and the query disagree (no such column, not a number)
+    # A comparison with a baseline that has none (no exit snapshot yet, or not of this
+    # query): a gate waits; a trigger stays quiet, since nothing shows a regression.
+    NO_BASELINE = "no_baseline"
 
 
 # A trigger judged on these cannot say whether it holds: UNKNOWN, never quiet.
 UNKNOWABLE = frozenset({Why.NOT_RUN, Why.STALE, Why.FAILED, Why.MISMATCH})
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a two-sample comparison, to show beside the other."""
+
+    label: str  # "v2", "now", "v1", "canary exit"
+    # A percent for a proportion, the column's value, or how many observations (imports of
+    # a distribution, keys of a set) the side holds.
+    value: float | None
+    text: str  # as the reason shows it: "98.1 % (990/1,009)"
+    row: tuple[tuple[str, Any], ...] = ()  # the row read, (column, value); () for all rows
+    baseline: str | None = None  # the stage whose exit snapshot this side is
+    at: datetime | None = None  # when that snapshot was taken
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,10 @@ class Judgement:
 
     `holds` is True when the comparison holds over the whole interval, False when it fails
     over the whole interval, None when undecided or there is nothing to judge.
+
+    For a two-sample comparison `value` and `interval` are the difference (this − other,
+    percentage points for proportions), Cliff's δ for a distribution or the count of new
+    keys for a set; `this` and `other` are the two sides, `p_value` the test's.
     """
 
     holds: bool | None
@@ -56,6 +82,14 @@ class Judgement:
     reason: str
     why: Why | None = None  # set exactly when holds is None
     trials: float | None = None  # the trials behind a proportion's interval
+    this: Side | None = None
+    other: Side | None = None
+    p_value: float | None = None
+
+    @property
+    def baseline(self) -> Side | None:
+        """The baseline's side, when this compared with a stage's exit snapshot."""
+        return self.other if self.other is not None and self.other.baseline else None
 
     @property
     def gate_verdict(self) -> Verdict:
@@ -80,44 +114,28 @@ def negate(op: Op) -> Op:
     return _NEGATION[op]
 
 
-def z_for(confidence: float) -> float:
-    """Two-sided standard normal quantile: 0.95 → 1.959964. Raises ValueError outside (0, 1)."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
-
-def wilson_interval(
-    successes: float, trials: float, confidence: float
-) -> tuple[float, float] | None:
-    """Wilson score interval of successes/trials as proportions in [0, 1]; None when trials <= 0."""
-    if trials <= 0:
-        return None
-    z = z_for(confidence)
-    p = successes / trials
-    z2n = z * z / trials
-    centre = (p + z2n / 2) / (1 + z2n)
-    half = z / (1 + z2n) * math.sqrt(p * (1 - p) / trials + z2n / (4 * trials))
-    # Exact ends at 0/n and n/n: rounding noise there would decide `<= 0` or `>= 100` wrongly.
-    lo = 0.0 if successes <= 0 else max(0.0, centre - half)
-    hi = 1.0 if successes >= trials else min(1.0, centre + half)
-    return lo, hi
-
-
 def judge(
     check: Comparison,
     result: QueryResult | None,
     *,
     stale: bool = False,
     now: datetime | None = None,
+    baseline: Baseline | None = None,
 ) -> Judgement:
-    """Judge `check` on `result`. `now` only lets a stale reason say how long ago it ran."""
+    """Judge `check` on `result`. `now` only lets a stale reason say how long ago it ran.
+    `baseline`: for a comparison `against = { baseline = … }`, the snapshot's side
+    (`compare.baseline_for`); without one such a comparison waits, never passes."""
     if result is None or (result.error is None and result.ran_at is None):
         return _undecided(Why.NOT_RUN, f"{check.query} has not run yet")
     if result.error is not None:
         return _undecided(Why.FAILED, f"query failed: {result.error}")
     if stale:
         return _undecided(Why.STALE, _stale_reason(result.ran_at, now))
+    if check.against is not None or check.distribution is not None or check.new_rows:
+        # Two samples: compare.py builds on this module's readers, so it is imported here.
+        from cutover import compare
+
+        return compare.judge_two_samples(check, result, baseline)
     try:
         if check.successes is not None or check.trials is not None:
             return _judge_proportion(check, result)
@@ -127,7 +145,7 @@ def judge(
             raise _Unreadable(
                 Why.MISMATCH, f"{check.query}: nothing to compare, give a column or row_count"
             )
-        value = _read_number(check.query, result, check.column)
+        value = _read_number(check.query, result, check.column, check.row)
     except _Unreadable as exc:
         return _undecided(exc.why, exc.reason)
     return _judge_point(check, value, _num(value, check.value))
@@ -175,10 +193,10 @@ def _judge_proportion(check: Comparison, result: QueryResult) -> Judgement:
     if not 0 < confidence < 1:
         raise _Unreadable(Why.MISMATCH, f"confidence must be between 0 and 1, got {confidence}")
     try:
-        trials = _read_number(check.query, result, check.trials)
+        trials = _read_number(check.query, result, check.trials, check.row)
     except _Unreadable as exc:
         raise _Unreadable(exc.why, f"{exc.reason}: no interval yet") from None
-    successes = _read_number(check.query, result, check.successes)
+    successes = _read_number(check.query, result, check.successes, check.row)
     counts = f"{_num(successes)}/{_num(trials)}"
     if trials <= 0:
         raise _Unreadable(Why.NO_DATA, f"{counts}: no interval yet, need {check.trials}")
@@ -191,7 +209,7 @@ def _judge_proportion(check: Comparison, result: QueryResult) -> Judgement:
         # The verdict rests on the counts; a NULL display column does not undermine it,
         # but a missing or non-numeric one means the runbook and the query disagree.
         try:
-            point = _read_number(check.query, result, check.column)
+            point = _read_number(check.query, result, check.column, check.row)
         except _Unreadable as exc:
             if exc.why is not Why.NO_DATA:
                 raise
@@ -240,14 +258,103 @@ def _everywhere(op: Op, lo: float, hi: float, threshold: float) -> bool:
     return threshold < lo or threshold > hi
 
 
-def _read_number(query: str, result: QueryResult, column: str) -> float:
-    """The first row's `column` as a float; _Unreadable with the reason why not."""
+def _read_number(
+    query: str, result: QueryResult, column: str, row: RowSelector | None = None
+) -> float:
+    """The selected row's (the first by default) `column` as a float; _Unreadable with
+    the reason why not."""
+    _need_column(query, result, column)
+    return _number_in(_select(query, result, row), column)
+
+
+def _need_column(query: str, result: QueryResult, column: str) -> None:
     if column not in result.columns:
         available = ", ".join(result.columns[:20]) or "none"
         raise _Unreadable(Why.MISMATCH, f"{query} has no column {column} (columns: {available})")
-    row = result.first_row()
-    if row is None:
-        raise _Unreadable(Why.NO_DATA, f"no rows yet from {query}")
+
+
+def select_row(result: QueryResult, row: RowSelector | None) -> dict[str, Any] | None:
+    """The row a comparison reads (`row = { pipeline_version = "v2" }`, `row = 3`, the
+    first by default) as column → value; None when there is no such row.
+
+    >>> r = QueryResult("v", ("pipeline_version", "rate"), (("v1", 97.0), ("v2", 98.1)))
+    >>> select_row(r, (("pipeline_version", "v2"),)), select_row(r, 3)
+    ({'pipeline_version': 'v2', 'rate': 98.1}, None)
+    """
+    try:
+        return _select(result.query_id, result, row)
+    except _Unreadable:
+        return None
+
+
+def _select(query: str, result: QueryResult, row: RowSelector | None) -> dict[str, Any]:
+    if row is None or isinstance(row, int):
+        index = 1 if row is None else row
+        if len(result.rows) < index:
+            if row is None:
+                raise _Unreadable(Why.NO_DATA, f"no rows yet from {query}")
+            count = len(result.rows)
+            raise _Unreadable(
+                Why.NO_DATA,
+                f"no row {index} yet: {query} returned {count} row{'' if count == 1 else 's'}",
+            )
+        return dict(zip(result.columns, result.rows[index - 1], strict=False))
+    for name, _ in row:
+        _need_column(query, result, name)
+    at = [result.columns.index(name) for name, _ in row]
+    for values in result.rows:
+        if all(cell_matches(values[i], wanted) for i, (_, wanted) in zip(at, row, strict=True)):
+            return dict(zip(result.columns, values, strict=False))
+    capped = f" in the first {len(result.rows):,} (fetch capped)" if result.truncated else ""
+    raise _Unreadable(Why.NO_DATA, f"no row with {describe_row(row)}{capped}")
+
+
+def describe_row(row: RowSelector) -> str:
+    """`pipeline_version = v2`, `row 3`: a row selection as the reasons name it."""
+    if isinstance(row, int):
+        return f"row {row}"
+    return ", ".join(f"{inert(name, max_len=40)} = {_shown_value(v)}" for name, v in row)
+
+
+def _shown_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _num(float(value))
+    return inert(str(value), max_len=60)
+
+
+def cell_matches(raw: Any, wanted: str | int | float | bool) -> bool:
+    """Whether a cell equals a runbook value: numbers by value (Decimal 2.0 is 2), true and
+    false only as booleans, text as text; a date or a uuid by its text, as a snapshot
+    keeps it (so a baseline's row is found by the same selection).
+
+    >>> cell_matches(Decimal("2.0"), 2), cell_matches(1, True), cell_matches(None, "v2")
+    (True, False, False)
+    """
+    if raw is None:
+        return False
+    if isinstance(wanted, bool) or isinstance(raw, bool):
+        return isinstance(raw, bool) and isinstance(wanted, bool) and raw == wanted
+    if isinstance(wanted, int | float):
+        return isinstance(raw, int | float | Decimal) and float(raw) == float(wanted)
+    if isinstance(raw, int | float | Decimal):
+        return False
+    return plain_text(raw) == wanted
+
+
+def plain_text(value: Any) -> str:
+    """A cell as text, the way a snapshot keeps what JSON cannot hold."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _number_in(row: dict[str, Any], column: str) -> float:
     raw: Any = row[column]
     if raw is None:
         raise _Unreadable(Why.NO_DATA, f"NULL in {column}")

@@ -76,12 +76,48 @@ class Query:
     sql_col: int = 1
 
 
+# Which row a comparison reads: (column, value) pairs, the first row whose columns equal
+# them all (`row = { pipeline_version = "v2" }`), or a 1-based row number (`row = 3`).
+RowSelector = tuple[tuple[str, str | int | float | bool], ...] | int
+
+
+@dataclass(frozen=True)
+class Against:
+    """The other side of a two-sample comparison: another row of the same query, or the
+    same query's result in a stage's exit snapshot (`baseline`: a stage id or "previous")."""
+
+    row: RowSelector | None = None
+    baseline: str | None = None
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A histogram: one row per bucket, in order (fastest first), with a count column."""
+
+    bucket: str
+    count: str
+
+
+@dataclass(frozen=True)
+class NewRows:
+    """A set: rows whose `key` was not among the baseline's."""
+
+    key: str
+
+
 @dataclass(frozen=True)
 class Comparison:
     """A value from a query's first row (or its row count) compared against a threshold.
 
     With `successes` and `trials` the comparison is judged over the Wilson score interval
-    of successes/trials at `confidence`, not over the point value alone.
+    of successes/trials at `confidence`, not over the point value alone. `row` picks
+    another row than the first.
+
+    With `against` it compares two samples: `value` is then the boundary on the difference
+    (this − other), −margin or +margin as `compare.boundary` sets it (a gate and its
+    negated trigger share it). `distribution` compares a histogram with the baseline's
+    (`value` bounds Cliff's δ); `new_rows` counts keys the baseline did not have (`value`
+    bounds the count).
     """
 
     query: str
@@ -92,6 +128,11 @@ class Comparison:
     successes: str | None = None
     trials: str | None = None
     confidence: float | None = None
+    row: RowSelector | None = None
+    against: Against | None = None
+    margin: float = 0.0
+    distribution: Distribution | None = None
+    new_rows: NewRows | None = None
 
 
 @dataclass(frozen=True)

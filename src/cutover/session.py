@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from cutover import db, evidence, journal, redact, state
+from cutover import compare, db, evidence, journal, redact, snapshots, state
 from cutover.check import CheckReport, judge_stage, queries_for
 from cutover.hold import Hold, judge_hold
 from cutover.model import Runbook, Stage
@@ -27,6 +27,10 @@ class Session:
     # what the journal verified since (the console asks every second).
     _folded: tuple[int, journal.Event | None, state.CutoverState] | None = field(
         init=False, default=None, repr=False
+    )
+    # Baselines read so far, by stage: the exit snapshot files seen and the latest of them.
+    _baselines: dict[str, tuple[tuple[str, ...], snapshots.Snapshot | None]] = field(
+        init=False, default_factory=dict, repr=False
     )
 
     def __post_init__(self) -> None:
@@ -102,8 +106,33 @@ class Session:
                 if began is not None:
                     since[trigger_id] = began
         return judge_stage(
-            self.runbook, stage, results, now, raised=current.raised, holding_since=since
+            self.runbook,
+            stage,
+            results,
+            now,
+            raised=current.raised,
+            holding_since=since,
+            baselines=self.baselines(stage),
         )
+
+    def baselines(self, stage: Stage) -> dict[str, snapshots.Snapshot]:
+        """The latest exit snapshot of each stage a check of `stage` compares with (stage
+        id → snapshot); a stage without one is left out, and its comparisons wait.
+
+        Cheap to call as often as the console judges: a snapshot file is written once and
+        never changed, so one is read again only when the files of its stage change."""
+        folder = snapshots.snapshots_dir(self.runbook.journal_path)
+        found = {}
+        for stage_id in compare.baseline_stages(self.runbook, stage):
+            pattern = f"{stage_id}.*.{snapshots.EXIT}.json"
+            names = tuple(sorted(p.name for p in folder.glob(pattern))) if folder.is_dir() else ()
+            seen = self._baselines.get(stage_id)
+            if seen is None or seen[0] != names:
+                seen = (names, snapshots.latest(folder, stage_id, snapshots.EXIT))
+                self._baselines[stage_id] = seen
+            if seen[1] is not None:
+                found[stage_id] = seen[1]
+        return found
 
     def judge_hold(
         self,

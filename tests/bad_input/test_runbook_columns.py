@@ -137,3 +137,84 @@ def test_a_runbook_whose_columns_all_exist_validates(tmp_path, empty_dsn):
     done = validate(tmp_path, empty_dsn, runbook)
     assert done.returncode == 0, done.stderr
     assert "all prepared on Postgres" in done.stdout
+
+
+def test_a_manual_trigger_reads_no_column_and_does_not_crash_validate(tmp_path, empty_dsn):
+    runbook = (
+        RUNBOOK.replace('column = "v2_percent"', 'column = "v2_pct"').replace(
+            'column = "success_rate"', 'column = "success_rate_pct"'
+        )
+        + '\n[[triggers]]\nid = "complaints"\nkind = "manual"\nseverity = "high"\n'
+    )
+    done = validate(tmp_path, empty_dsn, runbook)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+COMPARING = """\
+version = 1
+title = "comparing"
+
+[flag]
+kind = "file"
+path = "flag"
+
+[queries.versions]
+file = "versions.sql"
+
+[queries.durations]
+file = "durations.sql"
+
+[[stages]]
+id = "canary"
+percent = 10
+
+[[stages]]
+id = "ramp"
+percent = 50
+
+  [[stages.gates]]
+  id = "v2_not_worse"
+  query = "versions"
+  column = "rate"
+  row = { pipeline_version = "v2" }
+  against = { row = { pipline_version = "v1" } }
+  op = ">="
+
+  [[stages.gates]]
+  id = "no_slowdown"
+  query = "durations"
+  distribution = { bucket = "bucket", count = "imports" }
+  against = { baseline = "canary" }
+  op = "<="
+
+[[triggers]]
+id = "new_errors"
+query = "versions"
+new_rows = { key = "error_pattern" }
+against = { baseline = "previous" }
+op = ">"
+"""
+COMPARING_SQL = {
+    "versions.sql": "-- v\nSELECT 'v2' AS pipeline_version, 98.0 AS rate;\n",
+    "durations.sql": "-- d\nSELECT '< 5 min' AS bucket, 3 AS count;\n",
+}
+
+
+def test_the_columns_a_comparison_matches_buckets_or_keys_on_are_checked(tmp_path, empty_dsn):
+    for name, text in COMPARING_SQL.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    done = validate(tmp_path, empty_dsn, COMPARING)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"runbook.toml:{at(COMPARING, 'v1')}: "
+        "gate 'v2_not_worse' of stage 'ramp' reads against.row 'pipline_version', but query "
+        "'versions' returns no such column (it returns pipeline_version, rate)",
+        f"runbook.toml:{at(COMPARING, 'imports')}: gate 'no_slowdown' of stage 'ramp' reads "
+        "distribution.count 'imports', but query 'durations' returns no such column "
+        "(it returns bucket, count)",
+        f"runbook.toml:{at(COMPARING, 'error_pattern')}: trigger 'new_errors' reads "
+        "new_rows.key 'error_pattern', but query 'versions' returns no such column "
+        "(it returns pipeline_version, rate)",
+        "3 problems in the runbook",
+    ]
