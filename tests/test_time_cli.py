@@ -222,3 +222,16 @@ def test_the_digest_says_what_changed_while_you_were_away(tmp_path, empty_dsn):
     assert "a 2h" in text and "gap" in text
     assert "canary: held 0s of 2h" in text or "canary: held" in text
     assert "more total at the current rate" in text
+
+
+def test_an_advance_saves_the_stage_it_leaves_as_its_exit_snapshot(tmp_path, empty_dsn):
+    book = write_runbook(tmp_path)
+    with fake_vercel() as fake:
+        ran = cli(book, environ(fake, dsn=empty_dsn), "advance", "--confirm", "10")
+    assert ran.code == 0, ran.output
+    from cutover.snapshots import latest, snapshots_dir
+
+    saved = latest(snapshots_dir(tmp_path / "journal.jsonl"), "off")
+    assert saved is not None and saved.label == "exit"
+    assert saved.results["ok"].rows == ((1,),)  # every query, not only the gates'
+    assert "v2_share" in saved.results  # a failing one is kept with its error

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cutover import snapshots
 from cutover.check import CheckReport
 from cutover.errors import CutoverError
 from cutover.events import Kind, move_kind
@@ -21,6 +22,7 @@ from cutover.flags import Flag, FlagError, FlagState
 from cutover.journal import ActionBusy
 from cutover.machine import decide, flag_disagrees, next_stage, rollback_stage
 from cutover.model import Stage
+from cutover.results import QueryResult
 from cutover.session import Session
 from cutover.state import CutoverState
 
@@ -232,9 +234,11 @@ async def advance(
     to_stage: str | None = None,
     progress: Progress = _quiet,
     now: datetime | None = None,
+    results: Mapping[str, QueryResult] | None = None,
 ) -> Outcome:
     """Go to the next stage: guarded by sign-offs, hold, gates, triggers, the flag reading
-    what the journal says, and the typed percent."""
+    what the journal says, and the typed percent. `results` (every query's, when the caller
+    has them) become the stage's exit snapshot: a later stage's baseline."""
     looked, _ = session.state()
     upcoming = next_stage(session.runbook, looked)
     what = f"advance to {upcoming.percent} %" if upcoming else "advance"
@@ -253,15 +257,15 @@ async def advance(
             actions = decide(session.runbook, state, when, report, read, hold)
             target = actions.next_stage
             if to_stage is not None and (target is None or to_stage != target.id):
-                following = (
-                    f"the next stage is {target.id}" if target else "this is the last stage"
-                )
+                following = f"the next stage is {target.id}" if target else "this is the last stage"
                 raise Refused(f"advance goes one stage at a time: {following}, not {to_stage}")
             if not actions.advance.allowed:
                 raise Refused(f"advance refused: {actions.advance.reason}")
             if report is not None and report.stage_id != state.stage_id:
                 raise Refused("advance refused: the journal changed meanwhile; look again")
             stage = session.runbook.stage(state.stage_id)
+            if results:
+                _exit_snapshot(session, state, results, when, progress)
             if target is None:
                 # Past the last stage there is no traffic to move: the cutover is done.
                 if confirm != stage.percent:
@@ -305,6 +309,22 @@ async def advance(
             )
     except ActionBusy as exc:
         raise Refused(f"advance refused: {exc}") from None
+
+
+def _exit_snapshot(
+    session: Session,
+    state: CutoverState,
+    results: Mapping[str, QueryResult],
+    at: datetime,
+    progress: Progress,
+) -> None:
+    """Save every query's result as the stage's exit snapshot (first writer wins). A disk
+    problem is said, never a reason to refuse the advance the guards allowed."""
+    folder = snapshots.snapshots_dir(session.runbook.journal_path)
+    try:
+        snapshots.take(folder, state.stage_id, state.visit, snapshots.EXIT, results, at)
+    except (OSError, ValueError) as exc:
+        progress(f"! the exit snapshot of {state.stage_id} could not be saved: {exc}")
 
 
 async def stepback(

@@ -41,21 +41,21 @@ def _flag(session: Session) -> Flag:
     return flag
 
 
-async def _gates(session: Session) -> CheckReport | None:
-    """The current stage's gates and every trigger; None (so advance is refused when there
-    is anything to judge) without a database."""
+async def _gates(session: Session) -> tuple[CheckReport | None, dict | None]:
+    """The current stage's gates and every trigger, and every query's result (the stage's
+    exit snapshot); (None, None) without a database, so advance is refused when there is
+    anything to judge."""
     state, _ = session.state()
     stage = session.runbook.stage(state.stage_id)
-    if not stage.gates and not session.runbook.triggers:
-        return None
     try:
         runner = session.runner()
     except db.DatabaseUnavailable as exc:
-        err(f"! gates cannot be checked: {exc}")
-        return None
+        if stage.gates or session.runbook.triggers:
+            err(f"! gates cannot be checked: {exc}")
+        return None, None
     try:
-        report, _ = await session.check(runner, stage)
-        return report
+        report, results = await session.check(runner, stage, every_query=True)
+        return report, results
     finally:
         await runner.aclose()
 
@@ -86,9 +86,15 @@ def cmd_advance(args: argparse.Namespace) -> int:
     session = session_for(args)
 
     async def advance(flag: Flag) -> actions.Outcome:
-        report = await _gates(session)
+        report, results = await _gates(session)
         return await actions.advance(
-            session, flag, report=report, confirm=args.confirm, to_stage=args.to, progress=_say
+            session,
+            flag,
+            report=report,
+            results=results,
+            confirm=args.confirm,
+            to_stage=args.to,
+            progress=_say,
         )
 
     return asyncio.run(_move(session, advance))

@@ -211,6 +211,8 @@ def needs_more(runbook: Runbook, stage: Stage, runs: Sequence[Run], now: datetim
         check = gate.check
         if check.successes is None or check.trials is None:
             continue
+        if check.against is not None or check.distribution or check.new_rows:
+            continue  # a two-sample comparison: `value` bounds the difference, not a rate
         mine = sorted(
             (r for r in runs if r.what == GATE and r.name == gate.id and r.stage == stage.id),
             key=lambda r: r.last,

@@ -160,11 +160,17 @@ class Session:
         )
 
     async def check(
-        self, runner: db.QueryRunner, stage: Stage, *, record_as: str | None = "check"
+        self,
+        runner: db.QueryRunner,
+        stage: Stage,
+        *,
+        record_as: str | None = "check",
+        every_query: bool = False,
     ) -> tuple[CheckReport, dict[str, QueryResult]]:
-        """Run the stage's queries once and judge them; the verdicts go into the evidence
-        (as `record_as`; None records nothing)."""
-        results = await self.run_queries(runner, queries_for(self.runbook, stage))
+        """Run the stage's queries once (`every_query`: all of them, for a snapshot) and
+        judge them; the verdicts go into the evidence (as `record_as`; None records nothing)."""
+        wanted = list(self.runbook.queries) if every_query else queries_for(self.runbook, stage)
+        results = await self.run_queries(runner, wanted)
         current, _ = self.state()
         now = datetime.now(UTC)
         report = self.judge(stage, results, now, current)

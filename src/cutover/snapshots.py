@@ -7,6 +7,7 @@ written whole (temp file, fsync, rename), 0600; a second writer of the same snap
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,13 +56,15 @@ class Snapshot:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return float(value)
+        return _plain(float(value))
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and infinities are not JSON: kept as text, never lost
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
