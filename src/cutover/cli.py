@@ -223,30 +223,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     session = session_for(args)
     book, shown = session.runbook, runbook_mod.resolve_runbook_path(args.runbook, os.environ)
+    http = sum(q.kind == "http" for q in book.queries.values())
     counts = f"{len(book.stages)} stages, {len(book.queries)} queries"
+    counts += f" ({http} over HTTP, fetched when run)" if http else ""
     if not session.environ.get(book.database.dsn_env):
         out(
             f"{shown}: ok ({counts}); {book.database.dsn_env} is not set, so the queries were "
             "not prepared on Postgres"
         )
         return OK
-    problems = asyncio.run(_prepare_all(session, shown))
+    problems, lacking = asyncio.run(_prepare_all(session, shown))
     if problems:
         raise ProblemsFound(problems)
-    out(f"{shown}: ok ({counts}, all prepared on Postgres)")
+    # A column a query declares it `needs` is the database's to add, not a runbook mistake:
+    # that query WAITs saying so, and the rest of the runbook works.
+    for query_id, message in lacking:
+        warn([f"query {query_id!r} will wait: {message}"])
+    waiting = f" but {len(lacking)}, which wait for a column they need" if lacking else ""
+    out(f"{shown}: ok ({counts}, all prepared on Postgres{waiting})")
     return OK
 
 
-async def _prepare_all(session: Session, shown: Path) -> list:
-    """Prepare every query on Postgres; then check each column the runbook reads of one."""
+async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[str, str]]]:
+    """Prepare every SQL query on Postgres; then check each column the runbook reads of one.
+    Also returns the queries that only lack a column they declare in `needs`."""
     runner = session.runner()
+    lacking: list[tuple[str, str]] = []
     try:
         problems = []
         returned: dict[str, tuple[str, ...]] = {}
         for query in session.runbook.queries.values():
+            if query.kind == "http":
+                if query.columns:  # what it returns is declared: check what is read of it
+                    returned[query.id] = tuple(query.columns)
+                continue
             shown_file = runbook_mod.shown_sql_path(shown, session.runbook.path, query.file)
             prepared = await runner.prepare(query, shown_file)
-            if prepared.problem:
+            if prepared.problem and prepared.needed:
+                lacking.append((query.id, prepared.needed))
+            elif prepared.problem:
                 problems.append(prepared.problem)
             if prepared.columns is not None:
                 returned[query.id] = prepared.columns
@@ -254,7 +269,8 @@ async def _prepare_all(session: Session, shown: Path) -> list:
         await runner.aclose()
     text = textfile.read_text(session.runbook.path)
     problems += columns.missing(session.runbook, returned, shown_as=str(shown), text=text)
-    return sorted(problems, key=lambda p: (p.file != str(shown), p.file, p.line, p.col))
+    ordered = sorted(problems, key=lambda p: (p.file != str(shown), p.file, p.line, p.col))
+    return ordered, lacking
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 from cutover import sqlfile, sqlguard, textfile, tomlpos
 from cutover.durations import parse_duration
 from cutover.gates import DEFAULT_CONFIDENCE
+from cutover.httpquery import jsonpath_problem
 from cutover.model import (
     Comparison,
     Database,
@@ -27,6 +28,7 @@ from cutover.model import (
     Step,
     Trigger,
 )
+from cutover.probes import template_problem
 from cutover.problems import Problem, ProblemsFound
 
 SUPPORTED_VERSIONS = (1,)
@@ -41,6 +43,7 @@ MAX_STATEMENT_TIMEOUT_S = 24 * 86400.0
 # that must parse as one. Unknown keys are errors with a "did you mean".
 Duration = "duration"
 Number = (int, float)
+TableOrArray = "table or array"  # a JSON body; a query's `needs`
 _TOP = {
     "version": int,
     "title": str,
@@ -77,8 +80,32 @@ _PROBE = {
     "expect_headers": dict,
     "deprecation": bool,
     "timeout": Duration,
+    "json": TableOrArray,
+    "headers": dict,
 }
-_QUERY = {"title": str, "file": str, "statement": int, "refresh": Duration}
+_QUERY = {
+    "title": str,
+    "file": str,
+    "statement": int,
+    "refresh": Duration,
+    "needs": TableOrArray,
+    "kind": str,
+}
+_HTTP_QUERY = {
+    "title": str,
+    "help": str,
+    "kind": str,
+    "url": str,
+    "method": str,
+    "headers": dict,
+    "json": TableOrArray,
+    "timeout": Duration,
+    "rows": str,
+    "columns": dict,
+    "refresh": Duration,
+}
+QUERY_KINDS = ("sql", "http")
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 _STAGE = {
     "id": str,
     "title": str,
@@ -133,6 +160,8 @@ _TYPE_NAMES = {
 def _type_name(expected: Any) -> str:
     if expected == Duration:
         return 'a duration string like "30s", "24h" or "7d"'
+    if expected == TableOrArray:
+        return "a table or an array"
     if isinstance(expected, tuple):
         return "a number"
     return _TYPE_NAMES.get(expected, expected.__name__)
@@ -142,6 +171,8 @@ def _is(value: Any, expected: Any) -> bool:
     # bool is an int in Python but never a number in a runbook.
     if expected == Duration:
         return isinstance(value, str)
+    if expected == TableOrArray:
+        return isinstance(value, dict | list)
     types = expected if isinstance(expected, tuple) else (expected,)
     if isinstance(value, bool):
         return bool in types
@@ -449,28 +480,89 @@ def _probes(r: _Reader, raw: dict) -> dict[str, Probe]:
             continue
         if not _ID.match(probe_id):
             r.problem(path, f"probe id {probe_id!r} must be lower-case letters, digits, _ or -")
+        _template(r, table["url"], (*path, "url"))
         probes[probe_id] = Probe(
             id=probe_id,
             url=table["url"],
-            method=table.get("method", "GET").upper(),
+            method=table.get("method", "POST" if "json" in table else "GET").upper(),
             expect_status=table.get("expect_status", 200),
             expect_json=table.get("expect_json", {}),
             expect_headers=table.get("expect_headers", {}),
             deprecation=table.get("deprecation", False),
             timeout_s=table.get("timeout", 10.0),
+            json=table.get("json"),
+            headers=_headers(r, table.get("headers", {}), (*path, "headers")),
         )
     return probes
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def _template(r: _Reader, text: str, path: tuple) -> None:
+    """A URL or header template whose ${…} references cannot be expanded is a problem now,
+    not a failed request every refresh."""
+    problem = template_problem(text)
+    if problem:
+        r.problem(path, problem, at_value=True)
+
+
+def _headers(r: _Reader, raw: dict, path: tuple) -> dict[str, str]:
+    """Request headers whose values come from the environment: a variable's name (its value
+    is the header's) or a template ("Bearer ${RENDER_API_KEY}"). A literal value would be a
+    secret written in the runbook, and a `:-default` would be one too."""
+    good: dict[str, str] = {}
+    for name, value in raw.items():
+        where = (*path, name)
+        if not _HEADER_NAME.match(name):
+            r.problem(where, f"{name!r} is not an HTTP header name")
+            continue
+        if not isinstance(value, str):
+            r.problem(where, f"header {name} must be a string", at_value=True)
+            continue
+        if _ENV_NAME.match(value):
+            good[name] = "${" + value + "}"
+            continue
+        problem = template_problem(value)
+        if problem is None and "${" not in value:
+            problem = (
+                f"header {name}'s value comes from the environment: name the variable that "
+                f'holds it ("RENDER_API_KEY") or write a template ("Bearer ${{RENDER_API_KEY}}"); '
+                "a literal would put a secret in the runbook"
+            )
+        elif problem is None and ":-" in value:
+            problem = (
+                f"header {name} may not have a :-default: it would put a secret in the runbook"
+            )
+        if problem:
+            r.problem(where, problem, at_value=True)
+            continue
+        good[name] = value
+    return good
 
 
 def _queries(r: _Reader, raw: dict, folder: Path) -> dict[str, Query]:
     queries: dict[str, Query] = {}
     for query_id, item in raw.items():
         path = ("queries", query_id)
-        table = r.table(item, path, _QUERY, what=f"[queries.{query_id}]")
-        if not r.require(table, item, path, "file", f"[queries.{query_id}]"):
+        kind = item.get("kind", "sql") if isinstance(item, dict) else "sql"
+        if kind not in QUERY_KINDS:
+            r.problem(
+                (*path, "kind"),
+                f"query kind {kind!r} is not known; use one of {', '.join(QUERY_KINDS)}",
+                at_value=True,
+            )
             continue
         if not _ID.match(query_id):
             r.problem(path, f"query id {query_id!r} must be lower-case letters, digits, _ or -")
+        if kind == "http":
+            query = _http_query(r, query_id, item, path)
+            if query is not None:
+                queries[query_id] = query
+            continue
+        table = r.table(item, path, _QUERY, what=f"[queries.{query_id}]")
+        if not r.require(table, item, path, "file", f"[queries.{query_id}]"):
+            continue
         file = folder / table["file"]
         statement = _statement(r, (*path, "file"), file, table.get("statement"))
         if statement is None:
@@ -488,8 +580,106 @@ def _queries(r: _Reader, raw: dict, folder: Path) -> dict[str, Query]:
             help=statement.help,
             sql_line=statement.line,
             sql_col=statement.col,
+            needs=_needs(r, table.get("needs", {}), (*path, "needs")),
         )
     return queries
+
+
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _needs(r: _Reader, raw: list | dict, path: tuple) -> dict[str, str]:
+    """`needs = ["pipeline_version"]`, or with what adding each gives:
+    `needs = { pipeline_version = "add it to see the v1/v2 split" }`."""
+    pairs = [(c, "") for c in raw] if isinstance(raw, list) else list(raw.items())
+    good: dict[str, str] = {}
+    for column, hint in pairs:
+        if not isinstance(column, str) or not _COLUMN.match(column):
+            r.problem(
+                path,
+                f"needs names columns, like pipeline_version; {column!r} is not one",
+                at_value=True,
+            )
+        elif not isinstance(hint, str):
+            r.problem(
+                (*path, column),
+                f"needs.{column} is what adding the column gives: a string",
+                at_value=True,
+            )
+        else:
+            good[column] = hint
+    return good
+
+
+def _http_query(r: _Reader, query_id: str, item: dict, path: tuple) -> Query | None:
+    """A JSON HTTP endpoint as a query: `rows` (JSONPath) picks the rows, `columns` maps a
+    column to a JSONPath within a row; without `rows` the document is one row."""
+    what = f'[queries.{query_id}] of kind "http"'
+    table = r.table(item, path, _HTTP_QUERY, what=what)
+    if not r.require(table, item, path, "url", what):
+        return None
+    ok = True
+    _template(r, table["url"], (*path, "url"))
+    method = table.get("method", "POST" if "json" in table else "GET").upper()
+    if method not in HTTP_METHODS:
+        r.problem(
+            (*path, "method"),
+            f"method {method!r} is not one of {', '.join(HTTP_METHODS)}",
+            at_value=True,
+        )
+        ok = False
+    rows = table.get("rows")
+    if rows is not None:
+        ok = _jsonpath(r, rows, (*path, "rows"), "rows") and ok
+    columns: dict[str, str] = {}
+    for column, where in table.get("columns", {}).items():
+        at = (*path, "columns", column)
+        if not _COLUMN.match(column):
+            r.problem(at, f"column name {column!r} must be letters, digits and _")
+            ok = False
+        elif not isinstance(where, str):
+            r.problem(
+                at, f'columns.{column} must be a JSONPath string, like "$.value"', at_value=True
+            )
+            ok = False
+        elif _jsonpath(r, where, at, f"columns.{column}"):
+            columns[column] = where
+        else:
+            ok = False
+    refresh = table.get("refresh", 30.0)
+    if refresh < 1:
+        r.problem((*path, "refresh"), "refresh must be at least 1s", at_value=True)
+    timeout = table.get("timeout", 10.0)
+    if not 0 < timeout <= 300:
+        r.problem((*path, "timeout"), "timeout must be above 0s and at most 5m", at_value=True)
+        ok = False
+    headers = _headers(r, table.get("headers", {}), (*path, "headers"))
+    if not ok:
+        return None
+    return Query(
+        id=query_id,
+        title=table.get("title") or query_id,
+        file=r.file.resolve(),
+        statement=None,
+        refresh_s=refresh,
+        help=table.get("help", ""),
+        kind="http",
+        url=table["url"],
+        method=method,
+        headers=headers,
+        json=table.get("json"),
+        timeout_s=timeout,
+        rows=rows,
+        columns=columns,
+    )
+
+
+def _jsonpath(r: _Reader, path_text: str, where: tuple, key: str) -> bool:
+    problem = jsonpath_problem(path_text)
+    if problem:
+        r.problem(where, f"{key}: {problem}", at_value=True)
+        return False
+    return True
 
 
 def _statement(r: _Reader, path: tuple, file: Path, index: int | None) -> sqlfile.Statement | None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from cutover import db, evidence, journal, redact, state
 from cutover.check import CheckReport, judge_stage, queries_for
 from cutover.hold import Hold, judge_hold
+from cutover.httpquery import run_query
 from cutover.model import Runbook, Stage
 from cutover.results import QueryResult
 
@@ -63,7 +64,9 @@ class Session:
     async def run_queries(
         self, runner: db.QueryRunner, query_ids: list[str]
     ) -> dict[str, QueryResult]:
-        results = await asyncio.gather(*(runner.run(self.runbook.queries[q]) for q in query_ids))
+        results = await asyncio.gather(
+            *(run_query(runner, self.runbook.queries[q], environ=self.environ) for q in query_ids)
+        )
         return {r.query_id: r for r in results}
 
     # -- evidence: verdicts over time -------------------------------------------------------
@@ -150,4 +153,4 @@ class Session:
         store.flush()
 
     def sql_digests(self) -> dict[str, str]:
-        return {q.id: evidence.sql_digest(q.sql) for q in self.runbook.queries.values()}
+        return {q.id: evidence.sql_digest(q.describe()) for q in self.runbook.queries.values()}

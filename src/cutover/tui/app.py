@@ -94,7 +94,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self._probe_timer: Timer | None = None
         self._keys_shown: tuple | None = None
         self.refresher = Refresher(
-            self, self.runbook.queries, runner_factory or session.runner, clock
+            self, self.runbook.queries, runner_factory or session.runner, clock, session.environ
         )
         self.cstate, self.journal_warnings = session.state()
         self.results: dict = {}
@@ -291,7 +291,7 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
                     + Text(clean(gate.judgement.reason), style="dim")
                 )
         for trigger in self.report.triggers:
-            if trigger.check.query == query_id:
+            if trigger.check is not None and trigger.check.query == query_id:
                 mark = FIRED_MARK if trigger.fired else QUIET_MARK
                 lines.append(
                     Text(
@@ -350,7 +350,10 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
 
     def run_probes(self) -> None:
         stage = self.runbook.stage(self.cstate.stage_id)
-        for probe_id in {s.probe for s in stage.steps if s.probe}:
+        # Only probes that change nothing run on a timer: a POST probe (a test import) runs
+        # when its step is signed.
+        probes = self.runbook.probes
+        for probe_id in {s.probe for s in stage.steps if s.probe and probes[s.probe].safe}:
             self.run_worker(
                 self._probe(probe_id),
                 group=f"probe:{probe_id}",
