@@ -115,6 +115,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="PERCENT",
         help="the target stage's percent, typed out",
     )
+    adv.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="GATE",
+        help="advance past this gate while it WAITs (never a FAIL); needs --note; repeatable",
+    )
+    adv.add_argument("--note", default="", help="why an override is safe (it goes in the journal)")
     rb = sub.add_parser("rollback", help="emergency rollback (default to 0 %%)")
     rb.add_argument("--to", metavar="STAGE", help="roll back to this stage's percent instead")
     rb.add_argument("--reason", required=True, help="why (it goes in the journal)")

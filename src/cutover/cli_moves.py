@@ -88,7 +88,14 @@ def cmd_advance(args: argparse.Namespace) -> int:
     async def advance(flag: Flag) -> actions.Outcome:
         report = await _gates(session)
         return await actions.advance(
-            session, flag, report=report, confirm=args.confirm, to_stage=args.to, progress=_say
+            session,
+            flag,
+            report=report,
+            confirm=args.confirm,
+            to_stage=args.to,
+            progress=_say,
+            overrides=args.override,
+            note=args.note,
         )
 
     return asyncio.run(_move(session, advance))

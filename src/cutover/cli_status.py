@@ -114,6 +114,17 @@ def cmd_status(args: argparse.Namespace) -> int:
             for t in session.runbook.triggers
         ],
         "completed": iso_utc(current.completed.at) if current.completed else None,
+        "overrides": [
+            {
+                "stage": o.stage,
+                "gate": o.gate,
+                "reason": o.reason,
+                "by": o.actor,
+                "at": iso_utc(o.at),
+                "note": o.note,
+            }
+            for o in current.overrides
+        ],
         "signoffs": [_signoff(step, current) for step in stage.steps],
         "pending": pending,
         "journal": {"events": current.last_seq, "warnings": list(warnings)},
@@ -209,6 +220,11 @@ def _print(session: Session, status: dict) -> None:
     out(f"hold      {hold['text']} (in the stage {humanize(hold['elapsed_s'])})")
     for gap in hold["accepted_gaps"]:
         out(f"          gap {gap['from']} – {gap['to']} accepted by {gap['by']}: {gap['note']}")
+    for o in status["overrides"]:
+        out(
+            f"OVERRIDE  ⚠ {inert(o['stage'])} advanced past gate {inert(o['gate'])} while it "
+            f"waited ({inert(o['reason'])}) — {inert(o['by'])} {o['at']}: {inert(o['note'])}"
+        )
     if status["completed"]:
         out(f"COMPLETE  the cutover was completed at {status['completed']}")
     for t in status["triggers"]:

@@ -6,6 +6,7 @@ is never refused for a gate, a stale query, a missing sign-off or an action in f
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,15 +69,19 @@ def decide(
     report: CheckReport | None,
     flag: FlagState | None = None,
     hold: Hold | None = None,
+    overrides: Collection[str] = (),
 ) -> Actions:
     """Every action's permission. `flag` is what the flag read last (None: not read, or
-    unreadable): going toward risk needs it to agree with the journal."""
+    unreadable): going toward risk needs it to agree with the journal. `overrides`: gates
+    the operator advances past while they WAIT (with a journaled note); never a FAIL."""
     stage = runbook.stage(state.stage_id)
     upcoming = next_stage(runbook, state)
     before = previous_stage(runbook, state)
     landing = rollback_stage(runbook, state)
     return Actions(
-        advance=_advance(stage, upcoming, state, now, report, flag, bool(runbook.triggers), hold),
+        advance=_advance(
+            stage, upcoming, state, now, report, flag, bool(runbook.triggers), hold, overrides
+        ),
         rollback=_rollback(state, flag, landing),
         stepback=_stepback(stage, before, state, flag),
         next_stage=upcoming,
@@ -129,6 +134,7 @@ def _advance(
     flag: FlagState | None,
     has_triggers: bool,
     hold: Hold | None,
+    overrides: Collection[str] = (),
 ) -> Permission:
     if state.completed is not None:
         return Permission(
@@ -168,9 +174,17 @@ def _advance(
             blocked.append("gates not checked yet")
         else:
             for gate in report.gates:
+                if gate.verdict is Verdict.WAIT and gate.id in overrides:
+                    continue  # advanced past with a note: the journal says who and why
                 if gate.verdict is not Verdict.PASS:
+                    never = (
+                        " (an override passes a WAIT gate, never a FAIL)"
+                        if gate.id in overrides
+                        else ""
+                    )
                     blocked.append(
-                        f"gate {gate.id} is {gate.verdict.value.upper()}: {gate.judgement.reason}"
+                        f"gate {gate.id} is {gate.verdict.value.upper()}: "
+                        f"{gate.judgement.reason}{never}"
                     )
     if report is None and has_triggers and not stage.gates:
         blocked.append("triggers not checked yet")

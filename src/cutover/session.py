@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -114,8 +114,10 @@ class Session:
         now: datetime,
         report: CheckReport | None = None,
         runs: tuple[evidence.Run, ...] | None = None,
+        without: Collection[str] = (),
     ) -> Hold:
-        """The current stage's hold, by the evidence; a fired medium trigger holds it."""
+        """The current stage's hold, by the evidence; a fired medium trigger holds it.
+        `without`: gates an override advances past (they WAIT, so they never held)."""
         stage = self.runbook.stage(current.stage_id)
         if runs is None:
             since = current.entered_at
@@ -123,7 +125,7 @@ class Session:
         held_by = [t.id for t in (report.fired("medium") if report else ())]
         return judge_hold(
             stage=stage.id,
-            gates=[g.id for g in stage.gates],
+            gates=[g.id for g in stage.gates if g.id not in without],
             required_s=stage.hold_s,
             entered_at=current.entered_at,
             now=now,

@@ -2,7 +2,8 @@
 
 Event kinds this module understands (members of `cutover.events.Kind`):
   signoff           stage, step, visit, note, override (bool), probe (summary or null)
-  <move>.intent     action (id), from_stage, to_stage, from_percent, to_percent, reason
+  <move>.intent     action (id), from_stage, to_stage, from_percent, to_percent, reason;
+                    an advance past WAITing gates: overrides [{gate, reason}], override_note
   <move>.done       action, flag_percent, verified (text), took_s
   <move>.failed     action, error
 where <move> is advance, rollback or stepback. A crashed action is closed later by the
@@ -22,7 +23,7 @@ from cutover.check import Raised
 from cutover.events import MOVES, Kind, known
 from cutover.model import Runbook
 
-__all__ = ["MOVES", "CutoverState", "Pending", "SignOff", "initial", "replay"]
+__all__ = ["MOVES", "CutoverState", "Override", "Pending", "SignOff", "initial", "replay"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,19 @@ class SignOff:
     at: datetime
     note: str = ""
     override: bool = False
+
+
+@dataclass(frozen=True)
+class Override:
+    """A gate an advance went past while it WAITed, with the operator's note: shown in every
+    later view, as the journal keeps it."""
+
+    stage: str  # the stage whose gate it was
+    gate: str
+    reason: str  # why the gate was waiting
+    actor: str
+    at: datetime
+    note: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Pending:
     to_stage: str
     from_percent: int | None  # what the flag read before; None: not read before the intent
     to_percent: int
+    overrides: tuple[Override, ...] = ()  # count once the move is done
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,8 @@ class CutoverState:
     # Gaps in the evidence accepted with a note: (from, to) they no longer restart a hold.
     accepted_gaps: tuple[AcceptedGap, ...] = ()
     completed: Completed | None = None  # the cutover is done
+    # Gates advanced past while they WAITed (`advance --override GATE --note`), oldest first.
+    overrides: tuple[Override, ...] = ()
 
     def hold_elapsed_s(self, now: datetime) -> float:
         return 0.0 if self.entered_at is None else max(0.0, (now - self.entered_at).total_seconds())
@@ -158,7 +175,11 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
             continue
         if kind is Kind.COMPLETE:
             if event.get("stage") == state.stage_id and state.pending is None:
-                state = replace(state, completed=Completed(event.actor, event.ts))
+                state = replace(
+                    state,
+                    completed=Completed(event.actor, event.ts),
+                    overrides=(*state.overrides, *_overrides(event, state.stage_id)),
+                )
             continue
         move, phase = kind.move, kind.phase
         if move is None:
@@ -176,6 +197,7 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
                     to_stage=event.get("to_stage"),
                     from_percent=event.get("from_percent"),
                     to_percent=event.get("to_percent"),
+                    overrides=_overrides(event, event.get("from_stage")),
                 ),
             )
         elif (
@@ -185,9 +207,26 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
         ):
             pending = state.pending
             state = replace(state, pending=None, unsettled={})
+            if phase == "done" and pending.overrides:
+                state = replace(state, overrides=(*state.overrides, *pending.overrides))
             if phase == "done" and pending.to_stage in stages:
                 state = _enter(state, pending.to_stage, pending.to_percent, event.ts)
     return state if state.last_seq == last_seq else replace(state, last_seq=last_seq)
+
+
+def _overrides(event, stage: str) -> tuple[Override, ...]:
+    """The gates an advance (or completion) went past, as its event journaled them."""
+    listed = event.get("overrides")
+    if not isinstance(listed, list):
+        return ()
+    note = event.get("override_note") or ""
+    return tuple(
+        Override(
+            str(stage), str(o["gate"]), str(o.get("reason") or ""), event.actor, event.ts, note
+        )
+        for o in listed
+        if isinstance(o, dict) and o.get("gate")
+    )
 
 
 def _accepted_gap(event) -> AcceptedGap | None:
