@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ async def conn(soulprint_dsn: str):
 
 def test_there_are_queries_for_all_six_validations_and_the_extras():
     names = [p.name for p in SQL_FILES]
-    for prefix in ("00_", "01_", "02_", "03_", "04_", "05_", "06_", "07_"):
+    for prefix in ("00_", "01_", "02_", "03_", "04_", "05_", "06_", "07_", "08_"):
         assert any(n.startswith(prefix) for n in names), (prefix, names)
 
 
@@ -104,8 +105,10 @@ async def test_runbook_columns_exist_in_the_statements_they_name(conn):
         "migration_columns", "success_rate", "stuck_imports", "stuck_burst",
         "duration_histogram", "slow_last_hour", "top_errors", "new_errors",
         "widespread_error", "v1_vs_v2", "v1_traffic", "timeline", "v2_share",
+        "v2_since_rollback", "in_flight_v2",
     }  # fmt: skip
     checks = [g for stage in RUNBOOK["stages"] for g in stage.get("gates", [])]
+    checks += RUNBOOK["rollback"]["gates"]
     checks += [t for t in RUNBOOK["triggers"] if t.get("kind") != "manual"]
     checks.append(RUNBOOK["flag"]["observed"])
     for check in checks:
@@ -306,6 +309,42 @@ async def test_an_hour_without_slow_imports_reads_zero(conn):
     assert (slow["slow_imports"], slow["longest_minutes"]) == (0, None)
 
 
+# --- after a rollback ---
+
+
+async def test_v2_imports_since_the_rollback_count_only_those_after_it(conn):
+    await scenarios.load(conn, "healthy")
+    now = await conn.fetchval("SELECT now()")
+    # healthy: 1 of the 10 in flight is v2, started 5 minutes ago
+    assert (await first_with(conn, "v2_since_rollback", now - timedelta(minutes=6))) == 1
+    assert (await first_with(conn, "v2_since_rollback", now - timedelta(minutes=4))) == 0
+    # one v1 and one v2 import after the rollback: only the v2 one counts
+    await conn.execute(
+        "INSERT INTO user_profiles (full_pass_status, full_pass_started_at, pipeline_version)"
+        " VALUES ('processing', now(), 'v1'), ('processing', now(), 'v2')"
+    )
+    assert (await first_with(conn, "v2_since_rollback", now - timedelta(minutes=4))) == 1
+
+
+async def first_with(conn: asyncpg.Connection, query_id: str, since) -> int:
+    result = await rows(conn, query_id, since)
+    assert len(result) == 1
+    return result[0]["v2_imports"]
+
+
+async def test_in_flight_v2_imports_drain_to_zero(conn):
+    await scenarios.load(conn, "stuck")  # the 12 stuck ones are v1 in this scenario
+    in_flight = await first(conn, "in_flight_v2")
+    assert (in_flight["in_flight_imports"], in_flight["stuck_imports"]) == (1, 0)
+    await conn.execute(
+        "UPDATE user_profiles SET full_pass_status = 'complete',"
+        " full_pass_completed_at = now() WHERE full_pass_status = 'processing'"
+        " AND pipeline_version = 'v2'"
+    )
+    in_flight = await first(conn, "in_flight_v2")
+    assert (in_flight["in_flight_imports"], in_flight["oldest_started_at"]) == (0, None)
+
+
 # --- the real schema: no pipeline_version ---
 
 
@@ -320,6 +359,14 @@ async def test_without_pipeline_version_only_the_queries_that_need_it_fail(empty
             " now() - interval '55 minutes')"
         )
         needs_version = {q for q, spec in SQL_QUERIES.items() if "needs" in spec}
+        # without the column every row is a v2 import: the rollback queries count it
+        assert (await first(conn, "in_flight_v2"))["in_flight_imports"] == 0
+        await conn.execute(
+            "INSERT INTO user_profiles (full_pass_status, full_pass_started_at)"
+            " VALUES ('processing', now())"
+        )
+        assert (await first(conn, "in_flight_v2"))["in_flight_imports"] == 1
+        assert (await first(conn, "v2_since_rollback"))["v2_imports"] == 1
         assert needs_version == {"v1_vs_v2", "v1_traffic", "v2_share"}
         for query_id in SQL_QUERIES:
             if query_id in needs_version:
@@ -335,5 +382,6 @@ async def test_without_pipeline_version_only_the_queries_that_need_it_fail(empty
             "missing_columns": None,
         }
         assert (await first(conn, "success_rate"))["successful_imports"] == 1
+        assert (await first(conn, "success_rate"))["in_flight_imports"] == 1
     finally:
         await conn.close()

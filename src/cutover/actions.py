@@ -265,9 +265,7 @@ async def advance(
             actions = decide(session.runbook, state, when, report, read, hold, overrides)
             target = actions.next_stage
             if to_stage is not None and (target is None or to_stage != target.id):
-                following = (
-                    f"the next stage is {target.id}" if target else "this is the last stage"
-                )
+                following = f"the next stage is {target.id}" if target else "this is the last stage"
                 raise Refused(f"advance goes one stage at a time: {following}, not {to_stage}")
             if not actions.advance.allowed:
                 raise Refused(f"advance refused: {actions.advance.reason}")
@@ -337,6 +335,9 @@ def _overridable(
         return []
     stage = session.runbook.stage(state.stage_id)
     known = {g.id for g in stage.gates}
+    checklist = session.runbook.rollback
+    if state.after_rollback is not None and checklist is not None:
+        known |= {g.id for g in checklist.gates}  # the rollback checklist's, while it is open
     unknown = [g for g in overrides if g not in known]
     if unknown:
         listed = ", ".join(sorted(known)) or "none"
@@ -347,7 +348,7 @@ def _overridable(
     if report is None or report.stage_id != stage.id:
         return []  # nothing judged: decide says so
     out = []
-    for gate in report.gates:
+    for gate in (*report.gates, *report.rollback_gates):
         if gate.id not in overrides:
             continue
         if gate.verdict is Verdict.PASS:

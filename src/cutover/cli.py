@@ -320,10 +320,19 @@ def _print_check(session: Session, report: CheckReport) -> None:
         f"{report.evaluated_at:%Y-%m-%d %H:%M:%S} UTC"
     )
     out("gates" if report.gates else "gates: none in this stage")
-    width = max([len(g.id) for g in report.gates] + [len(t.id) for t in report.triggers] + [4])
+    width = max(
+        [len(g.id) for g in (*report.gates, *report.rollback_gates)]
+        + [len(t.id) for t in report.triggers]
+        + [4]
+    )
     for gate in report.gates:
         gate_id, reason = printable(gate.id), printable(gate.judgement.reason)
         out(f"  {MARK[gate.verdict]}  {gate_id:<{width}}  {reason}")
+    if report.rollback_gates:
+        out("after the rollback (its checklist's gates; the next advance needs them)")
+        for gate in report.rollback_gates:
+            gate_id, reason = printable(gate.id), printable(gate.judgement.reason)
+            out(f"  {MARK[gate.verdict]}  {gate_id:<{width}}  {reason}")
     out("triggers" if report.triggers else "triggers: none")
     for trigger in report.triggers:
         mark = {True: "! FIRED", False: "· quiet", None: "? UNKNOWN"}[trigger.fired]

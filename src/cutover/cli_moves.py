@@ -46,7 +46,8 @@ async def _gates(session: Session) -> CheckReport | None:
     is anything to judge) without a database."""
     state, _ = session.state()
     stage = session.runbook.stage(state.stage_id)
-    if not stage.gates and not session.runbook.triggers:
+    checklist = session.runbook.rollback if state.after_rollback is not None else None
+    if not stage.gates and not session.runbook.triggers and not (checklist and checklist.gates):
         return None
     try:
         runner = session.runner()

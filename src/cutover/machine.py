@@ -15,7 +15,7 @@ from cutover.durations import humanize
 from cutover.flags.base import FlagState
 from cutover.gates import Verdict
 from cutover.hold import Hold
-from cutover.model import Runbook, Stage
+from cutover.model import Rollback, Runbook, Stage
 from cutover.state import CutoverState
 
 
@@ -78,10 +78,13 @@ def decide(
     upcoming = next_stage(runbook, state)
     before = previous_stage(runbook, state)
     landing = rollback_stage(runbook, state)
+    advance = _advance(
+        stage, upcoming, state, now, report, flag, bool(runbook.triggers), hold, overrides
+    )
+    if state.after_rollback is not None and runbook.rollback is not None:
+        advance = _after_rollback(runbook.rollback, state, report, overrides, advance)
     return Actions(
-        advance=_advance(
-            stage, upcoming, state, now, report, flag, bool(runbook.triggers), hold, overrides
-        ),
+        advance=advance,
         rollback=_rollback(state, flag, landing),
         stepback=_stepback(stage, before, state, flag),
         next_stage=upcoming,
@@ -195,6 +198,39 @@ def _advance(
     if upcoming is None:
         return Permission(True, f"complete the cutover at {stage.percent} % (no flag is touched)")
     return Permission(True, f"{stage.percent} % → {upcoming.percent} % ({upcoming.title})")
+
+
+def _after_rollback(
+    checklist: Rollback,
+    state: CutoverState,
+    report: CheckReport | None,
+    overrides: Collection[str],
+    advance: Permission,
+) -> Permission:
+    """After a rollback the next advance also needs the runbook's `[rollback]` checklist
+    done: every step signed, every gate passing (an override passes a WAIT, as at a stage)."""
+    assert state.after_rollback is not None
+    left: list[str] = []
+    unsigned = [s.id for s in checklist.steps if s.id not in state.after_rollback.signoffs]
+    if unsigned:
+        left.append(f"{_plural(len(unsigned), 'rollback sign-off')} left ({', '.join(unsigned)})")
+    if checklist.gates and (report is None or not report.rollback_gates):
+        left.append("the rollback checklist's gates not checked yet")
+    for gate in report.rollback_gates if report is not None else ():
+        if gate.verdict is Verdict.WAIT and gate.id in overrides:
+            continue
+        if gate.verdict is not Verdict.PASS:
+            left.append(
+                f"rollback gate {gate.id} is {gate.verdict.value.upper()}: {gate.judgement.reason}"
+            )
+    if not left:
+        return advance
+    reasons = [
+        f"after the rollback of {state.after_rollback.at:%Y-%m-%d %H:%MZ}: " + "; ".join(left)
+    ]
+    if not advance.allowed:
+        reasons.append(advance.reason)
+    return Permission(False, "; ".join(reasons))
 
 
 def _rollback(state: CutoverState, flag: FlagState | None, landing: Stage) -> Permission:

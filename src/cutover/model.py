@@ -91,6 +91,9 @@ class Query:
     # pipeline_version), each with what adding it gives: without one the query WAITs
     # saying so, and `validate` warns instead of failing.
     needs: dict[str, str] = field(default_factory=dict)
+    # What the session binds to $1, $2…: "rolled_back_at" is the latest rollback's time
+    # (NULL before any), so a query can count what happened since.
+    params: tuple[str, ...] = ()
     kind: Literal["sql", "http"] = "sql"
     # http: url and header values are templates of environment variables (see Probe)
     url: str = ""
@@ -156,6 +159,7 @@ class Step:
     probe: str | None = None
     after_s: float | None = None  # cannot be signed before the stage has held this long
     needs: tuple[str, ...] = ()  # gates that must have been PASS over `after`
+    note_required: bool = False  # the sign-off must say something ("what was fixed")
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,17 @@ class Stage:
     max_gap_s: float = 3600.0  # a longer gap between two evaluations restarts the hold
     checkpoint_s: float | None = None  # snapshot every query this often (and at entry/exit)
     auto_rollback: tuple[str, ...] = ()  # critical triggers the watcher rolls back on
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What must be done after any rollback before the next advance (the runbook's
+    `[rollback]`): steps to sign and gates that must pass, shown from a rollback until the
+    next advance, which needs them all."""
+
+    title: str = "After a rollback"
+    steps: tuple[Step, ...] = ()
+    gates: tuple[Gate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -193,6 +208,7 @@ class Runbook:
     stages: tuple[Stage, ...]
     triggers: tuple[Trigger, ...]
     notify: tuple[Notify, ...] = ()
+    rollback: Rollback | None = None
 
     @property
     def folder(self) -> Path:

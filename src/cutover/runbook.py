@@ -23,6 +23,7 @@ from cutover.model import (
     Observed,
     Probe,
     Query,
+    Rollback,
     Runbook,
     Stage,
     Step,
@@ -55,7 +56,10 @@ _TOP = {
     "stages": list,
     "triggers": list,
     "notify": list,
+    "rollback": dict,
 }
+_ROLLBACK = {"title": str, "steps": list, "gates": list}
+QUERY_PARAMS = ("rolled_back_at",)
 _DATABASE = {"dsn_env": str, "statement_timeout": Duration, "pooler": str}
 _JOURNAL = {"path": str}
 _FLAG_COMMON = {"kind": str, "observed": dict}
@@ -89,6 +93,7 @@ _QUERY = {
     "statement": int,
     "refresh": Duration,
     "needs": TableOrArray,
+    "params": list,
     "kind": str,
 }
 _HTTP_QUERY = {
@@ -117,7 +122,14 @@ _STAGE = {
     "checkpoint": Duration,
     "auto_rollback": list,
 }
-_STEP = {"id": str, "text": str, "probe": str, "after": Duration, "needs": list}
+_STEP = {
+    "id": str,
+    "text": str,
+    "probe": str,
+    "after": Duration,
+    "needs": list,
+    "note_required": bool,
+}
 _COMPARISON = {
     "id": str,
     "title": str,
@@ -311,6 +323,7 @@ def _build(r: _Reader, data: dict, path: Path) -> Runbook | None:
     triggers = tuple(_triggers(r, data.get("triggers", []), queries))
     _auto_rollback(r, data.get("stages", []), stages, triggers)
     notify = _notify(r, data.get("notify", []))
+    rollback = _rollback(r, top["rollback"], stages, queries, probes) if "rollback" in top else None
     if r.problems or flag is None:
         return None
     return Runbook(
@@ -325,7 +338,38 @@ def _build(r: _Reader, data: dict, path: Path) -> Runbook | None:
         stages=stages,
         triggers=triggers,
         notify=notify,
+        rollback=rollback,
     )
+
+
+def _rollback(
+    r: _Reader,
+    raw: dict,
+    stages: tuple[Stage, ...],
+    queries: dict[str, Query],
+    probes: dict[str, Probe],
+) -> Rollback:
+    """`[rollback]`: steps and gates, the same shapes as a stage's, for after any rollback."""
+    path = ("rollback",)
+    table = r.table(raw, path, _ROLLBACK, what="[rollback]")
+    steps = _steps(r, raw.get("steps", []), path, probes, what="[[rollback.steps]]")
+    gates = _gates(r, raw.get("gates", []), path, queries, what="[[rollback.gates]]")
+    gate_ids = {g.id for g in gates}
+    for index, step in enumerate(steps):
+        for needed in step.needs:
+            if needed not in gate_ids:
+                _unknown(r, (*path, "steps", index, "needs"), "rollback gate", needed, gate_ids)
+    # `cutover signoff STEP` must know which step it signs.
+    for index, step in enumerate(steps):
+        clash = next((s.id for s in stages if any(x.id == step.id for x in s.steps)), None)
+        if clash:
+            r.problem(
+                (*path, "steps", index, "id"),
+                f"rollback step id {step.id!r} is also a step of stage {clash!r}: "
+                "`cutover signoff` could not tell them apart",
+                at_value=True,
+            )
+    return Rollback(title=table.get("title", "After a rollback"), steps=steps, gates=gates)
 
 
 def _notify(r: _Reader, raw: Any) -> tuple[Notify, ...]:
@@ -581,6 +625,7 @@ def _queries(r: _Reader, raw: dict, folder: Path) -> dict[str, Query]:
             sql_line=statement.line,
             sql_col=statement.col,
             needs=_needs(r, table.get("needs", {}), (*path, "needs")),
+            params=_params(r, table.get("params", []), (*path, "params")),
         )
     return queries
 
@@ -609,6 +654,21 @@ def _needs(r: _Reader, raw: list | dict, path: tuple) -> dict[str, str]:
         else:
             good[column] = hint
     return good
+
+
+def _params(r: _Reader, raw: list, path: tuple) -> tuple[str, ...]:
+    """What the session binds to the statement's $1, $2…, in order."""
+    good = []
+    for value in raw:
+        if value in QUERY_PARAMS:
+            good.append(value)
+        else:
+            r.problem(
+                path,
+                f"params {value!r} is not known; a query may take {', '.join(QUERY_PARAMS)}",
+                at_value=True,
+            )
+    return tuple(good)
 
 
 def _http_query(r: _Reader, query_id: str, item: dict, path: tuple) -> Query | None:
@@ -869,12 +929,18 @@ def _stages(
     return tuple(stages)
 
 
-def _steps(r: _Reader, raw: Any, stage_path: tuple, probes: dict[str, Probe]) -> tuple[Step, ...]:
+def _steps(
+    r: _Reader,
+    raw: Any,
+    stage_path: tuple,
+    probes: dict[str, Probe],
+    what: str = "[[stages.steps]]",
+) -> tuple[Step, ...]:
     steps: list[Step] = []
     seen: dict[str, tuple] = {}
     for path, item in r.items(raw, (*stage_path, "steps"), "step"):
-        table = r.table(item, path, _STEP, what="[[stages.steps]]")
-        ok = all([r.require(table, item, path, key, "[[stages.steps]]") for key in ("id", "text")])
+        table = r.table(item, path, _STEP, what=what)
+        ok = all([r.require(table, item, path, key, what) for key in ("id", "text")])
         step_id = r.ident(table, path, "step")
         _unique(r, seen, step_id, path, "step")
         probe = table.get("probe")
@@ -893,16 +959,23 @@ def _steps(r: _Reader, raw: Any, stage_path: tuple, probes: dict[str, Probe]) ->
                     probe=probe,
                     after_s=table.get("after"),
                     needs=needs,
+                    note_required=table.get("note_required", False),
                 )
             )
     return tuple(steps)
 
 
-def _gates(r: _Reader, raw: Any, stage_path: tuple, queries: dict[str, Query]) -> tuple[Gate, ...]:
+def _gates(
+    r: _Reader,
+    raw: Any,
+    stage_path: tuple,
+    queries: dict[str, Query],
+    what: str = "[[stages.gates]]",
+) -> tuple[Gate, ...]:
     gates: list[Gate] = []
     seen: dict[str, tuple] = {}
     for path, item in r.items(raw, (*stage_path, "gates"), "gate"):
-        table, check = _comparison(r, item, path, _COMPARISON, "[[stages.gates]]", queries)
+        table, check = _comparison(r, item, path, _COMPARISON, what, queries)
         _unique(r, seen, table.get("id"), path, "gate")
         if check is not None:
             gates.append(Gate(id=table["id"], check=check, title=table.get("title", "")))

@@ -9,11 +9,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from cutover import db, evidence, journal, redact, state
-from cutover.check import CheckReport, judge_stage, queries_for
+from cutover.check import CheckReport, judge_rollback_gates, judge_stage, queries_for
 from cutover.hold import Hold, judge_hold
 from cutover.httpquery import run_query
-from cutover.model import Runbook, Stage
+from cutover.model import Query, Runbook, Stage
 from cutover.results import QueryResult
+
+
+def query_args(query: Query, current: state.CutoverState | None) -> tuple[object, ...]:
+    """The values a query's `params` name, in order ($1, $2…): "rolled_back_at" is the
+    latest rollback's time, None (SQL NULL: the query's own default) before any."""
+    values = {"rolled_back_at": current.rolled_back_at if current else None}
+    return tuple(values[name] for name in query.params)
 
 
 @dataclass
@@ -64,8 +71,19 @@ class Session:
     async def run_queries(
         self, runner: db.QueryRunner, query_ids: list[str]
     ) -> dict[str, QueryResult]:
+        current = (
+            self.state()[0] if any(self.runbook.queries[q].params for q in query_ids) else None
+        )
         results = await asyncio.gather(
-            *(run_query(runner, self.runbook.queries[q], environ=self.environ) for q in query_ids)
+            *(
+                run_query(
+                    runner,
+                    self.runbook.queries[q],
+                    *query_args(self.runbook.queries[q], current),
+                    environ=self.environ,
+                )
+                for q in query_ids
+            )
         )
         return {r.query_id: r for r in results}
 
@@ -104,9 +122,14 @@ class Session:
                 began = evidence.holding_since(runs, trigger_id)
                 if began is not None:
                     since[trigger_id] = began
-        return judge_stage(
+        report = judge_stage(
             self.runbook, stage, results, now, raised=current.raised, holding_since=since
         )
+        if current.after_rollback is not None:  # the checklist's gates hold the advance too
+            report = replace(
+                report, rollback_gates=judge_rollback_gates(self.runbook, stage, results, now)
+            )
+        return report
 
     def judge_hold(
         self,
@@ -140,7 +163,9 @@ class Session:
     ) -> tuple[CheckReport, dict[str, QueryResult]]:
         """Run the stage's queries once and judge them; the verdicts go into the evidence
         (as `record_as`; None records nothing)."""
-        results = await self.run_queries(runner, queries_for(self.runbook, stage))
+        looked, _ = self.state()
+        wanted = queries_for(self.runbook, stage, rollback=looked.after_rollback is not None)
+        results = await self.run_queries(runner, wanted)
         current, _ = self.state()
         now = datetime.now(UTC)
         report = self.judge(stage, results, now, current)

@@ -1,7 +1,8 @@
 """The cutover's state, derived by replaying the journal: there is no other state file.
 
 Event kinds this module understands (members of `cutover.events.Kind`):
-  signoff           stage, step, visit, note, override (bool), probe (summary or null)
+  signoff           stage, step, visit, note, override (bool), probe (summary or null);
+                    checklist "rollback" for a step of the rollback checklist
   <move>.intent     action (id), from_stage, to_stage, from_percent, to_percent, reason;
                     an advance past WAITing gates: overrides [{gate, reason}], override_note
   <move>.done       action, flag_percent, verified (text), took_s
@@ -23,7 +24,16 @@ from cutover.check import Raised
 from cutover.events import MOVES, Kind, known
 from cutover.model import Runbook
 
-__all__ = ["MOVES", "CutoverState", "Override", "Pending", "SignOff", "initial", "replay"]
+__all__ = [
+    "MOVES",
+    "AfterRollback",
+    "CutoverState",
+    "Override",
+    "Pending",
+    "SignOff",
+    "initial",
+    "replay",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,16 @@ class Override:
     actor: str
     at: datetime
     note: str
+
+
+@dataclass(frozen=True)
+class AfterRollback:
+    """The runbook's `[rollback]` checklist, open from a rollback until the next advance
+    (which needs its steps signed and its gates passing)."""
+
+    at: datetime  # when the rollback was done
+    from_stage: str  # where it rolled back from
+    signoffs: dict[str, SignOff] = field(default_factory=dict)  # rollback step id -> sign-off
 
 
 @dataclass(frozen=True)
@@ -103,6 +123,10 @@ class CutoverState:
     completed: Completed | None = None  # the cutover is done
     # Gates advanced past while they WAITed (`advance --override GATE --note`), oldest first.
     overrides: tuple[Override, ...] = ()
+    # The rollback checklist, while open; and when the latest rollback was done (a query's
+    # "rolled_back_at"), open or not.
+    after_rollback: AfterRollback | None = None
+    rolled_back_at: datetime | None = None
 
     def hold_elapsed_s(self, now: datetime) -> float:
         return 0.0 if self.entered_at is None else max(0.0, (now - self.entered_at).total_seconds())
@@ -127,6 +151,17 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
         last_seq = event.seq
         kind = known(event.kind)
         if kind is None:
+            continue
+        if kind is Kind.SIGNOFF and event.get("checklist") == "rollback":
+            # A step of the rollback checklist: it belongs to the checklist open now (each
+            # rollback opens a fresh one), whatever stage or visit it was signed in.
+            if state.after_rollback is not None:
+                signed = _signoff(event)
+                after = state.after_rollback
+                state = replace(
+                    state,
+                    after_rollback=replace(after, signoffs={**after.signoffs, signed.step: signed}),
+                )
             continue
         if kind is Kind.SIGNOFF:
             if event.get("stage") == state.stage_id and event.get("visit") == state.visit:
@@ -209,9 +244,26 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
             state = replace(state, pending=None, unsettled={})
             if phase == "done" and pending.overrides:
                 state = replace(state, overrides=(*state.overrides, *pending.overrides))
+            if phase == "done" and move == "rollback":
+                opened = AfterRollback(event.ts, pending.from_stage)
+                state = replace(state, after_rollback=opened, rolled_back_at=event.ts)
+            elif phase == "done" and move == "advance":
+                state = replace(state, after_rollback=None)  # it needed the checklist done
             if phase == "done" and pending.to_stage in stages:
                 state = _enter(state, pending.to_stage, pending.to_percent, event.ts)
     return state if state.last_seq == last_seq else replace(state, last_seq=last_seq)
+
+
+def _signoff(event) -> SignOff:
+    return SignOff(
+        stage=event.get("stage"),
+        step=event.get("step"),
+        visit=event.get("visit"),
+        actor=event.actor,
+        at=event.ts,
+        note=event.get("note") or "",
+        override=bool(event.get("override")),
+    )
 
 
 def _overrides(event, stage: str) -> tuple[Override, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -17,13 +18,13 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from cutover import flags, machine
-from cutover.check import CheckReport, judge_stage
+from cutover.check import CheckReport, judge_rollback_gates, judge_stage
 from cutover.flags import FlagState
 from cutover.model import Comparison
 from cutover.observe import share_from
 from cutover.probes import ProbeResult, run_probe
 from cutover.results import QueryResult
-from cutover.session import Session
+from cutover.session import Session, query_args
 from cutover.state import MOVES
 from cutover.tui import hangup
 from cutover.tui.commands import CutoverCommands
@@ -94,7 +95,12 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         self._probe_timer: Timer | None = None
         self._keys_shown: tuple | None = None
         self.refresher = Refresher(
-            self, self.runbook.queries, runner_factory or session.runner, clock, session.environ
+            self,
+            self.runbook.queries,
+            runner_factory or session.runner,
+            clock,
+            session.environ,
+            lambda query: query_args(query, self.cstate),
         )
         self.cstate, self.journal_warnings = session.state()
         self.results: dict = {}
@@ -174,6 +180,9 @@ class CutoverApp(KeysMixin, MovesMixin, App[None]):
         now = self.clock()
         stage = self.runbook.stage(self.cstate.stage_id)
         self.report = judge_stage(self.runbook, stage, self.results, now)
+        if self.cstate.after_rollback is not None:  # the rollback checklist's gates too
+            gates = judge_rollback_gates(self.runbook, stage, self.results, now)
+            self.report = replace(self.report, rollback_gates=gates)
         flag_percent = self.flag_state.percent if self.flag_state else None
         # A flag that cannot be read now is unknown, whatever it read before.
         read = None if self.flag_error else self.flag_state

@@ -28,7 +28,7 @@ BACKOFF_S = (1, 2, 4, 8, 15, 30)
 class Runner(Protocol):
     async def connect(self) -> None: ...
 
-    async def run(self, query: Query) -> QueryResult: ...
+    async def run(self, query: Query, *args: object) -> QueryResult: ...
 
     async def aclose(self) -> None: ...
 
@@ -46,9 +46,12 @@ class Refresher:
         runner_factory: Callable[[], Runner],
         clock: Callable[[], datetime],
         environ: Mapping[str, str] | None = None,
+        args_for: Callable[[Query], tuple] | None = None,
     ) -> None:
         self.app = app
         self.environ = environ if environ is not None else os.environ  # for http queries
+        # What a query's `params` bind ($1 = the latest rollback's time…), asked per fetch.
+        self.args_for = args_for or (lambda query: ())
         self.queries = queries
         self.runner_factory = runner_factory
         self.clock = clock
@@ -141,7 +144,7 @@ class Refresher:
         try:
             runner = self._runner()
             await runner.connect()
-            result = await runner.run(query)
+            result = await runner.run(query, *self.args_for(query))
         except db.DatabaseUnavailable as exc:
             result = QueryResult(
                 query_id, ran_at=self.clock(), error=str(exc), cause=Cause.UNREACHABLE
