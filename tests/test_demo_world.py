@@ -414,3 +414,34 @@ def test_cutover_demo_headless_stops_the_world_on_a_signal(scratch: Path, sig: i
     assert "source" in how_to and CONTROL_URL_ENV in how_to
     assert wait_until(lambda: not postgres_processes(pgdata), timeout=5)
     assert not pgdata.exists() and not env_file.exists()
+
+
+async def test_breaking_the_memory_knob_fires_the_runbooks_memory_trigger(world: World) -> None:
+    session = Session(load(world.environ["CUTOVER_RUNBOOK"]), world.environ)
+    canary = session.runbook.stage("canary")
+
+    async def memory_fired() -> bool | None:
+        runner = session.runner()
+        try:
+            report, _ = await session.check(runner, canary, record_as=None)
+        finally:
+            await runner.aclose()
+        return next(t for t in report.triggers if t.id == "memory_high").fired
+
+    assert await memory_fired() is False
+    async with httpx.AsyncClient(base_url=world.environ[CONTROL_URL_ENV]) as control:
+        bad = await control.post("/render", json={"memory_bytes": "lots"})
+        assert bad.status_code == 400 and "number of bytes" in bad.json()["error"]
+        r = await control.post("/render", json={"memory_bytes": 1_950_000_000})
+        assert r.status_code == 200 and r.json()["memory_bytes"] == 1.95e9
+    assert await memory_fired() is True
+
+
+async def test_the_demo_s_v1_deprecation_probe_posts_a_test_import_to_its_rlm(
+    world: World,
+) -> None:
+    book = load(world.environ["CUTOVER_RUNBOOK"])
+    result = await run_probe(book.probes["v1_deprecation"], environ=world.environ)
+    assert result.passed, result.checks
+    assert "! Deprecation: true is the legacy form; RFC 9745 wants @<epoch>" in result.checks
+    assert world.rlm.hits("/process-full", "POST") == 1

@@ -329,3 +329,79 @@ def test_the_shipped_runbook_ships_the_originals_procedure():
     assert steps["what_was_fixed"].note_required
     assert [g.check.query for g in book.rollback.gates] == ["v2_since_rollback", "in_flight_v2"]
     assert book.queries["v2_since_rollback"].params == ("rolled_back_at",)
+
+
+# ---------------------------------------------------------------- in the demo world
+
+
+@pytest.fixture
+def demo(tmp_path_factory):
+    """The demo world on the shipped runbook: its Postgres, fake Vercel, RLM and Render."""
+    import tempfile
+
+    from cutover.demo.traffic import Knobs
+    from cutover.demo.world import World
+
+    with tempfile.TemporaryDirectory(prefix="cutover-rollback-", ignore_cleanup_errors=True) as d:
+        world = World(
+            Path(d) / "demo",
+            runbook=REPO / "runbook.toml",
+            rate=6.0,
+            build_seconds=0.3,
+            knobs=Knobs(time_scale=600.0),
+            seed=5,
+        )
+        with world:
+            world.traffic.set_knobs(rate=1200.0)
+            yield world
+
+
+async def test_in_the_demo_advance_waits_for_the_rollback_checklist(demo):
+    from cutover import actions, machine
+    from cutover.flags import open_flag
+    from cutover.session import Session
+    from cutover.signoff import sign_off
+
+    session = Session(runbook.load(demo.environ["CUTOVER_RUNBOOK"]), {**demo.environ})
+    flag = open_flag(session.runbook.flag, session.environ, session.redact)
+    runner = session.runner()
+
+    async def look():
+        state, _ = session.state()
+        report, _ = await session.check(runner, session.runbook.stage(state.stage_id))
+        now = datetime.now(UTC)
+        hold = session.judge_hold(state, now, report)
+        return state, report, machine.decide(session.runbook, state, now, report,
+                                             await flag.read(), hold)  # fmt: skip
+
+    try:
+        for step in session.runbook.stage("prerequisites").steps:
+            await sign_off(session, step.id, note="demo")
+        _, report, _ = await look()
+        await actions.advance(session, flag, report=report, confirm=10)
+        await actions.rollback(session, flag, reason="demo drill", attempts=5)
+
+        state, report, allowed = await look()
+        assert state.stage_id == "prerequisites" and state.after_rollback is not None
+        assert not allowed.advance.allowed
+        assert "4 rollback sign-offs left" in allowed.advance.reason
+        assert [g.id for g in report.rollback_gates] == ["no_new_v2", "in_flight_drained"]
+
+        for step in session.runbook.rollback.steps:
+            await sign_off(session, step.id, note="drill: nothing to fix")
+        for step in session.runbook.stage("prerequisites").steps:
+            await sign_off(session, step.id, note="again")
+        # v2 traffic stopped at the rollback; what was in flight finishes within seconds
+        for _ in range(100):
+            state, report, allowed = await look()
+            if allowed.advance.allowed:
+                break
+            await asyncio.sleep(0.2)
+        assert allowed.advance.allowed, allowed.advance.reason
+        assert {g.id: g.verdict.value for g in report.rollback_gates} == {
+            "no_new_v2": "pass",
+            "in_flight_drained": "pass",
+        }
+    finally:
+        await runner.aclose()
+        await flag.aclose()
