@@ -230,12 +230,12 @@ class QueryRunner:
         except Exception as exc:  # a query's failure is data for its panel, not a crash
             if _connection_lost(exc):
                 await self.aclose()  # the next run reconnects
+            lacking = needed_column(exc, query)
             return QueryResult(
                 query.id,
                 ran_at=ran_at,
-                error=needed_column(exc, query)
-                or cap_text(explain(_shortened(exc), timeout, self.dsn)),
-                cause=cause_of(exc),
+                error=lacking or cap_text(explain(_shortened(exc), timeout, self.dsn)),
+                cause=Cause.LACKING if lacking else cause_of(exc),
                 duration_s=time.monotonic() - started,
             )
         return QueryResult(

@@ -9,14 +9,22 @@ from datetime import datetime
 from decimal import Decimal
 
 from cutover.db import QueryRunner
+from cutover.errors import CutoverError
 from cutover.model import Runbook
-from cutover.results import QueryResult
+from cutover.results import Cause, QueryResult
 
 
 @dataclass(frozen=True)
 class Observed:
     percent: float | None  # None: no data (no imports in the window) or the query failed
     detail: str  # one line: the share and the query, or why there is none
+    # The query cannot run on this database until someone adds a column it needs (the real
+    # soulprint schema has no pipeline_version): no amount of waiting will show a share.
+    lasting: bool = False
+
+
+class Unobservable(CutoverError):
+    """The observed share cannot be read on this database at all; the message says why."""
 
 
 async def observed_share(
@@ -38,7 +46,7 @@ def share_from(result: QueryResult, column: str) -> Observed:
     """The share in a result of the observed-share query, with its evidence or why none."""
     name = result.query_id
     if result.error:
-        return Observed(None, f"{name}: {result.error}")
+        return Observed(None, f"{name}: {result.error}", lasting=result.cause is Cause.LACKING)
     row = result.first_row()
     if row is None or column not in row:
         return Observed(None, f"{name}: no {column} in its result")
@@ -71,13 +79,16 @@ async def wait_until_effective(
     """Poll until traffic started after `since` shows a share of 0 (rollback effective).
 
     Returns (effective, the last observation, seconds waited). No traffic yet is not
-    evidence of anything, so it keeps waiting."""
+    evidence of anything, so it keeps waiting. Unobservable when the query cannot run on
+    this database at all (a column it needs is missing)."""
     started = time.monotonic()
     last = "no observation yet"
     while True:
         seen = await observed_share(runbook, runner, since)
         if seen is None:
             return False, "the runbook names no observed-share query", 0.0
+        if seen.lasting:
+            raise Unobservable(seen.detail)
         last = seen.detail
         waited = time.monotonic() - started
         if seen.percent == 0:
