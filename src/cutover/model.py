@@ -110,7 +110,8 @@ class Query:
         if self.kind == "sql":
             return self.sql
         columns = ", ".join(f"{k}={v}" for k, v in self.columns.items())
-        return f"{self.method} {self.url} rows={self.rows or '$'} columns={columns}"
+        body = "" if self.json is None else f" json={self.json!r}"
+        return f"{self.method} {self.url}{body} rows={self.rows or '$'} columns={columns}"
 
 
 @dataclass(frozen=True)
