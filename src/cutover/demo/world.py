@@ -47,8 +47,8 @@ class World:
     which starts and stops off the event loop). `stop()` is idempotent and also runs at exit.
 
     After start: `environ` (what a shell needs to run cutover against this world, also in
-    `env_file`), `runbook_path` (the demo copy), `database`, `vercel`, `rlm`, `traffic`,
-    `control`.
+    `env_file`), `runbook_path` (the demo copy), `database`, `vercel`, `rlm`, `render` (the
+    fake Render API, with a memory knob), `traffic`, `control`.
     """
 
     def __init__(
