@@ -4,18 +4,18 @@
 -- =============================================================
 
 -- Migration columns present on user_profiles
--- present_columns counts which of the columns the cutover reads exist on user_profiles
--- (in the connection's current schema, public on Supabase); expected_columns is how
--- many there should be. missing_columns names any that are absent: pipeline_version
--- missing means the migration has not run, and the v1-vs-v2 comparison, the observed
--- v2 share and the deprecation gate cannot work. Run the migration before advancing.
+-- present_columns counts which of the four columns the v2 migration adds exist on
+-- user_profiles (in the connection's current schema, public on Supabase):
+-- full_pass_status, full_pass_started_at, full_pass_completed_at and full_pass_error.
+-- expected_columns is how many there should be; missing_columns names any that are
+-- absent. Every validation query reads them: run the migration before advancing.
+-- pipeline_version is not one of them: the real schema has no such column. The queries
+-- that split v1 from v2 by it wait until it exists and say so; nothing else needs it.
 WITH expected (column_name) AS (
-    VALUES ('user_id'),
-           ('full_pass_status'),
+    VALUES ('full_pass_status'),
            ('full_pass_started_at'),
            ('full_pass_completed_at'),
-           ('full_pass_error'),
-           ('pipeline_version')
+           ('full_pass_error')
 )
 SELECT count(c.column_name)                    AS present_columns,
        count(*)                                AS expected_columns,

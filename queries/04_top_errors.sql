@@ -41,8 +41,10 @@ SELECT error_pattern,
 
 -- New error patterns, last 24 h
 -- Error patterns of imports started in the last 24 h that no failed import started in
--- the 7 days before had. Any row means the new traffic fails in a way v1 never did:
--- the gate waits for zero rows. Read the pattern, then the v1-vs-v2 split (05).
+-- the 7 days before had. Read it, do not gate on it: a pattern that has recurred for
+-- 30 hours is no longer "new" here, however wrong it is. The runbook's "no new error
+-- types" compares with the previous stage's baseline instead, and "no systemic errors"
+-- counts the users a pattern hits (the next statement).
 WITH failed AS (
     SELECT full_pass_started_at AS started_at,
            regexp_replace(
@@ -61,3 +63,48 @@ SELECT error_pattern,
  GROUP BY error_pattern
 HAVING min(started_at) >= now() - interval '24 hours'
  ORDER BY failures DESC, error_pattern;
+
+-- The most widespread error pattern, last 24 h
+-- The error pattern that hit the most distinct users among the imports judged in the
+-- last 24 h (complete, failed, or stuck: the success rate's 01 definition), and what share
+-- of those users it hit. One user's broken export is that user's; a pattern hitting a
+-- growing share of users is systemic, a fault in the pipeline: the gate holds the share
+-- (as an interval, like the success rate) under the runbook's threshold. Always one row:
+-- affected_users is 0 and error_pattern NULL when nothing failed.
+WITH judged AS (
+    SELECT user_id,
+           full_pass_status AS status,
+           full_pass_error  AS error
+      FROM user_profiles
+     WHERE full_pass_started_at >= now() - interval '24 hours'
+       AND (full_pass_status IN ('complete', 'failed')
+            OR (full_pass_status = 'processing'
+                AND full_pass_started_at < now() - interval '2 hours'))
+),
+patterns AS (
+    SELECT regexp_replace(
+               regexp_replace(
+                   coalesce(nullif(btrim(error), ''), '(no error message)'),
+                   '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<id>', 'gi'),
+               '(?<![a-z_])[0-9]+', 'N', 'gi') AS error_pattern,
+           count(DISTINCT user_id)              AS affected_users
+      FROM judged
+     WHERE status = 'failed'
+     GROUP BY 1
+),
+worst AS (
+    SELECT error_pattern, affected_users
+      FROM patterns
+     ORDER BY affected_users DESC, error_pattern
+     LIMIT 1
+),
+users AS (
+    SELECT count(DISTINCT user_id) AS importing_users FROM judged
+)
+SELECT w.error_pattern,
+       coalesce(w.affected_users, 0)                                    AS affected_users,
+       u.importing_users,
+       round(100.0 * coalesce(w.affected_users, 0) / NULLIF(u.importing_users, 0), 2)
+           AS affected_pct
+  FROM users AS u
+  LEFT JOIN worst AS w ON true;

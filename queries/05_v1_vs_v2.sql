@@ -1,8 +1,14 @@
 -- =============================================================
 -- soulprint cutover · 05 · v1 against v2
--- Read-only. Needs the migration column user_profiles.pipeline_version
--- ('v1' | 'v2'); without it these statements fail and the console says
--- which column is missing (see 00_migration.sql).
+-- Read-only. Needs user_profiles.pipeline_version ('v1' | 'v2'), which
+-- the real soulprint schema does not have: its migration adds only the
+-- four full_pass_* columns (00). Without the column these statements
+-- WAIT and say so (the runbook lists it in their `needs`); add it to see
+-- the split. On the real service only the v2 job writes the full_pass_*
+-- columns: a v1 import leaves no row here, so every row is a v2 import
+-- and v1 traffic shows only in the RLM's logs (the runbook reads them).
+-- The split below is real where the app records both pipelines, as the
+-- demo's schema does.
 -- =============================================================
 
 -- v1 vs v2 success, last 24 h
@@ -37,10 +43,12 @@ SELECT p.pipeline_version,
  ORDER BY p.pipeline_version;
 
 -- v1 traffic, last 7 days
--- Imports the v1 pipeline handled in the last 7 days, and the latest one. /process-full
--- may be removed only after 7 days at zero: any v1 import means a client still calls
--- it (a stale deployment, a cached bundle, a script). Find it before removing v1.
--- An import with no recorded version counts as v1: only a recorded 'v2' proves otherwise.
+-- Imports recorded here as v1 in the last 7 days, and the latest one. Not the deprecation
+-- gate: on the real service the v1 path writes nothing to user_profiles, so zero here
+-- proves nothing; the gate counts "[DEPRECATED] /process-full called" in the RLM's logs.
+-- Where the app does record v1 imports here, any of them means a client still calls v1
+-- (a stale deployment, a cached bundle, a script). An import with no recorded version
+-- counts as v1: only a recorded 'v2' proves otherwise.
 SELECT count(*)                  AS v1_imports_7d,
        max(full_pass_started_at) AS last_v1_started_at
   FROM user_profiles

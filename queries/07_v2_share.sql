@@ -1,7 +1,8 @@
 -- =============================================================
 -- soulprint cutover · 07 · the share of traffic v2 actually gets
--- Read-only. Needs user_profiles.pipeline_version. The console compares
--- v2_pct with the flag's percent after every change (read it back).
+-- Read-only. Needs user_profiles.pipeline_version, which the real
+-- schema lacks (see 05): without it the share waits, saying so. The
+-- console compares v2_pct with the flag's percent after every change.
 -- =============================================================
 
 -- Observed v2 share, last 15 min

@@ -36,6 +36,11 @@ ENV_NAMES = (
     "VERCEL_API_URL",
     "VERCEL_TOKEN",
     "RLM_URL",
+    "RLM_LOCAL_URL",
+    "RENDER_API_URL",
+    "RENDER_API_KEY",
+    "RENDER_OWNER_ID",
+    "RENDER_RLM_SERVICE_ID",
     "CUTOVER_RUNBOOK",
     CONTROL_URL_ENV,
 )
@@ -232,7 +237,7 @@ async def test_the_backfill_gives_every_shipped_query_data_at_once(world: World)
     success = results["success_rate"].first_row()
     assert success["total_imports"] > 0
     assert success["success_rate_pct"] >= 97  # ~99 % before v2 exists
-    empty_when_healthy = {"stuck_imports", "new_errors"}
+    empty_when_healthy = {"stuck_imports", "new_errors", "v1_calls"}
     for qid, result in results.items():
         assert bool(result.rows) != (qid in empty_when_healthy), qid
     assert results["v1_traffic"].first_row()["v1_imports_7d"] > 0
@@ -345,6 +350,9 @@ def test_the_demo_runbook_copy_loads_with_holds_scaled(tmp_path: Path) -> None:
         assert demo_stage.hold_s == expected
     assert any(s.hold_s >= 86400 for s in original.stages)  # there was something to scale
     for qid, query in copy.queries.items():
+        if query.kind == "http":
+            assert query.url == original.queries[qid].url
+            continue
         assert query.file == original.queries[qid].file  # the original .sql files
         assert query.sql == original.queries[qid].sql
     assert scale_hold("1h") == "5s" and scale_hold("0s") == "0s"
@@ -406,3 +414,34 @@ def test_cutover_demo_headless_stops_the_world_on_a_signal(scratch: Path, sig: i
     assert "source" in how_to and CONTROL_URL_ENV in how_to
     assert wait_until(lambda: not postgres_processes(pgdata), timeout=5)
     assert not pgdata.exists() and not env_file.exists()
+
+
+async def test_breaking_the_memory_knob_fires_the_runbooks_memory_trigger(world: World) -> None:
+    session = Session(load(world.environ["CUTOVER_RUNBOOK"]), world.environ)
+    canary = session.runbook.stage("canary")
+
+    async def memory_fired() -> bool | None:
+        runner = session.runner()
+        try:
+            report, _ = await session.check(runner, canary, record_as=None)
+        finally:
+            await runner.aclose()
+        return next(t for t in report.triggers if t.id == "memory_high").fired
+
+    assert await memory_fired() is False
+    async with httpx.AsyncClient(base_url=world.environ[CONTROL_URL_ENV]) as control:
+        bad = await control.post("/render", json={"memory_bytes": "lots"})
+        assert bad.status_code == 400 and "number of bytes" in bad.json()["error"]
+        r = await control.post("/render", json={"memory_bytes": 1_950_000_000})
+        assert r.status_code == 200 and r.json()["memory_bytes"] == 1.95e9
+    assert await memory_fired() is True
+
+
+async def test_the_demo_s_v1_deprecation_probe_posts_a_test_import_to_its_rlm(
+    world: World,
+) -> None:
+    book = load(world.environ["CUTOVER_RUNBOOK"])
+    result = await run_probe(book.probes["v1_deprecation"], environ=world.environ)
+    assert result.passed, result.checks
+    assert "! Deprecation: true is the legacy form; RFC 9745 wants @<epoch>" in result.checks
+    assert world.rlm.hits("/process-full", "POST") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import json
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -33,14 +34,13 @@ def health_probe(rlm: RLMServer, **overrides) -> Probe:
     )
 
 
+TEST_IMPORT = {"user_id": "test", "storage_path": "test.json"}
+
+
 def v1_probe(rlm: RLMServer, **overrides) -> Probe:
-    return Probe(
-        id="v1_deprecated",
-        url=f"{rlm.url}/process-full",
-        method="POST",
-        deprecation=True,
-        **overrides,
-    )
+    """As the shipped runbook's: POST a test import, read the deprecation headers."""
+    fields = {"method": "POST", "json": TEST_IMPORT, "deprecation": True, **overrides}
+    return Probe(id="v1_deprecated", url=f"{rlm.url}/process-full", **fields)
 
 
 def test_the_parsers_doctests_hold() -> None:
@@ -171,6 +171,59 @@ async def test_legacy_deprecation_true_passes_with_a_legacy_warning(rlm: RLMServ
     assert any(c.startswith("✓ Sunset:") and "in 30d" in c for c in result.checks)
     assert "✓ Link: successor </process-full-v2> (rel alternate)" in result.checks
     assert rlm.hits("/process-full", "POST") == 1
+    sent = rlm.requests[-1]
+    assert json.loads(sent.body) == TEST_IMPORT
+    assert ("Content-Type", "application/json") in sent.headers
+
+
+async def test_a_get_of_v1_is_a_bare_405_so_the_old_get_probe_fails(rlm: RLMServer) -> None:
+    # As the real service: the headers are set inside the POST handler; a GET never gets
+    # there. The probe the runbook used to ship (GET, expect 405) read "missing" here.
+    result = await run_probe(v1_probe(rlm, method="GET", json=None, expect_status=405))
+    assert result.status is ProbeStatus.FAIL
+    assert "✓ status 405" in result.checks
+    assert "✗ Deprecation header missing" in result.checks
+
+
+async def test_a_post_without_the_test_import_is_refused_before_the_handler(
+    rlm: RLMServer,
+) -> None:
+    result = await run_probe(v1_probe(rlm, json=None))
+    assert result.status is ProbeStatus.FAIL
+    assert result.checks[0] == "✗ status 422, want 200"
+    assert "✗ Deprecation header missing" in result.checks  # validation ran, the handler did not
+    assert rlm.log_lines() == ()  # and the handler logged nothing
+
+
+async def test_every_call_the_v1_handler_takes_is_logged_as_the_real_one_logs(
+    rlm: RLMServer,
+) -> None:
+    await run_probe(v1_probe(rlm))
+    await run_probe(v1_probe(rlm))
+    assert [line for _, line in rlm.log_lines()] == ["[DEPRECATED] /process-full called"] * 2
+
+
+async def test_probe_headers_come_from_the_environment_and_never_show(rlm: RLMServer) -> None:
+    probe = health_probe(rlm, headers={"Authorization": "Bearer ${RLM_TOKEN}"})
+    result = await run_probe(probe, environ={"RLM_TOKEN": "tok-hidden-4417"})
+    assert result.passed
+    assert ("Authorization", "Bearer tok-hidden-4417") in rlm.requests[-1].headers
+    assert "tok-hidden-4417" not in repr(result)
+
+
+async def test_a_probe_header_whose_variable_is_unset_is_an_error_naming_it(
+    rlm: RLMServer,
+) -> None:
+    probe = health_probe(rlm, headers={"Authorization": "Bearer ${RLM_TOKEN}"})
+    result = await run_probe(probe, environ={})
+    assert result.status is ProbeStatus.ERROR
+    assert "header Authorization needs environment variable RLM_TOKEN" in result.summary
+    assert rlm.hits("/health") == 0  # nothing sent without its credential
+
+
+def test_only_a_get_or_head_probe_is_safe_to_repeat_on_a_timer() -> None:
+    assert Probe(id="h", url="http://x/health").safe
+    assert not Probe(id="v1", url="http://x/process-full", method="POST").safe
 
 
 async def test_the_rfc9745_form_passes_without_warnings(rlm: RLMServer) -> None:

@@ -71,7 +71,7 @@ def test_the_shipped_runbook_loads_with_its_stages_in_order():
         "total_imports",
         0.95,
     )
-    assert {t.severity for t in book.triggers} == {"critical", "medium"}
+    assert {t.severity for t in book.triggers} == {"critical", "high", "medium"}
     # the second statement of a multi-statement file, past a commented-out one
     assert book.queries["new_errors"].statement == 2
     assert "SELECT" in book.queries["new_errors"].sql.upper()

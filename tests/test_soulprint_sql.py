@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,11 @@ SCHEMA_SQL = ROOT / "src" / "cutover" / "demo" / "schema.sql"
 BUCKETS = ["< 5 min", "5–10 min", "10–20 min", "20–30 min", "> 30 min"]
 
 
+SQL_QUERIES = {q: spec for q, spec in RUNBOOK["queries"].items() if "file" in spec}
+
+
 def statement_of(query_id: str) -> Statement:
-    spec = RUNBOOK["queries"][query_id]
+    spec = SQL_QUERIES[query_id]
     return read_sql_file(ROOT / spec["file"])[spec.get("statement", 1) - 1]
 
 
@@ -58,7 +62,7 @@ async def conn(soulprint_dsn: str):
 
 def test_there_are_queries_for_all_six_validations_and_the_extras():
     names = [p.name for p in SQL_FILES]
-    for prefix in ("00_", "01_", "02_", "03_", "04_", "05_", "06_", "07_"):
+    for prefix in ("00_", "01_", "02_", "03_", "04_", "05_", "06_", "07_", "08_"):
         assert any(n.startswith(prefix) for n in names), (prefix, names)
 
 
@@ -78,6 +82,7 @@ def test_commented_out_statements_are_not_counted():
     assert [s.title for s in read_sql_file(ROOT / "queries" / "04_top_errors.sql")] == [
         "Top 10 error patterns, last 24 h",
         "New error patterns, last 24 h",
+        "The most widespread error pattern, last 24 h",
     ]
     assert len(read_sql_file(ROOT / "queries" / "06_timeline.sql")) == 1
 
@@ -96,15 +101,19 @@ async def test_runbook_columns_exist_in_the_statements_they_name(conn):
         prepared = await conn.prepare(statement_of(query_id).text)
         return {a.name for a in prepared.get_attributes()}
 
-    assert set(RUNBOOK["queries"]) == {
+    assert set(SQL_QUERIES) == {
         "migration_columns", "success_rate", "stuck_imports", "stuck_burst",
-        "duration_histogram", "slow_hours", "top_errors", "new_errors",
-        "v1_vs_v2", "v1_traffic", "timeline", "v2_share",
+        "duration_histogram", "slow_last_hour", "top_errors", "new_errors",
+        "widespread_error", "v1_vs_v2", "v1_traffic", "timeline", "v2_share",
+        "v2_since_rollback", "in_flight_v2",
     }  # fmt: skip
     checks = [g for stage in RUNBOOK["stages"] for g in stage.get("gates", [])]
-    checks += RUNBOOK["triggers"]
+    checks += RUNBOOK["rollback"]["gates"]
+    checks += [t for t in RUNBOOK["triggers"] if t.get("kind") != "manual"]
     checks.append(RUNBOOK["flag"]["observed"])
     for check in checks:
+        if check["query"] not in SQL_QUERIES:
+            continue  # an http query: its columns are declared in the runbook
         named = {check.get(k) for k in ("column", "successes", "trials")} - {None}
         assert named or check.get("row_count"), check
         assert named <= await columns(check["query"]), check
@@ -123,6 +132,10 @@ def test_stages_follow_the_soulprint_plan():
         "success_below_95": "critical",
         "stuck_burst": "critical",
         "slow_persisting": "medium",
+        "memory_high": "critical",
+        "user_complaints": "high",
+        "oom": "critical",
+        "data_corruption": "critical",
     }
 
 
@@ -144,11 +157,18 @@ async def test_healthy_passes_every_gate_query(conn):
     assert (await first(conn, "stuck_burst"))["newly_stuck_imports"] == 0
     # The 24 h messages differ from last week's in their numbers only: nothing is new.
     assert await rows(conn, "new_errors") == []
-    assert (await first(conn, "slow_hours"))["hours_with_slow_imports"] == 0
+    assert (await first(conn, "slow_last_hour"))["slow_imports"] == 0
     assert await first(conn, "migration_columns") == {
-        "present_columns": 6,
-        "expected_columns": 6,
+        "present_columns": 4,
+        "expected_columns": 4,
         "missing_columns": None,
+    }
+    widespread = await first(conn, "widespread_error")
+    assert widespread == {
+        "error_pattern": "Invalid export archive: missing conversations.json",
+        "affected_users": 4,
+        "importing_users": 1000,
+        "affected_pct": Decimal("0.40"),
     }
     share = await first(conn, "v2_share")
     assert (share["imports"], share["v2_imports"], share["v2_pct"]) == (10, 1, Decimal("10.0"))
@@ -253,6 +273,12 @@ async def test_empty_window_judges_nothing(conn):
     assert await rows(conn, "top_errors") == []
     assert await rows(conn, "new_errors") == []
     assert await rows(conn, "stuck_imports") == []
+    assert await first(conn, "widespread_error") == {
+        "error_pattern": None,
+        "affected_users": 0,
+        "importing_users": 0,
+        "affected_pct": None,
+    }
     assert (await first(conn, "v2_share"))["v2_pct"] is None
     split = await rows(conn, "v1_vs_v2")
     assert [(r["pipeline_version"], r["total_imports"], r["success_rate_pct"]) for r in split] == [
@@ -264,29 +290,65 @@ async def test_empty_window_judges_nothing(conn):
     assert all(r["started"] == r["completed"] == r["failed"] == 0 for r in timeline)
 
 
-async def test_slow_imports_in_each_of_six_hours_are_counted(conn):
+async def test_slow_imports_of_the_last_hour_are_counted(conn):
     await scenarios.load(conn, "slow")
-    slow = await first(conn, "slow_hours")
-    assert (slow["hours_with_slow_imports"], slow["slow_imports"]) == (6, 12)
+    slow = await first(conn, "slow_last_hour")
+    assert (slow["slow_imports"], slow["longest_minutes"]) == (2, 45)
     histogram = {r["bucket"]: r["imports"] for r in await rows(conn, "duration_histogram")}
     assert histogram["> 30 min"] == 12
 
 
-async def test_one_hour_without_slow_imports_breaks_the_streak(conn):
+async def test_an_hour_without_slow_imports_reads_zero(conn):
     await scenarios.load(conn, "slow")
     await conn.execute(
         "DELETE FROM user_profiles"
         " WHERE full_pass_completed_at - full_pass_started_at > interval '30 minutes'"
-        "   AND full_pass_completed_at BETWEEN now() - interval '4 hours'"
-        "                                  AND now() - interval '3 hours'"
+        "   AND full_pass_completed_at > now() - interval '1 hour'"
     )
-    assert (await first(conn, "slow_hours"))["hours_with_slow_imports"] == 5
+    slow = await first(conn, "slow_last_hour")
+    assert (slow["slow_imports"], slow["longest_minutes"]) == (0, None)
 
 
-# --- a database without the migration ---
+# --- after a rollback ---
 
 
-async def test_without_pipeline_version_only_the_version_queries_fail(empty_dsn: str):
+async def test_v2_imports_since_the_rollback_count_only_those_after_it(conn):
+    await scenarios.load(conn, "healthy")
+    now = await conn.fetchval("SELECT now()")
+    # healthy: 1 of the 10 in flight is v2, started 5 minutes ago
+    assert (await first_with(conn, "v2_since_rollback", now - timedelta(minutes=6))) == 1
+    assert (await first_with(conn, "v2_since_rollback", now - timedelta(minutes=4))) == 0
+    # one v1 and one v2 import after the rollback: only the v2 one counts
+    await conn.execute(
+        "INSERT INTO user_profiles (full_pass_status, full_pass_started_at, pipeline_version)"
+        " VALUES ('processing', now(), 'v1'), ('processing', now(), 'v2')"
+    )
+    assert (await first_with(conn, "v2_since_rollback", now - timedelta(minutes=4))) == 1
+
+
+async def first_with(conn: asyncpg.Connection, query_id: str, since) -> int:
+    result = await rows(conn, query_id, since)
+    assert len(result) == 1
+    return result[0]["v2_imports"]
+
+
+async def test_in_flight_v2_imports_drain_to_zero(conn):
+    await scenarios.load(conn, "stuck")  # the 12 stuck ones are v1 in this scenario
+    in_flight = await first(conn, "in_flight_v2")
+    assert (in_flight["in_flight_imports"], in_flight["stuck_imports"]) == (1, 0)
+    await conn.execute(
+        "UPDATE user_profiles SET full_pass_status = 'complete',"
+        " full_pass_completed_at = now() WHERE full_pass_status = 'processing'"
+        " AND pipeline_version = 'v2'"
+    )
+    in_flight = await first(conn, "in_flight_v2")
+    assert (in_flight["in_flight_imports"], in_flight["oldest_started_at"]) == (0, None)
+
+
+# --- the real schema: no pipeline_version ---
+
+
+async def test_without_pipeline_version_only_the_queries_that_need_it_fail(empty_dsn: str):
     conn = await asyncpg.connect(empty_dsn)
     try:
         await conn.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
@@ -296,19 +358,30 @@ async def test_without_pipeline_version_only_the_version_queries_fail(empty_dsn:
             " full_pass_completed_at) VALUES ('complete', now() - interval '1 hour',"
             " now() - interval '55 minutes')"
         )
-        needs_version = {"v1_vs_v2", "v1_traffic", "v2_share"}
-        for query_id in RUNBOOK["queries"]:
+        needs_version = {q for q, spec in SQL_QUERIES.items() if "needs" in spec}
+        # without the column every row is a v2 import: the rollback queries count it
+        assert (await first(conn, "in_flight_v2"))["in_flight_imports"] == 0
+        await conn.execute(
+            "INSERT INTO user_profiles (full_pass_status, full_pass_started_at)"
+            " VALUES ('processing', now())"
+        )
+        assert (await first(conn, "in_flight_v2"))["in_flight_imports"] == 1
+        assert (await first(conn, "v2_since_rollback"))["v2_imports"] == 1
+        assert needs_version == {"v1_vs_v2", "v1_traffic", "v2_share"}
+        for query_id in SQL_QUERIES:
             if query_id in needs_version:
                 missing = asyncpg.exceptions.UndefinedColumnError
                 with pytest.raises(missing, match="pipeline_version"):
                     await rows(conn, query_id)
             else:
                 await rows(conn, query_id)
+        # pipeline_version is not one of the migration's columns: the prerequisite holds
         assert await first(conn, "migration_columns") == {
-            "present_columns": 5,
-            "expected_columns": 6,
-            "missing_columns": "pipeline_version",
+            "present_columns": 4,
+            "expected_columns": 4,
+            "missing_columns": None,
         }
         assert (await first(conn, "success_rate"))["successful_imports"] == 1
+        assert (await first(conn, "success_rate"))["in_flight_imports"] == 1
     finally:
         await conn.close()

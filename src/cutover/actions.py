@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cutover import snapshots
-from cutover.check import CheckReport
+from cutover.check import CheckReport, GateReport
 from cutover.errors import CutoverError
 from cutover.events import Kind, move_kind
 from cutover.flags import Flag, FlagError, FlagState
+from cutover.gates import Verdict
 from cutover.journal import ActionBusy
 from cutover.machine import decide, flag_disagrees, next_stage, rollback_stage
 from cutover.model import Stage
@@ -235,10 +236,20 @@ async def advance(
     progress: Progress = _quiet,
     now: datetime | None = None,
     results: Mapping[str, QueryResult] | None = None,
+    overrides: Sequence[str] = (),
+    note: str = "",
 ) -> Outcome:
     """Go to the next stage: guarded by sign-offs, hold, gates, triggers, the flag reading
     what the journal says, and the typed percent. `results` (every query's, when the caller
-    has them) become the stage's exit snapshot: a later stage's baseline."""
+    has them) become the stage's exit snapshot: a later stage's baseline.
+
+    `overrides` name gates to advance past while they WAIT (never a FAIL), with `note`
+    saying why: the move's journal entries carry both, and every later view shows them."""
+    if overrides and not note.strip():
+        raise Refused(
+            "advance refused: an override needs a note saying why advancing past the gate is "
+            "safe (--note; it goes in the journal)"
+        )
     looked, _ = session.state()
     upcoming = next_stage(session.runbook, looked)
     what = f"advance to {upcoming.percent} %" if upcoming else "advance"
@@ -253,8 +264,9 @@ async def advance(
                     f"advance refused: the flag cannot be read: {exc}", retryable=exc.retryable
                 ) from None
             when = now or datetime.now(UTC)
-            hold = session.judge_hold(state, when, report)
-            actions = decide(session.runbook, state, when, report, read, hold)
+            waiting = _overridable(session, state, report, overrides, progress)
+            hold = session.judge_hold(state, when, report, without=[g.id for g in waiting])
+            actions = decide(session.runbook, state, when, report, read, hold, overrides)
             target = actions.next_stage
             if to_stage is not None and (target is None or to_stage != target.id):
                 following = f"the next stage is {target.id}" if target else "this is the last stage"
@@ -274,7 +286,11 @@ async def advance(
                         f"{stage.percent} %; type {stage.percent} to confirm"
                     )
                 done = session.journal.append(
-                    Kind.COMPLETE, stage=stage.id, flag_read=read.summary(), hold_s=hold.held_s
+                    Kind.COMPLETE,
+                    stage=stage.id,
+                    flag_read=read.summary(),
+                    hold_s=hold.held_s,
+                    **_override_fields(waiting, note, progress),
                 )
                 progress(f"✓ the cutover is complete ({stage.title}, {stage.percent} %)")
                 return Outcome(
@@ -306,6 +322,7 @@ async def advance(
                 attempts=1,
                 retry_delay_s=0,
                 before=read,
+                extra=_override_fields(waiting, note, progress),
             )
     except ActionBusy as exc:
         raise Refused(f"advance refused: {exc}") from None
@@ -325,6 +342,55 @@ def _exit_snapshot(
         snapshots.take(folder, state.stage_id, state.visit, snapshots.EXIT, results, at)
     except (OSError, ValueError) as exc:
         progress(f"! the exit snapshot of {state.stage_id} could not be saved: {exc}")
+
+
+def _overridable(
+    session: Session,
+    state: CutoverState,
+    report: CheckReport | None,
+    overrides: Sequence[str],
+    progress: Progress,
+) -> list[GateReport]:
+    """The named gates an advance may pass while they WAIT. A name that is no gate of the
+    stage is refused (a typo must not read as an override); a gate that passes needs none."""
+    if not overrides:
+        return []
+    stage = session.runbook.stage(state.stage_id)
+    known = {g.id for g in stage.gates}
+    checklist = session.runbook.rollback
+    if state.after_rollback is not None and checklist is not None:
+        known |= {g.id for g in checklist.gates}  # the rollback checklist's, while it is open
+    unknown = [g for g in overrides if g not in known]
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none"
+        raise Refused(
+            f"advance refused: no gate {', '.join(unknown)} in stage {stage.id} to override; "
+            f"its gates: {listed}"
+        )
+    if report is None or report.stage_id != stage.id:
+        return []  # nothing judged: decide says so
+    out = []
+    for gate in (*report.gates, *report.rollback_gates):
+        if gate.id not in overrides:
+            continue
+        if gate.verdict is Verdict.PASS:
+            progress(f"gate {gate.id} passes: no override needed, none journaled")
+        elif gate.verdict is Verdict.WAIT:
+            out.append(gate)
+    return out
+
+
+def _override_fields(waiting: list[GateReport], note: str, progress: Progress) -> dict:
+    """What the journal keeps of an override: each gate with the reason it was waiting,
+    and the operator's note."""
+    if not waiting:
+        return {}
+    for gate in waiting:
+        progress(f"! advancing past gate {gate.id} (WAIT: {gate.judgement.reason}): {note}")
+    return {
+        "overrides": [{"gate": g.id, "reason": g.judgement.reason} for g in waiting],
+        "override_note": note,
+    }
 
 
 async def stepback(

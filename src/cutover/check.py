@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cutover import compare
 from cutover.caps import printable
@@ -93,18 +94,20 @@ class CheckReport:
     evaluated_at: datetime
     gates: tuple[GateReport, ...]
     triggers: tuple[TriggerReport, ...]
+    # The rollback checklist's gates, judged while it is open (after a rollback, until the
+    # next advance); they count toward the verdict like the stage's.
+    rollback_gates: tuple[GateReport, ...] = ()
 
     @property
     def verdict(self) -> Verdict:
         """FAIL when a gate fails or a trigger fired; WAIT while any gate is undecided or
         any trigger cannot be evaluated (a trigger nobody can read is not a quiet one)."""
-        if any(g.verdict is Verdict.FAIL for g in self.gates) or any(
+        gates = (*self.gates, *self.rollback_gates)
+        if any(g.verdict is Verdict.FAIL for g in gates) or any(
             t.fired is True for t in self.triggers
         ):
             return Verdict.FAIL
-        if any(g.verdict is Verdict.WAIT for g in self.gates) or any(
-            t.unknown for t in self.triggers
-        ):
+        if any(g.verdict is Verdict.WAIT for g in gates) or any(t.unknown for t in self.triggers):
             return Verdict.WAIT
         return Verdict.PASS
 
@@ -115,12 +118,30 @@ class CheckReport:
         return tuple(t for t in self.triggers if t.unknown)
 
 
-def queries_for(runbook: Runbook, stage: Stage) -> list[str]:
-    """The query ids a check of this stage reads, in runbook order, each once."""
+def queries_for(runbook: Runbook, stage: Stage, *, rollback: bool = False) -> list[str]:
+    """The query ids a check of this stage reads, in runbook order, each once; with
+    `rollback`, the rollback checklist's gates' too."""
     wanted = {g.check.query for g in stage.gates} | {
         t.check.query for t in runbook.triggers if t.check is not None
     }
+    if rollback and runbook.rollback is not None:
+        wanted |= {g.check.query for g in runbook.rollback.gates}
     return [q for q in runbook.queries if q in wanted]
+
+
+def judge_rollback_gates(
+    runbook: Runbook,
+    stage: Stage,
+    results: Mapping[str, QueryResult],
+    now: datetime | None = None,
+    baselines: Mapping[str, Any] | None = None,
+) -> tuple[GateReport, ...]:
+    """The rollback checklist's gates over the latest results, judged exactly as the
+    current stage's gates are (they are that stage's extra gates while it is open)."""
+    if runbook.rollback is None or not runbook.rollback.gates:
+        return ()
+    extra = replace(stage, gates=runbook.rollback.gates)
+    return judge_stage(runbook, extra, results, now, baselines=baselines).gates
 
 
 def is_stale(ran_at: datetime | None, refresh_s: float, now: datetime) -> bool:
@@ -233,7 +254,7 @@ def report_json(report: CheckReport) -> dict:
     def baseline(check: Comparison | None) -> str | None:
         return check.against.baseline if check and check.against else None
 
-    return {
+    out = {
         "stage": report.stage_id,
         "verdict": report.verdict.value,
         "evaluated_at": report.evaluated_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
@@ -276,3 +297,7 @@ def report_json(report: CheckReport) -> dict:
             for t in report.triggers
         ],
     }
+    if report.rollback_gates:  # the checklist's gates, in the same shape as the stage's
+        checklist = replace(report, gates=report.rollback_gates, rollback_gates=(), triggers=())
+        out["rollback_gates"] = report_json(checklist)["gates"]
+    return out

@@ -116,6 +116,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="PERCENT",
         help="the target stage's percent, typed out",
     )
+    adv.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="GATE",
+        help="advance past this gate while it WAITs (never a FAIL); needs --note; repeatable",
+    )
+    adv.add_argument("--note", default="", help="why an override is safe (it goes in the journal)")
     rb = sub.add_parser("rollback", help="emergency rollback (default to 0 %%)")
     rb.add_argument("--to", metavar="STAGE", help="roll back to this stage's percent instead")
     rb.add_argument("--reason", required=True, help="why (it goes in the journal)")
@@ -233,30 +241,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     session = session_for(args)
     book, shown = session.runbook, runbook_mod.resolve_runbook_path(args.runbook, os.environ)
+    http = sum(q.kind == "http" for q in book.queries.values())
     counts = f"{len(book.stages)} stages, {len(book.queries)} queries"
+    counts += f" ({http} over HTTP, fetched when run)" if http else ""
     if not session.environ.get(book.database.dsn_env):
         out(
             f"{shown}: ok ({counts}); {book.database.dsn_env} is not set, so the queries were "
             "not prepared on Postgres"
         )
         return OK
-    problems = asyncio.run(_prepare_all(session, shown))
+    problems, lacking = asyncio.run(_prepare_all(session, shown))
     if problems:
         raise ProblemsFound(problems)
-    out(f"{shown}: ok ({counts}, all prepared on Postgres)")
+    # A column a query declares it `needs` is the database's to add, not a runbook mistake:
+    # that query WAITs saying so, and the rest of the runbook works.
+    for query_id, message in lacking:
+        warn([f"query {query_id!r} will wait: {message}"])
+    waiting = f" but {len(lacking)}, which wait for a column they need" if lacking else ""
+    out(f"{shown}: ok ({counts}, all prepared on Postgres{waiting})")
     return OK
 
 
-async def _prepare_all(session: Session, shown: Path) -> list:
-    """Prepare every query on Postgres; then check each column the runbook reads of one."""
+async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[str, str]]]:
+    """Prepare every SQL query on Postgres; then check each column the runbook reads of one.
+    Also returns the queries that only lack a column they declare in `needs`."""
     runner = session.runner()
+    lacking: list[tuple[str, str]] = []
     try:
         problems = []
         returned: dict[str, tuple[str, ...]] = {}
         for query in session.runbook.queries.values():
+            if query.kind == "http":
+                if query.columns:  # what it returns is declared: check what is read of it
+                    returned[query.id] = tuple(query.columns)
+                continue
             shown_file = runbook_mod.shown_sql_path(shown, session.runbook.path, query.file)
             prepared = await runner.prepare(query, shown_file)
-            if prepared.problem:
+            if prepared.problem and prepared.needed:
+                lacking.append((query.id, prepared.needed))
+            elif prepared.problem:
                 problems.append(prepared.problem)
             if prepared.columns is not None:
                 returned[query.id] = prepared.columns
@@ -264,7 +287,8 @@ async def _prepare_all(session: Session, shown: Path) -> list:
         await runner.aclose()
     text = textfile.read_text(session.runbook.path)
     problems += columns.missing(session.runbook, returned, shown_as=str(shown), text=text)
-    return sorted(problems, key=lambda p: (p.file != str(shown), p.file, p.line, p.col))
+    ordered = sorted(problems, key=lambda p: (p.file != str(shown), p.file, p.line, p.col))
+    return ordered, lacking
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -306,10 +330,19 @@ def _print_check(session: Session, report: CheckReport) -> None:
         f"{report.evaluated_at:%Y-%m-%d %H:%M:%S} UTC"
     )
     out("gates" if report.gates else "gates: none in this stage")
-    width = max([len(g.id) for g in report.gates] + [len(t.id) for t in report.triggers] + [4])
+    width = max(
+        [len(g.id) for g in (*report.gates, *report.rollback_gates)]
+        + [len(t.id) for t in report.triggers]
+        + [4]
+    )
     for gate in report.gates:
         gate_id, reason = printable(gate.id), printable(gate.judgement.reason)
         out(f"  {MARK[gate.verdict]}  {gate_id:<{width}}  {reason}")
+    if report.rollback_gates:
+        out("after the rollback (its checklist's gates; the next advance needs them)")
+        for gate in report.rollback_gates:
+            gate_id, reason = printable(gate.id), printable(gate.judgement.reason)
+            out(f"  {MARK[gate.verdict]}  {gate_id:<{width}}  {reason}")
     out("triggers" if report.triggers else "triggers: none")
     for trigger in report.triggers:
         mark = {True: "! FIRED", False: "· quiet", None: "? UNKNOWN"}[trigger.fired]

@@ -13,7 +13,7 @@ from cutover.cliutil import ERROR, FAIL, OK, WAIT, UsageError, err, out, session
 from cutover.detach import outlive_terminal
 from cutover.flags import Flag, FlagError, open_flag
 from cutover.journal import ActionBusy
-from cutover.observe import wait_until_effective
+from cutover.observe import Unobservable, wait_until_effective
 from cutover.session import Session
 
 
@@ -95,6 +95,8 @@ def cmd_advance(args: argparse.Namespace) -> int:
             confirm=args.confirm,
             to_stage=args.to,
             progress=_say,
+            overrides=args.override,
+            note=args.note,
         )
 
     return asyncio.run(_move(session, advance))
@@ -155,6 +157,9 @@ async def _observe(session: Session, outcome: actions.Outcome, timeout_s: float)
             timeout_s=timeout_s,
             progress=_say,
         )
+    except Unobservable as exc:
+        err(f"! cannot watch traffic: {exc}")
+        return OK
     finally:
         await runner.aclose()
     total = outcome.took_s + waited

@@ -115,7 +115,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             for t in session.runbook.triggers
         ],
         "completed": iso_utc(current.completed.at) if current.completed else None,
+        "overrides": [
+            {
+                "stage": o.stage,
+                "gate": o.gate,
+                "reason": o.reason,
+                "by": o.actor,
+                "at": iso_utc(o.at),
+                "note": o.note,
+            }
+            for o in current.overrides
+        ],
         "signoffs": [_signoff(step, current) for step in stage.steps],
+        "rollback_checklist": _checklist(session, current, latest),
         "pending": pending,
         "journal": {"events": current.last_seq, "warnings": list(warnings)},
     }
@@ -134,7 +146,7 @@ def _ordinal(n: int) -> str:
     """
     if 10 <= n % 100 <= 20:
         return f"{n}th"
-    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
 
 
 def _latest(runs) -> dict:
@@ -188,6 +200,33 @@ def _trigger_state(trigger, latest: dict, current, now: datetime) -> dict:
     return {"fired": False, "state": "quiet", "at": iso_utc(run.last), "reason": run.reason}
 
 
+def _checklist(session: Session, current, latest: dict) -> dict | None:
+    """The runbook's `[rollback]` checklist while it is open (from a rollback until the next
+    advance): each step signed or not, each gate as the evidence last saw it."""
+    checklist, after = session.runbook.rollback, current.after_rollback
+    if checklist is None or after is None:
+        return None
+    gates = []
+    for gate in checklist.gates:
+        run = latest.get(("gate", gate.id))
+        gates.append(
+            {
+                "id": gate.id,
+                "title": gate.title,
+                "verdict": run.verdict if run else None,
+                "at": iso_utc(run.last) if run else None,
+                "reason": run.reason if run else "not checked since the rollback",
+            }
+        )
+    return {
+        "title": checklist.title,
+        "since": iso_utc(after.at),
+        "from_stage": after.from_stage,
+        "steps": [_signoff(step, after) for step in checklist.steps],
+        "gates": gates,
+    }
+
+
 def _signoff(step, current) -> dict:
     signed = current.signoffs.get(step.id)
     return {
@@ -222,6 +261,11 @@ def _print(session: Session, status: dict) -> None:
     out(f"hold      {hold['text']} (in the stage {humanize(hold['elapsed_s'])})")
     for gap in hold["accepted_gaps"]:
         out(f"          gap {gap['from']} – {gap['to']} accepted by {gap['by']}: {gap['note']}")
+    for o in status["overrides"]:
+        out(
+            f"OVERRIDE  ⚠ {inert(o['stage'])} advanced past gate {inert(o['gate'])} while it "
+            f"waited ({inert(o['reason'])}) — {inert(o['by'])} {o['at']}: {inert(o['note'])}"
+        )
     if status["completed"]:
         out(f"COMPLETE  the cutover was completed at {status['completed']}")
     for t in status["triggers"]:
@@ -241,6 +285,20 @@ def _print(session: Session, status: dict) -> None:
             note = f": {inert(s['note'])}" if s["note"] else ""
             who = f"  — {inert(s['by'])} {s['at']}{note}"
         out(f"  {mark} {s['step']}: {inert(s['text'])}{who}")
+    checklist = status["rollback_checklist"]
+    if checklist:
+        out(
+            f"ROLLBACK  {inert(checklist['title'])} (rolled back from {checklist['from_stage']} "
+            f"at {checklist['since']}; the next advance needs all of it)"
+        )
+        for s in checklist["steps"]:
+            mark = "✓" if s["signed"] else "☐"
+            note = f": {inert(s['note'])}" if s["signed"] and s["note"] else ""
+            who = f"  — {inert(s['by'])} {s['at']}{note}" if s["signed"] else ""
+            out(f"  {mark} {s['step']}: {inert(s['text'])}{who}")
+        for g in checklist["gates"]:
+            mark = {"pass": "✓", "fail": "✗", "wait": "…", None: "?"}.get(g["verdict"], "?")
+            out(f"  {mark} gate {g['id']}: {inert(g['reason'])}")
     if status["pending"]:
         p = status["pending"]
         start = "?" if p["from_percent"] is None else f"{p['from_percent']} %"

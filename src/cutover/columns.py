@@ -41,7 +41,8 @@ def uses(runbook: Runbook) -> list[ColumnUse]:
             what = f"gate {gate.id!r} of stage {stage.id!r}"
             found += _of(gate.check, ("stages", i, "gates", j), what)
     for k, trigger in enumerate(runbook.triggers):
-        found += _of(trigger.check, ("triggers", k), f"trigger {trigger.id!r}")
+        if trigger.check is not None:  # a manual trigger reads no query
+            found += _of(trigger.check, ("triggers", k), f"trigger {trigger.id!r}")
     return found
 
 

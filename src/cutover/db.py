@@ -230,11 +230,12 @@ class QueryRunner:
         except Exception as exc:  # a query's failure is data for its panel, not a crash
             if _connection_lost(exc):
                 await self.aclose()  # the next run reconnects
+            lacking = needed_column(exc, query)
             return QueryResult(
                 query.id,
                 ran_at=ran_at,
-                error=cap_text(explain(_shortened(exc), timeout, self.dsn)),
-                cause=cause_of(exc),
+                error=lacking or cap_text(explain(_shortened(exc), timeout, self.dsn)),
+                cause=Cause.LACKING if lacking else cause_of(exc),
                 duration_s=time.monotonic() - started,
             )
         return QueryResult(
@@ -272,7 +273,8 @@ class QueryRunner:
                 line, col = statement_of(query).file_position(int(position))
             message = explain(exc, self.database.statement_timeout_s, self.dsn)
             return Prepared(
-                Problem(shown_file, line, col, f"query {query.id!r} fails on Postgres: {message}")
+                Problem(shown_file, line, col, f"query {query.id!r} fails on Postgres: {message}"),
+                needed=needed_column(exc, query),
             )
         except Exception as exc:  # connection dropped mid-way and the like
             raise DatabaseUnavailable(
@@ -293,6 +295,28 @@ class Prepared:
 
     problem: Problem | None
     columns: tuple[str, ...] | None = None  # None: Postgres could not prepare it
+    # The problem is only a column the query `needs` and this database lacks: a warning.
+    needed: str | None = None
+
+
+def needed_column(exc: BaseException, query: Query) -> str | None:
+    """For a query run without a column it declares it `needs`: what the operator reads
+    ("needs column pipeline_version; add it to see the v1/v2 split"). None otherwise: any
+    other failure stays an error.
+
+    >>> from pathlib import Path
+    >>> q = Query("v1_vs_v2", "", Path("q.sql"), None, 30,
+    ...           needs={"pipeline_version": "add it to see the v1/v2 split"})
+    >>> needed_column(asyncpg.UndefinedColumnError('column "pipeline_version" does not exist'), q)
+    'needs column pipeline_version; add it to see the v1/v2 split'
+    """
+    if not query.needs or not isinstance(exc, asyncpg.UndefinedColumnError):
+        return None
+    match = re.search(r'column "?([\w.]+)"? does not exist', str(exc))
+    column = match.group(1).split(".")[-1] if match else None
+    if column not in query.needs:
+        return None
+    return f"needs column {column}; {query.needs[column] or 'add it to run this query'}"
 
 
 def statement_of(query: Query) -> sqlfile.Statement:

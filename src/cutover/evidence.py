@@ -117,7 +117,7 @@ def evaluations(
     not restart a hold that the watcher is keeping."""
     at = at or report.evaluated_at
     out = []
-    for gate in report.gates:
+    for gate in (*report.gates, *report.rollback_gates):
         j = gate.judgement
         if j.why is Why.NOT_RUN:
             continue

@@ -6,6 +6,7 @@ is never refused for a gate, a stale query, a missing sign-off or an action in f
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +15,7 @@ from cutover.durations import humanize
 from cutover.flags.base import FlagState
 from cutover.gates import Verdict
 from cutover.hold import Hold
-from cutover.model import Runbook, Stage
+from cutover.model import Rollback, Runbook, Stage
 from cutover.state import CutoverState
 
 
@@ -68,15 +69,22 @@ def decide(
     report: CheckReport | None,
     flag: FlagState | None = None,
     hold: Hold | None = None,
+    overrides: Collection[str] = (),
 ) -> Actions:
     """Every action's permission. `flag` is what the flag read last (None: not read, or
-    unreadable): going toward risk needs it to agree with the journal."""
+    unreadable): going toward risk needs it to agree with the journal. `overrides`: gates
+    the operator advances past while they WAIT (with a journaled note); never a FAIL."""
     stage = runbook.stage(state.stage_id)
     upcoming = next_stage(runbook, state)
     before = previous_stage(runbook, state)
     landing = rollback_stage(runbook, state)
+    advance = _advance(
+        stage, upcoming, state, now, report, flag, bool(runbook.triggers), hold, overrides
+    )
+    if state.after_rollback is not None and runbook.rollback is not None:
+        advance = _after_rollback(runbook.rollback, state, report, overrides, advance)
     return Actions(
-        advance=_advance(stage, upcoming, state, now, report, flag, bool(runbook.triggers), hold),
+        advance=advance,
         rollback=_rollback(state, flag, landing),
         stepback=_stepback(stage, before, state, flag),
         next_stage=upcoming,
@@ -129,6 +137,7 @@ def _advance(
     flag: FlagState | None,
     has_triggers: bool,
     hold: Hold | None,
+    overrides: Collection[str] = (),
 ) -> Permission:
     if state.completed is not None:
         return Permission(
@@ -168,9 +177,17 @@ def _advance(
             blocked.append("gates not checked yet")
         else:
             for gate in report.gates:
+                if gate.verdict is Verdict.WAIT and gate.id in overrides:
+                    continue  # advanced past with a note: the journal says who and why
                 if gate.verdict is not Verdict.PASS:
+                    never = (
+                        " (an override passes a WAIT gate, never a FAIL)"
+                        if gate.id in overrides
+                        else ""
+                    )
                     blocked.append(
-                        f"gate {gate.id} is {gate.verdict.value.upper()}: {gate.judgement.reason}"
+                        f"gate {gate.id} is {gate.verdict.value.upper()}: "
+                        f"{gate.judgement.reason}{never}"
                     )
     if report is None and has_triggers and not stage.gates:
         blocked.append("triggers not checked yet")
@@ -181,6 +198,39 @@ def _advance(
     if upcoming is None:
         return Permission(True, f"complete the cutover at {stage.percent} % (no flag is touched)")
     return Permission(True, f"{stage.percent} % → {upcoming.percent} % ({upcoming.title})")
+
+
+def _after_rollback(
+    checklist: Rollback,
+    state: CutoverState,
+    report: CheckReport | None,
+    overrides: Collection[str],
+    advance: Permission,
+) -> Permission:
+    """After a rollback the next advance also needs the runbook's `[rollback]` checklist
+    done: every step signed, every gate passing (an override passes a WAIT, as at a stage)."""
+    assert state.after_rollback is not None
+    left: list[str] = []
+    unsigned = [s.id for s in checklist.steps if s.id not in state.after_rollback.signoffs]
+    if unsigned:
+        left.append(f"{_plural(len(unsigned), 'rollback sign-off')} left ({', '.join(unsigned)})")
+    if checklist.gates and (report is None or not report.rollback_gates):
+        left.append("the rollback checklist's gates not checked yet")
+    for gate in report.rollback_gates if report is not None else ():
+        if gate.verdict is Verdict.WAIT and gate.id in overrides:
+            continue
+        if gate.verdict is not Verdict.PASS:
+            left.append(
+                f"rollback gate {gate.id} is {gate.verdict.value.upper()}: {gate.judgement.reason}"
+            )
+    if not left:
+        return advance
+    reasons = [
+        f"after the rollback of {state.after_rollback.at:%Y-%m-%d %H:%MZ}: " + "; ".join(left)
+    ]
+    if not advance.allowed:
+        reasons.append(advance.reason)
+    return Permission(False, "; ".join(reasons))
 
 
 def _rollback(state: CutoverState, flag: FlagState | None, landing: Stage) -> Permission:

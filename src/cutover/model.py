@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
 Severity = Literal["critical", "high", "medium"]
@@ -61,19 +61,57 @@ class Probe:
     expect_headers: dict = field(default_factory=dict)  # name -> exact value, or True: present
     deprecation: bool = False  # check Deprecation / Sunset / Link as a deprecated endpoint must
     timeout_s: float = 10.0
+    json: Any = None  # a JSON body to send (with Content-Type: application/json)
+    # header -> its value as a template of environment variables ("Bearer ${TOKEN}"), or the
+    # bare name of the variable holding it: values are secrets, never written in a runbook.
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def safe(self) -> bool:
+        """GET and HEAD change nothing: safe to repeat on a timer. Any other method (the v1
+        deprecation probe POSTs a test import) runs only when a person signs its step."""
+        return self.method in ("GET", "HEAD")
 
 
 @dataclass(frozen=True)
 class Query:
+    """A source of rows: one SQL statement (kind "sql"), or a JSON HTTP endpoint (kind
+    "http") whose response JSONPath turns into rows and columns."""
+
     id: str
     title: str
-    file: Path  # resolved against the runbook's folder
+    file: Path  # resolved against the runbook's folder (an http query: the runbook itself)
     statement: int | None  # 1-based among the file's executable statements
     refresh_s: float
     sql: str = ""  # the chosen statement's text, filled by the loader
     help: str = ""  # from the comment block above the statement
     sql_line: int = 1  # where the statement starts in `file`, for mapping Postgres positions
     sql_col: int = 1
+    # Columns the query reads that a database may lack (the real soulprint schema has no
+    # pipeline_version), each with what adding it gives: without one the query WAITs
+    # saying so, and `validate` warns instead of failing.
+    needs: dict[str, str] = field(default_factory=dict)
+    # What the session binds to $1, $2…: "rolled_back_at" is the latest rollback's time
+    # (NULL before any), so a query can count what happened since.
+    params: tuple[str, ...] = ()
+    kind: Literal["sql", "http"] = "sql"
+    # http: url and header values are templates of environment variables (see Probe)
+    url: str = ""
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    timeout_s: float = 10.0
+    rows: str | None = None  # JSONPath selecting the rows; None: the document is one row
+    columns: dict[str, str] = field(default_factory=dict)  # column -> JSONPath in a row
+
+    def describe(self) -> str:
+        """What the query fetches, as text: SQL, or the request and the JSONPaths. A change
+        to it starts a new evidence run."""
+        if self.kind == "sql":
+            return self.sql
+        columns = ", ".join(f"{k}={v}" for k, v in self.columns.items())
+        body = "" if self.json is None else f" json={self.json!r}"
+        return f"{self.method} {self.url}{body} rows={self.rows or '$'} columns={columns}"
 
 
 # Which row a comparison reads: (column, value) pairs, the first row whose columns equal
@@ -163,6 +201,7 @@ class Step:
     probe: str | None = None
     after_s: float | None = None  # cannot be signed before the stage has held this long
     needs: tuple[str, ...] = ()  # gates that must have been PASS over `after`
+    note_required: bool = False  # the sign-off must say something ("what was fixed")
 
 
 @dataclass(frozen=True)
@@ -176,6 +215,17 @@ class Stage:
     max_gap_s: float = 3600.0  # a longer gap between two evaluations restarts the hold
     checkpoint_s: float | None = None  # snapshot every query this often (and at entry/exit)
     auto_rollback: tuple[str, ...] = ()  # critical triggers the watcher rolls back on
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What must be done after any rollback before the next advance (the runbook's
+    `[rollback]`): steps to sign and gates that must pass, shown from a rollback until the
+    next advance, which needs them all."""
+
+    title: str = "After a rollback"
+    steps: tuple[Step, ...] = ()
+    gates: tuple[Gate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -200,6 +250,7 @@ class Runbook:
     stages: tuple[Stage, ...]
     triggers: tuple[Trigger, ...]
     notify: tuple[Notify, ...] = ()
+    rollback: Rollback | None = None
 
     @property
     def folder(self) -> Path:

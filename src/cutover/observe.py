@@ -9,8 +9,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from cutover.db import QueryRunner
+from cutover.errors import CutoverError
 from cutover.model import Runbook
-from cutover.results import QueryResult
+from cutover.results import Cause, QueryResult
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,13 @@ class Observed:
     detail: str  # one line: the share and the query, or why there is none
     count: int | None = None  # how much traffic the share is of: the row's first count
     counted: str = ""  # what that count counts: its column's name ("imports")
+    # The query cannot run on this database until someone adds a column it needs (the real
+    # soulprint schema has no pipeline_version): no amount of waiting will show a share.
+    lasting: bool = False
+
+
+class Unobservable(CutoverError):
+    """The observed share cannot be read on this database at all; the message says why."""
 
 
 async def observed_share(
@@ -40,7 +48,7 @@ def share_from(result: QueryResult, column: str) -> Observed:
     """The share in a result of the observed-share query, with its evidence or why none."""
     name = result.query_id
     if result.error:
-        return Observed(None, f"{name}: {result.error}")
+        return Observed(None, f"{name}: {result.error}", lasting=result.cause is Cause.LACKING)
     row = result.first_row()
     if row is None or column not in row:
         return Observed(None, f"{name}: no {column} in its result")
@@ -82,13 +90,16 @@ async def wait_until_effective(
     """Poll until traffic started after `since` shows a share of 0 (rollback effective).
 
     Returns (effective, the last observation, seconds waited). No traffic yet is not
-    evidence of anything, so it keeps waiting."""
+    evidence of anything, so it keeps waiting. Unobservable when the query cannot run on
+    this database at all (a column it needs is missing)."""
     started = time.monotonic()
     last = "no observation yet"
     while True:
         seen = await observed_share(runbook, runner, since)
         if seen is None:
             return False, "the runbook names no observed-share query", 0.0
+        if seen.lasting:
+            raise Unobservable(seen.detail)
         last = seen.detail
         waited = time.monotonic() - started
         if seen.percent == 0:

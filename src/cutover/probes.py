@@ -105,6 +105,46 @@ def expand_env(text: str, environ: Mapping[str, str] = os.environ) -> str:
     return expanded
 
 
+def template_problem(text: str) -> str | None:
+    """Why `text` cannot be expanded whatever the environment holds, or None.
+
+    >>> template_problem("${RLM_URL:-http://localhost:8000}/health") is None
+    True
+    >>> template_problem("Bearer ${TOKEN")
+    "malformed variable reference '${TOKEN': use ${NAME} or ${NAME:-default}"
+    """
+    try:
+        expand_env(text, _AnyValue())
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+class _AnyValue(dict):
+    """An environment in which every variable is set: only the template's form is judged."""
+
+    def get(self, key: object, default: object = None) -> str:
+        return "x"
+
+
+def expand_headers(headers: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """Header values from their templates; ValueError naming the variable (never a value)
+    when one is not set or empty: an empty credential is no credential.
+
+    >>> expand_headers({"Authorization": "Bearer ${TOKEN}"}, {"TOKEN": "abc"})
+    {'Authorization': 'Bearer abc'}
+    """
+    out = {}
+    for name, template in headers.items():
+        for var in _VAR.finditer(template):
+            if not environ.get(var.group(1), "").strip():
+                raise ValueError(
+                    f"header {name} needs environment variable {var.group(1)}, which is not set"
+                )
+        out[name] = expand_env(template, environ)
+    return out
+
+
 _SECRET_PARAM = re.compile(r"token|key|secret|passw|signature|auth", re.IGNORECASE)
 
 
@@ -558,14 +598,23 @@ async def run_probe(
         except ValueError:
             template = "(unparseable)"
         return error(template, f"url {template}: {exc}")
+    try:
+        headers = expand_headers(probe.headers, environ)
+    except ValueError as exc:
+        return error(shown, str(exc))
+    request: dict[str, Any] = {"headers": headers}
+    if probe.json is not None:
+        request["json"] = probe.json
 
     try:
         async with asyncio.timeout(probe.timeout_s):
             if client is None:
                 async with httpx.AsyncClient(timeout=probe.timeout_s) as own:
-                    response = await own.request(probe.method, url)
+                    response = await own.request(probe.method, url, **request)
             else:
-                response = await client.request(probe.method, url, timeout=probe.timeout_s)
+                response = await client.request(
+                    probe.method, url, timeout=probe.timeout_s, **request
+                )
     except (TimeoutError, httpx.TimeoutException):
         return error(shown, f"timed out after {probe.timeout_s:g} s: {probe.method} {shown}")
     except httpx.ConnectError as exc:

@@ -108,13 +108,27 @@ def secret_names(runbook: object) -> list[str]:
         if flag.kind == "vercel":
             names.append(flag.token_env)
         names.extend(getattr(flag, "env", ()) or ())
-    for query in (getattr(runbook, "queries", None) or {}).values():
-        names.extend((getattr(query, "headers", None) or {}).values())
-    for probe in (getattr(runbook, "probes", None) or {}).values():
-        names.extend((getattr(probe, "headers", None) or {}).values())
+    for source in [
+        *(getattr(runbook, "queries", None) or {}).values(),
+        *(getattr(runbook, "probes", None) or {}).values(),
+    ]:
+        for template in (getattr(source, "headers", None) or {}).values():
+            names.extend(_names_in(template))
     for notify in getattr(runbook, "notify", ()) or ():
         names.append(notify.url_env)
     return [n for n in names if n]
+
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _names_in(template: str) -> list[str]:
+    """The variables a header's value is made of: every ${NAME} in it, or the bare name.
+
+    >>> _names_in("Bearer ${RENDER_API_KEY}"), _names_in("RLM_TOKEN")
+    (['RENDER_API_KEY'], ['RLM_TOKEN'])
+    """
+    return _REFERENCE.findall(template) or [template]
 
 
 def for_runbook(runbook: object, environ: Mapping[str, str]) -> Redactor:

@@ -15,6 +15,9 @@ class Cause(StrEnum):
     TIMEOUT = "timeout"  # the runbook's statement_timeout cancelled it
     FAILED = "failed"  # Postgres (or the endpoint) refused or failed the query
     REFUSED = "refused"  # cutover refused to run it (it could write or harm)
+    # The database lacks a column the query declares it `needs`: it will not run until
+    # someone adds it, so waiting for it to succeed is pointless.
+    LACKING = "lacking"
 
 
 @dataclass(frozen=True)

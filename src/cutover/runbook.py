@@ -14,6 +14,7 @@ from cutover import sqlfile, sqlguard, textfile, tomlpos
 from cutover.compare import DEFAULT_DISTRIBUTION_MARGIN, PREVIOUS, boundary
 from cutover.durations import parse_duration
 from cutover.gates import DEFAULT_CONFIDENCE
+from cutover.httpquery import jsonpath_problem
 from cutover.model import (
     Against,
     Comparison,
@@ -26,12 +27,14 @@ from cutover.model import (
     Observed,
     Probe,
     Query,
+    Rollback,
     RowSelector,
     Runbook,
     Stage,
     Step,
     Trigger,
 )
+from cutover.probes import template_problem
 from cutover.problems import Problem, ProblemsFound
 
 SUPPORTED_VERSIONS = (1,)
@@ -47,6 +50,7 @@ MAX_STATEMENT_TIMEOUT_S = 24 * 86400.0
 Duration = "duration"
 Row = "row"  # a table of column = value pairs, or a 1-based row number
 Number = (int, float)
+TableOrArray = "table or array"  # a JSON body; a query's `needs`
 _TOP = {
     "version": int,
     "title": str,
@@ -58,7 +62,10 @@ _TOP = {
     "stages": list,
     "triggers": list,
     "notify": list,
+    "rollback": dict,
 }
+_ROLLBACK = {"title": str, "steps": list, "gates": list}
+QUERY_PARAMS = ("rolled_back_at",)
 _DATABASE = {"dsn_env": str, "statement_timeout": Duration, "pooler": str}
 _JOURNAL = {"path": str}
 _FLAG_COMMON = {"kind": str, "observed": dict}
@@ -83,8 +90,33 @@ _PROBE = {
     "expect_headers": dict,
     "deprecation": bool,
     "timeout": Duration,
+    "json": TableOrArray,
+    "headers": dict,
 }
-_QUERY = {"title": str, "file": str, "statement": int, "refresh": Duration}
+_QUERY = {
+    "title": str,
+    "file": str,
+    "statement": int,
+    "refresh": Duration,
+    "needs": TableOrArray,
+    "params": list,
+    "kind": str,
+}
+_HTTP_QUERY = {
+    "title": str,
+    "help": str,
+    "kind": str,
+    "url": str,
+    "method": str,
+    "headers": dict,
+    "json": TableOrArray,
+    "timeout": Duration,
+    "rows": str,
+    "columns": dict,
+    "refresh": Duration,
+}
+QUERY_KINDS = ("sql", "http")
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 _STAGE = {
     "id": str,
     "title": str,
@@ -96,7 +128,14 @@ _STAGE = {
     "checkpoint": Duration,
     "auto_rollback": list,
 }
-_STEP = {"id": str, "text": str, "probe": str, "after": Duration, "needs": list}
+_STEP = {
+    "id": str,
+    "text": str,
+    "probe": str,
+    "after": Duration,
+    "needs": list,
+    "note_required": bool,
+}
 _COMPARISON = {
     "id": str,
     "title": str,
@@ -149,6 +188,8 @@ def _type_name(expected: Any) -> str:
         return 'a duration string like "30s", "24h" or "7d"'
     if expected == Row:
         return 'a table like { pipeline_version = "v2" } or a row number like 3'
+    if expected == TableOrArray:
+        return "a table or an array"
     if isinstance(expected, tuple):
         return "a number"
     return _TYPE_NAMES.get(expected, expected.__name__)
@@ -160,6 +201,8 @@ def _is(value: Any, expected: Any) -> bool:
         return isinstance(value, str)
     if expected == Row:
         return isinstance(value, dict) or (isinstance(value, int) and not isinstance(value, bool))
+    if expected == TableOrArray:
+        return isinstance(value, dict | list)
     types = expected if isinstance(expected, tuple) else (expected,)
     if isinstance(value, bool):
         return bool in types
@@ -299,6 +342,7 @@ def _build(r: _Reader, data: dict, path: Path) -> Runbook | None:
     _auto_rollback(r, data.get("stages", []), stages, triggers)
     _baselines(r, data.get("stages", []), data.get("triggers", []))
     notify = _notify(r, data.get("notify", []))
+    rollback = _rollback(r, top["rollback"], stages, queries, probes) if "rollback" in top else None
     if r.problems or flag is None:
         return None
     return Runbook(
@@ -313,7 +357,38 @@ def _build(r: _Reader, data: dict, path: Path) -> Runbook | None:
         stages=stages,
         triggers=triggers,
         notify=notify,
+        rollback=rollback,
     )
+
+
+def _rollback(
+    r: _Reader,
+    raw: dict,
+    stages: tuple[Stage, ...],
+    queries: dict[str, Query],
+    probes: dict[str, Probe],
+) -> Rollback:
+    """`[rollback]`: steps and gates, the same shapes as a stage's, for after any rollback."""
+    path = ("rollback",)
+    table = r.table(raw, path, _ROLLBACK, what="[rollback]")
+    steps = _steps(r, raw.get("steps", []), path, probes, what="[[rollback.steps]]")
+    gates = _gates(r, raw.get("gates", []), path, queries, what="[[rollback.gates]]")
+    gate_ids = {g.id for g in gates}
+    for index, step in enumerate(steps):
+        for needed in step.needs:
+            if needed not in gate_ids:
+                _unknown(r, (*path, "steps", index, "needs"), "rollback gate", needed, gate_ids)
+    # `cutover signoff STEP` must know which step it signs.
+    for index, step in enumerate(steps):
+        clash = next((s.id for s in stages if any(x.id == step.id for x in s.steps)), None)
+        if clash:
+            r.problem(
+                (*path, "steps", index, "id"),
+                f"rollback step id {step.id!r} is also a step of stage {clash!r}: "
+                "`cutover signoff` could not tell them apart",
+                at_value=True,
+            )
+    return Rollback(title=table.get("title", "After a rollback"), steps=steps, gates=gates)
 
 
 def _notify(r: _Reader, raw: Any) -> tuple[Notify, ...]:
@@ -468,28 +543,89 @@ def _probes(r: _Reader, raw: dict) -> dict[str, Probe]:
             continue
         if not _ID.match(probe_id):
             r.problem(path, f"probe id {probe_id!r} must be lower-case letters, digits, _ or -")
+        _template(r, table["url"], (*path, "url"))
         probes[probe_id] = Probe(
             id=probe_id,
             url=table["url"],
-            method=table.get("method", "GET").upper(),
+            method=table.get("method", "POST" if "json" in table else "GET").upper(),
             expect_status=table.get("expect_status", 200),
             expect_json=table.get("expect_json", {}),
             expect_headers=table.get("expect_headers", {}),
             deprecation=table.get("deprecation", False),
             timeout_s=table.get("timeout", 10.0),
+            json=table.get("json"),
+            headers=_headers(r, table.get("headers", {}), (*path, "headers")),
         )
     return probes
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def _template(r: _Reader, text: str, path: tuple) -> None:
+    """A URL or header template whose ${…} references cannot be expanded is a problem now,
+    not a failed request every refresh."""
+    problem = template_problem(text)
+    if problem:
+        r.problem(path, problem, at_value=True)
+
+
+def _headers(r: _Reader, raw: dict, path: tuple) -> dict[str, str]:
+    """Request headers whose values come from the environment: a variable's name (its value
+    is the header's) or a template ("Bearer ${RENDER_API_KEY}"). A literal value would be a
+    secret written in the runbook, and a `:-default` would be one too."""
+    good: dict[str, str] = {}
+    for name, value in raw.items():
+        where = (*path, name)
+        if not _HEADER_NAME.match(name):
+            r.problem(where, f"{name!r} is not an HTTP header name")
+            continue
+        if not isinstance(value, str):
+            r.problem(where, f"header {name} must be a string", at_value=True)
+            continue
+        if _ENV_NAME.match(value):
+            good[name] = "${" + value + "}"
+            continue
+        problem = template_problem(value)
+        if problem is None and "${" not in value:
+            problem = (
+                f"header {name}'s value comes from the environment: name the variable that "
+                f'holds it ("RENDER_API_KEY") or write a template ("Bearer ${{RENDER_API_KEY}}"); '
+                "a literal would put a secret in the runbook"
+            )
+        elif problem is None and ":-" in value:
+            problem = (
+                f"header {name} may not have a :-default: it would put a secret in the runbook"
+            )
+        if problem:
+            r.problem(where, problem, at_value=True)
+            continue
+        good[name] = value
+    return good
 
 
 def _queries(r: _Reader, raw: dict, folder: Path) -> dict[str, Query]:
     queries: dict[str, Query] = {}
     for query_id, item in raw.items():
         path = ("queries", query_id)
-        table = r.table(item, path, _QUERY, what=f"[queries.{query_id}]")
-        if not r.require(table, item, path, "file", f"[queries.{query_id}]"):
+        kind = item.get("kind", "sql") if isinstance(item, dict) else "sql"
+        if kind not in QUERY_KINDS:
+            r.problem(
+                (*path, "kind"),
+                f"query kind {kind!r} is not known; use one of {', '.join(QUERY_KINDS)}",
+                at_value=True,
+            )
             continue
         if not _ID.match(query_id):
             r.problem(path, f"query id {query_id!r} must be lower-case letters, digits, _ or -")
+        if kind == "http":
+            query = _http_query(r, query_id, item, path)
+            if query is not None:
+                queries[query_id] = query
+            continue
+        table = r.table(item, path, _QUERY, what=f"[queries.{query_id}]")
+        if not r.require(table, item, path, "file", f"[queries.{query_id}]"):
+            continue
         file = folder / table["file"]
         statement = _statement(r, (*path, "file"), file, table.get("statement"))
         if statement is None:
@@ -507,8 +643,122 @@ def _queries(r: _Reader, raw: dict, folder: Path) -> dict[str, Query]:
             help=statement.help,
             sql_line=statement.line,
             sql_col=statement.col,
+            needs=_needs(r, table.get("needs", {}), (*path, "needs")),
+            params=_params(r, table.get("params", []), (*path, "params")),
         )
     return queries
+
+
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _needs(r: _Reader, raw: list | dict, path: tuple) -> dict[str, str]:
+    """`needs = ["pipeline_version"]`, or with what adding each gives:
+    `needs = { pipeline_version = "add it to see the v1/v2 split" }`."""
+    pairs = [(c, "") for c in raw] if isinstance(raw, list) else list(raw.items())
+    good: dict[str, str] = {}
+    for column, hint in pairs:
+        if not isinstance(column, str) or not _COLUMN.match(column):
+            r.problem(
+                path,
+                f"needs names columns, like pipeline_version; {column!r} is not one",
+                at_value=True,
+            )
+        elif not isinstance(hint, str):
+            r.problem(
+                (*path, column),
+                f"needs.{column} is what adding the column gives: a string",
+                at_value=True,
+            )
+        else:
+            good[column] = hint
+    return good
+
+
+def _params(r: _Reader, raw: list, path: tuple) -> tuple[str, ...]:
+    """What the session binds to the statement's $1, $2…, in order."""
+    good = []
+    for value in raw:
+        if value in QUERY_PARAMS:
+            good.append(value)
+        else:
+            r.problem(
+                path,
+                f"params {value!r} is not known; a query may take {', '.join(QUERY_PARAMS)}",
+                at_value=True,
+            )
+    return tuple(good)
+
+
+def _http_query(r: _Reader, query_id: str, item: dict, path: tuple) -> Query | None:
+    """A JSON HTTP endpoint as a query: `rows` (JSONPath) picks the rows, `columns` maps a
+    column to a JSONPath within a row; without `rows` the document is one row."""
+    what = f'[queries.{query_id}] of kind "http"'
+    table = r.table(item, path, _HTTP_QUERY, what=what)
+    if not r.require(table, item, path, "url", what):
+        return None
+    ok = True
+    _template(r, table["url"], (*path, "url"))
+    method = table.get("method", "POST" if "json" in table else "GET").upper()
+    if method not in HTTP_METHODS:
+        r.problem(
+            (*path, "method"),
+            f"method {method!r} is not one of {', '.join(HTTP_METHODS)}",
+            at_value=True,
+        )
+        ok = False
+    rows = table.get("rows")
+    if rows is not None:
+        ok = _jsonpath(r, rows, (*path, "rows"), "rows") and ok
+    columns: dict[str, str] = {}
+    for column, where in table.get("columns", {}).items():
+        at = (*path, "columns", column)
+        if not _COLUMN.match(column):
+            r.problem(at, f"column name {column!r} must be letters, digits and _")
+            ok = False
+        elif not isinstance(where, str):
+            r.problem(
+                at, f'columns.{column} must be a JSONPath string, like "$.value"', at_value=True
+            )
+            ok = False
+        elif _jsonpath(r, where, at, f"columns.{column}"):
+            columns[column] = where
+        else:
+            ok = False
+    refresh = table.get("refresh", 30.0)
+    if refresh < 1:
+        r.problem((*path, "refresh"), "refresh must be at least 1s", at_value=True)
+    timeout = table.get("timeout", 10.0)
+    if not 0 < timeout <= 300:
+        r.problem((*path, "timeout"), "timeout must be above 0s and at most 5m", at_value=True)
+        ok = False
+    headers = _headers(r, table.get("headers", {}), (*path, "headers"))
+    if not ok:
+        return None
+    return Query(
+        id=query_id,
+        title=table.get("title") or query_id,
+        file=r.file.resolve(),
+        statement=None,
+        refresh_s=refresh,
+        help=table.get("help", ""),
+        kind="http",
+        url=table["url"],
+        method=method,
+        headers=headers,
+        json=table.get("json"),
+        timeout_s=timeout,
+        rows=rows,
+        columns=columns,
+    )
+
+
+def _jsonpath(r: _Reader, path_text: str, where: tuple, key: str) -> bool:
+    problem = jsonpath_problem(path_text)
+    if problem:
+        r.problem(where, f"{key}: {problem}", at_value=True)
+        return False
+    return True
 
 
 def _statement(r: _Reader, path: tuple, file: Path, index: int | None) -> sqlfile.Statement | None:
@@ -901,12 +1151,18 @@ def _stages(
     return tuple(stages)
 
 
-def _steps(r: _Reader, raw: Any, stage_path: tuple, probes: dict[str, Probe]) -> tuple[Step, ...]:
+def _steps(
+    r: _Reader,
+    raw: Any,
+    stage_path: tuple,
+    probes: dict[str, Probe],
+    what: str = "[[stages.steps]]",
+) -> tuple[Step, ...]:
     steps: list[Step] = []
     seen: dict[str, tuple] = {}
     for path, item in r.items(raw, (*stage_path, "steps"), "step"):
-        table = r.table(item, path, _STEP, what="[[stages.steps]]")
-        ok = all([r.require(table, item, path, key, "[[stages.steps]]") for key in ("id", "text")])
+        table = r.table(item, path, _STEP, what=what)
+        ok = all([r.require(table, item, path, key, what) for key in ("id", "text")])
         step_id = r.ident(table, path, "step")
         _unique(r, seen, step_id, path, "step")
         probe = table.get("probe")
@@ -925,16 +1181,23 @@ def _steps(r: _Reader, raw: Any, stage_path: tuple, probes: dict[str, Probe]) ->
                     probe=probe,
                     after_s=table.get("after"),
                     needs=needs,
+                    note_required=table.get("note_required", False),
                 )
             )
     return tuple(steps)
 
 
-def _gates(r: _Reader, raw: Any, stage_path: tuple, queries: dict[str, Query]) -> tuple[Gate, ...]:
+def _gates(
+    r: _Reader,
+    raw: Any,
+    stage_path: tuple,
+    queries: dict[str, Query],
+    what: str = "[[stages.gates]]",
+) -> tuple[Gate, ...]:
     gates: list[Gate] = []
     seen: dict[str, tuple] = {}
     for path, item in r.items(raw, (*stage_path, "gates"), "gate"):
-        table, check = _comparison(r, item, path, _COMPARISON, "[[stages.gates]]", queries)
+        table, check = _comparison(r, item, path, _COMPARISON, what, queries)
         _unique(r, seen, table.get("id"), path, "gate")
         if check is not None:
             gates.append(Gate(id=table["id"], check=check, title=table.get("title", "")))

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from cutover import compare, db, evidence, journal, redact, snapshots, state
-from cutover.check import CheckReport, judge_stage, queries_for
+from cutover.check import CheckReport, judge_rollback_gates, judge_stage, queries_for
 from cutover.hold import Hold, judge_hold
-from cutover.model import Runbook, Stage
+from cutover.httpquery import run_query
+from cutover.model import Query, Runbook, Stage
 from cutover.results import QueryResult
+
+
+def query_args(query: Query, current: state.CutoverState | None) -> tuple[object, ...]:
+    """The values a query's `params` name, in order ($1, $2…): "rolled_back_at" is the
+    latest rollback's time, None (SQL NULL: the query's own default) before any."""
+    values = {"rolled_back_at": current.rolled_back_at if current else None}
+    return tuple(values[name] for name in query.params)
 
 
 @dataclass
@@ -67,7 +75,20 @@ class Session:
     async def run_queries(
         self, runner: db.QueryRunner, query_ids: list[str]
     ) -> dict[str, QueryResult]:
-        results = await asyncio.gather(*(runner.run(self.runbook.queries[q]) for q in query_ids))
+        current = (
+            self.state()[0] if any(self.runbook.queries[q].params for q in query_ids) else None
+        )
+        results = await asyncio.gather(
+            *(
+                run_query(
+                    runner,
+                    self.runbook.queries[q],
+                    *query_args(self.runbook.queries[q], current),
+                    environ=self.environ,
+                )
+                for q in query_ids
+            )
+        )
         return {r.query_id: r for r in results}
 
     # -- evidence: verdicts over time -------------------------------------------------------
@@ -105,7 +126,7 @@ class Session:
                 began = evidence.holding_since(runs, trigger_id)
                 if began is not None:
                     since[trigger_id] = began
-        return judge_stage(
+        report = judge_stage(
             self.runbook,
             stage,
             results,
@@ -114,6 +135,14 @@ class Session:
             holding_since=since,
             baselines=self.baselines(stage),
         )
+        if current.after_rollback is not None:  # the checklist's gates hold the advance too
+            report = replace(
+                report,
+                rollback_gates=judge_rollback_gates(
+                    self.runbook, stage, results, now, baselines=self.baselines(stage)
+                ),
+            )
+        return report
 
     def baselines(self, stage: Stage) -> dict[str, snapshots.Snapshot]:
         """The latest exit snapshot of each stage a check of `stage` compares with (stage
@@ -140,8 +169,10 @@ class Session:
         now: datetime,
         report: CheckReport | None = None,
         runs: tuple[evidence.Run, ...] | None = None,
+        without: Collection[str] = (),
     ) -> Hold:
-        """The current stage's hold, by the evidence; a fired medium trigger holds it."""
+        """The current stage's hold, by the evidence; a fired medium trigger holds it.
+        `without`: gates an override advances past (they WAIT, so they never held)."""
         stage = self.runbook.stage(current.stage_id)
         if runs is None:
             since = current.entered_at
@@ -149,7 +180,7 @@ class Session:
         held_by = [t.id for t in (report.fired("medium") if report else ())]
         return judge_hold(
             stage=stage.id,
-            gates=[g.id for g in stage.gates],
+            gates=[g.id for g in stage.gates if g.id not in without],
             required_s=stage.hold_s,
             entered_at=current.entered_at,
             now=now,
@@ -169,7 +200,12 @@ class Session:
     ) -> tuple[CheckReport, dict[str, QueryResult]]:
         """Run the stage's queries once (`every_query`: all of them, for a snapshot) and
         judge them; the verdicts go into the evidence (as `record_as`; None records nothing)."""
-        wanted = list(self.runbook.queries) if every_query else queries_for(self.runbook, stage)
+        looked, _ = self.state()
+        wanted = (
+            list(self.runbook.queries)
+            if every_query
+            else queries_for(self.runbook, stage, rollback=looked.after_rollback is not None)
+        )
         results = await self.run_queries(runner, wanted)
         current, _ = self.state()
         now = datetime.now(UTC)
@@ -185,4 +221,4 @@ class Session:
         store.flush()
 
     def sql_digests(self) -> dict[str, str]:
-        return {q.id: evidence.sql_digest(q.sql) for q in self.runbook.queries.values()}
+        return {q.id: evidence.sql_digest(q.describe()) for q in self.runbook.queries.values()}

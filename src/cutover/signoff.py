@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from cutover.durations import humanize
@@ -73,19 +73,34 @@ async def sign_off(
         raise SignOffRefused(f"cannot sign off: {state.chain.message}")
     stage = session.runbook.stage(state.stage_id)
     steps = {s.id: s for s in stage.steps}
-    if step_id not in steps:
-        known = ", ".join(steps) or "none"
-        raise SignOffRefused(f"no step {step_id!r} in stage {stage.id}; its steps: {known}")
-    if step_id in state.signoffs:
-        signed = state.signoffs[step_id]
+    checklist = session.runbook.rollback
+    rollback_steps = {s.id: s for s in checklist.steps} if checklist else {}
+    in_checklist = step_id in rollback_steps and step_id not in steps
+    if in_checklist and state.after_rollback is None:
         raise SignOffRefused(
-            f"{step_id} is already signed in this visit of {stage.id} by {signed.actor} at "
-            f"{iso_utc(signed.at)}"
+            f"{step_id} is a step of the rollback checklist, which opens after a rollback; "
+            "there has been none since the last advance"
+        )
+    if step_id not in steps and not in_checklist:
+        known = ", ".join([*steps, *(rollback_steps if state.after_rollback else ())]) or "none"
+        raise SignOffRefused(f"no step {step_id!r} in stage {stage.id}; its steps: {known}")
+    signoffs = state.after_rollback.signoffs if in_checklist else state.signoffs
+    if step_id in signoffs:
+        signed = signoffs[step_id]
+        where = "the rollback checklist" if in_checklist else f"this visit of {stage.id}"
+        raise SignOffRefused(
+            f"{step_id} is already signed in {where} by {signed.actor} at {iso_utc(signed.at)}"
         )
     if override and not note.strip():
         raise SignOffRefused("an override needs a note saying why the probe's result is accepted")
-    step = steps[step_id]
-    too_early = not_yet(session, state, step, now or datetime.now(UTC))
+    step = rollback_steps[step_id] if in_checklist else steps[step_id]
+    if step.note_required and not note.strip():
+        raise SignOffRefused(
+            f"{step_id} needs a note ({step.text}): say it with --note; it goes in the journal"
+        )
+    # A checklist step's `after` counts from the rollback, not from entering the stage.
+    since = replace(state, entered_at=state.after_rollback.at) if in_checklist else state
+    too_early = not_yet(session, since, step, now or datetime.now(UTC))
     if too_early:
         raise SignOffRefused(f"{step_id} cannot be signed yet: {too_early}")
     result = None
@@ -98,6 +113,7 @@ async def sign_off(
                 f"{step_id} needs probe {step.probe} to pass: {result.summary}; fix it, or "
                 "override with a note saying why it is acceptable"
             )
+    fields = {"checklist": "rollback"} if in_checklist else {}
     event = session.journal.append(
         Kind.SIGNOFF,
         stage=stage.id,
@@ -106,5 +122,6 @@ async def sign_off(
         note=note,
         override=bool(override and result is not None and not result.passed),
         probe=result.summary if result else None,
+        **fields,
     )
     return Signed(event, result)

@@ -1,8 +1,10 @@
 """The cutover's state, derived by replaying the journal: there is no other state file.
 
 Event kinds this module understands (members of `cutover.events.Kind`):
-  signoff           stage, step, visit, note, override (bool), probe (summary or null)
-  <move>.intent     action (id), from_stage, to_stage, from_percent, to_percent, reason
+  signoff           stage, step, visit, note, override (bool), probe (summary or null);
+                    checklist "rollback" for a step of the rollback checklist
+  <move>.intent     action (id), from_stage, to_stage, from_percent, to_percent, reason;
+                    an advance past WAITing gates: overrides [{gate, reason}], override_note
   <move>.done       action, flag_percent, verified (text), took_s
   <move>.failed     action, error
 where <move> is advance, rollback or stepback. A crashed action is closed later by the
@@ -22,7 +24,16 @@ from cutover.check import Raised
 from cutover.events import MOVES, Kind, known
 from cutover.model import Runbook
 
-__all__ = ["MOVES", "CutoverState", "Pending", "SignOff", "initial", "replay"]
+__all__ = [
+    "MOVES",
+    "AfterRollback",
+    "CutoverState",
+    "Override",
+    "Pending",
+    "SignOff",
+    "initial",
+    "replay",
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,29 @@ class SignOff:
     at: datetime
     note: str = ""
     override: bool = False
+
+
+@dataclass(frozen=True)
+class Override:
+    """A gate an advance went past while it WAITed, with the operator's note: shown in every
+    later view, as the journal keeps it."""
+
+    stage: str  # the stage whose gate it was
+    gate: str
+    reason: str  # why the gate was waiting
+    actor: str
+    at: datetime
+    note: str
+
+
+@dataclass(frozen=True)
+class AfterRollback:
+    """The runbook's `[rollback]` checklist, open from a rollback until the next advance
+    (which needs its steps signed and its gates passing)."""
+
+    at: datetime  # when the rollback was done
+    from_stage: str  # where it rolled back from
+    signoffs: dict[str, SignOff] = field(default_factory=dict)  # rollback step id -> sign-off
 
 
 @dataclass(frozen=True)
@@ -49,6 +83,7 @@ class Pending:
     to_stage: str
     from_percent: int | None  # what the flag read before; None: not read before the intent
     to_percent: int
+    overrides: tuple[Override, ...] = ()  # count once the move is done
 
 
 @dataclass(frozen=True)
@@ -88,6 +123,12 @@ class CutoverState:
     completed: Completed | None = None  # the cutover is done
     # stage id -> how many times the journal has entered it (the first stage starts at 1)
     entries: dict[str, int] = field(default_factory=dict)
+    # Gates advanced past while they WAITed (`advance --override GATE --note`), oldest first.
+    overrides: tuple[Override, ...] = ()
+    # The rollback checklist, while open; and when the latest rollback was done (a query's
+    # "rolled_back_at"), open or not.
+    after_rollback: AfterRollback | None = None
+    rolled_back_at: datetime | None = None
 
     def hold_elapsed_s(self, now: datetime) -> float:
         return 0.0 if self.entered_at is None else max(0.0, (now - self.entered_at).total_seconds())
@@ -114,6 +155,17 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
         last_seq = event.seq
         kind = known(event.kind)
         if kind is None:
+            continue
+        if kind is Kind.SIGNOFF and event.get("checklist") == "rollback":
+            # A step of the rollback checklist: it belongs to the checklist open now (each
+            # rollback opens a fresh one), whatever stage or visit it was signed in.
+            if state.after_rollback is not None:
+                signed = _signoff(event)
+                after = state.after_rollback
+                state = replace(
+                    state,
+                    after_rollback=replace(after, signoffs={**after.signoffs, signed.step: signed}),
+                )
             continue
         if kind is Kind.SIGNOFF:
             if event.get("stage") == state.stage_id and event.get("visit") == state.visit:
@@ -162,7 +214,11 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
             continue
         if kind is Kind.COMPLETE:
             if event.get("stage") == state.stage_id and state.pending is None:
-                state = replace(state, completed=Completed(event.actor, event.ts))
+                state = replace(
+                    state,
+                    completed=Completed(event.actor, event.ts),
+                    overrides=(*state.overrides, *_overrides(event, state.stage_id)),
+                )
             continue
         move, phase = kind.move, kind.phase
         if move is None:
@@ -180,6 +236,7 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
                     to_stage=event.get("to_stage"),
                     from_percent=event.get("from_percent"),
                     to_percent=event.get("to_percent"),
+                    overrides=_overrides(event, event.get("from_stage")),
                 ),
             )
         elif (
@@ -189,9 +246,43 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
         ):
             pending = state.pending
             state = replace(state, pending=None, unsettled={})
+            if phase == "done" and pending.overrides:
+                state = replace(state, overrides=(*state.overrides, *pending.overrides))
+            if phase == "done" and move == "rollback":
+                opened = AfterRollback(event.ts, pending.from_stage)
+                state = replace(state, after_rollback=opened, rolled_back_at=event.ts)
+            elif phase == "done" and move == "advance":
+                state = replace(state, after_rollback=None)  # it needed the checklist done
             if phase == "done" and pending.to_stage in stages:
                 state = _enter(state, pending.to_stage, pending.to_percent, event.ts)
     return state if state.last_seq == last_seq else replace(state, last_seq=last_seq)
+
+
+def _signoff(event) -> SignOff:
+    return SignOff(
+        stage=event.get("stage"),
+        step=event.get("step"),
+        visit=event.get("visit"),
+        actor=event.actor,
+        at=event.ts,
+        note=event.get("note") or "",
+        override=bool(event.get("override")),
+    )
+
+
+def _overrides(event, stage: str) -> tuple[Override, ...]:
+    """The gates an advance (or completion) went past, as its event journaled them."""
+    listed = event.get("overrides")
+    if not isinstance(listed, list):
+        return ()
+    note = event.get("override_note") or ""
+    return tuple(
+        Override(
+            str(stage), str(o["gate"]), str(o.get("reason") or ""), event.actor, event.ts, note
+        )
+        for o in listed
+        if isinstance(o, dict) and o.get("gate")
+    )
 
 
 def _accepted_gap(event) -> AcceptedGap | None:

@@ -3,6 +3,7 @@
     curl -d '{"v2_failure_rate": 0.2}' $CUTOVER_DEMO_CONTROL_URL/knobs
     curl -d '{"seconds": 15}' $CUTOVER_DEMO_CONTROL_URL/database/outage
     curl -d '{"v1_removed": true}' $CUTOVER_DEMO_CONTROL_URL/rlm
+    curl -d '{"memory_bytes": 1900000000}' $CUTOVER_DEMO_CONTROL_URL/render
 
 The 24-hour gates weigh 48 h of healthy past: to see the success-rate trigger fire within
 a minute, raise the rate too, e.g. {"rate": 6000, "v2_failure_rate": 1} at 100 %.
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, get_args
 
 from cutover.demo.loopback import JSONHandler, Loopback
+from cutover.demo.render import FakeRender
 from cutover.demo.rlm import DeprecationStyle, RLMServer
 from cutover.demo.traffic import Traffic
 
@@ -26,6 +28,9 @@ USAGE = {
     "GET /rlm": "the RLM service's switches",
     "POST /rlm": 'flip them, e.g. {"v1_removed": true} (the last stage) or '
     '{"processors_available": false}',
+    "GET /render": "the fake Render's memory knob",
+    "POST /render": 'set the RLM memory Render reports, e.g. {"memory_bytes": 1900000000} '
+    "(past the runbook's memory trigger)",
 }
 # What a second shell may flip on the fake RLM, and the type each takes.
 RLM_SWITCHES = {
@@ -45,12 +50,14 @@ class ControlServer:
         *,
         outage: Callable[[float], None] | None = None,
         rlm: RLMServer | None = None,
+        render: FakeRender | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ):
         self.traffic = traffic
         self.outage = outage
         self.rlm = rlm
+        self.render = render
         self._loop = Loopback("demo-control", host, port)
 
     def start(self) -> ControlServer:
@@ -80,6 +87,8 @@ class ControlServer:
             return self._outage(body)
         if path == "/rlm" and self.rlm is not None:
             return self._rlm(method, body)
+        if path == "/render" and self.render is not None:
+            return self._render(method, body)
         return 404, {"error": f"no {method} {path} here", "usage": USAGE}
 
     def _knobs(self) -> dict[str, Any]:
@@ -102,6 +111,17 @@ class ControlServer:
                 setattr(self.rlm, name, value)
         switches = self.rlm.switches()
         return 200, {name: switches[name] for name in RLM_SWITCHES}
+
+    def _render(self, method: str, body: Any) -> tuple[int, dict[str, Any]]:
+        assert self.render is not None
+        if method == "POST":
+            if not isinstance(body, dict) or set(body) != {"memory_bytes"}:
+                return 400, {"error": 'send {"memory_bytes": N}, N bytes ≥ 0'}
+            try:
+                self.render.memory_bytes = body["memory_bytes"]
+            except ValueError as exc:
+                return 400, {"error": str(exc)}
+        return 200, {"memory_bytes": self.render.memory_bytes}
 
     def _outage(self, body: Any) -> tuple[int, dict[str, Any]]:
         if self.outage is None:

@@ -3,6 +3,7 @@ Switches change its behaviour while it runs, so tests and the demo can break it 
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,9 @@ from cutover.demo.loopback import JSONHandler, Loopback
 DeprecationStyle = Literal["legacy", "http-date", "rfc9745", "none"]
 
 V1_PATH, V2_PATH, HEALTH_PATH = "/process-full", "/process-full-v2", "/health"
+# What the real v1 handler logs on every call (the only trace of v1 traffic: the v1 path
+# writes nothing to user_profiles).
+V1_LOG_LINE = "[DEPRECATED] /process-full called"
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class RecordedRequest:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     at: datetime
+    v1_handled: bool = False  # reached the v1 handler (logged its deprecation line)
 
 
 class RLMServer:
@@ -122,7 +127,19 @@ class RLMServer:
 
     # -- responses: (status, headers, body) from a snapshot of the switches
 
-    def _respond(self, method: str, path: str, now: datetime) -> tuple[int, dict[str, str], Any]:
+    def log_lines(self) -> tuple[tuple[datetime, str], ...]:
+        """What the real service logs that the cutover reads: a line for each call of the
+        deprecated v1 handler (a POST that got past validation). The fake Render serves
+        these from its logs API."""
+        lines = []
+        for r in self.requests:
+            if r.path.split("?")[0] == V1_PATH and r.method == "POST" and r.v1_handled:
+                lines.append((r.at, V1_LOG_LINE))
+        return tuple(lines)
+
+    def _respond(
+        self, method: str, path: str, now: datetime, body: bytes = b""
+    ) -> tuple[int, dict[str, str], Any]:
         s = self.switches()
         route = path.split("?")[0]
         if route == HEALTH_PATH and method == "GET":
@@ -140,19 +157,29 @@ class RLMServer:
         if route == V1_PATH:
             if s["v1_removed"]:
                 return 404, {}, {"detail": "Not Found"}
-            # As in the real service: a POST-only route, with the deprecation headers added
-            # by middleware, so they ride on the 405 a GET probe gets too (a probe must
-            # never start a real import).
+            # As in the real service: a POST-only FastAPI route whose handler sets the
+            # deprecation headers itself (there is no middleware). A GET is refused by the
+            # router before any handler runs (a bare 405), and so is a body the handler's
+            # model rejects (422): only a POST of an import sees the headers.
             if method != "POST":
+                return 405, {"Allow": "POST"}, {"detail": "Method Not Allowed"}
+            missing = _missing_fields(body, ("user_id", "storage_path"))
+            if missing:
                 return (
-                    405,
-                    {"Allow": "POST", **_deprecation_headers(s, now)},
-                    {"detail": "Method Not Allowed"},
+                    422,
+                    {},
+                    {
+                        "detail": [
+                            {"loc": ["body", f], "msg": "Field required", "type": "missing"}
+                            for f in missing
+                        ]
+                    },
                 )
             return (
                 200,
                 _deprecation_headers(s, now),
                 {
+                    "status": "processing",
                     "deprecated": True,
                     "pipeline": "v1",
                     "use": V2_PATH,
@@ -164,6 +191,17 @@ class RLMServer:
             allow = {HEALTH_PATH: "GET", V2_PATH: "POST"}[route]
             return 405, {"Allow": allow}, {"detail": "Method Not Allowed"}
         return 404, {}, {"detail": "Not Found"}
+
+
+def _missing_fields(body: bytes, fields: tuple[str, ...]) -> list[str]:
+    """The required fields a JSON body lacks (all of them when it is not a JSON object)."""
+    try:
+        doc = json.loads(body) if body else None
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return list(fields)
+    return [f for f in fields if not isinstance(doc.get(f), str)]
 
 
 def _deprecation_headers(s: dict[str, Any], now: datetime) -> dict[str, str]:
@@ -190,13 +228,16 @@ def _handler_for(rlm: RLMServer) -> type[JSONHandler]:
         def _serve(self) -> None:
             body = self.read_body()
             now = datetime.now(UTC)
-            rlm._record(
-                RecordedRequest(self.command, self.path, tuple(self.headers.items()), body, now)
-            )
             delay = rlm.switches()["slow_seconds"]
             if delay and rlm._stopping.wait(delay):
                 return  # stopping: drop the request rather than hold up shutdown
-            status, headers, payload = rlm._respond(self.command, self.path, now)
+            status, headers, payload = rlm._respond(self.command, self.path, now, body)
+            handled = self.path.split("?")[0] == V1_PATH and status == 200
+            rlm._record(
+                RecordedRequest(
+                    self.command, self.path, tuple(self.headers.items()), body, now, handled
+                )
+            )
             self.send_json(status, payload, headers)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve

@@ -23,6 +23,7 @@ from typing import Any
 from cutover import runbook as runbook_mod
 from cutover.demo.control import ControlServer
 from cutover.demo.database import DemoDatabase
+from cutover.demo.render import FakeRender
 from cutover.demo.rlm import RLMServer
 from cutover.demo.runbook_copy import NotAnOriginal, write_demo_runbook
 from cutover.demo.traffic import Knobs, Traffic
@@ -46,8 +47,8 @@ class World:
     which starts and stops off the event loop). `stop()` is idempotent and also runs at exit.
 
     After start: `environ` (what a shell needs to run cutover against this world, also in
-    `env_file`), `runbook_path` (the demo copy), `database`, `vercel`, `rlm`, `traffic`,
-    `control`.
+    `env_file`), `runbook_path` (the demo copy), `database`, `vercel`, `rlm`, `render` (the
+    fake Render API, with a memory knob), `traffic`, `control`.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class World:
         self.database = DemoDatabase(self.dir / "pg")
         self.vercel: FakeVercel | None = None
         self.rlm: RLMServer | None = None
+        self.render: FakeRender | None = None
         self.traffic: Traffic | None = None
         self.control: ControlServer | None = None
         self.stopping = False
@@ -105,15 +107,22 @@ class World:
             build_seconds=self.build_seconds,
         ).start()
         self.rlm = RLMServer().start()
+        self.render = FakeRender(api_key=secrets.token_urlsafe(24), logs=self.rlm.log_lines).start()
         self.traffic = Traffic(dsn, self._live_percent(flag), self.knobs, seed=self.seed).start()
         self.control = ControlServer(
-            self.traffic, outage=self.database.restart, rlm=self.rlm
+            self.traffic, outage=self.database.restart, rlm=self.rlm, render=self.render
         ).start()
         self.environ = {
             self.book.database.dsn_env: dsn,
             "VERCEL_API_URL": self.vercel.url,
             flag.token_env: self.vercel.token,
             "RLM_URL": self.rlm.url,
+            # The v1 deprecation probe POSTs a test import to a local RLM: the same fake.
+            "RLM_LOCAL_URL": self.rlm.url,
+            "RENDER_API_URL": self.render.url,
+            "RENDER_API_KEY": self.render.api_key,
+            "RENDER_OWNER_ID": self.render.owner_id,
+            "RENDER_RLM_SERVICE_ID": self.render.service_id,
             "CUTOVER_RUNBOOK": str(self.runbook_path),
             CONTROL_URL_ENV: self.control.url,
         }
@@ -124,13 +133,13 @@ class World:
             self.stopping = True
             # Outermost first: nobody can change knobs while the traffic stops, and traffic
             # stops before the database it writes to.
-            for part in (self.control, self.traffic, self.rlm, self.vercel):
+            for part in (self.control, self.traffic, self.render, self.rlm, self.vercel):
                 if part is not None:
                     try:
                         part.stop()
                     except Exception:
                         log.exception("stopping %s", type(part).__name__)
-            self.control = self.traffic = self.rlm = self.vercel = None
+            self.control = self.traffic = self.render = self.rlm = self.vercel = None
             self.database.stop()
             # A demo.env naming a dead world would only mislead the second shell.
             self.env_file.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -16,12 +17,12 @@ from textual.worker import Worker, WorkerState
 
 from cutover import flags, machine
 from cutover.alarms import Alarm
-from cutover.check import CheckReport, judge_stage, queries_for
+from cutover.check import CheckReport, judge_rollback_gates, judge_stage, queries_for
 from cutover.durations import humanize
 from cutover.flags import FlagState
 from cutover.observe import share_from
 from cutover.probes import ProbeResult, run_probe
-from cutover.session import Session
+from cutover.session import Session, query_args
 from cutover.state import MOVES
 from cutover.tui import hangup
 from cutover.tui.commands import CutoverCommands
@@ -101,7 +102,12 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
         self._probe_timer: Timer | None = None
         self._keys_shown: tuple | None = None
         self.refresher = Refresher(
-            self, self.runbook.queries, runner_factory or session.runner, clock
+            self,
+            self.runbook.queries,
+            runner_factory or session.runner,
+            clock,
+            session.environ,
+            lambda query: query_args(query, self.cstate),
         )
         self.cstate, self.journal_warnings = session.state()
         self.results: dict = {}
@@ -193,6 +199,9 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
         now = self.clock()
         stage = self.runbook.stage(self.cstate.stage_id)
         self.report = judge_stage(self.runbook, stage, self.results, now)
+        if self.cstate.after_rollback is not None:  # the rollback checklist's gates too
+            gates = judge_rollback_gates(self.runbook, stage, self.results, now)
+            self.report = replace(self.report, rollback_gates=gates)
         # A flag that cannot be read now is unknown, whatever it read before.
         read = None if self.flag_error else self.flag_state
         self.permissions = machine.decide(self.runbook, self.cstate, now, self.report, read)
@@ -367,7 +376,10 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
 
     def run_probes(self) -> None:
         stage = self.runbook.stage(self.cstate.stage_id)
-        for probe_id in {s.probe for s in stage.steps if s.probe}:
+        # Only probes that change nothing run on a timer: a POST probe (a test import) runs
+        # when its step is signed.
+        probes = self.runbook.probes
+        for probe_id in {s.probe for s in stage.steps if s.probe and probes[s.probe].safe}:
             self.run_worker(
                 self._probe(probe_id),
                 group=f"probe:{probe_id}",

@@ -6,7 +6,8 @@ loop with backoff instead of every panel hammering a dead server.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
@@ -15,6 +16,7 @@ from textual.app import App
 from textual.timer import Timer
 
 from cutover import db
+from cutover.httpquery import run_http
 from cutover.model import Query
 from cutover.results import Cause, QueryResult
 from cutover.tui.messages import DatabaseStatus, QueryFinished
@@ -26,7 +28,7 @@ BACKOFF_S = (1, 2, 4, 8, 15, 30)
 class Runner(Protocol):
     async def connect(self) -> None: ...
 
-    async def run(self, query: Query) -> QueryResult: ...
+    async def run(self, query: Query, *args: object) -> QueryResult: ...
 
     async def aclose(self) -> None: ...
 
@@ -43,8 +45,13 @@ class Refresher:
         queries: dict[str, Query],
         runner_factory: Callable[[], Runner],
         clock: Callable[[], datetime],
+        environ: Mapping[str, str] | None = None,
+        args_for: Callable[[Query], tuple] | None = None,
     ) -> None:
         self.app = app
+        self.environ = environ if environ is not None else os.environ  # for http queries
+        # What a query's `params` bind ($1 = the latest rollback's time…), asked per fetch.
+        self.args_for = args_for or (lambda query: ())
         self.queries = queries
         self.runner_factory = runner_factory
         self.clock = clock
@@ -126,10 +133,18 @@ class Refresher:
 
     async def _fetch(self, query_id: str) -> None:
         query = self.queries[query_id]
+        if query.kind == "http":  # an endpoint, not the database: no say in "DB ✓/✗"
+            try:
+                result = await run_http(query, environ=self.environ)
+            except asyncio.CancelledError:
+                self._inflight.discard(query_id)
+                raise
+            self.app.post_message(QueryFinished(result))
+            return
         try:
             runner = self._runner()
             await runner.connect()
-            result = await runner.run(query)
+            result = await runner.run(query, *self.args_for(query))
         except db.DatabaseUnavailable as exc:
             result = QueryResult(
                 query_id, ran_at=self.clock(), error=str(exc), cause=Cause.UNREACHABLE

@@ -37,6 +37,10 @@ class TriggersMixin:
         it judged (the query's run), so "FIRED 46 > 10 at 22:50Z" is when it was seen."""
         alarms = dict(self.alarms)
         for trigger in report.triggers:
+            if trigger.check is None:  # a manual trigger: dated by who raised it
+                at = trigger.raised.at if trigger.raised else now
+                alarms[trigger.id] = fold_one(alarms.get(trigger.id), trigger, at)
+                continue
             result = self.results.get(trigger.check.query)
             known = trigger.fired is not None and result is not None and result.ran_at
             at = result.ran_at if known else now
