@@ -222,6 +222,8 @@ async def test_the_rollback_time_is_bound_to_the_query_that_asks_for_it(tmp_path
         "op": "==",
         "threshold": 0,
         "reason": "0 = 0",
+        "against": None,
+        "baseline": None,
     }
 
 
