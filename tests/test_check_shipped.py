@@ -114,7 +114,10 @@ def gate(report: dict, gate_id: str) -> dict:
     return next(g for g in report["gates"] if g["id"] == gate_id)
 
 
-CANARY_GATES = ("success", "no_stuck", "no_systemic_errors")
+CANARY_GATES = ("success", "v2_success", "no_stuck", "no_systemic_errors")
+# Ramp and full also compare with the stage before's exit snapshot: with none saved yet
+# they wait (never pass) and say so.
+BASELINE_GATES = ("no_new_errors", "success_vs_baseline", "no_slowdown")
 
 
 async def test_healthy_traffic_passes_every_canary_gate_and_fires_nothing(
@@ -338,6 +341,17 @@ def test_the_prerequisites_pass_on_the_real_schema(real_dsn, book, services):
     assert gate(report, "migration_columns")["value"] == 4
 
 
+def test_the_v2_row_gate_does_not_hold_the_canary_on_the_real_schema(real_dsn, book, services):
+    # Optional: its query lacks pipeline_version there, so it says so and does not count;
+    # the overall rate (every row is v2's on the real service) is what gates.
+    _, report = check_json(real_dsn, "canary", book, services)
+    v2 = gate(report, "v2_success")
+    assert v2["verdict"] == "wait"
+    assert "needs column pipeline_version" in v2["reason"]
+    assert v2["counts"] is False
+    assert all(g["counts"] for g in report["gates"] if g["id"] != "v2_success")
+
+
 def test_the_observed_share_waits_on_the_real_schema_saying_what_to_add(real_dsn, book, services):
     done = cutover("status", "--json", dsn=real_dsn, runbook=book, env=services)
     status = json.loads(done.stdout)
@@ -476,8 +490,8 @@ async def test_check_works_for_any_runbook_and_database_that_follow_the_format(t
 EXPECTED_ON_HEALTHY = {
     "prerequisites": (0, {"migration_columns": "pass", "rlm_processors": "pass"}),
     "canary": (0, dict.fromkeys(CANARY_GATES, "pass")),
-    "ramp": (0, dict.fromkeys(CANARY_GATES, "pass")),
-    "full": (0, dict.fromkeys(CANARY_GATES, "pass")),
+    "ramp": (3, {**dict.fromkeys(CANARY_GATES, "pass"), **dict.fromkeys(BASELINE_GATES, "wait")}),
+    "full": (3, {**dict.fromkeys(CANARY_GATES, "pass"), **dict.fromkeys(BASELINE_GATES, "wait")}),
     # nothing called v1 in the last hour, by the RLM's logs
     "deprecation": (0, {"zero_v1_calls": "pass", "success": "pass", "no_stuck": "pass"}),
 }

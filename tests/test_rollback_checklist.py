@@ -224,6 +224,7 @@ async def test_the_rollback_time_is_bound_to_the_query_that_asks_for_it(tmp_path
         "reason": "0 = 0",
         "against": None,
         "baseline": None,
+        "counts": True,
     }
 
 

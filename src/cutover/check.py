@@ -9,7 +9,7 @@ from typing import Any
 
 from cutover import compare
 from cutover.caps import printable
-from cutover.gates import Judgement, Side, Verdict, judge
+from cutover.gates import Judgement, Side, Verdict, Why, judge
 from cutover.model import Comparison, Runbook, Stage
 from cutover.results import QueryResult
 from cutover.snapshots import Snapshot
@@ -21,10 +21,17 @@ class GateReport:
     title: str
     check: Comparison
     judgement: Judgement
+    optional: bool = False
 
     @property
     def verdict(self) -> Verdict:
         return self.judgement.gate_verdict
+
+    @property
+    def counts(self) -> bool:
+        """An optional gate whose query lacks a column it needs does not hold the stage
+        (it says so); every other gate counts, WAIT included."""
+        return not (self.optional and self.judgement.why is Why.LACKING)
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,8 @@ class CheckReport:
     def verdict(self) -> Verdict:
         """FAIL when a gate fails or a trigger fired; WAIT while any gate is undecided or
         any trigger cannot be evaluated (a trigger nobody can read is not a quiet one)."""
-        gates = (*self.gates, *self.rollback_gates)
+        # An optional gate whose query lacks a column it needs does not count (it says so).
+        gates = [g for g in (*self.gates, *self.rollback_gates) if g.counts]
         if any(g.verdict is Verdict.FAIL for g in gates) or any(
             t.fired is True for t in self.triggers
         ):
@@ -182,7 +190,9 @@ def judge_stage(
         baseline = compare.baseline_for(runbook, stage, check, baselines)
         return judge(check, result, stale=stale, now=now, baseline=baseline)
 
-    gates = tuple(GateReport(g.id, g.title, g.check, one(g.check)) for g in stage.gates)
+    gates = tuple(
+        GateReport(g.id, g.title, g.check, one(g.check), g.optional) for g in stage.gates
+    )
     triggers = []
     for t in runbook.triggers:
         up = raised.get(t.id)
@@ -270,6 +280,9 @@ def report_json(report: CheckReport) -> dict:
                 "reason": printable(g.judgement.reason),
                 "against": against(g.judgement),
                 "baseline": baseline(g.check),
+                # False: an optional gate whose query lacks a column it needs; it does not
+                # hold the stage (its reason says what to add)
+                "counts": g.counts,
             }
             for g in report.gates
         ],

@@ -121,12 +121,15 @@ def evaluations(
         j = gate.judgement
         if j.why is Why.NOT_RUN:
             continue
+        # An optional gate that does not apply here is "n/a": it neither holds nor breaks
+        # the hold (hold.py treats it as covered).
+        verdict = gate.verdict.value if gate.counts else "n/a"
         out.append(
             Evaluation(
                 GATE,
                 gate.id,
                 report.stage_id,
-                gate.verdict.value,
+                verdict,
                 j.value,
                 j.interval,
                 j.reason,

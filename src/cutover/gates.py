@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from cutover.durations import humanize
 from cutover.inert import inert
 from cutover.model import Comparison, Op, RowSelector
-from cutover.results import QueryResult
+from cutover.results import Cause, QueryResult
 from cutover.stats import wilson_interval
 from cutover.stats import z_for as z_for  # callers have always found it here
 
@@ -41,13 +41,14 @@ class Why(StrEnum):
     STALE = "stale"  # the last result is too old to speak for the present
     FAILED = "failed"  # the query failed, timed out, or the database is unreachable
     MISMATCH = "mismatch"  # the runbook and the query disagree (no such column, not a number)
+    LACKING = "lacking"  # the database lacks a column the query `needs`: no wait will cure it
     # A comparison with a baseline that has none (no exit snapshot yet, or not of this
     # query): a gate waits; a trigger stays quiet, since nothing shows a regression.
     NO_BASELINE = "no_baseline"
 
 
 # A trigger judged on these cannot say whether it holds: UNKNOWN, never quiet.
-UNKNOWABLE = frozenset({Why.NOT_RUN, Why.STALE, Why.FAILED, Why.MISMATCH})
+UNKNOWABLE = frozenset({Why.NOT_RUN, Why.STALE, Why.FAILED, Why.MISMATCH, Why.LACKING})
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,8 @@ def judge(
     if result is None or (result.error is None and result.ran_at is None):
         return _undecided(Why.NOT_RUN, f"{check.query} has not run yet")
     if result.error is not None:
+        if result.cause is Cause.LACKING:
+            return _undecided(Why.LACKING, result.error)
         return _undecided(Why.FAILED, f"query failed: {result.error}")
     if stale:
         return _undecided(Why.STALE, _stale_reason(result.ran_at, now))

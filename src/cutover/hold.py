@@ -13,6 +13,8 @@ from cutover.durations import humanize
 from cutover.evidence import GATE, Run
 
 DEFAULT_MAX_GAP_S = 3600.0
+# "n/a": an optional gate whose query lacks a column it needs; it does not hold a stage.
+OK_VERDICTS = frozenset({"pass", "n/a"})
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def judge_gate(
     restarted: datetime | None = None
     # The latest FAIL or WAIT breaks the streak: it can only start again after it.
     for run in mine:
-        if run.verdict != "pass" and run.last >= restart_at:
+        if run.verdict not in OK_VERDICTS and run.last >= restart_at:
             restart_at = run.last
             restarted = run.last
             reason = f"{run.verdict.upper()} ({run.reason})"
@@ -104,7 +106,7 @@ def judge_gate(
     spans = sorted(
         (max(r.first, restart_at), r.last)
         for r in mine
-        if r.verdict == "pass" and r.last >= restart_at
+        if r.verdict in OK_VERDICTS and r.last >= restart_at
     )
     since: datetime | None = None
     end: datetime | None = None

@@ -178,6 +178,7 @@ class Gate:
     id: str
     check: Comparison
     title: str = ""
+    optional: bool = False  # does not count while its query lacks a column it `needs`
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,10 @@ _COMPARISON = {
 _AGAINST = {"row": Row, "baseline": str}
 _DISTRIBUTION = {"bucket": str, "count": str}
 _NEW_ROWS = {"key": str}
+# A gate may be optional: it does not count while its query lacks a column it `needs`
+# (the v2-row gate on a database without pipeline_version), and counts like any other once
+# the column exists.
+_GATE = {**_COMPARISON, "optional": bool}
 _TRIGGER = {
     **_COMPARISON,
     "severity": str,
@@ -1197,10 +1201,22 @@ def _gates(
     gates: list[Gate] = []
     seen: dict[str, tuple] = {}
     for path, item in r.items(raw, (*stage_path, "gates"), "gate"):
-        table, check = _comparison(r, item, path, _COMPARISON, what, queries)
+        table, check = _comparison(r, item, path, _GATE, what, queries)
         _unique(r, seen, table.get("id"), path, "gate")
+        optional = bool(table.get("optional", False))
+        query = queries.get(table.get("query", ""))
+        if optional and query is not None and not query.needs:
+            r.problem(
+                (*path, "optional"),
+                "optional means: does not count while its query lacks a column it `needs`; "
+                f"query {table.get('query')!r} names no `needs`",
+                at_value=True,
+            )
+            continue
         if check is not None:
-            gates.append(Gate(id=table["id"], check=check, title=table.get("title", "")))
+            gates.append(
+                Gate(id=table["id"], check=check, title=table.get("title", ""), optional=optional)
+            )
     return tuple(gates)
 
 
