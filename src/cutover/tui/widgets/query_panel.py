@@ -45,7 +45,9 @@ def columns_read(runbook: Runbook, query_id: str) -> tuple[str, ...]:
     """The columns of a query that a gate (of any stage) or a trigger reads, each once, in
     runbook order: the panel shows them first, so no width ever cuts them off."""
     checks = [g.check for s in runbook.stages for g in s.gates] + [
-        t.check for t in runbook.triggers
+        t.check
+        for t in runbook.triggers
+        if t.check is not None  # a manual one reads none
     ]
     read: list[str] = []
     for check in checks:

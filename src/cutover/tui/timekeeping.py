@@ -1,0 +1,411 @@
+"""The console's side of time: it records what it evaluates as evidence and reads everyone's
+back (tui.evidence_feed), judges the hold and `for` from it, raises and clears manual
+triggers and accepts gaps with a note (journaled like `cutover raise|clear|accept-gap`), and
+at start shows what changed while this operator was away (`cutover digest`)."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+
+from cutover.check import CheckReport
+from cutover.digest import digest, last_seen, mark_seen, person, seen_path
+from cutover.durations import humanize
+from cutover.events import Kind
+from cutover.evidence import GATE, TRIGGER, Run
+from cutover.hold import Hold
+from cutover.journal import iso_utc
+from cutover.model import Trigger
+from cutover.tui.evidence_feed import EvidenceFeed, EvidenceFollower
+from cutover.tui.screens.digest import DigestScreen
+from cutover.tui.screens.note import NoteScreen
+from cutover.tui.time_text import (
+    at_text,
+    completed_text,
+    deadline_text,
+    gap_to_accept,
+    hold_line,
+    hold_notes,
+    manual_line,
+    span_text,
+    trigger_notices,
+)
+from cutover.tui.widgets.runbook_pane import RunbookPane
+
+WHAT_IT_MEANS = {
+    "critical": "roll back now: it blocks advance, rings the bell and shows the banner",
+    "high": "roll back by its deadline unless cleared with a note; it blocks advance",
+    "medium": "extend monitoring: it holds the stage (the hold cannot complete) and blocks advance",
+}
+
+
+class TimeMixin:
+    """Mixed into CutoverApp; expects session, runbook, clock, cstate, report, results."""
+
+    def init_time(self) -> None:
+        session = self.session
+        self.evidence = EvidenceFeed(
+            session.evidence_store("console"),
+            EvidenceFollower(session.evidence_path),
+            session.sql_digests(),
+        )
+        self.hold: Hold | None = None
+        self._evidence_trouble: str | None = None  # said once, until recording works again
+        # While you were away: since when, and the evidence from a day before it (read
+        # whole once, here, before the follower forgets what the hold no longer needs).
+        me = person(session.journal.actor)
+        self._away_since = last_seen(seen_path(self.runbook.journal_path), me)
+        self._away_runs: list[Run] = []
+        if self._away_since is not None:
+            self.evidence.follower.poll()
+            horizon = self._away_since - timedelta(days=1)
+            self._away_runs = sorted(
+                (r for r in self.evidence.follower.runs.values() if r.last >= horizon),
+                key=lambda r: (r.first, r.run),
+            )
+
+    # -- evidence -----------------------------------------------------------------------------
+
+    def fresh_from(self, query_id: str) -> set[tuple[str, str]]:
+        """The gates of the current stage and the triggers that read `query_id`."""
+        stage = self.runbook.stage(self.cstate.stage_id)
+        fresh = {(GATE, g.id) for g in stage.gates if g.check.query == query_id}
+        fresh |= {
+            (TRIGGER, t.id)
+            for t in self.runbook.triggers
+            if t.check is not None and t.check.query == query_id
+        }
+        return fresh
+
+    def evidence_runs(self) -> tuple[Run, ...]:
+        self.evidence.poll(self.cstate.entered_at)
+        return self.evidence.runs()
+
+    def record(self, report: CheckReport, fresh: set[tuple[str, str]]) -> bool:
+        """Record what was just evaluated; True when anything was. A file that cannot be
+        written is said once (the hold then rests on what others record), never fatal."""
+        try:
+            recorded = self.evidence.record(report, fresh)
+        except OSError as exc:
+            trouble = f"cannot record evidence in {self.session.evidence_path}: {exc}"
+            if trouble != self._evidence_trouble:
+                self._evidence_trouble = trouble
+                self.say(trouble + "; the hold counts only what others record", "error")
+            return False
+        self._evidence_trouble = None
+        return recorded > 0
+
+    def judge_now(self, now: datetime, fresh: set[tuple[str, str]]) -> None:
+        """The verdicts (raised triggers from the journal, `for` from the evidence), what is
+        recorded of them, and the hold over the evidence including them."""
+        stage = self.runbook.stage(self.cstate.stage_id)
+        runs = self.evidence_runs()
+        report = self.session.judge(stage, self.results, now, self.cstate, runs=runs)
+        if self.record(report, fresh):
+            runs = self.evidence.runs()
+        self.report = report
+        self.hold = self.session.judge_hold(self.cstate, now, report, runs=runs)
+
+    def close_time(self) -> None:
+        """On exit: the open runs' tails go to the file, and this operator has now seen
+        everything up to here."""
+        with contextlib.suppress(OSError):
+            self.evidence.flush()
+        with contextlib.suppress(OSError):
+            me = person(self.session.journal.actor)
+            mark_seen(seen_path(self.runbook.journal_path), me, self.clock())
+
+    # -- words --------------------------------------------------------------------------------
+
+    def completed_words(self, now: datetime) -> str:
+        done = self.cstate.completed
+        return completed_text(done, now) if done is not None else ""
+
+    def hold_words(self, now: datetime) -> tuple[str, list[str]]:
+        stage = self.runbook.stage(self.cstate.stage_id)
+        notes = hold_notes(self.hold, self.cstate.accepted_gaps, self.cstate.entered_at, now)
+        gap = gap_to_accept(self.hold)
+        if gap is not None and notes and not self.readonly:
+            notes[0] += " · g accepts"
+        return hold_line(self.hold, stage), notes
+
+    def trigger_notices(self, now: datetime) -> list[str]:
+        """Lesser trigger news for the banner area, while traffic is on the new path."""
+        if not self.traffic_live():
+            return []
+        return trigger_notices(self.report, now)
+
+    def manual_lines(self, now: datetime) -> dict[str, tuple[bool, str]]:
+        reports = {t.id: t for t in self.report.triggers} if self.report else {}
+        return {
+            t.id: (
+                t.id in self.cstate.raised,
+                manual_line(reports.get(t.id), t.severity, now, keys=not self.readonly),
+            )
+            for t in self.runbook.triggers
+            if t.check is None
+        }
+
+    def time_lines(self, now: datetime) -> list[str]:
+        """What the help shows of time right now: the hold, accepted gaps, every trigger
+        that is waiting, fired or raised, and who has been keeping evidence."""
+        stage = self.runbook.stage(self.cstate.stage_id)
+        done = self.completed_words(now)
+        if done:
+            lines = [f"✓ {done}"]
+        else:
+            line, notes = self.hold_words(now)
+            lines = [f"hold of {stage.title}: {line}", *(f"  {n}" for n in notes)]
+        if self.report is not None:
+            for t in self.report.triggers:
+                if t.raised is not None:
+                    deadline = deadline_text(t, now)
+                    lines.append(
+                        f"trigger {t.id} ({t.severity}) RAISED by {t.raised.actor} "
+                        f"{at_text(t.raised.at, now)}: {t.raised.note}"
+                        + (f"; {deadline}" if deadline else "")
+                    )
+                elif t.fired is True:
+                    deadline = deadline_text(t, now)
+                    lines.append(
+                        f"trigger {t.id} ({t.severity}) FIRED: {t.judgement.reason}"
+                        + (f"; {deadline}" if deadline else "")
+                    )
+                elif t.pending_s is not None:
+                    lines.append(
+                        f"trigger {t.id} ({t.severity}) pending {humanize(t.pending_s)} of "
+                        f"{humanize(t.for_s)}"
+                    )
+        lines.append(self.keeper_line(now))
+        return lines
+
+    def keeper_line(self, now: datetime) -> str:
+        """Who has been recording evidence in this stage: a watcher keeps it while nobody
+        has a console open; without one, closing the console leaves a gap."""
+        runs = [r for r in self.evidence.runs() if r.stage == self.cstate.stage_id]
+        watched = max((r.last for r in runs if r.by == "watch"), default=None)
+        if watched is None:
+            return (
+                "evidence: only consoles and `check` have recorded in this stage; run "
+                "`cutover watch` to keep it while nobody has the console open"
+            )
+        return f"evidence: `cutover watch` last recorded at {at_text(watched, now)}"
+
+    # -- accepting a gap ----------------------------------------------------------------------
+
+    def action_accept_gap(self) -> None:
+        why = self.why_not("accept_gap")
+        if why:
+            self.say(f"accept-gap: {why}", "warning")
+            return
+        gap = gap_to_accept(self.hold)
+        assert gap is not None
+        stage = self.runbook.stage(self.cstate.stage_id)
+        now = self.clock()
+        start, end = gap
+        about = (stage.id, self.cstate.visit)
+        body = (
+            f"The evidence of {stage.title} has a gap: {span_text(start, end, now)} "
+            f"({humanize((end - start).total_seconds())}) with no evaluation of its gates, "
+            "and it restarted the hold.\n"
+            "Accepting it lets the hold count across it. Say why nobody watched and why "
+            "that is fine: the note goes in the journal and is shown with the hold from "
+            "now on."
+        )
+
+        def answered(note: str | None) -> None:
+            if note is not None and (self.cstate.stage_id, self.cstate.visit) == about:
+                self.run_worker(
+                    self._accept_gap(stage.id, start, end, note),
+                    group="accept-gap",
+                    exit_on_error=False,
+                )
+
+        self.push_screen(
+            NoteScreen(
+                "Accept a gap in the evidence",
+                body,
+                placeholder="why nobody watched, and why that is fine",
+                enter="accepts the gap",
+                about=about,
+            ),
+            answered,
+        )
+
+    async def _accept_gap(self, stage_id: str, start: datetime, end: datetime, note: str) -> None:
+        try:
+            event = self.session.journal.append(
+                Kind.GAP_ACCEPTED,
+                stage=stage_id,
+                gap_start=iso_utc(start),
+                gap_end=iso_utc(end),
+                note=note,
+            )
+        except OSError as exc:
+            self.say(f"accept-gap failed: the journal cannot be written: {exc}", "error")
+            return
+        self._own_seqs.add(event.seq)
+        now = self.clock()
+        self.say(
+            f"✓ gap {span_text(start, end, now)} accepted by {event.actor} "
+            f"(journal seq {event.seq})"
+        )
+        self.reload_state()
+
+    # -- manual triggers ----------------------------------------------------------------------
+
+    def manual_triggers(self) -> list[Trigger]:
+        return [t for t in self.runbook.triggers if t.check is None]
+
+    def action_trigger(self, trigger_id: str = "") -> None:
+        """Raise the selected manual trigger with a note, or clear it when it is raised."""
+        why = self.why_not("trigger")
+        if why:
+            self.say(f"raise / clear: {why}", "warning")
+            return
+        manual = self.manual_triggers()
+        pane = self.main.query_one(RunbookPane)
+        chosen = trigger_id or pane.selected_trigger()
+        if not chosen and len(manual) == 1:
+            chosen = manual[0].id
+        if not chosen:
+            pane.focus()
+            self.call_after_refresh(pane.point_at_trigger, manual[0].id)
+            self.say(
+                "t raises or clears the selected manual trigger: the cursor is on them now; "
+                "pick one and press t again",
+                "warning",
+            )
+            return
+        trigger = next(t for t in manual if t.id == chosen)
+        up = self.cstate.raised.get(trigger.id)
+        now = self.clock()
+        name = trigger.title or trigger.id
+        if up is None:
+            title = f"Raise {trigger.id} ({trigger.severity})"
+            body = (
+                f"{name}\nA person has seen what no query sees. Raised, it acts like a fired "
+                f"trigger: {WHAT_IT_MEANS[trigger.severity]}."
+            )
+            if trigger.respond_within_s:
+                by = now + timedelta(seconds=trigger.respond_within_s)
+                body += f"\nRaised now, the deadline is {at_text(by, now)}."
+            placeholder, enter = "what was seen, and where", "raises it"
+        else:
+            title = f"Clear {trigger.id}"
+            body = (
+                f"{name}\nRaised by {up.actor} at {at_text(up.at, now)}: {up.note}\n"
+                "Clearing says it is over; say why."
+            )
+            placeholder, enter = "why it is over", "clears it"
+        raising = up is None
+
+        def answered(note: str | None) -> None:
+            if note is not None:
+                self.run_worker(
+                    self._raise_or_clear(trigger, raising, note),
+                    group="manual-trigger",
+                    exit_on_error=False,
+                )
+
+        self.push_screen(
+            NoteScreen(
+                title,
+                body,
+                placeholder=placeholder,
+                enter=enter,
+                about=(trigger.id, raising),
+                alarming=raising and trigger.severity == "critical",
+            ),
+            answered,
+        )
+
+    async def _raise_or_clear(self, trigger: Trigger, raising: bool, note: str) -> None:
+        current, _ = self.session.state()
+        up = current.raised.get(trigger.id)
+        if raising and up is not None:
+            self.say(f"{trigger.id} was raised meanwhile by {up.actor}: {up.note}", "warning")
+            self.reload_state()
+            return
+        if not raising and up is None:
+            self.say(f"{trigger.id} was cleared meanwhile; nothing to clear", "warning")
+            self.reload_state()
+            return
+        try:
+            if raising:
+                event = self.session.journal.append(
+                    Kind.TRIGGER_RAISED, trigger=trigger.id, severity=trigger.severity, note=note
+                )
+            else:
+                event = self.session.journal.append(
+                    Kind.TRIGGER_CLEARED, trigger=trigger.id, note=note
+                )
+        except OSError as exc:
+            self.say(f"the journal cannot be written: {exc}", "error")
+            return
+        self._own_seqs.add(event.seq)
+        if raising:
+            deadline = ""
+            if trigger.respond_within_s:
+                by = event.ts + timedelta(seconds=trigger.respond_within_s)
+                deadline = f"; roll back by {at_text(by, event.ts)} unless cleared with a note"
+            self.say(
+                f"‼ {trigger.id} RAISED ({trigger.severity}{deadline}) by {event.actor} "
+                f"(journal seq {event.seq})",
+                "warning",
+            )
+        else:
+            self.say(f"✓ {trigger.id} cleared by {event.actor} (journal seq {event.seq})")
+        self.reload_state()
+
+    def follow_time_dialogs(self) -> None:
+        """A note dialog whose question no longer holds closes (or refuses its answer)."""
+        stage_visit = (self.cstate.stage_id, self.cstate.visit)
+        for screen in list(self.screen_stack[1:]):
+            if not isinstance(screen, NoteScreen) or screen.stale or not screen.about:
+                continue
+            why = ""
+            first, second = screen.about
+            if isinstance(second, int) and (first, second) != stage_visit:
+                why = "the stage changed: no gap was accepted"
+            elif isinstance(second, bool):
+                raised = first in self.cstate.raised
+                if second and raised:
+                    why = f"{first} was raised meanwhile by {self.cstate.raised[first].actor}"
+                elif not second and not raised:
+                    why = f"{first} was cleared meanwhile"
+            if why:
+                closed = screen.close_because(why)
+                self.say(
+                    f"{'dialog closed' if closed else 'the dialog no longer applies'}: {why}",
+                    "warning",
+                )
+
+    # -- while you were away ------------------------------------------------------------------
+
+    def show_digest(self) -> None:
+        """What changed since this operator's last session, when anything did."""
+        since, runs = self._away_since, self._away_runs
+        self._away_runs = []
+        if since is None:
+            return  # a first session has nothing to catch up on: the console shows it all
+        me = person(self.session.journal.actor)
+        now = self.clock()
+        stage = self.runbook.stage(self.cstate.stage_id)
+        hold = self.hold or self.session.judge_hold(self.cstate, now, None, runs=tuple(runs))
+        sections = digest(
+            self.runbook,
+            events=self.session.journal.read().events,
+            runs=runs,
+            stage=stage,
+            hold=hold,
+            since=since,
+            now=now,
+            me=me,
+        )
+        if all(s.title == "hold" for s in sections):
+            return
+        ago = humanize((now - since).total_seconds())
+        self.push_screen(
+            DigestScreen(f"While you were away: since {at_text(since, now)} ({ago} ago)", sections)
+        )
