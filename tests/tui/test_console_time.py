@@ -320,3 +320,82 @@ async def test_a_fired_medium_trigger_holds_the_stage_where_the_hold_is_shown(tm
         evaluate(app, clock, minutes=1)
         await until(pilot, lambda: "hold ✓ 2h met" in visible_text(app))
         await until(pilot, lambda: "MEDIUM" not in visible_text(app))
+
+
+async def test_advance_from_the_console_once_its_own_evidence_has_held_long_enough(
+    tmp_path: Path,
+):
+    clock = Clock()
+    app = fixed_app(tmp_path, stage="canary", clock=clock, hold="14m")
+    app.session.journal.append(
+        Kind.SIGNOFF,
+        stage="canary",
+        step="no_complaints",
+        visit=2,
+        note="",
+        override=False,
+        probe=None,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "✓ PASS gate success" in visible_text(app))
+        await until(pilot, lambda: "advance ✗ refused: 14m of hold left" in visible_text(app))
+        for _ in range(14):  # the console alone watches, every minute, for 14 minutes
+            evaluate(app, clock, minutes=1)
+        await until(pilot, lambda: "hold ✓ 14m met" in visible_text(app))
+        await until(pilot, lambda: "advance ✓ 10 % → 50 % (Half)" in visible_text(app))
+        await pilot.press("a", *"50", "enter")
+        await until(pilot, lambda: app.cstate.stage_id == "half")
+        done = journaled(app, Kind.ADVANCE_DONE)
+        assert [e.get("action") != "a1" for e in done] == [False, True]
+
+
+async def test_help_says_where_time_stands_now_and_how_it_works(tmp_path: Path):
+    from cutover.tui.screens.help import HelpScreen
+
+    clock = Clock()
+    app = fixed_app(tmp_path, stage="canary", clock=clock, rate=96.0, triggers=TIME_TRIGGERS)
+    watched(app.session, GATE, "success", "pass", ENTRY, ENTRY + timedelta(minutes=50))
+    watched(app.session, GATE, "success", "pass", T0 - timedelta(minutes=40), T0)
+    watched(app.session, TRIGGER, "slow", "fired", T0 - timedelta(hours=1), T0, reason="96 < 97")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "success PASS for 40m of 1d" in visible_text(app))
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        now = str(app.screen.query_one("#help-now").render())
+        assert "hold of Canary: success PASS for 40m of 1d" in now
+        assert "restarted 08:20Z after success: a 1h 30m gap (no evaluation)" in now
+        assert "trigger slow (critical) pending 1h of 6h" in now
+        assert "evidence: `cutover watch` last recorded at 09:00Z" in now
+        how = str(app.screen.query_one("#help-time").render())
+        for words in (
+            "PASS, by the evidence, for the whole hold",
+            "max_gap",
+            "`cutover watch` keeps evidence while nobody has the console open",
+            "g accepts it with a note",
+            "◔ PENDING",
+            "critical: roll back now",
+            "high: roll back by its deadline",
+            "medium: extend monitoring",
+            "a person raises one with t and a note",
+        ):
+            assert words in how, words
+        keys = str(app.screen.query_one("#help-keys").render())
+        assert "     t  raise (or clear) the selected manual trigger" in keys
+        assert "     g  accept the gap in the evidence that restarted the hold" in keys
+        evaluate(app, clock, minutes=10)  # kept current while open
+        await until(
+            pilot,
+            lambda: "pending 1h 10m of 6h" in str(app.screen.query_one("#help-now").render()),
+        )
+
+
+async def test_a_read_only_console_offers_no_raise_clear_or_accept_gap(tmp_path: Path):
+    app = fixed_app(tmp_path, stage="canary", readonly=True, triggers=TIME_TRIGGERS)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "Data corruption: not raised (critical)" in pane_text(app))
+        for action in ("trigger", "accept_gap"):
+            assert app.check_action(action, ()) is False
+        assert "t raises it" not in pane_text(app)
+        assert "g accepts" not in visible_text(app)
+        await pilot.press("t")
+        assert app.screen is app.main

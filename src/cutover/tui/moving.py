@@ -149,8 +149,8 @@ class MovesMixin:
     def start_advance(self, confirm: int) -> None:
         report = self.report
         now = self.clock()
-        # advance judges the hold from the evidence file: the console's own runs go there
-        # first, or it would see less than the console shows.
+        # advance judges the hold from the evidence file: the console's open runs go there
+        # first, so it judges everything the console saw.
         try:
             self.evidence.flush()
         except OSError as exc:

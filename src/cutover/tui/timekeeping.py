@@ -50,14 +50,15 @@ class TimeMixin:
             session.sql_digests(),
         )
         self.hold: Hold | None = None
-        self._evidence_trouble: str | None = None  # said once, until recording works again
+        self._evidence_said: set[str] = set()  # each trouble with the evidence, said once
         # While you were away: since when, and the evidence from a day before it (read
         # whole once, here, before the follower forgets what the hold no longer needs).
         me = person(session.journal.actor)
         self._away_since = last_seen(seen_path(self.runbook.journal_path), me)
         self._away_runs: list[Run] = []
         if self._away_since is not None:
-            self.evidence.follower.poll()
+            with contextlib.suppress(OSError):  # said by the first tick, if it lasts
+                self.evidence.follower.poll()
             horizon = self._away_since - timedelta(days=1)
             self._away_runs = sorted(
                 (r for r in self.evidence.follower.runs.values() if r.last >= horizon),
@@ -78,8 +79,20 @@ class TimeMixin:
         return fresh
 
     def evidence_runs(self) -> tuple[Run, ...]:
-        self.evidence.poll(self.cstate.entered_at)
+        """Everyone's evidence that can still matter. A file that cannot be read is said
+        once; the verdicts then rest on what was read before and what this console records."""
+        try:
+            self.evidence.poll(self.cstate.entered_at)
+        except OSError as exc:
+            self._evidence_problem(
+                f"cannot read the evidence in {self.session.evidence_path}: {exc}"
+            )
         return self.evidence.runs()
+
+    def _evidence_problem(self, trouble: str) -> None:
+        if trouble not in self._evidence_said:
+            self._evidence_said.add(trouble)
+            self.say(trouble + "; the hold counts only what could be read", "error")
 
     def record(self, report: CheckReport, fresh: set[tuple[str, str]]) -> bool:
         """Record what was just evaluated; True when anything was. A file that cannot be
@@ -87,12 +100,8 @@ class TimeMixin:
         try:
             recorded = self.evidence.record(report, fresh)
         except OSError as exc:
-            trouble = f"cannot record evidence in {self.session.evidence_path}: {exc}"
-            if trouble != self._evidence_trouble:
-                self._evidence_trouble = trouble
-                self.say(trouble + "; the hold counts only what others record", "error")
+            self._evidence_problem(f"cannot record evidence in {self.session.evidence_path}: {exc}")
             return False
-        self._evidence_trouble = None
         return recorded > 0
 
     def judge_now(self, now: datetime, fresh: set[tuple[str, str]]) -> None:

@@ -62,12 +62,17 @@ TIME_HELP = (
 )
 
 
-def time_text(now_lines: list[str]) -> Text:
-    """Where time stands now, then how it works."""
+def now_text(now_lines: list[str]) -> Text:
+    """Where the hold and the triggers stand now."""
     text = Text("Now\n", style="bold")
     for line in now_lines:
         text.append(f"  {clean(line, max_len=300)}\n")
-    text.append("\nTime\n", style="bold")
+    return text
+
+
+def time_text() -> Text:
+    """How time works: holds over evidence, gaps, `for`, severities, manual triggers."""
+    text = Text("\nTime\n", style="bold")
     for name, words in TIME_HELP:
         text.append(f"  {name}: ", style="bold")
         text.append(f"{words}\n")
@@ -100,10 +105,11 @@ class HelpScreen(Dialog[None]):
 
     def dialog(self) -> ComposeResult:
         with Vertical(classes="dialog", id="help-dialog"):
-            yield Static(Text("Keys", style="bold"), classes="dialog-title")
+            yield Static(Text("Help", style="bold"), classes="dialog-title")
             with VerticalScroll():
+                yield Static(now_text(self.now_lines), id="help-now")
                 yield Static(keys_text(self.rows), id="help-keys")
-                yield Static(time_text(self.now_lines), id="help-time")
+                yield Static(time_text(), id="help-time")
             yield Static(
                 Text(
                     "Danger is marked by words and symbols, never colour alone: ✓ PASS, "
@@ -121,7 +127,7 @@ class HelpScreen(Dialog[None]):
     def show_now(self, lines: list[str]) -> None:
         if lines != self.now_lines:
             self.now_lines = lines
-            self.query_one("#help-time", Static).update(time_text(lines))
+            self.query_one("#help-now", Static).update(now_text(lines))
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
