@@ -399,3 +399,35 @@ async def test_a_read_only_console_offers_no_raise_clear_or_accept_gap(tmp_path:
         assert "g accepts" not in visible_text(app)
         await pilot.press("t")
         assert app.screen is app.main
+
+
+async def test_a_note_dialog_closes_only_when_what_it_asks_about_changed(tmp_path: Path):
+    from .conftest import session_for
+
+    app = fixed_app(tmp_path, stage="canary", triggers=TIME_TRIGGERS)
+    other = session_for(app.runbook.path)
+    other.journal.actor = "alice"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "Data corruption: not raised" in pane_text(app))
+        app.query_one(RunbookPane).point_at_trigger("corruption")
+        await until(pilot, lambda: app.query_one(RunbookPane).selected_trigger() == "corruption")
+        await pilot.press("t")
+        assert isinstance(app.screen, NoteScreen)
+        # news about something else: the question still holds
+        other.journal.append(
+            Kind.SIGNOFF,
+            stage="canary",
+            step="no_complaints",
+            visit=2,
+            note="",
+            override=False,
+            probe=None,
+        )
+        await until(pilot, lambda: "no_complaints" in app.cstate.signoffs)
+        assert isinstance(app.screen, NoteScreen)
+        # the same trigger raised elsewhere: nothing left to raise here
+        other.journal.append(
+            Kind.TRIGGER_RAISED, trigger="corruption", severity="critical", note="x"
+        )
+        await until(pilot, lambda: not isinstance(app.screen, NoteScreen))
+        assert len(journaled(app, Kind.TRIGGER_RAISED)) == 1

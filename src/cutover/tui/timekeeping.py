@@ -212,7 +212,7 @@ class TimeMixin:
         stage = self.runbook.stage(self.cstate.stage_id)
         now = self.clock()
         start, end = gap
-        about = (stage.id, self.cstate.visit)
+        about = ("gap", stage.id, self.cstate.visit)
         body = (
             f"The evidence of {stage.title} has a gap: {span_text(start, end, now)} "
             f"({humanize((end - start).total_seconds())}) with no evaluation of its gates, "
@@ -223,7 +223,7 @@ class TimeMixin:
         )
 
         def answered(note: str | None) -> None:
-            if note is not None and (self.cstate.stage_id, self.cstate.visit) == about:
+            if note is not None and ("gap", self.cstate.stage_id, self.cstate.visit) == about:
                 self.run_worker(
                     self._accept_gap(stage.id, start, end, note),
                     group="accept-gap",
@@ -323,7 +323,7 @@ class TimeMixin:
                 body,
                 placeholder=placeholder,
                 enter=enter,
-                about=(trigger.id, raising),
+                about=("raise" if raising else "clear", trigger.id),
                 alarming=raising and trigger.severity == "critical",
             ),
             answered,
@@ -374,15 +374,13 @@ class TimeMixin:
             if not isinstance(screen, NoteScreen) or screen.stale or not screen.about:
                 continue
             why = ""
-            first, second = screen.about
-            if isinstance(second, int) and (first, second) != stage_visit:
+            what, *which = screen.about
+            if what == "gap" and tuple(which) != stage_visit:
                 why = "the stage changed: no gap was accepted"
-            elif isinstance(second, bool):
-                raised = first in self.cstate.raised
-                if second and raised:
-                    why = f"{first} was raised meanwhile by {self.cstate.raised[first].actor}"
-                elif not second and not raised:
-                    why = f"{first} was cleared meanwhile"
+            elif what == "raise" and which[0] in self.cstate.raised:
+                why = f"{which[0]} was raised meanwhile by {self.cstate.raised[which[0]].actor}"
+            elif what == "clear" and which[0] not in self.cstate.raised:
+                why = f"{which[0]} was cleared meanwhile"
             if why:
                 closed = screen.close_because(why)
                 self.say(

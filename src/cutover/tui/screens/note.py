@@ -30,8 +30,8 @@ class NoteScreen(Dialog[str | None]):
         about: tuple = (),
         alarming: bool = False,
     ) -> None:
-        """`about`: what the question is about (a stage and its visit, a trigger): the app
-        closes the dialog when that changes under it."""
+        """`about`: what the question is about, ("gap", stage, visit) or ("raise" | "clear",
+        trigger id): the app closes the dialog when that changes under it."""
         super().__init__()
         self.title_text = title
         self.body = body
