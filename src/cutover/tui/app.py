@@ -33,6 +33,7 @@ from cutover.tui.refresh import Refresher, Runner
 from cutover.tui.screens.dialog import Dialog
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.text import clean, observed_text, window_of
+from cutover.tui.time_actions import TimeActionsMixin
 from cutover.tui.time_text import gap_to_accept
 from cutover.tui.timekeeping import TimeMixin
 from cutover.tui.triggers import TriggersMixin
@@ -53,7 +54,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, App[None]):
+class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMixin, App[None]):
     CSS_PATH = "cutover.tcss"
     TITLE = "cutover"
     COMMANDS = App.COMMANDS | {CutoverCommands}
