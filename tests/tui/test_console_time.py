@@ -97,10 +97,27 @@ async def test_data_going_stale_is_recorded_and_restarts_the_hold(tmp_path: Path
     watched(app.session, GATE, "success", "pass", ENTRY, T0)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: "success PASS for 3h of 1d" in visible_text(app))
-        app.action_pause()  # nothing refreshes: after two intervals the gate waits
-        clock.advance(minutes=2)
+        clock.advance(minutes=2)  # no answer for two intervals: the gate waits
         await until(pilot, lambda: "after success: WAIT (stale" in visible_text(app))
         assert "held 0s of 1d" in visible_text(app)
+
+
+async def test_a_paused_console_records_nothing_while_the_watcher_keeps_the_hold(
+    tmp_path: Path,
+):
+    clock = Clock()
+    app = fixed_app(tmp_path, stage="canary", clock=clock)
+    # the watcher keeps evaluating for the next hour, whatever the console does
+    watched(app.session, GATE, "success", "pass", ENTRY, T0 + timedelta(hours=1))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "success PASS for 3h of 1d" in visible_text(app))
+        await pilot.press("space")  # paused: the console's own data goes stale…
+        clock.advance(minutes=30)
+        await until(pilot, lambda: "STALE" in visible_text(app) or "stale" in visible_text(app))
+        await until(pilot, lambda: "success PASS for 3h 30m of 1d" in visible_text(app))
+        assert "restarted" not in visible_text(app)  # …which is no evidence against the hold
+        mine = [r for r in app.evidence.runs() if r.by == "console"]
+        assert {r.verdict for r in mine if r.what == GATE} == {"pass"}
 
 
 async def test_a_gap_restarts_the_hold_and_g_accepts_it_with_a_note(tmp_path: Path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -145,7 +145,7 @@ class EvidenceFeed:
 
     store: EvidenceStore
     follower: EvidenceFollower
-    digests: Mapping[str, str]
+    digests: dict[str, str]
 
     def __post_init__(self) -> None:
         self._said: dict[tuple[str, str], str] = {}  # latest verdict recorded, per gate/trigger
@@ -154,15 +154,18 @@ class EvidenceFeed:
         self._before: datetime | None = None
         self._polls_since_prune = 0
 
-    def record(self, report: CheckReport, fresh: Iterable[tuple[str, str]] = ()) -> int:
+    def record(
+        self, report: CheckReport, fresh: Iterable[tuple[str, str]] = (), *, changes: bool = True
+    ) -> int:
         """Record the evaluations of `fresh` gates and triggers (their query just answered),
-        and any whose verdict changed since it was last recorded (data went stale: a verdict
-        that changes with time alone). Returns how many were recorded."""
+        and with `changes` any whose verdict changed since it was last recorded (data went
+        stale: a verdict that changes with time alone). Returns how many were recorded."""
         wanted = set(fresh)
         chosen: list[Evaluation] = [
             ev
-            for ev in evaluations(report, dict(self.digests))
-            if (ev.what, ev.name) in wanted or self._said.get((ev.what, ev.name)) != ev.verdict
+            for ev in evaluations(report, self.digests)
+            if (ev.what, ev.name) in wanted
+            or (changes and self._said.get((ev.what, ev.name)) != ev.verdict)
         ]
         if not chosen:
             return 0

@@ -83,10 +83,12 @@ class TimeMixin:
             self.say(trouble + "; the hold counts only what could be read", "error")
 
     def record(self, report: CheckReport, fresh: set[tuple[str, str]]) -> bool:
-        """Record what was just evaluated; True when anything was. A file that cannot be
-        written is said once (the hold then rests on what others record), never fatal."""
+        """Record what was just evaluated; True when anything was. While paused the console
+        evaluates nothing new, so it records nothing (its data going stale then is not an
+        observation: nobody looked). A file that cannot be written is said once (the hold
+        then rests on what others record), never fatal."""
         try:
-            recorded = self.evidence.record(report, fresh)
+            recorded = self.evidence.record(report, fresh, changes=not self.refresher.paused)
         except OSError as exc:
             self._evidence_problem(f"cannot record evidence in {self.session.evidence_path}: {exc}")
             return False
