@@ -393,8 +393,9 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
             if event.seq in self._own_seqs or event.seq <= self._quiet_seq:
                 continue
             if event.kind in NOTEWORTHY and not (mine and event.kind.startswith(mine)):
-                what = event.get("step") or event.get("to_stage") or ""
-                self.say(f"journal: {event.actor} — {event.kind} {what}".strip())
+                what = event.get("step") or event.get("to_stage") or event.get("trigger") or ""
+                note = f": {event.get('note')}" if event.get("note") else ""
+                self.say(f"journal: {event.actor} — {event.kind} {what}".strip() + note)
         self.reload_state(read)
         if any(e.kind.partition(".")[0] in MOVES for e in events):
             # Someone moved traffic: what the flag reads is news too, and so are the new

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from cutover.durations import humanize
+from cutover.events import Kind
 from cutover.tui.screens.confirm import ConfirmScreen
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.journal import JournalScreen
@@ -30,11 +31,15 @@ EXPLAINED = {
     "g": "accept_gap",
 }
 # Journal events written elsewhere that this console announces when it sees them.
-NOTEWORTHY = {"signoff"} | {
-    f"{move}.{phase}"
-    for move in ("advance", "rollback", "stepback")
-    for phase in ("intent", "done")
-}
+NOTEWORTHY = (
+    {"signoff"}
+    | {
+        f"{move}.{phase}"
+        for move in ("advance", "rollback", "stepback")
+        for phase in ("intent", "done")
+    }
+    | {Kind.TRIGGER_RAISED, Kind.TRIGGER_CLEARED, Kind.GAP_ACCEPTED, Kind.COMPLETE}
+)
 
 # key, action, what it does: the help screen and the palette read this one table.
 KEYS: tuple[tuple[str, str, str], ...] = (
