@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/panel.py
+	$(BIN)/python bench/console_evidence.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -278,6 +278,11 @@ class EvidenceStore:
             and 0 <= (ev.at - run.last).total_seconds() <= self.break_s
         )
 
+    def open_runs(self) -> tuple[Run, ...]:
+        """The runs this store is extending, as they stand now (a line may lag by flush_s):
+        a long-lived reader merges these over what the file says."""
+        return tuple(self._open.values())
+
     def flush(self) -> None:
         """Write every open run's latest state (on exit, so its tail is not lost)."""
         pending = [r for r in self._open.values() if self._written.get(r.run) != r.last]

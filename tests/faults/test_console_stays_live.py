@@ -8,12 +8,23 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
+from cutover.evidence import GATE
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.moves import AdvanceScreen, RollbackScreen
 from cutover.tui.screens.signoff import SignOffScreen
 from cutover.tui.widgets.query_panel import QueryPanel
 from cutover.tui.widgets.runbook_pane import RunbookPane
-from tui.conftest import T0, fixed_app, moved_elsewhere, session_for, until, visible_text
+from tui.conftest import (
+    T0,
+    Clock,
+    evaluate,
+    fixed_app,
+    moved_elsewhere,
+    session_for,
+    until,
+    visible_text,
+    watched,
+)
 
 
 async def test_a_rollback_opened_from_help_shows_the_new_stage_while_its_dialog_is_open(
@@ -36,15 +47,16 @@ async def test_a_rollback_opened_from_help_shows_the_new_stage_while_its_dialog_
 
 
 async def test_the_hold_keeps_counting_under_dialogs(tmp_path: Path):
-    now = [T0]
-    app = fixed_app(tmp_path, stage="canary")  # entered 3 h before T0, a 24 h hold
-    app.clock = lambda: now[0]
+    clock = Clock()
+    app = fixed_app(tmp_path, stage="canary", clock=clock)  # entered 3 h before T0, 24 h hold
+    # the watcher kept evidence all along (and keeps it for the next two hours)
+    watched(app.session, GATE, "success", "pass", T0 - timedelta(hours=3), T0 + timedelta(hours=2))
     async with app.run_test(size=(100, 40)) as pilot:
-        await until(pilot, lambda: "hold 21h left of 1d" in visible_text(app))
+        await until(pilot, lambda: "success PASS for 3h of 1d" in visible_text(app))
         await pilot.press("question_mark", "ctrl+r")  # the rollback dialog over the help
         assert isinstance(app.screen, RollbackScreen)
-        now[0] = T0 + timedelta(hours=2)
-        await until(pilot, lambda: "hold 19h left of 1d" in visible_text(app))
+        evaluate(app, clock, hours=2)
+        await until(pilot, lambda: "success PASS for 5h of 1d" in visible_text(app))
 
 
 async def test_zoom_keeps_the_header_banner_and_action_line(tmp_path: Path):

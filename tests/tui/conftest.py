@@ -1,5 +1,6 @@
 """Small runbooks written into tmp_path, a file flag, and two ways to feed the panels: a real
-Postgres (the suite's embedded server) or a scripted runner for pixel-stable snapshots."""
+Postgres (the suite's embedded server) or a scripted runner for pixel-stable snapshots; a
+clock the test moves by hand, and evidence written as a watcher would have written it."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from cutover import runbook
+from cutover.evidence import Evaluation, EvidenceStore
 from cutover.journal import Journal
 from cutover.model import Query
 from cutover.results import QueryResult
 from cutover.session import Session
 from cutover.tui.app import CutoverApp
+from cutover.tui.messages import QueryFinished
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -125,6 +128,33 @@ timeout = "2s"
 """
 
 
+# Triggers that speak in time: one that must persist (`for`), two raised by people.
+TIME_TRIGGERS = """
+[[triggers]]
+id = "slow"
+title = "Success below 97 % for 6 h"
+query = "success"
+column = "rate"
+op = "<"
+value = 97
+for = "6h"
+severity = "critical"
+
+[[triggers]]
+id = "complaints"
+title = "User complaints about imports"
+kind = "manual"
+severity = "high"
+respond_within = "1h"
+
+[[triggers]]
+id = "corruption"
+title = "Data corruption"
+kind = "manual"
+severity = "critical"
+"""
+
+
 def write_runbook(
     folder: Path,
     *,
@@ -135,6 +165,7 @@ def write_runbook(
     percent: int = 0,
     observed: bool = False,
     probe: bool = False,
+    triggers: str = "",
 ) -> Path:
     (folder / "queries").mkdir(parents=True, exist_ok=True)
     (folder / "queries" / "success.sql").write_text(success_sql or SUCCESS_SQL.format(rate=rate))
@@ -155,7 +186,7 @@ def write_runbook(
             '  text = "Backup taken"\n', '  text = "Backup taken"\n  probe = "api"\n'
         )
         text = text.replace("\n[[stages]]", PROBE + "\n[[stages]]", 1)
-    path.write_text(text)
+    path.write_text(text + triggers)
     return path
 
 
@@ -183,6 +214,9 @@ class ScriptedRunner:
         return None
 
     async def run(self, query: Query, *args: object) -> QueryResult:
+        return self.answer(query)
+
+    def answer(self, query: Query) -> QueryResult:
         self.runs.append(query.id)
         ran_at = self.clock() - timedelta(seconds=5)
         if query.id in self.errors:
@@ -207,6 +241,23 @@ def scripted(clock: Callable[[], datetime], rate: float = 99.5) -> ScriptedRunne
     )
 
 
+class Clock:
+    """A clock the test moves by hand (the console's, and the journal's once set up)."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+PERCENT = {"prep": 0, "canary": 10, "half": 50}
+
+
 def fixed_app(
     tmp_path: Path,
     *,
@@ -215,29 +266,39 @@ def fixed_app(
     signed: bool = False,
     observed: bool = False,
     probe: bool = False,
+    clock: Clock | None = None,
+    triggers: str = "",
+    hold: str = "24h",
+    actor: str = "ops",
     **kw,
 ) -> CutoverApp:
-    """A console whose every moving part stands still: clock, rows, journal times."""
+    """A console whose every moving part stands still: clock, rows, journal times. With a
+    `clock`, time moves when the test moves it: the journal's setup events are at T0 - 3 h
+    (canary entered then; half at T0 - 2 h), what the console journals is at the clock."""
 
-    def clock() -> datetime:
+    def fixed() -> datetime:
         return T0
 
     path = write_runbook(
         tmp_path,
-        percent=10 if stage == "canary" else 0,
-        hold="24h",
+        percent=PERCENT[stage],
+        hold=hold,
         observed=observed,
         probe=probe,
+        triggers=triggers,
     )
-    session = session_for(path, clock=lambda: T0 - timedelta(hours=3))
+    journal_time: list[Callable[[], datetime]] = [lambda: T0 - timedelta(hours=3)]
+    session = session_for(path, clock=lambda: journal_time[0]())
+    if actor != "ops":
+        session.journal.actor = actor
     session.journal.append(
         "signoff", stage="prep", step="ready", visit=1, note="", override=False, probe=None
     )
-    if stage == "canary" or signed:
+    if stage != "prep" or signed:
         session.journal.append(
             "signoff", stage="prep", step="backup", visit=1, note="", override=False, probe=None
         )
-    if stage == "canary":
+    if stage != "prep":
         session.journal.append(
             "advance.intent",
             action="a1",
@@ -250,13 +311,86 @@ def fixed_app(
         session.journal.append(
             "advance.done", action="a1", flag_percent=10, verified="flag reads 10 %", took_s=0.1
         )
+    if stage == "half":
+        journal_time[0] = lambda: T0 - timedelta(hours=2)
+        session.journal.append(
+            "signoff",
+            stage="canary",
+            step="no_complaints",
+            visit=2,
+            note="",
+            override=False,
+            probe=None,
+        )
+        session.journal.append(
+            "advance.intent",
+            action="a2",
+            from_stage="canary",
+            to_stage="half",
+            from_percent=10,
+            to_percent=50,
+            reason="",
+        )
+        session.journal.append(
+            "advance.done", action="a2", flag_percent=50, verified="flag reads 50 %", took_s=0.1
+        )
+    now = clock or fixed
+    if clock is not None:
+        journal_time[0] = clock
+    runner = scripted(now, rate)
     return CutoverApp(
         session,
-        clock=clock,
-        runner_factory=lambda: scripted(clock, rate),
+        clock=now,
+        runner_factory=lambda: runner,
         probe_poll_s=None,
         **kw,
     )
+
+
+def runner_of(app: CutoverApp) -> ScriptedRunner:
+    return app.refresher.runner_factory()  # type: ignore[return-value]
+
+
+def evaluate(app: CutoverApp, clock: Clock, **delta: float) -> None:
+    """Move the clock and have every query answer at the new time, as a refresh would, in
+    one go: no tick in between sees the old rows gone stale."""
+    clock.advance(**delta)
+    runner = runner_of(app)
+    for query in app.runbook.queries.values():
+        app.on_query_finished(QueryFinished(runner.answer(query)))
+
+
+def set_rate(app: CutoverApp, rate: float) -> None:
+    runner_of(app).rows["success"] = (("rate", "total", "stuck"), ((rate, 1234567, None),))
+
+
+def watched(
+    session: Session,
+    what: str,
+    name: str,
+    verdict: str,
+    start: datetime,
+    end: datetime,
+    *,
+    stage: str = "canary",
+    every: timedelta = timedelta(minutes=5),
+    reason: str = "",
+) -> None:
+    """Evidence as `cutover watch` records it: `name` evaluated every `every` from `start`
+    to `end` with one verdict."""
+    store = EvidenceStore(session.evidence_path, by="watch", break_s=3600, flush_s=300)
+    digests = session.sql_digests()
+    query = next(
+        (g.check.query for s in session.runbook.stages for g in s.gates if g.id == name),
+        None,
+    ) or next(t.check.query for t in session.runbook.triggers if t.id == name and t.check)
+    at = start
+    while at <= end:
+        store.record(
+            [Evaluation(what, name, stage, verdict, None, None, reason, digests[query], at)]
+        )
+        at += every
+    store.flush()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input
 
 from cutover.probes import ProbeResult, ProbeStatus
-from cutover.tui import hangup, text
+from cutover.tui import hangup, text, time_text
 from cutover.tui.screens import moves
 from cutover.tui.screens.confirm import ConfirmScreen
 from cutover.tui.screens.help import HelpScreen
@@ -28,7 +28,7 @@ from .conftest import T0, fixed_app, session_for, until, visible_text
 
 
 def test_the_screen_helpers_do_what_their_doctests_say():
-    for module in (text, header, moves):
+    for module in (text, header, moves, time_text):
         outcome = doctest.testmod(module)
         assert outcome.attempted > 0 and outcome.failed == 0, module.__name__
 
@@ -437,9 +437,14 @@ def test_multi_line_probe_output_is_shown_as_lines():
     assert "\nprocessors: 0\nqueue: stuck" in text
 
 
-async def test_a_hold_past_its_end_says_done_not_elapsed_time(tmp_path: Path):
-    app = fixed_app(tmp_path, stage="canary")  # entered at T0 - 3 h, hold 24 h
-    app.clock = lambda: T0 + timedelta(hours=30)
+async def test_a_hold_past_its_end_says_met_not_elapsed_time(tmp_path: Path):
+    from cutover.evidence import GATE
+
+    from .conftest import Clock, watched
+
+    clock = Clock(T0 + timedelta(hours=30))
+    app = fixed_app(tmp_path, stage="canary", clock=clock)  # entered at T0 - 3 h, hold 24 h
+    watched(app.session, GATE, "success", "pass", T0 - timedelta(hours=3), clock.now)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: "hold ✓ 1d done" in visible_text(app))
+        await until(pilot, lambda: "hold ✓ 1d met" in visible_text(app))
         assert " of 1d" not in visible_text(app)

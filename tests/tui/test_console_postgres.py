@@ -225,12 +225,12 @@ async def test_database_down_goes_stale_and_comes_back(
 
 async def test_the_shipped_runbook_opens_on_a_healthy_database(tmp_path: Path, soulprint_dsn):
     await healthy(soulprint_dsn)
-    book = runbook.load(ROOT / "runbook.toml")
+    from dataclasses import replace
+
+    # not the real journal, nor anything beside it (evidence, the digest's marker)
+    book = replace(runbook.load(ROOT / "runbook.toml"), journal_path=tmp_path / "journal.jsonl")
     env = {"USER": "ops", book.database.dsn_env: soulprint_dsn}
     session = Session(book, env)
-    from cutover.journal import Journal
-
-    session.journal = Journal(tmp_path / "journal.jsonl", actor="ops")  # not the real one
     app = CutoverApp(session, probe_poll_s=None)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: len(app.results) == len(book.queries), timeout=20)

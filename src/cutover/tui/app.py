@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -16,8 +15,8 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from cutover import flags, machine
-from cutover.alarms import Alarm
-from cutover.check import CheckReport, judge_rollback_gates, judge_stage, queries_for
+from cutover.alarms import Alarm, alarming
+from cutover.check import CheckReport, queries_for
 from cutover.durations import humanize
 from cutover.flags import FlagState
 from cutover.observe import share_from
@@ -34,9 +33,13 @@ from cutover.tui.refresh import Refresher, Runner
 from cutover.tui.screens.dialog import Dialog
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.text import clean, observed_text, window_of
+from cutover.tui.time_actions import TimeActionsMixin
+from cutover.tui.time_text import gap_to_accept
+from cutover.tui.timekeeping import TimeMixin
 from cutover.tui.triggers import TriggersMixin
 from cutover.tui.widgets.header import (
     HeaderView,
+    JournalBanner,
     StatusBar,
     StatusHeader,
     TriggerBanner,
@@ -51,7 +54,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
+class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMixin, App[None]):
     CSS_PATH = "cutover.tcss"
     TITLE = "cutover"
     COMMANDS = App.COMMANDS | {CutoverCommands}
@@ -67,6 +70,8 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
         Binding("minus", "interval(-1)", "faster", show=False),
         Binding("z", "zoom", "zoom", show=False),
         Binding("e", "export", "export", show=False),
+        Binding("t", "trigger", "raise/clear", show=False),
+        Binding("g", "accept_gap", "accept gap", show=False),
         Binding("j", "journal", "journal"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
@@ -115,13 +120,14 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
         self.permissions: machine.Actions | None = None
         self.probe_results: dict[str, ProbeResult] = {}
         self.alarms: dict[str, Alarm] = {}  # what each trigger last said, latched when fired
-        self._rung: set[str] = set()  # latched critical triggers the bell has rung for
+        self._rung: set[str] = set()  # latched critical/high triggers the bell has rung for
         self.paused_at: datetime | None = None
         self.zoomed: QueryPanel | None = None
         self.past: History = History()
         self._own_seqs: set[int] = set()
         self._quiet_seq = 0  # events up to here were this console's own move
         self.init_moves()
+        self.init_time()
 
     # -- layout --------------------------------------------------------------------------
 
@@ -155,6 +161,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
         pane.focus()
         # Line numbers exist once the tree has been laid out.
         self.call_after_refresh(pane.point_at_next_step, self.cstate)
+        self.show_digest()
 
     def hang_up(self, code: int = 129, *, force: bool = False) -> None:
         """SIGHUP (the SSH link dropped) or SIGTERM, scheduled by tui.hangup: leave cleanly.
@@ -173,6 +180,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
         self.exit(return_code=self.leaving_code)
 
     async def on_unmount(self) -> None:
+        self.close_time()
         with contextlib.suppress(Exception):
             await self.refresher.aclose()
         if self.flag is not None:
@@ -181,9 +189,12 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
 
     # -- what the core says --------------------------------------------------------------
 
-    def reload_state(self) -> None:
+    def reload_state(self, read: tuple | None = None) -> None:
+        """Show the journal's state (`read`: what session.state() just returned)."""
         before = (self.cstate.stage_id, self.cstate.visit)
-        self.cstate, self.journal_warnings = self.session.state()
+        self.cstate, self.journal_warnings = read or self.session.state()
+        if (self.cstate.stage_id, self.cstate.visit) != before:
+            self.evidence.forget_said()  # the new stage's verdicts are recorded afresh
         self.past = history(self.runbook, self.session.journal.read().events)
         self.recompute()
         self.show_state()
@@ -194,21 +205,25 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
             pane = self.main.query_one(RunbookPane)
             self.call_after_refresh(pane.point_at_next_step, self.cstate)
         self.follow_dialogs(moved=moved)
+        self.follow_time_dialogs()
 
-    def recompute(self) -> None:
+    def recompute(self, fresh: set[tuple[str, str]] | None = None) -> None:
+        """Judge again: on every tick (staleness, the hold and `for` move with the clock),
+        and when a query answered (`fresh`: the gates and triggers it feeds, recorded as
+        evidence)."""
         now = self.clock()
-        stage = self.runbook.stage(self.cstate.stage_id)
-        self.report = judge_stage(self.runbook, stage, self.results, now)
-        if self.cstate.after_rollback is not None:  # the rollback checklist's gates too
-            gates = judge_rollback_gates(self.runbook, stage, self.results, now)
-            self.report = replace(self.report, rollback_gates=gates)
+        self.judge_now(now, fresh or set())
         # A flag that cannot be read now is unknown, whatever it read before.
         read = None if self.flag_error else self.flag_state
-        self.permissions = machine.decide(self.runbook, self.cstate, now, self.report, read)
+        self.permissions = machine.decide(
+            self.runbook, self.cstate, now, self.report, read, self.hold
+        )
         self.alarms = self._remember(self.report, now)
-        rung = {a.trigger_id for a in self.latched_critical()}
+        live = self.traffic_live()
+        rung = {a.trigger_id for a in alarming(self.alarms.values(), ("critical", "high"))}
+        rung = rung if live else set()
         if rung - self._rung:
-            self.bell()  # a new fire; one that stays latched rings once
+            self.bell()  # a new fire (or a raise); one that stays latched rings once
         self._rung = rung
 
     @property
@@ -235,17 +250,28 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
         now = self.clock()
         header = self.header_view(now)
         banner = self.banner_alarms()
+        notices = self.trigger_notices(now)
+        chain = self.cstate.chain.message if self.cstate.chain is not None else None
         stage = self.runbook.stage(self.cstate.stage_id)
         advance = self.permissions.advance if self.permissions else None
+        done = self.completed_words(now)
         for screen in self.screen_stack:
             for widget in screen.query(StatusHeader):
                 widget.show(header)
             for widget in screen.query(TriggerBanner):
-                widget.show(banner)
+                widget.show(banner, notices)
+            for widget in screen.query(JournalBanner):
+                widget.show(chain)
             for widget in screen.query(StatusBar):
-                widget.show(self.report, bool(stage.gates), advance, self.readonly)
+                widget.show(self.report, bool(stage.gates), advance, self.readonly, done)
             if isinstance(screen, HelpScreen):
                 screen.show_rows(self.help_rows())
+                screen.show_now(self.time_lines(now))
+        pane = self.main.query_one(RunbookPane)
+        held_back = self.hold is not None and bool(self.hold.held_by)
+        pane_hold = header.hold if stage.hold_s > 0 or held_back else ""
+        pane.show_live(stage.id, pane_hold, done or None)
+        pane.show_triggers(self.manual_lines(now))
         judged = set(queries_for(self.runbook, stage))
         paused_for = self.paused_for(now)
         for panel in self.main.query(QueryPanel):
@@ -263,7 +289,15 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
             panel.show_verdicts(self.verdict_lines(qid))
         # The footer recomposes on every refresh_bindings (a full repaint): only when a key's
         # state can have changed.
-        keys = (self.permissions, self.readonly, self.move_in_flight(), self.refresher.paused)
+        keys = (
+            self.permissions,
+            self.readonly,
+            self.move_in_flight(),
+            self.refresher.paused,
+            gap_to_accept(self.hold),
+            self.cstate.chain,
+            self.cstate.completed,
+        )
         if keys != self._keys_shown:
             self._keys_shown = keys
             self.refresh_bindings()
@@ -285,6 +319,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
         elif flag_state is not None and flag_state.percent is not None and not flag_state.in_effect:
             note = "not live: needs redeploy" if flag_state.needs_redeploy else "not live"
         observed = self.observed_words()
+        hold, notes = self.hold_words(now)
         return HeaderView(
             title=self.runbook.title,
             stage_title=stage.title,
@@ -294,8 +329,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
             percent_read=flag_state.percent if flag_state else None,
             read_note=note,
             observed=observed,
-            hold_required_s=stage.hold_s,
-            hold_elapsed_s=self.cstate.hold_elapsed_s(now),
+            hold=hold,
             db_up=self.refresher.db_up,
             db_detail=self.refresher.db_detail,
             db_retry_in=self._retry_in(now),
@@ -310,6 +344,8 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
             # An action in flight changes the flag on purpose: not drift.
             drift=None if self.move_in_flight() else machine.drift(flag_state, stage),
             times_in_stage=self.past.times_in(stage.id),
+            hold_notes=tuple(notes),
+            completed=self.completed_words(now) or None,
         )
 
     def observed_words(self) -> str | None:
@@ -338,22 +374,34 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
         self.show_live()
 
     def poll_journal(self) -> None:
-        """Another console or a headless command may have written: show it within a second."""
+        """Another console or a headless command may have written: show it within a second.
+        The whole state is asked for every poll (incremental: cheap when nothing is new), so
+        a journal edited under the console breaks its chain on screen even when no new
+        event arrived."""
         try:
+            read = self.session.state()
+            current, warnings = read
+            if (current.last_seq, current.chain, warnings) == (
+                self.cstate.last_seq,
+                self.cstate.chain,
+                self.journal_warnings,
+            ):
+                return
             events = self.session.journal.tail_since(self.cstate.last_seq)
         except OSError as exc:
             self.say(f"cannot read the journal: {exc}", "error")
             return
-        if not events:
-            return
+        if current.chain is not None and current.chain != self.cstate.chain:
+            self.say(f"the journal's chain is broken: {current.chain.message}", "error")
         mine = self.move_in_flight()
         for event in events:
             if event.seq in self._own_seqs or event.seq <= self._quiet_seq:
                 continue
             if event.kind in NOTEWORTHY and not (mine and event.kind.startswith(mine)):
-                what = event.get("step") or event.get("to_stage") or ""
-                self.say(f"journal: {event.actor} — {event.kind} {what}".strip())
-        self.reload_state()
+                what = event.get("step") or event.get("to_stage") or event.get("trigger") or ""
+                note = f": {event.get('note')}" if event.get("note") else ""
+                self.say(f"journal: {event.actor} — {event.kind} {what}".strip() + note)
+        self.reload_state(read)
         if any(e.kind.partition(".")[0] in MOVES for e in events):
             # Someone moved traffic: what the flag reads is news too, and so are the new
             # stage's probes.
@@ -404,7 +452,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, App[None]):
             for panel in self.main.query(f"#panel-{result.query_id}").results(QueryPanel):
                 panel.show_result(result)
         self.refresher.finished(result.query_id)
-        self.recompute()
+        self.recompute(self.fresh_from(result.query_id))
         self.show_live()
 
     def on_database_status(self, message: DatabaseStatus) -> None:

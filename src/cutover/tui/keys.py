@@ -6,25 +6,40 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from cutover.durations import humanize
+from cutover.events import Kind
 from cutover.tui.screens.confirm import ConfirmScreen
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.journal import JournalScreen
 from cutover.tui.screens.moves import AdvanceScreen
 from cutover.tui.screens.signoff import SignOffAnswer, SignOffScreen
+from cutover.tui.time_text import gap_to_accept
 from cutover.tui.widgets.query_panel import QueryPanel
 from cutover.tui.widgets.runbook_pane import RunbookPane
 
-CHANGING = {"advance", "stepback", "rollback", "signoff"}
+CHANGING = {"advance", "stepback", "rollback", "signoff", "trigger", "accept_gap"}
+# Keys shown dimmed (with the reason) while refused, instead of doing nothing.
+DIMMABLE = {"advance", "stepback", "rollback", "signoff", "trigger", "accept_gap"}
 # What a key does while a dialog is open: the dialog's own keys, plus these.
 UNDER_DIALOGS = {"rollback", "quit", "command_palette"}
 # Keys that answer even when their action is unavailable, saying why.
-EXPLAINED = {"a": "advance", "b": "stepback", "s": "signoff", "ctrl+r": "rollback"}
-# Journal events written elsewhere that this console announces when it sees them.
-NOTEWORTHY = {"signoff"} | {
-    f"{move}.{phase}"
-    for move in ("advance", "rollback", "stepback")
-    for phase in ("intent", "done")
+EXPLAINED = {
+    "a": "advance",
+    "b": "stepback",
+    "s": "signoff",
+    "ctrl+r": "rollback",
+    "t": "trigger",
+    "g": "accept_gap",
 }
+# Journal events written elsewhere that this console announces when it sees them.
+NOTEWORTHY = (
+    {"signoff"}
+    | {
+        f"{move}.{phase}"
+        for move in ("advance", "rollback", "stepback")
+        for phase in ("intent", "done")
+    }
+    | {Kind.TRIGGER_RAISED, Kind.TRIGGER_CLEARED, Kind.GAP_ACCEPTED, Kind.COMPLETE}
+)
 
 # key, action, what it does: the help screen and the palette read this one table.
 KEYS: tuple[tuple[str, str, str], ...] = (
@@ -32,6 +47,8 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("a", "advance", "advance to the next stage: type its percent to confirm"),
     ("b", "stepback", "step back to the previous stage's percent, with a reason"),
     ("s", "signoff", "sign off the selected step of the current stage"),
+    ("t", "trigger", "raise (or clear) the selected manual trigger, with a note"),
+    ("g", "accept_gap", "accept the gap in the evidence that restarted the hold (a note)"),
     ("space", "pause", "pause / resume every refresh"),
     ("r", "refresh", "refresh every query now"),
     ("+ / -", "interval", "slower / faster refresh of the focused panel (all when none)"),
@@ -55,7 +72,7 @@ class KeysMixin:
             return False  # read-only: gone from the footer, the help and the palette
         if len(self.screen_stack) > 1 and action not in UNDER_DIALOGS:
             return False  # under a dialog only its keys, rollback and quit answer
-        if action in ("advance", "stepback", "rollback"):
+        if action in DIMMABLE:
             return True if not self.why_not(action) else None
         return True
 
@@ -68,6 +85,22 @@ class KeysMixin:
         running = self.move_in_flight()
         if action in ("advance", "stepback") and running:
             return f"a {running} is in flight"
+        if action == "signoff":
+            if self.cstate.chain is not None:
+                return self.cstate.chain.message
+            if self.cstate.completed is not None:
+                return "the cutover is complete: nothing is left to sign"
+            return ""
+        if action == "trigger":
+            if not self.manual_triggers():
+                return 'the runbook has no manual triggers (kind = "manual")'
+            return ""
+        if action == "accept_gap":
+            if self.cstate.completed is not None:
+                return "the cutover is complete"
+            if gap_to_accept(self.hold) is None:
+                return "no gap in the evidence restarted the hold"
+            return ""
         if self.permissions is None:
             return ""
         permission = {
@@ -87,6 +120,16 @@ class KeysMixin:
             if action == "interval":
                 continue
             entries.append((f"{what[0].upper()}{what[1:]} ({key})", action, self.why_not(action)))
+        if not self.readonly:
+            for trigger in self.manual_triggers():
+                verb = "Clear" if trigger.id in self.cstate.raised else "Raise"
+                entries.append(
+                    (
+                        f"{verb} trigger: {trigger.title or trigger.id} ({trigger.severity})",
+                        f"trigger({trigger.id!r})",
+                        self.why_not("trigger"),
+                    )
+                )
         return entries
 
     def on_key(self, event) -> None:
@@ -108,7 +151,7 @@ class KeysMixin:
         return rows
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_rows()))
+        self.push_screen(HelpScreen(self.help_rows(), self.time_lines(self.clock())))
 
     def action_journal(self) -> None:
         read = self.session.journal.read()
@@ -241,6 +284,7 @@ class KeysMixin:
         """A dialog about the stage closes when the stage changes under it (another console
         advanced or rolled back) or its step got signed elsewhere, and says so."""
         stage = self.runbook.stage(self.cstate.stage_id)
+        done = self.cstate.completed
         for screen in list(self.screen_stack[1:]):
             why = ""
             if isinstance(screen, SignOffScreen):
@@ -251,6 +295,8 @@ class KeysMixin:
                     why = f"{screen.step.id} was signed meanwhile by {signed.actor}"
             elif isinstance(screen, AdvanceScreen) and not screen.started and moved:
                 why = f"the cutover is now at {stage.title}: nothing was moved; look again"
+            elif isinstance(screen, AdvanceScreen) and not screen.started and done:
+                why = f"the cutover was completed meanwhile by {done.actor}"
             if why and not screen.stale:
                 closed = screen.close_because(why)
                 self.say(

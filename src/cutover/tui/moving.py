@@ -38,8 +38,9 @@ class MovesMixin:
     # -- the keys: each dialog answers with dismiss(), then shows the move it started ------
 
     def action_advance(self) -> None:
+        """The next stage; from the last one, completing the cutover (no flag touched)."""
         actions = self.permissions
-        if actions is None or actions.next_stage is None:
+        if actions is None or self.cstate.completed is not None:
             return
 
         def answered(confirm: int | None) -> None:
@@ -62,7 +63,8 @@ class MovesMixin:
             stage.percent,
             upcoming.percent if upcoming else stage.percent,
             upcoming.title if upcoming else stage.title,
-            self._how(),
+            self._how() if upcoming else "No flag is touched: traffic stays where it is.",
+            complete=upcoming is None,
             stage_id=stage.id,
             overrides=overrides,
             lines=self.move_lines if started else self.move_lines_for("advance"),
@@ -146,10 +148,24 @@ class MovesMixin:
 
     def start_advance(self, confirm: int) -> None:
         report = self.report
+        now = self.clock()
+        # advance judges the hold from the evidence file: the console's open runs go there
+        # first, so it judges everything the console saw.
+        try:
+            self.evidence.flush()
+        except OSError as exc:
+            self.say(f"cannot record evidence before advancing: {exc}", "warning")
         self._start(
             "advance",
             lambda progress: actions.advance(
-                self.session, self.flag, report=report, confirm=confirm, progress=progress
+                self.session,
+                self.flag,
+                report=report,
+                confirm=confirm,
+                progress=progress,
+                now=now,
+                # every panel's latest rows: the stage's exit snapshot, a later baseline
+                results=dict(self.results),
             ),
         )
 

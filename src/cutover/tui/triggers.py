@@ -20,6 +20,7 @@ from cutover.tui.text import (
     cell_text,
     clean,
 )
+from cutover.tui.time_text import WAITING_MARK, deadline_text, pending_text
 
 TRIGGER_MARK = {
     TriggerState.FIRED: FIRED_MARK,
@@ -37,8 +38,8 @@ class TriggersMixin:
         it judged (the query's run), so "FIRED 46 > 10 at 22:50Z" is when it was seen."""
         alarms = dict(self.alarms)
         for trigger in report.triggers:
-            if trigger.check is None:  # a manual trigger: dated by who raised it
-                at = trigger.raised.at if trigger.raised else now
+            if trigger.check is None:  # a manual trigger: dated by its raise
+                at = trigger.raised.at if trigger.raised is not None else now
                 alarms[trigger.id] = fold_one(alarms.get(trigger.id), trigger, at)
                 continue
             result = self.results.get(trigger.check.query)
@@ -94,10 +95,20 @@ class TriggersMixin:
                 if alarm is not None and state is TriggerState.UNKNOWN:
                     # Its last known value and when, never a bare "quiet".
                     said = alarm.describe().removeprefix("UNKNOWN: ")
+                waiting = trigger.pending_s is not None
+                if waiting:
+                    # The condition holds, not yet for its `for`: not quiet, not fired.
+                    mark = f"{WAITING_MARK} PENDING"
+                    said = f"{pending_text(trigger)} · {said}"
+                elif trigger.fired is True and trigger.severity == "high":
+                    deadline = deadline_text(trigger, self.clock())
+                    said += f" · {deadline}" if deadline else ""
+                elif trigger.fired is True and trigger.severity == "medium":
+                    said += " · holds the stage (extend monitoring)"
                 lines.append(
                     Text(
                         f"{mark} trigger {clean(trigger.id)} ({trigger.severity}): ",
-                        style="" if state is TriggerState.QUIET else "bold",
+                        style="" if state is TriggerState.QUIET and not waiting else "bold",
                         no_wrap=True,
                         overflow="ellipsis",
                     )

@@ -115,8 +115,11 @@ class AdvanceScreen(MoveScreen[int]):
         overrides: Sequence[str] = (),
         lines: Sequence[str] = (),
         running: bool = False,
+        complete: bool = False,
     ) -> None:
+        """`complete`: from the last stage, advancing completes the cutover."""
         super().__init__(lines=lines, running=running)
+        self.complete = complete
         self.from_percent = from_percent
         self.to_percent = to_percent
         self.to_title = to_title
@@ -125,19 +128,22 @@ class AdvanceScreen(MoveScreen[int]):
         self.overrides = list(overrides)
 
     def body(self) -> ComposeResult:
-        yield Static(Text("Advance", style="bold"), classes="dialog-title")
+        title = "Complete the cutover" if self.complete else "Advance"
+        yield Static(Text(title, style="bold"), classes="dialog-title")
         clear = Text(clean(all_clear(self.overrides)))
         if self.overrides:
             clear.stylize("bold")
             clear = Text("⚠ ", style="bold") + clear
-        yield Static(
-            Text(
-                f"Traffic {self.from_percent} % → {self.to_percent} % ({clean(self.to_title)})\n"
-                f"{clean(self.how)}\n"
+        if self.complete:
+            what = (
+                f"Complete the cutover at {self.to_percent} % ({clean(self.to_title)}): "
+                "the last stage's guards pass and the journal records that it is done.\n"
             )
-            + clear
-        )
-        yield Static(f"Type {self.to_percent} and press Enter to go ahead; Esc cancels.")
+        else:
+            what = f"Traffic {self.from_percent} % → {self.to_percent} % ({clean(self.to_title)})\n"
+        yield Static(Text(f"{what}{clean(self.how)}\n") + clear)
+        go = "complete the cutover" if self.complete else "go ahead"
+        yield Static(f"Type {self.to_percent} and press Enter to {go}; Esc cancels.")
         yield Input(placeholder=f"type {self.to_percent}", id="confirm", restrict=r"[0-9]*")
 
     def mounted(self) -> None:

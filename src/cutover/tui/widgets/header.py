@@ -29,8 +29,7 @@ class HeaderView:
     percent_read: int | None
     read_note: str  # "needs redeploy", "not in effect", a flag error…
     observed: str | None  # the observed share in words (text.observed_text), None: none
-    hold_required_s: float
-    hold_elapsed_s: float
+    hold: str  # the hold by the evidence, in a few words (time_text.hold_line)
     db_up: bool | None
     db_detail: str
     db_retry_in: float | None
@@ -42,24 +41,13 @@ class HeaderView:
     note: str = ""  # e.g. the demo's "holds scaled down"
     drift: str | None = None  # why traffic may not run at the stage's percent
     times_in_stage: int = 1  # how many times the cutover has entered this stage
+    # Why the hold restarted, what holds it back, gaps accepted: a line each, under the rest.
+    hold_notes: tuple[str, ...] = ()
+    completed: str | None = None  # "CUTOVER COMPLETE (alice, 09:00Z)" once it is done
 
     @property
     def paused(self) -> bool:
         return self.paused_for_s is not None
-
-
-def hold_text(required_s: float, elapsed_s: float) -> str:
-    """The stage's hold: what is left, or done (never elapsed time beyond the hold).
-
-    >>> hold_text(0, 5), hold_text(48, 20), hold_text(48, 124)
-    ('no hold', 'hold 28s left of 48s', 'hold ✓ 48s done')
-    """
-    if required_s <= 0:
-        return "no hold"
-    left = required_s - elapsed_s
-    if left > 0:
-        return f"hold {humanize(left)} left of {humanize(required_s)}"
-    return f"hold ✓ {humanize(required_s)} done"
 
 
 def header_text(v: HeaderView) -> Text:
@@ -86,7 +74,10 @@ def header_text(v: HeaderView) -> Text:
     second.append(f"{v.stage_number}/{v.stage_count} {clean(v.stage_title)}", style="bold")
     if v.times_in_stage > 1:
         second.append(f" ({ordinal(v.times_in_stage)} time in this stage)")
-    second.append(f" │ {hold_text(v.hold_required_s, v.hold_elapsed_s)}")
+    if v.completed:
+        second.append(f" │ ✓ {clean(v.completed)}", style="bold")
+    else:
+        second.append(f" │ {clean(v.hold)}")
 
     read = "?" if v.percent_read is None else f"{v.percent_read}"
     third = Text(f"set {v.percent_set} % · read {read} %")
@@ -94,9 +85,14 @@ def header_text(v: HeaderView) -> Text:
         third.append(f" ({clean(v.read_note)})", style="bold")
     if v.observed is not None:
         third.append(f" · {clean(v.observed)}")
-    for line in (first, second, third):
+    lines = [first, second, third]
+    if not v.completed:
+        lines += [Text(f"  ↻ {clean(note, max_len=300)}", style="dim") for note in v.hold_notes]
+    for line in lines:
         line.no_wrap, line.overflow = True, "ellipsis"
-    return Text("\n").join([first, second, third])
+    joined = Text("\n").join(lines)
+    joined.no_wrap, joined.overflow = True, "ellipsis"
+    return joined
 
 
 class _Steady(Static):
@@ -120,9 +116,15 @@ class StatusHeader(_Steady):
 Shown = tuple[str, Alarm]
 
 
-def banner_text(shown: Sequence[Shown]) -> Text:
+def banner_text(shown: Sequence[Shown], notices: Sequence[str] = ()) -> Text:
     """The unmissable lines while a critical trigger has fired (and no fresh evaluation has
-    cleared it since) or cannot be evaluated: words and symbols, not only red."""
+    cleared it since) or cannot be evaluated: words and symbols, not only red. Below them,
+    the lesser news (`notices`): a high trigger's deadline, a medium one holding the stage,
+    a trigger waiting on `for`."""
+    if not shown:
+        return Text("\n").join(
+            Text(clean(n, max_len=300), style="bold" if n.startswith("‼") else "") for n in notices
+        )
     fired = [clean(title) for title, alarm in shown if alarm.latched]
     unknown = [clean(title) for title, alarm in shown if not alarm.latched]
     if fired:
@@ -145,15 +147,33 @@ def banner_text(shown: Sequence[Shown]) -> Text:
             "\n  Nothing tells whether it holds: find out, or press ctrl+r to roll back to 0 %.",
             style="bold",
         )
+    for notice in notices:
+        text.append(f"\n{clean(notice, max_len=300)}")
     return text
 
 
 class TriggerBanner(_Steady):
-    def show(self, shown: Sequence[Shown]) -> None:
-        self.display = bool(shown)
-        if shown:
-            self.set_class(not any(a.latched for _, a in shown), "-unknown")
-            self.show_text(banner_text(shown))
+    def show(self, shown: Sequence[Shown], notices: Sequence[str] = ()) -> None:
+        self.display = bool(shown or notices)
+        if shown or notices:
+            self.set_class(bool(shown) and not any(a.latched for _, a in shown), "-unknown")
+            self.set_class(not shown, "-notice")
+            self.show_text(banner_text(shown, notices))
+
+
+def chain_text(message: str) -> Text:
+    """The banner while the journal's hash chain is broken: what and where (the message
+    names the line), and what that refuses."""
+    return Text("‼ JOURNAL CHAIN BROKEN ‼", style="bold") + Text(f"\n{clean(message, max_len=400)}")
+
+
+class JournalBanner(_Steady):
+    """Shown while the journal this console replays is not what cutover wrote."""
+
+    def show(self, message: str | None) -> None:
+        self.display = message is not None
+        if message is not None:
+            self.show_text(chain_text(message))
 
 
 def gates_text(report: CheckReport | None, stage_has_gates: bool) -> Text:
@@ -169,7 +189,16 @@ def gates_text(report: CheckReport | None, stage_has_gates: bool) -> Text:
     return line
 
 
-def advance_text(permission: Permission | None, readonly: bool) -> Text:
+def advance_text(permission: Permission | None, readonly: bool, completed: str = "") -> Text:
+    """The action line: what advance does now, or why not; a completed cutover says so.
+
+    >>> print(advance_text(Permission(False, "1 sign-off left"), False))
+    advance ✗ refused: 1 sign-off left
+    >>> print(advance_text(None, False, "CUTOVER COMPLETE (alice, 09:00Z)"))
+    ✓ CUTOVER COMPLETE (alice, 09:00Z): nothing left to advance
+    """
+    if completed:
+        return Text(f"✓ {clean(completed)}: nothing left to advance", style="bold")
     if readonly:
         return Text("read-only: no action changes anything", style="dim")
     if permission is None:
@@ -180,8 +209,14 @@ def advance_text(permission: Permission | None, readonly: bool) -> Text:
 
 
 class StatusBar(_Steady):
-    def show(self, report: CheckReport | None, has_gates: bool, permission, readonly) -> None:
-        line = gates_text(report, has_gates) + Text("\n") + advance_text(permission, readonly)
+    def show(
+        self, report: CheckReport | None, has_gates: bool, permission, readonly, completed=""
+    ) -> None:
+        line = (
+            gates_text(report, has_gates)
+            + Text("\n")
+            + advance_text(permission, readonly, completed)
+        )
         line.no_wrap, line.overflow = True, "ellipsis"
         self.show_text(line)
 
@@ -191,6 +226,7 @@ def live_top() -> Iterator[Widget]:
     with Vertical(id="live-top"):
         yield StatusHeader(id="header")
         yield TriggerBanner(id="banner")
+        yield JournalBanner(id="journal-banner")
 
 
 def live_bottom() -> Iterator[Widget]:

@@ -1,6 +1,7 @@
 """The runbook pane: stages as a tree, each step with ✓ / ☐, signer, time, override and probe
-result (past stages from their last visit in the journal). Built once from the runbook;
-later only labels change, so the cursor stays."""
+result (past stages from their last visit in the journal); the current stage's line carries
+its hold as the evidence judges it; manual triggers (raised by people) under their own node.
+Built once from the runbook; later only labels change, so the cursor stays."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from cutover.tui.text import clean, clock_text
 
 @dataclass(frozen=True)
 class Ref:
-    kind: str  # "stage", "step" or "probe"
+    kind: str  # "stage", "step", "probe" or "trigger" (then `step` is the trigger's id)
     stage: str
     step: str | None = None
 
@@ -34,6 +35,9 @@ class RunbookPane(Tree[Ref]):
         self._stages: dict[str, TreeNode[Ref]] = {}
         self._steps: dict[tuple[str, str], TreeNode[Ref]] = {}
         self._probes: dict[tuple[str, str], TreeNode[Ref]] = {}
+        self._triggers: dict[str, TreeNode[Ref]] = {}
+        self._live: tuple[str, str, str | None] | None = None  # stage, hold, completed shown
+        self._trigger_shown: dict[str, tuple[bool, str]] = {}
         for stage in runbook.stages:
             node = self.root.add(stage.title, data=Ref("stage", stage.id), expand=False)
             self._stages[stage.id] = node
@@ -46,6 +50,17 @@ class RunbookPane(Tree[Ref]):
                 else:
                     leaf = node.add_leaf(step.text, data=Ref("step", stage.id, step.id))
                 self._steps[(stage.id, step.id)] = leaf
+        manual = [t for t in runbook.triggers if t.check is None]
+        if manual:
+            node = self.root.add(
+                Text("⚑ manual triggers", style="dim"),
+                data=Ref("triggers", ""),
+                expand=True,
+            )
+            for trigger in manual:
+                self._triggers[trigger.id] = node.add_leaf(
+                    clean(trigger.title or trigger.id), data=Ref("trigger", "", trigger.id)
+                )
 
     def show(
         self,
@@ -55,13 +70,14 @@ class RunbookPane(Tree[Ref]):
     ) -> None:
         current = self.runbook.stage_index(state.stage_id)
         past = past or History()
+        self._live = None  # the current stage's line is drawn afresh by show_live
         for index, stage in enumerate(self.runbook.stages):
             node = self._stages[stage.id]
             hold = f" · hold {humanize(stage.hold_s)}" if stage.hold_s else ""
             if index < current:
                 label = Text(f"✓ {stage.percent} % {clean(stage.title)}", style="dim")
             elif index == current:
-                label = Text(f"● {stage.percent} % {clean(stage.title)}{hold}", style="bold")
+                label = self._current_label(stage.id, hold.removeprefix(" · "), None)
             else:
                 label = Text(f"○ {stage.percent} % {clean(stage.title)}{hold}")
             node.set_label(label)
@@ -82,13 +98,55 @@ class RunbookPane(Tree[Ref]):
                         _probe_label(step.probe, probes.get(step.probe))
                     )
 
+    def _current_label(self, stage_id: str, hold: str, completed: str | None) -> Text:
+        stage = self.runbook.stage(stage_id)
+        title = f"{stage.percent} % {clean(stage.title)}"
+        if completed:
+            return Text(f"✓ {title} · {clean(completed)}", style="bold green")
+        return Text(f"● {title} · {clean(hold)}" if hold else f"● {title}", style="bold")
+
+    def show_live(self, stage_id: str, hold: str, completed: str | None = None) -> None:
+        """The current stage's line with its hold (by the evidence) or the completed
+        cutover; relabelled only when the words changed (the console asks every second)."""
+        live = (stage_id, hold, completed)
+        if live == self._live or stage_id not in self._stages:
+            return
+        self._live = live
+        self._stages[stage_id].set_label(self._current_label(stage_id, hold, completed))
+
+    def show_triggers(self, lines: dict[str, tuple[bool, str]]) -> None:
+        """Each manual trigger: raised (bold, with who, when, the note and any deadline) or
+        not; relabelled only when that changed."""
+        for trigger_id, (raised, words) in lines.items():
+            leaf = self._triggers.get(trigger_id)
+            if leaf is None or self._trigger_shown.get(trigger_id) == (raised, words):
+                continue
+            self._trigger_shown[trigger_id] = (raised, words)
+            trigger = next(t for t in self.runbook.triggers if t.id == trigger_id)
+            name = clean(trigger.title or trigger.id)
+            if raised:
+                leaf.set_label(Text(f"‼ {name}: {clean(words)}", style="bold"))
+            else:
+                leaf.set_label(Text(f"⚑ {name}: {clean(words)}", style="dim"))
+
+    def selected_trigger(self) -> str | None:
+        node = self.cursor_node
+        if node is None or node.data is None or node.data.kind != "trigger":
+            return None
+        return node.data.step
+
+    def point_at_trigger(self, trigger_id: str) -> None:
+        leaf = self._triggers.get(trigger_id)
+        if leaf is not None:
+            self.move_cursor(leaf)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Space belongs to the console (pause / resume), not to folding a node.
         return action != "toggle_node"
 
     def selected_step(self) -> Ref | None:
         node = self.cursor_node
-        if node is None or node.data is None or node.data.kind == "stage":
+        if node is None or node.data is None or node.data.kind not in ("step", "probe"):
             return None
         return Ref("step", node.data.stage, node.data.step)
 

@@ -1,0 +1,207 @@
+"""The console's evidence: what it evaluates goes into one long-lived store, and what anyone
+recorded (the watcher, `check`, another console) is followed by byte offset, so judging the
+hold and `for` every second costs the new lines, not a re-read of weeks of evidence.
+
+No UI here: the benchmark (bench/console_evidence.py) drives it without a terminal."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cutover.check import CheckReport
+from cutover.evidence import TRIGGER, Evaluation, EvidenceStore, Run, evaluations
+
+# The last whole line read is checked again before reading on: a file rewritten under the
+# same name and size would otherwise be folded onto runs it no longer has.
+_CHECK = 4096
+
+
+class EvidenceFollower:
+    """Every run in the evidence file, folded by run id (the latest line wins), read
+    incrementally: a poll that finds nothing new costs one stat. It starts over when the
+    file shrank, was replaced, or changed under what was read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.runs: dict[str, Run] = {}
+        self.warnings: list[str] = []
+        self.version = 0  # bumps whenever `runs` changes
+        self._ident: tuple[int, int] | None = None
+        self._offset = 0  # just past the last whole line folded
+        self._line = 0  # its line number
+        self._last = b""  # that line, newline included
+
+    def _start_over(self) -> None:
+        self.runs = {}
+        self.warnings = []
+        self._ident = None
+        self._offset = 0
+        self._line = 0
+        self._last = b""
+        self.version += 1
+
+    def poll(self) -> bool:
+        """Fold what was appended since the last poll; True when the runs changed."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            if self._ident is None and not self.runs:
+                return False
+            self._start_over()
+            return True
+        if (st.st_dev, st.st_ino) == self._ident and st.st_size == self._offset:
+            return False  # nothing new: the cost of one stat
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False  # replaced between the stat and the open: the next poll sees it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # an append is never half-seen
+            st = os.fstat(fd)
+            ident, size = (st.st_dev, st.st_ino), st.st_size
+            restarted = False
+            if ident != self._ident or size < self._offset or not self._still_there(fd):
+                restarted = self._ident is not None or bool(self.runs)
+                self._start_over()
+                self._ident = ident
+            data = os.pread(fd, size - self._offset, self._offset) if size > self._offset else b""
+        finally:
+            os.close(fd)
+        return self._fold(data) or restarted
+
+    def _still_there(self, fd: int) -> bool:
+        if not self._last:
+            return True
+        start = self._offset - len(self._last)
+        return os.pread(fd, len(self._last), start) == self._last
+
+    def _fold(self, data: bytes) -> bool:
+        end = data.rfind(b"\n")
+        if end < 0:
+            return False  # only a partial line so far: wait for its newline
+        changed = False
+        for raw in data[: end + 1].split(b"\n")[:-1]:
+            self._line += 1
+            if not raw.strip():
+                continue
+            try:
+                run = Run.from_json(json.loads(raw))
+            except (ValueError, KeyError, TypeError, IndexError):
+                self.warnings.append(f"evidence line {self._line} is not evidence; skipped")
+                continue
+            known = self.runs.get(run.run)
+            if known is None or run.last >= known.last:
+                self.runs[run.run] = run
+                changed = True
+        whole = data[: end + 1]
+        self._last = whole[whole.rfind(b"\n", 0, len(whole) - 1) + 1 :][-_CHECK:]
+        self._offset += end + 1
+        if changed:
+            self.version += 1
+        return changed
+
+    def prune(self, before: datetime | None) -> None:
+        """Forget what can no longer change a verdict, so a tick costs the same on day 20 as
+        on day 1:
+
+        - a gate's runs that ended before the current stage was entered (a hold counts this
+          visit only), and those that ended before its latest FAIL or WAIT (the hold counts
+          from there: only that run says why it restarted);
+        - a trigger's runs that ended before its latest quiet evaluation (only that resets
+          `for`). What a trigger held before the stage began is kept: a stage change does
+          not restart `for`."""
+        if before is None:
+            return
+        quiet: dict[str, datetime] = {}
+        bad: dict[tuple[str, str], datetime] = {}
+        for run in self.runs.values():
+            if run.what == TRIGGER and run.verdict == "quiet":
+                quiet[run.name] = max(run.last, quiet.get(run.name, run.last))
+            elif run.what != TRIGGER and run.verdict != "pass":
+                key = (run.name, run.stage)
+                bad[key] = max(run.last, bad.get(key, run.last))
+
+        def keep(run: Run) -> bool:
+            if run.what == TRIGGER:
+                return run.last >= quiet.get(run.name, run.last)
+            return run.last >= before and run.last >= bad.get((run.name, run.stage), run.last)
+
+        kept = {key: run for key, run in self.runs.items() if keep(run)}
+        if len(kept) != len(self.runs):
+            self.runs = kept
+            self.version += 1
+
+
+@dataclass
+class EvidenceFeed:
+    """The one store the console records into (flushed on exit) and the follower that reads
+    everyone's evidence back; `runs()` merges the console's own open runs over the file's."""
+
+    store: EvidenceStore
+    follower: EvidenceFollower
+    digests: dict[str, str]
+
+    def __post_init__(self) -> None:
+        self._said: dict[tuple[str, str], str] = {}  # latest verdict recorded, per gate/trigger
+        self._recorded = 0  # bumps with every record: the open runs changed
+        self._cache: tuple[tuple[int, int, datetime | None], tuple[Run, ...]] | None = None
+        self._before: datetime | None = None
+        self._polls_since_prune = 0
+
+    def record(
+        self, report: CheckReport, fresh: Iterable[tuple[str, str]] = (), *, changes: bool = True
+    ) -> int:
+        """Record the evaluations of `fresh` gates and triggers (their query just answered),
+        and with `changes` any whose verdict changed since it was last recorded (data went
+        stale: a verdict that changes with time alone). Returns how many were recorded."""
+        wanted = set(fresh)
+        chosen: list[Evaluation] = [
+            ev
+            for ev in evaluations(report, self.digests)
+            if (ev.what, ev.name) in wanted
+            or (changes and self._said.get((ev.what, ev.name)) != ev.verdict)
+        ]
+        if not chosen:
+            return 0
+        self.store.record(chosen)  # may raise OSError: the caller says so
+        for ev in chosen:
+            self._said[(ev.what, ev.name)] = ev.verdict
+        self._recorded += 1
+        return len(chosen)
+
+    def poll(self, entered_at: datetime | None) -> None:
+        """Follow the file; prune when the stage changed, and now and then as it grows."""
+        grew = self.follower.poll()
+        self._polls_since_prune += grew
+        if entered_at != self._before or self._polls_since_prune >= 64:
+            self.follower.prune(entered_at)
+            self._before = entered_at
+            self._polls_since_prune = 0
+
+    def runs(self) -> tuple[Run, ...]:
+        """Every run that can still matter, oldest first: the file's, with the console's
+        own open runs (newer than their last written line) merged over them."""
+        key = (self.follower.version, self._recorded, self._before)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        merged = dict(self.follower.runs)
+        for run in self.store.open_runs():
+            known = merged.get(run.run)
+            if known is None or run.last >= known.last:
+                merged[run.run] = run
+        ordered = tuple(sorted(merged.values(), key=lambda r: (r.first, r.run)))
+        self._cache = (key, ordered)
+        return ordered
+
+    def flush(self) -> None:
+        self.store.flush()
+
+    def forget_said(self) -> None:
+        """After a stage change every gate and trigger is recorded afresh."""
+        self._said.clear()
