@@ -551,8 +551,10 @@ async def test_a_rollback_is_not_reported_effective_while_traffic_still_shows_v2
         env = environ(fake, dsn=soulprint_dsn)
         await advance_fast(book, fake, soulprint_dsn)
         async with Traffic(soulprint_dsn, fake, ignore_flag=True):
+            # Long enough for a second look (it polls every 2 s): the first may come before
+            # any import started after the rollback, and "no traffic yet" proves nothing.
             code, out, err = await acli(
-                book, env, "rollback", "--yes", "--reason", "x", "--observe", "1"
+                book, env, "rollback", "--yes", "--reason", "x", "--observe", "3"
             )
 
     assert "✓ rollback verified" in out  # the flag did change …
