@@ -456,7 +456,8 @@ def test_a_session_s_repr_shows_no_secret(tmp_path):
 
 class Traffic:
     """Imports arriving every 50 ms, each routed by what the live deployment carries (as
-    the app does), or, with `ignore_flag`, half of them to v2 whatever the flag says."""
+    the app does), or, with `ignore_flag`, all of them to v2 whatever the flag says (a
+    deployment that did not take the change)."""
 
     def __init__(self, dsn: str, fake, *, ignore_flag: bool = False):
         self.dsn, self.fake, self.ignore_flag = dsn, fake, ignore_flag
@@ -470,7 +471,7 @@ class Traffic:
                 # Routed now: the row's start time is the moment the routing was decided.
                 started = datetime.now(UTC)
                 live = int(self.fake.live_value(PROJECT, KEY) or 0)
-                v2 = i % 2 == 0 if self.ignore_flag else i % 100 < live
+                v2 = True if self.ignore_flag else i % 100 < live
                 await conn.execute(
                     "INSERT INTO user_profiles (full_pass_status, full_pass_started_at, "
                     "pipeline_version) VALUES ('processing', $1, $2)",

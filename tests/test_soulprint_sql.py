@@ -115,6 +115,9 @@ async def test_runbook_columns_exist_in_the_statements_they_name(conn):
         if check["query"] not in SQL_QUERIES:
             continue  # an http query: its columns are declared in the runbook
         named = {check.get(k) for k in ("column", "successes", "trials")} - {None}
+        named |= set(check.get("row", {}) if isinstance(check.get("row"), dict) else {})
+        named |= set((check.get("distribution") or {}).values())
+        named |= set((check.get("new_rows") or {}).values())
         assert named or check.get("row_count"), check
         assert named <= await columns(check["query"]), check
 
