@@ -305,3 +305,24 @@ def test_a_file_with_a_byte_order_mark_reads_like_one_without(tmp_path: Path):
     path.write_bytes(codecs.BOM_UTF8 + b"-- One\nSELECT 1;\n")
     [stmt] = read_sql_file(path)
     assert (stmt.title, stmt.text, stmt.line, stmt.col) == ("One", "SELECT 1", 2, 1)
+
+
+def test_identifier_and_dollar_tag_patterns_accept_what_postgres_does_on_every_code_point():
+    # The patterns are written as "all but the ASCII that may not appear" (cheap to compile);
+    # they must accept exactly what the plain Unicode ranges do.
+    import re
+
+    from cutover import sqlfile
+
+    word = re.compile(r"[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*")
+    tag = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
+    differ = []
+    for point in range(0x110000):
+        c = chr(point)
+        for text in (c, "a" + c):
+            if bool(word.fullmatch(text)) != bool(sqlfile._WORD.fullmatch(text)):
+                differ.append(("word", text))
+        for text in ("$" + c + "$", "$a" + c + "$"):
+            if bool(tag.fullmatch(text)) != bool(sqlfile._DOLLAR_TAG.fullmatch(text)):
+                differ.append(("tag", text))
+    assert differ == []

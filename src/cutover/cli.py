@@ -6,19 +6,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import importlib.metadata
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cutover import cli_moves as moves
-from cutover import cli_time, columns, db, textfile
 from cutover import runbook as runbook_mod
 from cutover.caps import printable
-from cutover.check import CheckReport, report_json
-from cutover.cli_status import cmd_status
+from cutover.check import CheckReport, queries_for, report_json
 from cutover.cliutil import (
     ERROR,
     EXIT_FOR_VERDICT,
@@ -37,7 +33,6 @@ from cutover.inert import inert
 from cutover.journal import iso_utc
 from cutover.problems import ProblemsFound
 from cutover.session import Session
-from cutover.signoff import SignOffRefused, sign_off
 
 MARK = {Verdict.PASS: "✓ PASS", Verdict.FAIL: "✗ FAIL", Verdict.WAIT: "… WAIT"}
 
@@ -53,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the runbook (default: $CUTOVER_RUNBOOK, then ./runbook.toml)",
     )
-    p.add_argument("--version", action="version", version=f"cutover {_version()}")
+    p.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     tui = sub.add_parser("tui", help="the full-screen console (the default)")
     tui.add_argument("--readonly", action="store_true", help="no action that changes anything")
@@ -175,17 +170,27 @@ def parser() -> argparse.ArgumentParser:
 
 def _version() -> str:
     """The installed package's version: what a bug report and `pip install cutover==` name."""
+    import importlib.metadata  # ~20 ms: only when asked
+
     try:
         return importlib.metadata.version("cutover")
     except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
         return "(not installed)"
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when given (argparse's own action wants it up front)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
+        print(f"cutover {_version()}")
+        parser.exit()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     command = args.command or "tui"
     try:
-        return COMMANDS[command](args)
+        return command_for(command)(args)
     except ProblemsFound as exc:
         for problem in exc.problems:
             err(str(problem))
@@ -226,6 +231,8 @@ def _refuse_a_malformed_dsn(session: Session) -> None:
     name = session.runbook.database.dsn_env
     dsn = session.environ.get(name, "").strip()
     if dsn:
+        from cutover import db
+
         try:
             db.check_dsn(dsn, name)
         except db.DatabaseUnavailable as exc:
@@ -265,7 +272,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[str, str]]]:
     """Prepare every SQL query on Postgres; then check each column the runbook reads of one.
     Also returns the queries that only lack a column they declare in `needs`."""
-    runner = session.runner()
+    from cutover import columns, textfile
+
+    runner = session.runner(1)  # one query at a time: each problem in its file's order
     lacking: list[tuple[str, str]] = []
     try:
         problems = []
@@ -293,7 +302,7 @@ async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[
 
 def cmd_check(args: argparse.Namespace) -> int:
     session = session_for(args)
-    moves.settle(session)
+    _settle(session)
     current, warnings = session.state()
     warn(warnings)
     stage_id = args.stage or current.stage_id
@@ -311,7 +320,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 async def _check(session: Session, stage) -> CheckReport:
-    runner = session.runner()
+    looked, _ = session.state()
+    wanted = queries_for(session.runbook, stage, rollback=looked.after_rollback is not None)
+    runner = session.runner(sum(session.runbook.queries[q].kind != "http" for q in wanted))
     try:
         await runner.connect()
         report, _ = await session.check(runner, stage)
@@ -352,8 +363,10 @@ def _print_check(session: Session, report: CheckReport) -> None:
 
 
 def cmd_signoff(args: argparse.Namespace) -> int:
+    from cutover.signoff import SignOffRefused, sign_off
+
     session = session_for(args)
-    moves.settle(session)
+    _settle(session)
     warn(session.state()[1])
     try:
         signed = asyncio.run(sign_off(session, args.step, note=args.note, override=args.override))
@@ -376,7 +389,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
     if args.accept_break:
         return _accept_break(session, args.note)
     if not args.verify:
-        moves.settle(session)
+        _settle(session)
     if args.verify:
         verification = session.journal.verify()
         if args.json:
@@ -451,24 +464,53 @@ def _accept_break(session: Session, note: str) -> int:
     return OK
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+def _settle(session: Session) -> None:
+    """Before a command that reads the state: close a crashed action's intent, if any (the
+    flag adapters are imported only when there is one)."""
+    current, _ = session.state()
+    if current.pending is not None:
+        importlib.import_module("cutover.cli_moves").settle(session)
+
+
+Command = Callable[[argparse.Namespace], int]
+
+# Each command imports what it needs when it runs: `check` never pays for the flag adapters
+# and their HTTP client, `status` never for the console. A "module:function" is resolved on
+# demand; a function may also be given as is.
+COMMANDS: dict[str, Command | str] = {
     "tui": cmd_tui,
     "demo": cmd_demo,
     "validate": cmd_validate,
     "check": cmd_check,
-    "status": cmd_status,
+    "status": "cutover.cli_status:cmd_status",
     "signoff": cmd_signoff,
     "journal": cmd_journal,
-    "advance": moves.cmd_advance,
-    "rollback": moves.cmd_rollback,
-    "stepback": moves.cmd_stepback,
-    "reconcile": moves.cmd_reconcile,
-    "raise": cli_time.cmd_raise,
-    "clear": cli_time.cmd_clear,
-    "accept-gap": cli_time.cmd_accept_gap,
-    "evidence": cli_time.cmd_evidence,
-    "digest": cli_time.cmd_digest,
+    "advance": "cutover.cli_moves:cmd_advance",
+    "rollback": "cutover.cli_moves:cmd_rollback",
+    "stepback": "cutover.cli_moves:cmd_stepback",
+    "reconcile": "cutover.cli_moves:cmd_reconcile",
+    "raise": "cutover.cli_time:cmd_raise",
+    "clear": "cutover.cli_time:cmd_clear",
+    "accept-gap": "cutover.cli_time:cmd_accept_gap",
+    "evidence": "cutover.cli_time:cmd_evidence",
+    "digest": "cutover.cli_time:cmd_digest",
 }
+
+
+def command_for(name: str) -> Command:
+    """The function that runs command `name`, importing its module on first use.
+
+    >>> command_for("check") is cmd_check
+    True
+    >>> command_for("status").__name__
+    'cmd_status'
+    """
+    found = COMMANDS[name]
+    if isinstance(found, str):
+        module, _, function = found.partition(":")
+        found = getattr(importlib.import_module(module), function)
+    return found
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -144,7 +144,7 @@ async def _observe(session: Session, outcome: actions.Outcome, timeout_s: float)
     if session.runbook.flag.observed is None or timeout_s <= 0 or outcome.to_percent != 0:
         return OK
     try:
-        runner = session.runner()
+        runner = session.runner(1)  # the observed share only
         await runner.connect()
     except db.DatabaseUnavailable as exc:
         err(f"! cannot watch traffic: {exc}")

@@ -37,7 +37,7 @@ async def _look(
     seen, db_problem = None, None
     if session.runbook.flag.observed is not None:
         try:
-            runner = session.runner()
+            runner = session.runner(1)  # the observed share only
             try:
                 await runner.connect()
                 seen = await observed_share(session.runbook, runner)

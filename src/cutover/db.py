@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -146,13 +146,28 @@ def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str
     return redact(f"{type(exc).__name__}: {exc}", dsn)
 
 
+# Connections a runner opens at most: enough for a check's queries to run side by side and
+# for the console's start-up burst, few enough to be a polite guest on a production database.
+MAX_CONNECTIONS = 4
+
+
+def pool_size(query_count: int) -> int:
+    """Connections for this much SQL at once: one each, up to MAX_CONNECTIONS.
+
+    >>> pool_size(1), pool_size(6), pool_size(0)
+    (1, 4, 1)
+    """
+    return max(1, min(MAX_CONNECTIONS, query_count))
+
+
 class QueryRunner:
-    """A small pool; each query in its own read-only transaction with a statement timeout."""
+    """A small pool, its connections opened together up front (a query never waits for one
+    to be set up); each query in its own read-only transaction with a statement timeout."""
 
     def __init__(self, database: Database, dsn: str, *, size: int = 2, connect_timeout: float = 5):
         self.database = database
         self.dsn = dsn
-        self.size = size
+        self.size = max(1, size)
         self.connect_timeout = connect_timeout
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
@@ -171,7 +186,7 @@ class QueryRunner:
             try:
                 self._pool = await asyncpg.create_pool(
                     self.dsn,
-                    min_size=1,
+                    min_size=self.size,
                     max_size=self.size,
                     timeout=self.connect_timeout,
                     statement_cache_size=cache,
@@ -199,7 +214,10 @@ class QueryRunner:
 
         At most `max_rows` rows come back, each cell capped (cutover.caps): the rows are read
         through a server-side cursor, so a million-row result never crosses the wire whole,
-        and `truncated` says there were more."""
+        and `truncated` says there were more.
+
+        `duration_s` is the time the query took once it had a connection: a query queued
+        behind others is not slow itself."""
         started = time.monotonic()
         ran_at = datetime.now(UTC)
         timeout = self.database.statement_timeout_s
@@ -209,6 +227,8 @@ class QueryRunner:
             await self.connect()
             assert self._pool is not None
             async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+                started = time.monotonic()
+                ran_at = datetime.now(UTC)
                 await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
                 refusal = await self._judge(conn, query)
                 if refusal is not None:  # never sent to the server
@@ -251,6 +271,24 @@ class QueryRunner:
         if query.sql not in self._judged:
             self._judged[query.sql] = await sqlguard.check_on(conn, query.sql)
         return self._judged[query.sql]
+
+    async def judge_all(self, queries: Iterable[Query]) -> None:
+        """Judge every query not judged yet in one round trip (each would otherwise ask the
+        database on its first run, while it holds a connection). Never raises: a query left
+        unjudged is judged when it runs, and says there what went wrong."""
+        texts = list(
+            dict.fromkeys(q.sql for q in queries if q.kind != "http" and q.sql not in self._judged)
+        )
+        if not texts:
+            return
+        try:
+            await self.connect()
+            assert self._pool is not None
+            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+                judged = await sqlguard.check_all_on(conn, texts)
+        except Exception:  # the query's own run reports it, with its words
+            return
+        self._judged.update(judged)
 
     async def prepare(self, query: Query, shown_file: str) -> Prepared:
         """Ask Postgres to plan the query without running it, and judge what it calls.

@@ -11,16 +11,19 @@ import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-import jsonpath
-
+from cutover import httpclient
 from cutover.caps import MAX_ROWS, cap_row, cap_text
 from cutover.inert import inert
 from cutover.model import Query
 from cutover.probes import _reason, _scrub, expand_env, expand_headers, redact_url
 from cutover.results import Cause, QueryResult
+
+if TYPE_CHECKING:  # httpx and jsonpath are imported when an http query is read or run
+    import httpx
+
+    from cutover.httpclient import Clients
 
 # A metrics or logs answer is kilobytes; anything near this is not what the runbook meant.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -36,6 +39,8 @@ def jsonpath_problem(path: str) -> str | None:
     """
     if not path.strip().startswith("$"):
         return 'not a JSONPath: it starts with $, like "$.values[-1].value"'
+    import jsonpath
+
     try:
         jsonpath.compile(path)
     except jsonpath.JSONPathError as exc:
@@ -70,6 +75,8 @@ def extract(
     >>> extract({"logs": [{"message": "a"}, {"message": "b"}]}, "$.logs", {})
     (('message',), [('a',), ('b',)])
     """
+    import jsonpath
+
     if rows is None:
         nodes = [doc]
     else:
@@ -110,12 +117,16 @@ class SqlRunner(Protocol):
 
 
 async def run_query(
-    runner: SqlRunner | None, query: Query, *args: object, environ: Mapping[str, str]
+    runner: SqlRunner | None,
+    query: Query,
+    *args: object,
+    environ: Mapping[str, str],
+    clients: Clients | None = None,
 ) -> QueryResult:
     """The one dispatch: an http query is fetched over HTTP, any other runs as SQL on
     `runner` (which an http query never touches: it may be None, or its database down)."""
     if query.kind == "http":
-        return await run_http(query, environ=environ)
+        return await run_http(query, environ=environ, clients=clients)
     assert runner is not None, f"{query.id} is SQL and needs a database"
     return await runner.run(query, *args)
 
@@ -126,9 +137,11 @@ async def run_http(
     environ: Mapping[str, str] = os.environ,
     client: httpx.AsyncClient | None = None,
     max_rows: int = MAX_ROWS,
+    clients: Clients | None = None,
 ) -> QueryResult:
     """Fetch the query's endpoint once and read its rows. An error names the URL without
-    credentials and the variable a header needs, never a header's value."""
+    credentials and the variable a header needs, never a header's value. `clients`: the
+    session's clients, one per destination (without, a client for this one request)."""
     started = time.monotonic()
     ran_at = datetime.now(UTC)
 
@@ -150,10 +163,14 @@ async def run_http(
     request: dict[str, Any] = {"headers": headers}
     if query.json is not None:
         request["json"] = query.json
+    httpx = httpclient.httpx()  # only once there is a request to send
     try:
         async with asyncio.timeout(query.timeout_s):
+            if client is None and clients is not None:
+                client = clients.for_url(url)
+                request["timeout"] = query.timeout_s  # a shared client has no timeout of ours
             if client is None:
-                async with httpx.AsyncClient(timeout=query.timeout_s) as own:
+                async with httpclient.client(timeout=query.timeout_s) as own:
                     status, body = await _fetch(own, query.method, url, request)
             else:
                 status, body = await _fetch(client, query.method, url, request)
@@ -177,6 +194,8 @@ async def run_http(
         return failed(
             f"{query.method} {shown} did not answer JSON ({len(body)} bytes)", Cause.FAILED
         )
+    import jsonpath
+
     try:
         columns, rows = extract(doc, query.rows, query.columns)
     except jsonpath.JSONPathError as exc:

@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-import httpx
-
+from cutover import httpclient
 from cutover.durations import humanize
 from cutover.model import Probe
+
+if TYPE_CHECKING:  # imported when a probe runs, not by every command that reads this module
+    import httpx
+
+    from cutover.httpclient import Clients
 
 PASS_MARK, FAIL_MARK, WARN_MARK = "✓", "✗", "!"
 
@@ -569,10 +573,12 @@ async def run_probe(
     client: httpx.AsyncClient | None = None,
     environ: Mapping[str, str] = os.environ,
     now: datetime | None = None,
+    clients: Clients | None = None,
 ) -> ProbeResult:
     """Fetch the probe's URL once and judge the response. Never raises for a network
     problem or a bad URL: those come back as ERROR with a reason the operator can read.
-    `now` (aware UTC) stands in for the clock: it is `ran_at` and the reference for Sunset."""
+    `now` (aware UTC) stands in for the clock: it is `ran_at` and the reference for Sunset.
+    `clients`: the session's clients, one per destination (without, one for this request)."""
     ran_at = now or datetime.now(UTC)
     started = time.perf_counter()
 
@@ -606,10 +612,13 @@ async def run_probe(
     if probe.json is not None:
         request["json"] = probe.json
 
+    httpx = httpclient.httpx()  # only once there is a request to send
     try:
         async with asyncio.timeout(probe.timeout_s):
+            if client is None and clients is not None:
+                client = clients.for_url(url)
             if client is None:
-                async with httpx.AsyncClient(timeout=probe.timeout_s) as own:
+                async with httpclient.client(timeout=probe.timeout_s) as own:
                     response = await own.request(probe.method, url, **request)
             else:
                 response = await client.request(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 import tomllib
@@ -221,8 +222,13 @@ class _Reader:
     def __init__(self, file: Path, text: str, shown_as: str):
         self.file = file
         self.shown_as = shown_as
-        self.positions = tomlpos.key_positions(text)
+        self.text = text
         self.problems: list[Problem] = []
+
+    @functools.cached_property
+    def positions(self) -> dict:
+        """Where each key is in the file: scanned only when there is a problem to place."""
+        return tomlpos.key_positions(self.text)
 
     def problem(self, path: tuple, message: str, *, at_value: bool = False) -> None:
         pos = tomlpos.nearest(self.positions, path)

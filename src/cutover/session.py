@@ -7,13 +7,16 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from cutover import compare, db, evidence, journal, redact, snapshots, state
+from cutover import compare, evidence, journal, redact, snapshots, state
 from cutover.check import CheckReport, judge_rollback_gates, judge_stage, queries_for
 from cutover.hold import Hold, judge_hold
-from cutover.httpquery import run_query
 from cutover.model import Query, Runbook, Stage
 from cutover.results import QueryResult
+
+if TYPE_CHECKING:  # the driver is imported by the commands that reach the database
+    from cutover import db
 
 
 def query_args(query: Query, current: state.CutoverState | None) -> tuple[object, ...]:
@@ -67,14 +70,26 @@ class Session:
             warnings = (read.chain.message, *warnings)
         return current, warnings
 
-    def runner(self) -> db.QueryRunner:
-        """A query runner on the runbook's database; DatabaseUnavailable without a DSN."""
+    def runner(self, queries: int | None = None) -> db.QueryRunner:
+        """A query runner on the runbook's database, with a connection for each of `queries`
+        SQL queries at once (default: all of the runbook's) up to db.MAX_CONNECTIONS;
+        DatabaseUnavailable without a DSN."""
+        from cutover import db
+
         dsn = db.dsn_from_env(self.runbook.database, self.environ)
-        return db.QueryRunner(self.runbook.database, dsn)
+        if queries is None:
+            queries = sum(q.kind != "http" for q in self.runbook.queries.values())
+        return db.QueryRunner(self.runbook.database, dsn, size=db.pool_size(queries))
 
     async def run_queries(
         self, runner: db.QueryRunner, query_ids: list[str]
     ) -> dict[str, QueryResult]:
+        from cutover.httpquery import run_query
+
+        sql = [self.runbook.queries[q] for q in query_ids if self.runbook.queries[q].kind != "http"]
+        judge_all = getattr(runner, "judge_all", None)
+        if judge_all is not None and len(sql) > 1:
+            await judge_all(sql)  # one round trip for all, before they take connections
         current = (
             self.state()[0] if any(self.runbook.queries[q].params for q in query_ids) else None
         )

@@ -10,6 +10,7 @@ Postgres itself declares free of side effects (STABLE or IMMUTABLE).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterator, Sequence
@@ -117,6 +118,7 @@ class Call:
         return ".".join(self.name) if not self.operator else f"operator {'.'.join(self.name)}"
 
 
+@functools.lru_cache(maxsize=256)
 def refusal(text: str) -> Refusal | None:
     """None for one plain read calling nothing known to act elsewhere; else why not, where.
 
@@ -144,6 +146,7 @@ def refusal(text: str) -> Refusal | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
 def calls(text: str) -> tuple[Call, ...]:
     """Every function and operator the statement calls, in the order written.
 
@@ -245,9 +248,42 @@ async def check_on(conn: Fetches, text: str) -> Refusal | None:
     return volatile_refusal(called, [tuple(r) for r in rows])
 
 
+async def check_all_on(conn: Fetches, texts: Sequence[str]) -> dict[str, Refusal | None]:
+    """`check_on` for many queries in one round trip: each text's verdict."""
+    verdicts: dict[str, Refusal | None] = {}
+    pending: list[tuple[str, tuple[Call, ...]]] = []
+    for text in texts:
+        found = refusal(text)
+        called = calls(text) if found is None else ()
+        if found is not None or not called:
+            verdicts[text] = found
+        else:
+            pending.append((text, called))
+    if pending:
+        every = [call for _, called in pending for call in called]
+        rows = await conn.fetch(RESOLVE_SQL, *resolve_args(every))
+        by_call: dict[int, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            by_call.setdefault(int(row[0]), []).append(tuple(row))
+        first = 1
+        for text, called in pending:
+            own = [
+                (i - first + 1, *rest)
+                for i in range(first, first + len(called))
+                for _, *rest in by_call.get(i, ())
+            ]
+            verdicts[text] = volatile_refusal(called, own)
+            first += len(called)
+    return verdicts
+
+
 # --- the parse tree ---------------------------------------------------------------------
 
 
+# Parsing is the slow part (pglast builds a Python object per node), and the same text is
+# judged when the runbook loads and again before it first runs: each text is parsed once.
+# The trees are only ever read.
+@functools.lru_cache(maxsize=64)
 def _parse(text: str) -> tuple[Any, Refusal | None]:
     try:
         statements = parse_sql(text)

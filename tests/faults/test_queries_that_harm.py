@@ -245,3 +245,35 @@ async def test_a_volatile_function_on_the_allow_list_still_runs(victims_dsn):
         await runner.aclose()
     assert result.error is None
     assert result.rows == ((True, True),)
+
+
+async def test_queries_judged_together_are_refused_exactly_as_each_alone(victims_dsn):
+    # A check judges all its queries in one round trip before they run: a wrapper function,
+    # a schema-qualified one and an operator hidden among harmless queries are still each
+    # refused, and the harmless ones still run.
+    texts = {
+        "count": "SELECT count(*) AS n FROM victims",
+        "sweep": "SELECT sweep() AS n",
+        "clock": "SELECT clock_timestamp() > now() - interval '1 day' AS fresh",
+        "tidy": "SELECT ops.tidy() AS n",
+        "same": "SELECT count(*) AS n FROM victims WHERE id === 1",
+        "plain": "SELECT 1 AS n",
+    }
+    queries = [
+        Query(id=i, title=i, file=Path(f"{i}.sql"), statement=None, refresh_s=30, sql=sql)
+        for i, sql in texts.items()
+    ]
+    together = QueryRunner(Database(), victims_dsn, size=2)
+    alone = QueryRunner(Database(), victims_dsn, size=1)
+    try:
+        await together.judge_all(queries)
+        ran = {q.id: await together.run(q) for q in queries}
+        each = {q.id: await alone.run(q) for q in queries}
+    finally:
+        await together.aclose()
+        await alone.aclose()
+    assert await victims(victims_dsn) == 3
+    refused = {i for i, r in ran.items() if r.cause is Cause.REFUSED}
+    assert refused == {"sweep", "tidy", "same"}
+    assert {i: r.error for i, r in ran.items()} == {i: r.error for i, r in each.items()}
+    assert ran["count"].rows == ((3,),)

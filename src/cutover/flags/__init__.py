@@ -1,15 +1,34 @@
-"""Flags: where the rollout percent lives, one module per platform, opened from the runbook."""
+"""Flags: where the rollout percent lives, one module per platform, opened from the runbook.
+A platform's module (and its HTTP client) is imported when a flag of that kind is opened."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from cutover import model
 from cutover.flags.base import Flag, FlagError, FlagState, Progress, parse_percent
-from cutover.flags.command import CommandFlag
-from cutover.flags.file import FileFlag
-from cutover.flags.vercel import DEFAULT_API_URL, VercelFlag
+
+if TYPE_CHECKING:
+    from cutover.flags.command import CommandFlag
+    from cutover.flags.file import FileFlag
+    from cutover.flags.vercel import VercelFlag
+
+_ADAPTERS = {
+    "CommandFlag": "cutover.flags.command",
+    "FileFlag": "cutover.flags.file",
+    "VercelFlag": "cutover.flags.vercel",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """`flags.VercelFlag` and the others, imported on first use."""
+    if name in _ADAPTERS:
+        return getattr(importlib.import_module(_ADAPTERS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CommandFlag",
@@ -41,6 +60,8 @@ def open_flag(
                 f"token with access to project {config.project} in it (the runbook names "
                 "the variable in [flag] token_env)"
             )
+        from cutover.flags.vercel import DEFAULT_API_URL, VercelFlag
+
         return VercelFlag(
             project=config.project,
             key=config.key,
@@ -53,10 +74,14 @@ def open_flag(
     if config.kind == "file":
         if config.path is None:
             raise FlagError('[flag] kind = "file" needs path')
+        from cutover.flags.file import FileFlag
+
         return FileFlag(config.path)
     if config.kind == "command":
         if not config.get or not config.set:
             raise FlagError('[flag] kind = "command" needs both get and set')
+        from cutover.flags.command import CommandFlag
+
         return CommandFlag(
             config.get,
             config.set,

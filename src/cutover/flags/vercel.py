@@ -7,10 +7,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from cutover import httpclient
 from cutover.durations import humanize
 from cutover.flags.base import FlagError, FlagState, Progress, _quiet, check_percent, parse_percent
+
+httpx = httpclient.httpx()  # without its command-line tool (see cutover.httpclient)
 
 DEFAULT_API_URL = "https://api.vercel.com"
 FAILED_STATES = frozenset({"ERROR", "CANCELED"})
@@ -100,7 +101,7 @@ class VercelFlag:
         # The env var's entry from the last lookup: a set right after a read (every move
         # reads first) saves a round trip before the PATCH. Dropped on any 404.
         self._entry: dict[str, Any] | None = None
-        self._client = httpx.AsyncClient(
+        self._client = httpclient.client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "User-Agent": "cutover"},
             timeout=timeout_s,
