@@ -16,20 +16,26 @@ WITH durations AS (
        AND full_pass_completed_at IS NOT NULL
        AND full_pass_started_at >= now() - interval '24 hours'
 ),
-buckets (position, bucket, from_min, to_min) AS (
-    VALUES (1, '< 5 min',   NULL::numeric, 5::numeric),
-           (2, '5–10 min',  5,             10),
-           (3, '10–20 min', 10,            20),
-           (4, '20–30 min', 20,            30),
-           (5, '> 30 min',  30,            NULL)
+buckets (position, bucket) AS (
+    VALUES (1, '< 5 min'), (2, '5–10 min'), (3, '10–20 min'), (4, '20–30 min'), (5, '> 30 min')
+),
+-- One pass: each import lands in its bucket by a CASE (a bucket includes its lower
+-- bound), then the five buckets are joined to the counts, so an empty one shows 0.
+binned AS (
+    SELECT CASE WHEN minutes < 5  THEN 1
+                WHEN minutes < 10 THEN 2
+                WHEN minutes < 20 THEN 3
+                WHEN minutes < 30 THEN 4
+                ELSE 5
+           END      AS position,
+           count(*) AS imports
+      FROM durations
+     GROUP BY 1
 ),
 counted AS (
-    SELECT b.position, b.bucket, count(d.minutes) AS imports
+    SELECT b.position, b.bucket, coalesce(n.imports, 0) AS imports
       FROM buckets AS b
-      LEFT JOIN durations AS d
-             ON (b.from_min IS NULL OR d.minutes >= b.from_min)
-            AND (b.to_min IS NULL OR d.minutes < b.to_min)
-     GROUP BY b.position, b.bucket
+      LEFT JOIN binned AS n ON n.position = b.position
 )
 SELECT bucket,
        imports,

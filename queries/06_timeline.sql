@@ -12,25 +12,31 @@ WITH hours AS (
     SELECT generate_series(date_trunc('hour', now()) - interval '5 hours',
                            date_trunc('hour', now()),
                            interval '1 hour') AS hour_start
+),
+-- One pass over the imports that started or finished in the window (both times are
+-- indexed), each counted in the hour of the time its column is about; date_trunc's hours
+-- are the clock hours the series steps through.
+recent AS (
+    SELECT full_pass_status                                          AS status,
+           date_trunc('hour', full_pass_started_at)                  AS started_hour,
+           date_trunc('hour', full_pass_completed_at)                AS completed_hour,
+           date_trunc('hour', coalesce(full_pass_completed_at, full_pass_started_at))
+               AS ended_hour
+      FROM user_profiles
+     WHERE full_pass_started_at >= date_trunc('hour', now()) - interval '5 hours'
+        OR full_pass_completed_at >= date_trunc('hour', now()) - interval '5 hours'
 )
 SELECT h.hour_start,
-       (SELECT count(*) FROM user_profiles AS p
-         WHERE p.full_pass_started_at >= h.hour_start
-           AND p.full_pass_started_at < h.hour_start + interval '1 hour') AS started,
-       (SELECT count(*) FROM user_profiles AS p
-         WHERE p.full_pass_status = 'complete'
-           AND p.full_pass_completed_at >= h.hour_start
-           AND p.full_pass_completed_at < h.hour_start + interval '1 hour') AS completed,
-       (SELECT count(*) FROM user_profiles AS p
-         WHERE p.full_pass_status = 'failed'
-           AND coalesce(p.full_pass_completed_at, p.full_pass_started_at) >= h.hour_start
-           AND coalesce(p.full_pass_completed_at, p.full_pass_started_at)
-               < h.hour_start + interval '1 hour') AS failed,
-       (SELECT count(*) FROM user_profiles AS p
-         WHERE p.full_pass_status = 'processing'
-           AND p.full_pass_started_at >= h.hour_start
-           AND p.full_pass_started_at < h.hour_start + interval '1 hour') AS in_progress
+       count(*) FILTER (WHERE r.started_hour = h.hour_start)                 AS started,
+       count(*) FILTER (WHERE r.status = 'complete' AND r.completed_hour = h.hour_start)
+           AS completed,
+       count(*) FILTER (WHERE r.status = 'failed' AND r.ended_hour = h.hour_start)
+           AS failed,
+       count(*) FILTER (WHERE r.status = 'processing' AND r.started_hour = h.hour_start)
+           AS in_progress
   FROM hours AS h
+  LEFT JOIN recent AS r ON h.hour_start IN (r.started_hour, r.completed_hour, r.ended_hour)
+ GROUP BY h.hour_start
  ORDER BY h.hour_start;
 
 -- Per 10 minutes instead, for the first hour after a flag change:

@@ -252,3 +252,52 @@ def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "CUTOVER_DATABASE_URL"}
     env.update(extra)
     return env
+
+
+def test_validate_explain_shows_each_shipped_querys_plan_and_cost(soulprint_dsn):
+    done = subprocess.run(
+        [sys.executable, "-m", "cutover.cli", "--runbook", str(REPO / "runbook.toml"),
+         "validate", "--explain"],
+        capture_output=True,
+        text=True,
+        env=_env(CUTOVER_DATABASE_URL=soulprint_dsn),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = done.stdout.split("\n\n")[0]
+    assert "EXPLAIN" in summary and "nothing ran" in summary
+    for query_id in ("success_rate", "timeline", "duration_histogram", "v2_share"):
+        assert f"\n  {query_id} " in summary, query_id
+        assert f"\n{query_id}:\n  " in done.stdout, query_id  # its plan, as Postgres wrote it
+    assert "cost=" in done.stdout
+    assert "render_memory" not in done.stdout  # an http query has no plan
+
+
+async def test_validate_explain_plans_a_query_without_running_it(tmp_path, soulprint_dsn):
+    import asyncpg
+
+    # Run, this divides by zero on the empty table; planned, it is only a cost.
+    query = "SELECT 1 / (SELECT count(*) FROM user_profiles)::int AS one"
+    path = write(tmp_path, MINIMAL, {"q.sql": f"-- One\n{query};\n"})
+    env = _env(CUTOVER_DATABASE_URL=soulprint_dsn)
+    explain = [sys.executable, "-m", "cutover.cli", "--runbook", str(path), "validate", "--explain"]
+    done = subprocess.run(explain, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "\nq:\n  " in done.stdout
+    conn = await asyncpg.connect(soulprint_dsn)
+    try:
+        with pytest.raises(asyncpg.DivisionByZeroError):  # what running it would have done
+            await conn.fetch(query)
+    finally:
+        await conn.close()
+
+
+def test_validate_explain_without_a_database_says_what_it_needs():
+    done = subprocess.run(
+        [sys.executable, "-m", "cutover.cli", "--runbook", str(REPO / "runbook.toml"),
+         "validate", "--explain"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--explain asks the database for its plans: set CUTOVER_DATABASE_URL" in done.stderr

@@ -82,10 +82,16 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="where the demo keeps its database, journal and demo.env (default .cutover/demo)",
     )
-    sub.add_parser(
+    validate = sub.add_parser(
         "validate",
         help="lint the runbook and its queries (and prepare them on the "
         "database when its DSN is set)",
+    )
+    validate.add_argument(
+        "--explain",
+        action="store_true",
+        help="also show each query's plan and estimated cost on the database (EXPLAIN "
+        "without ANALYZE: nothing runs)",
     )
     check = sub.add_parser(
         "check", help="run the queries once; judge the stage's gates and every trigger"
@@ -251,7 +257,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     http = sum(q.kind == "http" for q in book.queries.values())
     counts = f"{len(book.stages)} stages, {len(book.queries)} queries"
     counts += f" ({http} over HTTP, fetched when run)" if http else ""
+    explain = getattr(args, "explain", False)
     if not session.environ.get(book.database.dsn_env):
+        if explain:
+            raise UsageError(
+                f"--explain asks the database for its plans: set {book.database.dsn_env} to its DSN"
+            )
         out(
             f"{shown}: ok ({counts}); {book.database.dsn_env} is not set, so the queries were "
             "not prepared on Postgres"
@@ -266,7 +277,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
         warn([f"query {query_id!r} will wait: {message}"])
     waiting = f" but {len(lacking)}, which wait for a column they need" if lacking else ""
     out(f"{shown}: ok ({counts}, all prepared on Postgres{waiting})")
+    if explain:
+        for line in asyncio.run(_explain_all(session)):
+            out(line)
     return OK
+
+
+async def _explain_all(session: Session) -> list[str]:
+    from cutover import explain
+    from cutover.session import query_args
+
+    runner = session.runner(1)
+    current, _ = session.state()
+    try:
+        found = await explain.plans(
+            runner, session.runbook.queries.values(), lambda q: query_args(q, current)
+        )
+    finally:
+        await runner.aclose()
+    return explain.report(found)
 
 
 async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[str, str]]]:

@@ -33,6 +33,10 @@ class DatabaseUnavailable(CutoverError):
     """The database cannot be reached or the DSN is missing; the message is safe to show."""
 
 
+class QueryRefused(CutoverError):
+    """The guard will not let this query near the database (sqlguard); the message says why."""
+
+
 def dsn_from_env(database: Database, environ: Mapping[str, str]) -> str:
     dsn = environ.get(database.dsn_env, "").strip()
     if not dsn:
@@ -271,6 +275,23 @@ class QueryRunner:
         if query.sql not in self._judged:
             self._judged[query.sql] = await sqlguard.check_on(conn, query.sql)
         return self._judged[query.sql]
+
+    async def explain(self, query: Query, *args: object) -> list[str]:
+        """Postgres's plan for the query and its estimated cost: EXPLAIN without ANALYZE, so
+        nothing runs; in a read-only transaction with the statement timeout, and never for
+        a query the guard refuses (QueryRefused). Parameters not given are NULL."""
+        timeout = self.database.statement_timeout_s
+        await self.connect()
+        assert self._pool is not None
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+            refusal = await self._judge(conn, query)
+            if refusal is not None:
+                raise QueryRefused(refusal.reason)
+            statement = await conn.prepare(f"EXPLAIN {query.sql}")
+            wanted = len(statement.get_parameters())
+            rows = await statement.fetch(*(list(args) + [None] * wanted)[:wanted])
+        return [str(r[0]) for r in rows]
 
     async def judge_all(self, queries: Iterable[Query]) -> None:
         """Judge every query not judged yet in one round trip (each would otherwise ask the
