@@ -55,6 +55,38 @@ async def test_the_history_of_visits_agrees_with_the_replayed_state(tmp_path: Pa
     assert past.signoffs["prep"]["ready"].visit == 3
 
 
+async def test_the_history_kept_current_event_by_event_agrees_with_a_whole_read(tmp_path: Path):
+    # The console folds only new events into the history (a long journal holds thousands);
+    # after every event it must say what one fold of the whole journal says.
+    from cutover.tui.history import Folded, history
+
+    from .conftest import moved_elsewhere
+
+    app = fixed_app(tmp_path, stage="canary")
+    for visit in (3, 5):
+        moved_elsewhere(app, "canary", "prep", 0, kind="rollback")
+        app.session.journal.append(
+            "signoff", stage="prep", step="ready", visit=visit, note="", override=False, probe=None
+        )
+        moved_elsewhere(app, "prep", "canary", 10)
+    app.session.journal.append(
+        "advance.intent",
+        action="x",
+        from_stage="canary",
+        to_stage="half",
+        from_percent=10,
+        to_percent=50,
+        reason="",
+    )
+    app.session.journal.append("advance.failed", action="x", error="no")  # fmt: skip
+    events = app.session.journal.read().events
+    folded = Folded(app.runbook)
+    for count in range(len(events) + 1):
+        assert folded.update(events[:count]) == history(app.runbook, events[:count]), count
+    # a journal that starts over (another file) is folded from its first event
+    assert folded.update(events[:2]) == history(app.runbook, events[:2])
+
+
 def screen_text(app) -> str:
     return str(app.query_one(StatusHeader).render()) + "\n" + str(app.query_one(StatusBar).render())
 

@@ -25,7 +25,7 @@ from cutover.session import Session, query_args
 from cutover.state import MOVES
 from cutover.tui import hangup
 from cutover.tui.commands import CutoverCommands
-from cutover.tui.history import History, history
+from cutover.tui.history import Folded, History
 from cutover.tui.keys import NOTEWORTHY, KeysMixin
 from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
 from cutover.tui.moving import MovesMixin
@@ -124,6 +124,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         self.paused_at: datetime | None = None
         self.zoomed: QueryPanel | None = None
         self.past: History = History()
+        self._history = Folded(self.runbook)
         self._own_seqs: set[int] = set()
         self._quiet_seq = 0  # events up to here were this console's own move
         self.init_moves()
@@ -142,7 +143,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         yield from live_bottom()
 
     def on_mount(self) -> None:
-        self.past = history(self.runbook, self.session.journal.read().events)
+        self.past = self._history.update(self.session.journal.read().events)
         if self.flag is None:
             try:
                 self.flag = flags.open_flag(
@@ -195,7 +196,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         self.cstate, self.journal_warnings = read or self.session.state()
         if (self.cstate.stage_id, self.cstate.visit) != before:
             self.evidence.forget_said()  # the new stage's verdicts are recorded afresh
-        self.past = history(self.runbook, self.session.journal.read().events)
+        self.past = self._history.update(self.session.journal.read().events)
         self.recompute()
         self.show_state()
         moved = (self.cstate.stage_id, self.cstate.visit) != before
@@ -402,9 +403,11 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
                 note = f": {event.get('note')}" if event.get("note") else ""
                 self.say(f"journal: {event.actor} — {event.kind} {what}".strip() + note)
         self.reload_state(read)
-        if any(e.kind.partition(".")[0] in MOVES for e in events):
+        if any(e.kind.partition(".")[0] in MOVES and not (mine and e.kind.startswith(mine))
+               for e in events):  # fmt: skip
             # Someone moved traffic: what the flag reads is news too, and so are the new
-            # stage's probes.
+            # stage's probes. Not our own move in flight: it reads the flag itself, and the
+            # console reads it again when the move ends (on_action_finished).
             self.read_flag()
             self.run_probes()
 

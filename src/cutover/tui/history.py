@@ -4,7 +4,7 @@ stage has been entered. Pure: a fold over journal events that follows state.repl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cutover.model import Runbook
@@ -26,17 +26,51 @@ def history(runbook: Runbook, events: Iterable) -> History:
 
     Visits are numbered as state.replay numbers them (every entry into any stage counts), so
     a sign-off event's (stage, visit) says which entry it belongs to."""
-    known = {s.id for s in runbook.stages}
-    visit, stage_of_visit = 1, {1: runbook.stages[0].id}
-    pending: tuple[str, str] | None = None  # (action id, to stage)
-    signed: dict[tuple[str, int], dict[str, SignOff]] = {}
-    for event in events:
+    return Folded(runbook).update(list(events))
+
+
+class Folded:
+    """`history` kept current: each update folds only the events after the ones it has seen
+    (the console asks on every journal change; a long cutover's journal holds thousands)."""
+
+    def __init__(self, runbook: Runbook) -> None:
+        self.runbook = runbook
+        self._known = {s.id for s in runbook.stages}
+        self._start()
+
+    def _start(self) -> None:
+        self._seen = 0
+        self._last: object = None
+        self._visit = 1
+        self._stage_of_visit = {1: self.runbook.stages[0].id}
+        self._entries = {self.runbook.stages[0].id: 1}
+        self._latest = {self.runbook.stages[0].id: 1}
+        self._pending: tuple[str, str] | None = None  # (action id, to stage)
+        self._signed: dict[tuple[str, int], dict[str, SignOff]] = {}
+
+    def update(self, events: Sequence) -> History:
+        """The history of `events`, which extend the ones of the last update (or start over:
+        a journal replaced or rewritten folds from its first event)."""
+        seen = self._seen
+        if not (seen and len(events) >= seen and events[seen - 1] is self._last):
+            self._start()
+            seen = 0
+        for event in events[seen:]:
+            self._fold(event)
+        self._seen = len(events)
+        self._last = events[-1] if events else None
+        return History(
+            dict(self._entries),
+            {stage_id: self._signed.get((stage_id, n), {}) for stage_id, n in self._latest.items()},
+        )
+
+    def _fold(self, event) -> None:
         kind = event.kind
         if kind == "signoff":
             key = (event.get("stage"), event.get("visit"))
             step = event.get("step")
-            if stage_of_visit.get(key[1]) == key[0]:
-                signed.setdefault(key, {})[step] = SignOff(
+            if self._stage_of_visit.get(key[1]) == key[0]:
+                self._signed.setdefault(key, {})[step] = SignOff(
                     stage=key[0],
                     step=step,
                     visit=key[1],
@@ -45,22 +79,20 @@ def history(runbook: Runbook, events: Iterable) -> History:
                     note=event.get("note") or "",
                     override=bool(event.get("override")),
                 )
-            continue
+            return
         move, _, phase = kind.partition(".")
         if move not in MOVES:
-            continue
+            return
         if phase == "intent":
-            pending = (event.get("action"), event.get("to_stage"))
-        elif phase in ("done", "failed") and pending and pending[0] == event.get("action"):
-            to_stage, pending = pending[1], None
-            if phase == "done" and to_stage in known:
-                visit += 1
-                stage_of_visit[visit] = to_stage
-    entries: dict[str, int] = {}
-    latest: dict[str, int] = {}
-    for number, stage_id in stage_of_visit.items():
-        entries[stage_id] = entries.get(stage_id, 0) + 1
-        latest[stage_id] = number
-    return History(
-        entries, {stage_id: signed.get((stage_id, n), {}) for stage_id, n in latest.items()}
-    )
+            self._pending = (event.get("action"), event.get("to_stage"))
+        elif (
+            phase in ("done", "failed")
+            and self._pending
+            and self._pending[0] == event.get("action")
+        ):
+            to_stage, self._pending = self._pending[1], None
+            if phase == "done" and to_stage in self._known:
+                self._visit += 1
+                self._stage_of_visit[self._visit] = to_stage
+                self._entries[to_stage] = self._entries.get(to_stage, 0) + 1
+                self._latest[to_stage] = self._visit

@@ -1,9 +1,14 @@
-"""The app's side of moving traffic: start a move in a worker, stream its progress lines to
-whichever dialog shows it, and let an emergency rollback pre-empt anything else in flight."""
+"""The app's side of moving traffic: start a move on a thread of its own, stream its progress
+lines to whichever dialog shows it, and let an emergency rollback pre-empt anything else in
+flight."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import sys
+import threading
 from collections.abc import Awaitable, Callable
 
 from textual.worker import Worker
@@ -12,7 +17,36 @@ from cutover import actions, flags
 from cutover.tui.messages import ActionFinished, ActionLine
 from cutover.tui.screens.moves import AdvanceScreen, MoveScreen, RollbackScreen, StepBackScreen
 
-Start = Callable[[Callable[[str], None]], Awaitable[object]]
+Start = Callable[[flags.Flag, Callable[[str], None]], Awaitable[object]]
+
+MOVE_SWITCH_S = 0.0005  # how often the interpreter lock changes hands while a move runs
+
+
+class _HandOver:
+    """Every write, fsync and socket call of a move gives the interpreter lock back and takes
+    it again; while the console draws, Python's default 5 ms hand-over adds up to tens of
+    milliseconds before a rollback's PATCH. While any move runs, it is handed over sooner."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._moves = 0
+        self._before = sys.getswitchinterval()
+
+    def begin(self) -> None:
+        with self._lock:
+            if self._moves == 0:
+                self._before = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._before, MOVE_SWITCH_S))
+            self._moves += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._moves -= 1
+            if self._moves == 0:
+                sys.setswitchinterval(self._before)
+
+
+_hand_over = _HandOver()
 
 
 class MovesMixin:
@@ -22,6 +56,9 @@ class MovesMixin:
         self.move_name: str | None = None
         self.move_worker: Worker | None = None
         self.move_lines: list[str] = []
+        # A flag handed to the console (a test, an embedding) is the one moves use; otherwise
+        # each move opens its own, on its own thread's event loop (see _run).
+        self._flag_given = self.flag is not None
 
     # -- state the dialogs ask about ------------------------------------------------------
 
@@ -157,9 +194,9 @@ class MovesMixin:
             self.say(f"cannot record evidence before advancing: {exc}", "warning")
         self._start(
             "advance",
-            lambda progress: actions.advance(
+            lambda flag, progress: actions.advance(
                 self.session,
-                self.flag,
+                flag,
                 report=report,
                 confirm=confirm,
                 progress=progress,
@@ -172,8 +209,8 @@ class MovesMixin:
     def start_stepback(self, reason: str) -> None:
         self._start(
             "stepback",
-            lambda progress: actions.stepback(
-                self.session, self.flag, reason=reason, progress=progress
+            lambda flag, progress: actions.stepback(
+                self.session, flag, reason=reason, progress=progress
             ),
         )
 
@@ -187,8 +224,8 @@ class MovesMixin:
         reason = "emergency rollback from the console" + (f" (fired: {fired})" if fired else "")
         self._start(
             "rollback",
-            lambda progress: actions.rollback(
-                self.session, self.flag, reason=reason, progress=progress
+            lambda flag, progress: actions.rollback(
+                self.session, flag, reason=reason, progress=progress
             ),
         )
 
@@ -208,17 +245,86 @@ class MovesMixin:
         def progress(line: str) -> None:
             self.post_message(ActionLine(move, line))
 
+        # Started here, before anything is drawn: the move's first step (the journaled
+        # intent) does not wait for the worker's turn on the console's loop.
+        ended, stop = self._launch(move, start, progress)
         self.move_worker = self.run_worker(
-            self._run(move, start, progress),
+            self._run(ended, stop),
             name=move,
             group=f"move:{move}",
             exit_on_error=False,
         )
         self.show_live()
 
-    async def _run(self, move: str, start: Start, progress: Callable[[str], None]) -> None:
+    def _launch(
+        self, move: str, start: Start, progress: Callable[[str], None]
+    ) -> tuple[concurrent.futures.Future[None], Callable[[], None]]:
+        """Run the move on a thread of its own, on an event loop of its own, with a flag of
+        its own: nothing the console draws or fetches meanwhile delays it (an emergency
+        rollback's PATCH waited ~150 ms behind dialogs and panels on the console's loop).
+        Returns when it has ended, and how to stop it."""
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(self._move(move, start, progress))
+        ended: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                asyncio.set_event_loop(loop)
+                loop.run_until_complete(task)
+            except BaseException as exc:  # cancelled: the move has said so already
+                ended.set_exception(exc)
+            else:
+                ended.set_result(None)
+            finally:
+                loop.close()
+                _hand_over.end()
+
+        def stop() -> None:
+            if not ended.done():
+                loop.call_soon_threadsafe(task.cancel)
+
+        _hand_over.begin()
+        threading.Thread(target=run, name=f"cutover-{move}", daemon=True).start()
+        return ended, stop
+
+    async def _run(self, ended: concurrent.futures.Future[None], stop: Callable[[], None]) -> None:
+        """The worker that stands for the move on the console's loop: it ends when the move
+        has. Stopped (the operator, a rollback pre-empting an advance, the console exiting),
+        it cancels the move on its thread and still waits until it has ended and said how."""
+        waiting = asyncio.wrap_future(ended)
         try:
-            outcome = await start(progress)
+            await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            stop()
+            with contextlib.suppress(BaseException):
+                await waiting
+            raise
+
+    async def _move(self, move: str, start: Start, progress: Callable[[str], None]) -> None:
+        try:
+            flag = self._flag_for_move()
+        except flags.FlagError as exc:
+            self.post_message(ActionFinished(move, False, str(exc)))
+            return
+        try:
+            await self._moved(move, start, flag, progress)
+        finally:
+            if flag is not self.flag:
+                with contextlib.suppress(Exception):
+                    await flag.aclose()
+
+    def _flag_for_move(self) -> flags.Flag:
+        """The console's own flag is tied to its event loop (an HTTP client's connections
+        are): a move gets a fresh one from the runbook, cheap to open."""
+        if self._flag_given and self.flag is not None:
+            return self.flag
+        return flags.open_flag(self.runbook.flag, self.session.environ, self.session.redact)
+
+    async def _moved(
+        self, move: str, start: Start, flag: flags.Flag, progress: Callable[[str], None]
+    ) -> None:
+        try:
+            outcome = await start(flag, progress)
         except actions.Refused as exc:
             self.post_message(ActionFinished(move, False, str(exc)))
         except flags.FlagError as exc:
