@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -52,6 +53,18 @@ from cutover.tui.widgets.runbook_pane import RunbookPane
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _MainParts:
+    """The console's own screen, as laid out once by compose."""
+
+    header: StatusHeader
+    banner: TriggerBanner
+    journal: JournalBanner
+    bar: StatusBar
+    pane: RunbookPane
+    panels: dict[str, QueryPanel]
 
 
 class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMixin, App[None]):
@@ -125,6 +138,8 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         self.zoomed: QueryPanel | None = None
         self.past: History = History()
         self._history = Folded(self.runbook)
+        self._parts: _MainParts | None = None
+        self._live_pending = False
         self._own_seqs: set[int] = set()
         self._quiet_seq = 0  # events up to here were this console's own move
         self.init_moves()
@@ -143,6 +158,17 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         yield from live_bottom()
 
     def on_mount(self) -> None:
+        # The console's own screen never changes its widgets: found once, not queried for on
+        # every tick and every query that answers (the DOM queries were most of a tick).
+        main = self.main
+        self._parts = _MainParts(
+            header=main.query_one(StatusHeader),
+            banner=main.query_one(TriggerBanner),
+            journal=main.query_one(JournalBanner),
+            bar=main.query_one(StatusBar),
+            pane=main.query_one(RunbookPane),
+            panels={p.query_def.id: p for p in main.query(QueryPanel)},
+        )
         self.past = self._history.update(self.session.journal.read().events)
         if self.flag is None:
             try:
@@ -234,13 +260,15 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
 
     def _laid_out(self) -> bool:
         """False while the console is closing: a late message must not touch gone widgets."""
-        return bool(self.screen_stack) and bool(self.screen_stack[0].query(StatusHeader))
+        parts = self._parts
+        return bool(self.screen_stack) and parts is not None and parts.header.is_attached
 
     def show_state(self) -> None:
         """Everything that changes with the journal: the tree plus what tick() shows."""
         if not self._laid_out():
             return
-        self.main.query_one(RunbookPane).show(self.cstate, self.probe_results, self.past)
+        assert self._parts is not None
+        self._parts.pane.show(self.cstate, self.probe_results, self.past)
         self.show_live()
 
     def show_live(self) -> None:
@@ -248,6 +276,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         carries its own copies: the console behind it is not redrawn while it is open)."""
         if not self._laid_out():
             return
+        self._live_pending = False  # this draw covers a batched one still to come
         now = self.clock()
         header = self.header_view(now)
         banner = self.banner_alarms()
@@ -256,26 +285,40 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         stage = self.runbook.stage(self.cstate.stage_id)
         advance = self.permissions.advance if self.permissions else None
         done = self.completed_words(now)
-        for screen in self.screen_stack:
-            for widget in screen.query(StatusHeader):
+        parts = self._parts
+        assert parts is not None
+        # The console's own lines, then each dialog's copies (a dialog is a small tree).
+        layers = [((parts.header,), (parts.banner,), (parts.journal,), (parts.bar,))]
+        for screen in self.screen_stack[1:]:
+            layers.append(
+                (
+                    screen.query(StatusHeader),
+                    screen.query(TriggerBanner),
+                    screen.query(JournalBanner),
+                    screen.query(StatusBar),
+                )
+            )
+        for headers, banners, journals, bars in layers:
+            for widget in headers:
                 widget.show(header)
-            for widget in screen.query(TriggerBanner):
+            for widget in banners:
                 widget.show(banner, notices)
-            for widget in screen.query(JournalBanner):
+            for widget in journals:
                 widget.show(chain)
-            for widget in screen.query(StatusBar):
+            for widget in bars:
                 widget.show(self.report, bool(stage.gates), advance, self.readonly, done)
+        for screen in self.screen_stack[1:]:
             if isinstance(screen, HelpScreen):
                 screen.show_rows(self.help_rows())
                 screen.show_now(self.time_lines(now))
-        pane = self.main.query_one(RunbookPane)
+        pane = parts.pane
         held_back = self.hold is not None and bool(self.hold.held_by)
         pane_hold = header.hold if stage.hold_s > 0 or held_back else ""
         pane.show_live(stage.id, pane_hold, done or None)
         pane.show_triggers(self.manual_lines(now))
         judged = set(queries_for(self.runbook, stage))
         paused_for = self.paused_for(now)
-        for panel in self.main.query(QueryPanel):
+        for panel in parts.panels.values():
             qid = panel.query_def.id
             panel.show_meta(
                 now,
@@ -452,11 +495,26 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         result = message.result
         self.results[result.query_id] = result
         if self._laid_out():  # a fetch may finish while the console is closing
-            for panel in self.main.query(f"#panel-{result.query_id}").results(QueryPanel):
+            assert self._parts is not None
+            panel = self._parts.panels.get(result.query_id)
+            if panel is not None:
                 panel.show_result(result)
         self.refresher.finished(result.query_id)
-        self.recompute(self.fresh_from(result.query_id))
-        self.show_live()
+        self.recompute(self.fresh_from(result.query_id))  # judged (and recorded) at once
+        self._show_live_soon()
+
+    def _show_live_soon(self) -> None:
+        """Answers arrive in bursts (a refresh of every panel, a reconnect): the lines they
+        change (verdicts, header, gates) are redrawn once, after the answers already waiting
+        have been taken in, instead of once per answer. The answer's own rows are on screen
+        already."""
+        if not self._live_pending and self._laid_out():
+            self._live_pending = True
+            self.call_later(self._show_live_batched)
+
+    def _show_live_batched(self) -> None:
+        if self._live_pending:
+            self.show_live()
 
     def on_database_status(self, message: DatabaseStatus) -> None:
         if message.up:

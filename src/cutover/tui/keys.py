@@ -16,6 +16,8 @@ from cutover.tui.time_text import gap_to_accept
 from cutover.tui.widgets.query_panel import QueryPanel
 from cutover.tui.widgets.runbook_pane import RunbookPane
 
+HELP_SCREEN = "help"  # the installed help screen's name
+
 CHANGING = {"advance", "stepback", "rollback", "signoff", "trigger", "accept_gap"}
 # Keys shown dimmed (with the reason) while refused, instead of doing nothing.
 DIMMABLE = {"advance", "stepback", "rollback", "signoff", "trigger", "accept_gap"}
@@ -151,7 +153,19 @@ class KeysMixin:
         return rows
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_rows(), self.time_lines(self.clock())))
+        """The help is built once and kept (installed): composing it and its key bar again
+        on every `?` was most of what opening it cost. It shows what is true now."""
+        rows, now_lines = self.help_rows(), self.time_lines(self.clock())
+        if not self.is_screen_installed(HELP_SCREEN):
+            self.install_screen(HelpScreen(rows, now_lines), HELP_SCREEN)
+        else:
+            help_screen = self.get_screen(HELP_SCREEN)
+            assert isinstance(help_screen, HelpScreen)
+            if help_screen in self.screen_stack:
+                return
+            help_screen.show_rows(rows)
+            help_screen.show_now(now_lines)
+        self.push_screen(HELP_SCREEN)
 
     def action_journal(self) -> None:
         read = self.session.journal.read()

@@ -129,5 +129,11 @@ class HelpScreen(Dialog[None]):
             self.now_lines = lines
             self.query_one("#help-now", Static).update(now_text(lines))
 
+    def on_screen_resume(self) -> None:
+        # Kept between openings (the app installs it): its live lines are filled on every
+        # opening, not only the first (Dialog posts Opened when mounted).
+        if self.is_mounted:
+            self.post_message(self.Opened())
+
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

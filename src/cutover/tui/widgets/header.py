@@ -97,17 +97,29 @@ def header_text(v: HeaderView) -> Text:
 
 class _Steady(Static):
     """A Static that repaints only when its text changes: the console ticks every second,
-    and an unchanged line resent every second is bytes a slow SSH link pays for nothing."""
+    and an unchanged line resent every second is bytes a slow SSH link pays for nothing.
 
+    A line that never wraps (`WRAPS` False) is as tall as its line count: while that stays,
+    a new text is repainted in place, without laying the whole screen out again (that
+    layout, every second, was most of what the console's tick cost)."""
+
+    WRAPS = True
     _shown: Text | None = None
 
     def show_text(self, text: Text) -> None:
         if text != self._shown:
-            self._shown = text
-            self.update(text)
+            before, self._shown = self._shown, text
+            same_height = (
+                not self.WRAPS
+                and before is not None
+                and before.plain.count("\n") == text.plain.count("\n")
+            )
+            self.update(text, layout=not same_height)
 
 
 class StatusHeader(_Steady):
+    WRAPS = False  # text-wrap: nowrap (cutover.tcss)
+
     def show(self, view: HeaderView) -> None:
         self.show_text(header_text(view))
 
@@ -209,6 +221,8 @@ def advance_text(permission: Permission | None, readonly: bool, completed: str =
 
 
 class StatusBar(_Steady):
+    WRAPS = False  # two lines, each no_wrap
+
     def show(
         self, report: CheckReport | None, has_gates: bool, permission, readonly, completed=""
     ) -> None:
