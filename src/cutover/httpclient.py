@@ -9,6 +9,7 @@ event loop when a probe or a query starts a client of its own each minute).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     import httpx as httpx_types
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # tls() imports httpx under it
 _tls: ssl.SSLContext | None = None
 
 
@@ -53,6 +54,21 @@ def tls() -> ssl.SSLContext:
             if _tls is None:
                 _tls = httpx().create_ssl_context()
     return _tls
+
+
+def warm() -> threading.Thread:
+    """Import httpx and build the TLS context on a thread of their own (loading the CA
+    bundle lets the interpreter run on), so that the first request a console sends does not
+    wait for them on its event loop."""
+
+    def build() -> None:
+        # A failure here is said by the first request, where it is read.
+        with contextlib.suppress(Exception):
+            tls()
+
+    thread = threading.Thread(target=build, name="cutover-tls", daemon=True)
+    thread.start()
+    return thread
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:

@@ -3,6 +3,7 @@ what is allowed (machine.decide) and shows why not; it never decides anything it
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,11 +16,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from cutover import flags, machine
+from cutover import flags, httpclient, machine
 from cutover.alarms import Alarm, alarming
 from cutover.check import CheckReport, queries_for
 from cutover.durations import humanize
 from cutover.flags import FlagState
+from cutover.model import Query, Runbook
 from cutover.observe import share_from
 from cutover.probes import ProbeResult, run_probe
 from cutover.session import Session, query_args
@@ -53,6 +55,20 @@ from cutover.tui.widgets.runbook_pane import RunbookPane
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# The fewest lines a panel takes: its border, a help line, a table header and one row.
+SMALLEST_PANEL = 5
+# The panels below the first screen are added once those on it have answered, or this late.
+REST_AFTER_S = 2.0
+
+
+def _speaks_http(runbook: Runbook) -> bool:
+    return (
+        runbook.flag.kind == "vercel"
+        or bool(runbook.probes)
+        or any(q.kind == "http" for q in runbook.queries.values())
+    )
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,8 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         super().__init__()
         self.session = session
         self.runbook = session.runbook
+        if _speaks_http(self.runbook):
+            httpclient.warm()  # while the screen is built, not on the loop at the first request
         self.readonly = readonly
         self.clock = clock
         self.journal_poll_s = journal_poll_s
@@ -140,6 +158,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         self._history = Folded(self.runbook)
         self._parts: _MainParts | None = None
         self._live_pending = False
+        self._rest_timer: Timer | None = None
         self._own_seqs: set[int] = set()
         self._quiet_seq = 0  # events up to here were this console's own move
         self.init_moves()
@@ -153,9 +172,46 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
             yield RunbookPane(self.runbook)
             # Not a tab stop of its own: tab goes from the runbook to each panel's rows.
             with VerticalScroll(id="panels", can_focus=False):
-                for query in self.runbook.queries.values():
+                # The first paint shows only what fits on the screen: the panels below it
+                # are added right after (on_mount), not laid out and drawn before it.
+                for query in self._panels_first():
                     yield QueryPanel(query, columns_read(self.runbook, query.id))
         yield from live_bottom()
+
+    def _panels_first(self) -> list[Query]:
+        """The panels that can be on screen at start: the terminal's height over the
+        smallest panel (a border, a help line, a table header and one row), and one more."""
+        queries = list(self.runbook.queries.values())
+        fits = max(2, self.size.height // SMALLEST_PANEL + 1)
+        return queries[:fits]
+
+    def _mount_the_rest(self) -> None:
+        """The panels below the first screen, once it has been drawn."""
+        if self._rest_timer is not None:
+            self._rest_timer.stop()
+            self._rest_timer = None
+        if not self._laid_out():
+            return
+        assert self._parts is not None
+        shown = self._parts.panels
+        rest = [
+            QueryPanel(query, columns_read(self.runbook, query.id))
+            for query in self.runbook.queries.values()
+            if query.id not in shown
+        ]
+        if not rest:
+            return
+        self.main.query_one("#panels", VerticalScroll).mount_all(rest)
+        for panel in rest:
+            shown[panel.query_def.id] = panel
+        self.call_after_refresh(self._show_the_rest, rest)
+
+    def _show_the_rest(self, rest: list[QueryPanel]) -> None:
+        for panel in rest:  # what their queries answered meanwhile
+            result = self.results.get(panel.query_def.id)
+            if result is not None:
+                panel.show_result(result)
+        self.show_live()
 
     def on_mount(self) -> None:
         # The console's own screen never changes its widgets: found once, not queried for on
@@ -170,20 +226,27 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
             panels={p.query_def.id: p for p in main.query(QueryPanel)},
         )
         self.past = self._history.update(self.session.journal.read().events)
-        if self.flag is None:
-            try:
-                self.flag = flags.open_flag(
-                    self.runbook.flag, self.session.environ, self.session.redact
-                )
-            except flags.FlagError as exc:
-                self.flag_error = str(exc)
         self.recompute()
         self.show_state()
         self.refresher.start()
         self.set_interval(1.0, self.tick, name="tick")
         self.set_interval(self.journal_poll_s, self.poll_journal, name="journal")
-        self.read_flag()
+        if self.flag is None and self.runbook.flag.kind == "vercel":
+            # Opened on a thread (an HTTP client, a CA bundle to load), then read.
+            self.run_worker(self._open_flag(), group="flag", exit_on_error=False)
+        else:
+            if self.flag is None:
+                try:
+                    self.flag = flags.open_flag(
+                        self.runbook.flag, self.session.environ, self.session.redact
+                    )
+                except flags.FlagError as exc:
+                    self.flag_error = str(exc)
+            self.read_flag()
         self.run_probes()
+        # The rest of the panels once the first screen's have answered (or after a while, a
+        # slow query holding none of them back): their layout is not in the first paint.
+        self._rest_timer = self.set_timer(REST_AFTER_S, self._mount_the_rest, name="rest")
         pane = self.main.query_one(RunbookPane)
         pane.focus()
         # Line numbers exist once the tree has been laid out.
@@ -454,6 +517,17 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
             self.read_flag()
             self.run_probes()
 
+    async def _open_flag(self) -> None:
+        config, environ, redact = self.runbook.flag, self.session.environ, self.session.redact
+        try:
+            self.flag = await asyncio.to_thread(flags.open_flag, config, environ, redact)
+        except flags.FlagError as exc:
+            self.flag_error = str(exc)
+            self.recompute()
+            self.show_live()
+            return
+        await self._read_flag()
+
     def read_flag(self) -> None:
         if self.flag is None:
             return
@@ -487,7 +561,8 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
 
     async def _probe(self, probe_id: str) -> None:
         probe = self.runbook.probes[probe_id]
-        self.post_message(ProbeFinished(await run_probe(probe, environ=self.session.environ)))
+        found = await run_probe(probe, environ=self.session.environ, clients=self.refresher.http)
+        self.post_message(ProbeFinished(found))
 
     # -- messages from workers ------------------------------------------------------------
 
@@ -502,6 +577,12 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         self.refresher.finished(result.query_id)
         self.recompute(self.fresh_from(result.query_id))  # judged (and recorded) at once
         self._show_live_soon()
+        parts = self._parts
+        first_screen_done = parts is not None and all(
+            p.result is not None for p in parts.panels.values()
+        )
+        if self._rest_timer is not None and first_screen_done:
+            self.call_after_refresh(self._mount_the_rest)
 
     def _show_live_soon(self) -> None:
         """Answers arrive in bursts (a refresh of every panel, a reconnect): the lines they

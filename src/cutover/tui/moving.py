@@ -236,7 +236,7 @@ class MovesMixin:
     def _start(self, move: str, start: Start) -> None:
         self.move_name = move
         self.move_lines = [f"{move} started"]
-        if self.flag is None:
+        if self.flag is None and self.flag_error is not None:
             self.post_message(
                 ActionFinished(move, False, f"the flag cannot be opened: {self.flag_error}")
             )

@@ -16,6 +16,7 @@ from textual.app import App
 from textual.timer import Timer
 
 from cutover import db
+from cutover.httpclient import Clients
 from cutover.httpquery import run_http
 from cutover.model import Query
 from cutover.results import Cause, QueryResult
@@ -64,6 +65,8 @@ class Refresher:
         self.next_reconnect_at: datetime | None = None
         self._timers: dict[str, Timer] = {}
         self._inflight: set[str] = set()
+        # http queries share one client per destination for as long as the console runs
+        self.http = Clients()
 
     # -- scheduling ----------------------------------------------------------------------
 
@@ -135,7 +138,7 @@ class Refresher:
         query = self.queries[query_id]
         if query.kind == "http":  # an endpoint, not the database: no say in "DB ✓/✗"
             try:
-                result = await run_http(query, environ=self.environ)
+                result = await run_http(query, environ=self.environ, clients=self.http)
             except asyncio.CancelledError:
                 self._inflight.discard(query_id)
                 raise
@@ -216,5 +219,6 @@ class Refresher:
             return
 
     async def aclose(self) -> None:
+        await self.http.aclose()
         if self.runner is not None:
             await self.runner.aclose()
