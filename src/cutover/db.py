@@ -150,16 +150,17 @@ def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str
     return redact(f"{type(exc).__name__}: {exc}", dsn)
 
 
-# Connections a runner opens at most: enough for a check's queries to run side by side and
-# for the console's start-up burst, few enough to be a polite guest on a production database.
-MAX_CONNECTIONS = 4
+# Connections a runner opens at most. Two run a check's queries side by side (measured on 2
+# cores: 6 connections were no faster than 2), and the console and one command together stay
+# within the read-only role's CONNECTION LIMIT 4 the README advises.
+MAX_CONNECTIONS = 2
 
 
 def pool_size(query_count: int) -> int:
     """Connections for this much SQL at once: one each, up to MAX_CONNECTIONS.
 
     >>> pool_size(1), pool_size(6), pool_size(0)
-    (1, 4, 1)
+    (1, 2, 1)
     """
     return max(1, min(MAX_CONNECTIONS, query_count))
 

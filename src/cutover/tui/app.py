@@ -213,6 +213,9 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
                 panel.show_result(result)
         self.show_live()
 
+    def on_load(self) -> None:
+        self.run_worker(self.refresher.connect_early(), group="connect", exit_on_error=False)
+
     def on_mount(self) -> None:
         # The console's own screen never changes its widgets: found once, not queried for on
         # every tick and every query that answers (the DOM queries were most of a tick).

@@ -6,6 +6,7 @@ loop with backoff instead of every panel hammering a dead server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -163,6 +164,12 @@ class Refresher:
             elif self.db_up is not True:
                 self.app.post_message(DatabaseStatus(True, "connected"))
         self.app.post_message(QueryFinished(result))
+
+    async def connect_early(self) -> None:
+        """Open the database's connections while the console builds its screen, so the
+        first fetches find them ready. A failure is said by those fetches, not here."""
+        with contextlib.suppress(db.DatabaseUnavailable):
+            await self._runner().connect()
 
     def _runner(self) -> Runner:
         if self.runner is None:
