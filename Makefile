@@ -24,11 +24,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 
+# One table (bench/run.py says what is in it); about 25 min with the 15-minute RSS soak
+# (SOAK_S=900). Needs tmux.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
-	$(BIN)/python bench/console.py
-	$(BIN)/python bench/panel.py
-	$(BIN)/python bench/console_evidence.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

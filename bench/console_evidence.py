@@ -199,6 +199,63 @@ def measure(label: str, flapping: str | None = None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def table_rows(rounds: int) -> list:
+    """For the table of `make bench`: the console's one-second tick with a week of evidence
+    on disk, idle and recording, against judge_stage alone, interleaved."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fixtures import Row, Samples
+
+    folder = Path(tempfile.mkdtemp(prefix="cutover-bench-evidence-"))
+    try:
+        session = world(folder)
+        current, _ = session.state()
+        stage = session.runbook.stage(current.stage_id)
+        a_week(session, stage)
+        now = T0 + timedelta(days=DAYS)
+        results = results_for(session, stage, now)
+        feed = EvidenceFeed(
+            session.evidence_store("console"),
+            EvidenceFollower(session.evidence_path),
+            session.sql_digests(),
+        )
+        feed.poll(current.entered_at)
+        tick = [now]
+
+        def baseline() -> None:
+            judge_stage(session.runbook, stage, results, now)
+
+        def idle() -> None:
+            feed.poll(current.entered_at)
+            runs = feed.runs()
+            report = session.judge(stage, results, now, current, runs=runs)
+            session.judge_hold(current, now, report, runs=runs)
+
+        def recording() -> None:
+            tick[0] += timedelta(seconds=1)
+            at = tick[0]
+            feed.poll(current.entered_at)
+            runs = feed.runs()
+            report = session.judge(stage, results_for(session, stage, at), at, current, runs=runs)
+            if feed.record(report, {(GATE, g.id) for g in stage.gates}):
+                runs = feed.runs()
+            session.judge_hold(current, at, report, runs=runs)
+
+        base, quiet, busy = Samples(), Samples(), Samples()
+        for _ in range(rounds):
+            base.add(best_of(baseline, repeat=3))
+            quiet.add(best_of(idle, repeat=3))
+            busy.add(best_of(recording, repeat=3))
+        feed.flush()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return [
+        Row(f"console tick, {DAYS:g} days of evidence, idle", quiet, base, "judge_stage alone",
+            unit="µs"),
+        Row("console tick, recording this tick's verdicts", busy, base, "judge_stage alone",
+            unit="µs"),
+    ]  # fmt: skip
+
+
 def main() -> None:
     measure("a week at the canary")
     measure("a stress week (gate `success` flaps on every evaluation)", flapping="success")

@@ -135,6 +135,26 @@ def append_cost(folder: Path) -> tuple[float, float]:
     return ours, base
 
 
+def table_rows(events: int = 50_000) -> list:
+    """For the table of `make bench`: a fresh verify and a long-lived poll of a long journal
+    against json.loads of every line (one measurement each: building it is the slow part)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fixtures import Row, Samples
+
+    book = runbook.load(ROOT / "runbook.toml")
+    with tempfile.TemporaryDirectory() as tmp:
+        found = {name: (ours, base) for name, ours, base in measure(events, book, Path(tmp))}
+    rows = []
+    for name, shown, unit in (
+        ("fresh read + verify", f"journal verify, {events:,} events (fresh process)", "ms"),
+        ("long-lived Session.state(), nothing new", "console's journal poll, nothing new", "µs"),
+    ):
+        ours, base = found[name]
+        rows.append(Row(shown, Samples([ours]), Samples([base]), "json.loads per line",
+                        unit=unit))  # fmt: skip
+    return rows
+
+
 def main(argv: list[str]) -> None:
     sizes = [int(a) for a in argv] or [5_000, 50_000]
     book = runbook.load(ROOT / "runbook.toml")

@@ -1,0 +1,384 @@
+"""The console as an operator meets it, in a real terminal (tmux, 120×40) on 1,000,000
+`user_profiles` rows with the demo's fake Vercel, RLM and Render on loopback:
+
+- first full paint (every panel on screen has run), against `python -c "import textual.app"`;
+- `y` in the rollback dialog → the PATCH arriving at the fake Vercel (it stamps arrivals with
+  time.monotonic(), this process's clock), with an empty journal and a 5,000-event one,
+  against a warm client's GET + PATCH;
+- key → screen (`?` opens help) and event-loop stalls over 50 ms, every panel refreshing at
+  1 s (one of them a 10,000-row log shifting by one row each second), against a bare Textual
+  app opening a help screen in the same terminal at the same time;
+- bytes to the terminal per second while that data refreshes, against the same console
+  paused;
+- RSS over a soak at 1 s refresh, against a console at the shipped intervals running beside it.
+
+Run: .venv/bin/python bench/console.py [paint] [rollback] [keys] [soak]
+     ROUNDS=5 KEYS_S=30 SOAK_S=900 BENCH_ROWS=1000000 BENCH_PGDATA=dir
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fixtures import (
+    CUTOVER,
+    PYTHON,
+    ROOT,
+    BigDatabase,
+    Platform,
+    Row,
+    Samples,
+    Terminal,
+    Watcher,
+    bytecode_env,
+    compile_bytecode,
+    print_table,
+    rss_kb,
+    runbook_copy,
+    scratch,
+    timed,
+    wait,
+    write_journal,
+)
+
+PROBE = str(ROOT / "bench" / "console_probe.py")
+MINIMAL = str(ROOT / "bench" / "minimal_app.py")
+HELP_MARKER = b"Esc closes"
+
+
+class World:
+    """The database, the platform and a scratch folder; consoles are started in it."""
+
+    def __init__(self, database: BigDatabase, folder: Path) -> None:
+        self.database = database
+        self.folder = folder
+        self.platform = Platform().start()
+
+    def env(self, book: Path, **extra: str) -> dict[str, str]:
+        env = {
+            "CUTOVER_DATABASE_URL": self.database.dsn,
+            "CUTOVER_RUNBOOK": str(book),
+            "USER": "bench",
+            "TERM": "xterm-256color",
+            **self.platform.env(),
+            **extra,
+        }
+        return env
+
+    def command(self, program: list[str], env: dict[str, str]) -> str:
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        keep = {k: v for k, v in bytecode_env().items() if k in ("PATH", "HOME", "LANG")}
+        base = " ".join(f"{k}={shlex.quote(v)}" for k, v in keep.items())
+        return f"exec env -i {base} {exports} {' '.join(map(shlex.quote, program))}"
+
+    def stop(self) -> None:
+        self.platform.stop()
+
+
+def probe_data(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def start_probe(world: World, book: Path, name: str) -> tuple[Terminal, Path, float]:
+    out = world.folder / f"{name}.json"
+    out.unlink(missing_ok=True)
+    term = Terminal(world.folder)
+    started = time.monotonic()
+    term.run(world.command([PYTHON, PROBE], world.env(book, BENCH_PROBE_OUT=str(out))))
+    return term, out, started
+
+
+def quit_console(term: Terminal) -> None:
+    term.keys("q")
+    time.sleep(0.5)
+    term.close()
+
+
+# ----------------------------------------------------------------------------- first paint
+
+
+def first_paint(world: World, rounds: int) -> list[Row]:
+    book_dir = world.folder / "paint"
+    book = runbook_copy(book_dir)
+    env = bytecode_env()
+    baseline, first, full = Samples(), Samples(), Samples()
+    for number in range(rounds + 1):
+        (book_dir / "journal.jsonl").unlink(missing_ok=True)
+        base = timed([PYTHON, "-c", "import textual.app"], env)
+        term, out, started = start_probe(world, book, "paint")
+        try:
+            wait(lambda o=out: probe_data(o).get("full_paint"), 60, what="the first full paint")
+            data = probe_data(out)
+        finally:
+            quit_console(term)
+        if number == 0:
+            continue  # warm-up: the OS caches, the database's buffers
+        baseline.add(base)
+        first.add(data["first_paint"] - started)
+        full.add(data["full_paint"] - started)
+    full_ok = full.median <= 1.0
+    return [
+        Row(
+            "first full paint (every panel on screen ran)",
+            full,
+            baseline,
+            "import textual.app",
+            unit="s",
+            goal="≤ 1.0 s",
+            met=full_ok,
+            note="shipped runbook and intervals, 1 M rows; from spawning the console in tmux",
+        ),
+        Row("first paint (header, runbook, panel frames)", first, baseline, unit="s"),
+    ]
+
+
+# ----------------------------------------------------------------------------- y → PATCH
+
+
+def warm_patch(platform: Platform) -> float:
+    """A warm client's GET of the env list + PATCH of the value: the round trips a rollback
+    needs at the least, from the first byte sent to the PATCH's arrival."""
+    from cutover.httpclient import httpx
+
+    fake = platform.vercel
+    headers = {"Authorization": f"Bearer {fake.token}"}
+    project = fake.project.name
+    with httpx().Client(base_url=fake.url, headers=headers) as client:
+        client.get(f"/v10/projects/{project}/env")  # warm
+        fake.clear_requests()
+        started = time.monotonic()
+        envs = client.get(f"/v10/projects/{project}/env").json()["envs"]
+        env_id = envs[0]["id"]
+        client.patch(f"/v9/projects/{project}/env/{env_id}", json={"value": "10"})
+    arrived = next(r.at for r in fake.requests if r.method == "PATCH")
+    return arrived - started
+
+
+def rollback_latency(world: World, rounds: int, events: int) -> Row:
+    book_dir = world.folder / f"rollback-{events}"
+    book = runbook_copy(book_dir)
+    fake = world.platform.vercel
+    ours, baseline = Samples(), Samples()
+    for number in range(rounds + 1):
+        world.platform.set_flag(10)
+        write_journal(book_dir / "journal.jsonl", events)
+        for extra in book_dir.glob("journal.jsonl.*"):
+            if extra.name != "journal.jsonl.head":
+                extra.unlink()
+        term = Terminal(world.folder)
+        term.run(world.command([CUTOVER, "tui"], world.env(book)))
+        try:
+            wait(lambda t=term: "read 10 %" in t.screen(), 60, 0.2, "the flag read at 10 %")
+            time.sleep(3)  # an operator's console has been open a while
+            term.keys("C-r")
+            wait(lambda t=term: "EMERGENCY ROLLBACK" in t.screen(), 10, 0.05, "the dialog")
+            time.sleep(0.5)
+            fake.clear_requests()
+            pressed = time.monotonic()
+            term.keys("y")
+            wait(lambda: any(r.method == "PATCH" for r in fake.requests), 30, 0.001, "PATCH")
+            patched = next(r.at for r in fake.requests if r.method == "PATCH")
+            wait(lambda t=term: "verified" in t.screen(), 60, 0.2, "the rollback verified")
+        finally:
+            quit_console(term)
+        base = warm_patch(world.platform)
+        if number == 0:
+            continue
+        ours.add(patched - pressed)
+        baseline.add(base)
+    return Row(
+        f"y → PATCH at the platform, {events:,}-event journal",
+        ours,
+        baseline,
+        "warm GET+PATCH",
+        unit="ms",
+        goal="≤ 100 ms",
+        met=ours.median <= 0.1,
+        note="" if events else "from tmux send-keys y to the fake Vercel stamping the PATCH",
+    )
+
+
+# ----------------------------------------------------------------------------- keys, stalls
+
+
+def key_to_screen(term: Terminal, watcher: Watcher) -> float:
+    watcher.skip()
+    pressed = time.monotonic()
+    term.keys("?")
+    shown = watcher.until(HELP_MARKER, 10)
+    term.keys("Escape")
+    return shown - pressed
+
+
+def keys_and_stalls(world: World, seconds: float) -> list[Row]:
+    book_dir = world.folder / "keys"
+    book = runbook_copy(book_dir, every_s=1, shifting=True)
+    (book_dir / "journal.jsonl").unlink(missing_ok=True)
+    console, out, _ = start_probe(world, book, "keys")
+    bare = Terminal(world.folder)
+    bare.run(world.command([PYTHON, MINIMAL], {"TERM": "xterm-256color"}))
+    try:
+        wait(lambda: probe_data(out).get("full_paint"), 60, what="the first full paint")
+        time.sleep(5)  # every panel has refreshed a few times
+        # Bytes while data refreshes, then paused (the clock and ages only), 10 s each.
+        quiet_s = 10.0
+        before = console.written()
+        time.sleep(quiet_s)
+        refreshing = (console.written() - before) / quiet_s
+        console.keys("Space")
+        time.sleep(2)
+        before = console.written()
+        time.sleep(quiet_s)
+        paused = (console.written() - before) / quiet_s
+        console.keys("Space")
+        time.sleep(3)
+        ours, floor = Samples(), Samples()
+        ours_watch, floor_watch = Watcher(console.bytes_log), Watcher(bare.bytes_log)
+        began = time.monotonic()
+        while time.monotonic() - began < seconds:
+            floor.add(key_to_screen(bare, floor_watch))
+            time.sleep(random.uniform(0.1, 0.3))
+            ours.add(key_to_screen(console, ours_watch))
+            time.sleep(random.uniform(0.2, 0.5))  # a random phase against the 1 s refreshes
+        ended = time.monotonic()
+        time.sleep(0.5)
+        data = probe_data(out)
+        deadline = time.monotonic() + 10
+        while data.get("at", 0) < ended and time.monotonic() < deadline:
+            time.sleep(0.5)
+            data = probe_data(out)
+    finally:
+        quit_console(console)
+        quit_console(bare)
+    stalls = [gap for at, gap in data.get("stalls", []) if began <= at <= ended]
+    p50, p99 = Samples([ours.quantile(0.5)]), Samples([ours.quantile(0.99)])
+    f50, f99 = Samples([floor.quantile(0.5)]), Samples([floor.quantile(0.99)])
+    return [
+        Row(
+            f"key → screen p50 (? opens help), n={len(ours.values)}",
+            p50,
+            f50,
+            "bare Textual app",
+            unit="ms",
+        ),
+        Row(
+            "key → screen p99",
+            p99,
+            f99,
+            "bare Textual app",
+            unit="ms",
+            goal="≤ 50 ms",
+            met=p99.median <= 0.05,
+            note="every panel at 1 s, one a 10,000-row log shifting each second (fetch capped "
+            "at 1,000 rows)",
+        ),
+        Row(
+            f"event-loop stalls > 50 ms in {seconds:g} s",
+            Samples([float(len(stalls))]),
+            unit="n",
+            goal="0",
+            met=not stalls,
+            note=f"longest {max(stalls, default=0) * 1e3:.0f} ms",
+        ),
+        Row(
+            "bytes to the terminal per second, data refreshing",
+            Samples([refreshing]),
+            Samples([paused]),
+            "same console paused",
+            unit="B/s",
+        ),
+    ]
+
+
+# ----------------------------------------------------------------------------- soak
+
+
+def soak(world: World, seconds: float) -> list[Row]:
+    fast_dir, shipped_dir = world.folder / "soak-1s", world.folder / "soak-shipped"
+    fast = runbook_copy(fast_dir, every_s=1, shifting=True)
+    shipped = runbook_copy(shipped_dir)
+    a, a_out, _ = start_probe(world, fast, "soak-1s")
+    b, b_out, _ = start_probe(world, shipped, "soak-shipped")
+    samples: dict[str, list[tuple[float, int]]] = {"1s": [], "shipped": []}
+    try:
+        wait(lambda: probe_data(a_out).get("full_paint"), 60, what="the first full paint")
+        wait(lambda: probe_data(b_out).get("full_paint"), 60, what="the first full paint")
+        pids = {"1s": a.pid, "shipped": b.pid}
+        began = time.monotonic()
+        while time.monotonic() - began < seconds:
+            for name, pid in pids.items():
+                samples[name].append((time.monotonic() - began, rss_kb(pid)))
+            time.sleep(5)
+        caches = probe_data(a_out)
+    finally:
+        quit_console(a)
+        quit_console(b)
+    warm = seconds * 0.2  # growth is counted after the first fifth (caches filling)
+
+    def growth(name: str) -> float:
+        after = [kb for at, kb in samples[name] if at >= warm]
+        return (after[-1] - after[0]) / 1024 if len(after) > 1 else 0.0
+
+    grow_fast, grow_shipped = growth("1s"), growth("shipped")
+    peak = max(kb for _, kb in samples["1s"]) / 1024
+    held = {**caches.get("lru", {}), **caches.get("widgets", {})}
+    unbounded = sorted(k for k, (n, bound) in held.items() if bound is None and n > 50)
+    biggest = sorted(held.items(), key=lambda kv: -kv[1][0])[:5]
+    cache_note = (
+        f"render caches at the end: {len(held)}, "
+        + ("every one bounded" if not unbounded else f"UNBOUNDED: {', '.join(unbounded)}")
+        + "; fullest: "
+        + ", ".join(f"{k.split('.')[-1]} {n:,}/{b:,}" for k, (n, b) in biggest if b)
+    )
+    minutes = seconds / 60
+    return [
+        Row(
+            f"RSS growth after warm-up, {minutes:g} min soak at 1 s",
+            Samples([grow_fast]),
+            Samples([grow_shipped]),
+            "shipped intervals",
+            unit="MB",
+            goal="flat (±2 MB)",
+            met=abs(grow_fast) <= 2.0,
+            note=f"peak {peak:.0f} MB; warm-up: the first {warm / 60:g} min; {cache_note}",
+        )
+    ]
+
+
+def main(argv: list[str]) -> None:
+    wanted = set(argv) or {"paint", "rollback", "keys", "soak"}
+    rounds = int(os.environ.get("ROUNDS", "5"))
+    compile_bytecode()
+    database = BigDatabase().start()
+    rows: list[Row] = []
+    with scratch() as folder:
+        world = World(database, folder)
+        try:
+            if "paint" in wanted:
+                rows += first_paint(world, rounds)
+            if "rollback" in wanted:
+                rows.append(rollback_latency(world, rounds, 0))
+                rows.append(rollback_latency(world, rounds, 5000))
+            if "keys" in wanted:
+                rows += keys_and_stalls(world, float(os.environ.get("KEYS_S", "30")))
+            if "soak" in wanted:
+                rows += soak(world, float(os.environ.get("SOAK_S", "900")))
+        finally:
+            world.stop()
+            database.stop()
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,246 @@
+"""`cutover tui`, as the operator starts it, with instruments the benchmarks read: when the
+first frame and the first full frame (every panel on screen has run) were drawn, every event-
+loop stall, and the sizes of Textual's and Rich's render caches. They are written as JSON to
+$BENCH_PROBE_OUT every few seconds and at exit. Nothing in the console is changed: the app is
+the shipped CutoverApp; the instruments only watch it.
+
+Run by bench/console.py inside tmux; not a benchmark by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+STARTED = time.monotonic()
+
+from cutover import runbook as runbook_mod  # noqa: E402
+from cutover.session import Session  # noqa: E402
+from cutover.tui import app as app_mod  # noqa: E402
+from cutover.tui.widgets.query_panel import QueryPanel  # noqa: E402
+
+OUT = Path(os.environ["BENCH_PROBE_OUT"])
+STALL_S = 0.05
+TICK_S = 0.005
+TRACE = bool(os.environ.get("BENCH_TRACEMALLOC"))
+
+
+def lru_caches() -> dict[str, list]:
+    """functools caches of textual and rich (Strip, Segment, Style, cell widths...):
+    [entries held now, their bound (None: unbounded)], by qualified name."""
+    sizes: dict[str, list] = {}
+    for name, module in list(sys.modules.items()):
+        if not name.startswith(("textual", "rich")) or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            candidates = [value]
+            if isinstance(value, type):
+                candidates = [getattr(value, k, None) for k in vars(value)]
+            for fn in candidates:
+                fn = getattr(fn, "__func__", fn)
+                info = getattr(fn, "cache_info", None)
+                if callable(info):
+                    qualified = getattr(fn, "__qualname__", attr)
+                    bound = fn.cache_parameters()["maxsize"]
+                    key = f"{getattr(fn, '__module__', name)}.{qualified}"
+                    sizes[key] = [info().currsize, bound]
+    return sizes
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}  # when start-up reached each step
+        self.first_paint: float | None = None
+        self.full_paint: float | None = None
+        self.stalls: list[tuple[float, float]] = []
+        self.longest = 0.0
+        self.ticks = 0
+        self.app: app_mod.CutoverApp | None = None
+        self.trace_start = None
+
+    def widget_caches(self) -> dict[str, list]:
+        """Textual's per-widget LRU/FIFO caches, summed by attribute over every widget:
+        [entries held now, the sum of their bounds]."""
+        from textual.cache import FIFOCache, LRUCache
+
+        totals: dict[str, list] = {}
+        if self.app is None:
+            return totals
+        for screen in self.app.screen_stack:
+            for widget in [screen, *screen.walk_children()]:
+                for attr, value in vars(widget).items():
+                    if isinstance(value, LRUCache | FIFOCache):
+                        key = f"{type(widget).__name__}.{attr}"
+                        held = totals.setdefault(key, [0, 0])
+                        held[0] += len(value)
+                        held[1] += value._maxsize
+        return totals
+
+    def dump(self) -> None:
+        data = {
+            "started": STARTED,
+            "marks": self.marks,
+            "first_paint": self.first_paint,
+            "full_paint": self.full_paint,
+            "stalls": self.stalls,
+            "longest": self.longest,
+            "ticks": self.ticks,
+            "lru": lru_caches(),
+            "widgets": self.widget_caches(),
+            "objects": len(gc.get_objects()),
+            "at": time.monotonic(),
+        }
+        if TRACE and self.trace_start is not None:
+            import tracemalloc
+
+            now = tracemalloc.take_snapshot()
+            top = now.compare_to(self.trace_start, "lineno")[:25]
+            data["growth"] = [str(stat) for stat in top]
+        tmp = OUT.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(OUT)
+
+    async def watch_loop(self) -> None:
+        """The longest the loop went without running a 5 ms timer, and every gap over 50 ms."""
+        slow_log = os.environ.get("BENCH_SLOW_CALLBACKS")
+        if slow_log:  # which callbacks those were (a diagnosis: debug mode costs time)
+            import logging
+
+            loop = asyncio.get_running_loop()
+            loop.set_debug(True)
+            loop.slow_callback_duration = STALL_S
+            handler = logging.FileHandler(slow_log)
+            logging.getLogger("asyncio").addHandler(handler)
+            logging.getLogger("asyncio").setLevel(logging.WARNING)
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(TICK_S)
+            gap = time.monotonic() - before - TICK_S
+            self.ticks += 1
+            self.longest = max(self.longest, gap)
+            if gap > STALL_S:
+                self.stalls.append((before, gap))
+
+    async def dump_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            self.dump()
+
+
+probe = Probe()
+
+
+class ProbedApp(app_mod.CutoverApp):
+    CSS_PATH = str(Path(app_mod.__file__).with_name("cutover.tcss"))
+
+    def on_mount(self) -> None:
+        probe.marks["mount"] = time.monotonic()
+        super().on_mount()
+        probe.marks["mounted"] = time.monotonic()
+        probe.app = self
+        self.call_after_refresh(self._painted)
+        self.run_worker(probe.watch_loop(), name="bench stalls", exit_on_error=False)
+        self.run_worker(probe.dump_every(5.0), name="bench dump", exit_on_error=False)
+        if TRACE:
+            import tracemalloc
+
+            tracemalloc.start(10)
+
+            def begin() -> None:
+                probe.trace_start = tracemalloc.take_snapshot()
+
+            self.set_timer(float(os.environ.get("BENCH_WARMUP_S", "60")), begin)
+
+    def _painted(self) -> None:
+        if probe.first_paint is None:
+            probe.first_paint = time.monotonic()
+
+    def on_query_finished(self, message) -> None:
+        probe.marks.setdefault(f"answer {message.result.query_id}", time.monotonic())
+        super().on_query_finished(message)
+        if probe.full_paint is None and self._every_visible_panel_ran():
+            self.call_after_refresh(self._fully_painted)
+
+    def _fully_painted(self) -> None:
+        if probe.full_paint is None:
+            probe.full_paint = time.monotonic()
+            probe.dump()
+
+    def _every_visible_panel_ran(self) -> bool:
+        screen = self.main
+        height = screen.size.height
+        shown = [p for p in screen.query(QueryPanel) if p.region.height and p.region.y < height]
+        return bool(shown) and all(p.result is not None for p in shown)
+
+
+def trace_layouts() -> None:
+    """Count who asks for a full layout, by widget and caller (a diagnosis, not a bench)."""
+    import atexit
+    import collections
+    import traceback
+
+    from textual.widget import Widget
+
+    counts: collections.Counter = collections.Counter()
+    original = Widget.refresh
+
+    def refresh(self, *regions, repaint=True, layout=False, recompose=False):
+        if layout:
+            frames = traceback.extract_stack(limit=6)[:-1]
+            where = " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames))
+            counts[f"{type(self).__name__}: {where}"] += 1
+        return original(self, *regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    Widget.refresh = refresh
+    atexit.register(
+        lambda: Path(os.environ["BENCH_LAYOUT_TRACE"]).write_text(
+            "\n".join(f"{n:6d} {k}" for k, n in counts.most_common(40))
+        )
+    )
+
+
+def main() -> int:
+
+    if os.environ.get("BENCH_LAYOUT_TRACE"):
+        trace_layouts()
+
+    profile_to = os.environ.get("BENCH_PROFILE")
+    if profile_to:  # where the console's own thread spends its time (a diagnosis, not a bench)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            return _run()
+        finally:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
+    return _run()
+
+
+def _run() -> int:
+    from cutover.cliutil import use_redactor
+
+    probe.marks["imported"] = time.monotonic()
+    path = runbook_mod.resolve_runbook_path(None, os.environ)
+    session = Session(runbook_mod.load(path, shown_as=str(path)))
+    use_redactor(session.redact)
+    probe.marks["loaded"] = time.monotonic()
+    app = ProbedApp(session)
+    probe.marks["app"] = time.monotonic()
+    try:
+        return app_mod.run_app(app)
+    finally:
+        probe.dump()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
