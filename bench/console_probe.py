@@ -84,7 +84,9 @@ class Probe:
                         held[1] += value._maxsize
         return totals
 
-    def dump(self) -> None:
+    def dump(self, caches: bool = False) -> None:
+        """What the bench reads; `caches` adds the render caches' sizes (a walk over every
+        module and widget: itself a stall of tens of milliseconds, so only when asked)."""
         data = {
             "started": STARTED,
             "marks": self.marks,
@@ -93,11 +95,16 @@ class Probe:
             "stalls": self.stalls,
             "longest": self.longest,
             "ticks": self.ticks,
-            "lru": lru_caches(),
-            "widgets": self.widget_caches(),
-            "objects": len(gc.get_objects()),
             "at": time.monotonic(),
         }
+        if caches:
+            self.caches = {
+                "lru": lru_caches(),
+                "widgets": self.widget_caches(),
+                "objects": len(gc.get_objects()),
+                "caches_at": time.monotonic(),
+            }
+        data.update(getattr(self, "caches", {}))
         if TRACE and self.trace_start is not None:
             import tracemalloc
 
@@ -108,8 +115,43 @@ class Probe:
         tmp.write_text(json.dumps(data))
         tmp.replace(OUT)
 
+    def sample_stalls(self, path: str) -> None:
+        """While the loop is stalled, where its thread is: sampled every 2 ms from another
+        thread, counted by the innermost frames of our code and Textual's (a diagnosis)."""
+        import collections
+        import threading
+        import traceback
+
+        main = threading.main_thread().ident
+        seen: collections.Counter = collections.Counter()
+        self.last_tick = time.monotonic()
+
+        def sample() -> None:
+            while True:
+                time.sleep(0.002)
+                if time.monotonic() - self.last_tick < 0.03:
+                    continue
+                frame = sys._current_frames().get(main)
+                if frame is None:
+                    continue
+                stack = traceback.extract_stack(frame)
+                ours = [f for f in stack if "/cutover/" in f.filename or "/textual/" in f.filename]
+                inner = [f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in stack[-2:]]
+                outer = [f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in ours[-4:]]
+                seen[" < ".join(reversed(inner)) + "  ||  " + " < ".join(reversed(outer))] += 1
+
+        def dump() -> None:
+            Path(path).write_text("\n".join(f"{n:5d} {k}" for k, n in seen.most_common(40)))
+
+        import atexit
+
+        atexit.register(dump)
+        threading.Thread(target=sample, daemon=True).start()
+
     async def watch_loop(self) -> None:
         """The longest the loop went without running a 5 ms timer, and every gap over 50 ms."""
+        if os.environ.get("BENCH_STALL_STACKS"):
+            self.sample_stalls(os.environ["BENCH_STALL_STACKS"])
         slow_log = os.environ.get("BENCH_SLOW_CALLBACKS")
         if slow_log:  # which callbacks those were (a diagnosis: debug mode costs time)
             import logging
@@ -123,16 +165,22 @@ class Probe:
         while True:
             before = time.monotonic()
             await asyncio.sleep(TICK_S)
-            gap = time.monotonic() - before - TICK_S
+            self.last_tick = time.monotonic()
+            gap = self.last_tick - before - TICK_S
             self.ticks += 1
             self.longest = max(self.longest, gap)
             if gap > STALL_S:
                 self.stalls.append((before, gap))
 
     async def dump_every(self, seconds: float) -> None:
+        caches_every = float(os.environ.get("BENCH_CACHES_EVERY_S", "0"))
+        caches_at = time.monotonic()
         while True:
             await asyncio.sleep(seconds)
-            self.dump()
+            due = caches_every > 0 and time.monotonic() - caches_at >= caches_every
+            if due:
+                caches_at = time.monotonic()
+            self.dump(caches=due)
 
 
 probe = Probe()
@@ -148,7 +196,7 @@ class ProbedApp(app_mod.CutoverApp):
         probe.app = self
         self.call_after_refresh(self._painted)
         self.run_worker(probe.watch_loop(), name="bench stalls", exit_on_error=False)
-        self.run_worker(probe.dump_every(5.0), name="bench dump", exit_on_error=False)
+        self.run_worker(probe.dump_every(1.0), name="bench dump", exit_on_error=False)
         if TRACE:
             import tracemalloc
 
@@ -239,7 +287,7 @@ def _run() -> int:
     try:
         return app_mod.run_app(app)
     finally:
-        probe.dump()
+        probe.dump(caches=True)
 
 
 if __name__ == "__main__":

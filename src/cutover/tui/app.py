@@ -61,6 +61,8 @@ def _now() -> datetime:
 SMALLEST_PANEL = 5
 # The panels below the first screen are added once those on it have answered, or this late.
 REST_AFTER_S = 2.0
+# A panel marks its fetch as running (⟳) once it has run this long.
+SLOW_FETCH_S = 1.0
 
 
 def _speaks_http(runbook: Runbook) -> bool:
@@ -389,7 +391,9 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
             panel.show_meta(
                 now,
                 self.refresher.intervals[qid],
-                running=self.refresher.in_flight(qid),
+                # A fetch shows ⟳ once it takes a while: one that answers within a second
+                # would only make every panel's frame blink (and be redrawn) twice a refresh.
+                running=self.refresher.running_for(qid) >= SLOW_FETCH_S,
                 paused=self.refresher.paused,
                 # A gate's or trigger's data is stale by the runbook's interval, whatever
                 # `+` did: the STALE mark agrees with the verdict.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -65,7 +66,7 @@ class Refresher:
         self.reconnect_attempt = 0
         self.next_reconnect_at: datetime | None = None
         self._timers: dict[str, Timer] = {}
-        self._inflight: set[str] = set()
+        self._inflight: dict[str, float] = {}  # query id → when its fetch started
         # http queries share one client per destination for as long as the console runs
         self.http = Clients()
 
@@ -102,6 +103,11 @@ class Refresher:
     def in_flight(self, query_id: str) -> bool:
         return query_id in self._inflight
 
+    def running_for(self, query_id: str) -> float:
+        """Seconds the query's fetch has been running (0 when none is)."""
+        started = self._inflight.get(query_id)
+        return 0.0 if started is None else time.monotonic() - started
+
     def fetch(self, query_id: str, *, force: bool = False) -> None:
         """Start one fetch, unless paused (and not forced), already running, or parked
         behind the reconnect loop."""
@@ -110,7 +116,7 @@ class Refresher:
         timer = self._timers.pop(query_id, None)
         if timer is not None:
             timer.stop()
-        self._inflight.add(query_id)
+        self._inflight[query_id] = time.monotonic()
         self.app.run_worker(
             self._fetch(query_id),
             name=f"refresh {query_id}",
@@ -121,7 +127,7 @@ class Refresher:
 
     def finished(self, query_id: str) -> None:
         """Called by the app when the result message arrived: re-arm this query's timer."""
-        self._inflight.discard(query_id)
+        self._inflight.pop(query_id, None)
         if not self.paused and self.db_up is not False:
             self._arm(query_id)
 
@@ -141,7 +147,7 @@ class Refresher:
             try:
                 result = await run_http(query, environ=self.environ, clients=self.http)
             except asyncio.CancelledError:
-                self._inflight.discard(query_id)
+                self._inflight.pop(query_id, None)
                 raise
             self.app.post_message(QueryFinished(result))
             return
@@ -156,7 +162,7 @@ class Refresher:
             self.app.post_message(DatabaseStatus(False, str(exc)))
         except asyncio.CancelledError:
             # A cancelled fetch must still free its slot, or the query never runs again.
-            self._inflight.discard(query_id)
+            self._inflight.pop(query_id, None)
             raise
         else:
             if unreachable(result):
