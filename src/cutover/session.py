@@ -118,7 +118,8 @@ class Session:
         runs: tuple[evidence.Run, ...] | None = None,
     ) -> CheckReport:
         """Gates and triggers now: raised triggers from the journal, `for` from evidence."""
-        waiting = [t.id for t in self.runbook.triggers if t.for_s > 0]
+        # `for` needs how long the condition has held; a deadline needs since when it fired.
+        waiting = [t.id for t in self.runbook.triggers if t.for_s > 0 or t.respond_within_s]
         since = {}
         if waiting:
             runs = runs if runs is not None else evidence.read_evidence(self.evidence_path).runs
@@ -132,6 +133,7 @@ class Session:
             results,
             now,
             raised=current.raised,
+            acknowledged=current.acknowledged,
             holding_since=since,
             baselines=self.baselines(stage),
         )
