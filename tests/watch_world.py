@@ -4,9 +4,11 @@ and `cutover watch` as a real subprocess whose lines a test waits for."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -189,3 +191,176 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+class Door:
+    """A TCP door to the embedded Postgres that a test shuts and opens again (the database
+    going away, as a restart or a dropped network does), served from threads so that a
+    test driving the watcher's own event loop needs no second loop."""
+
+    def __init__(self, server_uri: str) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        host = parse_qs(urlsplit(server_uri).query)["host"][0]
+        self.socket_path = os.path.join(host, ".s.PGSQL.5432")
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def dsn(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def open(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def shut(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                upstream.connect(self.socket_path)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_RDWR)
+
+
+# ------------------------------------------------------------- the core, in this process
+
+METRIC_SCHEMA = """
+CREATE TABLE metric (name text PRIMARY KEY, value numeric);
+INSERT INTO metric VALUES ('rate', 99), ('stuck', 0);
+"""
+
+
+def metric_runbook(
+    folder: Path,
+    *,
+    hold: str = "1h",
+    max_gap: str = "10m",
+    auto_rollback: bool = False,
+    trigger_for: str | None = None,
+    checkpoint: str | None = None,
+) -> Path:
+    """A small runbook over one table a test sets by hand (`metric`: rate, stuck), with a
+    file flag: `off` at 0 %, `canary` at 50 % gated on rate ≥ 95 and stuck = 0, a critical
+    trigger rate < 90 (armed when `auto_rollback`) and a high one stuck > 10."""
+    queries = folder / "queries"
+    queries.mkdir(parents=True, exist_ok=True)
+    (queries / "rate.sql").write_text(
+        "-- Rate\nSELECT value AS rate FROM metric WHERE name = 'rate';\n"
+    )
+    (queries / "stuck.sql").write_text(
+        "-- Stuck\nSELECT value AS stuck FROM metric WHERE name = 'stuck';\n"
+    )
+    extra = f'checkpoint = "{checkpoint}"\n' if checkpoint else ""
+    if auto_rollback:
+        extra += 'auto_rollback = ["rate_low"]\n'
+    waits = f'for = "{trigger_for}"\n' if trigger_for else ""
+    text = f"""\
+version = 1
+title = "metric cutover"
+
+[database]
+dsn_env = "CUTOVER_DATABASE_URL"
+statement_timeout = "5s"
+
+[journal]
+path = "journal.jsonl"
+
+[flag]
+kind = "file"
+path = "flag-percent"
+
+[queries.rate]
+title = "Rate"
+file = "queries/rate.sql"
+refresh = "30s"
+
+[queries.stuck]
+title = "Stuck"
+file = "queries/stuck.sql"
+refresh = "1m"
+
+[[stages]]
+id = "off"
+title = "Off"
+percent = 0
+hold = "0s"
+
+[[stages]]
+id = "canary"
+title = "Canary"
+percent = 50
+hold = "{hold}"
+max_gap = "{max_gap}"
+{extra}
+  [[stages.gates]]
+  id = "rate_ok"
+  query = "rate"
+  column = "rate"
+  op = ">="
+  value = 95
+
+  [[stages.gates]]
+  id = "no_stuck"
+  query = "stuck"
+  column = "stuck"
+  op = "=="
+  value = 0
+
+[[triggers]]
+id = "rate_low"
+query = "rate"
+column = "rate"
+op = "<"
+value = 90
+severity = "critical"
+{waits}
+[[triggers]]
+id = "stuck_high"
+query = "stuck"
+column = "stuck"
+op = ">"
+value = 10
+severity = "high"
+respond_within = "1h"
+"""
+    (folder / "flag-percent").write_text("0\n")
+    path = folder / "runbook.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
