@@ -20,7 +20,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import tomli_w
+
+from cutover import actions
+from cutover.flags import open_flag
+from cutover.journal import Journal
+from cutover.runbook import load
+from cutover.session import Session
+from cutover.watch import ManualClock, Watcher
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "runbook.toml"
@@ -364,3 +372,70 @@ respond_within = "1h"
     path = folder / "runbook.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+async def metric_database(empty_dsn: str) -> str:
+    """The `metric` table in a fresh database: rate 99, stuck 0."""
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        await conn.execute(METRIC_SCHEMA)
+    finally:
+        await conn.close()
+    return empty_dsn
+
+
+async def set_metric(dsn: str, name: str, value: float) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("UPDATE metric SET value = $2 WHERE name = $1", name, value)
+    finally:
+        await conn.close()
+
+
+class Core:
+    """A watcher in this process on a manual clock, its lines in a list; `alice` is the
+    person who advances."""
+
+    def __init__(self, runbook: Path, dsn: str):
+        self.book = load(runbook)
+        self.env = {"CUTOVER_DATABASE_URL": dsn, "USER": "tester"}
+        self.clock = ManualClock()
+        self.session = self.on_clock(Session(self.book, self.env), "watch (tester)")
+        self.lines: list[str] = []
+        self.flag = open_flag(self.book.flag, self.env)
+        self.runner = self.session.runner()
+        self.watcher = Watcher(
+            self.session,
+            runner=self.runner,
+            flag=self.flag,
+            out=self.lines.append,
+            clock=self.clock,
+        )
+
+    def on_clock(self, session: Session, actor: str) -> Session:
+        """The session's journal on the test's clock, so every time agrees."""
+        session.journal = Journal(
+            self.book.journal_path, actor=actor, clock=self.clock.now, redact=session.redact
+        )
+        return session
+
+    def alice(self) -> Session:
+        return self.on_clock(Session(self.book, {**self.env, "USER": "alice"}), "alice")
+
+    async def cycles(self, count: int, every_s: float = 30.0) -> None:
+        for _ in range(count):
+            self.clock.advance(every_s)
+            await self.watcher.cycle(settle=True)
+
+    def said(self, text: str) -> list[str]:
+        return [line for line in self.lines if text in line]
+
+    async def advance_by_alice(self) -> None:
+        alice = self.alice()
+        report, _ = await alice.check(self.runner, self.book.stage("off"))
+        outcome = await actions.advance(alice, self.flag, report=report, confirm=50)
+        assert outcome.ok, outcome.message
+
+    async def close(self) -> None:
+        await self.watcher.stop()
+        await self.runner.aclose()

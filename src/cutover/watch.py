@@ -183,6 +183,7 @@ class Watcher:
         # What is in hand: replaced, never accumulated.
         self.results: dict[str, QueryResult] = {}
         self._fresh: set[str] = set()  # results not yet judged into the evidence
+        self._not_run: set[str] = set()  # results that say "not run: database unreachable"
         self._due: dict[str, datetime] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._wake = asyncio.Event()
@@ -448,6 +449,7 @@ class Watcher:
                     duration_s=0.0,
                 )
                 self._fresh.add(qid)
+                self._not_run.add(qid)
         if (
             self.db_down_since is not None
             and "reconnect" not in self._tasks
@@ -475,6 +477,7 @@ class Watcher:
             result = QueryResult(qid, ran_at=now, error=f"unexpected {type(error).__name__}")
         self.results[qid] = result
         self._fresh.add(qid)
+        self._not_run.discard(qid)
         assert result.ran_at is not None
         if result.cause is Cause.UNREACHABLE:
             if self.db_down_since is None:
@@ -500,6 +503,11 @@ class Watcher:
             f"(unreachable since {since:%H:%M:%S}Z); evaluating every query now"
         )
         self._due = dict.fromkeys(self.book.queries, now)
+        # The outage's not-run results are not what the database says now: nothing is
+        # judged aloud until every query has answered again.
+        for qid in self._not_run:
+            self.results.pop(qid, None)
+        self._not_run.clear()
         self._ready_from = now
 
     async def _reconnect(self) -> None:
