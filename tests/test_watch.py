@@ -165,7 +165,7 @@ async def metric_dsn(empty_dsn: str) -> str:
 async def core(tmp_path: Path, metric_dsn: str, request: pytest.FixtureRequest) -> Core:
     options = getattr(request, "param", {})
     c = Core(metric_runbook(tmp_path, **options), metric_dsn)
-    await c.watcher.start()
+    await c.start()
     await c.advance_by_alice()
     yield c
     await c.close()

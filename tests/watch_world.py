@@ -26,6 +26,7 @@ import tomli_w
 from cutover import actions
 from cutover.flags import open_flag
 from cutover.journal import Journal
+from cutover.notify import Notifier, webhooks
 from cutover.runbook import load
 from cutover.session import Session
 from cutover.watch import ManualClock, Watcher
@@ -283,6 +284,7 @@ def metric_runbook(
     auto_rollback: bool = False,
     trigger_for: str | None = None,
     checkpoint: str | None = None,
+    notify: bool = False,
 ) -> Path:
     """A small runbook over one table a test sets by hand (`metric`: rate, stuck), with a
     file flag: `off` at 0 %, `canary` at 50 % gated on rate ≥ 95 and stuck = 0, a critical
@@ -368,6 +370,8 @@ value = 10
 severity = "high"
 respond_within = "1h"
 """
+    if notify:
+        text += f'\n[[notify]]\nkind = "webhook"\nurl_env = "{HOOK_ENV}"\n'
     (folder / "flag-percent").write_text("0\n")
     path = folder / "runbook.toml"
     path.write_text(text, encoding="utf-8")
@@ -396,21 +400,33 @@ class Core:
     """A watcher in this process on a manual clock, its lines in a list; `alice` is the
     person who advances."""
 
-    def __init__(self, runbook: Path, dsn: str):
+    def __init__(self, runbook: Path, dsn: str, **env: str):
         self.book = load(runbook)
-        self.env = {"CUTOVER_DATABASE_URL": dsn, "USER": "tester"}
+        self.env = {"CUTOVER_DATABASE_URL": dsn, "USER": "tester", **env}
         self.clock = ManualClock()
         self.session = self.on_clock(Session(self.book, self.env), "watch (tester)")
         self.lines: list[str] = []
         self.flag = open_flag(self.book.flag, self.env)
         self.runner = self.session.runner()
+        hooks, _ = webhooks(self.book.notify, self.env)
+        self.notifier = Notifier(
+            hooks,
+            say=lambda line: self.watcher.say(line, notify=False),
+            redact=self.session.redact,
+            backoff_s=(0.05, 0.1, 0.2),  # the real one waits up to a minute
+        )
         self.watcher = Watcher(
             self.session,
             runner=self.runner,
             flag=self.flag,
             out=self.lines.append,
             clock=self.clock,
+            notifier=self.notifier,
         )
+
+    async def start(self) -> None:
+        self.notifier.start()
+        await self.watcher.start()
 
     def on_clock(self, session: Session, actor: str) -> Session:
         """The session's journal on the test's clock, so every time agrees."""
@@ -438,4 +454,5 @@ class Core:
 
     async def close(self) -> None:
         await self.watcher.stop()
+        await self.notifier.aclose(drain_s=1.0)
         await self.runner.aclose()

@@ -45,6 +45,7 @@ def webhooks(
             continue
         try:
             parts = urlsplit(url)
+            parts.port  # noqa: B018 (a port out of range raises here, not at the first post)
             ok = parts.scheme in ("http", "https") and bool(parts.hostname)
         except ValueError:
             ok = False

@@ -34,7 +34,7 @@ async def test_an_outage_is_said_once_and_its_waits_are_not_said_gate_by_gate_af
     tmp_path: Path, metric_dsn: str, door: Door
 ) -> None:
     core = Core(metric_runbook(tmp_path), through(door, metric_dsn))
-    await core.watcher.start()
+    await core.start()
     await core.advance_by_alice()
     await core.cycles(4)
     before = len(core.lines)
@@ -69,7 +69,7 @@ async def test_a_watcher_started_while_the_database_is_down_waits_for_it(
 ) -> None:
     door.shut()
     core = Core(metric_runbook(tmp_path), through(door, metric_dsn))
-    await core.watcher.start()
+    await core.start()
     await core.cycles(6)
     assert len(core.said("database outage")) == 1
     assert core.said("off (0 %, visit 1):") == [], "no summary from results it never had"
