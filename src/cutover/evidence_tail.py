@@ -22,10 +22,18 @@ class EvidenceTail:
         self._runs: dict[str, Run] = {}
         self._ordered: tuple[Run, ...] | None = ()
         self.skipped = 0  # lines that were not evidence (a torn line, an edit)
+        self.problem: str | None = None  # why the last read failed (what was read stays)
 
     def read(self) -> None:
         """Fold what was appended since the last read. A file replaced or shortened is read
-        again from its start."""
+        again from its start; one that cannot be read leaves what was read (and `problem`)."""
+        try:
+            self._read()
+            self.problem = None
+        except OSError as exc:  # something else in its place, a permission, a disk
+            self.problem = str(exc)
+
+    def _read(self) -> None:
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:

@@ -267,7 +267,14 @@ class Watcher:
         await self.start()
         try:
             while not stop.is_set():
-                await self.cycle()
+                try:
+                    await self.cycle()
+                except Exception as exc:  # a bug must not end three weeks of watching
+                    self._say_once(
+                        f"bug {type(exc).__name__}",
+                        f"unexpected {type(exc).__name__} in a cycle: {exc} (a bug in "
+                        "cutover; the watcher goes on; report it)",
+                    )
                 await self._pause(stop)
         finally:
             await self.stop()
@@ -585,6 +592,14 @@ class Watcher:
         fresh, self._fresh = self._fresh, set()
         self._record(report, fresh, now)
         self.tail.read()
+        if self.tail.problem is None:
+            self._said_once.discard("evidence read")
+        else:
+            self._say_once(
+                "evidence read",
+                f"the evidence cannot be read back ({self.tail.problem}): holds are judged "
+                "on what was read before",
+            )
         self._trim(current, now)
         hold = self.session.judge_hold(current, now, report, runs=self.tail.runs)
         self._alarms, _ = fold(self._alarms, report, now)
