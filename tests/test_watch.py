@@ -5,6 +5,8 @@ arms it, through the journaled path, as `watch`."""
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -278,3 +280,82 @@ async def test_the_evidence_follower_keeps_only_what_a_judgement_needs(core: Cor
     # The canary's gate runs and the old trigger runs are gone; only fresh trigger runs stay.
     assert {r.what for r in core.watcher.tail.runs} == {"trigger"}
     assert all(r.last >= core.clock.now() - timedelta(hours=1) for r in core.watcher.tail.runs)
+
+
+# ------------------------------------------------------------------ the command itself
+
+
+def metric_env(dsn: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUTOVER_")}
+    env.update(CUTOVER_DATABASE_URL=dsn, USER="tester")
+    env.pop("SSH_CONNECTION", None)
+    env.pop("SUDO_USER", None)
+    return env
+
+
+def watch_cli(runbook: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cutover.cli", "--runbook", str(runbook), "watch", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=runbook.parent,
+    )
+
+
+async def test_a_second_watcher_says_who_is_watching_and_exits_2(
+    tmp_path: Path, metric_dsn: str
+) -> None:
+    runbook = metric_runbook(tmp_path)
+    env = metric_env(metric_dsn)
+    first = WatchProcess(runbook, env, tmp_path / "first.log")
+    try:
+        first.wait_for("off (0 %, visit 1): gates none")
+        second = watch_cli(runbook, env)
+        again = watch_cli(runbook, env, "--once")
+        code = first.stop()
+    finally:
+        first.kill()
+
+    assert second.returncode == 2
+    assert second.stdout == ""
+    host = socket.gethostname()
+    assert second.stderr.startswith(
+        "cutover watch: another watcher is already watching this journal: watch (tester) on "
+        f"{host} (pid {first.proc.pid}) since "
+    )
+    assert again.returncode == 2
+    assert code == 0
+    after = watch_cli(runbook, env, "--once")  # the lock went with the first watcher
+    assert after.returncode == 0, after.stderr
+
+
+async def test_watch_once_judges_every_query_records_it_and_exits_0(
+    tmp_path: Path, metric_dsn: str
+) -> None:
+    runbook = metric_runbook(tmp_path)
+
+    ran = watch_cli(runbook, metric_env(metric_dsn), "--once")
+
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert "watcher started as watch (tester): stage off (0 %, visit 1), 2 queries" in lines[0]
+    assert "off (0 %, visit 1): gates none; triggers 2 quiet; no hold" in ran.stdout
+    assert lines[-1].endswith("watcher stopped")
+    runs = read_evidence(evidence_path(tmp_path / "journal.jsonl")).runs
+    assert {(r.name, r.verdict, r.by) for r in runs} == {
+        ("rate_low", "quiet", "watch"),
+        ("stuck_high", "quiet", "watch"),
+    }
+
+
+async def test_watch_without_a_database_to_watch_says_what_to_set_and_exits_2(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUTOVER_")}
+
+    ran = watch_cli(metric_runbook(tmp_path), env)
+
+    assert ran.returncode == 2
+    assert ran.stderr.startswith("cutover watch: CUTOVER_DATABASE_URL is not set")

@@ -456,3 +456,43 @@ class Core:
         await self.watcher.stop()
         await self.notifier.aclose(drain_s=1.0)
         await self.runner.aclose()
+
+
+@contextmanager
+def demo_world(scratch: Path, **runbook: Any) -> Iterator[Any]:
+    """The demo world on a runbook from `watch_runbook`, with a thin past so that a failing
+    v2 shows in the 24-hour success rate within seconds."""
+    from cutover.demo.traffic import Knobs
+    from cutover.demo.world import World
+
+    world = World(
+        scratch / "demo",
+        runbook=watch_runbook(scratch / "source", **runbook),
+        rate=1.0,
+        build_seconds=0.3,
+        knobs=Knobs(time_scale=600.0),
+        seed=5,
+    )
+    with world:
+        yield world
+
+
+def cutover_cli(world: Any, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cutover.cli", "--runbook", str(world.runbook_path), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=world.dir,
+    )
+
+
+def to_failing_canary(world: Any, watcher: WatchProcess, env: dict[str, str]) -> None:
+    """Advance to the canary by the CLI, then make every v2 import fail: the armed
+    success-rate trigger fires within seconds."""
+    watcher.wait_for("off (0 %, visit 1): gates none")
+    advanced = cutover_cli(world, env, "advance", "--confirm", "50")
+    assert advanced.returncode == 0, advanced.stdout + advanced.stderr
+    watcher.wait_for("canary (50 %, visit 2): gates success")
+    world.traffic.set_knobs(rate=3000.0, v2_failure_rate=1.0)
