@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cutover import db, detach, notify
@@ -56,12 +58,27 @@ def cmd_watch(args: argparse.Namespace) -> int:
         return asyncio.run(_watch(session, once=bool(args.once)))
 
 
-def _line(text: str) -> None:
-    out(text)
+def _quiet_driver() -> None:
+    """asyncpg logs its pool's failed reconnects with a traceback, to stderr when nobody
+    configured logging: the watcher says an outage once, in its own words, instead."""
+    driver = logging.getLogger("asyncpg")
+    if not any(isinstance(h, logging.NullHandler) for h in driver.handlers):
+        driver.addHandler(logging.NullHandler())
+    driver.propagate = False
 
 
-async def _watch(session: Session, *, once: bool) -> int:
+async def serve(
+    session: Session,
+    *,
+    out: Callable[[str], None],
+    stop: asyncio.Event,
+    once: bool = False,
+    on_watcher: Callable[[Watcher], None] = lambda watcher: None,
+) -> None:
+    """Open the flag, the webhooks and the database; watch until `stop` is set (or one
+    cycle); close them all. The CLI runs it under its signals, the demo in a thread."""
     book = session.runbook
+    _quiet_driver()
     flag, problem = open_flag_or_none(session)
     hooks, problems = notify.webhooks(book.notify, session.environ)
     notifier = notify.Notifier(
@@ -72,24 +89,43 @@ async def _watch(session: Session, *, once: bool) -> int:
         runner=session.runner(),
         flag=flag,
         flag_problem=problem,
-        out=_line,
+        out=out,
         notifier=notifier,
     )
+    on_watcher(watcher)
     notifier.start()
     for line in problems:
         watcher.say(line, notify=False)
+    try:
+        if once:
+            await watcher.once()
+        else:
+            await watcher.run(stop)
+    finally:
+        await notifier.aclose()
+        await watcher.runner.aclose()
+        if flag is not None:
+            await flag.aclose()
+
+
+async def _watch(session: Session, *, once: bool) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     received: list[int] = []
+    watchers: list[Watcher] = []
 
     def on_signal(signum: int) -> None:
         received.append(signum)
-        if signum == signal.SIGHUP and len(received) == 1:
-            # The terminal is gone: later lines go to a log beside the journal, not to it.
-            detach.detach_stdio(book.journal_path.with_name("detached.log"))
+        if not watchers:
+            stop.set()
+            return
+        watcher = watchers[0]
         if len(received) == 1:
             name = signal.Signals(signum).name
             watcher.stopped_by = name
+            if signum == signal.SIGHUP:
+                # The terminal is gone: later lines go to a log beside the journal.
+                detach.detach_stdio(session.runbook.journal_path.with_name("detached.log"))
             if watcher.rolling_back:
                 watcher.say(
                     f"{name} received: the rollback in flight finishes first, then the "
@@ -103,15 +139,8 @@ async def _watch(session: Session, *, once: bool) -> int:
     for signum in handled:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
-        if once:
-            await watcher.once()
-        else:
-            await watcher.run(stop)
+        await serve(session, out=out, stop=stop, once=once, on_watcher=watchers.append)
     finally:
-        await notifier.aclose()
-        await watcher.runner.aclose()
-        if flag is not None:
-            await flag.aclose()
         for signum in handled:
             loop.remove_signal_handler(signum)
     return OK

@@ -495,7 +495,9 @@ class Watcher:
     def _db_down(self, since: datetime, reason: str, now: datetime) -> None:
         self.db_down_since, self._db_reason = since, reason
         self._reconnect_tries = 0
-        self._reconnect_at = now + timedelta(seconds=self.pace.reconnect_s[0])
+        # The first attempt at once: it closes the dead pool, whose own reconnecting would
+        # otherwise go on behind the watcher's back.
+        self._reconnect_at = now
         self.say(
             f"database outage: {reason}. Verdicts wait (gates WAIT, triggers unknown) and holds "
             "restart until it is back; reconnecting with backoff"
@@ -527,9 +529,9 @@ class Watcher:
         if error is None:
             self._db_up(now)
             return
-        self._reconnect_tries += 1
         steps = self.pace.reconnect_s
         delay = steps[min(self._reconnect_tries, len(steps) - 1)]
+        self._reconnect_tries += 1
         self._reconnect_at = now + timedelta(seconds=delay)
 
     # -- the flag and the probes ------------------------------------------------------------
