@@ -45,6 +45,7 @@ def watch_runbook(
     auto_rollback: bool = True,
     notify: bool = True,
     canary_percent: int = 50,
+    hold: str = "24h",
 ) -> Path:
     """A source runbook for the demo world: the shipped queries (every one refreshed every
     `refresh`) and triggers, an `off` stage at 0 % with nothing to wait for, and a canary
@@ -59,7 +60,7 @@ def watch_runbook(
         "id": "canary",
         "title": "Canary",
         "percent": canary_percent,
-        "hold": "24h",
+        "hold": hold,
         "checkpoint": "12h",
         "gates": shipped_canary["gates"],
     }
