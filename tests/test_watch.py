@@ -271,9 +271,42 @@ async def test_snapshots_at_entry_each_checkpoint_and_the_exit_the_watcher_saw(
 
 
 async def test_the_evidence_follower_keeps_only_what_a_judgement_needs(core: Core) -> None:
-    await core.cycles(10)
-    kept = len(core.watcher.tail)
-    assert kept >= 4  # this visit's gate runs and the triggers' recent runs
+    dsn = core.env["CUTOVER_DATABASE_URL"]
+
+    async def judged_alike() -> None:
+        # What the watcher judged from what it kept is what the whole evidence says.
+        watcher = core.watcher
+        assert watcher.current is not None and watcher.hold is not None
+        everything = read_evidence(core.session.evidence_path).runs
+        full = core.session.judge_hold(
+            watcher.current, core.clock.now(), watcher.report, runs=everything
+        )
+        kept = watcher.hold
+        assert (kept.held_s, kept.since, kept.restarted_at, kept.restart_reason, kept.met) == (
+            full.held_s,
+            full.since,
+            full.restarted_at,
+            full.restart_reason,
+            full.met,
+        )
+
+    for _ in range(4):  # four restarts of the hold, each with its own runs
+        await core.cycles(10)
+        await judged_alike()
+        await set_metric(dsn, "rate", 93)  # WAIT-free FAIL of the gate, the trigger quiet
+        await core.cycles(3)
+        await judged_alike()
+        await set_metric(dsn, "rate", 99)
+    core.clock.advance(20 * 60)  # and a gap
+    await core.cycles(130)
+    await judged_alike()
+    assert core.watcher.hold is not None and core.watcher.hold.met
+
+    gates = [r for r in core.watcher.tail.runs if r.what == "gate"]
+    everything = read_evidence(core.session.evidence_path).runs
+    assert len([r for r in everything if r.what == "gate"]) >= 10
+    assert len(gates) <= 4, "each gate's runs from its last restart on, not all of them"
+
     await actions.rollback(core.alice(), core.flag, reason="drill")
     core.clock.advance(3 * 3600)  # past the triggers' window
     await core.cycles(2)

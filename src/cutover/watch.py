@@ -642,15 +642,23 @@ class Watcher:
             self.say("evidence is recorded again")
 
     def _trim(self, current: CutoverState, now: datetime) -> None:
-        """Keep what a judgement can still need: the gates' runs of this stage visit, and the
-        triggers' runs over their longest `for` (with room for gaps)."""
+        """Keep what a judgement can still need: the triggers' runs over their longest `for`
+        (with room for gaps), and the gates' runs of this stage visit from each gate's
+        latest FAIL or WAIT on (a hold restarts there: nothing before it counts any more),
+        so a visit of weeks keeps what its last restart left, not every run since entry."""
         entered = current.entered_at or now
         triggers_from = now - timedelta(seconds=self._trigger_window_s)
+        restarted: dict[str, datetime] = {}
+        for run in self.tail.runs:
+            if run.what == GATE and run.stage == current.stage_id and run.verdict != "pass":
+                restarted[run.name] = max(run.last, restarted.get(run.name, run.last))
 
         def keep(run: Run) -> bool:
             if run.what == TRIGGER:
                 return run.last >= triggers_from
-            return run.last >= entered
+            if run.stage != current.stage_id:
+                return run.last >= entered
+            return run.last >= max(entered, restarted.get(run.name, entered))
 
         self.tail.trim(keep)
 
