@@ -134,8 +134,11 @@ def describe_event(e: Event) -> str:
     return f"{who}: {e.kind}"
 
 
-def _due(at: datetime | None, now: datetime) -> bool:
-    return at is None or at <= now
+def _due(at: datetime | None, now: datetime, every_s: float) -> bool:
+    """Due now: never planned, its time has come, or planned further ahead than one
+    interval, which only a clock stepped back can do (then it would wait for the clock to
+    catch up with a time planned by the old one, leaving a gap in the evidence)."""
+    return at is None or at <= now or (at - now).total_seconds() > every_s
 
 
 def _flag_words(state: FlagState) -> str:
@@ -194,6 +197,7 @@ class Watcher:
         # What has been said, so each change is said once (and an outage's side effects not).
         self._gates_said: dict[str, Verdict] = {}
         self._triggers_said: dict[str, str] = {}
+        self._overdue: set[str] = set()  # high triggers whose time to respond ran out
         self._hold_said: Hold | None = None
         self._summarised = False
         self._visit: tuple[str, int] | None = None
@@ -441,7 +445,7 @@ class Watcher:
     def _start_due(self, now: datetime, current: CutoverState) -> None:
         for qid, query in self.book.queries.items():
             key = f"query:{qid}"
-            if key in self._tasks or self._due.get(qid, now) > now:
+            if key in self._tasks or not _due(self._due.get(qid), now, query.refresh_s):
                 continue  # a refresh never overlaps itself
             self._due[qid] = now + timedelta(seconds=query.refresh_s)
             if self.db_down_since is None:
@@ -461,14 +465,19 @@ class Watcher:
             self.db_down_since is not None
             and "reconnect" not in self._tasks
             and self._reconnect_at is not None
-            and self._reconnect_at <= now
+            and _due(self._reconnect_at, now, max(self.pace.reconnect_s))
         ):
             self._spawn("reconnect", self._reconnect())
-        if self.flag is not None and "flag" not in self._tasks and _due(self._flag_due, now):
+        flag_due = _due(self._flag_due, now, self.pace.flag_every_s)
+        if self.flag is not None and "flag" not in self._tasks and flag_due:
             self._flag_due = now + timedelta(seconds=self.pace.flag_every_s)
             self._spawn("flag", self._read_flag())
         probes = self._stage_probes(current)
-        if probes and "probes" not in self._tasks and _due(self._probe_due, now):
+        if (
+            probes
+            and "probes" not in self._tasks
+            and _due(self._probe_due, now, self.pace.probe_every_s)
+        ):
             self._probe_due = now + timedelta(seconds=self.pace.probe_every_s)
             self._spawn("probes", self._run_probes(probes, now))
 
@@ -680,6 +689,7 @@ class Watcher:
                 )
             self._gates_said[gate.id] = gate.verdict
         for trigger in report.triggers:
+            self._deadline(trigger, report.evaluated_at)
             if trigger.check is None:
                 continue  # raised and cleared in the journal, and said from there
             state, before = trigger_state(trigger), self._triggers_said.get(trigger.id)
@@ -693,6 +703,20 @@ class Watcher:
             elif hold.held_s < said.held_s - 1.0 and hold.restart_reason:
                 self.say(f"{stage.id}: hold restarted: {hold.describe()}")
         self._hold_said = hold
+
+    def _deadline(self, t: TriggerReport, now: datetime) -> None:
+        """A high trigger's time to respond running out, said once per firing (a raised
+        manual one too: "user complaints: roll back within the hour")."""
+        deadline = t.deadline(now)
+        if deadline is None or t.fired is not True:
+            self._overdue.discard(t.id)
+            return
+        if now >= deadline and t.id not in self._overdue:
+            self._overdue.add(t.id)
+            self.say(
+                f"! trigger {t.id} ({t.severity}): the time to respond ran out at "
+                f"{deadline:%H:%M}Z and it is not cleared: roll back, or clear it with a note"
+            )
 
     def _trigger_line(self, t: TriggerReport, state: str, before: str) -> str:
         reason = t.judgement.reason
