@@ -21,20 +21,19 @@ from cutover.alarms import Alarm, fold
 from cutover.check import CheckReport, TriggerReport, queries_for
 from cutover.durations import humanize
 from cutover.errors import CutoverError
-from cutover.events import Kind, known
 from cutover.evidence import GATE, TRIGGER, Run, evaluations
 from cutover.evidence_tail import EvidenceTail
 from cutover.flags import Flag, FlagError, FlagState
-from cutover.gates import Verdict
 from cutover.hold import Hold
 from cutover.inert import inert
-from cutover.journal import Event, current_actor
+from cutover.journal import current_actor
 from cutover.model import Stage
 from cutover.notify import Notifier
 from cutover.probes import ProbeResult, run_probe
 from cutover.results import Cause, QueryResult
 from cutover.session import Session
 from cutover.state import CutoverState
+from cutover.watchsay import Said, describe_event, flag_words, news
 
 MAX_LINE = 600  # a line (and a notification) never carries a whole error page
 ROLLBACK_PROGRESS_LINES = 8  # then every 10th: a rollback retrying for hours is not a flood
@@ -88,65 +87,11 @@ def watch_actor(environ: dict[str, str] | None = None) -> str:
     return f"watch ({current_actor(environ or os.environ)})"
 
 
-def trigger_state(t: TriggerReport) -> str:
-    """fired, pending (its condition holds, not yet for `for`), quiet or unknown."""
-    if t.fired is True:
-        return "fired"
-    if t.fired is None:
-        return "unknown"
-    return "pending" if t.pending_s is not None else "quiet"
-
-
-def describe_event(e: Event) -> str:
-    """One journal event as one line in the operator's words."""
-    kind, who = known(e.kind), e.actor
-    note = f": {e.get('note')}" if e.get("note") else ""
-    if kind is Kind.SIGNOFF:
-        override = " (override)" if e.get("override") else ""
-        return f"{who} signed off {e.get('stage')} · {e.get('step')}{override}{note}"
-    if kind is Kind.TRIGGER_RAISED:
-        return f"! {who} raised trigger {e.get('trigger')} ({e.get('severity')}){note}"
-    if kind is Kind.TRIGGER_CLEARED:
-        return f"{who} cleared trigger {e.get('trigger')}{note}"
-    if kind is Kind.GAP_ACCEPTED:
-        return f"{who} accepted the gap {e.get('gap_start')} – {e.get('gap_end')}{note}"
-    if kind is Kind.COMPLETE:
-        return f"✓ {who} completed the cutover (stage {e.get('stage')})"
-    if kind is Kind.RECONCILE:
-        return (
-            f"{who} reconciled: the flag reads {e.get('flag_percent')} %, the journal now "
-            f"says {e.get('to_stage')}{note}"
-        )
-    if kind is Kind.MOVE_UNSETTLED:
-        return f"{e.get('move')} still unsettled: deployment {e.get('pending')}"
-    if kind is Kind.TORN:
-        return "the journal had a torn last line (a crash mid-write); acknowledged"
-    if kind is not None and kind.move:
-        if kind.phase == "intent":
-            reason = f": {e.get('reason')}" if e.get("reason") else ""
-            return (
-                f"{who}: {kind.move} {e.get('from_stage')} → {e.get('to_stage')} "
-                f"({e.get('journal_percent')} % → {e.get('to_percent')} %){reason}"
-            )
-        if kind.phase == "done":
-            return f"{who}: {kind.move} done: {e.get('verified')}"
-        return f"✗ {who}: {kind.move} failed: {e.get('error')}"
-    return f"{who}: {e.kind}"
-
-
 def _due(at: datetime | None, now: datetime, every_s: float) -> bool:
     """Due now: never planned, its time has come, or planned further ahead than one
     interval, which only a clock stepped back can do (then it would wait for the clock to
     catch up with a time planned by the old one, leaving a gap in the evidence)."""
     return at is None or at <= now or (at - now).total_seconds() > every_s
-
-
-def _flag_words(state: FlagState) -> str:
-    live = "live" if state.in_effect else f"not live: {state.detail or 'not redeployed'}"
-    pending = f"; deployment {state.pending_deployment} {state.pending_state}" * bool(
-        state.pending_deployment
-    )
-    return f"{state.percent} % ({live}){pending}"
 
 
 class Watcher:
@@ -195,11 +140,7 @@ class Watcher:
         self.current: CutoverState | None = None
         self._alarms: dict[str, Alarm] = {}
         # What has been said, so each change is said once (and an outage's side effects not).
-        self._gates_said: dict[str, Verdict] = {}
-        self._triggers_said: dict[str, str] = {}
-        self._overdue: set[str] = set()  # high triggers whose time to respond ran out
-        self._hold_said: Hold | None = None
-        self._summarised = False
+        self._said = Said()
         self._visit: tuple[str, int] | None = None
         self._entered: datetime | None = None
         self._horizon: datetime | None = None  # the earliest stage entry the tail kept runs for
@@ -426,7 +367,7 @@ class Watcher:
         self._visit = visit
         self._entered = current.entered_at
         self._taken = snapshots.taken(self._snap_dir, *visit)
-        self._gates_said, self._hold_said, self._summarised = {}, None, False
+        self._said = self._said.new_visit()
         if self._entered is not None and self._horizon_moved_back():
             self.tail.restart()
         self._due = dict.fromkeys(self.book.queries, now)
@@ -565,11 +506,11 @@ class Watcher:
         if self.flag_down_since is not None:
             down = humanize((now - self.flag_down_since).total_seconds())
             self.flag_down_since = None
-            self.say(f"the flag reads again after {down}: {_flag_words(got)}")
+            self.say(f"the flag reads again after {down}: {flag_words(got)}")
         elif self.flag_state is None:
-            self.say(f"flag reads {_flag_words(got)}", notify=False)
-        elif _flag_words(got) != _flag_words(self.flag_state):
-            self.say(f"flag: {_flag_words(self.flag_state)} → {_flag_words(got)}")
+            self.say(f"flag reads {flag_words(got)}", notify=False)
+        elif flag_words(got) != flag_words(self.flag_state):
+            self.say(f"flag: {flag_words(self.flag_state)} → {flag_words(got)}")
         self.flag_state = got
 
     def _stage_probes(self, current: CutoverState) -> list[str]:
@@ -674,94 +615,16 @@ class Watcher:
     def _announce(
         self, stage: Stage, current: CutoverState, report: CheckReport, hold: Hold
     ) -> None:
-        """Say what changed since it was last said: gate flips, triggers fired, cleared,
-        pending or unknown, the hold met or restarted. Compared with what was said, not
-        with the last cycle, so an outage's WAITs are not said gate by gate."""
-        if not self._summarised:
-            self._summarised = True
-            self._summary(stage, current, report, hold)
-        for gate in report.gates:
-            before = self._gates_said.get(gate.id)
-            if before is not None and before is not gate.verdict:
-                self.say(
-                    f"gate {gate.id}: {before.value.upper()} → {gate.verdict.value.upper()}"
-                    f" ({gate.judgement.reason})"
-                )
-            self._gates_said[gate.id] = gate.verdict
-        for trigger in report.triggers:
-            self._deadline(trigger, report.evaluated_at)
-            if trigger.check is None:
-                continue  # raised and cleared in the journal, and said from there
-            state, before = trigger_state(trigger), self._triggers_said.get(trigger.id)
-            if before is not None and before != state:
-                self.say(self._trigger_line(trigger, state, before))
-            self._triggers_said[trigger.id] = state
-        said = self._hold_said
-        if said is not None and hold.required_s > 0:
-            if hold.met and not said.met:
-                self.say(f"{stage.id}: {hold.describe()}")
-            elif hold.held_s < said.held_s - 1.0 and hold.restart_reason:
-                self.say(f"{stage.id}: hold restarted: {hold.describe()}")
-        self._hold_said = hold
-
-    def _deadline(self, t: TriggerReport, now: datetime) -> None:
-        """A high trigger's time to respond running out, said once per firing (a raised
-        manual one too: "user complaints: roll back within the hour")."""
-        deadline = t.deadline(now)
-        if deadline is None or t.fired is not True:
-            self._overdue.discard(t.id)
-            return
-        if now >= deadline and t.id not in self._overdue:
-            self._overdue.add(t.id)
-            self.say(
-                f"! trigger {t.id} ({t.severity}): the time to respond ran out at "
-                f"{deadline:%H:%M}Z and it is not cleared: roll back, or clear it with a note"
-            )
-
-    def _trigger_line(self, t: TriggerReport, state: str, before: str) -> str:
-        reason = t.judgement.reason
-        if state == "fired":
-            then = {
-                "critical": "roll back now",
-                "high": "respond",
-                "medium": "the hold waits",
-            }.get(t.severity, "")
-            deadline = t.deadline(self.clock.now())
-            if deadline is not None:
-                then += f" by {deadline:%H:%M}Z unless cleared with a note"
-            return f"! trigger {t.id} FIRED ({t.severity}: {then}): {reason}"
-        if state == "pending":
-            return (
-                f"trigger {t.id} pending: its condition holds; it fires after "
-                f"{humanize(t.for_s)} of it ({reason})"
-            )
-        if state == "unknown":
-            alarm = self._alarms.get(t.id)
-            return f"? trigger {t.id} {alarm.describe() if alarm else 'UNKNOWN: ' + reason}"
-        if before == "fired":
-            return f"trigger {t.id} cleared: {reason}"
-        return f"trigger {t.id} quiet ({'was ' + before}): {reason}"
-
-    def _summary(
-        self, stage: Stage, current: CutoverState, report: CheckReport, hold: Hold
-    ) -> None:
-        gates = ", ".join(f"{g.id} {g.verdict.value.upper()}" for g in report.gates) or "none"
-        counts: dict[str, list[str]] = {}
-        for t in report.triggers:
-            counts.setdefault(trigger_state(t), []).append(t.id)
-        triggers = "; ".join(
-            f"{state} {', '.join(ids)}" if state != "quiet" else f"{len(ids)} quiet"
-            for state, ids in sorted(counts.items())
+        self._said, lines = news(
+            self._said,
+            stage=stage,
+            current=current,
+            report=report,
+            hold=hold,
+            alarms=self._alarms,
         )
-        self.say(
-            f"{stage.id} ({stage.percent} %, visit {current.visit}): gates {gates}; triggers "
-            f"{triggers or 'none'}; {hold.describe()}"
-        )
-        for gate in report.gates:  # said now, so the first flip is said as one
-            self._gates_said[gate.id] = gate.verdict
-        for t in report.triggers:
-            self._triggers_said.setdefault(t.id, trigger_state(t))
-        self._hold_said = hold
+        for line in lines:
+            self.say(line)
 
     # -- snapshots --------------------------------------------------------------------------
 
