@@ -28,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument(
         "--once",
         action="store_true",
-        help="one full cycle (every query, probes, the flag), then exit: for cron and tests",
+        help="one full cycle (every query, probes, the flag), then exit: for cron and tests "
+        "(exit 2 when the database could not be reached)",
     )
 
 
@@ -143,4 +144,6 @@ async def _watch(session: Session, *, once: bool) -> int:
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
+    if once and watchers and watchers[0].db_down_since is not None:
+        return ERROR  # cron's mail: nothing could be evaluated this time
     return OK

@@ -4,6 +4,9 @@ running, says so once and once again when it is back, records the outage as evid
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -82,3 +85,24 @@ async def test_a_watcher_started_while_the_database_is_down_waits_for_it(
     assert len(core.said("off (0 %, visit 1): gates none; triggers 2 quiet")) == 1
     runs = read_evidence(core.session.evidence_path).runs
     assert {r.verdict for r in runs if r.name == "rate_low"} == {"unknown", "quiet"}
+
+
+async def test_watch_once_without_its_database_says_so_and_exits_2(
+    tmp_path: Path, metric_dsn: str, door: Door
+) -> None:
+    door.shut()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUTOVER_")}
+    env.update(CUTOVER_DATABASE_URL=through(door, metric_dsn), USER="tester")
+    runbook = metric_runbook(tmp_path)
+
+    ran = subprocess.run(
+        [sys.executable, "-m", "cutover.cli", "--runbook", str(runbook), "watch", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert ran.returncode == 2, "a cron job is told that nothing could be evaluated"
+    assert "database outage" in ran.stdout
+    assert "Traceback" not in ran.stdout + ran.stderr
