@@ -24,6 +24,7 @@ MAX_QUEUE = 500  # messages waiting per webhook; beyond this the oldest are drop
 BATCH = 20
 BATCH_CHARS = 3500  # Slack shows about 4,000 characters of a message before folding it
 MAX_RETRY_AFTER_S = 300.0
+CLOSE_S = 2.0  # how long closing waits for a post in flight
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Notifier:
         self._tasks: list[asyncio.Task] = []
         self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
         self.sent = 0  # posts that went through
+        self._closing = False
 
     def start(self) -> None:
         for hook in self.hooks:
@@ -154,13 +156,18 @@ class Notifier:
     async def _run(self, hook: Webhook) -> None:
         queue, wake = self._queues[hook.name], self._wake[hook.name]
         failures = 0
-        while True:
+        while not self._closing:
             if not queue:
                 wake.clear()
                 await wake.wait()
                 continue
             text, count, dropped = self._batch(hook.name)
             ok, problem, wait = await self._post(hook, text)
+            task = asyncio.current_task()
+            if self._closing or (task is not None and task.cancelling()):
+                # A cancel that arrived mid-connect can come back from the HTTP client as
+                # an ordinary error: the loop must still end, or closing waits forever.
+                return
             if ok:
                 for _ in range(min(count, len(queue))):
                     queue.popleft()
@@ -187,12 +194,16 @@ class Notifier:
         deadline = loop.time() + drain_s
         while self.pending() and loop.time() < deadline:
             await asyncio.sleep(0.05)
+        self._closing = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._client.aclose()
+        if self._tasks:
+            # Bounded: stopping the watcher must never hang on a webhook.
+            _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_S)
+            for task in stuck:
+                task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._client.aclose(), CLOSE_S)
         for name, queue in self._queues.items():
             if queue:
                 self._say(f"notify: {len(queue)} message(s) for {name} were not delivered")

@@ -250,6 +250,7 @@ class Watcher:
             task.cancel()
 
     async def stop(self) -> None:
+        self._reap(self.clock.now())  # what finished meanwhile is said, not dropped
         task = self._tasks.get("rollback")
         if task is not None and not task.done():
             self.say("stopping: the rollback in flight finishes first")
@@ -309,10 +310,16 @@ class Watcher:
             if not task.done():
                 continue
             del self._tasks[key]
+            kind, _, name = key.partition(":")
             if task.cancelled():
+                if kind == "rollback":  # a second signal stopped it
+                    self.say(
+                        "✗ the rollback was stopped before it was verified: its intent stays "
+                        "in the journal, and the next command settles it by what the flag reads",
+                        urgent=True,
+                    )
                 continue
             error = task.exception()
-            kind, _, name = key.partition(":")
             if kind == "query":
                 self._query_done(name, task.result() if error is None else None, error, now)
             elif kind == "reconnect":

@@ -86,3 +86,28 @@ def test_kill_9_mid_rollback_the_next_watcher_settles_it_and_traffic_ends_at_0(
     assert intents[1]["supersedes"] == intents[0]["action"]
     assert {e["actor"] for e in intents} == {"watch (tester)"}
     assert events[-1]["kind"] == "rollback.done"
+
+
+def test_a_second_sigterm_stops_the_rollback_and_says_its_intent_stays_open(
+    scratch: Path,
+) -> None:
+    with demo_world(scratch, notify=False) as world:
+        env = world_env(world.environ)
+        watcher = WatchProcess(world.runbook_path, env, scratch / "watch.log")
+        try:
+            to_failing_canary(world, watcher, env)
+            world.vercel.build_seconds = 60.0  # the redeploy will not be READY in time
+            watcher.wait_for("ROLLING BACK", timeout=120)
+            watcher.wait_for("QUEUED")
+            watcher.proc.send_signal(signal.SIGTERM)
+            watcher.wait_for("the rollback in flight finishes first")
+            code = watcher.stop(signal.SIGTERM, timeout=60)
+        finally:
+            watcher.kill()
+
+    assert code == 0, watcher.output
+    said = watcher.output
+    assert "✗ the rollback was stopped before it was verified: its intent stays" in said
+    assert said.splitlines()[-1].endswith("watcher stopped (SIGTERM)")
+    kinds = [e["kind"] for e in journal_events(world.dir / "journal.jsonl")]
+    assert kinds[-1] == "rollback.intent", "no outcome journaled for what is not known"
