@@ -36,6 +36,7 @@ from cutover.state import CutoverState
 from cutover.watchsay import Said, describe_event, flag_words, news
 
 MAX_LINE = 600  # a line (and a notification) never carries a whole error page
+STOP_WAIT_S = 5.0  # how long stopping waits for queries, probes and flag reads in flight
 ROLLBACK_PROGRESS_LINES = 8  # then every 10th: a rollback retrying for hours is not a flood
 
 
@@ -259,7 +260,10 @@ class Watcher:
             self._reap(self.clock.now())
         for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._tasks:
+            # Bounded: an HTTP client may swallow a cancel mid-connect and finish its own
+            # timeout first; stopping does not wait on that.
+            await asyncio.wait(self._tasks.values(), timeout=STOP_WAIT_S)
         self._tasks.clear()
         try:
             self.store.flush()
