@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -359,7 +360,10 @@ async def test_a_second_watcher_says_who_is_watching_and_exits_2(
         f"{host} (pid {first.proc.pid}) since "
     )
     assert again.returncode == 2
+    lock = tmp_path / "journal.jsonl.watch.lock"
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
     assert code == 0
+    assert lock.read_text() == "", "an unheld lock names nobody"
     after = watch_cli(runbook, env, "--once")  # the lock went with the first watcher
     assert after.returncode == 0, after.stderr
 
