@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cutover import cli_moves as moves
-from cutover import cli_time, columns, db, textfile
+from cutover import cli_time, cli_watch, columns, db, textfile
 from cutover import runbook as runbook_mod
 from cutover.caps import printable
 from cutover.check import CheckReport, report_json
@@ -160,6 +160,7 @@ def parser() -> argparse.ArgumentParser:
         "the stage that runs at that percent)",
     )
     rc.add_argument("--note", default="", help="what happened (it goes in the journal)")
+    cli_watch.add_parser(sub)
     jr = sub.add_parser("journal", help="the audit trail")
     jr.add_argument("--verify", action="store_true", help="check the hash chain")
     jr.add_argument("--json", action="store_true")
@@ -468,6 +469,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "accept-gap": cli_time.cmd_accept_gap,
     "evidence": cli_time.cmd_evidence,
     "digest": cli_time.cmd_digest,
+    "watch": cli_watch.cmd_watch,
 }
 
 if __name__ == "__main__":

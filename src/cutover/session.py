@@ -118,7 +118,8 @@ class Session:
         runs: tuple[evidence.Run, ...] | None = None,
     ) -> CheckReport:
         """Gates and triggers now: raised triggers from the journal, `for` from evidence."""
-        # `for` needs how long the condition has held; a deadline needs since when it fired.
+        # `for` needs since when the condition has held; so does a deadline (high), counted
+        # from when it fired, not from each evaluation.
         waiting = [t.id for t in self.runbook.triggers if t.for_s > 0 or t.respond_within_s]
         since = {}
         if waiting:
