@@ -53,7 +53,8 @@ def watch_runbook(
     trigger. Query files point at the shipped ones."""
     data: dict[str, Any] = tomllib.loads(SHIPPED.read_text(encoding="utf-8"))
     for query in data["queries"].values():
-        query["file"] = str((REPO / query["file"]).resolve())
+        if "file" in query:  # an http query has none
+            query["file"] = str((REPO / query["file"]).resolve())
         query["refresh"] = refresh
     shipped_canary = next(s for s in data["stages"] if s["id"] == "canary")
     canary: dict[str, Any] = {
@@ -62,7 +63,9 @@ def watch_runbook(
         "percent": canary_percent,
         "hold": hold,
         "checkpoint": "12h",
-        "gates": shipped_canary["gates"],
+        # v2's own row needs fresh v2 imports to decide, more than a test waits for: the
+        # rest of the shipped canary gates decide on the demo's past at once.
+        "gates": [g for g in shipped_canary["gates"] if g["id"] != "v2_success"],
     }
     if auto_rollback:
         canary["auto_rollback"] = ["success_below_95"]

@@ -25,13 +25,14 @@ from cutover.evidence import GATE, TRIGGER, Run, evaluations
 from cutover.evidence_tail import EvidenceTail
 from cutover.flags import Flag, FlagError, FlagState
 from cutover.hold import Hold
+from cutover.httpquery import run_query
 from cutover.inert import inert
 from cutover.journal import current_actor
 from cutover.model import Stage
 from cutover.notify import Notifier
 from cutover.probes import ProbeResult, run_probe
 from cutover.results import Cause, QueryResult
-from cutover.session import Session
+from cutover.session import Session, query_args
 from cutover.state import CutoverState
 from cutover.watchsay import Said, describe_event, flag_words, news
 
@@ -400,8 +401,9 @@ class Watcher:
             if key in self._tasks or not _due(self._due.get(qid), now, query.refresh_s):
                 continue  # a refresh never overlaps itself
             self._due[qid] = now + timedelta(seconds=query.refresh_s)
-            if self.db_down_since is None:
-                self._spawn(key, self._run_query(qid, now))
+            # An http query asks an endpoint, not the database: an outage does not park it.
+            if self.db_down_since is None or query.kind == "http":
+                self._spawn(key, self._run_query(qid, now, current))
             else:  # not run: the evidence says so at the query's own pace
                 self.results[qid] = QueryResult(
                     qid,
@@ -433,8 +435,13 @@ class Watcher:
             self._probe_due = now + timedelta(seconds=self.pace.probe_every_s)
             self._spawn("probes", self._run_probes(probes, now))
 
-    async def _run_query(self, qid: str, launched: datetime) -> QueryResult:
-        result = await self.runner.run(self.book.queries[qid])
+    async def _run_query(
+        self, qid: str, launched: datetime, current: CutoverState | None = None
+    ) -> QueryResult:
+        query = self.book.queries[qid]
+        result = await run_query(
+            self.runner, query, *query_args(query, current), environ=self.session.environ
+        )
         # Stamped by the watcher's clock, when it was asked for: the one time line.
         return replace(result, ran_at=launched)
 
@@ -447,6 +454,8 @@ class Watcher:
         self._fresh.add(qid)
         self._not_run.discard(qid)
         assert result.ran_at is not None
+        if self.book.queries[qid].kind == "http":
+            return  # an endpoint's answer says nothing about the database
         if result.cause is Cause.UNREACHABLE:
             if self.db_down_since is None:
                 self._db_down(result.ran_at, result.error or "unreachable", now)
