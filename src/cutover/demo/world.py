@@ -369,6 +369,10 @@ def run(args: argparse.Namespace) -> int:
             log_format.redact = for_runbook(world.book, world.environ)
             # Everything in this process (flag, probes, queries) reads the world's names.
             os.environ.update(world.environ)
+            if headless:
+                # What another shell needs, as soon as demo.env exists: then the watcher.
+                print("\n".join(env_lines(world.environ)), flush=True)
+                print(_how_to(world), flush=True)
             world.start_watcher()
             _say(
                 f"cutover demo: a watcher evaluates every query beside the console (holds "
@@ -384,8 +388,8 @@ def run(args: argparse.Namespace) -> int:
                         mouse=True,
                     )
                 _say("cutover demo: the console (cutover.tui) is not available; running headless.")
-            print("\n".join(env_lines(world.environ)), flush=True)
-            print(_how_to(world), flush=True)
+                print("\n".join(env_lines(world.environ)), flush=True)
+                print(_how_to(world), flush=True)
             while True:
                 time.sleep(3600)
         except (KeyboardInterrupt, _Stopped):
