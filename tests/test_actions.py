@@ -656,3 +656,30 @@ async def test_stepback_goes_one_stage_back_and_needs_a_reason(session, flag, ve
     assert outcome.ok and outcome.to_stage == "canary"
     assert vercel.live_value(PROJECT, KEY) == "10"
     assert kinds(session.runbook.path)[-2:] == ["stepback.intent", "stepback.done"]
+
+
+async def test_advancing_to_a_stage_at_the_same_percent_touches_nothing(tmp_path, vercel):
+    stages = """
+[[stages]]
+id = "full"
+title = "Full"
+percent = 100
+
+[[stages]]
+id = "deprecation"
+title = "Deprecate v1"
+percent = 100
+"""
+    book = write_runbook(tmp_path, stages)
+    vercel_session = open_session(book, vercel)
+    flag = make_flag(vercel)
+    try:
+        await flag.set(100)  # the world is already at 100 %, as the journal's first stage
+        vercel.clear_requests()
+        outcome = await actions.advance(vercel_session, flag, report=None, confirm=100)
+    finally:
+        await flag.aclose()
+    assert outcome.ok and outcome.to_stage == "deprecation"
+    assert not any(r.method in ("PATCH", "POST") for r in vercel.requests)
+    done = journal(book)[-1]
+    assert done["kind"] == "advance.done" and done["unchanged"] is True

@@ -142,8 +142,9 @@ def test_ctrl_r_then_y_in_the_real_demo_takes_vercel_to_0_with_a_new_ready_deplo
     terminal.keys("Escape")
     wait_for(
         "the header to show the first stage at 0 %",
-        lambda: "1/5 Prerequisites" in terminal.screen()
-        and "set 0 % · read 0 %" in terminal.screen(),
+        lambda: (
+            "1/5 Prerequisites" in terminal.screen() and "set 0 % · read 0 %" in terminal.screen()
+        ),
         timeout=15,
         show=terminal.screen,
     )

@@ -20,6 +20,7 @@ def reads(percent: int | None) -> FlagState:
     """The flag read back at `percent`, live and settled."""
     return FlagState(percent, None if percent is None else str(percent))
 
+
 RUNBOOK = """\
 version = 1
 title = "t"

@@ -194,7 +194,8 @@ def test_the_hold_restarts_after_a_gap_and_accept_gap_forgives_it(tmp_path, empt
         again = cli(book, env, "accept-gap", "--note", "twice")
         shown = cli(book, env, "evidence", "--gate", "success")
 
-    assert not before["met"] and before["held_s"] <= 3600
+    # An hour of evidence up to when the test began, judged a moment later.
+    assert not before["met"] and before["held_s"] <= 3600 + 120
     assert "gap (no evaluation)" in before["restart_reason"]
     assert accepted.code == 0 and "accepted by tester" in accepted.stdout
     assert after["held_s"] >= 4.5 * 3600 and after["met"]
@@ -235,3 +236,55 @@ def test_an_advance_saves_the_stage_it_leaves_as_its_exit_snapshot(tmp_path, emp
     assert saved is not None and saved.label == "exit"
     assert saved.results["ok"].rows == ((1,),)  # every query, not only the gates'
     assert "v2_share" in saved.results  # a failing one is kept with its error
+
+
+HIGH = """
+[queries.slow]
+title = "Slow imports, last hour"
+file = "queries/slow.sql"
+refresh = "30s"
+
+[[stages]]
+id = "off"
+title = "Off"
+percent = 0
+
+[[stages]]
+id = "canary"
+title = "Canary"
+percent = 10
+
+[[triggers]]
+id = "slow_imports"
+query = "slow"
+column = "slow"
+op = ">"
+value = 0
+severity = "high"
+respond_within = "1h"
+"""
+
+
+def test_a_fired_high_trigger_has_a_deadline_a_note_answers_it_and_advance_stays_held(
+    tmp_path, empty_dsn
+):
+    head, stages = HIGH.split("[[stages]]", 1)
+    book = write_runbook(tmp_path, "[[stages]]" + stages)
+    before, after = book.read_text().split("[[stages]]", 1)
+    book.write_text(before + head + "\n[[stages]]" + after)
+    (tmp_path / "queries" / "slow.sql").write_text("SELECT 3 AS slow;\n")
+    with fake_vercel() as fake:
+        env = environ(fake, dsn=empty_dsn)
+        _, fired = run_json(book, env, "check")
+        answered = cli(book, env, "clear", "slow_imports", "--note", "known: a slow batch job")
+        _, later = run_json(book, env, "check")
+        held = cli(book, env, "advance", "--confirm", "10")
+
+    trigger = fired["triggers"][0]
+    assert trigger["fired"] is True and trigger["deadline"] is not None
+    assert answered.code == 0 and "deadline answered" in answered.stdout
+    trigger = later["triggers"][0]
+    assert trigger["deadline"] is None
+    assert trigger["answered"]["note"] == "known: a slow batch job"
+    assert trigger["fired"] is True
+    assert held.code == 1 and "trigger slow_imports FIRED" in held.stderr

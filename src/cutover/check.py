@@ -56,6 +56,7 @@ class TriggerReport:
     held_s: float | None = None
     raised: Raised | None = None
     respond_within_s: float | None = None
+    acknowledged: Raised | None = None  # a note that answered it (`cutover clear ID --note`)
 
     @property
     def fired(self) -> bool | None:
@@ -87,10 +88,19 @@ class TriggerReport:
             return now - timedelta(seconds=max(0.0, (self.held_s or 0.0) - self.for_s))
         return None
 
-    def deadline(self, now: datetime) -> datetime | None:
-        """A high trigger's "roll back by" time."""
+    def answered(self, now: datetime) -> Raised | None:
+        """The note that answered this firing: given after it fired (a note about an
+        earlier firing does not answer a new one)."""
         at = self.fired_at(now)
-        if at is None or self.respond_within_s is None:
+        ack = self.acknowledged
+        if at is None or ack is None or ack.at < at:
+            return None
+        return ack
+
+    def deadline(self, now: datetime) -> datetime | None:
+        """A high trigger's "roll back by" time; None once a note has answered it."""
+        at = self.fired_at(now)
+        if at is None or self.respond_within_s is None or self.answered(now) is not None:
             return None
         return at + timedelta(seconds=self.respond_within_s)
 
@@ -169,6 +179,7 @@ def judge_stage(
     raised: Mapping[str, Raised] | None = None,
     holding_since: Mapping[str, datetime] | None = None,
     baselines: Mapping[str, Snapshot] | None = None,
+    acknowledged: Mapping[str, Raised] | None = None,
 ) -> CheckReport:
     """Staleness is judged against the runbook's refresh interval, whatever the console's
     + or pause did: slowing a gate's query must make its verdict wait, not look fresh.
@@ -190,9 +201,7 @@ def judge_stage(
         baseline = compare.baseline_for(runbook, stage, check, baselines)
         return judge(check, result, stale=stale, now=now, baseline=baseline)
 
-    gates = tuple(
-        GateReport(g.id, g.title, g.check, one(g.check), g.optional) for g in stage.gates
-    )
+    gates = tuple(GateReport(g.id, g.title, g.check, one(g.check), g.optional) for g in stage.gates)
     triggers = []
     for t in runbook.triggers:
         up = raised.get(t.id)
@@ -225,6 +234,7 @@ def judge_stage(
                 held,
                 up,
                 t.respond_within_s,
+                (acknowledged or {}).get(t.id),
             )
         )
     return CheckReport(stage_id=stage.id, evaluated_at=now, gates=gates, triggers=tuple(triggers))
@@ -298,6 +308,13 @@ def report_json(report: CheckReport) -> dict:
                 if t.raised is None
                 else {"by": t.raised.actor, "at": _iso(t.raised.at), "note": t.raised.note},
                 "deadline": _iso(t.deadline(report.evaluated_at)),
+                "answered": None
+                if t.answered(report.evaluated_at) is None
+                else {
+                    "by": t.acknowledged.actor,
+                    "at": _iso(t.acknowledged.at),
+                    "note": t.acknowledged.note,
+                },
                 "severity": t.severity,
                 "value": _number(t.judgement.value),
                 "interval": interval(t.judgement),

@@ -161,6 +161,17 @@ def parser() -> argparse.ArgumentParser:
         "the stage that runs at that percent)",
     )
     rc.add_argument("--note", default="", help="what happened (it goes in the journal)")
+    w = sub.add_parser(
+        "watch",
+        help="evaluate every query on its interval, record evidence, tell people what "
+        "changed; roll back only where a stage arms auto_rollback",
+    )
+    w.add_argument(
+        "--once",
+        action="store_true",
+        help="one full cycle (every query, probes, the flag), then exit: for cron and tests "
+        "(exit 2 when the database could not be reached)",
+    )
     jr = sub.add_parser("journal", help="the audit trail")
     jr.add_argument("--verify", action="store_true", help="check the hash chain")
     jr.add_argument("--json", action="store_true")
@@ -523,6 +534,7 @@ COMMANDS: dict[str, Command | str] = {
     "accept-gap": "cutover.cli_time:cmd_accept_gap",
     "evidence": "cutover.cli_time:cmd_evidence",
     "digest": "cutover.cli_time:cmd_digest",
+    "watch": "cutover.cli_watch:cmd_watch",
 }
 
 

@@ -85,13 +85,25 @@ def cmd_clear(args: argparse.Namespace) -> int:
     trigger = _trigger(session, args.trigger)
     current, warnings = session.state()
     warn(warnings)
-    if trigger.id not in current.raised:
-        if trigger.kind == "manual":
-            out(f"{trigger.id} is not raised; nothing to clear")
-            return FAIL
-        raise UsageError(
-            f"{trigger.id} is judged by its query: it clears when fresh data says so, not by hand"
+    if trigger.kind != "manual":
+        # A query trigger clears when fresh data says so; what a note can do is answer a
+        # fired high trigger before its deadline ("roll back by 03:14 unless cleared").
+        if trigger.severity != "high" or not trigger.respond_within_s:
+            raise UsageError(
+                f"{trigger.id} is judged by its query: it clears when fresh data says so; a "
+                "note answers only a high trigger's deadline"
+            )
+        event = session.journal.append(
+            Kind.TRIGGER_CLEARED, trigger=trigger.id, note=args.note, acknowledged=True
         )
+        out(
+            f"✓ {trigger.id}'s deadline answered by {event.actor} (journal seq {event.seq}); "
+            "it still holds advance while its query says it fires"
+        )
+        return OK
+    if trigger.id not in current.raised:
+        out(f"{trigger.id} is not raised; nothing to clear")
+        return FAIL
     event = session.journal.append(Kind.TRIGGER_CLEARED, trigger=trigger.id, note=args.note)
     out(f"✓ {trigger.id} cleared by {event.actor} (journal seq {event.seq})")
     return OK

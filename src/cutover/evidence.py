@@ -292,7 +292,10 @@ class EvidenceStore:
                 self._written[run.run] = run.last
 
     def _append(self, runs: list[Run]) -> None:
-        private_dir(self.path.parent)
+        # Only cutover's own `.cutover` is tightened, as the journal does: a folder the
+        # operator named may hold what others must reach (the demo's database data).
+        folder = self.path.parent
+        private_dir(folder, tighten=folder.name == ".cutover")
         data = b"".join(
             json.dumps(r.to_json(), ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
             for r in runs

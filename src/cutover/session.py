@@ -133,7 +133,9 @@ class Session:
         runs: tuple[evidence.Run, ...] | None = None,
     ) -> CheckReport:
         """Gates and triggers now: raised triggers from the journal, `for` from evidence."""
-        waiting = [t.id for t in self.runbook.triggers if t.for_s > 0]
+        # `for` needs since when the condition has held; so does a deadline (high), counted
+        # from when it fired, not from each evaluation.
+        waiting = [t.id for t in self.runbook.triggers if t.for_s > 0 or t.respond_within_s]
         since = {}
         if waiting:
             runs = runs if runs is not None else evidence.read_evidence(self.evidence_path).runs
@@ -147,6 +149,7 @@ class Session:
             results,
             now,
             raised=current.raised,
+            acknowledged=current.acknowledged,
             holding_since=since,
             baselines=self.baselines(stage),
         )

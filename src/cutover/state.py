@@ -118,6 +118,8 @@ class CutoverState:
     chain: ChainProblem | None = None
     # trigger id -> who raised it (a manual trigger, or a query trigger acknowledged open)
     raised: dict[str, Raised] = field(default_factory=dict)
+    # trigger id -> the note that answered a fired high trigger (its deadline is met)
+    acknowledged: dict[str, Raised] = field(default_factory=dict)
     # Gaps in the evidence accepted with a note: (from, to) they no longer restart a hold.
     accepted_gaps: tuple[AcceptedGap, ...] = ()
     completed: Completed | None = None  # the cutover is done
@@ -205,7 +207,14 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
             continue
         if kind is Kind.TRIGGER_CLEARED:
             trigger = event.get("trigger")
-            state = replace(state, raised={k: v for k, v in state.raised.items() if k != trigger})
+            if event.get("acknowledged"):
+                # A fired query trigger answered with a note: its deadline is met; it still
+                # holds advance while its query says it fires.
+                ack = Raised(event.actor, event.ts, event.get("note") or "")
+                state = replace(state, acknowledged={**state.acknowledged, trigger: ack})
+            else:
+                raised = {k: v for k, v in state.raised.items() if k != trigger}
+                state = replace(state, raised=raised)
             continue
         if kind is Kind.GAP_ACCEPTED:
             gap = _accepted_gap(event)

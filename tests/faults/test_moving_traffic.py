@@ -208,9 +208,7 @@ async def test_a_rollback_that_interrupts_an_advance_records_what_the_flag_read(
             project=PROJECT, key=KEY, token=TOKEN, base_url=fake.url, poll_interval_s=0.05
         )
         try:
-            advancing = asyncio.create_task(
-                actions.advance(session, flag, report=None, confirm=10)
-            )
+            advancing = asyncio.create_task(actions.advance(session, flag, report=None, confirm=10))
             while "POST" not in methods(fake):
                 await asyncio.sleep(0.02)
             advancing.cancel()  # the console stops an advance for an emergency rollback

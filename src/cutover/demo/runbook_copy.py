@@ -1,9 +1,12 @@
-"""The demo's copy of a runbook: the same stages, gates and queries, with holds scaled from
-hours to seconds and its own journal, so a walk-through takes minutes and never touches the
-real runbook's journal."""
+"""The demo's copy of a runbook: the same stages, gates and queries, with every duration of
+time (holds, max_gap, checkpoints, a trigger's `for` and `respond_within`, a step's `after`)
+scaled from hours to seconds and its own journal, evidence and snapshots, so a walk-through
+takes minutes and never touches the real runbook's."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -12,9 +15,14 @@ import tomli_w
 
 from cutover import journal as journal_mod
 from cutover.durations import parse_duration
+from cutover.evidence import evidence_path
+from cutover.snapshots import snapshots_dir
 
 HOLD_SCALE = 3600  # an hour of hold becomes a second: 24 h canary → 24 s
 MIN_HOLD_S = 5  # long enough to see the countdown run, short enough not to wait on it
+MIN_CHECKPOINT_S = 60  # the runbook's own floor for `checkpoint`
+DEFAULT_MAX_GAP = "1h"
+DEFAULT_REFRESH_S = 30.0
 TITLE_SUFFIX = " — DEMO (holds ÷3600)"
 MARKER = "# Written by `cutover demo` from "
 JOURNAL_NAME = "journal.jsonl"
@@ -37,6 +45,49 @@ def scale_hold(hold: str) -> str:
     return f"{max(MIN_HOLD_S, round(seconds / HOLD_SCALE))}s"
 
 
+def scale_duration(text: str, floor_s: float = MIN_HOLD_S) -> str:
+    """Any other duration of time for the demo, scaled as holds are, never below `floor_s`.
+
+    >>> scale_duration("6h"), scale_duration("12h", 60), scale_duration("7d")
+    ('6s', '60s', '168s')
+    """
+    seconds = parse_duration(text)
+    if seconds == 0:
+        return "0s"
+    return f"{max(floor_s, round(seconds / HOLD_SCALE)):g}s"
+
+
+def _refresh_s(query: Any) -> float:
+    try:
+        return parse_duration(query["refresh"])
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_REFRESH_S
+
+
+def _max_gap(stage: dict[str, Any], queries: dict[str, Any]) -> str:
+    """A stage's max_gap for the demo: scaled like its hold, but never shorter than twice the
+    slowest refresh of the queries its gates read. Queries keep their real intervals, so a
+    shorter gap would restart the hold between two of its own evaluations."""
+    slowest = max(
+        (
+            _refresh_s(queries.get(gate.get("query")))
+            for gate in stage.get("gates", [])
+            if isinstance(gate, dict)
+        ),
+        default=DEFAULT_REFRESH_S,
+    )
+    text = stage.get("max_gap")
+    scaled = parse_duration(scale_duration(text)) if isinstance(text, str) else 0.0
+    default = parse_duration(scale_duration(DEFAULT_MAX_GAP))
+    return f"{max(scaled or default, 2 * slowest):g}s"
+
+
+def _scale_where_set(table: dict[str, Any], key: str, floor_s: float = MIN_HOLD_S) -> None:
+    if isinstance(table.get(key), str):
+        with contextlib.suppress(ValueError):  # the loader says where it is wrong
+            table[key] = scale_duration(table[key], floor_s)
+
+
 def demo_runbook(data: dict[str, Any], source: Path, demo_dir: Path) -> dict[str, Any]:
     """The demo version of a parsed runbook (a new dict; `data` is left alone)."""
     copy: dict[str, Any] = tomllib.loads(tomli_w.dumps(data))  # a deep copy of plain TOML data
@@ -53,9 +104,23 @@ def demo_runbook(data: dict[str, Any], source: Path, demo_dir: Path) -> dict[str
     if isinstance(flag, dict) and flag.get("kind") == "file":
         # A demo must never move a real flag file: give it one of its own.
         flag["path"] = str((demo_dir / "flag-percent").resolve())
+    queries = copy.get("queries", {}) if isinstance(copy.get("queries"), dict) else {}
     for stage in copy.get("stages", []):
-        if isinstance(stage, dict) and isinstance(stage.get("hold"), str):
+        if not isinstance(stage, dict):
+            continue
+        if isinstance(stage.get("hold"), str):
             stage["hold"] = scale_hold(stage["hold"])
+        # A malformed duration stays as written: the loader says where it is wrong.
+        with contextlib.suppress(ValueError):
+            stage["max_gap"] = _max_gap(stage, queries)
+        _scale_where_set(stage, "checkpoint", MIN_CHECKPOINT_S)
+        for step in stage.get("steps", []):
+            if isinstance(step, dict):
+                _scale_where_set(step, "after")
+    for trigger in copy.get("triggers", []):
+        if isinstance(trigger, dict):
+            _scale_where_set(trigger, "for")
+            _scale_where_set(trigger, "respond_within")
     return copy
 
 
@@ -78,5 +143,9 @@ def write_demo_runbook(source: Path | str, demo_dir: Path | str, *, keep: bool =
     )
     target.write_text(header + tomli_w.dumps(demo_runbook(data, source, demo_dir)), "utf-8")
     if not keep:
-        journal_mod.remove(demo_dir / JOURNAL_NAME)  # with its head record
+        journal = demo_dir / JOURNAL_NAME
+        journal_mod.remove(journal)  # with its head record
+        # The last demo's verdicts and snapshots belong to the last demo's journal.
+        evidence_path(journal).unlink(missing_ok=True)
+        shutil.rmtree(snapshots_dir(journal), ignore_errors=True)
     return target

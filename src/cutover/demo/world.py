@@ -28,6 +28,7 @@ from cutover.demo.rlm import RLMServer
 from cutover.demo.runbook_copy import NotAnOriginal, write_demo_runbook
 from cutover.demo.traffic import Knobs, Traffic
 from cutover.demo.vercel_api import FakeVercel
+from cutover.demo.watcher import DemoWatcher
 from cutover.flags import parse_percent
 from cutover.model import Flag, Runbook
 from cutover.private import open_private, private_dir
@@ -35,6 +36,7 @@ from cutover.problems import ProblemsFound
 from cutover.redact import Redactor, for_runbook
 
 ENV_FILE = "demo.env"  # beside the demo dir: .cutover/demo.env by default
+WATCH_LOG = "watch.log"  # in the demo dir: what the demo's watcher said
 CONTROL_URL_ENV = "CUTOVER_DEMO_CONTROL_URL"
 # Only for a runbook whose flag is not on Vercel: the fake API still needs a project.
 DEFAULT_PROJECT, DEFAULT_KEY = "soulprint-landing", "V2_ROLLOUT_PERCENT"
@@ -48,7 +50,8 @@ class World:
 
     After start: `environ` (what a shell needs to run cutover against this world, also in
     `env_file`), `runbook_path` (the demo copy), `database`, `vercel`, `rlm`, `render` (the
-    fake Render API, with a memory knob), `traffic`, `control`.
+    fake Render API, with a memory knob), `traffic`, `control`; after `start_watcher()`,
+    `watcher` (it logs to `dir / WATCH_LOG`).
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class World:
         self.render: FakeRender | None = None
         self.traffic: Traffic | None = None
         self.control: ControlServer | None = None
+        self.watcher: DemoWatcher | None = None
         self.stopping = False
         self._lock = threading.Lock()
 
@@ -128,11 +132,25 @@ class World:
         }
         write_env_file(self.env_file, self.environ)
 
+    def start_watcher(self) -> DemoWatcher:
+        """`cutover watch` beside the console, in this process, logging to WATCH_LOG."""
+        assert self.book is not None, "start the world first"
+        environ = {**os.environ, **self.environ}
+        self.watcher = DemoWatcher(self.book, environ, self.dir / WATCH_LOG).start()
+        return self.watcher
+
     def stop(self) -> None:
         with self._lock:
             self.stopping = True
-            # Outermost first: nobody can change knobs while the traffic stops, and traffic
-            # stops before the database it writes to.
+            # The watcher first: it reads everything else. Then outermost first: nobody can
+            # change knobs while the traffic stops, and traffic stops before the database
+            # it writes to.
+            if self.watcher is not None:
+                try:
+                    self.watcher.stop()
+                except Exception:
+                    log.exception("stopping the demo's watcher")
+                self.watcher = None
             for part in (self.control, self.traffic, self.render, self.rlm, self.vercel):
                 if part is not None:
                     try:
@@ -351,6 +369,15 @@ def run(args: argparse.Namespace) -> int:
             log_format.redact = for_runbook(world.book, world.environ)
             # Everything in this process (flag, probes, queries) reads the world's names.
             os.environ.update(world.environ)
+            if headless:
+                # What another shell needs, as soon as demo.env exists: then the watcher.
+                print("\n".join(env_lines(world.environ)), flush=True)
+                print(_how_to(world), flush=True)
+            world.start_watcher()
+            _say(
+                f"cutover demo: a watcher evaluates every query beside the console (holds "
+                f"count from its evidence); it says what changed in {demo_dir / WATCH_LOG}"
+            )
             if not headless:
                 run_console = _console()
                 if run_console is not None:
@@ -361,8 +388,8 @@ def run(args: argparse.Namespace) -> int:
                         mouse=True,
                     )
                 _say("cutover demo: the console (cutover.tui) is not available; running headless.")
-            print("\n".join(env_lines(world.environ)), flush=True)
-            print(_how_to(world), flush=True)
+                print("\n".join(env_lines(world.environ)), flush=True)
+                print(_how_to(world), flush=True)
             while True:
                 time.sleep(3600)
         except (KeyboardInterrupt, _Stopped):

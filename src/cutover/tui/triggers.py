@@ -10,6 +10,7 @@ from rich.text import Text
 
 from cutover.alarms import Alarm, TriggerState, alarming, fold_one
 from cutover.check import CheckReport
+from cutover.gates import Judgement, select_row
 from cutover.model import Comparison
 from cutover.results import QueryResult
 from cutover.tui.text import (
@@ -83,7 +84,7 @@ class TriggersMixin:
                         no_wrap=True,
                         overflow="ellipsis",
                     )
-                    + reading(gate.check, self.results.get(query_id))
+                    + reading(gate.check, self.results.get(query_id), gate.judgement)
                     + Text(clean(gate.judgement.reason), style="dim")
                 )
         for trigger in self.report.triggers:
@@ -112,18 +113,26 @@ class TriggersMixin:
                         no_wrap=True,
                         overflow="ellipsis",
                     )
-                    + reading(trigger.check, self.results.get(query_id))
+                    + reading(trigger.check, self.results.get(query_id), trigger.judgement)
                     + Text(clean(said), style="dim")
                 )
         return lines
 
 
-def reading(check: Comparison, result: QueryResult | None) -> Text:
+def reading(
+    check: Comparison, result: QueryResult | None, judgement: Judgement | None = None
+) -> Text:
     """What a gate or trigger reads, named, with the value the query gave it:
-    `success_rate_pct = 98.2 · `; the columns of a proportion (their counts follow in the
-    reason); nothing for a row count."""
+    `success_rate_pct = 98.2 · `; for a comparison both sides, the baseline's beside the
+    current value (`now 98.1 % (990/1,009) vs canary exit 97.0 % (485/500) · `); the
+    columns of a proportion (their counts follow in the reason); nothing for a row count."""
+    if judgement is not None and judgement.this is not None and judgement.other is not None:
+        this, other = judgement.this, judgement.other
+        return Text(f"{clean(this.label)} {clean(this.text)} vs {clean(other.label)} ") + Text(
+            f"{clean(other.text)} · ", style="italic"
+        )
     if check.column is not None:
-        row = result.first_row() if result is not None else None
+        row = select_row(result, check.row) if result is not None else None
         if row is None or check.column not in row:
             return Text(f"{clean(check.column)} · ")
         return Text(f"{clean(check.column)} = {cell_text(row[check.column])} · ")
