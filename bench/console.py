@@ -71,6 +71,9 @@ class World:
             **self.platform.env(),
             **extra,
         }
+        for name in ("BENCH_STALL_STACKS", "BENCH_SLOW_CALLBACKS"):  # diagnoses, when asked
+            if os.environ.get(name):
+                env[name] = os.environ[name]
         return env
 
     def command(self, program: list[str], env: dict[str, str]) -> str:

@@ -263,6 +263,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from cutover.vetted import MEMO
+
+    MEMO.consult = False  # validate judges every text afresh (and remembers what passes)
     session = session_for(args)
     book, shown = session.runbook, runbook_mod.resolve_runbook_path(args.runbook, os.environ)
     http = sum(q.kind == "http" for q in book.queries.values())

@@ -19,6 +19,7 @@ from cutover.inert import inert
 from cutover.model import Query
 from cutover.probes import _reason, _scrub, expand_env, expand_headers, redact_url
 from cutover.results import Cause, QueryResult
+from cutover.vetted import MEMO
 
 if TYPE_CHECKING:  # httpx and jsonpath are imported when an http query is read or run
     import httpx
@@ -39,6 +40,8 @@ def jsonpath_problem(path: str) -> str | None:
     """
     if not path.strip().startswith("$"):
         return 'not a JSONPath: it starts with $, like "$.values[-1].value"'
+    if MEMO.recall("jsonpath", path) is not None:
+        return None  # compiled on an earlier run, by the same library
     import jsonpath
 
     try:
@@ -46,6 +49,7 @@ def jsonpath_problem(path: str) -> str | None:
     except jsonpath.JSONPathError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"not a JSONPath ({first})"
+    MEMO.keep("jsonpath", path, True)
     return None
 
 

@@ -17,8 +17,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pglast import ast, parse_sql
-from pglast.parser import ParseError, scan
+from cutover.vetted import MEMO
+
+# pglast (libpg_query) is imported when a text has to be parsed: a text vetted on an earlier
+# run is known by the memo (vetted.py), and a `check` then never pays for the import.
 
 ALLOWED_FIRST = "SELECT, VALUES or TABLE"
 
@@ -129,6 +131,8 @@ def refusal(text: str) -> Refusal | None:
     >>> refusal("SELECT dblink_exec('x', 'DELETE FROM t')").offset  # where dblink_exec is
     7
     """
+    if MEMO.recall("sql", text) is not None:
+        return None  # vetted on an earlier run, under the same rules
     tree, problem = _parse(text)
     if problem is not None:
         return problem
@@ -143,6 +147,7 @@ def refusal(text: str) -> Refusal | None:
                 f"calls {call.shown}(), which {why}: a validation query must only read",
                 call.offset,
             )
+    MEMO.keep("sql", text, [[list(c.name), c.offset, c.operator] for c in _sorted_calls(tree)])
     return None
 
 
@@ -153,9 +158,16 @@ def calls(text: str) -> tuple[Call, ...]:
     >>> [c.shown for c in calls("SELECT f(1) + 2 FROM public.g() AS x")]
     ['f', 'operator +', 'public.g']
     """
+    kept = MEMO.recall("sql", text)
+    if kept is not None:
+        return tuple(Call(tuple(name), offset, operator) for name, offset, operator in kept)
     tree, problem = _parse(text)
     if tree is None or problem is not None:
         return ()
+    return _sorted_calls(tree)
+
+
+def _sorted_calls(tree: Any) -> tuple[Call, ...]:
     return tuple(sorted(_calls(tree), key=lambda c: -1 if c.offset is None else c.offset))
 
 
@@ -285,6 +297,9 @@ async def check_all_on(conn: Fetches, texts: Sequence[str]) -> dict[str, Refusal
 # The trees are only ever read.
 @functools.lru_cache(maxsize=64)
 def _parse(text: str) -> tuple[Any, Refusal | None]:
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+
     try:
         statements = parse_sql(text)
     except ParseError as exc:
@@ -302,6 +317,8 @@ def _parse(text: str) -> tuple[Any, Refusal | None]:
 
 def _plain_read(tree: Any, text: str) -> Refusal | None:
     """One SELECT, VALUES or TABLE that writes nothing, creates nothing and locks nothing."""
+    from pglast import ast
+
     if not isinstance(tree, ast.SelectStmt):
         kind = _WRITES.get(type(tree).__name__) or _first_word(text)
         return Refusal(f"{kind} is not a query: only one read-only {ALLOWED_FIRST} may run here")
@@ -328,6 +345,8 @@ def _plain_read(tree: Any, text: str) -> Refusal | None:
 
 
 def _calls(tree: Any) -> Iterator[Call]:
+    from pglast import ast
+
     for node in _walk(tree):
         if isinstance(node, ast.FuncCall):
             yield Call(_names(node.funcname), _offset(node))
@@ -340,6 +359,8 @@ def _calls(tree: Any) -> Iterator[Call]:
 
 def _walk(node: Any) -> Iterator[Any]:
     """Every node of the tree, parents before children."""
+    from pglast import ast
+
     stack = [node]
     while stack:
         current = stack.pop()
@@ -355,6 +376,8 @@ def _walk(node: Any) -> Iterator[Any]:
 
 
 def _names(parts: Any) -> tuple[str, ...]:
+    from pglast import ast
+
     return tuple(p.sval for p in parts or () if isinstance(p, ast.String))
 
 
@@ -370,6 +393,8 @@ def _first_word(text: str) -> str:
 
 def _locking_at(text: str) -> int | None:
     """Where the first FOR UPDATE/SHARE clause is written (Postgres's own scanner)."""
+    from pglast.parser import scan
+
     tokens = scan(text)
     for token, following in itertools.pairwise(tokens):
         if token.name == "FOR" and following.name in ("UPDATE", "SHARE", "NO", "KEY"):

@@ -1,0 +1,133 @@
+"""What the runbook loader has already vetted, remembered between runs: a query text the SQL
+guard found to be one plain read (with the calls it makes), a JSONPath that compiled.
+
+Why: vetting parses every query with libpg_query (pglast) and compiles every JSONPath, and
+importing those two libraries alone is ~50 ms of every `check` and of the console's first
+paint, for texts that have not changed since the last run. The memo holds only verdicts that
+let a text through, keyed by a digest of the text and of the rules that judged it (the guard's
+and the JSONPath check's source, the libraries' versions): change any and it is judged again.
+A refusal is never remembered, so every error is found afresh, with its position.
+
+Where: `$CUTOVER_CACHE_DIR`, else `$XDG_CACHE_HOME/cutover`, else `~/.cache/cutover`; 0600
+in a 0700 folder. It is a cache: unreadable, garbled or unwritable, it is ignored, and
+`cutover validate` never consults it (it judges every text afresh, and remembers). Whoever
+can write it can also edit the runbook and its queries, so it trusts the same people.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cutover.private import open_private, private_dir
+
+FILE = "vetted.json"
+MAX_ENTRIES = 4096  # the oldest are dropped first; a runbook holds tens of texts
+# The sources whose rules decide a verdict: ours by module, the libraries' by the file that
+# carries their version.
+_OURS = ("sqlguard.py", "httpquery.py")
+_THEIRS = (("pglast", "__init__.py"), ("jsonpath", "__about__.py"))
+
+
+def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where the memo lives.
+
+    >>> str(cache_dir({"CUTOVER_CACHE_DIR": "/x", "XDG_CACHE_HOME": "/y"}))
+    '/x'
+    >>> str(cache_dir({"XDG_CACHE_HOME": "/y"}))
+    '/y/cutover'
+    """
+    if environ.get("CUTOVER_CACHE_DIR"):
+        return Path(environ["CUTOVER_CACHE_DIR"])
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cutover"
+
+
+def fingerprint() -> str:
+    """A digest of every source whose rules decide a verdict (read, never imported)."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    paths = [here / name for name in _OURS]
+    for package, file in _THEIRS:
+        spec = importlib.util.find_spec(package)
+        origin = spec.origin if spec is not None else None
+        paths.append(Path(origin).parent / file if origin else Path("/nonexistent"))
+    for path in paths:
+        digest.update(str(path.name).encode())
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"\0missing")
+    return digest.hexdigest()
+
+
+class Memo:
+    """The verdicts that let a text through, read once per process and written as they are
+    added. Safe to use from several threads."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        self.consult = True  # False: judge afresh (validate), still remember
+        self._lock = threading.Lock()
+        self._entries: dict[str, Any] | None = None
+        self._print = ""
+
+    def _key(self, kind: str, text: str) -> str:
+        return hashlib.sha256(f"{self._print}\0{kind}\0{text}".encode()).hexdigest()
+
+    def _loaded(self) -> dict[str, Any]:
+        if self._entries is None:
+            self._print = fingerprint()
+            self._entries = {}
+            try:
+                data = json.loads((self._folder() / FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return self._entries
+            if isinstance(data, dict) and data.get("fingerprint") == self._print:
+                entries = data.get("vetted")
+                if isinstance(entries, dict):
+                    self._entries = entries
+        return self._entries
+
+    def _folder(self) -> Path:
+        return self.folder if self.folder is not None else cache_dir()
+
+    def recall(self, kind: str, text: str) -> Any | None:
+        """What was kept for this text under today's rules, or None."""
+        if not self.consult:
+            return None
+        with self._lock:
+            return self._loaded().get(self._key(kind, text))
+
+    def keep(self, kind: str, text: str, value: Any) -> None:
+        """Remember that `text` passed, with `value` (JSON: never None)."""
+        with self._lock:
+            entries = self._loaded()
+            key = self._key(kind, text)
+            if entries.get(key) == value:
+                return
+            entries[key] = value
+            while len(entries) > MAX_ENTRIES:
+                del entries[next(iter(entries))]
+            self._write(entries)
+
+    def _write(self, entries: dict[str, Any]) -> None:
+        # Another process may write at the same moment: each writes a whole file and renames
+        # it into place, so the memo is one of them, never a mix; a lost entry is parsed again.
+        try:
+            folder = private_dir(self._folder())
+            tmp = folder / f".{FILE}.{os.getpid()}.{threading.get_ident()}"
+            with open_private(tmp, encoding="utf-8") as f:
+                json.dump({"fingerprint": self._print, "vetted": entries}, f)
+            os.replace(tmp, folder / FILE)
+        except OSError:
+            pass  # a cache that cannot be written costs a parse next time, nothing else
+
+
+MEMO = Memo()

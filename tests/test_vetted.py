@@ -1,0 +1,156 @@
+"""The memo of vetted texts (vetted.py): a second run skips parsing what the first vetted,
+and nothing it holds ever lets a harmful query through a judgement that did not make it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cutover import httpquery, sqlguard, vetted
+from cutover.vetted import FILE, Memo
+
+REPO = Path(__file__).resolve().parents[1]
+HARMFUL = "SELECT dblink_exec('dbname=x', 'DELETE FROM user_profiles')"
+PLAIN = "SELECT count(*) AS n FROM user_profiles WHERE updated_at > now() - interval '1 hour'"
+
+
+@pytest.fixture
+def memo(tmp_path, monkeypatch) -> Memo:
+    """The process's memo, in a folder of this test's own, with nothing judged in memory."""
+    fresh = Memo(tmp_path / "cache")
+    monkeypatch.setattr(sqlguard, "MEMO", fresh)
+    monkeypatch.setattr(httpquery, "MEMO", fresh)
+    for cached in (sqlguard.refusal, sqlguard.calls, sqlguard._parse):
+        cached.cache_clear()
+    yield fresh
+    for cached in (sqlguard.refusal, sqlguard.calls, sqlguard._parse):
+        cached.cache_clear()
+
+
+def _forget_in_memory() -> None:
+    for cached in (sqlguard.refusal, sqlguard.calls, sqlguard._parse):
+        cached.cache_clear()
+
+
+def test_a_second_run_loads_the_shipped_runbook_without_parsing_it_again(tmp_path):
+    # The point of the memo: `check` and the console's first paint stop paying for pglast and
+    # jsonpath (imports and parses) when the runbook's texts have not changed.
+    probe = (
+        "import sys\n"
+        "from cutover import runbook, sqlguard\n"
+        f"book = runbook.load({str(REPO / 'runbook.toml')!r})\n"
+        "for q in book.queries.values():\n"
+        "    if q.kind != 'http':\n"
+        "        assert sqlguard.refusal(q.sql) is None\n"
+        "        sqlguard.calls(q.sql)\n"
+        "print(sorted(m for m in ('pglast', 'jsonpath') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "CUTOVER_CACHE_DIR": str(tmp_path / "cache")}
+
+    def imported() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().replace("'", '"'))
+
+    assert imported() == ["jsonpath", "pglast"]  # the first run judges every text
+    assert imported() == []  # the second knows them all
+
+
+def test_the_calls_a_query_makes_are_remembered_as_parsed(memo):
+    text = "SELECT f(1) + 2 FROM public.g() AS x"
+    parsed = sqlguard.calls(text)
+    assert sqlguard.refusal(text) is None  # kept: it passed
+    _forget_in_memory()
+    again = Memo(memo.folder)  # another process, reading the file
+    sqlguard.MEMO = again
+    try:
+        assert sqlguard.calls(text) == parsed
+        assert [c.shown for c in parsed] == ["f", "operator +", "public.g"]
+    finally:
+        sqlguard.MEMO = memo
+
+
+def test_a_refusal_is_never_remembered(memo):
+    first = sqlguard.refusal(HARMFUL)
+    assert first is not None and "dblink_exec" in first.reason
+    assert memo.recall("sql", HARMFUL) is None
+    _forget_in_memory()
+    assert sqlguard.refusal(HARMFUL) == first
+
+
+def test_changed_rules_judge_every_text_again(memo, monkeypatch):
+    assert sqlguard.refusal(PLAIN) is None
+    assert memo.recall("sql", PLAIN) is not None
+    # The guard's source changed (a new upgrade, a new rule): its fingerprint differs, and
+    # what the old rules let through is not trusted.
+    monkeypatch.setattr(vetted, "fingerprint", lambda: "other rules")
+    later = Memo(memo.folder)
+    assert later.recall("sql", PLAIN) is None
+
+
+def test_a_garbled_or_unwritable_memo_is_ignored_and_verdicts_stay_right(memo, tmp_path):
+    memo.folder.mkdir(parents=True)
+    (memo.folder / FILE).write_bytes(b"\x00{not json")
+    assert sqlguard.refusal(HARMFUL) is not None
+    assert sqlguard.refusal(PLAIN) is None
+    assert json.loads((memo.folder / FILE).read_text())["vetted"]  # rewritten whole
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    nowhere = Memo(blocked / "cache")
+    sqlguard.MEMO = nowhere
+    try:
+        _forget_in_memory()
+        assert sqlguard.refusal(PLAIN) is None  # no error: a cache that cannot be written
+        assert sqlguard.refusal(HARMFUL) is not None
+    finally:
+        sqlguard.MEMO = memo
+
+
+def test_the_memo_is_for_its_owner_only(memo):
+    assert httpquery.jsonpath_problem("$.values[-1].value") is None
+    assert memo.recall("jsonpath", "$.values[-1].value") is True
+    assert stat.S_IMODE(memo.folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((memo.folder / FILE).stat().st_mode) == 0o600
+
+
+def test_a_bad_jsonpath_is_never_remembered(memo):
+    assert httpquery.jsonpath_problem("$.values[") is not None
+    assert memo.recall("jsonpath", "$.values[") is None
+
+
+def test_validate_judges_afresh_whatever_the_memo_says(tmp_path):
+    # A memo vouching for a harmful text (written by hand, or by a bug) does not get it past
+    # `validate`, which never consults it.
+    (tmp_path / "q.sql").write_text(HARMFUL + ";\n")
+    (tmp_path / "runbook.toml").write_text(
+        'version = 1\ntitle = "t"\n\n[flag]\nkind = "file"\npath = "flag"\n\n'
+        '[queries.q]\nfile = "q.sql"\n\n[[stages]]\nid = "zero"\npercent = 0\n'
+    )
+    cache = tmp_path / "cache"
+    env = {**os.environ, "CUTOVER_CACHE_DIR": str(cache)}
+    env.pop("CUTOVER_DATABASE_URL", None)
+    poison = (
+        "from cutover.vetted import Memo\n"
+        f"Memo(__import__('pathlib').Path({str(cache)!r})).keep('sql', {HARMFUL!r}, [])\n"
+    )
+    subprocess.run([sys.executable, "-c", poison], env=env, check=True, timeout=60)
+    assert (cache / FILE).exists()
+    book = str(tmp_path / "runbook.toml")
+    done = subprocess.run(
+        [sys.executable, "-m", "cutover.cli", "--runbook", book, "validate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "dblink_exec" in done.stdout + done.stderr
