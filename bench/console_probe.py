@@ -95,6 +95,7 @@ class Probe:
             "stalls": self.stalls,
             "longest": self.longest,
             "ticks": self.ticks,
+            "gc_pauses": GC_PAUSES,
             "at": time.monotonic(),
         }
         if caches:
@@ -184,6 +185,26 @@ class Probe:
 
 
 probe = Probe()
+GC_PAUSES: list[tuple[float, int, float]] = []  # (when, generation, seconds) over 10 ms
+
+
+def _time_collections() -> None:
+    """Every cyclic-GC pass over 10 ms, for the stall rows: a stall the console's own code
+    did not cause may be the collector walking every object Textual keeps."""
+    began: list[float] = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            began[0] = time.monotonic()
+        else:
+            took = time.monotonic() - began[0]
+            if took > 0.01:
+                GC_PAUSES.append((began[0], int(info.get("generation", -1)), took))
+
+    gc.callbacks.append(callback)
+
+
+_time_collections()
 
 
 class ProbedApp(app_mod.CutoverApp):
