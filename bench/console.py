@@ -277,6 +277,14 @@ def keys_and_stalls(world: World, seconds: float) -> list[Row]:
     in_gc = sum(
         any(at <= when <= at + gap + 0.01 for when, _, _ in pauses) for at, gap in timed_stalls
     )
+    by_generation: dict[int, list[float]] = {}
+    for when, generation, took in pauses:
+        if began <= when <= ended:
+            by_generation.setdefault(generation, []).append(took)
+    collections = ", ".join(
+        f"gen {g}: {len(t)} over 10 ms, longest {max(t) * 1e3:.0f} ms"
+        for g, t in sorted(by_generation.items())
+    )
     bare_stalls = [
         gap for at, gap in probe_data(bare_out).get("stalls", []) if began <= at <= ended
     ]
@@ -311,7 +319,7 @@ def keys_and_stalls(world: World, seconds: float) -> list[Row]:
             met=not stalls,
             note=f"longest {max(stalls, default=0) * 1e3:.0f} ms (the bare app's "
             f"{max(bare_stalls, default=0) * 1e3:.0f} ms); {in_gc} of them while the cyclic "
-            "garbage collector ran",
+            f"garbage collector ran ({collections or 'no pass over 10 ms'})",
         ),
         Row(
             "bytes to the terminal per second, data refreshing",

@@ -26,7 +26,7 @@ from cutover.observe import share_from
 from cutover.probes import ProbeResult, run_probe
 from cutover.session import Session, query_args
 from cutover.state import MOVES
-from cutover.tui import hangup
+from cutover.tui import collector, hangup
 from cutover.tui.commands import CutoverCommands
 from cutover.tui.history import Folded, History
 from cutover.tui.keys import NOTEWORTHY, KeysMixin
@@ -61,6 +61,8 @@ def _now() -> datetime:
 SMALLEST_PANEL = 5
 # The panels below the first screen are added once those on it have answered, or this late.
 REST_AFTER_S = 2.0
+# Once the rest have been drawn, the collector is told what lives as long as the console.
+SETTLE_AFTER_S = 1.0
 # A panel marks its fetch as running (⟳) once it has run this long.
 SLOW_FETCH_S = 1.0
 
@@ -161,6 +163,10 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         self._parts: _MainParts | None = None
         self._live_pending = False
         self._rest_timer: Timer | None = None
+        self._settle_planned = False
+        # Only a console in a terminal of its own tunes the collector (run_app): the process
+        # is its own. A console embedded in another (a test's pilot) leaves it alone.
+        self.settle_collector = False
         self._own_seqs: set[int] = set()
         self._quiet_seq = 0  # events up to here were this console's own move
         self.init_moves()
@@ -202,6 +208,7 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
             if query.id not in shown
         ]
         if not rest:
+            self._settle_soon()
             return
         self.main.query_one("#panels", VerticalScroll).mount_all(rest)
         for panel in rest:
@@ -214,6 +221,13 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
             if result is not None:
                 panel.show_result(result)
         self.show_live()
+        self._settle_soon()
+
+    def _settle_soon(self) -> None:
+        """The whole screen is built: soon, the collector stops walking it (tui/collector)."""
+        if self.settle_collector and not self._settle_planned:
+            self._settle_planned = True
+            self.set_timer(SETTLE_AFTER_S, collector.settle, name="settle")
 
     def on_load(self) -> None:
         self.run_worker(self.refresher.connect_early(), group="connect", exit_on_error=False)
@@ -653,6 +667,7 @@ def run_console(session: Session, readonly: bool = False, mouse: bool = True) ->
 
 def run_app(app: CutoverApp, mouse: bool = True) -> int:
     """Run the console with SIGHUP and SIGTERM handled (tui.hangup); the exit code."""
+    app.settle_collector = True
     with hangup.handlers(app):
         app.run(mouse=mouse)
     return int(app.return_code or 0)

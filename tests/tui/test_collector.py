@@ -1,0 +1,58 @@
+"""The collector is told what lives as long as the console (tui/collector.py): once, when the
+whole screen is built, and only by a console that owns its process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from cutover.tui import app as app_mod
+from cutover.tui import collector
+
+from .conftest import fixed_app, until
+
+
+async def test_a_console_in_a_terminal_of_its_own_settles_the_collector_once(
+    tmp_path: Path, monkeypatch
+):
+    settled: list[int] = []
+    monkeypatch.setattr(collector, "settle", lambda: settled.append(1) or 0)
+    monkeypatch.setattr(app_mod, "SETTLE_AFTER_S", 0.05)
+    app = fixed_app(tmp_path)
+    app.settle_collector = True  # what run_app says
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: settled)
+        await pilot.pause(0.5)
+        app._mount_the_rest()  # again, as a late answer does: nothing more
+        await pilot.pause(0.3)
+    assert settled == [1]
+
+
+async def test_a_console_embedded_in_another_process_leaves_its_collector_alone(
+    tmp_path: Path, monkeypatch
+):
+    settled: list[int] = []
+    monkeypatch.setattr(collector, "settle", lambda: settled.append(1) or 0)
+    monkeypatch.setattr(app_mod, "SETTLE_AFTER_S", 0.05)
+    app = fixed_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.results)
+        await pilot.pause(0.6)
+    assert settled == []
+
+
+def test_settling_freezes_what_lives_and_makes_full_passes_rarer():
+    # In a process of its own: freezing is for the whole process.
+    probe = (
+        "import gc\n"
+        "from cutover.tui import collector\n"
+        "before = gc.get_threshold()\n"
+        "frozen = collector.settle()\n"
+        "after = gc.get_threshold()\n"
+        "print(frozen > 1000, gc.get_freeze_count() == frozen, before[:2] == after[:2], after[2])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["True", "True", "True", str(collector.FULL_PASS_EVERY)]
