@@ -4,12 +4,23 @@ counts for "no significant slowdown" against a baseline."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
+from typing import TYPE_CHECKING
 
-_NORMAL = NormalDist()
+if TYPE_CHECKING:
+    from statistics import NormalDist
+
+
+@functools.cache
+def _normal() -> NormalDist:
+    # statistics (with random, fractions) is imported when a verdict first needs it, not by
+    # every command that loads the runbook.
+    from statistics import NormalDist
+
+    return NormalDist()
 
 
 def z_for(confidence: float) -> float:
@@ -20,7 +31,7 @@ def z_for(confidence: float) -> float:
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    return _NORMAL.inv_cdf(0.5 + confidence / 2)
+    return _normal().inv_cdf(0.5 + confidence / 2)
 
 
 def wilson_interval(
@@ -151,8 +162,8 @@ def mann_whitney(x: Sequence[float], y: Sequence[float]) -> MannWhitney:
     if var_u > 0:
         sd = math.sqrt(var_u)
         z = (u - pairs / 2) / sd
-        p_later = _NORMAL.cdf((pairs / 2 + 0.5 - u) / sd)  # not 1 − Φ: keeps a tiny p
-        p_earlier = _NORMAL.cdf((u - pairs / 2 + 0.5) / sd)
+        p_later = _normal().cdf((pairs / 2 + 0.5 - u) / sd)  # not 1 − Φ: keeps a tiny p
+        p_earlier = _normal().cdf((u - pairs / 2 + 0.5) / sd)
     else:  # everything in one bucket: no evidence either way
         z, p_later, p_earlier = 0.0, 1.0, 1.0
     p_two_sided = min(1.0, 2 * min(p_later, p_earlier))
