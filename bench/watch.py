@@ -52,6 +52,9 @@ BAD_HOUR = (14 * 3600, 15 * 3600)  # seconds into each simulated day
 OUTAGE = (3 * 3600, 3 * 3600 + 600)
 
 
+TRACE = bool(os.environ.get("BENCH_TRACEMALLOC"))
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -61,7 +64,8 @@ def bench_runbook(folder: Path) -> Path:
     """The shipped runbook from the canary on: file flag, own journal, a 12 h checkpoint."""
     data = tomllib.loads((ROOT / "runbook.toml").read_text(encoding="utf-8"))
     for query in data["queries"].values():
-        query["file"] = str(ROOT / query["file"])
+        if "file" in query:  # an http query names a URL instead
+            query["file"] = str(ROOT / query["file"])
     data["flag"] = {"kind": "file", "path": "flag-percent"}
     data["journal"] = {"path": "journal.jsonl"}
     data["stages"] = [s for s in data["stages"] if s["id"] != "prerequisites"]
@@ -89,7 +93,13 @@ async def record_results(book, folder: Path) -> dict[str, QueryResult]:
         await conn.close()
         runner = db.QueryRunner(book.database, dsn)
         try:
-            return {q: await runner.run(book.queries[q]) for q in book.queries}
+            # http queries are fetched by the watcher itself (left unconfigured here, they
+            # answer at once without a request)
+            return {
+                q: await runner.run(query)
+                for q, query in book.queries.items()
+                if query.kind != "http"
+            }
         finally:
             await runner.aclose()
     finally:
@@ -176,6 +186,10 @@ async def main(days: int, show: bool = False) -> None:
             evidence = session.evidence_path
             gc.collect()
             baseline = rss_bytes()
+            if TRACE:
+                import tracemalloc
+
+                tracemalloc.start(12)
             await watcher.start()
             print(
                 f"baseline RSS (before the watcher starts): {baseline / 2**20:.1f} MiB; "
@@ -192,6 +206,15 @@ async def main(days: int, show: bool = False) -> None:
                     await watcher.cycle(settle=True)
                 took = time.perf_counter() - started
                 gc.collect()
+                if TRACE:  # a diagnosis: what grew since the first day
+                    import tracemalloc
+
+                    snap = tracemalloc.take_snapshot()
+                    if day == 1:
+                        first_snap = snap
+                    else:
+                        for stat in snap.compare_to(first_snap, "traceback")[:3]:
+                            print(stat, *stat.traceback.format()[-8:], sep="\n", file=sys.stderr)
                 rss = rss_bytes()
                 size = evidence.stat().st_size
                 grown, size_before = size - size_before, size

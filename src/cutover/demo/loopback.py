@@ -42,6 +42,11 @@ class JSONHandler(BaseHTTPRequestHandler):
         pass
 
 
+# What a fake service remembers of the requests it served: the latest, for tests and the
+# demo's knobs. A demo or a bench left running for days must not grow with every request.
+KEPT_REQUESTS = 1_000
+
+
 class Loopback:
     def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0):
         self.name = name

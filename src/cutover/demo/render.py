@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cutover.demo.loopback import JSONHandler, Loopback
+from cutover.demo.loopback import KEPT_REQUESTS, JSONHandler, Loopback
 
 MEMORY_PATH, LOGS_PATH = "/v1/metrics/memory", "/v1/logs"
 HEALTHY_MEMORY_BYTES = 640_000_000  # an RLM idling on a 2 GB plan
@@ -54,7 +55,7 @@ class FakeRender:
         self._memory = float(HEALTHY_MEMORY_BYTES)
         # When the knob was set to what: the series over the last hour shows the change.
         self._history: list[tuple[datetime, float]] = [(datetime.now(UTC), self._memory)]
-        self._requests: list[RecordedRequest] = []
+        self._requests: deque[RecordedRequest] = deque(maxlen=KEPT_REQUESTS)
         self._loop = Loopback("render", host, port)
 
     # -- the knob

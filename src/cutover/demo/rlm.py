@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, Literal
 
-from cutover.demo.loopback import JSONHandler, Loopback
+from cutover.demo.loopback import KEPT_REQUESTS, JSONHandler, Loopback
 
 DeprecationStyle = Literal["legacy", "http-date", "rfc9745", "none"]
 
@@ -18,6 +19,8 @@ V1_PATH, V2_PATH, HEALTH_PATH = "/process-full", "/process-full-v2", "/health"
 # What the real v1 handler logs on every call (the only trace of v1 traffic: the v1 path
 # writes nothing to user_profiles).
 V1_LOG_LINE = "[DEPRECATED] /process-full called"
+# The fake Render serves the v1 log from these; a week of v1 traffic in the demo is far less.
+V1_LOG_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,9 @@ class RLMServer:
         self.slow_seconds = 0.0
         self._loop = Loopback("rlm", host, port)
         self._stopping = threading.Event()
-        self._requests: list[RecordedRequest] = []
+        self._requests: deque[RecordedRequest] = deque(maxlen=KEPT_REQUESTS)
+        # When the deprecated v1 handler ran: its log, as the fake Render serves it.
+        self._v1_calls: deque[datetime] = deque(maxlen=V1_LOG_KEPT)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self._SWITCHES:
@@ -124,6 +129,9 @@ class RLMServer:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+            v1 = request.path.split("?")[0] == V1_PATH and request.method == "POST"
+            if v1 and request.v1_handled:
+                self._v1_calls.append(request.at)
 
     # -- responses: (status, headers, body) from a snapshot of the switches
 
@@ -131,11 +139,8 @@ class RLMServer:
         """What the real service logs that the cutover reads: a line for each call of the
         deprecated v1 handler (a POST that got past validation). The fake Render serves
         these from its logs API."""
-        lines = []
-        for r in self.requests:
-            if r.path.split("?")[0] == V1_PATH and r.method == "POST" and r.v1_handled:
-                lines.append((r.at, V1_LOG_LINE))
-        return tuple(lines)
+        with self._lock:
+            return tuple((at, V1_LOG_LINE) for at in self._v1_calls)
 
     def _respond(
         self, method: str, path: str, now: datetime, body: bytes = b""

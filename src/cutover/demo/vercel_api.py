@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cutover.demo.loopback import JSONHandler, Loopback
+from cutover.demo.loopback import KEPT_REQUESTS, JSONHandler, Loopback
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class FakeVercel:
         self.next_deployment_fails = False
         self._lock = threading.Lock()
         self._faults: deque[_Fault] = deque()
-        self._requests: list[Recorded] = []
+        self._requests: deque[Recorded] = deque(maxlen=KEPT_REQUESTS)
         self._last_ms = 0
         self._loop = Loopback("fake-vercel", host, port)
         # The starting world: the var set two hours ago, the live build one hour ago.
