@@ -16,14 +16,15 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from fixtures import write_journal  # noqa: E402
 
 from cutover import runbook  # noqa: E402
-from cutover.events import Kind  # noqa: E402
 from cutover.journal import Journal  # noqa: E402
 from cutover.session import Session  # noqa: E402
 
@@ -37,55 +38,9 @@ def best_of(fn, repeat: int = 5) -> float:
     return min(times)
 
 
-def build(path: Path, events: int) -> None:
-    """A long cutover's worth of sign-offs, advances and rollbacks (no fsync per line: we
-    time reading here, not writing)."""
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    tick = [0]
-
-    def clock() -> datetime:
-        tick[0] += 1
-        return start + timedelta(seconds=tick[0] * 60)
-
-    journal = Journal(path, actor="bench", host="bench", clock=clock)
-    real_fsync = os.fsync
-    os.fsync = lambda fd: None  # building the fixture only
-    try:
-        n = 0
-        while n < events:
-            journal.append(
-                Kind.SIGNOFF,
-                stage="prerequisites",
-                step="rlm_healthy",
-                visit=1,
-                note="x" * 40,
-                override=False,
-                probe=None,
-            )
-            for move, frm, to, pf, pt in (
-                ("advance", "prerequisites", "canary", 0, 10),
-                ("rollback", "canary", "prerequisites", 10, 0),
-            ):
-                journal.append(
-                    f"{move}.intent",
-                    action=f"{move[0]}{n}",
-                    from_stage=frm,
-                    to_stage=to,
-                    from_percent=pf,
-                    to_percent=pt,
-                    reason="drill",
-                )
-                journal.append(
-                    f"{move}.done", action=f"{move[0]}{n}", flag_percent=pt, verified="ok"
-                )
-            n += 5
-    finally:
-        os.fsync = real_fsync
-
-
 def measure(events: int, book: runbook.Runbook, folder: Path) -> list[tuple[str, float, float]]:
     path = folder / f"journal-{events}.jsonl"
-    build(path, events)
+    write_journal(path, events, at_stage="prerequisites")
 
     def baseline() -> list:
         return [json.loads(line) for line in path.read_bytes().split(b"\n") if line]
