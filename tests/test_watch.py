@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from cutover import actions
-from cutover.demo.traffic import Knobs
 from cutover.demo.world import World
 from cutover.evidence import evidence_path, read_evidence
 from cutover.snapshots import snapshots_dir
@@ -28,13 +27,14 @@ from watch_world import (
     HOOK_SECRET,
     Core,
     WatchProcess,
+    cutover_cli,
+    demo_world,
     journal_events,
     metric_database,
     metric_runbook,
     receiver,
     set_metric,
     wait_until,
-    watch_runbook,
     world_env,
 )
 
@@ -50,28 +50,8 @@ def scratch() -> Iterator[Path]:
 
 @pytest.fixture
 def world(scratch: Path) -> Iterator[World]:
-    source = watch_runbook(scratch / "source")
-    w = World(
-        scratch / "demo",
-        runbook=source,
-        rate=1.0,  # a thin past, so a failing v2 shows in the 24-hour rate within seconds
-        build_seconds=0.3,
-        knobs=Knobs(time_scale=600.0),
-        seed=5,
-    )
-    with w:
+    with demo_world(scratch) as w:
         yield w
-
-
-def cutover(world: World, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cutover.cli", "--runbook", str(world.runbook_path), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=world.dir,
-    )
 
 
 def test_the_watcher_rides_out_a_database_restart_and_rolls_back_a_failing_canary(
@@ -84,7 +64,7 @@ def test_the_watcher_rides_out_a_database_restart_and_rolls_back_a_failing_canar
         try:
             watcher.wait_for("watcher started")
             watcher.wait_for("off (0 %, visit 1): gates none")
-            advanced = cutover(world, env, "advance", "--confirm", "50")
+            advanced = cutover_cli(world, env, "advance", "--confirm", "50")
             assert advanced.returncode == 0, advanced.stdout + advanced.stderr
             watcher.wait_for("stage off (0 %) → canary (50 %), visit 2")
             watcher.wait_for("canary (50 %, visit 2): gates success")

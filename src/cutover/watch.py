@@ -700,7 +700,9 @@ class Watcher:
         visit = (current.stage_id, current.visit)
         if stage.percent <= 0 or current.percent <= 0 or self._rolled_back == visit:
             return  # rolled back already: not again until traffic is above 0 again
-        read = self.flag_state
+        # Only a current reading may say there is nothing to roll back: while the flag cannot
+        # be read, the last reading is history, and the rollback reads the flag itself.
+        read = self.flag_state if self.flag_down_since is None else None
         if read is not None and read.percent == 0 and read.in_effect and read.settled:
             self._say_once(
                 f"at zero {visit}",

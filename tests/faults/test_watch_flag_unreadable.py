@@ -46,3 +46,32 @@ async def test_an_unreadable_flag_is_said_once_and_an_armed_rollback_still_gets_
     assert len(core.said("the flag reads again after")) == 1
     intents = [e for e in core.session.journal.read().events if e.kind == "rollback.intent"]
     assert len(intents) == 1
+
+
+async def test_a_reading_from_before_the_flag_went_unreadable_does_not_stop_a_rollback(
+    tmp_path: Path, metric_dsn: str
+) -> None:
+    # The flag read 0 % once (a hand edit), then could not be read at all: that old reading
+    # is no proof that traffic is at 0 % now, so an armed rollback still goes ahead.
+    core = Core(metric_runbook(tmp_path, auto_rollback=True), metric_dsn)
+    await core.start()
+    await core.advance_by_alice()
+    await core.cycles(2)
+    flag_file = core.flag.path
+    flag_file.write_text("0\n")
+    await core.cycles(2, every_s=60)
+    assert core.watcher.flag_state is not None and core.watcher.flag_state.percent == 0
+    flag_file.unlink()
+    flag_file.mkdir()
+    await core.cycles(2, every_s=60)
+    await set_metric(metric_dsn, "rate", 80)
+    await core.cycles(1)
+    try:
+        assert not core.said("nothing to roll back")
+        assert "rollback" in core.watcher._tasks
+    finally:
+        flag_file.rmdir()
+        rollback = core.watcher._tasks.get("rollback")
+        if rollback is not None:
+            await asyncio.wait_for(rollback, 60)
+        await core.close()
