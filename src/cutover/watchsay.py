@@ -168,6 +168,11 @@ def describe_event(e: Event) -> str:
         return f"{who} signed off {e.get('stage')} · {e.get('step')}{override}{note}"
     if kind is Kind.TRIGGER_RAISED:
         return f"! {who} raised trigger {e.get('trigger')} ({e.get('severity')}){note}"
+    if kind is Kind.TRIGGER_CLEARED and e.get("acknowledged"):
+        return (
+            f"{who} answered trigger {e.get('trigger')}'s deadline{note}; it still fires and "
+            "still holds advance"
+        )
     if kind is Kind.TRIGGER_CLEARED:
         return f"{who} cleared trigger {e.get('trigger')}{note}"
     if kind is Kind.GAP_ACCEPTED:

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from cutover import redact
 from cutover.cli_watch import serve
+from cutover.inert import inert
 from cutover.model import Runbook
 from cutover.private import open_private
 from cutover.session import Session
@@ -28,6 +30,7 @@ class DemoWatcher:
     def __init__(self, book: Runbook, environ: Mapping[str, str], log_path: Path):
         self.book = book
         self.environ = dict(environ)
+        self._redact = redact.for_runbook(book, self.environ)
         self.log_path = log_path
         self.watcher: Watcher | None = None
         self._thread: threading.Thread | None = None
@@ -59,6 +62,9 @@ class DemoWatcher:
                 self._file = None
 
     def _write(self, line: str) -> None:
+        # Every line, the watcher's and this thread's own errors alike: no secret (a DSN's
+        # password in a driver's error) and no escape sequence reaches the log.
+        line = inert(self._redact(line))
         with self._lock:
             if self._file is not None:
                 self._file.write(line + "\n")
