@@ -154,3 +154,20 @@ def test_validate_judges_afresh_whatever_the_memo_says(tmp_path):
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "dblink_exec" in done.stdout + done.stderr
+
+
+def test_a_memo_others_can_write_or_a_misshapen_entry_is_not_trusted(memo):
+    memo.keep("sql", HARMFUL, [])  # as if an earlier run had let it through
+    memo.keep("sql", PLAIN, 1)  # not what keep() writes for a query
+    path = memo.folder / FILE
+    _forget_in_memory()
+    sqlguard.MEMO = Memo(memo.folder)
+    try:
+        assert sqlguard.refusal(PLAIN) is None  # judged afresh: no traceback, the right answer
+        assert sqlguard.calls(PLAIN)  # count(), now(), -, >: parsed, not taken from the memo
+        os.chmod(path, 0o666)  # anyone may have written it now
+        _forget_in_memory()
+        sqlguard.MEMO = Memo(memo.folder)
+        assert sqlguard.refusal(HARMFUL) is not None
+    finally:
+        sqlguard.MEMO = memo

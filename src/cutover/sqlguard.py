@@ -131,7 +131,7 @@ def refusal(text: str) -> Refusal | None:
     >>> refusal("SELECT dblink_exec('x', 'DELETE FROM t')").offset  # where dblink_exec is
     7
     """
-    if MEMO.recall("sql", text) is not None:
+    if _remembered(text) is not None:
         return None  # vetted on an earlier run, under the same rules
     tree, problem = _parse(text)
     if problem is not None:
@@ -158,13 +158,28 @@ def calls(text: str) -> tuple[Call, ...]:
     >>> [c.shown for c in calls("SELECT f(1) + 2 FROM public.g() AS x")]
     ['f', 'operator +', 'public.g']
     """
-    kept = MEMO.recall("sql", text)
+    kept = _remembered(text)
     if kept is not None:
-        return tuple(Call(tuple(name), offset, operator) for name, offset, operator in kept)
+        return kept
     tree, problem = _parse(text)
     if tree is None or problem is not None:
         return ()
     return _sorted_calls(tree)
+
+
+def _remembered(text: str) -> tuple[Call, ...] | None:
+    """The calls of a text vetted on an earlier run (vetted.py), or None: not remembered, or
+    not in the shape keep() writes (then the text is judged as if nothing were remembered)."""
+    kept = MEMO.recall("sql", text)
+    if not isinstance(kept, list):
+        return None
+    try:
+        return tuple(
+            Call(tuple(str(n) for n in name), offset, bool(operator))
+            for name, offset, operator in kept
+        )
+    except (TypeError, ValueError):
+        return None
 
 
 def _sorted_calls(tree: Any) -> tuple[Call, ...]:

@@ -85,8 +85,14 @@ class Memo:
         if self._entries is None:
             self._print = fingerprint()
             self._entries = {}
+            path = self._folder() / FILE
             try:
-                data = json.loads((self._folder() / FILE).read_text(encoding="utf-8"))
+                # Only a memo this user wrote and nobody else can: one planted in a shared
+                # folder is not trusted.
+                st = path.stat()
+                if st.st_uid != os.getuid() or st.st_mode & 0o077:
+                    return self._entries
+                data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 return self._entries
             if isinstance(data, dict) and data.get("fingerprint") == self._print:
