@@ -192,6 +192,8 @@ class MovesMixin:
             self.evidence.flush()
         except OSError as exc:
             self.say(f"cannot record evidence before advancing: {exc}", "warning")
+        # Copied here, on the console's loop: the move runs on a thread of its own.
+        results = dict(self.results)
         self._start(
             "advance",
             lambda flag, progress: actions.advance(
@@ -202,7 +204,7 @@ class MovesMixin:
                 progress=progress,
                 now=now,
                 # every panel's latest rows: the stage's exit snapshot, a later baseline
-                results=dict(self.results),
+                results=results,
             ),
         )
 
@@ -281,7 +283,9 @@ class MovesMixin:
 
         def stop() -> None:
             if not ended.done():
-                loop.call_soon_threadsafe(task.cancel)
+                # The move may end (and close its loop) between the check and the call.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(task.cancel)
 
         _hand_over.begin()
         threading.Thread(target=run, name=f"cutover-{move}", daemon=True).start()
@@ -304,7 +308,9 @@ class MovesMixin:
         try:
             flag = self._flag_for_move()
         except flags.FlagError as exc:
-            self.post_message(ActionFinished(move, False, str(exc)))
+            self.post_message(
+                ActionFinished(move, False, f"{move} not started: the flag cannot be opened: {exc}")
+            )
             return
         try:
             await self._moved(move, start, flag, progress)
