@@ -301,3 +301,19 @@ def test_validate_explain_without_a_database_says_what_it_needs():
     )  # fmt: skip
     assert done.returncode == 2
     assert "--explain asks the database for its plans: set CUTOVER_DATABASE_URL" in done.stderr
+
+
+async def test_a_plan_that_fails_says_so_in_the_words_a_failed_run_uses(tmp_path, soulprint_dsn):
+    from cutover.db import QueryRunner
+    from cutover.errors import CutoverError
+
+    sql = "-- One\nSELECT no_such AS one FROM user_profiles;\n"
+    book = runbook.load(write(tmp_path, MINIMAL, {"q.sql": sql}))
+    runner = QueryRunner(book.database, soulprint_dsn)
+    try:
+        with pytest.raises(CutoverError) as caught:
+            await runner.explain(book.queries["q"])
+    finally:
+        await runner.aclose()
+    assert "needs column no_such" in str(caught.value)
+    assert "UndefinedColumnError" not in str(caught.value)

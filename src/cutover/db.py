@@ -284,14 +284,19 @@ class QueryRunner:
         timeout = self.database.statement_timeout_s
         await self.connect()
         assert self._pool is not None
-        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-            await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
-            refusal = await self._judge(conn, query)
-            if refusal is not None:
-                raise QueryRefused(refusal.reason)
-            statement = await conn.prepare(f"EXPLAIN {query.sql}")
-            wanted = len(statement.get_parameters())
-            rows = await statement.fetch(*(list(args) + [None] * wanted)[:wanted])
+        try:
+            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+                await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+                refusal = await self._judge(conn, query)
+                if refusal is not None:
+                    raise QueryRefused(refusal.reason)
+                statement = await conn.prepare(f"EXPLAIN {query.sql}")
+                wanted = len(statement.get_parameters())
+                rows = await statement.fetch(*(list(args) + [None] * wanted)[:wanted])
+        except CutoverError:
+            raise
+        except Exception as exc:  # in the words a failed run uses, the DSN's secrets masked
+            raise CutoverError(explain(exc, timeout, self.dsn)) from None
         return [str(r[0]) for r in rows]
 
     async def judge_all(self, queries: Iterable[Query]) -> None:
