@@ -151,7 +151,6 @@ class Watcher:
         self._warnings: tuple[str, ...] = ()
         # Outages: since when, and when to try again.
         self.db_down_since: datetime | None = None
-        self._db_reason = ""
         self._reconnect_at: datetime | None = None
         self._reconnect_tries = 0
         self.flag_down_since: datetime | None = None
@@ -463,7 +462,7 @@ class Watcher:
             self._db_up(now)  # it answered a query asked after the outage began
 
     def _db_down(self, since: datetime, reason: str, now: datetime) -> None:
-        self.db_down_since, self._db_reason = since, reason
+        self.db_down_since = since
         self._reconnect_tries = 0
         # The first attempt at once: it closes the dead pool, whose own reconnecting would
         # otherwise go on behind the watcher's back.

@@ -100,9 +100,6 @@ class Refresher:
                 self._arm(query_id)
         return self.intervals[query_ids[0]]
 
-    def in_flight(self, query_id: str) -> bool:
-        return query_id in self._inflight
-
     def running_for(self, query_id: str) -> float:
         """Seconds the query's fetch has been running (0 when none is)."""
         started = self._inflight.get(query_id)
