@@ -480,3 +480,30 @@ async def test_a_hold_past_its_end_says_met_not_elapsed_time(tmp_path: Path):
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: "hold ✓ 1d met" in visible_text(app))
         assert " of 1d" not in visible_text(app)
+
+
+async def test_jumping_to_a_panel_not_added_yet_adds_it_and_goes_there(tmp_path: Path, monkeypatch):
+    # The palette can name a panel below the first screen in the console's first seconds,
+    # before it is added: that raised NoMatches (a crash) instead of going there.
+    from cutover.tui import app as app_mod
+
+    monkeypatch.setattr(
+        app_mod.CutoverApp,
+        "_panels_first",
+        lambda self: [next(iter(self.runbook.queries.values()))],
+    )
+    monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)
+    app = fixed_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert "errors" not in {p.query_def.id for p in app.query(QueryPanel)}
+        app.jump_to_query("errors")
+        await until(
+            pilot,
+            lambda: (
+                app.focused is not None
+                and any(
+                    isinstance(a, QueryPanel) and a.query_def.id == "errors"
+                    for a in app.focused.ancestors
+                )
+            ),
+        )

@@ -234,9 +234,20 @@ class KeysMixin:
         self.say(f"exported {panel.query_def.id} to {path}")
 
     def jump_to_query(self, query_id: str) -> None:
-        panel = self.main.query_one(f"#panel-{query_id}", QueryPanel)
+        panel = self._parts.panels.get(query_id) if self._parts is not None else None
+        if panel is None or not panel.is_attached:
+            # Below the first screen, not added yet: add the rest now, then go there.
+            self._mount_the_rest()
+            self.call_after_refresh(self._jump_when_mounted, query_id)
+            return
         panel.query_one(DataTable).focus()
         panel.scroll_visible()
+
+    def _jump_when_mounted(self, query_id: str) -> None:
+        panel = self._parts.panels.get(query_id) if self._parts is not None else None
+        if panel is not None and panel.is_attached:
+            panel.query_one(DataTable).focus()
+            panel.scroll_visible()
 
     def jump_to_stage(self, stage_id: str) -> None:
         self.main.query_one(RunbookPane).select_stage(stage_id)
