@@ -39,9 +39,9 @@ GOAL = 1.3
 def statements(runbook_path: Path) -> tuple[str, list[str]]:
     """The SQL `check` runs for the journal's current stage, as one psql file (a parameter
     check leaves NULL is written as NULL), and the query ids."""
-    from cutover import runbook
-    from cutover.check import queries_for
-    from cutover.session import Session
+    from cutover.judge.check import queries_for
+    from cutover.judge.session import Session
+    from cutover.runbook import loader as runbook
 
     book = runbook.load(runbook_path)
     session = Session(book, {"USER": "bench"})
@@ -76,7 +76,7 @@ def measure(rounds: int, database: BigDatabase) -> list[Row]:
         baseline = [psql(), "-X", "-q", "-d", database.dsn, "-f", str(sql_file), "-o", os.devnull]
         ours = [CUTOVER, "check"]
         python = [PYTHON, "-c", "pass"]
-        imports = [PYTHON, "-c", "import cutover.cli"]
+        imports = [PYTHON, "-c", "import cutover.cli.main"]
         samples = interleaved(
             rounds,
             {
@@ -99,7 +99,7 @@ def measure(rounds: int, database: BigDatabase) -> list[Row]:
             note=f"{len(wanted)} statements: {', '.join(wanted)}; {database.rows:,} rows",
         ),
         Row(
-            "  of which: python -c 'import cutover.cli'",
+            "  of which: python -c 'import cutover.cli.main'",
             samples["import"],
             samples["python"],
             "python -c pass",

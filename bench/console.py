@@ -153,7 +153,7 @@ def first_paint(world: World, rounds: int) -> list[Row]:
 def warm_patch(platform: Platform) -> float:
     """A warm client's GET of the env list + PATCH of the value: the round trips a rollback
     needs at the least, from the first byte sent to the PATCH's arrival."""
-    from cutover.httpclient import httpx
+    from cutover.sources.httpclient import httpx
 
     fake = platform.vercel
     headers = {"Authorization": f"Bearer {fake.token}"}

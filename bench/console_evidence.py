@@ -30,17 +30,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from cutover import runbook as runbook_mod  # noqa: E402
-from cutover.check import judge_stage, queries_for  # noqa: E402
-from cutover.evidence import (  # noqa: E402
+from cutover.judge.check import judge_stage, queries_for  # noqa: E402
+from cutover.judge.session import Session  # noqa: E402
+from cutover.record.evidence import (  # noqa: E402
     GATE,
     TRIGGER,
     Evaluation,
     read_evidence,
 )
-from cutover.journal import Journal  # noqa: E402
-from cutover.results import QueryResult  # noqa: E402
-from cutover.session import Session  # noqa: E402
+from cutover.record.journal import Journal  # noqa: E402
+from cutover.runbook import loader as runbook_mod  # noqa: E402
+from cutover.sources.results import QueryResult  # noqa: E402
 from cutover.tui.evidence_feed import EvidenceFeed, EvidenceFollower  # noqa: E402
 from cutover.tui.widgets.query_panel import columns_read  # noqa: E402
 

@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 STARTED = time.monotonic()
 
-from cutover import runbook as runbook_mod  # noqa: E402
-from cutover.session import Session  # noqa: E402
+from cutover.judge.session import Session  # noqa: E402
+from cutover.runbook import loader as runbook_mod  # noqa: E402
 from cutover.tui import app as app_mod  # noqa: E402
 from cutover.tui.widgets.query_panel import QueryPanel  # noqa: E402
 
@@ -296,7 +296,7 @@ def main() -> int:
 
 
 def _run() -> int:
-    from cutover.cliutil import use_redactor
+    from cutover.cli.common import use_redactor
 
     probe.marks["imported"] = time.monotonic()
     path = runbook_mod.resolve_runbook_path(None, os.environ)

@@ -321,7 +321,7 @@ def runbook_copy(folder: Path, *, every_s: int | None = None, shifting: bool = F
 def write_journal(path: Path, events: int, *, at_stage: str = "canary") -> None:
     """A long cutover's journal ending at `at_stage` (10 % at the canary): sign-offs,
     advances and rollbacks, `events` in all (no fsync per line: this is a fixture)."""
-    from cutover.journal import Journal
+    from cutover.record.journal import Journal
 
     path.unlink(missing_ok=True)
     path.with_name(path.name + ".head").unlink(missing_ok=True)

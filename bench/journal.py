@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fixtures import ROOT, Row, Samples, print_table, runbook_copy, write_journal
 
-from cutover import runbook, sqlfile, state
-from cutover.journal import Journal
+from cutover.record import state
+from cutover.record.journal import Journal
+from cutover.runbook import loader as runbook
+from cutover.runbook import sqlfile
 
 EVENTS = int(os.environ.get("EVENTS", "5000"))
 

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from fixtures import write_journal  # noqa: E402
 
-from cutover import runbook  # noqa: E402
-from cutover.journal import Journal  # noqa: E402
-from cutover.session import Session  # noqa: E402
+from cutover.judge.session import Session  # noqa: E402
+from cutover.record.journal import Journal  # noqa: E402
+from cutover.runbook import loader as runbook  # noqa: E402
 
 
 def best_of(fn, repeat: int = 5) -> float:

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from textual.app import App, ComposeResult  # noqa: E402
 
-from cutover.model import Query  # noqa: E402
-from cutover.results import QueryResult  # noqa: E402
+from cutover.runbook.model import Query  # noqa: E402
+from cutover.sources.results import QueryResult  # noqa: E402
 from cutover.tui.text import cell  # noqa: E402
 from cutover.tui.widgets.query_panel import QueryPanel, same_rows  # noqa: E402
 

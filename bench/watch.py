@@ -36,15 +36,15 @@ import tomli_w
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from cutover import db  # noqa: E402
 from cutover.demo.rlm import RLMServer  # noqa: E402
-from cutover.flags import open_flag  # noqa: E402
-from cutover.journal import Journal  # noqa: E402
-from cutover.results import Cause, QueryResult  # noqa: E402
-from cutover.runbook import load  # noqa: E402
-from cutover.session import Session  # noqa: E402
-from cutover.signoff import sign_off  # noqa: E402
-from cutover.watch import ManualClock, Pace, Watcher  # noqa: E402
+from cutover.judge.session import Session  # noqa: E402
+from cutover.record.journal import Journal  # noqa: E402
+from cutover.runbook.loader import load  # noqa: E402
+from cutover.sources import db  # noqa: E402
+from cutover.sources.results import Cause, QueryResult  # noqa: E402
+from cutover.traffic.flags import open_flag  # noqa: E402
+from cutover.traffic.signoff import sign_off  # noqa: E402
+from cutover.watch.watcher import ManualClock, Pace, Watcher  # noqa: E402
 
 STEP_S = 30.0  # the clock moves by the shortest refresh: every cycle has something due
 DAY = 86400.0

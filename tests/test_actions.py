@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cutover import actions, runbook
-from cutover.flags import FlagError, VercelFlag
-from cutover.session import Session
+from cutover.judge.session import Session
+from cutover.runbook import loader as runbook
+from cutover.traffic import actions
+from cutover.traffic.flags import FlagError, VercelFlag
 from moves_world import (
     KEY,
     PROJECT,

@@ -21,8 +21,8 @@ import pytest
 import scenarios
 from cutover.demo.render import FakeRender
 from cutover.demo.rlm import RLMServer
-from cutover.evidence import TRIGGER, Evaluation, EvidenceStore, evidence_path
-from cutover.runbook import load as load_runbook
+from cutover.record.evidence import TRIGGER, Evaluation, EvidenceStore, evidence_path
+from cutover.runbook.loader import load as load_runbook
 
 REPO = Path(__file__).resolve().parents[1]
 RENDER_KEY = "rnd_Render-key-that-must-never-show-5d1e"
@@ -395,7 +395,7 @@ async def test_check_never_imports_the_ui_toolkit(soulprint_dsn, book, services)
     # rich is installed. Our own modules' imports of rich are barred by the import contract.
     await load(soulprint_dsn, "healthy")
     code = (
-        "import sys, cutover.cli as c\n"
+        "import sys, cutover.cli.main as c\n"
         "rc = c.main(['--runbook', sys.argv[1], 'check', '--stage', 'canary'])\n"
         "bad = [m for m in sys.modules if m.split('.')[0] == 'textual']\n"
         "print('RC', rc, 'IMPORTED', bad)\n"

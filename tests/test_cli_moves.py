@@ -16,9 +16,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from cutover import actions, db, runbook
-from cutover.flags import FlagError, VercelFlag
-from cutover.session import Session
+from cutover.judge.session import Session
+from cutover.runbook import loader as runbook
+from cutover.sources import db
+from cutover.traffic import actions
+from cutover.traffic.flags import FlagError, VercelFlag
 from moves_world import (
     KEY,
     PROJECT,

@@ -19,14 +19,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cutover import compare, runbook, snapshots
-from cutover.check import judge_stage, report_json
-from cutover.compare import Baseline, boundary, merge_buckets
-from cutover.gates import Verdict, Why, judge, negate
-from cutover.model import Against, Comparison, Distribution, NewRows, Op
-from cutover.results import QueryResult
-from cutover.session import Session
-from cutover.stats import newcombe_interval
+from cutover.judge import compare
+from cutover.judge.check import judge_stage, report_json
+from cutover.judge.compare import Baseline, boundary, merge_buckets
+from cutover.judge.gates import Verdict, Why, judge, negate
+from cutover.judge.session import Session
+from cutover.judge.stats import newcombe_interval
+from cutover.record import snapshots
+from cutover.runbook import loader as runbook
+from cutover.runbook.model import Against, Comparison, Distribution, NewRows, Op
+from cutover.sources.results import QueryResult
 
 CLI = (sys.executable, "-m", "cutover.cli")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

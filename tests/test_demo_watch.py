@@ -17,9 +17,9 @@ import tomli_w
 
 from cutover.demo.runbook_copy import demo_runbook, write_demo_runbook
 from cutover.demo.world import WATCH_LOG
-from cutover.evidence import evidence_path, read_evidence
-from cutover.runbook import load
-from cutover.snapshots import snapshots_dir
+from cutover.record.evidence import evidence_path, read_evidence
+from cutover.record.snapshots import snapshots_dir
+from cutover.runbook.loader import load
 from watch_world import SHIPPED, demo_world, wait_until, world_env
 
 

@@ -24,10 +24,10 @@ import pytest
 from cutover.demo.runbook_copy import NotAnOriginal, scale_hold, write_demo_runbook
 from cutover.demo.traffic import Knobs
 from cutover.demo.world import CONTROL_URL_ENV, World
-from cutover.gates import Verdict
-from cutover.probes import run_probe
-from cutover.runbook import load
-from cutover.session import Session
+from cutover.judge.gates import Verdict
+from cutover.judge.session import Session
+from cutover.runbook.loader import load
+from cutover.sources.probes import run_probe
 
 REPO = Path(__file__).resolve().parents[1]
 RUNBOOK = REPO / "runbook.toml"
@@ -384,7 +384,7 @@ def test_cutover_demo_headless_stops_the_world_on_a_signal(scratch: Path, sig: i
         [
             sys.executable,
             "-c",
-            "from cutover.cli import main; raise SystemExit(main())",
+            "from cutover.cli.main import main; raise SystemExit(main())",
             "--runbook",
             str(RUNBOOK),
             "demo",

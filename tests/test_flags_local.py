@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cutover.flags import CommandFlag, FileFlag, FlagError
+from cutover.traffic.flags import CommandFlag, FileFlag, FlagError
 
 
 async def test_a_file_flag_round_trips(tmp_path: Path):
@@ -164,7 +164,7 @@ async def test_a_failing_command_that_uses_an_unlisted_variable_says_to_list_it(
 
 
 def test_the_command_flag_does_what_its_doctests_say():
-    from cutover.flags import command
+    from cutover.traffic.flags import command
 
     outcome = doctest.testmod(command)
     assert outcome.attempted > 0 and outcome.failed == 0

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import cutover.flags.base
-import cutover.flags.vercel
-from cutover import model
+import cutover.traffic.flags.base
+import cutover.traffic.flags.vercel
 from cutover.demo.vercel_api import FakeVercel
-from cutover.flags import FlagError, VercelFlag, open_flag
+from cutover.runbook import model
+from cutover.traffic.flags import FlagError, VercelFlag, open_flag
 
 TOKEN = "vcp_s3cr3t-token-never-shown-0123456789"
 PROJECT = "soulprint-landing"
@@ -58,7 +58,7 @@ def assert_no_token(text: str) -> None:
 
 
 def test_the_pure_helpers_doctests_hold():
-    for module in (cutover.flags.vercel, cutover.flags.base):
+    for module in (cutover.traffic.flags.vercel, cutover.traffic.flags.base):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from cutover import gates
-from cutover.gates import (
+from cutover.judge import gates
+from cutover.judge.gates import (
     Judgement,
     Verdict,
     Why,
@@ -22,8 +22,8 @@ from cutover.gates import (
     wilson_interval,
     z_for,
 )
-from cutover.model import Comparison, Op
-from cutover.results import QueryResult
+from cutover.runbook.model import Comparison, Op
+from cutover.sources.results import QueryResult
 
 RAN_AT = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 OPS: tuple[Op, ...] = ("<", "<=", ">", ">=", "==", "!=")

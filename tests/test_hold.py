@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from cutover.evidence import Evaluation, EvidenceStore, read_evidence
-from cutover.hold import judge_hold
+from cutover.judge.hold import judge_hold
+from cutover.record.evidence import Evaluation, EvidenceStore, read_evidence
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 HOUR = 3600.0

@@ -16,15 +16,17 @@ from pathlib import Path
 
 import pytest
 
-import cutover.httpquery
-from cutover.check import judge_stage
+import cutover.runbook.jsonpaths
+import cutover.sources.httpquery
 from cutover.demo.render import FakeRender
 from cutover.demo.rlm import RLMServer
-from cutover.httpquery import extract, jsonpath_problem, run_http
-from cutover.model import Comparison, Query, Stage, Trigger
-from cutover.results import Cause
-from cutover.runbook import load
-from cutover.session import Session
+from cutover.judge.check import judge_stage
+from cutover.judge.session import Session
+from cutover.runbook.jsonpaths import jsonpath_problem
+from cutover.runbook.loader import load
+from cutover.runbook.model import Comparison, Query, Stage, Trigger
+from cutover.sources.httpquery import extract, run_http
+from cutover.sources.results import Cause
 
 KEY = "rnd_the-key-that-never-shows-31c7"
 
@@ -73,9 +75,9 @@ def env_for(render: FakeRender, **extra: str) -> dict[str, str]:
 
 
 def test_the_doctests_hold() -> None:
-    failures, tried = doctest.testmod(cutover.httpquery)
-    assert tried >= 5
-    assert failures == 0
+    outcomes = [doctest.testmod(m) for m in (cutover.sources.httpquery, cutover.runbook.jsonpaths)]
+    assert sum(tried for _, tried in outcomes) >= 5
+    assert sum(failures for failures, _ in outcomes) == 0
 
 
 def test_without_rows_the_document_is_one_row_of_its_scalars() -> None:
@@ -293,7 +295,7 @@ async def test_a_trigger_on_an_http_query_fires_unknown_or_quiet_like_sql(
 
 
 def _book_with(query: Query, trigger: Trigger, stage: Stage):
-    from cutover.model import Database, Flag, Runbook
+    from cutover.runbook.model import Database, Flag, Runbook
 
     return Runbook(
         path=Path("runbook.toml"),

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from http.server import BaseHTTPRequestHandler
 
-from cutover import httpclient
 from cutover.demo.loopback import Loopback
+from cutover.sources import httpclient
 
 
 class _CookieJarTest(BaseHTTPRequestHandler):
@@ -51,7 +51,7 @@ def test_warming_on_a_thread_and_a_first_request_at_once_both_get_the_one_contex
     import sys
 
     program = (
-        "import threading; from cutover import httpclient; made = []; "
+        "import threading; from cutover.sources import httpclient; made = []; "
         "warming = httpclient.warm(); "
         "asking = threading.Thread(target=lambda: made.append(httpclient.client()), daemon=True); "
         "asking.start(); warming.join(20); asking.join(20); "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cutover.journal import (
+from cutover.record.journal import (
     TORN_KIND,
     ActionBusy,
     Event,
@@ -250,7 +250,7 @@ def test_a_line_inserted_where_a_crash_was_is_not_excused_as_one(tmp_path):
 APPENDER = """
     import sys, time
     from pathlib import Path
-    from cutover.journal import Journal
+    from cutover.record.journal import Journal
     path, who, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     journal = Journal(path, actor=who, host="bastion")
     while not go.exists():
@@ -291,7 +291,7 @@ def test_two_processes_appending_at_once_get_unique_seqs_and_one_chain(tmp_path)
 HOLDER = """
     import sys
     from pathlib import Path
-    from cutover.journal import Journal
+    from cutover.record.journal import Journal
     journal = Journal(Path(sys.argv[1]), actor="alice from 10.0.0.5", host="bastion")
     with journal.action_lock("advance to 50 %"):
         print("held", flush=True)

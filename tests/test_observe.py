@@ -7,9 +7,9 @@ from pathlib import Path
 
 import asyncpg
 
-from cutover import runbook
-from cutover.db import QueryRunner
-from cutover.observe import observed_share
+from cutover.runbook import loader as runbook
+from cutover.sources.db import QueryRunner
+from cutover.sources.observe import observed_share
 
 REPO = Path(__file__).resolve().parents[1]
 

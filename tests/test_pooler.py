@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from cutover.db import QueryRunner
-from cutover.model import Database, Query
+from cutover.runbook.model import Database, Query
+from cutover.sources.db import QueryRunner
 
 PGBOUNCER = shutil.which("pgbouncer") or (
     "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import cutover.probes
+import cutover.sources.probes
 from cutover.demo.rlm import RLMServer
-from cutover.model import Probe
-from cutover.probes import (
+from cutover.runbook.model import Probe
+from cutover.runbook.templates import expand_env
+from cutover.sources.probes import (
     Link,
     ProbeStatus,
     check_deprecation,
-    expand_env,
     parse_deprecation,
     parse_links,
     parse_sunset,
@@ -44,7 +44,7 @@ def v1_probe(rlm: RLMServer, **overrides) -> Probe:
 
 
 def test_the_parsers_doctests_hold() -> None:
-    failures, tried = doctest.testmod(cutover.probes)
+    failures, tried = doctest.testmod(cutover.sources.probes)
     assert tried > 10
     assert failures == 0
 
@@ -113,7 +113,7 @@ async def test_expected_headers_exact_or_present(rlm: RLMServer) -> None:
 def test_a_body_that_is_not_json_fails_expect_json() -> None:
     # Every route of the fake RLM speaks JSON, so this one is judged by the pure function.
     probe = Probe(id="x", url="http://rlm/health", expect_json={"ok": True})
-    lines = cutover.probes.check_response(
+    lines = cutover.sources.probes.check_response(
         probe, 200, {"Content-Type": "text/html"}, b"<html>oops</html>", now=datetime.now(UTC)
     )
     assert lines == ("✓ status 200", "✗ body is not JSON (text/html, 17 bytes)")

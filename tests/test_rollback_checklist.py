@@ -13,11 +13,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cutover import runbook
-from cutover.events import Kind
-from cutover.journal import Event
-from cutover.problems import ProblemsFound
-from cutover.state import replay
+from cutover.record.events import Kind
+from cutover.record.journal import Event
+from cutover.record.state import replay
+from cutover.runbook import loader as runbook
+from cutover.runbook.problems import ProblemsFound
 from moves_world import cli, environ, fake_vercel, journal, write_runbook
 
 REPO = Path(__file__).resolve().parents[1]
@@ -360,10 +360,10 @@ def demo(tmp_path_factory):
 
 
 async def test_in_the_demo_advance_waits_for_the_rollback_checklist(demo):
-    from cutover import actions, machine
-    from cutover.flags import open_flag
-    from cutover.session import Session
-    from cutover.signoff import sign_off
+    from cutover.judge.session import Session
+    from cutover.traffic import actions, machine
+    from cutover.traffic.flags import open_flag
+    from cutover.traffic.signoff import sign_off
 
     session = Session(runbook.load(demo.environ["CUTOVER_RUNBOOK"]), {**demo.environ})
     flag = open_flag(session.runbook.flag, session.environ, session.redact)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cutover import runbook
-from cutover.problems import ProblemsFound
+from cutover.runbook import loader as runbook
+from cutover.runbook.problems import ProblemsFound
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -304,8 +304,8 @@ def test_validate_explain_without_a_database_says_what_it_needs():
 
 
 async def test_a_plan_that_fails_says_so_in_the_words_a_failed_run_uses(tmp_path, soulprint_dsn):
-    from cutover.db import QueryRunner
-    from cutover.errors import CutoverError
+    from cutover.base.errors import CutoverError
+    from cutover.sources.db import QueryRunner
 
     sql = "-- One\nSELECT no_such AS one FROM user_profiles;\n"
     book = runbook.load(write(tmp_path, MINIMAL, {"q.sql": sql}))

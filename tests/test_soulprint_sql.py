@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 import scenarios
-from cutover.sqlfile import Statement, read_only_problem, read_sql_file
+from cutover.runbook.sqlfile import Statement, read_only_problem, read_sql_file
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = tomllib.loads((ROOT / "runbook.toml").read_text(encoding="utf-8"))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cutover import sqlguard
-from cutover.sqlfile import Statement, read_only_problem, read_sql_file, split_statements
+from cutover.runbook import sqlguard
+from cutover.runbook.sqlfile import Statement, read_only_problem, read_sql_file, split_statements
 
 TEAM_FILE = """\
 -- =====================================
@@ -312,7 +312,7 @@ def test_identifier_and_dollar_tag_patterns_accept_what_postgres_does_on_every_c
     # they must accept exactly what the plain Unicode ranges do.
     import re
 
-    from cutover import sqlfile
+    from cutover.runbook import sqlfile
 
     word = re.compile(r"[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*")
     tag = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")

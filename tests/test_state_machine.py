@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cutover import runbook, state
-from cutover.check import judge_stage
-from cutover.flags import FlagState
-from cutover.hold import Hold
-from cutover.journal import Journal
-from cutover.machine import decide
-from cutover.results import QueryResult
+from cutover.judge.check import judge_stage
+from cutover.judge.hold import Hold
+from cutover.record import state
+from cutover.record.journal import Journal
+from cutover.runbook import loader as runbook
+from cutover.sources.results import QueryResult
+from cutover.traffic.flags import FlagState
+from cutover.traffic.machine import decide
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

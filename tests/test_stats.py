@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cutover import stats
-from cutover.stats import mann_whitney, newcombe_interval
+from cutover.judge import stats
+from cutover.judge.stats import mann_whitney, newcombe_interval
 
 
 def test_the_statistics_do_what_their_doctests_say():

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from cutover.evidence import Evaluation, EvidenceStore, evidence_path
-from cutover.journal import Journal
+from cutover.record.evidence import Evaluation, EvidenceStore, evidence_path
+from cutover.record.journal import Journal
 from moves_world import cli, environ, fake_vercel, journal, write_runbook
 
 STAGES = """
@@ -230,7 +230,7 @@ def test_an_advance_saves_the_stage_it_leaves_as_its_exit_snapshot(tmp_path, emp
     with fake_vercel() as fake:
         ran = cli(book, environ(fake, dsn=empty_dsn), "advance", "--confirm", "10")
     assert ran.code == 0, ran.output
-    from cutover.snapshots import latest, snapshots_dir
+    from cutover.record.snapshots import latest, snapshots_dir
 
     saved = latest(snapshots_dir(tmp_path / "journal.jsonl"), "off")
     assert saved is not None and saved.label == "exit"

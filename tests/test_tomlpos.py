@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from cutover.tomlpos import Pos, decode_error, key_positions, nearest
+from cutover.runbook.tomlpos import Pos, decode_error, key_positions, nearest
 
 RUNBOOK = """\
 version = 1

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cutover import httpquery, sqlguard, vetted
-from cutover.vetted import FILE, Memo
+from cutover.runbook import jsonpaths, sqlguard, vetted
+from cutover.runbook.vetted import FILE, Memo
 
 REPO = Path(__file__).resolve().parents[1]
 HARMFUL = "SELECT dblink_exec('dbname=x', 'DELETE FROM user_profiles')"
@@ -25,7 +25,7 @@ def memo(tmp_path, monkeypatch) -> Memo:
     """The process's memo, in a folder of this test's own, with nothing judged in memory."""
     fresh = Memo(tmp_path / "cache")
     monkeypatch.setattr(sqlguard, "MEMO", fresh)
-    monkeypatch.setattr(httpquery, "MEMO", fresh)
+    monkeypatch.setattr(jsonpaths, "MEMO", fresh)
     for cached in (sqlguard.refusal, sqlguard.calls, sqlguard._parse):
         cached.cache_clear()
     yield fresh
@@ -43,7 +43,7 @@ def test_a_second_run_loads_the_shipped_runbook_without_parsing_it_again(tmp_pat
     # jsonpath (imports and parses) when the runbook's texts have not changed.
     probe = (
         "import sys\n"
-        "from cutover import runbook, sqlguard\n"
+        "from cutover.runbook import loader as runbook, sqlguard\n"
         f"book = runbook.load({str(REPO / 'runbook.toml')!r})\n"
         "for q in book.queries.values():\n"
         "    if q.kind != 'http':\n"
@@ -116,14 +116,14 @@ def test_a_garbled_or_unwritable_memo_is_ignored_and_verdicts_stay_right(memo, t
 
 
 def test_the_memo_is_for_its_owner_only(memo):
-    assert httpquery.jsonpath_problem("$.values[-1].value") is None
+    assert jsonpaths.jsonpath_problem("$.values[-1].value") is None
     assert memo.recall("jsonpath", "$.values[-1].value") is True
     assert stat.S_IMODE(memo.folder.stat().st_mode) == 0o700
     assert stat.S_IMODE((memo.folder / FILE).stat().st_mode) == 0o600
 
 
 def test_a_bad_jsonpath_is_never_remembered(memo):
-    assert httpquery.jsonpath_problem("$.values[") is not None
+    assert jsonpaths.jsonpath_problem("$.values[") is not None
     assert memo.recall("jsonpath", "$.values[") is None
 
 
@@ -139,7 +139,7 @@ def test_validate_judges_afresh_whatever_the_memo_says(tmp_path):
     env = {**os.environ, "CUTOVER_CACHE_DIR": str(cache)}
     env.pop("CUTOVER_DATABASE_URL", None)
     poison = (
-        "from cutover.vetted import Memo\n"
+        "from cutover.runbook.vetted import Memo\n"
         f"Memo(__import__('pathlib').Path({str(cache)!r})).keep('sql', {HARMFUL!r}, [])\n"
     )
     subprocess.run([sys.executable, "-c", poison], env=env, check=True, timeout=60)

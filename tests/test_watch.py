@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from cutover import actions
 from cutover.demo.world import World
-from cutover.evidence import evidence_path, read_evidence
-from cutover.snapshots import snapshots_dir
+from cutover.record.evidence import evidence_path, read_evidence
+from cutover.record.snapshots import snapshots_dir
+from cutover.traffic import actions
 from watch_world import (
     HOOK_ENV,
     HOOK_SECRET,

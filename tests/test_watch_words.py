@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cutover import runbook
-from cutover.chain import Event
+from cutover.base.private import open_private
 from cutover.demo.watcher import DemoWatcher
-from cutover.events import Kind
-from cutover.private import open_private
-from cutover.watchsay import describe_event
+from cutover.record.chain import Event
+from cutover.record.events import Kind
+from cutover.runbook import loader as runbook
+from cutover.watch.words import describe_event
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,13 +23,13 @@ from typing import Any
 import asyncpg
 import tomli_w
 
-from cutover import actions
-from cutover.flags import open_flag
-from cutover.journal import Journal
-from cutover.notify import Notifier, webhooks
-from cutover.runbook import load
-from cutover.session import Session
-from cutover.watch import ManualClock, Watcher
+from cutover.judge.session import Session
+from cutover.record.journal import Journal
+from cutover.runbook.loader import load
+from cutover.sources.notify import Notifier, webhooks
+from cutover.traffic import actions
+from cutover.traffic.flags import open_flag
+from cutover.watch.watcher import ManualClock, Watcher
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "runbook.toml"

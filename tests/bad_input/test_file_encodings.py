@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cutover import runbook
-from cutover.problems import ProblemsFound
+from cutover.runbook import loader as runbook
+from cutover.runbook.problems import ProblemsFound
 
 RUNBOOK = """\
 version = 1

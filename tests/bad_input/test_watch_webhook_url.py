@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from cutover.model import Notify
-from cutover.notify import Notifier, Webhook, webhooks
+from cutover.runbook.model import Notify
+from cutover.sources.notify import Notifier, Webhook, webhooks
 
 SECRET = "s3cretHookPath9f2c"
 

@@ -14,8 +14,8 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 
-from cutover import runbook
-from cutover.session import Session
+from cutover.judge.session import Session
+from cutover.runbook import loader as runbook
 from cutover.tui import app
 from cutover.tui.app import CutoverApp, run_app
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from textual.widgets import DataTable
 
-from cutover.model import Query
-from cutover.results import QueryResult
+from cutover.runbook.model import Query
+from cutover.sources.results import QueryResult
 from cutover.tui.app import CutoverApp
 from cutover.tui.screens.moves import RollbackScreen
 from cutover.tui.widgets.query_panel import QueryPanel

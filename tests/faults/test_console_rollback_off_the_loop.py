@@ -9,10 +9,10 @@ import threading
 import time
 from datetime import timedelta
 
-from cutover import runbook
 from cutover.demo.vercel_api import FakeVercel
-from cutover.journal import Journal
-from cutover.session import Session
+from cutover.judge.session import Session
+from cutover.record.journal import Journal
+from cutover.runbook import loader as runbook
 from cutover.tui.app import CutoverApp
 from tui.conftest import T0, scripted, until, write_runbook
 

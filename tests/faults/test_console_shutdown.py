@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from cutover.results import QueryResult
+from cutover.sources.results import QueryResult
 from cutover.tui.messages import QueryFinished
 from cutover.tui.widgets.query_panel import QueryPanel
 from tui.conftest import T0, fixed_app

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from cutover.evidence import GATE
+from cutover.record.evidence import GATE
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.moves import AdvanceScreen, RollbackScreen
 from cutover.tui.screens.signoff import SignOffScreen

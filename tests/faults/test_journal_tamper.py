@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from cutover import runbook
-from cutover.chain import digest
-from cutover.events import Kind
-from cutover.journal import Journal
-from cutover.session import Session
-from cutover.signoff import SignOffRefused, sign_off
+from cutover.judge.session import Session
+from cutover.record.chain import digest
+from cutover.record.events import Kind
+from cutover.record.journal import Journal
+from cutover.runbook import loader as runbook
+from cutover.traffic.signoff import SignOffRefused, sign_off
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 HOLD = timedelta(hours=24)

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from cutover import actions
-from cutover.flags import VercelFlag
-from cutover.runbook import load
-from cutover.session import Session
+from cutover.judge.session import Session
+from cutover.runbook.loader import load
+from cutover.traffic import actions
+from cutover.traffic.flags import VercelFlag
 from moves_world import (
     KEY,
     PROJECT,

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cutover.check import judge_stage
-from cutover.evidence import evaluations
-from cutover.flags import FlagState
-from cutover.hold import Hold
-from cutover.machine import decide
-from cutover.results import Cause, QueryResult
-from cutover.runbook import load
-from cutover.state import initial
+from cutover.judge.check import evaluations, judge_stage
+from cutover.judge.hold import Hold
+from cutover.record.state import initial
+from cutover.runbook.loader import load
+from cutover.sources.results import Cause, QueryResult
+from cutover.traffic.flags import FlagState
+from cutover.traffic.machine import decide
 
 RUNBOOK = """
 version = 1
@@ -68,7 +67,7 @@ def test_an_optional_gate_lacking_its_column_does_not_hold_the_stage(tmp_path):
 def test_optional_needs_a_query_that_names_what_it_needs(tmp_path):
     import pytest
 
-    from cutover.problems import ProblemsFound
+    from cutover.runbook.problems import ProblemsFound
 
     (tmp_path / "split.sql").write_text("SELECT 1 AS n;")
     (tmp_path / "runbook.toml").write_text(

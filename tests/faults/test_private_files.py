@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
+from cutover.base.redact import Redactor
 from cutover.demo import world as demo_world
-from cutover.redact import Redactor
 from cutover.tui.widgets.query_panel import QueryPanel
 from tui.conftest import fixed_app
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cutover.db import QueryRunner
-from cutover.model import Database, Query
-from cutover.results import Cause
+from cutover.runbook.model import Database, Query
+from cutover.sources.db import QueryRunner
+from cutover.sources.results import Cause
 
 Ran = subprocess.CompletedProcess
 

@@ -9,8 +9,8 @@ import sys
 
 SCRIPT = """
 import sys
-from cutover.redact import Redactor
-from cutover.db import redact
+from cutover.base.redact import Redactor
+from cutover.sources.db import redact
 secret = "postgresql://app:s3cret-pw@db:5432/x"
 r = Redactor([secret])
 word = "a" * 400_000

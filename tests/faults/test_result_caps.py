@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cutover.caps import MAX_CELL_CHARS, MAX_ROWS
-from cutover.db import QueryRunner
-from cutover.model import Database, Query
+from cutover.runbook.model import Database, Query
+from cutover.sources.caps import MAX_CELL_CHARS, MAX_ROWS
+from cutover.sources.db import QueryRunner
 
 RUNBOOK = """\
 version = 1

@@ -12,8 +12,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cutover import runbook
-from cutover.session import Session
+from cutover.judge.session import Session
+from cutover.runbook import loader as runbook
 from cutover.tui.app import CutoverApp
 from cutover.tui.screens.moves import AdvanceScreen
 from moves_world import cli
@@ -180,7 +180,7 @@ async def test_the_console_never_shows_what_a_leaky_flag_script_says(tmp_path: P
 def run_cliutil(book: Path, code: str, *argv: str, **env: str) -> subprocess.CompletedProcess:
     """`code` after opening the runbook's session the way every command does."""
     opened = (
-        "import argparse, json, sys; from cutover import cliutil; "
+        "import argparse, json, sys; from cutover.cli import common as cliutil; "
         f"cliutil.session_for(argparse.Namespace(runbook={str(book)!r})); "
     )
     return subprocess.run(

@@ -126,7 +126,7 @@ def test_runbook_text_with_escapes_is_shown_inert(tmp_path: Path):
 
 
 def test_the_cli_output_rule_does_what_its_doctests_say():
-    from cutover import cliutil
+    from cutover.cli import common as cliutil
 
     outcome = doctest.testmod(cliutil)
     assert outcome.attempted > 0 and outcome.failed == 0

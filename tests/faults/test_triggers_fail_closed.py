@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from cutover.alarms import TriggerState, fold
-from cutover.check import judge_stage
-from cutover.results import Cause, QueryResult
-from cutover.runbook import load
+from cutover.judge.alarms import TriggerState, fold
+from cutover.judge.check import judge_stage
+from cutover.runbook.loader import load
+from cutover.sources.results import Cause, QueryResult
 from moves_world import PLAIN_STAGES, cli, environ, fake_vercel, kinds, write_runbook
 
 TRIGGERS = """

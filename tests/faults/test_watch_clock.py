@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cutover.evidence import read_evidence
+from cutover.record.evidence import read_evidence
 from watch_world import Core, metric_database, metric_runbook
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cutover.demo.traffic import Knobs
 from cutover.demo.world import World
-from cutover.evidence import GATE, Evaluation, EvidenceStore
+from cutover.record.evidence import GATE, Evaluation, EvidenceStore
 from watch_world import watch_runbook
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from cutover.notify import Notifier, Webhook
+from cutover.sources.notify import Notifier, Webhook
 
 
 async def test_closing_the_notifier_while_it_retries_a_dead_webhook_always_ends() -> None:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cutover.evidence import read_evidence
+from cutover.record.evidence import read_evidence
 from watch_world import Core, Door, metric_database, metric_runbook
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cutover.evidence import read_evidence
+from cutover.record.evidence import read_evidence
 from watch_world import (
     HOOK_ENV,
     HOOK_SECRET,

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from cutover import runbook
-from cutover.evidence import Evaluation, EvidenceStore
-from cutover.journal import Journal
-from cutover.model import Query
-from cutover.results import QueryResult
-from cutover.session import Session
+from cutover.judge.session import Session
+from cutover.record.evidence import Evaluation, EvidenceStore
+from cutover.record.journal import Journal
+from cutover.runbook import loader as runbook
+from cutover.runbook.model import Query
+from cutover.sources.results import QueryResult
 from cutover.tui.app import CutoverApp
 from cutover.tui.messages import QueryFinished
 

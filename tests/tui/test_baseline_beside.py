@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cutover.compare import boundary
-from cutover.gates import judge
-from cutover.model import Against, Comparison
-from cutover.results import QueryResult
+from cutover.judge.compare import boundary
+from cutover.judge.gates import judge
+from cutover.runbook.model import Against, Comparison
+from cutover.sources.results import QueryResult
 from cutover.tui.triggers import reading
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

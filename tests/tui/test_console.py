@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.widget import Widget
 from textual.widgets import DataTable, Input
 
-from cutover.probes import ProbeResult, ProbeStatus
+from cutover.sources.probes import ProbeResult, ProbeStatus
 from cutover.tui import hangup, text, time_text
 from cutover.tui.screens import moves
 from cutover.tui.screens.confirm import ConfirmScreen
@@ -470,7 +470,7 @@ def test_multi_line_probe_output_is_shown_as_lines():
 
 
 async def test_a_hold_past_its_end_says_met_not_elapsed_time(tmp_path: Path):
-    from cutover.evidence import GATE
+    from cutover.record.evidence import GATE
 
     from .conftest import Clock, watched
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input
 
-from cutover import runbook
-from cutover.session import Session
+from cutover.judge.session import Session
+from cutover.runbook import loader as runbook
 from cutover.tui.app import CutoverApp
 from cutover.tui.screens.moves import AdvanceScreen, MoveScreen, RollbackScreen
 from cutover.tui.widgets.query_panel import QueryPanel

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from cutover.events import Kind
-from cutover.evidence import GATE, TRIGGER
+from cutover.record.events import Kind
+from cutover.record.evidence import GATE, TRIGGER
 from cutover.tui.screens.moves import AdvanceScreen
 from cutover.tui.screens.note import NoteScreen
 from cutover.tui.widgets.runbook_pane import RunbookPane
@@ -54,7 +54,7 @@ async def test_the_hold_counts_the_watchers_evidence_and_then_the_consoles_own(t
         assert "20h of hold left" in visible_text(app)  # the advance line says what is left
         assert "restarted" not in visible_text(app)
     # what the console evaluated is in the evidence file now (flushed on exit)
-    from cutover.evidence import read_evidence
+    from cutover.record.evidence import read_evidence
 
     mine = [r for r in read_evidence(app.session.evidence_path).runs if r.by == "console"]
     assert {(r.what, r.name) for r in mine} >= {(GATE, "success"), (TRIGGER, "success_low")}
@@ -254,7 +254,7 @@ async def test_from_the_last_stage_a_completes_the_cutover_with_the_typed_percen
 
 
 async def test_the_console_opens_with_what_changed_while_this_operator_was_away(tmp_path: Path):
-    from cutover.digest import last_seen, mark_seen, seen_path
+    from cutover.judge.digest import last_seen, mark_seen, seen_path
     from cutover.tui.screens.digest import DigestScreen
 
     from .conftest import session_for
@@ -296,7 +296,7 @@ async def test_the_console_opens_with_what_changed_while_this_operator_was_away(
 
 
 async def test_no_digest_when_nothing_changed_but_the_hold(tmp_path: Path):
-    from cutover.digest import mark_seen, seen_path
+    from cutover.judge.digest import mark_seen, seen_path
     from cutover.tui.screens.digest import DigestScreen
 
     mark_seen(seen_path(tmp_path / "journal.jsonl"), "ops", T0 - timedelta(minutes=5))

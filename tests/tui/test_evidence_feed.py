@@ -10,7 +10,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cutover.evidence import (
+from cutover.record.evidence import (
     GATE,
     TRIGGER,
     Evaluation,
@@ -133,7 +133,7 @@ def test_the_consoles_own_open_runs_are_merged_over_the_file(tmp_path: Path):
 def test_the_hold_and_for_judged_over_what_is_kept_are_what_all_the_evidence_says(
     tmp_path: Path,
 ):
-    from cutover.hold import judge_hold
+    from cutover.judge.hold import judge_hold
 
     rng = random.Random(20261120)
     for trial in range(30):

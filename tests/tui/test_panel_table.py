@@ -11,8 +11,8 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from cutover.model import Query
-from cutover.results import QueryResult
+from cutover.runbook.model import Query
+from cutover.sources.results import QueryResult
 from cutover.tui.text import cell
 from cutover.tui.widgets.query_panel import QueryPanel, RowsTable
 

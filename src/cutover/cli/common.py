@@ -13,12 +13,12 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
-from cutover import runbook as runbook_mod
-from cutover.errors import CutoverError
-from cutover.gates import Verdict
-from cutover.inert import inert
-from cutover.redact import Redactor
-from cutover.session import Session
+from cutover.base.errors import CutoverError
+from cutover.base.inert import inert
+from cutover.base.redact import Redactor
+from cutover.judge.gates import Verdict
+from cutover.judge.session import Session
+from cutover.runbook import loader as runbook_mod
 
 OK, FAIL, ERROR, WAIT = 0, 1, 2, 3
 EXIT_FOR_VERDICT = {Verdict.PASS: OK, Verdict.FAIL: FAIL, Verdict.WAIT: WAIT}

@@ -12,10 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cutover import runbook as runbook_mod
-from cutover.caps import printable
-from cutover.check import CheckReport, queries_for, report_json
-from cutover.cliutil import (
+from cutover.base.errors import CutoverError
+from cutover.base.inert import inert
+from cutover.cli.common import (
     ERROR,
     EXIT_FOR_VERDICT,
     FAIL,
@@ -26,13 +25,14 @@ from cutover.cliutil import (
     session_for,
     warn,
 )
-from cutover.errors import CutoverError
-from cutover.events import Kind
-from cutover.gates import Verdict
-from cutover.inert import inert
-from cutover.journal import iso_utc
-from cutover.problems import ProblemsFound
-from cutover.session import Session
+from cutover.judge.check import CheckReport, queries_for, report_json
+from cutover.judge.gates import Verdict
+from cutover.judge.session import Session
+from cutover.record.events import Kind
+from cutover.record.journal import iso_utc
+from cutover.runbook import loader as runbook_mod
+from cutover.runbook.problems import ProblemsFound
+from cutover.sources.caps import printable
 
 MARK = {Verdict.PASS: "✓ PASS", Verdict.FAIL: "✗ FAIL", Verdict.WAIT: "… WAIT"}
 
@@ -248,7 +248,7 @@ def _refuse_a_malformed_dsn(session: Session) -> None:
     name = session.runbook.database.dsn_env
     dsn = session.environ.get(name, "").strip()
     if dsn:
-        from cutover import db
+        from cutover.sources import db
 
         try:
             db.check_dsn(dsn, name)
@@ -263,7 +263,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from cutover.vetted import MEMO
+    from cutover.runbook.vetted import MEMO
 
     MEMO.consult = False  # validate judges every text afresh (and remembers what passes)
     session = session_for(args)
@@ -298,8 +298,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 async def _explain_all(session: Session) -> list[str]:
-    from cutover import explain
-    from cutover.session import query_args
+    from cutover.judge.session import query_args
+    from cutover.sources import explain
 
     runner = session.runner(1)
     current, _ = session.state()
@@ -315,7 +315,7 @@ async def _explain_all(session: Session) -> list[str]:
 async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[str, str]]]:
     """Prepare every SQL query on Postgres; then check each column the runbook reads of one.
     Also returns the queries that only lack a column they declare in `needs`."""
-    from cutover import columns, textfile
+    from cutover.runbook import columns, textfile
 
     runner = session.runner(1)  # one query at a time: each problem in its file's order
     lacking: list[tuple[str, str]] = []
@@ -406,7 +406,7 @@ def _print_check(session: Session, report: CheckReport) -> None:
 
 
 def cmd_signoff(args: argparse.Namespace) -> int:
-    from cutover.signoff import SignOffRefused, sign_off
+    from cutover.traffic.signoff import SignOffRefused, sign_off
 
     session = session_for(args)
     _settle(session)
@@ -512,7 +512,7 @@ def _settle(session: Session) -> None:
     flag adapters are imported only when there is one)."""
     current, _ = session.state()
     if current.pending is not None:
-        importlib.import_module("cutover.cli_moves").settle(session)
+        importlib.import_module("cutover.cli.moves").settle(session)
 
 
 Command = Callable[[argparse.Namespace], int]
@@ -525,19 +525,19 @@ COMMANDS: dict[str, Command | str] = {
     "demo": cmd_demo,
     "validate": cmd_validate,
     "check": cmd_check,
-    "status": "cutover.cli_status:cmd_status",
+    "status": "cutover.cli.status:cmd_status",
     "signoff": cmd_signoff,
     "journal": cmd_journal,
-    "advance": "cutover.cli_moves:cmd_advance",
-    "rollback": "cutover.cli_moves:cmd_rollback",
-    "stepback": "cutover.cli_moves:cmd_stepback",
-    "reconcile": "cutover.cli_moves:cmd_reconcile",
-    "raise": "cutover.cli_time:cmd_raise",
-    "clear": "cutover.cli_time:cmd_clear",
-    "accept-gap": "cutover.cli_time:cmd_accept_gap",
-    "evidence": "cutover.cli_time:cmd_evidence",
-    "digest": "cutover.cli_time:cmd_digest",
-    "watch": "cutover.cli_watch:cmd_watch",
+    "advance": "cutover.cli.moves:cmd_advance",
+    "rollback": "cutover.cli.moves:cmd_rollback",
+    "stepback": "cutover.cli.moves:cmd_stepback",
+    "reconcile": "cutover.cli.moves:cmd_reconcile",
+    "raise": "cutover.cli.time_commands:cmd_raise",
+    "clear": "cutover.cli.time_commands:cmd_clear",
+    "accept-gap": "cutover.cli.time_commands:cmd_accept_gap",
+    "evidence": "cutover.cli.time_commands:cmd_evidence",
+    "digest": "cutover.cli.time_commands:cmd_digest",
+    "watch": "cutover.cli.watch:cmd_watch",
 }
 
 

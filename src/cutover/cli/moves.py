@@ -7,21 +7,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from cutover import actions, db
-from cutover.check import CheckReport
-from cutover.cliutil import ERROR, FAIL, OK, WAIT, UsageError, err, out, session_for
-from cutover.detach import outlive_terminal
-from cutover.flags import Flag, FlagError, open_flag
-from cutover.journal import ActionBusy
-from cutover.observe import Unobservable, wait_until_effective
-from cutover.session import Session
-
-
-def open_flag_or_none(session: Session) -> tuple[Flag | None, str | None]:
-    try:
-        return open_flag(session.runbook.flag, session.environ, session.redact), None
-    except FlagError as exc:
-        return None, str(exc)
+from cutover.cli.common import ERROR, FAIL, OK, WAIT, UsageError, err, out, session_for
+from cutover.judge.check import CheckReport
+from cutover.judge.session import Session
+from cutover.record.journal import ActionBusy
+from cutover.sources import db
+from cutover.sources.observe import Unobservable, wait_until_effective
+from cutover.traffic import actions
+from cutover.traffic.detach import outlive_terminal
+from cutover.traffic.flags import Flag, open_flag_or_none
 
 
 async def reconcile_on_start(session: Session, flag: Flag) -> None:

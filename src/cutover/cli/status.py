@@ -8,16 +8,17 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from cutover import db, machine
-from cutover.cli_moves import open_flag_or_none, reconcile_on_start
-from cutover.cliutil import ERROR, OK, out, session_for, warn
-from cutover.durations import humanize
-from cutover.evidence import read_evidence
-from cutover.flags import FlagError, FlagState
-from cutover.inert import inert
-from cutover.journal import iso_utc
-from cutover.observe import Observed, observed_share
-from cutover.session import Session
+from cutover.base.inert import inert
+from cutover.cli.common import ERROR, OK, out, session_for, warn
+from cutover.cli.moves import reconcile_on_start
+from cutover.judge.session import Session
+from cutover.record.evidence import read_evidence
+from cutover.record.journal import iso_utc
+from cutover.runbook.durations import humanize
+from cutover.sources import db
+from cutover.sources.observe import Observed, observed_share
+from cutover.traffic import machine
+from cutover.traffic.flags import FlagError, FlagState, open_flag_or_none
 
 
 async def _look(

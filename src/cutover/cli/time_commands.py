@@ -8,12 +8,12 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
-from cutover.cliutil import FAIL, OK, UsageError, out, session_for, warn
-from cutover.digest import digest, last_seen, mark_seen, person, seen_path
-from cutover.durations import humanize, parse_duration
-from cutover.events import Kind
-from cutover.evidence import read_evidence
-from cutover.journal import iso_utc
+from cutover.cli.common import FAIL, OK, UsageError, out, session_for, warn
+from cutover.judge.digest import digest, last_seen, mark_seen, person, seen_path
+from cutover.record.events import Kind
+from cutover.record.evidence import read_evidence
+from cutover.record.journal import iso_utc
+from cutover.runbook.durations import humanize, parse_duration
 
 
 def parse_since(text: str | None, now: datetime) -> datetime | None:

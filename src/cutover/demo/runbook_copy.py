@@ -13,10 +13,10 @@ from typing import Any
 
 import tomli_w
 
-from cutover import journal as journal_mod
-from cutover.durations import parse_duration
-from cutover.evidence import evidence_path
-from cutover.snapshots import snapshots_dir
+from cutover.record import journal as journal_mod
+from cutover.record.evidence import evidence_path
+from cutover.record.snapshots import snapshots_dir
+from cutover.runbook.durations import parse_duration
 
 HOLD_SCALE = 3600  # an hour of hold becomes a second: 24 h canary → 24 s
 MIN_HOLD_S = 5  # long enough to see the countdown run, short enough not to wait on it

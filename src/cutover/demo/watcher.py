@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from cutover import redact
-from cutover.cli_watch import serve
-from cutover.inert import inert
-from cutover.model import Runbook
-from cutover.private import open_private
-from cutover.session import Session
-from cutover.watch import Watcher, watch_actor
-from cutover.watchlock import WatcherRunning, WatchLock
+from cutover.base import redact
+from cutover.base.inert import inert
+from cutover.base.private import open_private
+from cutover.judge.session import Session
+from cutover.runbook.model import Runbook
+from cutover.watch.lock import WatcherRunning, WatchLock
+from cutover.watch.serve import serve
+from cutover.watch.watcher import Watcher, watch_actor
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from cutover import runbook as runbook_mod
+from cutover.base.private import open_private, private_dir
+from cutover.base.redact import Redactor, for_runbook
 from cutover.demo.control import ControlServer
 from cutover.demo.database import DemoDatabase
 from cutover.demo.render import FakeRender
@@ -29,11 +30,10 @@ from cutover.demo.runbook_copy import NotAnOriginal, write_demo_runbook
 from cutover.demo.traffic import Knobs, Traffic
 from cutover.demo.vercel_api import FakeVercel
 from cutover.demo.watcher import DemoWatcher
-from cutover.flags import parse_percent
-from cutover.model import Flag, Runbook
-from cutover.private import open_private, private_dir
-from cutover.problems import ProblemsFound
-from cutover.redact import Redactor, for_runbook
+from cutover.runbook import loader as runbook_mod
+from cutover.runbook.model import Flag, Runbook
+from cutover.runbook.problems import ProblemsFound
+from cutover.traffic.flags import parse_percent
 
 ENV_FILE = "demo.env"  # beside the demo dir: .cutover/demo.env by default
 WATCH_LOG = "watch.log"  # in the demo dir: what the demo's watcher said
@@ -381,7 +381,7 @@ def run(args: argparse.Namespace) -> int:
             if not headless:
                 run_console = _console()
                 if run_console is not None:
-                    session_mod = importlib.import_module("cutover.session")
+                    session_mod = importlib.import_module("cutover.judge.session")
                     return run_console(
                         session_mod.Session(world.book, dict(os.environ)),
                         readonly=False,

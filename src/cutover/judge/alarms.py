@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from cutover.check import CheckReport, TriggerReport
+from cutover.judge.check import CheckReport, TriggerReport
 
 
 class TriggerState(StrEnum):

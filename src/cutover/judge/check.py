@@ -7,12 +7,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cutover import compare
-from cutover.caps import printable
-from cutover.gates import Judgement, Side, Verdict, Why, judge
-from cutover.model import Comparison, Runbook, Stage
-from cutover.results import QueryResult
-from cutover.snapshots import Snapshot
+from cutover.judge import compare
+from cutover.judge.gates import Judgement, Side, Verdict, Why, judge
+from cutover.record.evidence import GATE, TRIGGER, Evaluation
+from cutover.record.snapshots import Snapshot
+from cutover.record.state import Raised
+from cutover.runbook.model import Comparison, Runbook, Stage
+from cutover.sources.caps import printable
+from cutover.sources.results import QueryResult
 
 
 @dataclass(frozen=True)
@@ -32,15 +34,6 @@ class GateReport:
         """An optional gate whose query lacks a column it needs does not hold the stage
         (it says so); every other gate counts, WAIT included."""
         return not (self.optional and self.judgement.why is Why.LACKING)
-
-
-@dataclass(frozen=True)
-class Raised:
-    """A trigger raised by a person (`cutover raise ID --note`), until cleared."""
-
-    actor: str
-    at: datetime
-    note: str
 
 
 @dataclass(frozen=True)
@@ -330,4 +323,58 @@ def report_json(report: CheckReport) -> dict:
     if report.rollback_gates:  # the checklist's gates, in the same shape as the stage's
         checklist = replace(report, gates=report.rollback_gates, rollback_gates=(), triggers=())
         out["rollback_gates"] = report_json(checklist)["gates"]
+    return out
+
+
+def evaluations(
+    report: CheckReport, digests: dict[str, str], at: datetime | None = None
+) -> list[Evaluation]:
+    """Every gate and trigger verdict of one report, as evidence. A query that has not run
+    yet (a console just started) is no evaluation at all, so it is not recorded: it must
+    not restart a hold that the watcher is keeping."""
+    at = at or report.evaluated_at
+    out = []
+    for gate in (*report.gates, *report.rollback_gates):
+        j = gate.judgement
+        if j.why is Why.NOT_RUN:
+            continue
+        # An optional gate that does not apply here is "n/a": it neither holds nor breaks
+        # the hold (hold.py treats it as covered).
+        verdict = gate.verdict.value if gate.counts else "n/a"
+        out.append(
+            Evaluation(
+                GATE,
+                gate.id,
+                report.stage_id,
+                verdict,
+                j.value,
+                j.interval,
+                j.reason,
+                digests.get(gate.check.query, ""),
+                at,
+                j.trials,
+            )
+        )
+    for trigger in report.triggers:
+        if trigger.check is None:
+            continue  # a manual trigger is raised and cleared in the journal
+        j = trigger.judgement
+        if j.why is Why.NOT_RUN:
+            continue
+        # The condition, not the alarm: a trigger with `for` fires once this has held long
+        # enough, which is what the evidence is for.
+        verdict = {True: "fired", False: "quiet", None: "unknown"}[j.trigger_fired]
+        out.append(
+            Evaluation(
+                TRIGGER,
+                trigger.id,
+                report.stage_id,
+                verdict,
+                j.value,
+                j.interval,
+                j.reason,
+                digests.get(trigger.check.query, ""),
+                at,
+            )
+        )
     return out

@@ -11,7 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from cutover.gates import (
+from cutover.base.inert import inert
+from cutover.judge.gates import (
     _SYMBOL,
     DEFAULT_CONFIDENCE,
     Judgement,
@@ -28,37 +29,21 @@ from cutover.gates import (
     negate,
     plain_text,
 )
-from cutover.inert import inert
-from cutover.model import Comparison, Op, RowSelector, Runbook, Stage
-from cutover.results import QueryResult
-from cutover.snapshots import Snapshot
-from cutover.stats import mann_whitney, newcombe_interval
+from cutover.judge.stats import mann_whitney, newcombe_interval
+from cutover.record.snapshots import Snapshot
+from cutover.runbook.model import (
+    PREVIOUS,
+    Comparison,
+    Op,
+    RowSelector,
+    Runbook,
+    Stage,
+)
+from cutover.sources.results import QueryResult
 
-PREVIOUS = "previous"  # `against = { baseline = "previous" }`: the stage before this one
-# Cliff's δ below 0.147 is "negligible" (Romano et al. 2006): a distribution gate without a
-# margin passes when the whole interval of δ says durations moved less than that. A margin
-# of 0 would pass only on a significant speed-up, which is not what "no slowdown" means.
-DEFAULT_DISTRIBUTION_MARGIN = 0.147
 _NAMED = 5  # how many new keys a reason names; the rest are counted
 
 T = TypeVar("T")
-
-
-def boundary(op: Op, margin: float, *, trigger: bool) -> float:
-    """The threshold on the difference this − other: the margin is tolerated in the new
-    side's favour. A gate `>=` with margin 1 passes down to −1 (this may be up to 1 below
-    the other); a trigger `<` with margin 1 fires below −1. So a gate and its negated
-    trigger share one boundary. `==` and `!=` compare with the band ±margin instead.
-
-    >>> boundary(">=", 1, trigger=False), boundary("<", 1, trigger=True)
-    (-1.0, -1.0)
-    >>> boundary("<=", 0.147, trigger=False), boundary(">", 0.147, trigger=True)
-    (0.147, 0.147)
-    """
-    if op in ("==", "!="):
-        return 0.0
-    below = (op in (">", ">=")) != trigger
-    return 0.0 - margin if below else float(margin)
 
 
 # -- baselines --------------------------------------------------------------------------

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cutover.durations import humanize
-from cutover.events import Kind, known
-from cutover.evidence import GATE, Run
-from cutover.gates import more_trials_needed
-from cutover.hold import Hold
-from cutover.journal import Event
-from cutover.model import Runbook, Stage
-from cutover.private import FILE_MODE, private_dir
+from cutover.base.private import FILE_MODE, private_dir
+from cutover.judge.gates import more_trials_needed
+from cutover.judge.hold import Hold
+from cutover.record.events import Kind, known
+from cutover.record.evidence import GATE, Run
+from cutover.record.journal import Event
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Runbook, Stage
 
 MAX_LINES = 12  # per section; the rest is counted, not listed
 

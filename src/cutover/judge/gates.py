@@ -10,17 +10,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from cutover.durations import humanize
-from cutover.inert import inert
-from cutover.model import Comparison, Op, RowSelector
-from cutover.results import Cause, QueryResult
-from cutover.stats import wilson_interval
-from cutover.stats import z_for as z_for  # callers have always found it here
+from cutover.base.inert import inert
+from cutover.judge.stats import wilson_interval
+from cutover.judge.stats import z_for as z_for  # callers have always found it here
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import DEFAULT_CONFIDENCE, Comparison, Op, RowSelector
+from cutover.sources.results import Cause, QueryResult
 
 if TYPE_CHECKING:
-    from cutover.compare import Baseline
+    from cutover.judge.compare import Baseline
 
-DEFAULT_CONFIDENCE = 0.95
 
 _SYMBOL: dict[str, str] = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
 _NEGATION: dict[str, Op] = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
@@ -136,7 +135,7 @@ def judge(
         return _undecided(Why.STALE, _stale_reason(result.ran_at, now))
     if check.against is not None or check.distribution is not None or check.new_rows:
         # Two samples: compare.py builds on this module's readers, so it is imported here.
-        from cutover import compare
+        from cutover.judge import compare
 
         return compare.judge_two_samples(check, result, baseline)
     try:

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cutover.durations import humanize
-from cutover.evidence import GATE, Run
+from cutover.record.evidence import GATE, Run
+from cutover.runbook.durations import humanize
 
 DEFAULT_MAX_GAP_S = 3600.0
 # "n/a": an optional gate whose query lacks a column it needs; it does not hold a stage.

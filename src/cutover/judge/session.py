@@ -9,14 +9,22 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from cutover import compare, evidence, journal, redact, snapshots, state
-from cutover.check import CheckReport, judge_rollback_gates, judge_stage, queries_for
-from cutover.hold import Hold, judge_hold
-from cutover.model import Query, Runbook, Stage
-from cutover.results import QueryResult
+from cutover.base import redact
+from cutover.judge import compare
+from cutover.judge.check import (
+    CheckReport,
+    evaluations,
+    judge_rollback_gates,
+    judge_stage,
+    queries_for,
+)
+from cutover.judge.hold import Hold, judge_hold
+from cutover.record import evidence, journal, snapshots, state
+from cutover.runbook.model import Query, Runbook, Stage
+from cutover.sources.results import QueryResult
 
 if TYPE_CHECKING:  # the driver is imported by the commands that reach the database
-    from cutover import db
+    from cutover.sources import db
 
 
 def query_args(query: Query, current: state.CutoverState | None) -> tuple[object, ...]:
@@ -74,7 +82,7 @@ class Session:
         """A query runner on the runbook's database, with a connection for each of `queries`
         SQL queries at once (default: all of the runbook's) up to db.MAX_CONNECTIONS;
         DatabaseUnavailable without a DSN."""
-        from cutover import db
+        from cutover.sources import db
 
         dsn = db.dsn_from_env(self.runbook.database, self.environ)
         if queries is None:
@@ -84,7 +92,7 @@ class Session:
     async def run_queries(
         self, runner: db.QueryRunner, query_ids: list[str]
     ) -> dict[str, QueryResult]:
-        from cutover.httpquery import run_query
+        from cutover.sources.httpquery import run_query
 
         sql = [self.runbook.queries[q] for q in query_ids if self.runbook.queries[q].kind != "http"]
         judge_all = getattr(runner, "judge_all", None)
@@ -235,7 +243,7 @@ class Session:
     def record(self, report: CheckReport, by: str) -> None:
         """One report into the evidence, as a one-shot writer (check, advance)."""
         store = self.evidence_store(by)
-        store.record(evidence.evaluations(report, self.sql_digests()))
+        store.record(evaluations(report, self.sql_digests()))
         store.flush()
 
     def sql_digests(self) -> dict[str, str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cutover.events import Kind
+from cutover.record.events import Kind
 
 ENVELOPE = ("seq", "ts", "actor", "host", "kind", "prev", "hash")
 GENESIS = ""  # the `prev` of seq 1

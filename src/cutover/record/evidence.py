@@ -23,9 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cutover.check import CheckReport
-from cutover.gates import Why
-from cutover.private import FILE_MODE, private_dir
+from cutover.base.private import FILE_MODE, private_dir
 
 GATE, TRIGGER = "gate", "trigger"
 
@@ -106,60 +104,6 @@ class Evaluation:
     sql: str
     at: datetime
     n: float | None = None  # trials, for a proportion
-
-
-def evaluations(
-    report: CheckReport, digests: dict[str, str], at: datetime | None = None
-) -> list[Evaluation]:
-    """Every gate and trigger verdict of one report, as evidence. A query that has not run
-    yet (a console just started) is no evaluation at all, so it is not recorded: it must
-    not restart a hold that the watcher is keeping."""
-    at = at or report.evaluated_at
-    out = []
-    for gate in (*report.gates, *report.rollback_gates):
-        j = gate.judgement
-        if j.why is Why.NOT_RUN:
-            continue
-        # An optional gate that does not apply here is "n/a": it neither holds nor breaks
-        # the hold (hold.py treats it as covered).
-        verdict = gate.verdict.value if gate.counts else "n/a"
-        out.append(
-            Evaluation(
-                GATE,
-                gate.id,
-                report.stage_id,
-                verdict,
-                j.value,
-                j.interval,
-                j.reason,
-                digests.get(gate.check.query, ""),
-                at,
-                j.trials,
-            )
-        )
-    for trigger in report.triggers:
-        if trigger.check is None:
-            continue  # a manual trigger is raised and cleared in the journal
-        j = trigger.judgement
-        if j.why is Why.NOT_RUN:
-            continue
-        # The condition, not the alarm: a trigger with `for` fires once this has held long
-        # enough, which is what the evidence is for.
-        verdict = {True: "fired", False: "quiet", None: "unknown"}[j.trigger_fired]
-        out.append(
-            Evaluation(
-                TRIGGER,
-                trigger.id,
-                report.stage_id,
-                verdict,
-                j.value,
-                j.interval,
-                j.reason,
-                digests.get(trigger.check.query, ""),
-                at,
-            )
-        )
-    return out
 
 
 def holding_since(runs: Iterable[Run], trigger: str) -> datetime | None:

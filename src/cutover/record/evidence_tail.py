@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cutover.evidence import Run
+from cutover.record.evidence import Run
 
 
 class EvidenceTail:

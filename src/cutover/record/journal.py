@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cutover.chain import (
+from cutover.base.errors import CutoverError
+from cutover.record.chain import (
     ENVELOPE,
     GENESIS,
     Chain,
@@ -32,9 +33,8 @@ from cutover.chain import (
     parse_line,
     split_lines,
 )
-from cutover.chain import digest as _digest
-from cutover.errors import CutoverError
-from cutover.events import Kind
+from cutover.record.chain import digest as _digest
+from cutover.record.events import Kind
 
 __all__ = [
     "ENVELOPE",

@@ -16,8 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cutover.private import FILE_MODE, private_dir
-from cutover.results import QueryResult
+from cutover.base.private import FILE_MODE, private_dir
+from cutover.sources.results import QueryResult
 
 ENTRY, EXIT = "entry", "exit"
 

@@ -1,6 +1,6 @@
 """The cutover's state, derived by replaying the journal: there is no other state file.
 
-Event kinds this module understands (members of `cutover.events.Kind`):
+Event kinds this module understands (members of `cutover.record.events.Kind`):
   signoff           stage, step, visit, note, override (bool), probe (summary or null);
                     checklist "rollback" for a step of the rollback checklist
   <move>.intent     action (id), from_stage, to_stage, from_percent, to_percent, reason;
@@ -19,10 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from cutover.chain import ChainProblem
-from cutover.check import Raised
-from cutover.events import MOVES, Kind, known
-from cutover.model import Runbook
+from cutover.record.chain import ChainProblem
+from cutover.record.events import MOVES, Kind, known
+from cutover.runbook.model import Runbook
 
 __all__ = [
     "MOVES",
@@ -34,6 +33,15 @@ __all__ = [
     "initial",
     "replay",
 ]
+
+
+@dataclass(frozen=True)
+class Raised:
+    """A trigger raised by a person (`cutover raise ID --note`), until cleared."""
+
+    actor: str
+    at: datetime
+    note: str
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cutover import tomlpos
-from cutover.inert import inert
-from cutover.model import Comparison, Runbook
-from cutover.problems import Problem
+from cutover.base.inert import inert
+from cutover.runbook import tomlpos
+from cutover.runbook.model import Comparison, Runbook
+from cutover.runbook.problems import Problem
 
 _KEYS = ("column", "successes", "trials")
 _LISTED = 30  # columns named in a message; a wide query says how many more

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cutover import sqlfile, sqlguard, textfile, tomlpos
-from cutover.compare import DEFAULT_DISTRIBUTION_MARGIN, PREVIOUS, boundary
-from cutover.durations import parse_duration
-from cutover.gates import DEFAULT_CONFIDENCE
-from cutover.httpquery import jsonpath_problem
-from cutover.model import (
+from cutover.runbook import sqlfile, sqlguard, textfile, tomlpos
+from cutover.runbook.durations import parse_duration
+from cutover.runbook.jsonpaths import jsonpath_problem
+from cutover.runbook.model import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_DISTRIBUTION_MARGIN,
+    PREVIOUS,
     Against,
     Comparison,
     Database,
@@ -34,9 +35,10 @@ from cutover.model import (
     Stage,
     Step,
     Trigger,
+    boundary,
 )
-from cutover.probes import template_problem
-from cutover.problems import Problem, ProblemsFound
+from cutover.runbook.problems import Problem, ProblemsFound
+from cutover.runbook.templates import template_problem
 
 SUPPORTED_VERSIONS = (1,)
 OPS = ("<", "<=", ">", ">=", "==", "!=")

@@ -1,4 +1,5 @@
-"""The runbook as typed, frozen objects: what `runbook.py` loads and everything else reads."""
+"""The runbook as typed, frozen objects: what the loader makes of runbook.toml, and what every
+other layer reads."""
 
 from __future__ import annotations
 
@@ -8,6 +9,31 @@ from typing import Any, Literal
 
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
 Severity = Literal["critical", "high", "medium"]
+
+# With `confidence` unset, a comparison of successes/trials is judged at this confidence.
+DEFAULT_CONFIDENCE = 0.95
+PREVIOUS = "previous"  # `against = { baseline = "previous" }`: the stage before this one
+# Cliff's δ below 0.147 is "negligible" (Romano et al. 2006): a distribution gate without a
+# margin passes when the whole interval of δ says durations moved less than that. A margin
+# of 0 would pass only on a significant speed-up, which is not what "no slowdown" means.
+DEFAULT_DISTRIBUTION_MARGIN = 0.147
+
+
+def boundary(op: Op, margin: float, *, trigger: bool) -> float:
+    """The threshold on the difference this − other: the margin is tolerated in the new
+    side's favour. A gate `>=` with margin 1 passes down to −1 (this may be up to 1 below
+    the other); a trigger `<` with margin 1 fires below −1. So a gate and its negated
+    trigger share one boundary. `==` and `!=` compare with the band ±margin instead.
+
+    >>> boundary(">=", 1, trigger=False), boundary("<", 1, trigger=True)
+    (-1.0, -1.0)
+    >>> boundary("<=", 0.147, trigger=False), boundary(">", 0.147, trigger=True)
+    (0.147, 0.147)
+    """
+    if op in ("==", "!="):
+        return 0.0
+    below = (op in (">", ">=")) != trigger
+    return 0.0 - margin if below else float(margin)
 
 
 @dataclass(frozen=True)

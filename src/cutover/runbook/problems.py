@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cutover.errors import CutoverError
+from cutover.base.errors import CutoverError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cutover import sqlguard, textfile
+from cutover.runbook import sqlguard, textfile
 
 # Token kinds. Only WORD, SEMICOLON and the comment kinds carry meaning for the splitter; the
 # rest exist so that nothing inside them is mistaken for structure.

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cutover.vetted import MEMO
+from cutover.runbook.vetted import MEMO
 
 # pglast (libpg_query) is imported when a text has to be parsed: a text vetted on an earlier
 # run is known by the memo (vetted.py), and a `check` then never pays for the import.

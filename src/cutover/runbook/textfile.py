@@ -6,7 +6,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
-from cutover.errors import CutoverError
+from cutover.base.errors import CutoverError
 
 
 class NotUtf8(CutoverError):

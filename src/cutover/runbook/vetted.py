@@ -25,13 +25,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cutover.private import open_private, private_dir
+from cutover.base.private import open_private, private_dir
 
 FILE = "vetted.json"
 MAX_ENTRIES = 4096  # the oldest are dropped first; a runbook holds tens of texts
 # The sources whose rules decide a verdict: ours by module, the libraries' by the file that
 # carries their version.
-_OURS = ("sqlguard.py", "httpquery.py")
+_OURS = ("sqlguard.py", "jsonpaths.py")
 _THEIRS = (("pglast", "__init__.py"), ("jsonpath", "__about__.py"))
 
 

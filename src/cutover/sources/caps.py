@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutover.inert import inert
+from cutover.base.inert import inert
 
 # The one place these limits live. A panel shows at most MAX_ROWS rows (the fetch stops at
 # MAX_ROWS + 1, which is how it knows there were more); a cell at most MAX_CELL_CHARS.

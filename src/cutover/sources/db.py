@@ -12,13 +12,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
-from cutover import sqlfile, sqlguard
-from cutover.caps import MAX_REASON_CHARS, MAX_ROWS, cap_row, cap_text
-from cutover.errors import CutoverError
-from cutover.model import Database, Query
-from cutover.problems import Problem
-from cutover.redact import mask_url_passwords
-from cutover.results import Cause, QueryResult
+from cutover.base.errors import CutoverError
+from cutover.base.redact import mask_url_passwords
+from cutover.runbook import sqlfile, sqlguard
+from cutover.runbook.model import Database, Query
+from cutover.runbook.problems import Problem
+from cutover.sources.caps import MAX_REASON_CHARS, MAX_ROWS, cap_row, cap_text
+from cutover.sources.results import Cause, QueryResult
 
 DSN_SCHEMES = ("postgresql", "postgres")
 # Shown without a password part: every output is redacted of URL passwords, and an
@@ -217,7 +217,7 @@ class QueryRunner:
         A query may take parameters ($1…); those not given are NULL, so a query can offer a
         default (`coalesce($1, now() - interval '15 minutes')`) that a caller overrides.
 
-        At most `max_rows` rows come back, each cell capped (cutover.caps): the rows are read
+        At most `max_rows` rows come back, each cell capped (sources.caps): the rows are read
         through a server-side cursor, so a million-row result never crosses the wire whole,
         and `truncated` says there were more.
 

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from cutover.caps import cap_text
-from cutover.durations import humanize
-from cutover.errors import CutoverError
-from cutover.model import Query
+from cutover.base.errors import CutoverError
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Query
+from cutover.sources.caps import cap_text
 
 _COST = re.compile(r"\(cost=[0-9.]+\.\.([0-9.]+) rows=([0-9]+)")
 _FULL_SCAN = re.compile(r"\bSeq Scan on (\S+)")

@@ -13,44 +13,21 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cutover import httpclient
-from cutover.caps import MAX_ROWS, cap_row, cap_text
-from cutover.inert import inert
-from cutover.model import Query
-from cutover.probes import _reason, _scrub, expand_env, expand_headers, redact_url
-from cutover.results import Cause, QueryResult
-from cutover.vetted import MEMO
+from cutover.base.inert import inert
+from cutover.runbook.model import Query
+from cutover.runbook.templates import expand_env
+from cutover.sources import httpclient
+from cutover.sources.caps import MAX_ROWS, cap_row, cap_text
+from cutover.sources.probes import _reason, _scrub, expand_headers, redact_url
+from cutover.sources.results import Cause, QueryResult
 
 if TYPE_CHECKING:  # httpx and jsonpath are imported when an http query is read or run
     import httpx
 
-    from cutover.httpclient import Clients
+    from cutover.sources.httpclient import Clients
 
 # A metrics or logs answer is kilobytes; anything near this is not what the runbook meant.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-
-
-def jsonpath_problem(path: str) -> str | None:
-    """Why `path` is not a JSONPath query, or None.
-
-    >>> jsonpath_problem("$.values[-1].value") is None
-    True
-    >>> jsonpath_problem("values")
-    'not a JSONPath: it starts with $, like "$.values[-1].value"'
-    """
-    if not path.strip().startswith("$"):
-        return 'not a JSONPath: it starts with $, like "$.values[-1].value"'
-    if MEMO.recall("jsonpath", path) is not None:
-        return None  # compiled on an earlier run, by the same library
-    import jsonpath
-
-    try:
-        jsonpath.compile(path)
-    except jsonpath.JSONPathError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"not a JSONPath ({first})"
-    MEMO.keep("jsonpath", path, True)
-    return None
 
 
 def _cell(value: Any) -> Any:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from cutover.model import Notify
+from cutover.runbook.model import Notify
 
 BACKOFF_S = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
 MAX_QUEUE = 500  # messages waiting per webhook; beyond this the oldest are dropped (and said)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from cutover.db import QueryRunner
-from cutover.errors import CutoverError
-from cutover.model import Runbook
-from cutover.results import Cause, QueryResult
+from cutover.base.errors import CutoverError
+from cutover.runbook.model import Runbook
+from cutover.sources.db import QueryRunner
+from cutover.sources.results import Cause, QueryResult
 
 
 @dataclass(frozen=True)

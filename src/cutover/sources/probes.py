@@ -15,14 +15,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from cutover import httpclient
-from cutover.durations import humanize
-from cutover.model import Probe
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Probe
+from cutover.runbook.templates import VARIABLE, expand_env
+from cutover.sources import httpclient
 
 if TYPE_CHECKING:  # imported when a probe runs, not by every command that reads this module
     import httpx
 
-    from cutover.httpclient import Clients
+    from cutover.sources.httpclient import Clients
 
 PASS_MARK, FAIL_MARK, WARN_MARK = "✓", "✗", "!"
 
@@ -72,63 +73,6 @@ class ProbeResult:
 
 # ---------------------------------------------------------------- environment and URLs
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(text: str, environ: Mapping[str, str] = os.environ) -> str:
-    """Expand ${NAME} and ${NAME:-default} (the default also covers an empty value, as in sh).
-
-    >>> expand_env("http://${HOST}:${PORT:-8000}/health", {"HOST": "rlm"})
-    'http://rlm:8000/health'
-    >>> expand_env("${TOKEN}", {})
-    Traceback (most recent call last):
-    ...
-    ValueError: environment variable TOKEN is not set (and ${TOKEN} has no :-default)
-    """
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        value = environ.get(name)
-        if default is not None and not value:
-            return default
-        if value is None:
-            raise ValueError(
-                f"environment variable {name} is not set (and ${{{name}}} has no :-default)"
-            )
-        return value
-
-    expanded = _VAR.sub(substitute, text)
-    # Look for leftovers in the template, not in the result: a value may contain "${".
-    leftover = _VAR.sub("", text)
-    if "${" in leftover:
-        bad = leftover[leftover.index("${") :].split("}")[0][:40]
-        raise ValueError(
-            f"malformed variable reference {bad!r}: use ${{NAME}} or ${{NAME:-default}}"
-        )
-    return expanded
-
-
-def template_problem(text: str) -> str | None:
-    """Why `text` cannot be expanded whatever the environment holds, or None.
-
-    >>> template_problem("${RLM_URL:-http://localhost:8000}/health") is None
-    True
-    >>> template_problem("Bearer ${TOKEN")
-    "malformed variable reference '${TOKEN': use ${NAME} or ${NAME:-default}"
-    """
-    try:
-        expand_env(text, _AnyValue())
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-class _AnyValue(dict):
-    """An environment in which every variable is set: only the template's form is judged."""
-
-    def get(self, key: object, default: object = None) -> str:
-        return "x"
-
 
 def expand_headers(headers: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
     """Header values from their templates; ValueError naming the variable (never a value)
@@ -139,7 +83,7 @@ def expand_headers(headers: Mapping[str, str], environ: Mapping[str, str]) -> di
     """
     out = {}
     for name, template in headers.items():
-        for var in _VAR.finditer(template):
+        for var in VARIABLE.finditer(template):
             if not environ.get(var.group(1), "").strip():
                 raise ValueError(
                     f"header {name} needs environment variable {var.group(1)}, which is not set"

@@ -14,18 +14,18 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cutover import snapshots
-from cutover.check import CheckReport, GateReport
-from cutover.errors import CutoverError
-from cutover.events import Kind, move_kind
-from cutover.flags import Flag, FlagError, FlagState
-from cutover.gates import Verdict
-from cutover.journal import ActionBusy
-from cutover.machine import decide, flag_disagrees, next_stage, rollback_stage
-from cutover.model import Stage
-from cutover.results import QueryResult
-from cutover.session import Session
-from cutover.state import CutoverState
+from cutover.base.errors import CutoverError
+from cutover.judge.check import CheckReport, GateReport
+from cutover.judge.gates import Verdict
+from cutover.judge.session import Session
+from cutover.record import snapshots
+from cutover.record.events import Kind, move_kind
+from cutover.record.journal import ActionBusy
+from cutover.record.state import CutoverState
+from cutover.runbook.model import Stage
+from cutover.sources.results import QueryResult
+from cutover.traffic.flags import Flag, FlagError, FlagState
+from cutover.traffic.machine import decide, flag_disagrees, next_stage, rollback_stage
 
 Progress = Callable[[str], None]
 

@@ -10,13 +10,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from cutover.check import CheckReport
-from cutover.durations import humanize
-from cutover.flags.base import FlagState
-from cutover.gates import Verdict
-from cutover.hold import Hold
-from cutover.model import Rollback, Runbook, Stage
-from cutover.state import CutoverState
+from cutover.judge.check import CheckReport
+from cutover.judge.gates import Verdict
+from cutover.judge.hold import Hold
+from cutover.record.state import CutoverState
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Rollback, Runbook, Stage
+from cutover.traffic.flags.base import FlagState
 
 
 @dataclass(frozen=True)

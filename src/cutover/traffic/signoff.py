@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from cutover.durations import humanize
-from cutover.errors import CutoverError
-from cutover.events import Kind
-from cutover.evidence import read_evidence
-from cutover.hold import judge_gate
-from cutover.journal import Event, iso_utc
-from cutover.model import Step
-from cutover.probes import ProbeResult, run_probe
-from cutover.session import Session
-from cutover.state import CutoverState
+from cutover.base.errors import CutoverError
+from cutover.judge.hold import judge_gate
+from cutover.judge.session import Session
+from cutover.record.events import Kind
+from cutover.record.evidence import read_evidence
+from cutover.record.journal import Event, iso_utc
+from cutover.record.state import CutoverState
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Step
+from cutover.sources.probes import ProbeResult, run_probe
 
 
 class SignOffRefused(CutoverError):

@@ -1,1 +1,2 @@
-"""The full-screen console (Textual). Only `cutover.cli` imports it, and only when asked."""
+"""tui: the full-screen console face (Textual): runbook pane, live query panels, the action
+bar. May import traffic and below; no other face. The cli and the demo open it, lazily."""

@@ -16,16 +16,17 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from cutover import flags, httpclient, machine
-from cutover.alarms import Alarm, alarming
-from cutover.check import CheckReport, queries_for
-from cutover.durations import humanize
-from cutover.flags import FlagState
-from cutover.model import Query, Runbook
-from cutover.observe import share_from
-from cutover.probes import ProbeResult, run_probe
-from cutover.session import Session, query_args
-from cutover.state import MOVES
+from cutover.judge.alarms import Alarm, alarming
+from cutover.judge.check import CheckReport, queries_for
+from cutover.judge.session import Session, query_args
+from cutover.record.state import MOVES
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Query, Runbook
+from cutover.sources import httpclient
+from cutover.sources.observe import share_from
+from cutover.sources.probes import ProbeResult, run_probe
+from cutover.traffic import flags, machine
+from cutover.traffic.flags import FlagState
 from cutover.tui import collector, hangup
 from cutover.tui.commands import CutoverCommands
 from cutover.tui.history import Folded, History

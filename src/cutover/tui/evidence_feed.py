@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from cutover.check import CheckReport
-from cutover.evidence import TRIGGER, Evaluation, EvidenceStore, Run, evaluations
+from cutover.judge.check import CheckReport, evaluations
+from cutover.record.evidence import TRIGGER, Evaluation, EvidenceStore, Run
 
 # The last whole line read is checked again before reading on: a file rewritten under the
 # same name and size would otherwise be folded onto runs it no longer has.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cutover.private import open_private, private_dir
+from cutover.base.private import open_private, private_dir
 from cutover.tui.text import cell_text
 
 

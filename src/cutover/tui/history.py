@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from cutover.model import Runbook
-from cutover.state import MOVES, SignOff
+from cutover.record.state import MOVES, SignOff
+from cutover.runbook.model import Runbook
 
 
 @dataclass(frozen=True)

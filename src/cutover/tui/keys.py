@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from cutover.durations import humanize
-from cutover.events import Kind
+from cutover.record.events import Kind
+from cutover.runbook.durations import humanize
 from cutover.tui.screens.confirm import ConfirmScreen
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.journal import JournalScreen
@@ -330,7 +330,7 @@ class KeysMixin:
                 )
 
     async def _sign(self, step_id: str, answer: SignOffAnswer) -> None:
-        from cutover.signoff import SignOffRefused, sign_off
+        from cutover.traffic.signoff import SignOffRefused, sign_off
 
         try:
             done = await sign_off(

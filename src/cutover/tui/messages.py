@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from cutover.flags import FlagState
-from cutover.probes import ProbeResult
-from cutover.results import QueryResult
+from cutover.sources.probes import ProbeResult
+from cutover.sources.results import QueryResult
+from cutover.traffic.flags import FlagState
 
 
 class QueryFinished(Message):

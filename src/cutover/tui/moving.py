@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from textual.worker import Worker
 
-from cutover import actions, flags
+from cutover.traffic import actions, flags
 from cutover.tui.messages import ActionFinished, ActionLine
 from cutover.tui.screens.moves import AdvanceScreen, MoveScreen, RollbackScreen, StepBackScreen
 

@@ -17,11 +17,11 @@ from typing import Protocol
 from textual.app import App
 from textual.timer import Timer
 
-from cutover import db
-from cutover.httpclient import Clients
-from cutover.httpquery import run_http
-from cutover.model import Query
-from cutover.results import Cause, QueryResult
+from cutover.runbook.model import Query
+from cutover.sources import db
+from cutover.sources.httpclient import Clients
+from cutover.sources.httpquery import run_http
+from cutover.sources.results import Cause, QueryResult
 from cutover.tui.messages import DatabaseStatus, QueryFinished
 from cutover.tui.text import next_interval
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from rich.text import Text
 
-from cutover.check import is_stale
-from cutover.durations import humanize
-from cutover.gates import Verdict
-from cutover.inert import inert
+from cutover.base.inert import inert
+from cutover.judge.check import is_stale
+from cutover.judge.gates import Verdict
+from cutover.runbook.durations import humanize
 
 # Danger is never colour alone: every verdict carries a symbol and a word.
 VERDICT_MARK = {Verdict.PASS: "✓ PASS", Verdict.FAIL: "✗ FAIL", Verdict.WAIT: "… WAIT"}
@@ -26,7 +26,7 @@ INTERVALS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
 def clean(text: object, *, max_len: int | None = None, newlines: bool = False) -> str:
-    """Text safe to put on a terminal (cutover.inert's rule): controls in caret notation,
+    """Text safe to put on a terminal (cutover.base.inert's rule): controls in caret notation,
     bidi overrides named, so an escape sequence in a query result or error is seen, never
     obeyed. A line break in one-line text shows as ↵; with `newlines` it stays a break.
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from cutover.durations import humanize
-from cutover.events import Kind
-from cutover.journal import iso_utc
-from cutover.model import Trigger
+from cutover.record.events import Kind
+from cutover.record.journal import iso_utc
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Trigger
 from cutover.tui.screens.note import NoteScreen
 from cutover.tui.time_text import at_text, gap_to_accept, span_text
 from cutover.tui.widgets.runbook_pane import RunbookPane

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from cutover.check import CheckReport, TriggerReport
-from cutover.durations import humanize
-from cutover.hold import Hold
-from cutover.model import Stage
-from cutover.state import AcceptedGap, Completed
+from cutover.judge.check import CheckReport, TriggerReport
+from cutover.judge.hold import Hold
+from cutover.record.state import AcceptedGap, Completed
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Stage
 
 WAITING_MARK = "◔"
 
@@ -44,7 +44,7 @@ def hold_line(hold: Hold | None, stage: Stage) -> str:
     """The hold in a few words for the header, the runbook pane and the pane's stage line.
 
     >>> from datetime import UTC
-    >>> from cutover.hold import GateHold
+    >>> from cutover.judge.hold import GateHold
     >>> at = datetime(2026, 11, 20, 2, 14, tzinfo=UTC)
     >>> canary = Stage("canary", "Canary", 10, hold_s=86400)
     >>> hold = Hold(86400, 90000, 46920, at, at, "success: a 2h 10m gap (no evaluation)",
@@ -124,8 +124,8 @@ def deadline_text(trigger: TriggerReport, now: datetime) -> str:
     """A fired high trigger's deadline, or '' when it has none.
 
     >>> from datetime import UTC, timedelta
-    >>> from cutover.check import Raised
-    >>> from cutover.gates import Judgement
+    >>> from cutover.record.state import Raised
+    >>> from cutover.judge.gates import Judgement
     >>> now = datetime(2026, 11, 20, 2, 30, tzinfo=UTC)
     >>> up = Raised("alice", now - timedelta(minutes=16), "3 users report failures")
     >>> t = TriggerReport("complaints", "", "high", None, Judgement(True, None, None, ""),

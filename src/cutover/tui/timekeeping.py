@@ -8,11 +8,11 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timedelta
 
-from cutover.check import CheckReport
-from cutover.digest import digest, last_seen, mark_seen, person, seen_path
-from cutover.durations import humanize
-from cutover.evidence import GATE, TRIGGER, Run
-from cutover.hold import Hold
+from cutover.judge.check import CheckReport
+from cutover.judge.digest import digest, last_seen, mark_seen, person, seen_path
+from cutover.judge.hold import Hold
+from cutover.record.evidence import GATE, TRIGGER, Run
+from cutover.runbook.durations import humanize
 from cutover.tui.evidence_feed import EvidenceFeed, EvidenceFollower
 from cutover.tui.screens.digest import DigestScreen
 from cutover.tui.time_text import (

@@ -1,6 +1,6 @@
 """What the console remembers of each trigger and shows of it: a fired trigger stays an alarm
 until fresh data clears it, one that cannot be evaluated is UNKNOWN with its last known value
-(cutover.alarms keeps the memory), and each panel's gate and trigger lines say so in words."""
+(cutover.judge.alarms keeps the memory), and each panel's gate and trigger lines say so in words."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from datetime import datetime
 
 from rich.text import Text
 
-from cutover.alarms import Alarm, TriggerState, alarming, fold_one
-from cutover.check import CheckReport
-from cutover.gates import Judgement, select_row
-from cutover.model import Comparison
-from cutover.results import QueryResult
+from cutover.judge.alarms import Alarm, TriggerState, alarming, fold_one
+from cutover.judge.check import CheckReport
+from cutover.judge.gates import Judgement, select_row
+from cutover.runbook.model import Comparison
+from cutover.sources.results import QueryResult
 from cutover.tui.text import (
     FIRED_MARK,
     QUIET_MARK,

@@ -9,9 +9,9 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from cutover.errors import CutoverError
-from cutover.journal import iso_utc
-from cutover.private import FILE_MODE, private_dir
+from cutover.base.errors import CutoverError
+from cutover.base.private import FILE_MODE, private_dir
+from cutover.record.journal import iso_utc
 
 SUFFIX = ".watch.lock"
 

@@ -3,7 +3,7 @@ as evidence, take snapshots, run the stage's probes, follow the journal, and say
 once (a line, a notification). It never changes the flag unless the stage arms it
 (`auto_rollback`); then it rolls back through the one journaled path a person uses.
 
-No UI, no signals and no clock of its own: the CLI (cli_watch) and the benchmark drive it,
+No UI, no signals and no clock of its own: the CLI (cli/watch.py) and the benchmark drive it,
 the clock is injected, and `cycle()` does everything that is due at the clock's now."""
 
 from __future__ import annotations
@@ -16,25 +16,26 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from cutover import actions, snapshots
-from cutover.alarms import Alarm, fold
-from cutover.check import CheckReport, TriggerReport, queries_for
-from cutover.durations import humanize
-from cutover.errors import CutoverError
-from cutover.evidence import GATE, TRIGGER, Run, evaluations
-from cutover.evidence_tail import EvidenceTail
-from cutover.flags import Flag, FlagError, FlagState
-from cutover.hold import Hold
-from cutover.httpquery import run_query
-from cutover.inert import inert
-from cutover.journal import current_actor
-from cutover.model import Stage
-from cutover.notify import Notifier
-from cutover.probes import ProbeResult, run_probe
-from cutover.results import Cause, QueryResult
-from cutover.session import Session, query_args
-from cutover.state import CutoverState
-from cutover.watchsay import Said, describe_event, flag_words, news
+from cutover.base.errors import CutoverError
+from cutover.base.inert import inert
+from cutover.judge.alarms import Alarm, fold
+from cutover.judge.check import CheckReport, TriggerReport, evaluations, queries_for
+from cutover.judge.hold import Hold
+from cutover.judge.session import Session, query_args
+from cutover.record import snapshots
+from cutover.record.evidence import GATE, TRIGGER, Run
+from cutover.record.evidence_tail import EvidenceTail
+from cutover.record.journal import current_actor
+from cutover.record.state import CutoverState
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Stage
+from cutover.sources.httpquery import run_query
+from cutover.sources.notify import Notifier
+from cutover.sources.probes import ProbeResult, run_probe
+from cutover.sources.results import Cause, QueryResult
+from cutover.traffic import actions
+from cutover.traffic.flags import Flag, FlagError, FlagState
+from cutover.watch.words import Said, describe_event, flag_words, news
 
 MAX_LINE = 600  # a line (and a notification) never carries a whole error page
 STOP_WAIT_S = 5.0  # how long stopping waits for queries, probes and flag reads in flight

@@ -9,16 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from cutover.alarms import Alarm
-from cutover.check import CheckReport, TriggerReport
-from cutover.durations import humanize
-from cutover.events import Kind, known
-from cutover.flags import FlagState
-from cutover.gates import Verdict
-from cutover.hold import Hold
-from cutover.journal import Event
-from cutover.model import Stage
-from cutover.state import CutoverState
+from cutover.judge.alarms import Alarm
+from cutover.judge.check import CheckReport, TriggerReport
+from cutover.judge.gates import Verdict
+from cutover.judge.hold import Hold
+from cutover.record.events import Kind, known
+from cutover.record.journal import Event
+from cutover.record.state import CutoverState
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Stage
+from cutover.traffic.flags import FlagState
 
 THEN = {"critical": "roll back now", "high": "respond", "medium": "the hold waits"}
 

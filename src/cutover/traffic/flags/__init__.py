@@ -8,18 +8,19 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from cutover import model
-from cutover.flags.base import Flag, FlagError, FlagState, Progress, parse_percent
+from cutover.runbook import model
+from cutover.traffic.flags.base import Flag, FlagError, FlagState, Progress, parse_percent
 
 if TYPE_CHECKING:
-    from cutover.flags.command import CommandFlag
-    from cutover.flags.file import FileFlag
-    from cutover.flags.vercel import VercelFlag
+    from cutover.judge.session import Session
+    from cutover.traffic.flags.command import CommandFlag
+    from cutover.traffic.flags.file import FileFlag
+    from cutover.traffic.flags.vercel import VercelFlag
 
 _ADAPTERS = {
-    "CommandFlag": "cutover.flags.command",
-    "FileFlag": "cutover.flags.file",
-    "VercelFlag": "cutover.flags.vercel",
+    "CommandFlag": "cutover.traffic.flags.command",
+    "FileFlag": "cutover.traffic.flags.file",
+    "VercelFlag": "cutover.traffic.flags.vercel",
 }
 
 
@@ -39,6 +40,7 @@ __all__ = [
     "Progress",
     "VercelFlag",
     "open_flag",
+    "open_flag_or_none",
     "parse_percent",
 ]
 
@@ -60,7 +62,7 @@ def open_flag(
                 f"token with access to project {config.project} in it (the runbook names "
                 "the variable in [flag] token_env)"
             )
-        from cutover.flags.vercel import DEFAULT_API_URL, VercelFlag
+        from cutover.traffic.flags.vercel import DEFAULT_API_URL, VercelFlag
 
         return VercelFlag(
             project=config.project,
@@ -74,13 +76,13 @@ def open_flag(
     if config.kind == "file":
         if config.path is None:
             raise FlagError('[flag] kind = "file" needs path')
-        from cutover.flags.file import FileFlag
+        from cutover.traffic.flags.file import FileFlag
 
         return FileFlag(config.path)
     if config.kind == "command":
         if not config.get or not config.set:
             raise FlagError('[flag] kind = "command" needs both get and set')
-        from cutover.flags.command import CommandFlag
+        from cutover.traffic.flags.command import CommandFlag
 
         return CommandFlag(
             config.get,
@@ -91,3 +93,12 @@ def open_flag(
             redact=redact,
         )
     raise FlagError(f"[flag] kind {config.kind!r} is not known; use vercel, file or command")
+
+
+def open_flag_or_none(session: Session) -> tuple[Flag | None, str | None]:
+    """The session's flag, or None and why it cannot be opened (said, never raised: a console
+    or a watcher without its flag still shows and judges everything else)."""
+    try:
+        return open_flag(session.runbook.flag, session.environ, session.redact), None
+    except FlagError as exc:
+        return None, str(exc)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from cutover.errors import CutoverError
+from cutover.base.errors import CutoverError
 
 Progress = Callable[[str], None]
 

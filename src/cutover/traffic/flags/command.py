@@ -10,8 +10,15 @@ import re
 import signal
 from collections.abc import Callable, Iterable, Mapping
 
-from cutover.flags.base import FlagError, FlagState, Progress, _quiet, check_percent, parse_percent
-from cutover.redact import Redactor
+from cutover.base.redact import Redactor
+from cutover.traffic.flags.base import (
+    FlagError,
+    FlagState,
+    Progress,
+    _quiet,
+    check_percent,
+    parse_percent,
+)
 
 # What every command gets whatever the runbook lists, and why; nothing here is a secret.
 SAFE_BASE = (

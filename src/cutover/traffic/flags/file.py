@@ -8,7 +8,14 @@ import os
 import tempfile
 from pathlib import Path
 
-from cutover.flags.base import FlagError, FlagState, Progress, _quiet, check_percent, parse_percent
+from cutover.traffic.flags.base import (
+    FlagError,
+    FlagState,
+    Progress,
+    _quiet,
+    check_percent,
+    parse_percent,
+)
 
 
 def _read_text(path: Path) -> str | None:

@@ -7,11 +7,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cutover import httpclient
-from cutover.durations import humanize
-from cutover.flags.base import FlagError, FlagState, Progress, _quiet, check_percent, parse_percent
+from cutover.runbook.durations import humanize
+from cutover.sources import httpclient
+from cutover.traffic.flags.base import (
+    FlagError,
+    FlagState,
+    Progress,
+    _quiet,
+    check_percent,
+    parse_percent,
+)
 
-httpx = httpclient.httpx()  # without its command-line tool (see cutover.httpclient)
+httpx = httpclient.httpx()  # without its command-line tool (see cutover.sources.httpclient)
 
 DEFAULT_API_URL = "https://api.vercel.com"
 FAILED_STATES = frozenset({"ERROR", "CANCELED"})

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from cutover.digest import Section
+from cutover.judge.digest import Section
 from cutover.tui.screens.dialog import Dialog
 from cutover.tui.text import clean
 

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
-from cutover.journal import Event
+from cutover.record.journal import Event
 from cutover.tui.screens.dialog import Dialog
 from cutover.tui.text import clean
 

@@ -13,8 +13,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
-from cutover.model import Probe, Step
-from cutover.probes import ProbeResult, run_probe
+from cutover.runbook.model import Probe, Step
+from cutover.sources.probes import ProbeResult, run_probe
 from cutover.tui.screens.dialog import Dialog
 from cutover.tui.screens.moves import ROLLBACK_HINT
 from cutover.tui.text import clean

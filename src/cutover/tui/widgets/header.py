@@ -12,10 +12,10 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from cutover.alarms import Alarm
-from cutover.check import CheckReport
-from cutover.durations import humanize
-from cutover.machine import Permission
+from cutover.judge.alarms import Alarm
+from cutover.judge.check import CheckReport
+from cutover.runbook.durations import humanize
+from cutover.traffic.machine import Permission
 from cutover.tui.text import VERDICT_MARK, VERDICT_STYLE, clean, ordinal
 
 

@@ -14,9 +14,9 @@ from textual.containers import Vertical
 from textual.geometry import Size
 from textual.widgets import DataTable, Static
 
-from cutover.durations import humanize
-from cutover.model import Query, Runbook
-from cutover.results import QueryResult
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Query, Runbook
+from cutover.sources.results import QueryResult
 from cutover.tui.text import age_text, cell, clean, clock_text, duration_ms
 
 # Cells added to a table per turn of the event loop: about 30 ms of measuring.

@@ -11,10 +11,10 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from cutover.durations import humanize
-from cutover.model import Runbook
-from cutover.probes import ProbeResult
-from cutover.state import CutoverState, SignOff
+from cutover.record.state import CutoverState, SignOff
+from cutover.runbook.durations import humanize
+from cutover.runbook.model import Runbook
+from cutover.sources.probes import ProbeResult
 from cutover.tui.history import History
 from cutover.tui.text import clean, clock_text
 

@@ -1,0 +1,7 @@
+"""`python -m cutover.cli`: the same as the `cutover` command."""
+
+import sys
+
+from cutover.cli.main import main
+
+sys.exit(main())
