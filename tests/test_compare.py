@@ -21,13 +21,23 @@ from hypothesis import strategies as st
 
 from cutover.judge import compare
 from cutover.judge.check import judge_stage, report_json
-from cutover.judge.compare import Baseline, boundary, merge_buckets
-from cutover.judge.gates import Verdict, Why, judge, negate
+from cutover.judge.compare import Baseline, merge_buckets
+from cutover.judge.gates import judge
 from cutover.judge.session import Session
 from cutover.judge.stats import newcombe_interval
+from cutover.judge.verdicts import Verdict, Why, negate
 from cutover.record import snapshots
 from cutover.runbook import loader as runbook
-from cutover.runbook.model import Against, Comparison, Distribution, NewRows, Op
+from cutover.runbook import model
+from cutover.runbook.model import (
+    DEFAULT_DISTRIBUTION_MARGIN,
+    Against,
+    Comparison,
+    Distribution,
+    NewRows,
+    Op,
+    boundary,
+)
 from cutover.sources.results import QueryResult
 
 CLI = (sys.executable, "-m", "cutover.cli")
@@ -63,8 +73,9 @@ def v2_against_v1(op: Op = ">=", margin: float = 1, *, trigger: bool = False) ->
 
 
 def test_the_module_does_what_its_doctests_say():
-    outcome = doctest.testmod(compare)
-    assert outcome.failed == 0 and outcome.attempted >= 8
+    outcomes = [doctest.testmod(module) for module in (compare, model)]  # model: boundary
+    assert sum(o.failed for o in outcomes) == 0
+    assert sum(o.attempted for o in outcomes) >= 8
 
 
 # --- v2 against v1: two rows of one query --------------------------------------------------
@@ -290,7 +301,7 @@ def histogram(*counts: int, buckets: tuple[str, ...] = BUCKETS, at: datetime = N
     return QueryResult("durations", ("bucket", "imports", "pct"), rows, ran_at=at)
 
 
-def no_slowdown(op: Op = "<=", margin: float = compare.DEFAULT_DISTRIBUTION_MARGIN):
+def no_slowdown(op: Op = "<=", margin: float = DEFAULT_DISTRIBUTION_MARGIN):
     return Comparison(
         "durations",
         op,

@@ -24,8 +24,8 @@ import pytest
 from cutover.demo.runbook_copy import NotAnOriginal, scale_hold, write_demo_runbook
 from cutover.demo.traffic import Knobs
 from cutover.demo.world import CONTROL_URL_ENV, World
-from cutover.judge.gates import Verdict
 from cutover.judge.session import Session
+from cutover.judge.verdicts import Verdict
 from cutover.runbook.loader import load
 from cutover.sources.probes import run_probe
 

@@ -11,17 +11,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from cutover.judge import gates
-from cutover.judge.gates import (
-    Judgement,
-    Verdict,
-    Why,
-    judge,
-    negate,
-    select_row,
-    wilson_interval,
-    z_for,
-)
+from cutover.judge import gates, reading
+from cutover.judge.gates import judge, wilson_interval, z_for
+from cutover.judge.reading import select_row
+from cutover.judge.verdicts import Judgement, Verdict, Why, negate
 from cutover.runbook.model import Comparison, Op
 from cutover.sources.results import QueryResult
 
@@ -472,8 +465,9 @@ def test_select_row_gives_the_console_the_row_a_gate_reads():
 
 
 def test_the_row_helpers_do_what_their_doctests_say():
-    outcome = doctest.testmod(gates)
-    assert outcome.failed == 0 and outcome.attempted >= 5
+    outcomes = [doctest.testmod(module) for module in (gates, reading)]
+    assert sum(o.failed for o in outcomes) == 0
+    assert sum(o.attempted for o in outcomes) >= 5
 
 
 # --- properties -----------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from cutover.judge.gates import Verdict
+from cutover.judge.verdicts import Verdict
 from cutover.tui.widgets.query_panel import QueryPanel
 from tui.conftest import T0, fixed_app, until, visible_text
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from cutover.base.errors import CutoverError
 from cutover.base.inert import inert
 from cutover.base.redact import Redactor
-from cutover.judge.gates import Verdict
 from cutover.judge.session import Session
+from cutover.judge.verdicts import Verdict
 from cutover.runbook import loader as runbook_mod
 
 OK, FAIL, ERROR, WAIT = 0, 1, 2, 3

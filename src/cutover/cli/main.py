@@ -26,8 +26,8 @@ from cutover.cli.common import (
     warn,
 )
 from cutover.judge.check import CheckReport, queries_for, report_json
-from cutover.judge.gates import Verdict
 from cutover.judge.session import Session
+from cutover.judge.verdicts import Verdict
 from cutover.record.events import Kind
 from cutover.record.journal import iso_utc
 from cutover.runbook import loader as runbook_mod

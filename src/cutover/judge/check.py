@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cutover.judge import compare
-from cutover.judge.gates import Judgement, Side, Verdict, Why, judge
+from cutover.judge.gates import judge
+from cutover.judge.verdicts import Judgement, Side, Verdict, Why
 from cutover.record.evidence import GATE, TRIGGER, Evaluation
 from cutover.record.snapshots import Snapshot
 from cutover.record.state import Raised

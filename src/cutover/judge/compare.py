@@ -12,26 +12,21 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from cutover.base.inert import inert
-from cutover.judge.gates import (
-    _SYMBOL,
-    DEFAULT_CONFIDENCE,
-    Judgement,
-    Side,
-    Why,
-    _decide,
-    _need_column,
-    _num,
-    _number_in,
-    _select,
-    _shown_value,
-    _Unreadable,
+from cutover.judge.reading import (
+    Unreadable,
     describe_row,
-    negate,
+    need_column,
+    number_in,
+    number_text,
     plain_text,
+    select,
+    shown_value,
 )
 from cutover.judge.stats import mann_whitney, newcombe_interval
+from cutover.judge.verdicts import SYMBOL, Judgement, Side, Why, decide, negate
 from cutover.record.snapshots import Snapshot
 from cutover.runbook.model import (
+    DEFAULT_CONFIDENCE,
     PREVIOUS,
     Comparison,
     Op,
@@ -116,9 +111,9 @@ def judge_two_samples(
     waited on a result that failed, is stale or never ran)."""
     try:
         if check.against is None:
-            raise _Unreadable(Why.MISMATCH, f"{check.query}: compares with nothing (no against)")
+            raise Unreadable(Why.MISMATCH, f"{check.query}: compares with nothing (no against)")
         if check.confidence is not None and not 0 < check.confidence < 1:
-            raise _Unreadable(
+            raise Unreadable(
                 Why.MISMATCH, f"confidence must be between 0 and 1, got {check.confidence}"
             )
         stage: str | None = None
@@ -131,7 +126,7 @@ def judge_two_samples(
         if check.new_rows is not None:
             return _judge_new_rows(check, result, other, stage, at)
         return _judge_difference(check, result, other, stage, at)
-    except _Unreadable as exc:
+    except Unreadable as exc:
         return Judgement(None, None, None, exc.reason, exc.why)
 
 
@@ -140,17 +135,17 @@ def _baseline_result(
 ) -> tuple[QueryResult, str, datetime | None]:
     named = check.against.baseline if check.against else None
     if baseline is None:
-        raise _Unreadable(Why.NO_BASELINE, f"no baseline: {named}'s exit snapshot not looked up")
+        raise Unreadable(Why.NO_BASELINE, f"no baseline: {named}'s exit snapshot not looked up")
     if baseline.result is None or baseline.stage is None:
-        raise _Unreadable(Why.NO_BASELINE, f"no baseline: {baseline.missing}")
+        raise Unreadable(Why.NO_BASELINE, f"no baseline: {baseline.missing}")
     then = baseline.result
     if then.error is not None:
-        raise _Unreadable(
+        raise Unreadable(
             Why.NO_BASELINE,
             f"no baseline: {check.query} had failed at {baseline.stage} exit ({then.error})",
         )
     if then.ran_at is None:
-        raise _Unreadable(
+        raise Unreadable(
             Why.NO_BASELINE, f"no baseline: {check.query} had not run at {baseline.stage} exit"
         )
     return then, baseline.stage, baseline.at
@@ -163,8 +158,8 @@ def _then(stage: str | None, read: Callable[..., T], *args: Any) -> T:
         return read(*args)
     try:
         return read(*args)
-    except _Unreadable as exc:
-        raise _Unreadable(Why.NO_BASELINE, f"no baseline: at {stage} exit, {exc.reason}") from None
+    except Unreadable as exc:
+        raise Unreadable(Why.NO_BASELINE, f"no baseline: at {stage} exit, {exc.reason}") from None
 
 
 def _labels(check: Comparison, stage: str | None) -> tuple[str, str]:
@@ -184,7 +179,7 @@ def _selection(row: RowSelector | None) -> str:
         return ""
     if isinstance(row, int):
         return describe_row(row)
-    return ", ".join(_shown_value(value) for _, value in row)
+    return ", ".join(shown_value(value) for _, value in row)
 
 
 def _judge_difference(
@@ -213,7 +208,7 @@ def _judge_difference(
         interval = (lo, hi)
         this = Side(this_label, s1 / n1 * 100, _share(s1, n1), tuple(row1.items()))
         them = Side(other_label, s2 / n2 * 100, _share(s2, n2), tuple(row2.items()), stage, at)
-        ci = f"{_num(confidence * 100)} % CI"
+        ci = f"{number_text(confidence * 100)} % CI"
         shown = (
             f"{this.label} {this.text} vs {them.label} {them.text}: diff "
             f"{_signed(diff, check.value)} pp, {ci} {_signed(lo, check.value)} to "
@@ -223,23 +218,23 @@ def _judge_difference(
     elif check.row_count:
         n1, n2 = len(result.rows), len(other.rows)
         if result.truncated or other.truncated:
-            raise _Unreadable(
+            raise Unreadable(
                 Why.MISMATCH, f"{check.query} was fetch-capped: its row counts cannot be compared"
             )
         diff, lo, hi = float(n1 - n2), float(n1 - n2), float(n1 - n2)
-        this = Side(this_label, float(n1), f"{_num(n1)} rows")
-        them = Side(other_label, float(n2), f"{_num(n2)} rows", (), stage, at)
+        this = Side(this_label, float(n1), f"{number_text(n1)} rows")
+        them = Side(other_label, float(n2), f"{number_text(n2)} rows", (), stage, at)
         shown = f"{this.label} {this.text} vs {them.label} {them.text}: diff {_signed(diff)}"
         need = "rows"
     else:
         column = check.column
         if column is None:
-            raise _Unreadable(Why.MISMATCH, f"{check.query}: nothing to compare, give a column")
+            raise Unreadable(Why.MISMATCH, f"{check.query}: nothing to compare, give a column")
         v1, row1 = _value(check.query, result, column, mine)
         v2, row2 = _then(stage, _value, check.query, other, column, theirs)
         diff = lo = hi = v1 - v2
-        this = Side(this_label, v1, _num(v1), tuple(row1.items()))
-        them = Side(other_label, v2, _num(v2), tuple(row2.items()), stage, at)
+        this = Side(this_label, v1, number_text(v1), tuple(row1.items()))
+        them = Side(other_label, v2, number_text(v2), tuple(row2.items()), stage, at)
         shown = (
             f"{this.label} {this.text} vs {them.label} {them.text}: "
             f"diff {_signed(diff, check.value)}"
@@ -264,22 +259,22 @@ def _counts(
     more (the reason says so, and `_then` names the stage)."""
     assert check.successes is not None and check.trials is not None
     for column in (check.trials, check.successes):
-        _need_column(check.query, result, column)
-    values = _select(check.query, result, row)
+        need_column(check.query, result, column)
+    values = select(check.query, result, row)
     who = f"{label} " if label else ""
     try:
-        trials = _number_in(values, check.trials)
-        successes = _number_in(values, check.successes)
-    except _Unreadable as exc:
-        raise _Unreadable(exc.why, f"{who}{exc.reason}: no interval yet".strip()) from None
-    counts = f"{_num(successes)}/{_num(trials)}"
+        trials = number_in(values, check.trials)
+        successes = number_in(values, check.successes)
+    except Unreadable as exc:
+        raise Unreadable(exc.why, f"{who}{exc.reason}: no interval yet".strip()) from None
+    counts = f"{number_text(successes)}/{number_text(trials)}"
     if trials <= 0:
         wanted = "nothing to compare with" if then else f"need more {check.trials}"
-        raise _Unreadable(
+        raise Unreadable(
             Why.NO_DATA, f"{who}{'had ' if then else ''}{counts}: no interval, {wanted}"
         )
     if not 0 <= successes <= trials:
-        raise _Unreadable(
+        raise Unreadable(
             Why.MISMATCH,
             f"{who}{counts}: {check.successes} must be between 0 and {check.trials}",
         )
@@ -289,9 +284,9 @@ def _counts(
 def _value(
     query: str, result: QueryResult, column: str, row: RowSelector | None
 ) -> tuple[float, dict[str, Any]]:
-    _need_column(query, result, column)
-    values = _select(query, result, row)
-    return _number_in(values, column), values
+    need_column(query, result, column)
+    values = select(query, result, row)
+    return number_in(values, column), values
 
 
 def _share(successes: float, trials: float) -> str:
@@ -299,15 +294,15 @@ def _share(successes: float, trials: float) -> str:
     >>> _share(485, 500), _share(990, 1009)
     ('97.0 % (485/500)', '98.1 % (990/1,009)')
     """
-    return f"{successes / trials * 100:.1f} % ({_num(successes)}/{_num(trials)})"
+    return f"{successes / trials * 100:.1f} % ({number_text(successes)}/{number_text(trials)})"
 
 
 def _decide_difference(
     op: Op, lo: float, hi: float, threshold: float, margin: float
 ) -> bool | None:
-    """`_decide`, except `==` and `!=` with a margin: within the band ±margin or beyond it."""
+    """`decide`, except `==` and `!=` with a margin: within the band ±margin or beyond it."""
     if op not in ("==", "!=") or margin <= 0:
-        return _decide(op, lo, hi, threshold)
+        return decide(op, lo, hi, threshold)
     if -margin <= lo and hi <= margin:
         within: bool | None = True
     elif hi < -margin or lo > margin:
@@ -319,7 +314,7 @@ def _decide_difference(
 
 def _versus(op: Op, holds: bool | None, threshold: float, margin: float) -> str:
     """`≥ −1 (margin 1)`, `within ±1`, `straddles −1 (margin 1)`."""
-    band = _num(margin)
+    band = number_text(margin)
     if op in ("==", "!=") and margin > 0:
         if holds is None:
             return f"straddles ±{band}"
@@ -329,7 +324,7 @@ def _versus(op: Op, holds: bool | None, threshold: float, margin: float) -> str:
     suffix = f" (margin {band})" if margin else ""
     if holds is None:
         return f"straddles {limit}{suffix}"
-    return f"{_SYMBOL[op if holds else negate(op)]} {limit}{suffix}"
+    return f"{SYMBOL[op if holds else negate(op)]} {limit}{suffix}"
 
 
 def _signed(x: float, threshold: float | None = None, digits: int = 1) -> str:
@@ -357,7 +352,7 @@ def _signed_limit(x: float) -> str:
     """A boundary as written: −1, +0.147."""
     if x == 0:
         return "0"
-    return ("+" if x > 0 else "−") + _num(abs(x))
+    return ("+" if x > 0 else "−") + number_text(abs(x))
 
 
 # -- distributions ------------------------------------------------------------------------
@@ -368,9 +363,9 @@ def _histogram(check: Comparison, result: QueryResult) -> tuple[list[str], list[
     assert check.distribution is not None
     bucket, count = check.distribution.bucket, check.distribution.count
     for column in (bucket, count):
-        _need_column(check.query, result, column)
+        need_column(check.query, result, column)
     if result.truncated:
-        raise _Unreadable(Why.MISMATCH, f"{check.query} was fetch-capped: not the whole histogram")
+        raise Unreadable(Why.MISMATCH, f"{check.query} was fetch-capped: not the whole histogram")
     at_bucket, at_count = result.columns.index(bucket), result.columns.index(count)
     labels: list[str] = []
     counts: list[float] = []
@@ -378,15 +373,15 @@ def _histogram(check: Comparison, result: QueryResult) -> tuple[list[str], list[
         label = "NULL" if values[at_bucket] is None else plain_text(values[at_bucket])
         shown = inert(label, max_len=40)
         if label in labels:
-            raise _Unreadable(Why.MISMATCH, f"bucket {shown!r} appears twice in {check.query}")
+            raise Unreadable(Why.MISMATCH, f"bucket {shown!r} appears twice in {check.query}")
         raw = values[at_count]
         if raw is None:
-            raise _Unreadable(Why.NO_DATA, f"NULL in {count} of bucket {shown!r}")
+            raise Unreadable(Why.NO_DATA, f"NULL in {count} of bucket {shown!r}")
         if isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
-            raise _Unreadable(Why.MISMATCH, f"{count} of bucket {shown!r} is not a number")
+            raise Unreadable(Why.MISMATCH, f"{count} of bucket {shown!r} is not a number")
         number = float(raw)
         if not math.isfinite(number) or number < 0 or number != int(number):
-            raise _Unreadable(
+            raise Unreadable(
                 Why.MISMATCH, f"{count} of bucket {shown!r} must be a whole count, not {raw}"
             )
         labels.append(label)
@@ -440,13 +435,13 @@ def _judge_distribution(
     not chi-square); the verdict on the interval of Cliff's δ, the p-value beside it."""
     assert check.distribution is not None
     if stage is None:
-        raise _Unreadable(Why.MISMATCH, "a distribution compares with a baseline, not a row")
+        raise Unreadable(Why.MISMATCH, "a distribution compares with a baseline, not a row")
     count = check.distribution.count
     labels_now, counts_now = _histogram(check, result)
     labels_then, counts_then = _then(stage, _histogram, check, other)
     order = merge_buckets(labels_now, labels_then)
     if order is None:
-        raise _Unreadable(
+        raise Unreadable(
             Why.MISMATCH,
             f"the buckets now ({_listed(labels_now)}) and at {stage} exit "
             f"({_listed(labels_then)}) are not in one order",
@@ -457,19 +452,19 @@ def _judge_distribution(
     y = [then.get(b, 0.0) for b in order]
     n_now, n_then = sum(x), sum(y)
     if n_now <= 0:
-        raise _Unreadable(Why.NO_DATA, f"no {count} now yet: need more {count}")
+        raise Unreadable(Why.NO_DATA, f"no {count} now yet: need more {count}")
     if n_then <= 0:
-        raise _Unreadable(Why.NO_BASELINE, f"no baseline: {stage} exit had no {count}")
+        raise Unreadable(Why.NO_BASELINE, f"no baseline: {stage} exit had no {count}")
     confidence = DEFAULT_CONFIDENCE if check.confidence is None else check.confidence
     test = mann_whitney(x, y)
     lo, hi = test.delta_interval(confidence)
     holds = _decide_difference(check.op, lo, hi, check.value, check.margin)
-    this = Side("now", n_now, f"{_num(n_now)} {count}")
-    them = Side(f"{stage} exit", n_then, f"{_num(n_then)} {count}", (), stage, at)
-    ci = f"{_num(confidence * 100)} % CI"
+    this = Side("now", n_now, f"{number_text(n_now)} {count}")
+    them = Side(f"{stage} exit", n_then, f"{number_text(n_then)} {count}", (), stage, at)
+    ci = f"{number_text(confidence * 100)} % CI"
     reason = (
-        f"now {_num(n_now)} vs {stage} exit {_num(n_then)} {count}: Mann–Whitney U = "
-        f"{_num(test.u)}, {_p(test.p_two_sided)} (two-sided); Cliff's δ "
+        f"now {number_text(n_now)} vs {stage} exit {number_text(n_then)} {count}: Mann–Whitney U = "
+        f"{number_text(test.u)}, {_p(test.p_two_sided)} (two-sided); Cliff's δ "
         f"{_signed(test.delta, check.value, 2)}, {ci} {_signed(lo, check.value, 2)} to "
         f"{_signed(hi, check.value, 2)} {_versus_delta(check.op, holds, check.value, check.margin)}"
     )
@@ -487,7 +482,7 @@ def _versus_delta(op: Op, holds: bool | None, threshold: float, margin: float) -
     limit = _signed_limit(threshold)
     if holds is None:
         return f"straddles {limit}"
-    return f"{_SYMBOL[op if holds else negate(op)]} {limit}"
+    return f"{SYMBOL[op if holds else negate(op)]} {limit}"
 
 
 def _p(p: float) -> str:
@@ -521,7 +516,7 @@ def _key_of(value: Any) -> Any:
 
 def _keys(check: Comparison, result: QueryResult) -> list[Any]:
     assert check.new_rows is not None
-    _need_column(check.query, result, check.new_rows.key)
+    need_column(check.query, result, check.new_rows.key)
     at = result.columns.index(check.new_rows.key)
     return list(dict.fromkeys(_key_of(values[at]) for values in result.rows))
 
@@ -530,7 +525,7 @@ def _shown_key(key: Any) -> str:
     if key is None:
         return "NULL"
     if isinstance(key, float):
-        return _num(key)
+        return number_text(key)
     return repr(inert(str(key), max_len=60))
 
 
@@ -544,7 +539,7 @@ def _judge_new_rows(
     """Rows whose key the baseline did not have, counted (and named) against `value`."""
     assert check.new_rows is not None
     if stage is None:
-        raise _Unreadable(Why.MISMATCH, "new_rows compares with a baseline, not a row")
+        raise Unreadable(Why.MISMATCH, "new_rows compares with a baseline, not a row")
     key = check.new_rows.key
     now = _keys(check, result)
     then = _then(stage, _keys, check, other)
@@ -554,26 +549,27 @@ def _judge_new_rows(
     if len(new) > _NAMED:
         named += f" and {len(new) - _NAMED} more"
     if new and other.truncated:
-        raise _Unreadable(
+        raise Unreadable(
             Why.NO_BASELINE,
             f"no baseline: {check.query} was fetch-capped at {stage} exit, so {named} "
             "may not be new",
         )
     count = float(len(new))
-    this = Side("now", float(len(now)), f"{_num(len(now))} {key}")
-    them = Side(f"{stage} exit", float(len(then)), f"{_num(len(then))} {key}", (), stage, at)
-    sizes = f" ({_num(len(now))} now, {_num(len(then))} at {stage} exit)"
+    this = Side("now", float(len(now)), f"{number_text(len(now))} {key}")
+    them = Side(f"{stage} exit", float(len(then)), f"{number_text(len(then))} {key}", (), stage, at)
+    sizes = f" ({number_text(len(now))} now, {number_text(len(then))} at {stage} exit)"
     if result.truncated:
         # Cut at the fetch cap: more rows, perhaps more new keys: the count is a lower bound.
-        holds = _decide(check.op, count, math.inf, check.value)
-        shown = f"≥ {_num(count)} new {key} since {stage} exit (fetch capped)"
+        holds = decide(check.op, count, math.inf, check.value)
+        shown = f"≥ {number_text(count)} new {key} since {stage} exit (fetch capped)"
         if holds is None:
-            reason = f"{shown}: cannot tell against {_num(check.value)}"
+            reason = f"{shown}: cannot tell against {number_text(check.value)}"
             return Judgement(None, count, None, reason, Why.MISMATCH, this=this, other=them)
     else:
-        holds = _decide(check.op, count, count, check.value)
-        shown = f"{_num(count)} new {key} since {stage} exit"
+        holds = decide(check.op, count, count, check.value)
+        shown = f"{number_text(count)} new {key} since {stage} exit"
     assert holds is not None
     op = check.op if holds else negate(check.op)
-    reason = f"{shown} {_SYMBOL[op]} {_num(check.value)}" + (f": {named}" if new else "") + sizes
+    named_part = f": {named}" if new else ""
+    reason = f"{shown} {SYMBOL[op]} {number_text(check.value)}{named_part}{sizes}"
     return Judgement(holds, count, None, reason, None, this=this, other=them)

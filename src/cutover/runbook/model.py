@@ -178,7 +178,7 @@ class Comparison:
     another row than the first.
 
     With `against` it compares two samples: `value` is then the boundary on the difference
-    (this − other), −margin or +margin as `compare.boundary` sets it (a gate and its
+    (this − other), −margin or +margin as `boundary` above sets it (a gate and its
     negated trigger share it). `distribution` compares a histogram with the baseline's
     (`value` bounds Cliff's δ); `new_rows` counts keys the baseline did not have (`value`
     bounds the count).

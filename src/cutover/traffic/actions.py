@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 from cutover.base.errors import CutoverError
 from cutover.judge.check import CheckReport, GateReport
-from cutover.judge.gates import Verdict
 from cutover.judge.session import Session
+from cutover.judge.verdicts import Verdict
 from cutover.record import snapshots
 from cutover.record.events import Kind, move_kind
 from cutover.record.journal import ActionBusy

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cutover.judge.check import CheckReport
-from cutover.judge.gates import Verdict
 from cutover.judge.hold import Hold
+from cutover.judge.verdicts import Verdict
 from cutover.record.state import CutoverState
 from cutover.runbook.durations import humanize
 from cutover.runbook.model import Rollback, Runbook, Stage

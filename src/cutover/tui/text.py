@@ -13,7 +13,7 @@ from rich.text import Text
 
 from cutover.base.inert import inert
 from cutover.judge.check import is_stale
-from cutover.judge.gates import Verdict
+from cutover.judge.verdicts import Verdict
 from cutover.runbook.durations import humanize
 
 # Danger is never colour alone: every verdict carries a symbol and a word.

@@ -125,7 +125,7 @@ def deadline_text(trigger: TriggerReport, now: datetime) -> str:
 
     >>> from datetime import UTC, timedelta
     >>> from cutover.record.state import Raised
-    >>> from cutover.judge.gates import Judgement
+    >>> from cutover.judge.verdicts import Judgement
     >>> now = datetime(2026, 11, 20, 2, 30, tzinfo=UTC)
     >>> up = Raised("alice", now - timedelta(minutes=16), "3 users report failures")
     >>> t = TriggerReport("complaints", "", "high", None, Judgement(True, None, None, ""),

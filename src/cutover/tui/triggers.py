@@ -10,7 +10,8 @@ from rich.text import Text
 
 from cutover.judge.alarms import Alarm, TriggerState, alarming, fold_one
 from cutover.judge.check import CheckReport
-from cutover.judge.gates import Judgement, select_row
+from cutover.judge.reading import select_row
+from cutover.judge.verdicts import Judgement
 from cutover.runbook.model import Comparison
 from cutover.sources.results import QueryResult
 from cutover.tui.text import (

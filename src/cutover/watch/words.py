@@ -11,8 +11,8 @@ from datetime import datetime
 
 from cutover.judge.alarms import Alarm
 from cutover.judge.check import CheckReport, TriggerReport
-from cutover.judge.gates import Verdict
 from cutover.judge.hold import Hold
+from cutover.judge.verdicts import Verdict
 from cutover.record.events import Kind, known
 from cutover.record.journal import Event
 from cutover.record.state import CutoverState
