@@ -21,7 +21,7 @@ def contracts() -> list[dict]:
 
 
 def layered() -> set[str]:
-    (layers,) = [c for c in contracts() if c["type"] == "layers"]
+    (layers,) = [c for c in contracts() if c["type"] == "layers" and "containers" not in c]
     return {name.strip() for layer in layers["layers"] for name in layer.split("|")}
 
 

@@ -316,6 +316,7 @@ async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[
     """Prepare every SQL query on Postgres; then check each column the runbook reads of one.
     Also returns the queries that only lack a column they declare in `needs`."""
     from cutover.runbook import columns, textfile
+    from cutover.runbook.load_queries import shown_sql_path
 
     runner = session.runner(1)  # one query at a time: each problem in its file's order
     lacking: list[tuple[str, str]] = []
@@ -327,7 +328,7 @@ async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[
                 if query.columns:  # what it returns is declared: check what is read of it
                     returned[query.id] = tuple(query.columns)
                 continue
-            shown_file = runbook_mod.shown_sql_path(shown, session.runbook.path, query.file)
+            shown_file = shown_sql_path(shown, session.runbook.path, query.file)
             prepared = await runner.prepare(query, shown_file)
             if prepared.problem and prepared.needed:
                 lacking.append((query.id, prepared.needed))
