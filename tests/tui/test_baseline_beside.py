@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cutover.judge.compare import boundary
 from cutover.judge.gates import judge
-from cutover.runbook.model import Against, Comparison
+from cutover.runbook.model import Against, Comparison, boundary
 from cutover.sources.results import QueryResult
 from cutover.tui.triggers import reading
 

@@ -3,7 +3,6 @@ what is allowed (machine.decide) and shows why not; it never decides anything it
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,20 +18,20 @@ from textual.worker import Worker, WorkerState
 from cutover.judge.alarms import Alarm, alarming
 from cutover.judge.check import CheckReport, queries_for
 from cutover.judge.session import Session, query_args
-from cutover.record.state import MOVES
 from cutover.runbook.durations import humanize
 from cutover.runbook.model import Query, Runbook
 from cutover.sources import httpclient
 from cutover.sources.observe import share_from
-from cutover.sources.probes import ProbeResult, run_probe
+from cutover.sources.probes import ProbeResult
 from cutover.traffic import flags, machine
 from cutover.traffic.flags import FlagState
 from cutover.tui import collector, hangup
 from cutover.tui.commands import CutoverCommands
 from cutover.tui.history import Folded, History
-from cutover.tui.keys import NOTEWORTHY, KeysMixin
-from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
+from cutover.tui.keys import KeysMixin
+from cutover.tui.messages import QueryFinished
 from cutover.tui.moving import MovesMixin
+from cutover.tui.readings import ReadingsMixin
 from cutover.tui.refresh import Refresher, Runner
 from cutover.tui.screens.dialog import Dialog
 from cutover.tui.screens.help import HelpScreen
@@ -88,7 +87,9 @@ class _MainParts:
     panels: dict[str, QueryPanel]
 
 
-class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMixin, App[None]):
+class CutoverApp(
+    KeysMixin, MovesMixin, ReadingsMixin, TriggersMixin, TimeMixin, TimeActionsMixin, App[None]
+):
     CSS_PATH = "cutover.tcss"
     TITLE = "cutover"
     COMMANDS = App.COMMANDS | {CutoverCommands}
@@ -502,90 +503,6 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
         self.recompute()  # staleness and hold both move with the clock
         self.show_live()
 
-    def poll_journal(self) -> None:
-        """Another console or a headless command may have written: show it within a second.
-        The whole state is asked for every poll (incremental: cheap when nothing is new), so
-        a journal edited under the console breaks its chain on screen even when no new
-        event arrived."""
-        try:
-            read = self.session.state()
-            current, warnings = read
-            if (current.last_seq, current.chain, warnings) == (
-                self.cstate.last_seq,
-                self.cstate.chain,
-                self.journal_warnings,
-            ):
-                return
-            events = self.session.journal.tail_since(self.cstate.last_seq)
-        except OSError as exc:
-            self.say(f"cannot read the journal: {exc}", "error")
-            return
-        if current.chain is not None and current.chain != self.cstate.chain:
-            self.say(f"the journal's chain is broken: {current.chain.message}", "error")
-        mine = self.move_in_flight()
-        for event in events:
-            if event.seq in self._own_seqs or event.seq <= self._quiet_seq:
-                continue
-            if event.kind in NOTEWORTHY and not (mine and event.kind.startswith(mine)):
-                what = event.get("step") or event.get("to_stage") or event.get("trigger") or ""
-                note = f": {event.get('note')}" if event.get("note") else ""
-                self.say(f"journal: {event.actor} — {event.kind} {what}".strip() + note)
-        self.reload_state(read)
-        if any(e.kind.partition(".")[0] in MOVES and not (mine and e.kind.startswith(mine))
-               for e in events):  # fmt: skip
-            # Someone moved traffic: what the flag reads is news too, and so are the new
-            # stage's probes. Not our own move in flight: it reads the flag itself, and the
-            # console reads it again when the move ends (on_action_finished).
-            self.read_flag()
-            self.run_probes()
-
-    async def _open_flag(self) -> None:
-        config, environ, redact = self.runbook.flag, self.session.environ, self.session.redact
-        try:
-            self.flag = await asyncio.to_thread(flags.open_flag, config, environ, redact)
-        except flags.FlagError as exc:
-            self.flag_error = str(exc)
-            self.recompute()
-            self.show_live()
-            return
-        await self._read_flag()
-
-    def read_flag(self) -> None:
-        if self.flag is None:
-            return
-        self.run_worker(self._read_flag(), group="flag", exclusive=True, exit_on_error=False)
-
-    async def _read_flag(self) -> None:
-        assert self.flag is not None
-        try:
-            state = await self.flag.read()
-        except flags.FlagError as exc:
-            self.post_message(FlagRead(None, str(exc)))
-        else:
-            self.post_message(FlagRead(state))
-
-    def run_probes(self) -> None:
-        stage = self.runbook.stage(self.cstate.stage_id)
-        # Only probes that change nothing run on a timer: a POST probe (a test import) runs
-        # when its step is signed.
-        probes = self.runbook.probes
-        for probe_id in {s.probe for s in stage.steps if s.probe and probes[s.probe].safe}:
-            self.run_worker(
-                self._probe(probe_id),
-                group=f"probe:{probe_id}",
-                exclusive=True,
-                exit_on_error=False,
-            )
-        if self.probe_poll_s:
-            if self._probe_timer is not None:
-                self._probe_timer.stop()
-            self._probe_timer = self.set_timer(self.probe_poll_s, self.run_probes, name="probes")
-
-    async def _probe(self, probe_id: str) -> None:
-        probe = self.runbook.probes[probe_id]
-        found = await run_probe(probe, environ=self.session.environ, clients=self.refresher.http)
-        self.post_message(ProbeFinished(found))
-
     # -- messages from workers ------------------------------------------------------------
 
     def on_query_finished(self, message: QueryFinished) -> None:
@@ -618,29 +535,6 @@ class CutoverApp(KeysMixin, MovesMixin, TriggersMixin, TimeMixin, TimeActionsMix
     def _show_live_batched(self) -> None:
         if self._live_pending:
             self.show_live()
-
-    def on_database_status(self, message: DatabaseStatus) -> None:
-        if message.up:
-            if self.refresher.came_up() and self.refresher.reconnect_attempt:
-                self.say("database reconnected; refreshing every panel")
-        elif self.refresher.went_down(message.detail):
-            self.say(f"database down: {message.detail}; reconnecting with backoff", "warning")
-        self.show_live()
-
-    def on_flag_read(self, message: FlagRead) -> None:
-        self.flag_error = message.error
-        if message.state is not None:
-            self.flag_state = message.state
-        self.recompute()
-        self.show_live()
-        # One poll chain only: a read asked for early (another console moved) replaces it.
-        if self._flag_timer is not None:
-            self._flag_timer.stop()
-        self._flag_timer = self.set_timer(self.flag_poll_s, self.read_flag, name="flag")
-
-    def on_probe_finished(self, message: ProbeFinished) -> None:
-        self.probe_results[message.result.probe_id] = message.result
-        self.show_state()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if (
