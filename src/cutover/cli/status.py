@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from cutover.base.finite import json_safe
 from cutover.base.inert import inert
 from cutover.cli.common import ERROR, OK, out, session_for, warn
 from cutover.cli.moves import reconcile_on_start
@@ -133,7 +134,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "journal": {"events": current.last_seq, "warnings": list(warnings)},
     }
     if args.json:
-        out(json.dumps(status, ensure_ascii=False))
+        out(json.dumps(json_safe(status), ensure_ascii=False))
     else:
         _print(session, status)
     # A dead platform or database shows in the exit code too.

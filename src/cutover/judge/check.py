@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cutover.base.finite import json_number
 from cutover.judge import compare
 from cutover.judge.gates import judge
 from cutover.judge.verdicts import Judgement, Side, Verdict, Why
@@ -238,10 +240,14 @@ def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _number(value: float | None) -> float | None:
-    if value is None:
-        return None
+def _number(value: float | None) -> float | str | None:
+    if value is None or not math.isfinite(value):
+        return json_number(value)  # ±Infinity (a value) or NaN, named as text
     return int(value) if float(value).is_integer() else round(float(value), 4)
+
+
+def _rounded(value: float) -> float | str | None:
+    return round(value, 2) if math.isfinite(value) else json_number(value)
 
 
 def report_json(report: CheckReport) -> dict:
@@ -249,7 +255,7 @@ def report_json(report: CheckReport) -> dict:
     a consumer may print a reason as it is."""
 
     def interval(j: Judgement) -> list[float] | None:
-        return None if j.interval is None else [round(j.interval[0], 2), round(j.interval[1], 2)]
+        return None if j.interval is None else [_rounded(j.interval[0]), _rounded(j.interval[1])]
 
     def against(j: Judgement) -> dict | None:
         """The other side of a two-sample comparison (value/interval are the difference)."""

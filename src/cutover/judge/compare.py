@@ -233,6 +233,10 @@ def _judge_difference(
         v1, row1 = _value(check.query, result, column, mine)
         v2, row2 = _then(stage, _value, check.query, other, column, theirs)
         diff = lo = hi = v1 - v2
+        if math.isnan(diff):  # ∞ against ∞: no difference can be told
+            raise Unreadable(
+                Why.MISMATCH, f"{number_text(v1)} against {number_text(v2)}: no difference to judge"
+            )
         this = Side(this_label, v1, number_text(v1), tuple(row1.items()))
         them = Side(other_label, v2, number_text(v2), tuple(row2.items()), stage, at)
         shown = (
@@ -268,6 +272,8 @@ def _counts(
     except Unreadable as exc:
         raise Unreadable(exc.why, f"{who}{exc.reason}: no interval yet".strip()) from None
     counts = f"{number_text(successes)}/{number_text(trials)}"
+    if not (math.isfinite(successes) and math.isfinite(trials)):
+        raise Unreadable(Why.MISMATCH, f"{who}{counts}: not counts, {check.trials} must be finite")
     if trials <= 0:
         wanted = "nothing to compare with" if then else f"need more {check.trials}"
         raise Unreadable(

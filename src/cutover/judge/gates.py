@@ -97,6 +97,8 @@ def _judge_proportion(check: Comparison, result: QueryResult) -> Judgement:
         raise Unreadable(exc.why, f"{exc.reason}: no interval yet") from None
     successes = read_number(check.query, result, check.successes, check.row)
     counts = f"{number_text(successes)}/{number_text(trials)}"
+    if not (math.isfinite(successes) and math.isfinite(trials)):
+        raise Unreadable(Why.MISMATCH, f"{counts}: not counts, {check.trials} must be finite")
     if trials <= 0:
         raise Unreadable(Why.NO_DATA, f"{counts}: no interval yet, need {check.trials}")
     if not 0 <= successes <= trials:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cutover.base.finite import json_safe, read_number
 from cutover.base.private import FILE_MODE, private_dir
 
 GATE, TRIGGER = "gate", "trigger"
@@ -68,7 +69,8 @@ class Run:
         out["first"] = _iso(self.first)
         out["last"] = _iso(self.last)
         out["interval"] = list(self.interval) if self.interval else None
-        return out
+        # ±Infinity is a value a trigger judges (∞ > 10 fires); JSON names it as text.
+        return json_safe(out)
 
     @staticmethod
     def from_json(obj: dict[str, Any]) -> Run:
@@ -79,7 +81,7 @@ class Run:
             name=str(obj["name"]),
             stage=str(obj["stage"]),
             verdict=str(obj["verdict"]),
-            value=None if obj.get("value") is None else float(obj["value"]),
+            value=read_number(obj.get("value")),
             interval=(float(interval[0]), float(interval[1])) if interval else None,
             reason=str(obj.get("reason", "")),
             sql=str(obj.get("sql", "")),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cutover.base.errors import CutoverError
+from cutover.base.finite import json_safe
 from cutover.record.chain import (
     ENVELOPE,
     GENESIS,
@@ -147,7 +148,9 @@ def _plain_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     plain = {}
     for name, value in fields.items():
         try:
-            text = json.dumps(value, default=_encode_value, ensure_ascii=False, allow_nan=False)
+            text = json.dumps(
+                json_safe(value), default=_encode_value, ensure_ascii=False, allow_nan=False
+            )
         except (TypeError, ValueError) as e:
             raise ValueError(f"journal field {name!r}: {e}") from None
         plain[name] = json.loads(text)

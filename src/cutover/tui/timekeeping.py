@@ -89,7 +89,7 @@ class TimeMixin:
         then rests on what others record), never fatal."""
         try:
             recorded = self.evidence.record(report, fresh, changes=not self.refresher.paused)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # no value from outside may end the console
             self._evidence_problem(f"cannot record evidence in {self.session.evidence_path}: {exc}")
             return False
         return recorded > 0
