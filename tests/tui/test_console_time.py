@@ -107,12 +107,13 @@ async def test_a_paused_console_records_nothing_while_the_watcher_keeps_the_hold
 ):
     clock = Clock()
     app = fixed_app(tmp_path, stage="canary", clock=clock)
-    # the watcher keeps evaluating for the next hour, whatever the console does
-    watched(app.session, GATE, "success", "pass", ENTRY, T0 + timedelta(hours=1))
+    # the watcher keeps evaluating, whatever the console does
+    watched(app.session, GATE, "success", "pass", ENTRY, T0)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: "success PASS for 3h of 1d" in visible_text(app))
         await pilot.press("space")  # paused: the console's own data goes stale…
         clock.advance(minutes=30)
+        watched(app.session, GATE, "success", "pass", T0 + timedelta(minutes=5), clock())
         await until(pilot, lambda: "STALE" in visible_text(app) or "stale" in visible_text(app))
         await until(pilot, lambda: "success PASS for 3h 30m of 1d" in visible_text(app))
         assert "restarted" not in visible_text(app)  # …which is no evidence against the hold

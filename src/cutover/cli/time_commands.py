@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from cutover.cli.common import FAIL, OK, UsageError, out, session_for, warn
 from cutover.judge.digest import digest, last_seen, mark_seen, person, seen_path
 from cutover.record.events import Kind
-from cutover.record.evidence import read_evidence
+from cutover.record.evidence import SKEW, read_evidence
 from cutover.record.journal import iso_utc
 from cutover.runbook.durations import humanize, parse_duration
 
@@ -117,11 +117,15 @@ def cmd_accept_gap(args: argparse.Namespace) -> int:
     session = session_for(args)
     current, warnings = session.state()
     warn(warnings)
-    hold = session.judge_hold(current, datetime.now(UTC))
+    now = datetime.now(UTC)
+    hold = session.judge_hold(current, now)
     if hold.gap is None:
         out(f"no gap to accept: {hold.describe()}")
         return FAIL
     start, end = hold.gap
+    if end > now + SKEW:  # only silence that has happened can be forgiven
+        out(f"refused: that gap ends at {iso_utc(end)}, after now; only a past gap is accepted")
+        return FAIL
     event = session.journal.append(
         Kind.GAP_ACCEPTED,
         stage=current.stage_id,

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cutover.record.evidence import GATE, Run
+from cutover.record.evidence import GATE, Run, from_the_future, until_now
 from cutover.runbook.durations import humanize
 
 DEFAULT_MAX_GAP_S = 3600.0
@@ -37,6 +37,7 @@ class Hold:
     restart_reason: str | None
     gates: tuple[GateHold, ...] = ()
     held_by: tuple[str, ...] = ()  # what stops the hold completing (a medium trigger…)
+    future: int = 0  # evaluations ignored for being dated after now (a clock ahead)
 
     @property
     def gap(self) -> tuple[datetime, datetime] | None:
@@ -74,6 +75,9 @@ class Hold:
             text += f"; restarted {self.restarted_at:%H:%MZ} after {self.restart_reason}"
         if self.held_by:
             text += "; held back by " + ", ".join(self.held_by)
+        if self.future:
+            many = "s" if self.future > 1 else ""
+            text += f"; ignored {self.future} evaluation{many} dated after now (a clock ahead?)"
         return text
 
 
@@ -163,6 +167,8 @@ def judge_hold(
     if not gates:
         return Hold(required_s, in_stage, in_stage, entered_at, None, None, (), tuple(held_by))
     runs = list(runs)
+    future = len(from_the_future(runs, now))
+    runs = until_now(runs, now)
     per_gate = tuple(
         judge_gate(g, stage, runs, entered_at, now, max_gap_s, accepted) for g in gates
     )
@@ -188,4 +194,5 @@ def judge_hold(
         reason,
         per_gate,
         tuple(held_by),
+        future,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -120,9 +120,12 @@ class Session:
     def evidence_path(self):
         return evidence.evidence_path(self.runbook.journal_path)
 
-    def evidence_store(self, by: str) -> evidence.EvidenceStore:
-        """Where this process records its evaluations. Runs break at the shortest max_gap
-        of any stage, so no run hides a gap that would restart a hold."""
+    def evidence_store(
+        self, by: str, clock: Callable[[], datetime] | None = None
+    ) -> evidence.EvidenceStore:
+        """Where this process records its evaluations, by its clock (an evaluation dated
+        after it is refused). Runs break at the shortest max_gap of any stage, so no run
+        hides a gap that would restart a hold."""
         gap = min((s.max_gap_s for s in self.runbook.stages), default=3600.0)
         return evidence.EvidenceStore(
             self.evidence_path,
@@ -130,6 +133,7 @@ class Session:
             break_s=gap,
             flush_s=max(1.0, min(300.0, gap / 4)),
             redact=self.redact,
+            clock=clock or (lambda: datetime.now(UTC)),
         )
 
     def judge(
@@ -148,7 +152,7 @@ class Session:
         if waiting:
             runs = runs if runs is not None else evidence.read_evidence(self.evidence_path).runs
             for trigger_id in waiting:
-                began = evidence.holding_since(runs, trigger_id)
+                began = evidence.holding_since(runs, trigger_id, now)
                 if began is not None:
                     since[trigger_id] = began
         report = judge_stage(

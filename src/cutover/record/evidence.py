@@ -19,7 +19,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,10 @@ from cutover.base.finite import json_safe, read_number
 from cutover.base.private import FILE_MODE, private_dir
 
 GATE, TRIGGER = "gate", "trigger"
+# A clock a little ahead (NTP settling, another host) is no forgery; more than this is. An
+# evaluation dated later than now + SKEW is refused when recorded and ignored when read:
+# one from a clock 30 days ahead once made every `for` trigger quiet for 30 days.
+SKEW = timedelta(minutes=2)
 
 
 def sql_digest(sql: str) -> str:
@@ -108,7 +112,27 @@ class Evaluation:
     n: float | None = None  # trials, for a proportion
 
 
-def holding_since(runs: Iterable[Run], trigger: str) -> datetime | None:
+def from_the_future(runs: Iterable[Run], now: datetime) -> tuple[Run, ...]:
+    """The runs dated later than `now` allows (beyond SKEW): written by a clock ahead.
+
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> run = lambda last: Run("r", GATE, "g", "s", "pass", None, None, "", "", t, last, 1, "")
+    >>> [r.last.day for r in from_the_future([run(t), run(t + timedelta(days=30))], t)]
+    [31]
+    """
+    limit = now + SKEW
+    return tuple(r for r in runs if r.last > limit)
+
+
+def until_now(runs: Iterable[Run], now: datetime) -> list[Run]:
+    """The runs a reader at `now` may judge on: none dated after it (beyond SKEW)."""
+    limit = now + SKEW
+    return [r for r in runs if r.last <= limit]
+
+
+def holding_since(
+    runs: Iterable[Run], trigger: str, now: datetime | None = None
+) -> datetime | None:
     """Since when a trigger's condition has held, by the evidence: the first evaluation
     that found it holding after the last one that found it quiet. An unknown evaluation or
     a gap does not reset it (not knowing is no evidence of calm: a trigger fails closed, so
@@ -125,6 +149,8 @@ def holding_since(runs: Iterable[Run], trigger: str) -> datetime | None:
     >>> holding_since([run("fired", 0, 1), run("quiet", 2, 2)], "slow") is None
     True
     """
+    if now is not None:
+        runs = until_now(runs, now)
     mine = [r for r in runs if r.what == TRIGGER and r.name == trigger]
     quiet_until = max((r.last for r in mine if r.verdict == "quiet"), default=None)
     held = [
@@ -151,8 +177,12 @@ class EvidenceStore:
         break_s: float = 3600.0,
         flush_s: float = 300.0,
         redact: Callable[[str], str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.path = Path(path)
+        self.clock = clock
+        # Evaluations refused for being dated after this store's now: the caller says so.
+        self.refused: list[Evaluation] = []
         self.by = by
         self.break_s = break_s
         self.flush_s = flush_s
@@ -167,7 +197,11 @@ class EvidenceStore:
         runs that started (a verdict changed, or a gap broke a run)."""
         started: list[Run] = []
         lines: list[Run] = []
+        limit = self.clock() + SKEW
         for ev in items:
+            if ev.at > limit:
+                self.refused.append(ev)
+                continue
             key = (ev.what, ev.name)
             run = self._open.get(key)
             reason = self._redact(ev.reason) if self._redact else ev.reason

@@ -310,6 +310,11 @@ def _accepted_gap(event) -> AcceptedGap | None:
         return None
     if start.tzinfo is None or end.tzinfo is None:
         return None
+    # Nobody can accept silence that has not happened yet: a gap that ends after the moment
+    # it was accepted (evidence dated in the future) is forgiven only up to that moment.
+    end = min(end, event.ts)
+    if end <= start:
+        return None
     return AcceptedGap(start, end, event.actor, event.get("note") or "")
 
 

@@ -33,7 +33,7 @@ class TimeMixin:
     def init_time(self) -> None:
         session = self.session
         self.evidence = EvidenceFeed(
-            session.evidence_store("console"),
+            session.evidence_store("console", clock=lambda: self.clock()),
             EvidenceFollower(session.evidence_path),
             session.sql_digests(),
         )
