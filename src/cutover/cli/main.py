@@ -35,6 +35,12 @@ from cutover.runbook.problems import ProblemsFound
 from cutover.sources.caps import printable
 
 MARK = {Verdict.PASS: "✓ PASS", Verdict.FAIL: "✗ FAIL", Verdict.WAIT: "… WAIT"}
+TRIGGER_MARK = {
+    "fired": "! FIRED",
+    "pending": "◔ PENDING",
+    "quiet": "· quiet",
+    "unknown": "? UNKNOWN",
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -400,8 +406,10 @@ def _print_check(session: Session, report: CheckReport) -> None:
             out(f"  {MARK[gate.verdict]}  {gate_id:<{width}}  {reason}")
     out("triggers" if report.triggers else "triggers: none")
     for trigger in report.triggers:
-        mark = {True: "! FIRED", False: "· quiet", None: "? UNKNOWN"}[trigger.fired]
+        mark = TRIGGER_MARK[trigger.state]
         trigger_id, reason = printable(trigger.id), printable(trigger.judgement.reason)
+        if trigger.pending_s is not None:
+            reason = f"{trigger.pending_words()}: {reason}"
         out(f"  {mark}  {trigger_id:<{width}}  {trigger.severity:<8}  {reason}")
     out(f"verdict: {report.verdict.value.upper()}")
 

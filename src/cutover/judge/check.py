@@ -15,6 +15,7 @@ from cutover.judge.verdicts import Judgement, Side, Verdict, Why
 from cutover.record.evidence import GATE, TRIGGER, Evaluation
 from cutover.record.snapshots import Snapshot
 from cutover.record.state import Raised
+from cutover.runbook.durations import humanize
 from cutover.runbook.model import Comparison, Runbook, Stage
 from cutover.sources.caps import printable
 from cutover.sources.results import QueryResult
@@ -76,6 +77,25 @@ class TriggerReport:
     def unknown(self) -> bool:
         return self.fired is None
 
+    @property
+    def holds_advance(self) -> bool:
+        """A critical or medium trigger pending on `for` may become a rollback or a held
+        stage: it stops an advance as a fired one does (a high one has its deadline)."""
+        return self.pending_s is not None and self.severity in ("critical", "medium")
+
+    @property
+    def state(self) -> str:
+        """One word for screens and --json: fired, pending, quiet or unknown."""
+        if self.pending_s is not None:
+            return "pending"
+        return {True: "fired", False: "quiet", None: "unknown"}[self.fired]
+
+    def pending_words(self) -> str:
+        """'pending 4s of 20s' while pending; '' otherwise."""
+        if self.pending_s is None:
+            return ""
+        return f"pending {humanize(self.pending_s)} of {humanize(self.for_s)}"
+
     def fired_at(self, now: datetime) -> datetime | None:
         """When it fired: raised, or when the condition had held for `for`."""
         if self.raised is not None:
@@ -113,15 +133,18 @@ class CheckReport:
 
     @property
     def verdict(self) -> Verdict:
-        """FAIL when a gate fails or a trigger fired; WAIT while any gate is undecided or
-        any trigger cannot be evaluated (a trigger nobody can read is not a quiet one)."""
+        """FAIL when a gate fails or a trigger fired; WAIT while any gate is undecided, any
+        trigger cannot be evaluated (a trigger nobody can read is not a quiet one) or a
+        critical or medium one is pending on `for` (it may yet fire)."""
         # An optional gate whose query lacks a column it needs does not count (it says so).
         gates = [g for g in (*self.gates, *self.rollback_gates) if g.counts]
         if any(g.verdict is Verdict.FAIL for g in gates) or any(
             t.fired is True for t in self.triggers
         ):
             return Verdict.FAIL
-        if any(g.verdict is Verdict.WAIT for g in gates) or any(t.unknown for t in self.triggers):
+        if any(g.verdict is Verdict.WAIT for g in gates) or any(
+            t.unknown or t.holds_advance for t in self.triggers
+        ):
             return Verdict.WAIT
         return Verdict.PASS
 
@@ -302,6 +325,7 @@ def report_json(report: CheckReport) -> dict:
                 "query": printable(t.check.query) if t.check else None,
                 "kind": "manual" if t.check is None else "query",
                 "fired": t.fired,
+                "state": t.state,
                 "pending_s": None if t.pending_s is None else round(t.pending_s),
                 "for_s": t.for_s or None,
                 "raised": None

@@ -116,7 +116,8 @@ def flag_disagrees(read: FlagState | None, stage: Stage) -> str | None:
 
 
 def _blocking_triggers(report: CheckReport | None) -> list[str]:
-    """Triggers that stop an advance: fired (any severity) or unknown (fail closed)."""
+    """Triggers that stop an advance: fired (any severity), unknown (fail closed), or
+    critical or medium and pending on `for` (it may become a rollback)."""
     if report is None:
         return []
     out = []
@@ -125,6 +126,11 @@ def _blocking_triggers(report: CheckReport | None) -> list[str]:
             out.append(f"trigger {trigger.id} FIRED: {trigger.judgement.reason}")
         elif trigger.fired is None:
             out.append(f"trigger {trigger.id} is UNKNOWN: {trigger.judgement.reason}")
+        elif trigger.holds_advance:
+            out.append(
+                f"trigger {trigger.id} ({trigger.severity}) is {trigger.pending_words()}: "
+                f"{trigger.judgement.reason}"
+            )
     return out
 
 
