@@ -262,7 +262,10 @@ def _print(session: Session, status: dict) -> None:
         out(f"DRIFT     ! {status['drift']}")
     out(f"hold      {hold['text']} (in the stage {humanize(hold['elapsed_s'])})")
     for gap in hold["accepted_gaps"]:
-        out(f"          gap {gap['from']} – {gap['to']} accepted by {gap['by']}: {gap['note']}")
+        out(
+            f"          gap {gap['from']} – {gap['to']} accepted by {inert(gap['by'])}: "
+            f"{inert(gap['note'])}"
+        )
     for o in status["overrides"]:
         out(
             f"OVERRIDE  ⚠ {inert(o['stage'])} advanced past gate {inert(o['gate'])} while it "
@@ -273,7 +276,7 @@ def _print(session: Session, status: dict) -> None:
     for t in status["triggers"]:
         if t["state"] in ("fired", "raised", "pending", "unknown"):
             mark = {"fired": "!", "raised": "!", "pending": "…", "unknown": "?"}[t["state"]]
-            detail = t.get("note") or t.get("reason") or ""
+            detail = inert(t.get("note") or t.get("reason") or "")  # one line, whatever it holds
             if t["state"] == "pending":
                 detail = f"{humanize(t['pending_s'])} of {humanize(t['for_s'])}; {detail}"
             out(f"trigger   {mark} {t['id']} {t['state'].upper()} ({t['severity']}): {detail}")

@@ -197,6 +197,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         since=since,
         now=now,
         me=me,
+        mine=args.since is not None,
     )
     ago = humanize((now - since).total_seconds())
     why = " (your first look: the last day)" if first_time and not args.since else ""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cutover.base.inert import inert
 from cutover.base.private import FILE_MODE, private_dir
 from cutover.judge.gates import more_trials_needed
 from cutover.judge.hold import Hold
@@ -84,18 +85,23 @@ def _capped(lines: list[str]) -> tuple[str, ...]:
     return (*lines[: MAX_LINES - 1], f"… and {len(lines) - MAX_LINES + 1} more")
 
 
-def actions_of_others(events: Iterable[Event], since: datetime, me: str) -> Section:
-    """Other people's (and the watcher's) actions and sign-offs since `since`."""
+def actions_since(
+    events: Iterable[Event], since: datetime, me: str, *, mine: bool = False
+) -> Section:
+    """Other people's (and the watcher's) actions and sign-offs since `since`; with `mine`
+    (a time asked for with --since), one's own too, marked: nothing that happened in the
+    window is left out."""
     lines = []
     for event in events:
-        if event.ts <= since or person(event.actor) == me:
+        own = person(event.actor) == me
+        if event.ts <= since or (own and not mine):
             continue
         kind = known(event.kind)
         if kind is None or kind is Kind.TORN:
             continue
-        who = event.actor
+        who = f"{event.actor} (you)" if own else event.actor
         if kind is Kind.SIGNOFF:
-            note = f": {event.get('note')}" if event.get("note") else ""
+            note = f": {inert(event.get('note'))}" if event.get("note") else ""
             mark = " (OVERRIDE)" if event.get("override") else ""
             lines.append(
                 f"{_hm(event.ts)} {who} signed {event.get('step')}{mark} "
@@ -112,16 +118,16 @@ def actions_of_others(events: Iterable[Event], since: datetime, me: str) -> Sect
             lines.append(f"{_hm(event.ts)} {kind.move} {outcome}")
         elif kind is Kind.TRIGGER_RAISED:
             lines.append(
-                f"{_hm(event.ts)} {who} RAISED {event.get('trigger')}: {event.get('note')}"
+                f"{_hm(event.ts)} {who} RAISED {event.get('trigger')}: {inert(event.get('note'))}"
             )
         elif kind is Kind.TRIGGER_CLEARED:
             lines.append(
-                f"{_hm(event.ts)} {who} cleared {event.get('trigger')}: {event.get('note')}"
+                f"{_hm(event.ts)} {who} cleared {event.get('trigger')}: {inert(event.get('note'))}"
             )
         elif kind is Kind.GAP_ACCEPTED:
             lines.append(
                 f"{_hm(event.ts)} {who} accepted the gap {event.get('gap_start')} – "
-                f"{event.get('gap_end')}: {event.get('note')}"
+                f"{event.get('gap_end')}: {inert(event.get('note'))}"
             )
         elif kind is Kind.RECONCILE:
             lines.append(
@@ -130,7 +136,7 @@ def actions_of_others(events: Iterable[Event], since: datetime, me: str) -> Sect
             )
         elif kind is Kind.COMPLETE:
             lines.append(f"{_hm(event.ts)} {who} completed the cutover")
-    return Section("actions by others", _capped(lines))
+    return Section("actions" if mine else "actions by others", _capped(lines))
 
 
 def flips(runs: Sequence[Run], since: datetime) -> Section:
@@ -256,11 +262,13 @@ def digest(
     since: datetime,
     now: datetime,
     me: str,
+    mine: bool = False,
 ) -> list[Section]:
-    """Every section, in the order an operator reads them (empty ones left out)."""
+    """Every section, in the order an operator reads them (empty ones left out). `mine`:
+    one's own actions too (a window asked for, not "since I last looked")."""
     sections = [
         Section("hold", (hold_line(stage, hold, now),)),
-        actions_of_others(events, since, me),
+        actions_since(events, since, me, mine=mine),
         flips(runs, since),
         gaps(runs, stage, since, now),
         needs_more(runbook, stage, runs, now),

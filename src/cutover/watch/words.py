@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from cutover.base.inert import inert
 from cutover.judge.alarms import Alarm
 from cutover.judge.check import CheckReport, TriggerReport
 from cutover.judge.hold import Hold
@@ -162,7 +163,7 @@ def flag_words(state: FlagState) -> str:
 def describe_event(e: Event) -> str:
     """One journal event as one line in the operator's words."""
     kind, who = known(e.kind), e.actor
-    note = f": {e.get('note')}" if e.get("note") else ""
+    note = f": {inert(e.get('note'))}" if e.get("note") else ""  # one event, one line
     if kind is Kind.SIGNOFF:
         override = " (override)" if e.get("override") else ""
         return f"{who} signed off {e.get('stage')} · {e.get('step')}{override}{note}"
