@@ -53,6 +53,7 @@ class Baseline:
     result: QueryResult | None = None
     at: datetime | None = None  # when the snapshot was taken
     missing: str = ""  # why there is no result
+    damaged: bool = False  # the snapshot exists and cannot be read: unknown, not absent
 
 
 def baseline_stage(runbook: Runbook, stage: Stage, name: str) -> str | None:
@@ -93,6 +94,10 @@ def baseline_for(
     snapshot = snapshots.get(name)
     if snapshot is None:
         return Baseline(name, missing=f"{name} has no exit snapshot yet")
+    if snapshot.damaged is not None:
+        return Baseline(
+            name, missing=f"{name}'s exit snapshot is damaged: {snapshot.damaged}", damaged=True
+        )
     result = snapshot.results.get(check.query)
     if result is None:
         return Baseline(
@@ -137,7 +142,9 @@ def _baseline_result(
     if baseline is None:
         raise Unreadable(Why.NO_BASELINE, f"no baseline: {named}'s exit snapshot not looked up")
     if baseline.result is None or baseline.stage is None:
-        raise Unreadable(Why.NO_BASELINE, f"no baseline: {baseline.missing}")
+        # Damaged is not absent: a trigger that cannot read its baseline is unknown.
+        why = Why.FAILED if baseline.damaged else Why.NO_BASELINE
+        raise Unreadable(why, f"no baseline: {baseline.missing}")
     then = baseline.result
     if then.error is not None:
         raise Unreadable(

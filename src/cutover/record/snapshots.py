@@ -50,8 +50,11 @@ class Snapshot:
     stage: str
     visit: int
     label: str
-    at: datetime
+    at: datetime | None
     results: dict[str, QueryResult]
+    # Why the file cannot be read (truncated, edited): a damaged snapshot is no baseline,
+    # and no other visit's stands in for it.
+    damaged: str | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -144,16 +147,24 @@ def load(path: Path) -> Snapshot:
 
 
 def latest(folder: Path, stage: str, label: str = EXIT) -> Snapshot | None:
-    """The newest snapshot of `stage` with `label` (a baseline: that stage's exit)."""
+    """The snapshot of the newest visit of `stage` with `label` (a baseline: that stage's
+    exit). When that file cannot be read it says so (`damaged`): an older visit's is never
+    taken in its place, which once let gates PASS silently against a stale baseline."""
     if not folder.is_dir():
         return None
-    found = []
+    visits = []
     for path in folder.glob(f"{stage}.*.{label}.json"):
-        try:
-            found.append(load(path))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a damaged snapshot is no baseline
-    return max(found, key=lambda s: s.at, default=None)
+        middle = path.name[len(stage) + 1 : -len(f".{label}.json")]
+        if middle.isdigit():
+            visits.append((int(middle), path))
+    if not visits:
+        return None
+    visit, path = max(visits)
+    try:
+        return load(path)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        what = "truncated" if isinstance(exc, json.JSONDecodeError) else "unreadable"
+        return Snapshot(stage, visit, label, None, {}, damaged=f"{path.name} is {what}")
 
 
 def taken(folder: Path, stage: str, visit: int) -> set[str]:
