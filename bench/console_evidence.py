@@ -104,7 +104,8 @@ def results_for(session: Session, stage, now: datetime) -> dict[str, QueryResult
 def a_week(session: Session, stage, flapping: str | None = None) -> tuple[int, int]:
     """A watcher's week: every gate and query trigger every 30 s. Returns (evaluations,
     file bytes)."""
-    store = session.evidence_store("watch")
+    # The week is simulated: the store's clock is its end, so no evaluation is "ahead".
+    store = session.evidence_store("watch", clock=lambda: T0 + timedelta(days=DAYS + 1))
     digests = session.sql_digests()
     rng = random.Random(7)
     gates = [(g.id, digests[g.check.query]) for g in stage.gates]

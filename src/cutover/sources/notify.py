@@ -100,6 +100,9 @@ class Notifier:
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task] = []
         self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+        # httpx's timeout is per read: a receiver that drips a byte every few seconds would
+        # hold a post for ever. A delivery that has not finished in this is failed and said.
+        self._deadline_s = timeout_s
         self.sent = 0  # posts that went through
         self._closing = False
 
@@ -142,7 +145,10 @@ class Notifier:
     async def _post(self, hook: Webhook, text: str) -> tuple[bool, str, float | None]:
         """(delivered, what went wrong, how long the receiver asked us to wait)."""
         try:
-            response = await self._client.post(hook.url, json={"text": text})
+            async with asyncio.timeout(self._deadline_s):
+                response = await self._client.post(hook.url, json={"text": text})
+        except TimeoutError:
+            return False, f"no answer within {self._deadline_s:g}s", None
         except Exception as exc:  # any failure is a retry, never a dead notifier
             # Only the type: an exception's text may quote the URL, which is a secret.
             return False, type(exc).__name__, None
