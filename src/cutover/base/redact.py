@@ -97,6 +97,10 @@ class Redactor:
         return not self._secrets
 
 
+# The journal's HMAC key (record/journal.py): a secret like any token.
+JOURNAL_KEY_ENV = "CUTOVER_JOURNAL_KEY"
+
+
 def secret_names(runbook: object) -> list[str]:
     """The environment variables a runbook names as holding secrets."""
     names: list[str] = []
@@ -116,6 +120,7 @@ def secret_names(runbook: object) -> list[str]:
             names.extend(_names_in(template))
     for notify in getattr(runbook, "notify", ()) or ():
         names.append(notify.url_env)
+    names.append(JOURNAL_KEY_ENV)
     return [n for n in names if n]
 
 

@@ -13,7 +13,6 @@ from cutover.base.inert import inert
 from cutover.cli.common import ERROR, OK, out, session_for, warn
 from cutover.cli.moves import reconcile_on_start
 from cutover.judge.session import Session
-from cutover.record.evidence import read_evidence
 from cutover.record.journal import iso_utc
 from cutover.runbook.durations import humanize
 from cutover.sources import db
@@ -71,7 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             # the deployment it still waits on, when the last look found one building
             "waiting_on": current.unsettled.get(p.action),
         }
-    runs = read_evidence(session.evidence_path, current.entered_at).runs
+    runs = session.read_evidence(current.entered_at).runs
     latest = _latest(runs)
     medium = [
         t.id

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from cutover.cli.common import FAIL, OK, UsageError, out, session_for, warn
 from cutover.judge.digest import digest, last_seen, mark_seen, person, seen_path
 from cutover.record.events import Kind
-from cutover.record.evidence import SKEW, read_evidence
+from cutover.record.evidence import SKEW
 from cutover.record.journal import iso_utc
 from cutover.runbook.durations import humanize, parse_duration
 
@@ -146,7 +146,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     session = session_for(args)
     now = datetime.now(UTC)
     since = parse_since(args.since, now)
-    read = read_evidence(session.evidence_path, since)
+    read = session.read_evidence(since)
     warn(read.warnings)
     runs = [r for r in read.runs if args.gate in (None, r.name)]
     if args.json:
@@ -185,7 +185,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     current, warnings = session.state()
     warn(warnings)
     stage = session.runbook.stage(current.stage_id)
-    runs = read_evidence(session.evidence_path, since - timedelta(days=1)).runs
+    runs = session.read_evidence(since - timedelta(days=1)).runs
     hold = session.judge_hold(current, now)
     events = session.journal.read().events
     sections = digest(

@@ -58,6 +58,7 @@ class Session:
             self.runbook.journal_path,
             actor=journal.current_actor(self.environ),
             redact=self.redact,
+            key=journal.journal_key(self.environ, self.runbook.journal_key_file),
         )
 
     def state(self) -> tuple[state.CutoverState, tuple[str, ...]]:
@@ -134,7 +135,12 @@ class Session:
             flush_s=max(1.0, min(300.0, gap / 4)),
             redact=self.redact,
             clock=clock or (lambda: datetime.now(UTC)),
+            key=self.journal.key,
         )
+
+    def read_evidence(self, since: datetime | None = None) -> evidence.EvidenceRead:
+        """The evidence, verified with the journal's key where there is one."""
+        return evidence.read_evidence(self.evidence_path, since, key=self.journal.key)
 
     def judge(
         self,
@@ -150,7 +156,7 @@ class Session:
         waiting = [t.id for t in self.runbook.triggers if t.for_s > 0 or t.respond_within_s]
         since = {}
         if waiting:
-            runs = runs if runs is not None else evidence.read_evidence(self.evidence_path).runs
+            runs = runs if runs is not None else self.read_evidence().runs
             for trigger_id in waiting:
                 began = evidence.holding_since(runs, trigger_id, now)
                 if began is not None:
@@ -206,7 +212,7 @@ class Session:
         stage = self.runbook.stage(current.stage_id)
         if runs is None:
             since = current.entered_at
-            runs = evidence.read_evidence(self.evidence_path, since).runs
+            runs = self.read_evidence(since).runs
         held_by = [t.id for t in (report.fired("medium") if report else ())]
         return judge_hold(
             stage=stage.id,

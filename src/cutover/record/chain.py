@@ -5,6 +5,7 @@ the file work)."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -92,9 +93,13 @@ _decode = json.JSONDecoder().decode
 _TEXT = tuple(k for k in ENVELOPE if k != "seq")
 
 
-def digest(obj: Mapping[str, Any]) -> str:
-    canonical = _canonical({k: v for k, v in obj.items() if k != "hash"})
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def digest(obj: Mapping[str, Any], key: bytes | None = None) -> str:
+    """An event's hash: SHA-256 of its canonical form, or with a key its HMAC-SHA-256, which
+    nobody without the key can recompute after rewriting the history."""
+    canonical = _canonical({k: v for k, v in obj.items() if k != "hash"}).encode("utf-8")
+    if key:
+        return hmac.new(key, canonical, hashlib.sha256).hexdigest()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def parse_line(raw: bytes) -> tuple[Event, dict[str, Any]] | None:
@@ -131,9 +136,9 @@ def parse_line(raw: bytes) -> tuple[Event, dict[str, Any]] | None:
     return event, obj
 
 
-def _hash_ok(obj: dict[str, Any], event: Event) -> bool:
+def _hash_ok(obj: dict[str, Any], event: Event, key: bytes | None = None) -> bool:
     try:
-        return digest(obj) == event.hash
+        return hmac.compare_digest(digest(obj, key), event.hash)
     except ValueError:  # NaN/Infinity sneaked in: not something we wrote
         return False
 
@@ -196,7 +201,11 @@ class Chain:
     line (garbage waiting for a crash's acknowledgement, a partial line) is judged afresh
     each time and never committed, so every read agrees with a fresh read of the file."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: bytes | None = None) -> None:
+        # With a key every event must carry its HMAC: a history rewritten by someone who
+        # can write the file but does not hold the key fails here.
+        self.key = key
+        self.keyed_seen = False  # an event with a valid HMAC has been read
         self.events: list[Event] = []
         self.line_of: list[int] = []
         self.warnings: list[str] = []
@@ -257,10 +266,14 @@ class Chain:
             self.lines,
             dict(self.unknown),
             len(self.accepted),
+            self.keyed_seen,
         )
 
     def _restore(self, saved: tuple) -> None:
-        n, w, self.problem, self.expected_seq, self.prev_hash, self.lines, self.unknown, a = saved
+        n, w, self.problem, self.expected_seq, self.prev_hash, self.lines, self.unknown, a, k = (
+            saved
+        )
+        self.keyed_seen = k
         del self.events[n:], self.line_of[n:], self.warnings[w:], self.accepted[a:]
 
     def _fail(self, seq: int | None, line: int | None, detail: str, summary: str) -> None:
@@ -333,7 +346,8 @@ class Chain:
         n, seq, expected = line.number, event.seq, self.expected_seq
         self.events.append(event)
         self.line_of.append(n)
-        if event.kind == Kind.CHAIN_ACCEPTED and _hash_ok(obj, event):
+        sound = self._sound(line, event, obj)
+        if event.kind == Kind.CHAIN_ACCEPTED and sound:
             self.accepted.append(
                 f"a break ({event.get('problem')}) was accepted by {event.actor} at "
                 f"{event.ts:%Y-%m-%d %H:%M}Z (seq {seq}): {event.get('note')}"
@@ -344,12 +358,15 @@ class Chain:
         if event.kind not in KNOWN_KINDS:
             count, first_seq, first_line = self.unknown.get(event.kind, (0, seq, n))
             self.unknown[event.kind] = (count + 1, first_seq, first_line)
-        if not _hash_ok(obj, event):
+        if sound is None:
+            pass  # said by _sound
+        elif not sound:
             self._fail(
                 seq,
                 n,
                 f"journal line {n} (seq {seq}) does not match its hash: changed after it "
-                "was written",
+                "was written"
+                + ("" if self.key else " (or written with a journal key this reader lacks)"),
                 f"line {n} (seq {seq}) changed after it was written",
             )
         elif seq > expected:
@@ -379,6 +396,38 @@ class Chain:
                 f"line {n} (seq {seq}) does not chain to the line before",
             )
         self.expected_seq, self.prev_hash = seq + 1, event.hash
+
+    def _sound(self, line: Line, event: Event, obj: dict[str, Any]) -> bool | None:
+        """True: the event's hash is what cutover wrote (keyed where a key is set); False:
+        it does not match; None: it is a plain hash where a key is set (said here)."""
+        if self.key is None:
+            return _hash_ok(obj, event)
+        if _hash_ok(obj, event, self.key):
+            self.keyed_seen = True
+            return True
+        if not _hash_ok(obj, event):
+            return False
+        n, seq = line.number, event.seq
+        if self.keyed_seen:
+            self._fail(
+                seq,
+                n,
+                f"journal line {n} (seq {seq}) is not keyed although the events before it are: "
+                "written by someone without the journal key",
+                f"line {n} (seq {seq}) not keyed",
+            )
+        else:
+            # A journal begun before the key was set: a person vouches for it once, under
+            # the key (`journal --accept-break`), and from there on every event is keyed.
+            self._fail(
+                seq,
+                n,
+                f"journal line {n} (seq {seq}) is not keyed, but a journal key is set: the "
+                "history before the key cannot be told from a rewritten one; look at it, then "
+                "`cutover journal --accept-break --note` vouches for it under the key",
+                "events before the key are not keyed",
+            )
+        return None
 
     def _notes(self) -> tuple[str, ...]:
         return tuple(self.accepted) + tuple(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +32,35 @@ GATE, TRIGGER = "gate", "trigger"
 # evaluation dated later than now + SKEW is refused when recorded and ignored when read:
 # one from a clock 30 days ahead once made every `for` trigger quiet for 30 days.
 SKEW = timedelta(minutes=2)
+
+
+class Unsigned(ValueError):
+    """An evidence line without a valid MAC where the journal has a key: not trusted."""
+
+
+def encode_run(run: Run, key: bytes | None = None) -> bytes:
+    """One evidence line. With the journal's key it carries an HMAC of itself, so lines
+    appended by someone who can write the file but lacks the key (three PASS lines that
+    once faked a 24 h hold) are ignored by every reader that has the key."""
+    obj = run.to_json()
+    if key:
+        obj["mac"] = _mac(obj, key)
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
+
+
+def decode_run(raw: bytes, key: bytes | None = None) -> Run:
+    """The run one line holds; ValueError (Unsigned with a key and no valid MAC) otherwise."""
+    obj = json.loads(raw)
+    if key:
+        mac = obj.pop("mac", None) if isinstance(obj, dict) else None
+        if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(obj, key)):
+            raise Unsigned("not signed with the journal key")
+    return Run.from_json(obj)
+
+
+def _mac(obj: dict[str, Any], key: bytes) -> str:
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def sql_digest(sql: str) -> str:
@@ -178,8 +208,10 @@ class EvidenceStore:
         flush_s: float = 300.0,
         redact: Callable[[str], str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        key: bytes | None = None,
     ) -> None:
         self.path = Path(path)
+        self.key = key
         self.clock = clock
         # Evaluations refused for being dated after this store's now: the caller says so.
         self.refused: list[Evaluation] = []
@@ -275,10 +307,7 @@ class EvidenceStore:
         # operator named may hold what others must reach (the demo's database data).
         folder = self.path.parent
         private_dir(folder, tighten=folder.name == ".cutover")
-        data = b"".join(
-            json.dumps(r.to_json(), ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
-            for r in runs
-        )
+        data = b"".join(encode_run(r, self.key) for r in runs)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -295,10 +324,12 @@ class EvidenceStore:
     # -- reading ---------------------------------------------------------------------------
 
     def read(self, since: datetime | None = None) -> EvidenceRead:
-        return read_evidence(self.path, since)
+        return read_evidence(self.path, since, key=self.key)
 
 
-def read_evidence(path: Path, since: datetime | None = None) -> EvidenceRead:
+def read_evidence(
+    path: Path, since: datetime | None = None, *, key: bytes | None = None
+) -> EvidenceRead:
     """Every run, folded by id (the latest line wins), oldest first; `since` keeps the runs
     that were still going at or after it."""
     try:
@@ -314,7 +345,10 @@ def read_evidence(path: Path, since: datetime | None = None) -> EvidenceRead:
     warnings: list[str] = []
     for number, raw, whole in _lines(data):
         try:
-            run = Run.from_json(json.loads(raw))
+            run = decode_run(raw, key)
+        except Unsigned:
+            warnings.append(f"evidence line {number} is not signed with the journal key; ignored")
+            continue
         except (ValueError, KeyError, TypeError, IndexError):
             what = "torn (a crash mid-write?)" if not whole else "not evidence"
             warnings.append(f"evidence line {number} is {what}; skipped")

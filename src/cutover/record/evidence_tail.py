@@ -5,17 +5,17 @@ judgement can still need are kept (what was written is not kept twice in memory)
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cutover.record.evidence import Run
+from cutover.record.evidence import Run, decode_run
 
 
 class EvidenceTail:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, key: bytes | None = None):
         self.path = Path(path)
+        self.key = key
         self._ident: tuple[int, int] | None = None  # (dev, inode) of the file read so far
         self._offset = 0
         self._partial = b""  # a last line still being written
@@ -62,7 +62,7 @@ class EvidenceTail:
 
     def _fold(self, raw: bytes) -> None:
         try:
-            run = Run.from_json(json.loads(raw))
+            run = decode_run(raw, self.key)
         except (ValueError, KeyError, TypeError, IndexError):
             self.skipped += 1
             return

@@ -22,6 +22,7 @@ from typing import Any
 
 from cutover.base.errors import CutoverError
 from cutover.base.finite import json_safe
+from cutover.base.redact import JOURNAL_KEY_ENV
 from cutover.record.chain import (
     ENVELOPE,
     GENESIS,
@@ -95,6 +96,31 @@ class ActionBusy(CutoverError):
     def __init__(self, holder: str):
         self.holder = holder
         super().__init__(f"another cutover action is in progress: {holder}")
+
+
+def journal_key(environ: Mapping[str, str], key_file: Path | None) -> bytes | None:
+    """The journal's key: CUTOVER_JOURNAL_KEY, else the runbook's [journal] key_file; None
+    when neither is set. A key file that is named and cannot be read is an error (a journal
+    written without its key would then read as broken)."""
+    text = environ.get(JOURNAL_KEY_ENV, "").strip()
+    if text:
+        return text.encode("utf-8")
+    if key_file is None:
+        return None
+    try:
+        raw = key_file.read_bytes().strip()
+    except OSError as exc:
+        raise JournalKeyMissing(
+            f"cannot read the journal key file {key_file} ([journal] key_file): "
+            f"{exc.strerror or exc}"
+        ) from None
+    if not raw:
+        raise JournalKeyMissing(f"the journal key file {key_file} is empty")
+    return raw
+
+
+class JournalKeyMissing(CutoverError):
+    """The runbook names a key file that cannot be read."""
 
 
 def current_actor(environ: Mapping[str, str] = os.environ) -> str:
@@ -231,8 +257,13 @@ class Journal:
         host: str | None = None,
         clock: Callable[[], datetime] | None = None,
         redact: Callable[[str], str] | None = None,
+        key: bytes | None = None,
     ):
         self.path = Path(path)
+        # With a key (CUTOVER_JOURNAL_KEY) each event's hash is an HMAC: whoever can write
+        # the file but lacks the key cannot rewrite the history. Without one, the chain
+        # catches accidents and careless edits, not a determined editor.
+        self.key = key or None
         # Every string written passes through the session's redactor: no secret reaches
         # the journal, whatever a flag command or an error message carried.
         self._redact = redact
@@ -357,7 +388,7 @@ class Journal:
         }
         obj.update(fields)
         obj["prev"] = prev
-        obj["hash"] = _digest(obj)
+        obj["hash"] = _digest(obj, self.key)
         line = json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
         event = Event(
             seq,
@@ -409,9 +440,22 @@ class Journal:
         if not view.lines and not self.path.exists():
             message = "the journal is empty (no file yet)"
         else:
-            message = f"{n} event{'s' if n != 1 else ''}, chain intact"
+            message = f"{n} event{'s' if n != 1 else ''}, chain intact" + (
+                " (keyed)"
+                if self.key
+                else " (not keyed: it shows accidents and careless edits, not a rewrite; "
+                "set CUTOVER_JOURNAL_KEY to make the chain an HMAC)"
+            )
         message += "".join(f"; {w}" for w in warnings) + notes
         return Verification(True, n, None, message, notes=view.notes)
+
+    def head_words(self) -> str:
+        """The chain's head as one line for a message that leaves this box (a webhook): a
+        copy of it elsewhere is what shows a later rewrite of everything up to it."""
+        state, head = _read_head(self.head_path)
+        if head is None:
+            return f"journal head {state}"
+        return f"journal head seq {head.seq} {head.hash}" + (" (keyed)" if self.key else "")
 
     def tail_since(self, seq: int) -> tuple[Event, ...]:
         """Whole-line events after `seq`, verified on the way. Polling it every second costs
@@ -435,7 +479,7 @@ class Journal:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             self._cursor = None
-            return self._judge(Chain().read(b""), 0, _read_head(self.head_path), notices)
+            return self._judge(Chain(self.key).read(b""), 0, _read_head(self.head_path), notices)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)  # no append is half-visible, head record included
             st = os.fstat(fd)
@@ -456,7 +500,7 @@ class Journal:
                 else:
                     data = None  # what was verified changed under us
             if data is None:
-                chain = Chain()
+                chain = Chain(self.key)
                 data = os.pread(fd, st.st_size, 0)
             view = chain.read(data)
             head = _read_head(self.head_path)

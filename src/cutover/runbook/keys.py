@@ -65,7 +65,7 @@ QUERY_PARAMS = ("rolled_back_at",)
 DATABASE = {"dsn_env": str, "statement_timeout": Duration, "pooler": str}
 
 
-JOURNAL = {"path": str}
+JOURNAL = {"path": str, "key_file": str}
 
 
 FLAG_COMMON = {"kind": str, "observed": dict}

@@ -72,6 +72,8 @@ def _build(r: Reader, data: dict, path: Path) -> Runbook | None:
     database = read_database(r, data.get("database", {}))
     journal = r.table(data.get("journal", {}), ("journal",), JOURNAL, what="[journal]")
     journal_path = folder / journal.get("path", ".cutover/journal.jsonl")
+    key_file = journal.get("key_file")
+    journal_key_file = folder / Path(key_file).expanduser() if key_file else None
     probes = read_probes(r, top.get("probes", {}))
     queries = read_queries(r, top.get("queries", {}), folder)
     flag = read_flag(r, data.get("flag"), folder, queries) if "flag" in data else None
@@ -91,6 +93,7 @@ def _build(r: Reader, data: dict, path: Path) -> Runbook | None:
         version=version,
         database=database,
         journal_path=journal_path,
+        journal_key_file=journal_key_file,
         flag=flag,
         probes=probes,
         queries=queries,

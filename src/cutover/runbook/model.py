@@ -278,6 +278,8 @@ class Runbook:
     triggers: tuple[Trigger, ...]
     notify: tuple[Notify, ...] = ()
     rollback: Rollback | None = None
+    # A file holding the journal's key (resolved; `~` expanded); CUTOVER_JOURNAL_KEY wins.
+    journal_key_file: Path | None = None
 
     @property
     def folder(self) -> Path:

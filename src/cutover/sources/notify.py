@@ -81,8 +81,12 @@ class Notifier:
         redact: Callable[[str], str] = lambda text: text,
         backoff_s: Sequence[float] = BACKOFF_S,
         timeout_s: float = 10.0,
+        head: Callable[[], str] | None = None,
     ) -> None:
         self.hooks = list(hooks)
+        # Every post ends with the journal's head hash: a copy of the chain's head kept by
+        # the receiver, outside this box.
+        self._head = head
         self._say = say
         # The URLs are secrets too, whatever the runbook's redactor knows.
         secrets = [h.url for h in self.hooks]
@@ -144,6 +148,11 @@ class Notifier:
 
     async def _post(self, hook: Webhook, text: str) -> tuple[bool, str, float | None]:
         """(delivered, what went wrong, how long the receiver asked us to wait)."""
+        if self._head is not None:
+            try:
+                text = f"{text}\n— {self._head()}"
+            except OSError:
+                text = f"{text}\n— journal head unreadable"
         try:
             async with asyncio.timeout(self._deadline_s):
                 response = await self._client.post(hook.url, json={"text": text})

@@ -9,7 +9,6 @@ from cutover.base.errors import CutoverError
 from cutover.judge.hold import judge_gate
 from cutover.judge.session import Session
 from cutover.record.events import Kind
-from cutover.record.evidence import read_evidence
 from cutover.record.journal import Event, iso_utc
 from cutover.record.state import CutoverState
 from cutover.runbook.durations import humanize
@@ -41,7 +40,7 @@ def not_yet(session: Session, state: CutoverState, step: Step, now: datetime) ->
             return ""
         return f"{humanize(step.after_s - in_stage)} of the {humanize(step.after_s)} left"
     stage = session.runbook.stage(state.stage_id)
-    runs = read_evidence(session.evidence_path, state.entered_at).runs
+    runs = session.read_evidence(state.entered_at).runs
     accepted = [(g.start, g.end) for g in state.accepted_gaps]
     short = []
     for gate in step.needs:

@@ -7,7 +7,6 @@ No UI here: the benchmark (bench/console_evidence.py) drives it without a termin
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cutover.judge.check import CheckReport, evaluations
-from cutover.record.evidence import TRIGGER, Evaluation, EvidenceStore, Run
+from cutover.record.evidence import TRIGGER, Evaluation, EvidenceStore, Run, Unsigned, decode_run
 
 # The last whole line read is checked again before reading on: a file rewritten under the
 # same name and size would otherwise be folded onto runs it no longer has.
@@ -27,8 +26,9 @@ class EvidenceFollower:
     incrementally: a poll that finds nothing new costs one stat. It starts over when the
     file shrank, was replaced, or changed under what was read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: bytes | None = None) -> None:
         self.path = Path(path)
+        self.key = key
         self.runs: dict[str, Run] = {}
         self.warnings: list[str] = []
         self.version = 0  # bumps whenever `runs` changes
@@ -91,7 +91,12 @@ class EvidenceFollower:
             if not raw.strip():
                 continue
             try:
-                run = Run.from_json(json.loads(raw))
+                run = decode_run(raw, self.key)
+            except Unsigned:
+                self.warnings.append(
+                    f"evidence line {self._line} is not signed with the journal key; ignored"
+                )
+                continue
             except (ValueError, KeyError, TypeError, IndexError):
                 self.warnings.append(f"evidence line {self._line} is not evidence; skipped")
                 continue

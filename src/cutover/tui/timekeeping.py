@@ -34,7 +34,7 @@ class TimeMixin:
         session = self.session
         self.evidence = EvidenceFeed(
             session.evidence_store("console", clock=lambda: self.clock()),
-            EvidenceFollower(session.evidence_path),
+            EvidenceFollower(session.evidence_path, session.journal.key),
             session.sql_digests(),
         )
         self.hold: Hold | None = None
