@@ -37,7 +37,10 @@ async def serve(
     flag, problem = open_flag_or_none(session)
     hooks, problems = notify.webhooks(book.notify, session.environ)
     notifier = notify.Notifier(
-        hooks, say=lambda line: watcher.say(line, notify=False), redact=session.redact
+        hooks,
+        say=lambda line: watcher.say(line, notify=False),
+        redact=session.redact,
+        head=session.journal.head_words,
     )
     watcher = Watcher(
         session,
