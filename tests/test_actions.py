@@ -12,7 +12,7 @@ import pytest
 
 from cutover.judge.session import Session
 from cutover.runbook import loader as runbook
-from cutover.traffic import actions
+from cutover.traffic import actions, settling
 from cutover.traffic.flags import FlagError, VercelFlag
 from moves_world import (
     KEY,
@@ -557,7 +557,7 @@ def crashed_intent(session: Session, to_percent: int, to_stage: str) -> None:
 async def test_reconcile_records_done_when_the_flag_shows_the_change_live(session, flag, vercel):
     crashed_intent(session, 10, "canary")
     set_by_hand(vercel, 10)
-    lines = await actions.reconcile_if_idle(session, flag)
+    lines = await settling.reconcile_if_idle(session, flag)
     assert "took effect" in lines[0]
     done = journal(session.runbook.path)[-1]
     assert (done["kind"], done["reconciled"], done["action"]) == (
@@ -575,7 +575,7 @@ async def test_reconcile_records_failed_when_the_value_is_stored_but_not_live(
     vercel.next_deployment_fails = True
     with pytest.raises(FlagError):
         await flag.set(10)
-    lines = await actions.reconcile_if_idle(session, flag)
+    lines = await settling.reconcile_if_idle(session, flag)
     assert "did not take effect" in lines[0] and "not live" in lines[0]
     assert journal(session.runbook.path)[-1]["kind"] == "advance.failed"
     assert session.state()[0].stage_id == "off"
@@ -584,7 +584,7 @@ async def test_reconcile_records_failed_when_the_value_is_stored_but_not_live(
 async def test_reconcile_leaves_an_action_in_flight_alone(session, flag, vercel):
     crashed_intent(session, 10, "canary")
     with Session(session.runbook, {"USER": "alice"}).journal.action_lock("advance to 10 %"):
-        lines = await actions.reconcile_if_idle(session, flag)
+        lines = await settling.reconcile_if_idle(session, flag)
     assert "in flight" in lines[0] and "alice" in lines[0]
     assert kinds(session.runbook.path) == ["advance.intent"]
     assert session.state()[0].pending is not None

@@ -10,19 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import cutover.sources.probes
 from cutover.demo.rlm import RLMServer
 from cutover.runbook.model import Probe
 from cutover.runbook.templates import expand_env
-from cutover.sources.probes import (
-    Link,
-    ProbeStatus,
-    check_deprecation,
-    parse_deprecation,
-    parse_links,
-    parse_sunset,
-    run_probe,
-)
+from cutover.sources import deprecation, probe_checks, probes
+from cutover.sources.deprecation import Link, parse_deprecation, parse_links, parse_sunset
+from cutover.sources.probe_checks import check_deprecation
+from cutover.sources.probes import ProbeStatus, run_probe
 
 
 def health_probe(rlm: RLMServer, **overrides) -> Probe:
@@ -44,9 +38,10 @@ def v1_probe(rlm: RLMServer, **overrides) -> Probe:
 
 
 def test_the_parsers_doctests_hold() -> None:
-    failures, tried = doctest.testmod(cutover.sources.probes)
-    assert tried > 10
-    assert failures == 0
+    outcomes = [doctest.testmod(m) for m in (deprecation, probe_checks, probes)]
+    assert all(tried > 0 for _, tried in outcomes)
+    assert sum(tried for _, tried in outcomes) > 10
+    assert sum(failures for failures, _ in outcomes) == 0
 
 
 # ---------------------------------------------------------------- /health
@@ -113,7 +108,7 @@ async def test_expected_headers_exact_or_present(rlm: RLMServer) -> None:
 def test_a_body_that_is_not_json_fails_expect_json() -> None:
     # Every route of the fake RLM speaks JSON, so this one is judged by the pure function.
     probe = Probe(id="x", url="http://rlm/health", expect_json={"ok": True})
-    lines = cutover.sources.probes.check_response(
+    lines = probe_checks.check_response(
         probe, 200, {"Content-Type": "text/html"}, b"<html>oops</html>", now=datetime.now(UTC)
     )
     assert lines == ("✓ status 200", "✗ body is not JSON (text/html, 17 bytes)")

@@ -13,14 +13,14 @@ from cutover.judge.session import Session
 from cutover.record.journal import ActionBusy
 from cutover.sources import db
 from cutover.sources.observe import Unobservable, wait_until_effective
-from cutover.traffic import actions
+from cutover.traffic import actions, settling
 from cutover.traffic.detach import outlive_terminal
 from cutover.traffic.flags import Flag, open_flag_or_none
 
 
 async def reconcile_on_start(session: Session, flag: Flag) -> None:
     """A crashed action is settled by the next command that starts, whichever it is."""
-    for line in await actions.reconcile_if_idle(session, flag):
+    for line in await settling.reconcile_if_idle(session, flag):
         err(f"! {line}")
 
 
@@ -198,9 +198,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     session = session_for(args)
     flag = _flag(session)
 
-    async def go() -> actions.Reconciled:
+    async def go() -> settling.Reconciled:
         try:
-            return await actions.record_reading(session, flag, note=args.note, progress=_say)
+            return await settling.record_reading(session, flag, note=args.note, progress=_say)
         finally:
             await flag.aclose()
 

@@ -1,229 +1,24 @@
-"""Changing where traffic goes: advance, step back, rollback, and reconciling a crashed one.
-
-Every change is journaled before it takes effect (intent, fsynced) and after (outcome, with
-what was verified), and counts as done only when the flag reads back the new value and, where
-the platform needs it, a new deployment carrying it is live (DESIGN principles 3, 4, 6).
-"""
+"""Moving traffic: advance (guarded by sign-offs, hold, gates and triggers), and step back and
+rollback toward safety; each move is one journaled change of the flag (change.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cutover.base.errors import CutoverError
 from cutover.judge.check import CheckReport, GateReport
 from cutover.judge.session import Session
 from cutover.judge.verdicts import Verdict
 from cutover.record import snapshots
-from cutover.record.events import Kind, move_kind
+from cutover.record.events import Kind
 from cutover.record.journal import ActionBusy
 from cutover.record.state import CutoverState
 from cutover.runbook.model import Stage
 from cutover.sources.results import QueryResult
+from cutover.traffic.change import Outcome, Progress, Refused, change_flag, quiet
 from cutover.traffic.flags import Flag, FlagError, FlagState
-from cutover.traffic.machine import decide, flag_disagrees, next_stage, rollback_stage
-
-Progress = Callable[[str], None]
-
-
-def _quiet(line: str) -> None:
-    pass
-
-
-class Refused(CutoverError):
-    """The guards said no; the message says why, in the operator's words."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    move: str
-    ok: bool
-    from_percent: int
-    to_percent: int
-    to_stage: str
-    took_s: float
-    attempts: int
-    message: str
-    flag: FlagState | None = None
-    done_at: datetime | None = None
-
-
-def _verified(state: FlagState, percent: int) -> str | None:
-    """Why the read-back does not show the change as done, or None when it does."""
-    if state.percent != percent:
-        return f"the flag reads {state.percent} %, not {percent} %"
-    if not state.in_effect:
-        return f"the flag reads {percent} % but it is not live yet ({state.detail})"
-    return None
-
-
-def _settled_at(read: FlagState | None, percent: int) -> bool:
-    """The flag already reads `percent`, it is live, and nothing in flight can change that."""
-    return read is not None and read.settled and _verified(read, percent) is None
-
-
-async def _read_before(flag: Flag, move: str, progress: Progress) -> FlagState | None:
-    """What the flag reads before a move changes it; None (and a line) when it cannot be
-    read. A rollback goes ahead regardless; advance and step back have read it already."""
-    try:
-        return await flag.read()
-    except FlagError as exc:
-        progress(f"{move}: cannot read the flag before changing it ({exc}); going ahead")
-        return None
-
-
-async def _change(
-    session: Session,
-    flag: Flag,
-    *,
-    move: str,
-    state: CutoverState,
-    target: Stage,
-    percent: int,
-    reason: str,
-    progress: Progress,
-    attempts: int | None,
-    retry_delay_s: float,
-    before: FlagState | None = None,
-    read_first: bool = False,
-    extra: dict | None = None,
-) -> Outcome:
-    """Journal the intent, set and verify (retrying when asked), journal the outcome.
-
-    Interrupted (cancelled) after the intent, it journals nothing more: whether the change
-    took effect is not known here (a redeploy may still be building), and the next command
-    settles the intent by what the flag reads once it is final (`reconcile`)."""
-    action = uuid.uuid4().hex[:12]
-    started = time.monotonic()
-    fields: dict = {
-        "action": action,
-        "from_stage": state.stage_id,
-        "to_stage": target.id,
-        # What the flag read, when it was read before the intent; a rollback journals its
-        # intent first (it must be durable before anything else) and reads after.
-        "from_percent": before.percent if before is not None else None,
-        "journal_percent": state.percent,
-        "to_percent": percent,
-        "reason": reason,
-    }
-    if before is not None:
-        fields["flag_read"] = before.summary()
-    fields.update(extra or {})
-    session.journal.append(move_kind(move, "intent"), **fields)
-    shown_from = f"{before.percent} %" if before is not None else f"{state.percent} % (journal)"
-    progress(f"{move}: {shown_from} → {percent} % ({target.title}), journaled")
-    if read_first:
-        before = await _read_before(flag, move, progress)
-    if _settled_at(before, percent):
-        # Nothing to do: say so and journal it, without touching production.
-        assert before is not None
-        took = time.monotonic() - started
-        done = session.journal.append(
-            move_kind(move, "done"),
-            action=action,
-            flag_percent=before.percent,
-            from_percent=before.percent,
-            unchanged=True,
-            verified=f"the flag already read {percent} % and it was live; production not touched",
-            took_s=round(took, 1),
-            attempts=0,
-        )
-        progress(f"✓ the flag already reads {percent} % and it is live: nothing to change")
-        return Outcome(
-            move,
-            True,
-            before.percent if before.percent is not None else state.percent,
-            percent,
-            target.id,
-            took,
-            0,
-            f"{move}: the flag already reads {percent} % and it is live; production not touched",
-            before,
-            done.ts,
-        )
-    read_back, attempt, last_error = await _attempts(
-        flag, percent, progress, attempts, retry_delay_s
-    )
-    from_percent = before.percent if before is not None else None
-    took = time.monotonic() - started
-    if read_back is None:
-        session.journal.append(
-            move_kind(move, "failed"),
-            action=action,
-            error=last_error,
-            from_percent=from_percent,
-            took_s=round(took, 1),
-        )
-        progress(f"✗ {move} failed after {attempt} attempt(s): {last_error}")
-        return Outcome(
-            move,
-            False,
-            from_percent if from_percent is not None else state.percent,
-            percent,
-            target.id,
-            took,
-            attempt,
-            f"{move} to {percent} % failed: {last_error}",
-        )
-    verified = f"flag reads {read_back.percent} %" + (
-        f"; {read_back.detail}" if read_back.detail else ""
-    )
-    done = session.journal.append(
-        move_kind(move, "done"),
-        action=action,
-        flag_percent=read_back.percent,
-        from_percent=from_percent,
-        verified=verified,
-        took_s=round(took, 1),
-        attempts=attempt,
-    )
-    progress(f"✓ {move} verified in {took:.1f}s: {verified}")
-    return Outcome(
-        move,
-        True,
-        from_percent if from_percent is not None else state.percent,
-        percent,
-        target.id,
-        took,
-        attempt,
-        f"{move} to {percent} % verified in {took:.1f}s",
-        read_back,
-        done.ts,
-    )
-
-
-async def _attempts(
-    flag: Flag,
-    percent: int,
-    progress: Progress,
-    attempts: int | None,
-    retry_delay_s: float,
-) -> tuple[FlagState | None, int, str]:
-    """Set and verify until verified or `attempts` run out: (read-back or None, tries, last
-    error). Backs off from `retry_delay_s` up to 30 s between tries."""
-    attempt, delay, last_error = 0, retry_delay_s, ""
-    while True:
-        attempt += 1
-        lasting = False  # a refusal (bad token, wrong project) that waiting will not cure
-        try:
-            read_back = await flag.set(percent, progress)
-            problem = _verified(read_back, percent)
-            if problem is None:
-                return read_back, attempt, ""
-            last_error = f"not verified: {problem}"
-        except FlagError as exc:
-            last_error, lasting = str(exc), not exc.retryable
-        if attempts is not None and attempt >= attempts:
-            return None, attempt, last_error
-        # A rollback keeps trying whatever failed; a lasting failure needs a human meanwhile.
-        todo = "; it will not pass by itself: fix it while this retries" if lasting else ""
-        progress(f"attempt {attempt} failed: {last_error}{todo}; retrying in {delay:g}s")
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)
+from cutover.traffic.machine import decide, next_stage, rollback_stage
 
 
 async def advance(
@@ -233,7 +28,7 @@ async def advance(
     report: CheckReport | None,
     confirm: int,
     to_stage: str | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     now: datetime | None = None,
     results: Mapping[str, QueryResult] | None = None,
     overrides: Sequence[str] = (),
@@ -310,7 +105,7 @@ async def advance(
                     f"advance refused: you typed {confirm} but {target.title} runs at "
                     f"{target.percent} %; type {target.percent} to confirm"
                 )
-            return await _change(
+            return await change_flag(
                 session,
                 flag,
                 move="advance",
@@ -398,7 +193,7 @@ async def stepback(
     flag: Flag,
     *,
     reason: str,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     attempts: int | None = None,
     retry_delay_s: float = 2.0,
 ) -> Outcome:
@@ -429,7 +224,7 @@ async def rollback(
     *,
     reason: str,
     to_stage: str | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     attempts: int | None = None,
     retry_delay_s: float = 2.0,
 ) -> Outcome:
@@ -497,7 +292,7 @@ async def _safely(
                 chain = getattr(fresh, "chain", None)
                 if chain is not None:
                     extra["chain_broken"] = getattr(chain, "summary", str(chain))
-                return await _change(
+                return await change_flag(
                     session,
                     flag,
                     move=move,
@@ -517,160 +312,3 @@ async def _safely(
                 progress(f"waiting for the action lock: {exc.holder}")
             await asyncio.sleep(1.0)
             waited += 1.0
-
-
-async def settle_pending(
-    session: Session,
-    flag: Flag,
-    *,
-    wait_s: float = 0.0,
-    poll_s: float = 2.0,
-    progress: Progress = _quiet,
-) -> list[str]:
-    """Close an intent with no outcome (a crash or an interruption mid-move) by what the flag
-    reads once it is final. A deployment still QUEUED or BUILDING may yet make the change
-    live, so it is waited for (up to `wait_s`) and, if still not final, recorded as
-    unsettled: the journal says "done" or "failed" only when that is what happened.
-
-    Callers hold the action lock or check that nobody does; a live action elsewhere is not
-    a crash. Returns what it told the operator."""
-    state, _ = session.state()
-    pending = state.pending
-    if pending is None:
-        return []
-    who = f"{pending.move} to {pending.to_percent} % by {pending.actor}"
-    started = time.monotonic()
-    while True:
-        try:
-            read = await flag.read()
-        except FlagError as exc:
-            line = (
-                f"{who} at {pending.at:%Y-%m-%d %H:%M:%S}Z has no outcome, and the flag "
-                f"cannot be read to settle it: {exc}"
-            )
-            progress(line)
-            return [line]
-        if read.settled or time.monotonic() - started >= wait_s:
-            break
-        progress(f"{who}: waiting for deployment {read.pending_deployment} ({read.pending_state})")
-        await asyncio.sleep(poll_s)
-    if not read.settled:
-        last = state.unsettled.get(pending.action) if hasattr(state, "unsettled") else None
-        now_pending = f"{read.pending_deployment} {read.pending_state}"
-        if last != now_pending:
-            session.journal.append(
-                Kind.MOVE_UNSETTLED,
-                action=pending.action,
-                move=pending.move,
-                pending=now_pending,
-                flag_read=read.summary(),
-            )
-        line = (
-            f"{who} has no outcome yet: pending: deployment {read.pending_deployment} "
-            f"{read.pending_state}; it settles once the deployment is final"
-        )
-        progress(line)
-        return [line]
-    problem = _verified(read, pending.to_percent)
-    if problem is None:
-        session.journal.append(
-            move_kind(pending.move, "done"),
-            action=pending.action,
-            flag_percent=read.percent,
-            reconciled=True,
-            flag_read=read.summary(),
-            verified=f"reconciled after an interruption: flag reads {read.percent} % and it "
-            "is live",
-        )
-        line = f"reconciled: {who} was interrupted but took effect (flag reads {read.percent} %)"
-    else:
-        session.journal.append(
-            move_kind(pending.move, "failed"),
-            action=pending.action,
-            flag_percent=read.percent,
-            reconciled=True,
-            flag_read=read.summary(),
-            error=f"interrupted; {problem}",
-        )
-        line = f"reconciled: {who} was interrupted and did not take effect ({problem})"
-    progress(line)
-    return [line]
-
-
-# The name the callers know; settling is what reconciling an interrupted move means.
-reconcile = settle_pending
-
-
-async def reconcile_if_idle(session: Session, flag: Flag, wait_s: float = 0.0) -> list[str]:
-    """Settle an interrupted move only when no other process is mid-action (it holds the
-    lock while it acts)."""
-    state, _ = session.state()
-    if state.pending is None:
-        return []
-    try:
-        with session.journal.action_lock("reconcile"):
-            return await settle_pending(session, flag, wait_s=wait_s)
-    except ActionBusy as exc:
-        return [f"an action is in flight: {exc.holder}"]
-
-
-@dataclass(frozen=True)
-class Reconciled:
-    consistent: bool  # the journal and the flag now agree
-    message: str
-
-
-async def record_reading(
-    session: Session, flag: Flag, *, note: str = "", progress: Progress = _quiet
-) -> Reconciled:
-    """`cutover reconcile`: after a drift, record what the flag reads. The journal's stage
-    moves back to the latest stage (at or before the current one) that runs at that
-    percent; never forward, which would skip that stage's guards."""
-    with session.journal.action_lock("reconcile"):
-        await settle_pending(session, flag, wait_s=600.0, progress=progress)
-        state, _ = session.state()
-        if state.pending is not None:
-            return Reconciled(False, "an interrupted move is still not settled; try again")
-        read = await flag.read()
-        book = session.runbook
-        stage = book.stage(state.stage_id)
-        if not read.settled:
-            return Reconciled(
-                False,
-                f"deployment {read.pending_deployment} is {read.pending_state}: nothing is "
-                "settled until it ends; try again then",
-            )
-        if flag_disagrees(read, stage) is None:
-            return Reconciled(
-                True, f"nothing to reconcile: the flag reads {read.percent} % as {stage.id} wants"
-            )
-        if read.percent is None or not read.in_effect:
-            return Reconciled(
-                False,
-                f"the flag's stored value is not what traffic gets ({read.detail}): roll back "
-                "(it sets and redeploys), or redeploy by hand, then reconcile",
-            )
-        upto = book.stages[: book.stage_index(stage.id) + 1]
-        matching = [s for s in upto if s.percent == read.percent]
-        landing = matching[-1] if matching else stage
-        session.journal.append(
-            Kind.RECONCILE,
-            from_stage=stage.id,
-            to_stage=landing.id,
-            flag_percent=read.percent,
-            journal_percent=state.percent,
-            flag_read=read.summary(),
-            note=note,
-        )
-        if matching:
-            return Reconciled(
-                True,
-                f"recorded: the flag reads {read.percent} %; the journal now says "
-                f"{landing.id} ({landing.percent} %)",
-            )
-        return Reconciled(
-            False,
-            f"recorded: the flag reads {read.percent} %, but no stage at or before {stage.id} "
-            f"runs at {read.percent} %: roll back, or step back, to bring traffic to a "
-            "stage's percent",
-        )
