@@ -18,7 +18,7 @@ from cutover.runbook.model import Query
 from cutover.runbook.templates import expand_env
 from cutover.sources import httpclient
 from cutover.sources.caps import MAX_ROWS, cap_row, cap_text
-from cutover.sources.probes import _reason, _scrub, expand_headers, redact_url
+from cutover.sources.probes import expand_headers, failure_reason, redact_url, scrub_secrets
 from cutover.sources.results import Cause, QueryResult
 
 if TYPE_CHECKING:  # httpx and jsonpath are imported when an http query is read or run
@@ -165,9 +165,9 @@ async def run_http(
             Cause.FAILED,
         )
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-        reason = _scrub(_reason(exc), url)
+        reason = scrub_secrets(failure_reason(exc), url)
         return failed(f"unreachable: {query.method} {shown}: {reason}", Cause.UNREACHABLE)
-    if status >= 400:
+    if not 200 <= status < 300:  # a redirect or an informational answer is no answer either
         return failed(f"HTTP {status} from {query.method} {shown}{_said(body)}", Cause.FAILED)
     try:
         doc = json.loads(body)
