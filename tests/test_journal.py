@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from cutover.record.identity import current_actor
 from cutover.record.journal import (
     TORN_KIND,
     ActionBusy,
     Event,
     Journal,
     _digest,
-    current_actor,
     remove,
 )
 

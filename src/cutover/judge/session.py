@@ -19,7 +19,7 @@ from cutover.judge.check import (
     queries_for,
 )
 from cutover.judge.hold import Hold, judge_hold
-from cutover.record import evidence, journal, snapshots, state
+from cutover.record import evidence, identity, journal, snapshots, state
 from cutover.runbook.model import Query, Runbook, Stage
 from cutover.sources.results import QueryResult
 
@@ -56,9 +56,9 @@ class Session:
         self.redact = redact.for_runbook(self.runbook, self.environ)
         self.journal = journal.Journal(
             self.runbook.journal_path,
-            actor=journal.current_actor(self.environ),
+            actor=identity.current_actor(self.environ),
             redact=self.redact,
-            key=journal.journal_key(self.environ, self.runbook.journal_key_file),
+            key=identity.journal_key(self.environ, self.runbook.journal_key_file),
         )
 
     def state(self) -> tuple[state.CutoverState, tuple[str, ...]]:

@@ -6,14 +6,13 @@ and verified incrementally; plus the lock that serialises actions.
 from __future__ import annotations
 
 import fcntl
-import getpass
 import hashlib
 import json
 import os
 import socket
 import stat
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from cutover.base.errors import CutoverError
-from cutover.base.finite import json_safe
-from cutover.base.redact import JOURNAL_KEY_ENV
 from cutover.record.chain import (
     ENVELOPE,
     GENESIS,
@@ -37,6 +34,8 @@ from cutover.record.chain import (
 )
 from cutover.record.chain import digest as _digest
 from cutover.record.events import Kind
+from cutover.record.fields import iso_utc, plain_fields, redacted
+from cutover.record.identity import current_actor
 
 __all__ = [
     "ENVELOPE",
@@ -98,50 +97,6 @@ class ActionBusy(CutoverError):
         super().__init__(f"another cutover action is in progress: {holder}")
 
 
-def journal_key(environ: Mapping[str, str], key_file: Path | None) -> bytes | None:
-    """The journal's key: CUTOVER_JOURNAL_KEY, else the runbook's [journal] key_file; None
-    when neither is set. A key file that is named and cannot be read is an error (a journal
-    written without its key would then read as broken)."""
-    text = environ.get(JOURNAL_KEY_ENV, "").strip()
-    if text:
-        return text.encode("utf-8")
-    if key_file is None:
-        return None
-    try:
-        raw = key_file.read_bytes().strip()
-    except OSError as exc:
-        raise JournalKeyMissing(
-            f"cannot read the journal key file {key_file} ([journal] key_file): "
-            f"{exc.strerror or exc}"
-        ) from None
-    if not raw:
-        raise JournalKeyMissing(f"the journal key file {key_file} is empty")
-    return raw
-
-
-class JournalKeyMissing(CutoverError):
-    """The runbook names a key file that cannot be read."""
-
-
-def current_actor(environ: Mapping[str, str] = os.environ) -> str:
-    """The login name behind this session (the human, when run through sudo), and where
-    they came in from over SSH."""
-    name = environ.get("SUDO_USER") or environ.get("USER") or environ.get("LOGNAME")
-    if not name:
-        try:
-            name = getpass.getuser()
-        except (KeyError, OSError):  # no passwd entry, e.g. a bare container uid
-            name = f"uid {os.getuid()}"
-    ssh = environ.get("SSH_CONNECTION", "").split()
-    return f"{name} from {ssh[0]}" if ssh else name
-
-
-def iso_utc(dt: datetime) -> str:
-    if dt.tzinfo is None:
-        raise ValueError(f"naive datetime {dt.isoformat()} (give it a timezone)")
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def head_path(path: Path) -> Path:
     return path.with_name(path.name + HEAD_SUFFIX)
 
@@ -154,43 +109,6 @@ def remove(path: Path) -> None:
     # never a head record naming events that are gone (a broken chain).
     head_path(path).unlink(missing_ok=True)
     path.unlink(missing_ok=True)
-
-
-def _encode_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        try:
-            return iso_utc(value)
-        except ValueError as e:
-            raise TypeError(str(e)) from None
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
-def _plain_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields exactly as they will read back (tuples as lists, datetimes as text), so
-    the Event that append returns equals the one read later."""
-    clash = sorted(set(fields) & set(ENVELOPE))
-    if clash:
-        raise ValueError(f"journal field name(s) {', '.join(clash)} are reserved for the envelope")
-    plain = {}
-    for name, value in fields.items():
-        try:
-            text = json.dumps(
-                json_safe(value), default=_encode_value, ensure_ascii=False, allow_nan=False
-            )
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"journal field {name!r}: {e}") from None
-        plain[name] = json.loads(text)
-    return plain
-
-
-def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _redacted(v, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v, redact) for v in value]
-    return value
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -291,9 +209,9 @@ class Journal:
         kind = str(kind)
         if not kind:
             raise ValueError("journal event kind is empty")
-        plain = _plain_fields(fields)
+        plain = plain_fields(fields)
         if self._redact is not None:
-            plain = {k: _redacted(v, self._redact) for k, v in plain.items()}
+            plain = {k: redacted(v, self._redact) for k, v in plain.items()}
         ts = self._clock()
         self._secure()
         _make_dirs(self.path.parent)
@@ -448,6 +366,11 @@ class Journal:
             )
         message += "".join(f"; {w}" for w in warnings) + notes
         return Verification(True, n, None, message, notes=view.notes)
+
+    @property
+    def redactor(self) -> Callable[[str], str] | None:
+        """The session's redactor, for what is written elsewhere on the journal's behalf."""
+        return self._redact
 
     def head_words(self) -> str:
         """The chain's head as one line for a message that leaves this box (a webhook): a

@@ -18,7 +18,7 @@ from cutover.judge.hold import Hold
 from cutover.judge.session import Session
 from cutover.record import snapshots
 from cutover.record.evidence_tail import EvidenceTail
-from cutover.record.journal import current_actor
+from cutover.record.identity import current_actor
 from cutover.record.state import CutoverState
 from cutover.sources.notify import Notifier
 from cutover.sources.probes import ProbeResult
