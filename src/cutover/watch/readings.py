@@ -168,8 +168,12 @@ class Readings:
         self.flag_state = got
 
     def _stage_probes(self, current: CutoverState) -> list[str]:
+        """The stage's probes that change nothing (GET, HEAD): the watcher runs them on a
+        timer, as the console does. One with a side effect (the v1 deprecation probe POSTs a
+        test import) runs only when a person signs its step."""
         stage = self.book.stage(current.stage_id)
-        wanted = [s.probe for s in stage.steps if s.probe and s.probe in self.book.probes]
+        probes = self.book.probes
+        wanted = [s.probe for s in stage.steps if s.probe in probes and probes[s.probe].safe]
         return list(dict.fromkeys(wanted))
 
     async def _run_probes(self, probe_ids: list[str], now: datetime) -> dict[str, ProbeResult]:
