@@ -195,7 +195,7 @@ async def _attempts(
 ) -> tuple[FlagState | None, int, str]:
     """Set and verify until verified or `attempts` run out: (read-back or None, tries, last
     error). Backs off from `retry_delay_s` up to 30 s between tries."""
-    attempt, delay, last_error = 0, retry_delay_s, ""
+    attempt, delay, last_error, shown = 0, retry_delay_s, "", ""
     while True:
         attempt += 1
         lasting = False  # a refusal (bad token, wrong project) that waiting will not cure
@@ -206,11 +206,17 @@ async def _attempts(
                 return read_back, attempt, ""
             last_error = f"not verified: {problem}"
         except FlagError as exc:
-            last_error, lasting = str(exc), not exc.retryable
+            # The journal gets the message; what the tool printed is for the screen only.
+            last_error, lasting = exc.journaled, not exc.retryable
+            shown = str(exc)
+        else:
+            shown = last_error
         if attempts is not None and attempt >= attempts:
+            if shown != last_error:
+                progress(f"attempt {attempt} failed: {shown}")
             return None, attempt, last_error
         # A rollback keeps trying whatever failed; a lasting failure needs a human meanwhile.
         todo = "; it will not pass by itself: fix it while this retries" if lasting else ""
-        progress(f"attempt {attempt} failed: {last_error}{todo}; retrying in {delay:g}s")
+        progress(f"attempt {attempt} failed: {shown}{todo}; retrying in {delay:g}s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)

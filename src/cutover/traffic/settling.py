@@ -143,8 +143,7 @@ async def record_reading(
         if read.percent is None or not read.in_effect:
             return Reconciled(
                 False,
-                f"the flag's stored value is not what traffic gets ({read.detail}): roll back "
-                "(it sets and redeploys), or redeploy by hand, then reconcile",
+                f"the flag's stored value is not what traffic gets ({read.detail}): {read.remedy}",
             )
         upto = book.stages[: book.stage_index(stage.id) + 1]
         matching = [s for s in upto if s.percent == read.percent]

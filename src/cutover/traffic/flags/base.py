@@ -31,6 +31,9 @@ class FlagState:
     # live: nothing about traffic is settled until it ends.
     pending_deployment: str | None = None
     pending_state: str | None = None
+    # What to do when the stored value is not what traffic gets, in this flag kind's own
+    # terms (a file to create, a deployment to redeploy); said by reconcile and the drift.
+    remedy: str = "roll back (it sets the flag and makes it live), then reconcile"
 
     @property
     def in_effect(self) -> bool:
@@ -56,11 +59,14 @@ class FlagState:
 
 
 class FlagError(CutoverError):
-    """A flag operation failed; the message says what, where and what to do."""
+    """A flag operation failed; the message says what, where and what to do. `said` is what
+    the failing tool itself printed (a command's stderr, redacted): shown on screen, never
+    journaled, since a derived form of a secret (its base64, a part) escapes redaction."""
 
-    def __init__(self, message: str, *, retryable: bool = False):
-        super().__init__(message)
+    def __init__(self, message: str, *, retryable: bool = False, said: str = ""):
+        super().__init__(message + (f"; {said}" if said else ""))
         self.retryable = retryable
+        self.journaled = message
 
 
 class Flag(Protocol):

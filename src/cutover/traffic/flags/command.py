@@ -123,13 +123,18 @@ class CommandFlag:
         code, out, err = await self._run(self.get_command)
         if code != 0:
             raise FlagError(
-                f"flag get command exited {code}: {self.get_command}; "
-                f"stderr: {self.redact(_tail(err))}{self._hint}"
+                f"flag get command exited {code}: {self.get_command}{self._hint}",
+                said=f"stderr: {self.redact(_tail(err))}",
             )
         raw = self.redact(out.decode("utf-8", "replace").strip())
         percent, note = parse_percent(raw if raw else None)
         detail = f"get → {raw[:40] or '(empty)'}" + (f" · {note}" if note else "")
-        return FlagState(percent, raw or None, detail=detail)
+        return FlagState(
+            percent,
+            raw or None,
+            detail=detail,
+            remedy="roll back (it runs your set command), or run it by hand, then reconcile",
+        )
 
     async def set(self, percent: int, progress: Progress = _quiet) -> FlagState:
         check_percent(percent)
@@ -138,8 +143,8 @@ class CommandFlag:
         code, _, err = await self._run(command)
         if code != 0:
             raise FlagError(
-                f"flag set command exited {code}: {command}; "
-                f"stderr: {self.redact(_tail(err))}{self._hint}"
+                f"flag set command exited {code}: {command}{self._hint}",
+                said=f"stderr: {self.redact(_tail(err))}",
             )
         state = await self.read()
         progress(f"read back {state.raw}")

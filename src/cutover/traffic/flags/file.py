@@ -70,7 +70,12 @@ class FileFlag:
     async def read(self) -> FlagState:
         raw = await asyncio.to_thread(_read_text, self.path)
         if raw is None:
-            return FlagState(None, None, detail=f"{self.path} does not exist")
+            return FlagState(
+                None,
+                None,
+                detail=f"{self.path} does not exist",
+                remedy=f"create {self.path} with 0 (or roll back, which writes it), then reconcile",
+            )
         percent, note = parse_percent(raw)
         detail = f"{self.path.name}={raw.strip()[:40]}" + (f" · {note}" if note else "")
         return FlagState(percent, raw.strip(), detail=detail)

@@ -287,6 +287,8 @@ class VercelFlag:
             needs_redeploy=judged.needs_redeploy,
             pending_deployment=pending_id,
             pending_state=pending_state,
+            remedy="roll back (it sets the variable and redeploys), or redeploy production "
+            "by hand, then reconcile",
         )
 
     async def set(self, percent: int, progress: Progress = _quiet) -> FlagState:
