@@ -139,6 +139,29 @@ def judge_gate(
     return GateHold(gate, max(0.0, (now - since).total_seconds()), since, restarted, reason, gap)
 
 
+def last_fail(runs: Iterable[Run], gate: str, stage: str, since: datetime) -> Run | None:
+    """The latest FAIL of `gate` in `stage` that lasted until `since` or later: an override
+    is for a gate that cannot decide, never for one that decided no within the hold.
+
+    >>> from datetime import UTC
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> def run(verdict, hours):
+    ...     end = t + timedelta(hours=hours)
+    ...     return Run("r", GATE, "g", "s", verdict, None, None, "", "", t, end, 1, "")
+    >>> last_fail([run("fail", 1), run("wait", 2)], "g", "s", t).last == t + timedelta(hours=1)
+    True
+    >>> last_fail([run("fail", 1)], "g", "s", t + timedelta(hours=2)) is None
+    True
+    """
+    fails = [
+        r
+        for r in runs
+        if r.what == GATE and r.name == gate and r.stage == stage
+        and r.verdict == "fail" and r.last >= since
+    ]  # fmt: skip
+    return max(fails, key=lambda r: r.last, default=None)
+
+
 def _accepted(
     start: datetime, end: datetime, accepted: Sequence[tuple[datetime, datetime]]
 ) -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cutover.judge.check import CheckReport, GateReport
+from cutover.judge.hold import last_fail
 from cutover.judge.session import Session
 from cutover.judge.verdicts import Verdict
 from cutover.record import snapshots
@@ -59,7 +60,7 @@ async def advance(
                     f"advance refused: the flag cannot be read: {exc}", retryable=exc.retryable
                 ) from None
             when = now or datetime.now(UTC)
-            waiting = _overridable(session, state, report, overrides, progress)
+            waiting = _overridable(session, state, report, overrides, progress, when)
             hold = session.judge_hold(state, when, report, without=[g.id for g in waiting])
             actions = decide(session.runbook, state, when, report, read, hold, overrides)
             target = actions.next_stage
@@ -71,9 +72,9 @@ async def advance(
             if report is not None and report.stage_id != state.stage_id:
                 raise Refused("advance refused: the journal changed meanwhile; look again")
             stage = session.runbook.stage(state.stage_id)
-            if results:
-                _exit_snapshot(session, state, results, when, progress)
             if target is None:
+                if results:
+                    _exit_snapshot(session, state, results, when, progress)
                 # Past the last stage there is no traffic to move: the cutover is done.
                 if confirm != stage.percent:
                     raise Refused(
@@ -105,7 +106,7 @@ async def advance(
                     f"advance refused: you typed {confirm} but {target.title} runs at "
                     f"{target.percent} %; type {target.percent} to confirm"
                 )
-            return await change_flag(
+            outcome = await change_flag(
                 session,
                 flag,
                 move="advance",
@@ -119,6 +120,12 @@ async def advance(
                 before=read,
                 extra=_override_fields(waiting, note, progress),
             )
+            # The stage's exit snapshot (the next stage's baseline) is the data the guards
+            # allowed the move on, and it exists only once the move is verified: a refused
+            # or failed advance leaves none to be mistaken for this visit's.
+            if results and outcome.ok:
+                _exit_snapshot(session, state, results, when, progress)
+            return outcome
     except ActionBusy as exc:
         raise Refused(f"advance refused: {exc}") from None
 
@@ -145,9 +152,12 @@ def _overridable(
     report: CheckReport | None,
     overrides: Sequence[str],
     progress: Progress,
+    now: datetime,
 ) -> list[GateReport]:
     """The named gates an advance may pass while they WAIT. A name that is no gate of the
-    stage is refused (a typo must not read as an override); a gate that passes needs none."""
+    stage is refused (a typo must not read as an override); a gate that passes needs none;
+    a gate that FAILed during the current hold is refused: an override is for a gate that
+    cannot decide, never for one that decided no."""
     if not overrides:
         return []
     stage = session.runbook.stage(state.stage_id)
@@ -172,7 +182,28 @@ def _overridable(
             progress(f"gate {gate.id} passes: no override needed, none journaled")
         elif gate.verdict is Verdict.WAIT:
             out.append(gate)
+    if out:
+        _refuse_what_failed(session, state, stage, out, now)
     return out
+
+
+def _refuse_what_failed(
+    session: Session, state: CutoverState, stage: Stage, waiting: list[GateReport], now: datetime
+) -> None:
+    """Refuse an override of a gate the evidence shows FAILing in this visit of the stage,
+    within the hold it asks for (at most `hold` back; the whole visit without one)."""
+    since = state.entered_at or datetime.min.replace(tzinfo=UTC)
+    if stage.hold_s > 0:
+        since = max(since, now - timedelta(seconds=stage.hold_s))
+    runs = session.read_evidence(since).runs
+    for gate in waiting:
+        failed = last_fail(runs, gate.id, state.stage_id, since)
+        if failed is not None:
+            raise Refused(
+                f"advance refused: gate {gate.id} FAILed during the current hold (until "
+                f"{failed.last:%Y-%m-%d %H:%M}Z: {failed.reason}); an override is for a gate "
+                "that cannot decide, never for one that decided no"
+            )
 
 
 def _override_fields(waiting: list[GateReport], note: str, progress: Progress) -> dict:
