@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import signal
-import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -124,45 +124,36 @@ def test_kill_9_before_the_flag_changed_is_reconciled_as_not_done(tmp_path):
 # -- two consoles at once ----------------------------------------------------------------
 
 
-def test_a_second_advance_is_refused_and_a_rollback_waits_for_the_first(tmp_path):
+def test_a_second_advance_is_refused_and_a_rollback_preempts_the_first(tmp_path):
     book = write_runbook(tmp_path)
-    # The first advance's build is held until the rollback says it is waiting: no race
-    # against interpreter start-ups on a loaded machine.
+    # The first advance's build would take two minutes: the rollback must not wait for it.
     with fake_vercel(build_seconds=120) as fake:
         env = environ(fake)
         first = start_cli(book, env, "advance", "--confirm", "10")
         wait_for(lambda: any(r.method == "POST" for r in fake.requests), what="the redeploy")
 
         second = cli(book, env, "advance", "--confirm", "10")
-        rollback = start_cli(book, env, "rollback", "--yes", "--reason", "pager", "--observe", "0")
-        said: list[str] = []
-        reader = threading.Thread(target=lambda: said.extend(rollback.stdout), daemon=True)
-        reader.start()
-        wait_for(
-            lambda: any("waiting for the action lock" in line for line in said),
-            what="the rollback to wait for the lock",
-            timeout=60,
-        )
         fake.build_seconds = 0.2  # the rollback's own redeploy builds quickly
-        fake.finish_builds()
+        started = time.monotonic()
+        rollback = cli(book, env, "rollback", "--yes", "--reason", "pager", "--observe", "0")
+        took = time.monotonic() - started
         out, _ = first.communicate(timeout=30)
-        assert first.returncode == 0, out
-        rollback.wait(timeout=30)
-        reader.join(timeout=10)
-        r_out, r_err = "".join(said), rollback.stderr.read()
         live = fake.live_value(PROJECT, KEY)
 
     assert second.code == 1
     assert "advance refused" in second.stderr
     assert f"(pid {first.pid}) is running 'advance to 10 %'" in second.stderr
-    assert rollback.returncode == 0, r_out + r_err
-    assert "waiting for the action lock: tester on" in r_out
-    assert f"(pid {first.pid}) is running 'advance to 10 %'" in r_out
-    assert "rollback to 0 % verified" in r_out
-    assert kinds(book) == ["advance.intent", "advance.done", "rollback.intent", "rollback.done"]
-    # It took a fresh look after waiting: the journal said 10 %, and so did the flag.
-    assert journal(book)[2]["journal_percent"] == 10
-    assert journal(book)[3]["from_percent"] == 10
+    assert rollback.code == 0, rollback.output
+    assert "this rollback preempts it" in rollback.stdout
+    assert "rollback to 0 % verified" in rollback.stdout
+    assert took < 60  # not the advance's two-minute build
+    assert first.returncode != 0 and "superseded by the rollback by tester" in out
+    events = journal(book)
+    assert [e["kind"] for e in events][:2] == ["advance.intent", "rollback.intent"]
+    assert sorted(e["kind"] for e in events[2:]) == ["advance.failed", "rollback.done"]
+    superseded = next(e for e in events if e["kind"] == "advance.failed")
+    assert superseded["superseded_by"] == events[1]["action"]
+    assert events[1]["supersedes"] == events[0]["action"]
     assert live == "0"
 
 

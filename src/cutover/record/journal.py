@@ -92,8 +92,9 @@ class Verification:
 class ActionBusy(CutoverError):
     """Another process holds the action lock; `holder` says who, doing what, since when."""
 
-    def __init__(self, holder: str):
+    def __init__(self, holder: str, what: str = ""):
         self.holder = holder
+        self.what = what  # the action the holder named ("rollback", "advance to 50 %")
         super().__init__(f"another cutover action is in progress: {holder}")
 
 
@@ -536,7 +537,7 @@ class Journal:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise ActionBusy(self._holder(fd)) from None
+                raise ActionBusy(*self._holder(fd)) from None
             holder = {
                 "actor": self.actor,
                 "host": self.host,
@@ -554,15 +555,17 @@ class Journal:
             os.close(fd)
 
     @staticmethod
-    def _holder(fd: int) -> str:
+    def _holder(fd: int) -> tuple[str, str]:
+        """Who holds the lock, in words, and what they said they are doing."""
         raw = os.pread(fd, 64 * 1024, 0)
         try:
             h = json.loads(raw)
             return (
                 f"{h['actor']} on {h['host']} (pid {h['pid']}) is running "
-                f"{h['what']!r} since {h['since']}"
+                f"{h['what']!r} since {h['since']}",
+                str(h["what"]),
             )
         except (ValueError, KeyError, TypeError):
             # Between the holder's lock and its write, or written by something else.
             text = raw.decode("utf-8", "replace").strip()
-            return text or "another process (it has not said who yet)"
+            return text or "another process (it has not said who yet)", ""

@@ -304,41 +304,54 @@ async def _safely(
     attempts: int | None,
     retry_delay_s: float,
 ) -> Outcome:
-    """A move toward safety. It waits for a busy lock (a crashed holder releases it)
-    instead of refusing, saying who holds it, and takes a fresh look once it has it. An
-    intent left without outcome (an interrupted move) is superseded, not waited for."""
+    """A move toward safety. A rollback never waits behind another move: one in flight (an
+    advance waiting on its build for up to deploy_timeout_s) is preempted: the rollback
+    journals its intent at once, and the move, which watches the journal while it waits,
+    stops and is journaled as superseded. Behind another rollback, or as a step back, it
+    waits for the lock (a crashed holder releases it), saying who holds it. Either takes a
+    fresh look first; an intent left without outcome (an interrupted move) is superseded,
+    not waited for."""
+
+    async def move_now() -> Outcome:
+        fresh, _ = session.state()
+        target, percent, before = await choose(fresh)
+        extra: dict = {}
+        if fresh.pending is not None:
+            extra["supersedes"] = fresh.pending.action
+            progress(
+                f"{fresh.pending.move} by {fresh.pending.actor} has no outcome; "
+                f"this {move} supersedes it"
+            )
+        chain = getattr(fresh, "chain", None)
+        if chain is not None:
+            extra["chain_broken"] = getattr(chain, "summary", str(chain))
+        return await change_flag(
+            session,
+            flag,
+            move=move,
+            state=fresh,
+            target=target,
+            percent=percent,
+            reason=reason,
+            progress=progress,
+            attempts=attempts,
+            retry_delay_s=retry_delay_s,
+            before=before,
+            read_first=before is None,
+            extra=extra,
+        )
+
     waited = 0.0
     while True:
         try:
             with session.journal.action_lock(move):
-                fresh, _ = session.state()
-                target, percent, before = await choose(fresh)
-                extra: dict = {}
-                if fresh.pending is not None:
-                    extra["supersedes"] = fresh.pending.action
-                    progress(
-                        f"{fresh.pending.move} by {fresh.pending.actor} has no outcome; "
-                        f"this {move} supersedes it"
-                    )
-                chain = getattr(fresh, "chain", None)
-                if chain is not None:
-                    extra["chain_broken"] = getattr(chain, "summary", str(chain))
-                return await change_flag(
-                    session,
-                    flag,
-                    move=move,
-                    state=fresh,
-                    target=target,
-                    percent=percent,
-                    reason=reason,
-                    progress=progress,
-                    attempts=attempts,
-                    retry_delay_s=retry_delay_s,
-                    before=before,
-                    read_first=before is None,
-                    extra=extra,
-                )
+                return await move_now()
         except ActionBusy as exc:
+            # A rollback in flight is already going to safety: a second one waits for it
+            # (and then finds nothing to change); anything else is preempted at once.
+            if move == "rollback" and exc.what != "rollback":
+                progress(f"{exc.holder}: this rollback preempts it (it stops and is superseded)")
+                return await move_now()
             if waited == 0 or waited % 10 < 1:
                 progress(f"waiting for the action lock: {exc.holder}")
             await asyncio.sleep(1.0)

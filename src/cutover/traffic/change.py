@@ -4,20 +4,24 @@ outcome), done only once the flag reads back the new value live (DESIGN principl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from cutover.base.errors import CutoverError
 from cutover.judge.session import Session
-from cutover.record.events import move_kind
+from cutover.record.events import Kind, move_kind
+from cutover.record.journal import Event
 from cutover.record.state import CutoverState
 from cutover.runbook.model import Stage
 from cutover.traffic.flags import Flag, FlagError, FlagState
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 def quiet(line: str) -> None:
@@ -103,7 +107,7 @@ async def change_flag(
     if before is not None:
         fields["flag_read"] = before.summary()
     fields.update(extra or {})
-    session.journal.append(move_kind(move, "intent"), **fields)
+    intent = session.journal.append(move_kind(move, "intent"), **fields)
     shown_from = f"{before.percent} %" if before is not None else f"{state.percent} % (journal)"
     progress(f"{move}: {shown_from} → {percent} % ({target.title}), journaled")
     if read_first:
@@ -135,9 +139,14 @@ async def change_flag(
             before,
             done.ts,
         )
-    read_back, attempt, last_error = await _attempts(
-        flag, percent, progress, attempts, retry_delay_s
-    )
+    trying = _attempts(flag, percent, progress, attempts, retry_delay_s)
+    if move == "rollback":
+        read_back, attempt, last_error = await trying
+    else:  # a rollback from anywhere preempts this move: it watches the journal meanwhile
+        preempted = await _unless_rolled_back(session, intent.seq, trying)
+        if isinstance(preempted, Event):
+            return _superseded(session, move, action, state, target, percent, preempted, started)
+        read_back, attempt, last_error = preempted
     from_percent = before.percent if before is not None else None
     took = time.monotonic() - started
     if read_back is None:
@@ -183,6 +192,59 @@ async def change_flag(
         f"{move} to {percent} % verified in {took:.1f}s",
         read_back,
         done.ts,
+    )
+
+
+async def _unless_rolled_back(
+    session: Session, after_seq: int, trying: Awaitable[T], poll_s: float = 0.25
+) -> T | Event:
+    """`trying`'s result, or the rollback intent (from any process) that appeared in the
+    journal after `after_seq` first; the attempt is then cancelled (a redeploy is no longer
+    waited on, nothing more is set)."""
+    task = asyncio.ensure_future(trying)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=poll_s)
+            if done:
+                return task.result()
+            for event in session.journal.tail_since(after_seq):
+                if event.kind == Kind.ROLLBACK_INTENT:
+                    return event
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, FlagError):
+                await task
+
+
+def _superseded(
+    session: Session,
+    move: str,
+    action: str,
+    state: CutoverState,
+    target: Stage,
+    percent: int,
+    rollback: Event,
+    started: float,
+) -> Outcome:
+    took = time.monotonic() - started
+    by = f"the rollback by {rollback.actor} (seq {rollback.seq})"
+    session.journal.append(
+        move_kind(move, "failed"),
+        action=action,
+        superseded_by=rollback.get("action"),
+        error=f"superseded by {by}: it stopped waiting and set nothing more",
+        took_s=round(took, 1),
+    )
+    return Outcome(
+        move,
+        False,
+        state.percent,
+        percent,
+        target.id,
+        took,
+        1,
+        f"{move} to {percent} % superseded by {by}",
     )
 
 
