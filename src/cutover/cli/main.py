@@ -327,6 +327,7 @@ async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[
     runner = session.runner(1)  # one query at a time: each problem in its file's order
     lacking: list[tuple[str, str]] = []
     try:
+        await runner.judge_all(session.runbook.queries.values())  # the guard: one round trip
         problems = []
         returned: dict[str, tuple[str, ...]] = {}
         for query in session.runbook.queries.values():

@@ -31,7 +31,7 @@ FILE = "vetted.json"
 MAX_ENTRIES = 4096  # the oldest are dropped first; a runbook holds tens of texts
 # The sources whose rules decide a verdict: ours by module, the libraries' by the file that
 # carries their version.
-_OURS = ("sqlguard.py", "jsonpaths.py")
+_OURS = ("sqlguard.py", "sqltree.py", "jsonpaths.py")
 _THEIRS = (("pglast", "__init__.py"), ("jsonpath", "__about__.py"))
 
 

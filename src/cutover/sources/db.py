@@ -318,17 +318,21 @@ class QueryRunner:
         self._judged.update(judged)
 
     async def prepare(self, query: Query, shown_file: str) -> Prepared:
-        """Ask Postgres to plan the query without running it, and judge what it calls.
+        """Judge what the query calls, then ask Postgres to plan it without running it.
 
         The problem (if any) is placed at its .sql position; the columns are what the query
-        would return, for checking what the runbook reads of it."""
+        would return, for checking what the runbook reads of it (None when refused)."""
+        columns: tuple[str, ...] | None = None
         try:
             await self.connect()
             assert self._pool is not None
             async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-                statement = await conn.prepare(query.sql)
-                columns = tuple(attr.name for attr in statement.get_attributes())
+                # Judged before Postgres parses it: parsing reads a literal with its type's
+                # input, which for an array or a row of a domain runs the domain's CHECK.
                 refusal = await self._judge(conn, query)
+                if refusal is None:
+                    statement = await conn.prepare(query.sql)
+                    columns = tuple(attr.name for attr in statement.get_attributes())
         except DatabaseUnavailable:
             raise
         except asyncpg.PostgresError as exc:
