@@ -50,11 +50,12 @@ async def test_the_hold_keeps_counting_under_dialogs(tmp_path: Path):
     clock = Clock()
     app = fixed_app(tmp_path, stage="canary", clock=clock)  # entered 3 h before T0, 24 h hold
     # the watcher kept evidence all along (and keeps it for the next two hours)
-    watched(app.session, GATE, "success", "pass", T0 - timedelta(hours=3), T0 + timedelta(hours=2))
+    watched(app.session, GATE, "success", "pass", T0 - timedelta(hours=3), T0)
     async with app.run_test(size=(100, 40)) as pilot:
         await until(pilot, lambda: "success PASS for 3h of 1d" in visible_text(app))
         await pilot.press("question_mark", "ctrl+r")  # the rollback dialog over the help
         assert isinstance(app.screen, RollbackScreen)
+        watched(app.session, GATE, "success", "pass", T0, T0 + timedelta(hours=2))
         evaluate(app, clock, hours=2)
         await until(pilot, lambda: "success PASS for 5h of 1d" in visible_text(app))
 
