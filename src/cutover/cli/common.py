@@ -84,4 +84,5 @@ def session_for(args: argparse.Namespace) -> Session:
     path = runbook_mod.resolve_runbook_path(args.runbook, os.environ)
     session = Session(runbook_mod.load(path, shown_as=str(path)))
     use_redactor(session.redact)
+    warn(session.fold_spilled())  # a rollback's records kept elsewhere, back where they belong
     return session

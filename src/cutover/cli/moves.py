@@ -19,8 +19,14 @@ from cutover.traffic.flags import Flag, open_flag_or_none
 
 
 async def reconcile_on_start(session: Session, flag: Flag) -> None:
-    """A crashed action is settled by the next command that starts, whichever it is."""
-    for line in await settling.reconcile_if_idle(session, flag):
+    """A crashed action is settled by the next command that starts, whichever it is. A
+    journal that cannot be written is said, never a reason to stop (a rollback must go on;
+    every other move is refused when it journals its intent)."""
+    try:
+        lines = await settling.reconcile_if_idle(session, flag)
+    except OSError as exc:
+        lines = [f"an interrupted move cannot be settled: the journal cannot be written ({exc})"]
+    for line in lines:
         err(f"! {line}")
 
 

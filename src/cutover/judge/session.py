@@ -19,7 +19,7 @@ from cutover.judge.check import (
     queries_for,
 )
 from cutover.judge.hold import Hold, judge_hold
-from cutover.record import evidence, identity, journal, snapshots, state
+from cutover.record import evidence, identity, journal, snapshots, spill, state
 from cutover.runbook.model import Query, Runbook, Stage
 from cutover.sources.results import QueryResult
 
@@ -78,6 +78,20 @@ class Session:
             current = replace(current, chain=read.chain)
             warnings = (read.chain.message, *warnings)
         return current, warnings
+
+    def fold_spilled(self) -> list[str]:
+        """Fold records a rollback spilled while the journal could not be written back into
+        it (chained, marked as recovered); what was folded, said. The journal still not
+        writable: nothing, the spill stays for the next command."""
+        try:
+            folded = spill.fold(self.journal)
+        except OSError:
+            return []
+        return [
+            f"folded {e.kind} (seq {e.seq}) into the journal: written at {e.get('spilled_at')} "
+            "while the journal could not be written"
+            for e in folded
+        ]
 
     def runner(self, queries: int | None = None) -> db.QueryRunner:
         """A query runner on the runbook's database, with a connection for each of `queries`

@@ -4,6 +4,7 @@ rollback toward safety; each move is one journaled change of the flag (change.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -343,16 +344,23 @@ async def _safely(
 
     waited = 0.0
     while True:
-        try:
-            with session.journal.action_lock(move):
-                return await move_now()
-        except ActionBusy as exc:
-            # A rollback in flight is already going to safety: a second one waits for it
-            # (and then finds nothing to change); anything else is preempted at once.
-            if move == "rollback" and exc.what != "rollback":
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(session.journal.action_lock(move))
+            except ActionBusy as exc:
+                # A rollback in flight is already going to safety: a second one waits for
+                # it (and then finds nothing to change); anything else is preempted at once.
+                if move != "rollback" or exc.what == "rollback":
+                    if waited == 0 or waited % 10 < 1:
+                        progress(f"waiting for the action lock: {exc.holder}")
+                    await asyncio.sleep(1.0)
+                    waited += 1.0
+                    continue
                 progress(f"{exc.holder}: this rollback preempts it (it stops and is superseded)")
-                return await move_now()
-            if waited == 0 or waited % 10 < 1:
-                progress(f"waiting for the action lock: {exc.holder}")
-            await asyncio.sleep(1.0)
-            waited += 1.0
+            except OSError as exc:
+                if move != "rollback":
+                    raise
+                # The lock file cannot be made or written (a full disk, a read-only folder):
+                # nothing may stop a rollback.
+                progress(f"! the action lock cannot be taken ({exc.strerror or exc}); going ahead")
+            return await move_now()

@@ -9,11 +9,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from cutover.base.errors import CutoverError
 from cutover.judge.session import Session
+from cutover.record import spill
 from cutover.record.events import Kind, move_kind
 from cutover.record.journal import Event
 from cutover.record.state import CutoverState
@@ -107,7 +108,7 @@ async def change_flag(
     if before is not None:
         fields["flag_read"] = before.summary()
     fields.update(extra or {})
-    intent = session.journal.append(move_kind(move, "intent"), **fields)
+    intent = _write(session, move, move_kind(move, "intent"), fields, progress)
     shown_from = f"{before.percent} %" if before is not None else f"{state.percent} % (journal)"
     progress(f"{move}: {shown_from} → {percent} % ({target.title}), journaled")
     if read_first:
@@ -116,15 +117,21 @@ async def change_flag(
         # Nothing to do: say so and journal it, without touching production.
         assert before is not None
         took = time.monotonic() - started
-        done = session.journal.append(
+        done = _write(
+            session,
+            move,
             move_kind(move, "done"),
-            action=action,
-            flag_percent=before.percent,
-            from_percent=before.percent,
-            unchanged=True,
-            verified=f"the flag already read {percent} % and it was live; production not touched",
-            took_s=round(took, 1),
-            attempts=0,
+            dict(
+                action=action,
+                flag_percent=before.percent,
+                from_percent=before.percent,
+                unchanged=True,
+                verified=f"the flag already read {percent} % and it was live; production not "
+                "touched",
+                took_s=round(took, 1),
+                attempts=0,
+            ),
+            progress,
         )
         progress(f"✓ the flag already reads {percent} % and it is live: nothing to change")
         return Outcome(
@@ -137,10 +144,10 @@ async def change_flag(
             0,
             f"{move}: the flag already reads {percent} % and it is live; production not touched",
             before,
-            done.ts,
+            done.ts if done else datetime.now(UTC),
         )
     trying = _attempts(flag, percent, progress, attempts, retry_delay_s)
-    if move == "rollback":
+    if move == "rollback" or intent is None:
         read_back, attempt, last_error = await trying
     else:  # a rollback from anywhere preempts this move: it watches the journal meanwhile
         preempted = await _unless_rolled_back(session, intent.seq, trying)
@@ -150,12 +157,12 @@ async def change_flag(
     from_percent = before.percent if before is not None else None
     took = time.monotonic() - started
     if read_back is None:
-        session.journal.append(
+        _write(
+            session,
+            move,
             move_kind(move, "failed"),
-            action=action,
-            error=last_error,
-            from_percent=from_percent,
-            took_s=round(took, 1),
+            dict(action=action, error=last_error, from_percent=from_percent, took_s=round(took, 1)),
+            progress,
         )
         progress(f"✗ {move} failed after {attempt} attempt(s): {last_error}")
         return Outcome(
@@ -171,14 +178,19 @@ async def change_flag(
     verified = f"flag reads {read_back.percent} %" + (
         f"; {read_back.detail}" if read_back.detail else ""
     )
-    done = session.journal.append(
+    done = _write(
+        session,
+        move,
         move_kind(move, "done"),
-        action=action,
-        flag_percent=read_back.percent,
-        from_percent=from_percent,
-        verified=verified,
-        took_s=round(took, 1),
-        attempts=attempt,
+        dict(
+            action=action,
+            flag_percent=read_back.percent,
+            from_percent=from_percent,
+            verified=verified,
+            took_s=round(took, 1),
+            attempts=attempt,
+        ),
+        progress,
     )
     progress(f"✓ {move} verified in {took:.1f}s: {verified}")
     return Outcome(
@@ -191,8 +203,26 @@ async def change_flag(
         attempt,
         f"{move} to {percent} % verified in {took:.1f}s",
         read_back,
-        done.ts,
+        done.ts if done else datetime.now(UTC),
     )
+
+
+def _write(
+    session: Session, move: str, kind: Kind, fields: dict, progress: Progress
+) -> Event | None:
+    """Journal one record of the move. A rollback goes ahead when the journal cannot be
+    written (a full disk, an immutable file): its record is spilled where it can go, said,
+    and folded into the journal later (record/spill.py). Every other move stays refused."""
+    try:
+        return session.journal.append(kind, **fields)
+    except OSError as exc:
+        if move != "rollback":
+            raise
+        kept = spill.spill(session.journal, kind, fields, exc.strerror or str(exc))
+        progress(f"! {kept.said()}")
+        if kept.where is None:
+            progress(kept.line)  # the terminal is the only record left
+        return None
 
 
 async def _unless_rolled_back(
