@@ -170,3 +170,43 @@ def test_ctrl_r_opens_the_rollback_dialog_beside_a_million_row_panel(tmp_path, t
         terminal.keys("y")
         wait_for("the rollback", lambda: fake.live_value(PROJECT, KEY) == "0", 30, terminal.screen)
         wait_for("the journal", lambda: journal(book)[-1]["kind"] == "rollback.done", 30)
+
+
+NOTIFY = """
+[[notify]]
+kind = "webhook"
+url_env = "CUTOVER_HOOK"
+"""
+
+
+def test_a_detached_console_logs_its_retrying_rollback_and_tells_every_webhook(tmp_path, terminal):
+    # Once, a console that lost its terminal mid-rollback with the platform gone retried for
+    # 20 minutes with no log and nobody told.
+    from watch_world import receiver
+
+    book = write_runbook(tmp_path)
+    book.write_text(book.read_text() + NOTIFY)
+    with fake_vercel(build_seconds=0.2) as fake, receiver() as hook:
+        env = {**environ(fake), "CUTOVER_HOOK": hook.url}
+        assert cli(book, env, "advance", "--confirm", "10").code == 0
+        terminal.open(tmp_path, env, sys.executable, "-m", "cutover.cli", "--runbook", str(book))
+        wait_for("the console", lambda: "Canary" in terminal.screen(), 60, terminal.screen)
+        fake.fail_next(503, "unavailable", "the platform is down", times=10_000)
+        terminal.keys("C-r")
+        wait_for("the rollback dialog", lambda: "EMERGENCY ROLLBACK" in terminal.screen(), 15)
+        terminal.keys("y")
+        wait_for("a failed attempt", lambda: "attempt 1 failed" in terminal.screen(), 30)
+        terminal.tmux("kill-session", "-t", "demo")  # the SSH link drops
+        log = tmp_path / "detached.log"
+        wait_for(
+            "a retry in the log",
+            lambda: log.exists() and "attempt 2 failed" in log.read_text(),
+            60,
+        )
+        wait_for("the webhook", lambda: "retrying detached" in hook.received(), 30)
+        text = log.read_text()
+        assert "the console's terminal hung up; the rollback in flight goes on detached" in text
+        assert oct(log.stat().st_mode & 0o777) == "0o600"
+        assert fake.token not in text + hook.received()
+        os.kill(terminal.console_pid, signal.SIGTERM)
+        os.kill(terminal.console_pid, signal.SIGTERM)  # the second stops even a rollback

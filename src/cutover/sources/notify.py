@@ -70,6 +70,16 @@ def retry_after(response: httpx.Response) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S) if seconds == seconds else None
 
 
+def tell_now(hooks: Sequence[Webhook], text: str, timeout_s: float = 5.0) -> None:
+    """Post one message to every webhook, at once and blocking (bounded): for a process with
+    no event loop to spare and nobody left to read its screen (a console whose terminal is
+    gone, its rollback retrying). Failures are swallowed: there is nobody to tell."""
+    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+        for hook in hooks:
+            with contextlib.suppress(Exception):
+                client.post(hook.url, json={"text": text})
+
+
 class Notifier:
     """Queues messages per webhook and posts them in order from one background task each."""
 

@@ -33,6 +33,8 @@ class Leaves(Protocol):
 
     def move_in_flight(self) -> str | None: ...
 
+    def detached(self) -> None: ...
+
     def hang_up(self, code: int, *, force: bool = False) -> None: ...
 
 
@@ -62,6 +64,9 @@ class HangUp:
         if gone and not self.detached and not self.app.is_headless:
             self.detached = True
             detach(self.app)
+            # Nobody reads the screen now: the move's lines go to a log (on a thread: the
+            # handler must not block on a file or a webhook).
+            threading.Thread(target=self.app.detached, name="cutover-detached-log").start()
         with contextlib.suppress(RuntimeError):  # no loop running (starting or ending)
             asyncio.get_running_loop().call_soon_threadsafe(
                 lambda: self.app.hang_up(self.code or code, force=self.forced)

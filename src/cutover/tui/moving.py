@@ -7,12 +7,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 from textual.worker import Worker
 
+from cutover.base.inert import inert
+from cutover.sources import notify
 from cutover.traffic import actions, flags
 from cutover.tui.messages import ActionFinished, ActionLine
 from cutover.tui.screens.moves import AdvanceScreen, MoveScreen, RollbackScreen, StepBackScreen
@@ -56,6 +61,9 @@ class MovesMixin:
         self.move_name: str | None = None
         self.move_worker: Worker | None = None
         self.move_lines: list[str] = []
+        # Once the terminal is gone (SIGHUP) a rollback's lines go to detached.log beside
+        # the journal, and its retries to every webhook: nobody is left to read the screen.
+        self.detached_log: Path | None = None
         # A flag handed to the console (a test, an embedding) is the one moves use; otherwise
         # each move opens its own, on its own thread's event loop (see _run).
         self._flag_given = self.flag is not None
@@ -231,6 +239,35 @@ class MovesMixin:
             ),
         )
 
+    def detached(self) -> None:
+        """The terminal hung up (tui.hangup): what the move in flight says from now on goes
+        to detached.log, as the CLI's does, and every webhook hears it is still retrying."""
+        self.detached_log = self.runbook.journal_path.with_name("detached.log")
+        move = self.move_in_flight()
+        self._detached_say(
+            move or "console",
+            f"the console's terminal hung up; the {move} in flight goes on detached"
+            if move
+            else "the console's terminal hung up",
+        )
+
+    def _detached_say(self, move: str, line: str) -> None:
+        text = inert(self.session.redact(line), max_len=1000)
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        with contextlib.suppress(OSError, ValueError):
+            assert self.detached_log is not None
+            with self.detached_log.open("a", encoding="utf-8") as log:
+                os.fchmod(log.fileno(), 0o600)
+                log.write(f"{stamp}Z  {move}: {text}\n")
+        if move == "rollback" and ("failed" in line or "goes on detached" in line):
+            hooks, _ = notify.webhooks(self.runbook.notify, self.session.environ)
+            if hooks:
+                who = f"{self.session.journal.actor} on {self.session.journal.host}"
+                said = self.session.redact(f"rollback by {who} is retrying detached: {line}")
+                threading.Thread(
+                    target=notify.tell_now, args=(hooks, said), name="cutover-tell", daemon=True
+                ).start()
+
     def stop_move(self, move: str) -> None:
         if self.move_running(move) and self.move_worker is not None:
             self.move_worker.cancel()
@@ -246,6 +283,8 @@ class MovesMixin:
 
         def progress(line: str) -> None:
             self.post_message(ActionLine(move, line))
+            if self.detached_log is not None:
+                self._detached_say(move, line)
 
         # Started here, before anything is drawn: the move's first step (the journaled
         # intent) does not wait for the worker's turn on the console's loop.
