@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from cutover.judge.session import Session
 from cutover.record.events import Kind, move_kind
 from cutover.record.journal import ActionBusy
+from cutover.traffic import children
 from cutover.traffic.change import Progress, quiet, why_unverified
 from cutover.traffic.flags import Flag, FlagError
 from cutover.traffic.machine import flag_disagrees
@@ -36,6 +37,18 @@ async def settle_pending(
         return []
     who = f"{pending.move} to {pending.to_percent} % by {pending.actor}"
     started = time.monotonic()
+    # A flag command the move started may still be running (its cutover died, the command
+    # did not): what the flag reads now says nothing final until it has exited.
+    child = children.record_path(session.runbook.journal_path)
+    while (running := children.running(child)) is not None:
+        if time.monotonic() - started >= wait_s:
+            line = (
+                f"{who} has no outcome yet: its flag command (process group {running[0]}: "
+                f"{running[1]}) is still running; it settles once that exits"
+            )
+            progress(line)
+            return [line]
+        await asyncio.sleep(poll_s)
     while True:
         try:
             read = await flag.read()

@@ -19,6 +19,7 @@ from textual.worker import Worker
 from cutover.base.inert import inert
 from cutover.sources import notify
 from cutover.traffic import actions, flags
+from cutover.traffic.children import record_path
 from cutover.tui.messages import ActionFinished, ActionLine
 from cutover.tui.screens.moves import AdvanceScreen, MoveScreen, RollbackScreen, StepBackScreen
 
@@ -363,7 +364,12 @@ class MovesMixin:
         are): a move gets a fresh one from the runbook, cheap to open."""
         if self._flag_given and self.flag is not None:
             return self.flag
-        return flags.open_flag(self.runbook.flag, self.session.environ, self.session.redact)
+        return flags.open_flag(
+            self.runbook.flag,
+            self.session.environ,
+            self.session.redact,
+            record_path(self.runbook.journal_path),
+        )
 
     async def _moved(
         self, move: str, start: Start, flag: flags.Flag, progress: Callable[[str], None]

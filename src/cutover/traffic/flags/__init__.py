@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cutover.runbook import model
@@ -49,6 +50,7 @@ def open_flag(
     config: model.Flag,
     environ: Mapping[str, str] = os.environ,
     redact: Callable[[str], str] | None = None,
+    child_record: Path | None = None,
 ) -> Flag:
     """The flag the runbook's [flag] table describes; secrets come from `environ` by name.
     `redact` (the session's) hides secrets in what a command flag's commands say."""
@@ -91,6 +93,7 @@ def open_flag(
             environ=environ,
             env=config.env,
             redact=redact,
+            child_record=child_record,
         )
     raise FlagError(f"[flag] kind {config.kind!r} is not known; use vercel, file or command")
 
@@ -98,7 +101,10 @@ def open_flag(
 def open_flag_or_none(session: Session) -> tuple[Flag | None, str | None]:
     """The session's flag, or None and why it cannot be opened (said, never raised: a console
     or a watcher without its flag still shows and judges everything else)."""
+    from cutover.traffic.children import record_path
+
+    child = record_path(session.runbook.journal_path)
     try:
-        return open_flag(session.runbook.flag, session.environ, session.redact), None
+        return open_flag(session.runbook.flag, session.environ, session.redact, child), None
     except FlagError as exc:
         return None, str(exc)

@@ -9,8 +9,10 @@ import os
 import re
 import signal
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 from cutover.base.redact import Redactor
+from cutover.traffic import children
 from cutover.traffic.flags.base import (
     FlagError,
     FlagState,
@@ -81,8 +83,12 @@ class CommandFlag:
         environ: Mapping[str, str] = os.environ,
         env: Iterable[str] = (),
         redact: Callable[[str], str] | None = None,
+        child_record: Path | None = None,
     ):
         self.get_command = get
+        # Where a running command is recorded while it runs (traffic/children.py): an
+        # interrupted move settles only once the command has exited.
+        self.child_record = child_record
         self.set_command = set
         self.timeout_s = timeout_s
         self.name = f"command:{get}"
@@ -94,7 +100,8 @@ class CommandFlag:
         self.redact = redact or Redactor(environ.get(name, "") for name in listed)
         self._hint = _unlisted(get + " " + set, environ, self.environ)
 
-    async def _run(self, command: str) -> tuple[int, bytes, bytes]:
+    async def _run(self, command: str, *, moves: bool = False) -> tuple[int, bytes, bytes]:
+        """Run one command; `moves` (the set command) records it while it runs."""
         # A new session so a timeout kills the whole pipeline the shell started, not just sh.
         proc = await asyncio.create_subprocess_shell(
             command,
@@ -104,6 +111,9 @@ class CommandFlag:
             env=self.environ,
             start_new_session=True,
         )
+        recorded = moves and self.child_record is not None
+        if recorded:
+            children.started(self.child_record, proc.pid, command)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.timeout_s)
         except (TimeoutError, asyncio.CancelledError) as exc:
@@ -117,6 +127,9 @@ class CommandFlag:
                 "check what it waits on, or raise [flag] timeout",
                 retryable=True,
             ) from None
+        finally:
+            if recorded and proc.returncode is not None:
+                children.ended(self.child_record, proc.pid)
         return proc.returncode or 0, out, err
 
     async def read(self) -> FlagState:
@@ -140,7 +153,7 @@ class CommandFlag:
         check_percent(percent)
         command = self.set_command.replace("{percent}", str(percent))
         progress(f"run set {percent}")
-        code, _, err = await self._run(command)
+        code, _, err = await self._run(command, moves=True)
         if code != 0:
             raise FlagError(
                 f"flag set command exited {code}: {command}{self._hint}",
