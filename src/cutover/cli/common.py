@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from cutover.base.errors import CutoverError
 from cutover.base.inert import inert
@@ -68,11 +69,24 @@ def _is_json(text: str) -> bool:
 
 
 def out(text: str = "") -> None:
-    print(shown(text), flush=True)
+    _write(sys.stdout, shown(text))
 
 
 def err(text: str) -> None:
-    print(shown(text), file=sys.stderr, flush=True)
+    _write(sys.stderr, shown(text))
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """One line to the reader; a reader gone (`cutover evidence | head`) is no error. The
+    rest goes to /dev/null, so a command still doing its job (a rollback) finishes it."""
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, stream.fileno())
+        finally:
+            os.close(null)
 
 
 def warn(warnings: Sequence[str]) -> None:

@@ -38,8 +38,10 @@ MARK = {Verdict.PASS: "✓ PASS", Verdict.FAIL: "✗ FAIL", Verdict.WAIT: "… W
 TRIGGER_MARK = {
     "fired": "! FIRED",
     "pending": "◔ PENDING",
+    "suspect": "◑ SUSPECT",
     "quiet": "· quiet",
     "unknown": "? UNKNOWN",
+    "off": "- off",
 }
 
 
@@ -178,6 +180,10 @@ def parser() -> argparse.ArgumentParser:
         help="one full cycle (every query, probes, the flag), then exit: for cron and tests "
         "(exit 2 when the database could not be reached)",
     )
+    sub.add_parser(
+        "schema",
+        help="print a JSON Schema of runbook.toml, for editors that complete and check TOML",
+    )
     jr = sub.add_parser("journal", help="the audit trail")
     jr.add_argument("--verify", action="store_true", help="check the hash chain")
     jr.add_argument("--json", action="store_true")
@@ -222,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return 130
+    except BrokenPipeError:  # the reader left (`| head`): nothing more to say to it
+        return OK
     except (CutoverError, OSError) as exc:  # words meant for the operator; an unwritable journal
         err(f"cutover {command}: {exc}")
         return ERROR
@@ -275,8 +283,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     session = session_for(args)
     book, shown = session.runbook, runbook_mod.resolve_runbook_path(args.runbook, os.environ)
     http = sum(q.kind == "http" for q in book.queries.values())
+    derived = sum(q.kind == "derived" for q in book.queries.values())
     counts = f"{len(book.stages)} stages, {len(book.queries)} queries"
     counts += f" ({http} over HTTP, fetched when run)" if http else ""
+    counts += f" ({derived} derived from others)" if derived else ""
     explain = getattr(args, "explain", False)
     if not session.environ.get(book.database.dsn_env):
         if explain:
@@ -335,6 +345,8 @@ async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[
                 if query.columns:  # what it returns is declared: check what is read of it
                     returned[query.id] = tuple(query.columns)
                 continue
+            if query.kind == "derived":  # its columns are its expressions (checked on load)
+                continue
             shown_file = shown_sql_path(shown, session.runbook.path, query.file)
             prepared = await runner.prepare(query, shown_file)
             if prepared.problem and prepared.needed:
@@ -373,7 +385,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 async def _check(session: Session, stage) -> CheckReport:
     looked, _ = session.state()
     wanted = queries_for(session.runbook, stage, rollback=looked.after_rollback is not None)
-    runner = session.runner(sum(session.runbook.queries[q].kind != "http" for q in wanted))
+    runner = session.runner(sum(session.runbook.queries[q].kind == "sql" for q in wanted))
     try:
         await runner.connect()
         report, _ = await session.check(runner, stage)
@@ -409,10 +421,27 @@ def _print_check(session: Session, report: CheckReport) -> None:
     for trigger in report.triggers:
         mark = TRIGGER_MARK[trigger.state]
         trigger_id, reason = printable(trigger.id), printable(trigger.judgement.reason)
-        if trigger.pending_s is not None:
+        if trigger.pending_s is not None or trigger.suspect:
             reason = f"{trigger.pending_words()}: {reason}"
+        if trigger.escalated_from:
+            reason = f"escalated from {trigger.escalated_from} (held {_held(trigger)}): {reason}"
         out(f"  {mark}  {trigger_id:<{width}}  {trigger.severity:<8}  {reason}")
     out(f"verdict: {report.verdict.value.upper()}")
+
+
+def _held(trigger) -> str:
+    from cutover.runbook.durations import humanize
+
+    return humanize(trigger.held_s or 0.0)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The runbook's JSON Schema, from the key tables the loader reads (runbook/keys.py):
+    needs no runbook."""
+    from cutover.runbook.schema import schema
+
+    out(json.dumps(schema(), indent=2, ensure_ascii=False))
+    return OK
 
 
 def cmd_signoff(args: argparse.Namespace) -> int:
@@ -538,6 +567,7 @@ COMMANDS: dict[str, Command | str] = {
     "status": "cutover.cli.status:cmd_status",
     "signoff": cmd_signoff,
     "journal": cmd_journal,
+    "schema": cmd_schema,
     "advance": "cutover.cli.moves:cmd_advance",
     "rollback": "cutover.cli.moves:cmd_rollback",
     "stepback": "cutover.cli.moves:cmd_stepback",
