@@ -449,3 +449,23 @@ async def test_the_demo_s_v1_deprecation_probe_posts_a_test_import_to_its_rlm(
     assert result.passed, result.checks
     assert "! Deprecation: true is the legacy form; RFC 9745 wants @<epoch>" in result.checks
     assert world.rlm.hits("/process-full", "POST") == 1
+
+
+async def test_the_demo_database_survives_its_folders_being_tightened_as_root(world: World):
+    # Run as root, embedded Postgres runs as a user of its own. Once, tightening the demo
+    # folder to 0700 (a digest's seen marker, the journal's folder) took pgdata from it and
+    # the server PANICked minutes later ("could not open file …/global/pg_control").
+    import asyncpg
+
+    from cutover.base.private import private_dir
+
+    assert not world.database.pgdata.is_relative_to(world.dir)
+    private_dir(world.dir)
+    private_dir(world.dir.parent)
+    os.chmod(world.dir, 0o700)
+    conn = await asyncpg.connect(world.environ["CUTOVER_DATABASE_URL"])
+    try:
+        await conn.execute("CHECKPOINT")  # reads and writes global/pg_control
+        assert await conn.fetchval("SELECT count(*) FROM user_profiles") > 0
+    finally:
+        await conn.close()

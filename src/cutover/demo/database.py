@@ -5,9 +5,13 @@ when the previous demo on that folder was killed without a chance to clean up.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
 import shutil
 import signal
+import stat
+import tempfile
 import threading
 import time
 import warnings
@@ -72,6 +76,24 @@ def _alive(process: Any) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def pgdata_for(demo_dir: Path) -> Path:
+    """Where the demo's database keeps its data: outside the demo's folder. Run as root
+    (containers, most CI), embedded Postgres runs as a user of its own, who must reach its
+    data through every parent folder; cutover's folders are 0700 and are tightened again as
+    it writes (the journal's, a digest's), which once took pgdata from the server minutes in
+    ("could not open file …/global/pg_control: Permission denied", a PANIC). One folder per
+    demo folder and user, so a crashed run's leftover is found and removed next time."""
+    tag = hashlib.sha256(str(demo_dir.resolve()).encode()).hexdigest()[:12]
+    home = Path(tempfile.gettempdir()) / f"cutover-demo-{os.getuid()}-{tag}"
+    home.mkdir(mode=0o755, exist_ok=True)
+    info = home.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise RuntimeError(
+            f"{home} is not a folder of this user's: remove it, or pick another --dir"
+        )
+    return home / "pg"
 
 
 class DemoDatabase:

@@ -23,7 +23,7 @@ from typing import Any
 from cutover.base.private import open_private, private_dir
 from cutover.base.redact import Redactor, for_runbook
 from cutover.demo.control import ControlServer
-from cutover.demo.database import DemoDatabase
+from cutover.demo.database import DemoDatabase, pgdata_for
 from cutover.demo.render import FakeRender
 from cutover.demo.rlm import RLMServer
 from cutover.demo.runbook_copy import NotAnOriginal, write_demo_runbook
@@ -75,7 +75,7 @@ class World:
         self.runbook_path = self.dir / "runbook.toml"
         self.book: Runbook | None = None  # the demo copy, loaded once at start
         self.environ: dict[str, str] = {}
-        self.database = DemoDatabase(self.dir / "pg")
+        self.database = DemoDatabase(pgdata_for(self.dir))
         self.vercel: FakeVercel | None = None
         self.rlm: RLMServer | None = None
         self.render: FakeRender | None = None
