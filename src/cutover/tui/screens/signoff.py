@@ -64,6 +64,7 @@ class SignOffScreen(Dialog[SignOffAnswer | None]):
         self.probe = probe
         self.environ = environ
         self.result: ProbeResult | None = None
+        self.probing = False  # a probe with a side effect runs once per Enter, never twice
 
     def dialog(self) -> ComposeResult:
         with Vertical(classes="dialog", id="signoff-dialog"):
@@ -72,7 +73,12 @@ class SignOffScreen(Dialog[SignOffAnswer | None]):
             yield Static(Text(clean(self.step.text)))
             yield Static(Text(f"Signed by {clean(self.actor)}"))
             if self.probe is not None:
-                yield Static(Text(f"probe {clean(self.probe.id)}: running…"), id="probe")
+                waits = (
+                    "running…"
+                    if self.probe.safe
+                    else f"{self.probe.method} runs when you press Enter (it is not read-only)"
+                )
+                yield Static(Text(f"probe {clean(self.probe.id)}: {waits}"), id="probe")
             yield Input(
                 placeholder="note (optional; required to override a failing probe)", id="note"
             )
@@ -81,15 +87,24 @@ class SignOffScreen(Dialog[SignOffAnswer | None]):
 
     def on_mount(self) -> None:
         self.query_one("#note", Input).focus()
-        if self.probe is not None:
+        # A probe that changes nothing runs at once; one with a side effect (the v1 probe
+        # POSTs a test import) only on the confirming key, never for opening a dialog.
+        if self.probe is not None and self.probe.safe:
             self.check_probe()
 
     @work(exclusive=True, group="signoff-probe", exit_on_error=False)
-    async def check_probe(self) -> None:
+    async def check_probe(self, sign_with: str | None = None) -> None:
+        """Run the probe; `sign_with` (the note typed when Enter ran it): sign at once when
+        it passes, as a probe that ran on opening would have let the operator."""
         assert self.probe is not None
+        if sign_with is not None:
+            self.query_one("#probe", Static).update(Text(f"probe {clean(self.probe.id)}: running…"))
         result = await run_probe(self.probe, environ=self.environ)
         self.result = result
         self.query_one("#probe", Static).update(probe_text(result))
+        if result.passed and sign_with is not None and not self.stale:
+            self.dismiss(SignOffAnswer(sign_with, False, result))
+            return
         if not result.passed:
             self.query_one("#signoff-title", Static).update(
                 Text("Sign off as an OVERRIDE ⚠", style="bold")
@@ -105,6 +120,10 @@ class SignOffScreen(Dialog[SignOffAnswer | None]):
             return
         note = event.value.strip()
         if self.probe is not None:
+            if self.result is None and not self.probe.safe and not self.probing:
+                self.probing = True
+                self.check_probe(note)  # the confirming key: now it may act
+                return
             if self.result is None:
                 self.notify("the probe is still running; wait for its result", severity="warning")
                 return
