@@ -61,7 +61,9 @@ class ProbeResult:
         if self.warnings:
             more = f" (+{len(self.warnings) - 1} more)" if len(self.warnings) > 1 else ""
             return f"{self.probe_id}: pass · ! {self.warnings[0]}{more}"
-        return f"{self.probe_id}: pass · HTTP {self.http_status} · {len(self.checks)} checks ok"
+        n = len(self.checks)
+        checks = f"{n} check{'s' if n != 1 else ''}"
+        return f"{self.probe_id}: pass · HTTP {self.http_status} · {checks} ok"
 
 
 # ---------------------------------------------------------------- environment and URLs
