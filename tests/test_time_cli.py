@@ -171,6 +171,10 @@ def test_a_step_with_after_and_needs_refuses_until_its_gate_has_held(tmp_path, e
         # The gate has passed for the last 90 minutes, by the evidence.
         now = datetime.now(UTC)
         evidence(book, "gate", "success", "pass", now - timedelta(minutes=90), now)
+        # …and it passes now: a step is never signed plainly while its gate does not.
+        (tmp_path / "queries" / "rate.sql").write_text(
+            "SELECT 990 AS ok, 1000 AS total, 99.0 AS pct;\n"
+        )
         signed = cli(book, env, "signoff", "zero_v1", "--note", "none seen")
 
     assert early.code == 1

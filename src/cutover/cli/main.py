@@ -450,8 +450,11 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     session = session_for(args)
     _settle(session)
     warn(session.state()[1])
+    report = asyncio.run(_judged_for_signoff(session, args.step))
     try:
-        signed = asyncio.run(sign_off(session, args.step, note=args.note, override=args.override))
+        signed = asyncio.run(
+            sign_off(session, args.step, note=args.note, override=args.override, report=report)
+        )
     except SignOffRefused as exc:
         err(f"cutover signoff: {exc}")
         return FAIL
@@ -464,6 +467,34 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         f"(journal seq {event.seq})"
     )
     return OK
+
+
+async def _judged_for_signoff(session: Session, step_id: str) -> CheckReport | None:
+    """The stage's gates judged now, when the step vouches for any (a step is never signed
+    plainly while its gate fails); None when it vouches for none or nothing can be judged
+    (then only an override signs it)."""
+    from cutover.sources import db
+    from cutover.traffic.signoff import linked_gates
+
+    state, _ = session.state()
+    stage = session.runbook.stage(state.stage_id)
+    checklist = session.runbook.rollback
+    steps = [*stage.steps, *(checklist.steps if checklist and state.after_rollback else ())]
+    gates = [*stage.gates, *(checklist.gates if checklist and state.after_rollback else ())]
+    step = next((s for s in steps if s.id == step_id), None)
+    if step is None or not linked_gates(step, gates):
+        return None
+    try:
+        runner = session.runner()
+    except db.DatabaseUnavailable as exc:
+        err(f"! {step_id}'s gates cannot be judged: {exc}")
+        return None
+    try:
+        # Looked at, not watched: the sign-off's one reading is no evidence for a hold.
+        report, _ = await session.check(runner, stage, record_as=None)
+        return report
+    finally:
+        await runner.aclose()
 
 
 def cmd_journal(args: argparse.Namespace) -> int:

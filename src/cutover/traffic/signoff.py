@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from cutover.base.errors import CutoverError
+from cutover.judge.check import CheckReport
 from cutover.judge.hold import judge_gate
 from cutover.judge.session import Session
+from cutover.judge.verdicts import Verdict
 from cutover.record.events import Kind
 from cutover.record.journal import Event, iso_utc
 from cutover.record.state import CutoverState
 from cutover.runbook.durations import humanize
-from cutover.runbook.model import Step
+from cutover.runbook.model import Gate, Step
 from cutover.sources.probes import ProbeResult, run_probe
 
 
@@ -53,6 +56,27 @@ def not_yet(session: Session, state: CutoverState, step: Step, now: datetime) ->
     return "; ".join(short)
 
 
+def linked_gates(step: Step, gates: Sequence[Gate]) -> list[str]:
+    """The gates a step vouches for: the one of its own id (the rollback checklist's
+    `in_flight_drained`) and those it `needs`."""
+    ids = {g.id for g in gates}
+    return [g for g in dict.fromkeys((step.id, *step.needs)) if g in ids]
+
+
+def contradicted(step: Step, gates: Sequence[Gate], report: CheckReport | None) -> list[str]:
+    """Why the screen contradicts signing `step` now: each gate it vouches for that does
+    not PASS in `report` (a gate nobody judged does not pass either)."""
+    judged = {g.id: g for g in (*report.gates, *report.rollback_gates)} if report else {}
+    out = []
+    for gate_id in linked_gates(step, gates):
+        gate = judged.get(gate_id)
+        if gate is None:
+            out.append(f"gate {gate_id} has not been judged")
+        elif gate.verdict is not Verdict.PASS:
+            out.append(f"gate {gate_id} is {gate.verdict.value.upper()}: {gate.judgement.reason}")
+    return out
+
+
 async def sign_off(
     session: Session,
     step_id: str,
@@ -60,12 +84,15 @@ async def sign_off(
     note: str = "",
     override: bool = False,
     probe_result: ProbeResult | None = None,
+    report: CheckReport | None = None,
     now: datetime | None = None,
 ) -> Signed:
     """Journal a sign-off of `step_id` in the current visit of the current stage.
 
     A step that names a probe is checked first (or `probe_result`, when the caller just ran
-    it): it must pass, or the operator overrides with a note saying why."""
+    it): it must pass, or the operator overrides with a note saying why. So must the gates
+    the step vouches for (`linked_gates`), as `report` judged them: a step is never signed
+    plainly while the screen says its gate fails."""
     state, _ = session.state()
     if state.chain is not None:
         # A sign-off vouches for what the journal says happened; that is unknown now.
@@ -102,6 +129,15 @@ async def sign_off(
     too_early = not_yet(session, since, step, now or datetime.now(UTC))
     if too_early:
         raise SignOffRefused(f"{step_id} cannot be signed yet: {too_early}")
+    gates = (checklist.gates if in_checklist and checklist else ()) or stage.gates
+    against = contradicted(step, gates, report)
+    if against and not override:
+        raise SignOffRefused(
+            f"{step_id} vouches for what its gate says, and {'; '.join(against)}: sign it "
+            "as an override with a note saying why it is true anyway"
+        )
+    if against and not note.strip():
+        raise SignOffRefused("an override needs a note saying why the step is true anyway")
     result = None
     if step.probe is not None:
         result = probe_result or await run_probe(
@@ -112,14 +148,17 @@ async def sign_off(
                 f"{step_id} needs probe {step.probe} to pass: {result.summary}; fix it, or "
                 "override with a note saying why it is acceptable"
             )
-    fields = {"checklist": "rollback"} if in_checklist else {}
+    fields: dict = {"checklist": "rollback"} if in_checklist else {}
+    if against:
+        fields["contradicted"] = against
+    probe_failed = result is not None and not result.passed
     event = session.journal.append(
         Kind.SIGNOFF,
         stage=stage.id,
         step=step.id,
         visit=state.visit,
         note=note,
-        override=bool(override and result is not None and not result.passed),
+        override=bool(override and (probe_failed or against)),
         probe=result.summary if result else None,
         **fields,
     )

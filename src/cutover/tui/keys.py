@@ -7,6 +7,7 @@ from textual.widgets import DataTable
 
 from cutover.record.events import Kind
 from cutover.runbook.durations import humanize
+from cutover.traffic.signoff import contradicted
 from cutover.tui.screens.confirm import ConfirmScreen
 from cutover.tui.screens.help import HelpScreen
 from cutover.tui.screens.journal import JournalScreen
@@ -301,6 +302,7 @@ class KeysMixin:
                 self.session.journal.actor,
                 probe,
                 self.session.environ,
+                contradicted(step, stage.gates, self.report),
             ),
             signed,
         )
@@ -339,6 +341,7 @@ class KeysMixin:
                 note=answer.note,
                 override=answer.override,
                 probe_result=answer.probe,
+                report=self.report,
             )
         except SignOffRefused as exc:
             self.say(str(exc), "error")

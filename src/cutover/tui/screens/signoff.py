@@ -3,6 +3,7 @@ and needs it passing or a note that overrides it (and the dialog says it is an o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -54,8 +55,12 @@ class SignOffScreen(Dialog[SignOffAnswer | None]):
         actor: str,
         probe: Probe | None,
         environ,
+        against: Sequence[str] = (),
     ):
         super().__init__()
+        # What the screen says against this step (its gate fails, or was never judged): it
+        # is then signed only as an override with a note, as a failing probe is.
+        self.against = tuple(against)
         self.step = step
         self.stage_id = stage_id
         self.visit = visit
@@ -72,6 +77,12 @@ class SignOffScreen(Dialog[SignOffAnswer | None]):
             yield Static(Text(f"{clean(self.stage_title)} · {clean(self.step.id)}", style="dim"))
             yield Static(Text(clean(self.step.text)))
             yield Static(Text(f"Signed by {clean(self.actor)}"))
+            if self.against:
+                yield Static(
+                    Text("⚠ " + "\n⚠ ".join(clean(a, newlines=True) for a in self.against))
+                    + Text("\nSigning is recorded as an OVERRIDE: say why in the note."),
+                    id="against",
+                )
             if self.probe is not None:
                 waits = (
                     "running…"
@@ -87,6 +98,8 @@ class SignOffScreen(Dialog[SignOffAnswer | None]):
 
     def on_mount(self) -> None:
         self.query_one("#note", Input).focus()
+        if self.against:
+            self._override_mode()
         # A probe that changes nothing runs at once; one with a side effect (the v1 probe
         # POSTs a test import) only on the confirming key, never for opening a dialog.
         if self.probe is not None and self.probe.safe:
@@ -106,12 +119,15 @@ class SignOffScreen(Dialog[SignOffAnswer | None]):
             self.dismiss(SignOffAnswer(sign_with, False, result))
             return
         if not result.passed:
-            self.query_one("#signoff-title", Static).update(
-                Text("Sign off as an OVERRIDE ⚠", style="bold")
-            )
-            self.query_one("#signoff-keys", Static).update(
-                Text("Enter signs as an OVERRIDE (a note is required) · Esc cancels", style="bold")
-            )
+            self._override_mode()
+
+    def _override_mode(self) -> None:
+        self.query_one("#signoff-title", Static).update(
+            Text("Sign off as an OVERRIDE ⚠", style="bold")
+        )
+        self.query_one("#signoff-keys", Static).update(
+            Text("Enter signs as an OVERRIDE (a note is required) · Esc cancels", style="bold")
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -119,6 +135,12 @@ class SignOffScreen(Dialog[SignOffAnswer | None]):
             self.notify(self.stale, severity="warning", markup=False)
             return
         note = event.value.strip()
+        if self.against and not note:
+            self.notify(
+                "the screen says otherwise: write a note to sign it as an override",
+                severity="warning",
+            )
+            return
         if self.probe is not None:
             if self.result is None and not self.probe.safe and not self.probing:
                 self.probing = True
@@ -136,7 +158,7 @@ class SignOffScreen(Dialog[SignOffAnswer | None]):
                     return
                 self.dismiss(SignOffAnswer(note, True, self.result))
                 return
-        self.dismiss(SignOffAnswer(note, False, self.result))
+        self.dismiss(SignOffAnswer(note, bool(self.against), self.result))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
