@@ -15,7 +15,7 @@ from cutover.tui.screens.moves import AdvanceScreen
 from cutover.tui.screens.signoff import SignOffAnswer, SignOffScreen
 from cutover.tui.time_text import gap_to_accept
 from cutover.tui.widgets.query_panel import QueryPanel
-from cutover.tui.widgets.runbook_pane import RunbookPane
+from cutover.tui.widgets.runbook_pane import CHECKLIST, RunbookPane
 
 HELP_SCREEN = "help"  # the installed help screen's name
 
@@ -268,6 +268,9 @@ class KeysMixin:
             # On the current stage's own row, `s` means its next unsigned step.
             pane.point_at_next_step(self.cstate)
             ref = pane.selected_step()
+        if ref is not None and ref.stage == CHECKLIST:
+            self._sign_checklist_step(ref.step or "")
+            return
         if ref is None or ref.stage != stage.id:
             # The highlighted row is another stage's (often the one just left): show the
             # current stage's next step rather than leave the operator guessing.
@@ -303,6 +306,41 @@ class KeysMixin:
                 probe,
                 self.session.environ,
                 contradicted(step, stage.gates, self.report),
+            ),
+            signed,
+        )
+
+    def _sign_checklist_step(self, step_id: str) -> None:
+        """A step of the rollback checklist: signed like a stage's (the journal marks it as
+        the checklist's), its gates judged with the stage's while the checklist is open."""
+        checklist = self.runbook.rollback
+        after = self.cstate.after_rollback
+        if checklist is None or after is None:
+            return
+        if step_id in after.signoffs:
+            self.say(f"{step_id} is already signed by {after.signoffs[step_id].actor}", "warning")
+            return
+        step = next(s for s in checklist.steps if s.id == step_id)
+        stage = self.runbook.stage(self.cstate.stage_id)
+        visit = self.cstate.visit
+
+        def signed(answer: SignOffAnswer | None) -> None:
+            if answer is not None and (self.cstate.stage_id, self.cstate.visit) == (
+                stage.id,
+                visit,
+            ):
+                self.run_worker(self._sign(step.id, answer), group="signoff", exit_on_error=False)
+
+        self.push_screen(
+            SignOffScreen(
+                step,
+                stage.id,
+                visit,
+                checklist.title or "After the rollback",
+                self.session.journal.actor,
+                self.runbook.probes.get(step.probe) if step.probe else None,
+                self.session.environ,
+                contradicted(step, checklist.gates, self.report),
             ),
             signed,
         )

@@ -18,11 +18,14 @@ from cutover.sources.probes import ProbeResult
 from cutover.tui.history import History
 from cutover.tui.text import clean, clock_text
 
+# The `stage` of a rollback checklist step's Ref: the checklist belongs to no stage.
+CHECKLIST = "⟲ rollback"
+
 
 @dataclass(frozen=True)
 class Ref:
     kind: str  # "stage", "step", "probe" or "trigger" (then `step` is the trigger's id)
-    stage: str
+    stage: str  # a stage id, or CHECKLIST for a step of the rollback checklist
     step: str | None = None
 
 
@@ -37,6 +40,10 @@ class RunbookPane(Tree[Ref]):
         self._probes: dict[tuple[str, str], TreeNode[Ref]] = {}
         self._triggers: dict[str, TreeNode[Ref]] = {}
         self._live: tuple[str, str, str | None] | None = None  # stage, hold, completed shown
+        # The rollback checklist: at the top of the tree while it is open (from a rollback
+        # to the next advance), signable with `s` like a stage's steps.
+        self._checklist: TreeNode[Ref] | None = None
+        self._checklist_steps: dict[str, TreeNode[Ref]] = {}
         self._trigger_shown: dict[str, tuple[bool, str]] = {}
         for stage in runbook.stages:
             node = self.root.add(stage.title, data=Ref("stage", stage.id), expand=False)
@@ -68,6 +75,7 @@ class RunbookPane(Tree[Ref]):
         probes: dict[str, ProbeResult],
         past: History | None = None,
     ) -> None:
+        self._show_checklist(state)
         current = self.runbook.stage_index(state.stage_id)
         past = past or History()
         self._live = None  # the current stage's line is drawn afresh by show_live
@@ -97,6 +105,32 @@ class RunbookPane(Tree[Ref]):
                     self._probes[(stage.id, step.id)].set_label(
                         _probe_label(step.probe, probes.get(step.probe))
                     )
+
+    def _show_checklist(self, state: CutoverState) -> None:
+        checklist = self.runbook.rollback
+        after = state.after_rollback
+        if checklist is None or after is None or not checklist.steps:
+            if self._checklist is not None:
+                self._checklist.remove()
+                self._checklist, self._checklist_steps = None, {}
+            return
+        if self._checklist is None:
+            first = self.root.children[0] if self.root.children else None
+            self._checklist = self.root.add(
+                "", data=Ref("stage", CHECKLIST), expand=True, before=first
+            )
+            for step in checklist.steps:
+                self._checklist_steps[step.id] = self._checklist.add_leaf(
+                    step.text, data=Ref("step", CHECKLIST, step.id)
+                )
+        title = checklist.title or "After the rollback"
+        self._checklist.set_label(
+            Text(f"⟲ {clean(title)} · rolled back {clock_text(after.at)}", style="bold")
+        )
+        for step in checklist.steps:
+            self._checklist_steps[step.id].set_label(
+                _step_label(step.text, after.signoffs.get(step.id))
+            )
 
     def _current_label(self, stage_id: str, hold: str, completed: str | None) -> Text:
         stage = self.runbook.stage(stage_id)
@@ -151,7 +185,13 @@ class RunbookPane(Tree[Ref]):
         return Ref("step", node.data.stage, node.data.step)
 
     def point_at_next_step(self, state: CutoverState) -> None:
-        """Put the cursor on the current stage's first unsigned step: what `s` signs next."""
+        """Put the cursor on the first unsigned step, the rollback checklist's first while
+        it is open: what `s` signs next."""
+        if state.after_rollback is not None and self._checklist is not None:
+            for step_id, leaf in self._checklist_steps.items():
+                if step_id not in state.after_rollback.signoffs:
+                    self.move_cursor(leaf)
+                    return
         stage = self.runbook.stage(state.stage_id)
         for step in stage.steps:
             if step.id not in state.signoffs:
