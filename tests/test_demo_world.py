@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
+from cutover.demo.database import pgdata_for
 from cutover.demo.runbook_copy import NotAnOriginal, scale_hold, write_demo_runbook
 from cutover.demo.traffic import Knobs
 from cutover.demo.world import CONTROL_URL_ENV, World
@@ -357,6 +358,9 @@ def test_the_demo_runbook_copy_loads_with_holds_scaled(tmp_path: Path) -> None:
         if query.kind == "http":
             assert query.url == original.queries[qid].url
             continue
+        if query.kind == "derived":
+            assert query.describe() == original.queries[qid].describe()
+            continue
         assert query.file == original.queries[qid].file  # the original .sql files
         assert query.sql == original.queries[qid].sql
     assert scale_hold("1h") == "5s" and scale_hold("0s") == "0s"
@@ -402,7 +406,7 @@ def test_cutover_demo_headless_stops_the_world_on_a_signal(scratch: Path, sig: i
     try:
         assert wait_until(lambda: env_file.exists() or proc.poll() is not None, timeout=30)
         assert proc.poll() is None, proc.stderr.read()
-        pgdata = (demo_dir / "pg").resolve()
+        pgdata = pgdata_for(demo_dir)
         assert postgres_processes(pgdata)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)
@@ -417,7 +421,7 @@ def test_cutover_demo_headless_stops_the_world_on_a_signal(scratch: Path, sig: i
     assert [line.split("=")[0] for line in exports] == [f"export {n}" for n in ENV_NAMES]
     assert "source" in how_to and CONTROL_URL_ENV in how_to
     assert wait_until(lambda: not postgres_processes(pgdata), timeout=5)
-    assert not pgdata.exists() and not env_file.exists()
+    assert not pgdata.parent.exists() and not env_file.exists()
 
 
 async def test_breaking_the_memory_knob_fires_the_runbooks_memory_trigger(world: World) -> None:

@@ -5,6 +5,7 @@ when the previous demo on that folder was killed without a chance to clean up.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -139,6 +140,9 @@ class DemoDatabase:
                 self._server = None
             if self.pgdata.exists():
                 shutil.rmtree(self.pgdata, ignore_errors=True)
+            if self.pgdata.parent.name.startswith("cutover-demo-"):
+                with contextlib.suppress(OSError):
+                    self.pgdata.parent.rmdir()  # pgdata_for's folder, once empty
 
     def restart(self, down_seconds: float = 0.0) -> None:
         """Take the server down for `down_seconds`, then start it again on the same data:
