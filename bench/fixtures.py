@@ -302,7 +302,7 @@ def runbook_copy(folder: Path, *, every_s: int | None = None, shifting: bool = F
     for query in data["queries"].values():
         if "file" in query:
             query["file"] = str((ROOT / query["file"]).resolve())
-        if every_s is not None:
+        if every_s is not None and query.get("kind") != "derived":  # derived: never run
             query["refresh"] = f"{every_s}s"
     folder.mkdir(parents=True, exist_ok=True)
     if shifting:

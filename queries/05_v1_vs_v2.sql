@@ -13,10 +13,16 @@
 
 -- v1 vs v2 success, last 24 h
 -- One row per pipeline, always both, with the same definitions as the overall rate
--- (01): total counts complete, failed and stuck imports; success_rate_pct is NULL for a
+-- (01): total counts complete, failed and stuck imports, leaving out failures on the
+-- user's own export (the classes below, as in 01); success_rate_pct is NULL for a
 -- pipeline that judged nothing. v2 markedly below v1 at the same time of day is the
 -- clearest sign the new pipeline is at fault: roll back and read its errors (04).
-WITH pipelines (pipeline_version) AS (
+WITH error_classes (pattern, class) AS (
+    VALUES ('Invalid export archive:%',        'user'),
+           ('Export is not a ChatGPT export%', 'user'),
+           ('Export too large%',               'user')
+),
+pipelines (pipeline_version) AS (
     VALUES ('v1'), ('v2')
 ),
 recent AS (
@@ -26,6 +32,9 @@ recent AS (
                AND full_pass_started_at < now() - interval '2 hours' AS stuck
       FROM user_profiles
      WHERE full_pass_started_at >= now() - interval '24 hours'
+       AND NOT (full_pass_status = 'failed'
+                AND EXISTS (SELECT 1 FROM error_classes AS c
+                             WHERE c.class = 'user' AND full_pass_error LIKE c.pattern))
 )
 SELECT p.pipeline_version,
        count(r.status) FILTER (WHERE r.status IN ('complete', 'failed') OR r.stuck)

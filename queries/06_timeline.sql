@@ -46,3 +46,19 @@ SELECT h.hour_start,
 --  WHERE full_pass_started_at >= now() - interval '1 hour'
 --  GROUP BY slot
 --  ORDER BY slot;
+
+-- Traffic drop, last hour against the five before
+-- Imports started in the last 60 minutes, of those started in the last 6 hours, and that
+-- share in percent (NULL with none). An even hour is a sixth, 16.7 %; a share far below it
+-- means imports stopped arriving (the app failing before it writes a row, a route broken
+-- by the flag change): the traffic_drop trigger fires when the share, as an interval, is
+-- below half of that. On the real schema only v2 writes these rows, so a rollback to 0 %
+-- drops them on purpose: the trigger is live only while traffic is on v2.
+SELECT count(*) FILTER (WHERE full_pass_started_at >= now() - interval '1 hour')
+           AS started_last_hour,
+       count(*)                                                         AS started_6h,
+       round(100.0 * count(*) FILTER (WHERE full_pass_started_at >= now() - interval '1 hour')
+             / NULLIF(count(*), 0), 1)                                  AS last_hour_pct
+  FROM user_profiles
+ WHERE full_pass_started_at >= now() - interval '6 hours'
+   AND full_pass_started_at <= now();

@@ -19,15 +19,15 @@ SELECT count(*)                  AS v2_imports,
    AND coalesce(to_jsonb(p) ->> 'pipeline_version', 'v2') = 'v2';
 
 -- In-flight v2 imports
--- v2 imports still processing that started in the last 24 h, stuck (over 2 h) or not, and
--- the oldest. After a rollback no new import goes to v2, so this only falls: read it every
--- 30 minutes until it is 0, every in-flight v2 job finished or failed. A stuck one does
--- not finish by itself: look it up in the RLM's logs on Render and fail it by hand.
+-- v2 imports still processing, stuck (over 2 h) or not, whenever they started (one stuck
+-- for 30 h is still in flight), and the oldest. After a rollback no new import goes to v2,
+-- so this only falls: read it every 30 minutes until it is 0, every in-flight v2 job
+-- finished or failed. A stuck one does not finish by itself: look it up in the RLM's logs
+-- on Render and fail it by hand.
 SELECT count(*)                                                        AS in_flight_imports,
        count(*) FILTER (WHERE full_pass_started_at < now() - interval '2 hours')
            AS stuck_imports,
        min(full_pass_started_at)                                       AS oldest_started_at
   FROM user_profiles AS p
  WHERE full_pass_status = 'processing'
-   AND full_pass_started_at >= now() - interval '24 hours'
    AND coalesce(to_jsonb(p) ->> 'pipeline_version', 'v2') = 'v2';

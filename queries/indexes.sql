@@ -44,6 +44,17 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS user_profiles_started_covering_idx
     ON user_profiles (full_pass_started_at)
     INCLUDE (full_pass_status, full_pass_completed_at);
 
+-- Imports still processing, by start time
+-- Serves stuck_imports (02, statement 1), which counts every import processing for more
+-- than 2 h whatever its age, stuck_burst (02, statement 2) and in_flight_v2 (08,
+-- statement 2): without it each scans the table, since no time window bounds them any
+-- more. The rows still processing are a handful at any time.
+-- Costs: a few kB (only rows still processing are in it), and an index entry written when
+-- an import starts and removed when it ends.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS user_profiles_processing_started_idx
+    ON user_profiles (full_pass_started_at)
+    WHERE full_pass_status = 'processing';
+
 -- Not advised
 -- - An index for v1_traffic (05, statement 2): the schema's
 --   (pipeline_version, full_pass_started_at) index already serves it since it reads

@@ -10,6 +10,8 @@ after `load` sees the same answer.
                    error patterns already seen in the 7 days before; none stuck; 10 in
                    flight started in the last 15 min, 1 of them v2 (observed share 10 %);
                    100 of the judged imports v2 (a 10 % rollout); durations 1–17 min.
+                   Also 5 failed on the user's own export (USER_ERROR, seen the week
+                   before too): not judged, they count toward no rate.
   degraded         200 judged imports, 180 complete (90.00 %, Wilson 85.06–93.43), 20
                    failed: 10 with a NEW pattern ("v2 chunker: KeyError …"), 10 known.
                    All failures are v2 (40 v2 imports, 50 %); v1 160/160.
@@ -23,7 +25,8 @@ after `load` sees the same answer.
                    of the last 6 rolling hours: 1,012 judged, 1,002 complete.
 
 Every scenario also holds 7 days of older v1 history (700 imports, 7
-failed with the known patterns) and two `pending` profiles that never started.
+failed with the known patterns, and 2 failed on the user's own export) and two `pending`
+profiles that never started.
 """
 
 from __future__ import annotations
@@ -38,9 +41,11 @@ SCENARIOS: tuple[str, ...] = ("healthy", "degraded", "too_little_data", "stuck",
 # Messages v1 has produced for weeks; the numbers vary, the masked pattern does not.
 KNOWN_ERRORS: tuple[str, ...] = (
     "RLM timeout after {n}s",
-    "Invalid export archive: missing conversations.json",
+    "Embedding batch {n} failed: connection reset by peer",
     "Upstream rate limited (429), retry in {n} s",
 )
+# A user's broken export: the runbook's error classes call it the user's, not the pipeline's.
+USER_ERROR = "Invalid export archive: missing conversations.json"
 NEW_ERROR = "v2 chunker: KeyError 'conversation_id' in chunk {n}"
 NEW_ERROR_PATTERN = "v2 chunker: KeyError 'conversation_id' in chunk N"
 
@@ -88,7 +93,8 @@ def _duration(i: int) -> float:
 
 
 def _history(rows: _Rows, now: datetime) -> None:
-    """Seven days of v1 before the last 24 h: 700 imports, 7 failed, known patterns."""
+    """Seven days of v1 before the last 24 h: 700 imports, 7 failed, known patterns; and
+    two failed on the user's own export."""
     for i in range(1, 701):
         started = now - timedelta(hours=25) - timedelta(minutes=14 * i)  # 25 h … ~188 h ago
         if i % 100 == 0:
@@ -96,6 +102,8 @@ def _history(rows: _Rows, now: datetime) -> None:
             rows.add("failed", started, minutes=3, error=error)
         else:
             rows.add("complete", started, minutes=_duration(i))
+    for hours in (30, 100):
+        rows.add("failed", now - timedelta(hours=hours), minutes=1, error=USER_ERROR)
 
 
 def _never_imported(rows: _Rows) -> None:
@@ -115,6 +123,10 @@ def _healthy(rows: _Rows, now: datetime) -> None:
     # In flight: started in the last 10 minutes, not stuck, not judged yet.
     for i in range(1, 11):
         rows.add("processing", now - timedelta(minutes=i), version="v2" if i == 5 else "v1")
+    # The users' own broken exports: failed, and no fault of the pipeline.
+    for i in range(1, 6):
+        started = now - timedelta(hours=3 * i, minutes=7)  # 3 h 7 min … 15 h 7 min ago
+        rows.add("failed", started, minutes=1, error=USER_ERROR)
 
 
 def _degraded(rows: _Rows, now: datetime) -> None:

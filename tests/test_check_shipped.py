@@ -114,7 +114,14 @@ def gate(report: dict, gate_id: str) -> dict:
     return next(g for g in report["gates"] if g["id"] == gate_id)
 
 
-CANARY_GATES = ("success", "v2_success", "no_stuck", "no_systemic_errors")
+CANARY_GATES = (
+    "success",
+    "v2_success",
+    "no_stuck",
+    "no_systemic_errors",
+    "few_slow",
+    "rlm_ready",
+)
 # Ramp and full also compare with the stage before's exit snapshot: with none saved yet
 # they wait (never pass) and say so.
 BASELINE_GATES = ("no_new_errors", "success_vs_baseline", "no_slowdown")
@@ -221,19 +228,23 @@ async def test_an_empty_window_waits_and_fires_nothing(soulprint_dsn, book, serv
     assert code == 3
 
 
-async def test_slow_imports_for_an_hour_are_pending_not_fired(soulprint_dsn, book, services):
-    await load(soulprint_dsn, "slow")
-    _, report = check_json(soulprint_dsn, "canary", book, services)
-    slow = trigger(report, "slow_persisting")
-    assert (slow["fired"], slow["severity"], slow["for_s"]) == (False, "medium", 6 * 3600)
-    assert slow["pending_s"] == 0
-    assert slow["value"] == 2  # two imports over 30 min finished in the last hour
-
-
-async def test_slow_imports_persisting_six_hours_fire_the_medium_trigger(
+async def test_slow_imports_for_an_hour_extend_monitoring_and_do_not_roll_back(
     soulprint_dsn, book, services
 ):
-    # The evidence says the condition has held for 6 h 30 min without a quiet evaluation.
+    # "> 30 min imports: extend monitoring": fired as medium, the stage holds.
+    await load(soulprint_dsn, "slow")
+    code, report = check_json(soulprint_dsn, "canary", book, services)
+    slow = trigger(report, "slow_persisting")
+    assert (slow["fired"], slow["severity"], slow["escalated_from"]) == (True, "medium", None)
+    assert slow["value"] == 2  # two imports over 30 min finished in the last hour
+    assert code == 1
+
+
+async def test_slow_imports_persisting_six_hours_escalate_to_a_rollback(
+    soulprint_dsn, book, services
+):
+    # The evidence says the condition has held for 6 h 30 min without a quiet evaluation:
+    # "if it persists > 6 h, rollback".
     await load(soulprint_dsn, "slow")
     book_ = load_runbook(book)
     store = EvidenceStore(evidence_path(book_.journal_path), by="test", break_s=3600)
@@ -245,8 +256,10 @@ async def test_slow_imports_persisting_six_hours_fire_the_medium_trigger(
     store.flush()
     code, report = check_json(soulprint_dsn, "canary", book, services)
     slow = trigger(report, "slow_persisting")
-    assert slow["fired"] is True
+    assert (slow["fired"], slow["severity"], slow["escalated_from"]) == (True, "critical", "medium")
     assert code == 1
+    text = cutover("check", "--stage", "canary", dsn=soulprint_dsn, runbook=book, env=services)
+    assert "escalated from medium (held 6h 30m)" in text.stdout
 
 
 async def test_render_memory_past_the_limit_fires_the_memory_trigger(soulprint_dsn, book, services):
@@ -335,7 +348,7 @@ def test_the_shipped_runbook_validates_on_the_real_schema_naming_what_waits(
 def test_the_prerequisites_pass_on_the_real_schema(real_dsn, book, services):
     code, report = check_json(real_dsn, "prerequisites", book, services)
     gates, fired = verdicts(report)
-    assert gates == {"migration_columns": "pass", "rlm_processors": "pass"}
+    assert gates == {"migration_columns": "pass", "rlm_ready": "pass"}
     assert not any(fired.values()), report["triggers"]
     assert (code, report["verdict"]) == (0, "pass")
     assert gate(report, "migration_columns")["value"] == 4
@@ -352,13 +365,19 @@ def test_the_v2_row_gate_does_not_hold_the_canary_on_the_real_schema(real_dsn, b
     assert all(g["counts"] for g in report["gates"] if g["id"] != "v2_success")
 
 
-def test_the_observed_share_waits_on_the_real_schema_saying_what_to_add(real_dsn, book, services):
+def test_the_observed_share_is_seen_on_the_real_schema_from_rows_and_log_lines(
+    real_dsn, book, services
+):
+    # 5 v2 imports (rows) in the last hour; v1 leaves only log lines: 45 calls of it.
+    for i in range(45):
+        httpx.post(
+            f"{services['RLM_URL']}/process-full",
+            json={"user_id": f"u{i}", "storage_path": "a.json"},
+        ).raise_for_status()
     done = cutover("status", "--json", dsn=real_dsn, runbook=book, env=services)
     status = json.loads(done.stdout)
-    assert status["percent"]["observed"] is None
-    assert status["observed"]["detail"] == (
-        "v2_share: needs column pipeline_version; add it to see the v1/v2 split"
-    )
+    assert status["percent"]["observed"] == 10
+    assert status["observed"]["detail"].startswith("10 % (routed_share.v2_pct; imports 50")
 
 
 async def test_without_the_migration_the_prerequisites_fail_naming_the_columns(
@@ -488,7 +507,7 @@ async def test_check_works_for_any_runbook_and_database_that_follow_the_format(t
 
 
 EXPECTED_ON_HEALTHY = {
-    "prerequisites": (0, {"migration_columns": "pass", "rlm_processors": "pass"}),
+    "prerequisites": (0, {"migration_columns": "pass", "rlm_ready": "pass"}),
     "canary": (0, dict.fromkeys(CANARY_GATES, "pass")),
     "ramp": (3, {**dict.fromkeys(CANARY_GATES, "pass"), **dict.fromkeys(BASELINE_GATES, "wait")}),
     "full": (3, {**dict.fromkeys(CANARY_GATES, "pass"), **dict.fromkeys(BASELINE_GATES, "wait")}),

@@ -108,7 +108,12 @@ def test_an_interval_that_straddles_the_boundary_waits_and_asks_for_more():
     judgement = judge(v2_against_v1(), by_version((97, 100), (95, 100)))
     assert judgement.gate_verdict is Verdict.WAIT
     assert judgement.why is Why.UNDECIDED
-    assert judgement.reason.endswith("straddles −1 (margin 1): undecided, need more total_imports")
+    # both rows growing as they have (95 % against 97 %), about 2,832 more v2 imports decide
+    # that v2 is more than 1 pp below
+    assert judgement.reason.endswith(
+        "straddles −1 (margin 1): undecided, needs about 2,832 more total_imports"
+    )
+    assert judgement.more == 2832
 
 
 def test_v2_clearly_below_v1_fails():
@@ -473,12 +478,18 @@ def test_a_nan_key_is_one_key_not_a_new_one_every_time():
     assert judgement.gate_verdict is Verdict.PASS
 
 
-def test_a_capped_result_counts_at_least_the_new_ones_it_shows():
+def test_a_capped_result_is_not_the_set_and_waits():
+    # Cut at the fetch cap, the set is not whole: "new" cannot be told either way.
     judgement = judge(
         no_new_errors(), errors("a", "b", truncated=True), baseline=canary(errors("a"))
     )
-    assert judgement.gate_verdict is Verdict.FAIL  # ≥ 1 new is already ≠ 0
-    assert judgement.reason.startswith("≥ 1 new error_pattern since canary exit (fetch capped)")
+    assert judgement.gate_verdict is Verdict.WAIT
+    assert judgement.trigger_fired is None  # a trigger on it is unknown, never quiet
+    assert "fetch-capped at 2 rows: not the whole set of error_pattern" in judgement.reason
+    capped_no_new = judge(
+        no_new_errors(), errors("a", truncated=True), baseline=canary(errors("a"))
+    )
+    assert capped_no_new.gate_verdict is Verdict.WAIT
 
 
 def test_a_capped_baseline_cannot_say_a_pattern_is_new():
@@ -486,6 +497,9 @@ def test_a_capped_baseline_cannot_say_a_pattern_is_new():
     judgement = judge(no_new_errors(), errors("a", "b"), baseline=canary(then))
     assert judgement.gate_verdict is Verdict.WAIT
     assert judgement.why is Why.NO_BASELINE
+    # nor that none is
+    nothing_new = judge(no_new_errors(), errors("a"), baseline=canary(then))
+    assert nothing_new.gate_verdict is Verdict.WAIT
 
 
 # --- a runbook, its stages and the snapshots on disk ----------------------------------------

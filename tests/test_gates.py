@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from cutover.judge import gates, reading
+from cutover.judge import gates, more, reading
 from cutover.judge.gates import judge, wilson_interval, z_for
 from cutover.judge.reading import select_row
 from cutover.judge.verdicts import Judgement, Verdict, Why, negate
@@ -465,7 +465,7 @@ def test_select_row_gives_the_console_the_row_a_gate_reads():
 
 
 def test_the_row_helpers_do_what_their_doctests_say():
-    outcomes = [doctest.testmod(module) for module in (gates, reading)]
+    outcomes = [doctest.testmod(module) for module in (gates, reading, more)]
     assert sum(o.failed for o in outcomes) == 0
     assert sum(o.attempted for o in outcomes) >= 5
 

@@ -1,4 +1,5 @@
-"""The observed share: what traffic actually does, read from the shipped v2_share query."""
+"""The observed share: what traffic actually does, read from the shipped routed_share query
+(v2 imports as rows, v1 as rows or as the RLM's log lines, served here by the fake Render)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
+from cutover.demo.render import FakeRender
 from cutover.runbook import loader as runbook
 from cutover.sources.db import QueryRunner
 from cutover.sources.observe import observed_share
@@ -32,11 +34,18 @@ async def test_one_v2_import_in_thousands_after_a_rollback_is_not_zero(soulprint
     await insert(soulprint_dsn, rollback_at - timedelta(minutes=1), v1=50, v2=50)  # before
     await insert(soulprint_dsn, rollback_at + timedelta(seconds=30), v1=2_999, v2=1)  # after
     runner = QueryRunner(book.database, soulprint_dsn)
-    try:
-        since = await observed_share(book, runner, rollback_at)
-        window = await observed_share(book, runner)  # the last 15 minutes, no `since`
-    finally:
-        await runner.aclose()
+    with FakeRender(api_key="rnd_k") as render:
+        env = {
+            "RENDER_API_URL": render.url,
+            "RENDER_API_KEY": render.api_key,
+            "RENDER_OWNER_ID": render.owner_id,
+            "RENDER_RLM_SERVICE_ID": render.service_id,
+        }
+        try:
+            since = await observed_share(book, runner, rollback_at, env)
+            window = await observed_share(book, runner, environ=env)  # the last hour
+        finally:
+            await runner.aclose()
     assert since is not None and since.percent is not None
     assert 0 < since.percent < 0.05  # 1 of 3,000: small, and not rounded away to 0
     assert "imports 3,000" in since.detail and "v2_imports 1" in since.detail

@@ -222,6 +222,7 @@ async def test_the_rollback_time_is_bound_to_the_query_that_asks_for_it(tmp_path
         "op": "==",
         "threshold": 0,
         "reason": "0 = 0",
+        "more": None,
         "against": None,
         "baseline": None,
         "counts": True,
@@ -387,14 +388,20 @@ async def test_in_the_demo_advance_waits_for_the_rollback_checklist(demo):
         state, report, allowed = await look()
         assert state.stage_id == "prerequisites" and state.after_rollback is not None
         assert not allowed.advance.allowed
-        assert "4 rollback sign-offs left" in allowed.advance.reason
+        assert "5 rollback sign-offs left" in allowed.advance.reason
         assert [g.id for g in report.rollback_gates] == ["no_new_v2", "in_flight_drained"]
 
+        # v2 traffic stopped at the rollback; what was in flight finishes within seconds. A
+        # step is signed plainly only once its gate says so.
+        for _ in range(100):
+            state, report, allowed = await look()
+            if all(g.verdict.value == "pass" for g in report.rollback_gates):
+                break
+            await asyncio.sleep(0.2)
         for step in session.runbook.rollback.steps:
-            await sign_off(session, step.id, note="drill: nothing to fix")
+            await sign_off(session, step.id, note="drill: nothing to fix", report=report)
         for step in session.runbook.stage("prerequisites").steps:
-            await sign_off(session, step.id, note="again")
-        # v2 traffic stopped at the rollback; what was in flight finishes within seconds
+            await sign_off(session, step.id, note="again", report=report)
         for _ in range(100):
             state, report, allowed = await look()
             if allowed.advance.allowed:

@@ -85,8 +85,9 @@ def test_commented_out_statements_are_not_counted():
         "Top 10 error patterns, last 24 h",
         "New error patterns, last 24 h",
         "The most widespread error pattern, last 24 h",
+        "Every system error pattern, last 24 h",
     ]
-    assert len(read_sql_file(ROOT / "queries" / "06_timeline.sql")) == 1
+    assert len(read_sql_file(ROOT / "queries" / "06_timeline.sql")) == 2
 
 
 @pytest.mark.parametrize("scenario", scenarios.SCENARIOS)
@@ -107,9 +108,11 @@ async def test_runbook_columns_exist_in_the_statements_they_name(conn):
         "migration_columns", "success_rate", "stuck_imports", "stuck_burst",
         "duration_histogram", "slow_last_hour", "top_errors", "new_errors",
         "widespread_error", "v1_vs_v2", "v1_traffic", "timeline", "v2_share",
-        "v2_since_rollback", "in_flight_v2",
+        "v2_since_rollback", "in_flight_v2", "slow_share", "error_patterns", "traffic_drop",
+        "v2_rows",
     }  # fmt: skip
     checks = [g for stage in RUNBOOK["stages"] for g in stage.get("gates", [])]
+    checks += [g for gates in RUNBOOK["gatesets"].values() for g in gates["gates"]]
     checks += RUNBOOK["rollback"]["gates"]
     checks += [t for t in RUNBOOK["triggers"] if t.get("kind") != "manual"]
     checks.append(RUNBOOK["flag"]["observed"])
@@ -135,9 +138,12 @@ def test_stages_follow_the_soulprint_plan():
     ]
     assert {t["id"]: t["severity"] for t in RUNBOOK["triggers"]} == {
         "success_below_95": "critical",
+        "success_below_95_at_full": "medium",
         "stuck_burst": "critical",
         "slow_persisting": "medium",
         "memory_high": "critical",
+        "memory_rising": "medium",
+        "traffic_drop": "high",
         "user_complaints": "high",
         "oom": "critical",
         "data_corruption": "critical",
@@ -156,6 +162,7 @@ async def test_healthy_passes_every_gate_query(conn):
         "failed_imports": 10,
         "stuck_imports": 0,
         "in_flight_imports": 10,
+        "user_errors": 5,  # the users' own broken exports: not judged
         "success_rate_pct": Decimal("99.00"),
     }
     assert await rows(conn, "stuck_imports") == []
@@ -170,7 +177,7 @@ async def test_healthy_passes_every_gate_query(conn):
     }
     widespread = await first(conn, "widespread_error")
     assert widespread == {
-        "error_pattern": "Invalid export archive: missing conversations.json",
+        "error_pattern": "Embedding batch N failed: connection reset by peer",
         "affected_users": 4,
         "importing_users": 1000,
         "affected_pct": Decimal("0.40"),
@@ -194,9 +201,12 @@ async def test_healthy_histogram_has_five_buckets_mostly_under_ten_minutes(conn)
 async def test_healthy_top_errors_are_masked_patterns_with_shares(conn):
     await scenarios.load(conn, "healthy")
     errors = await rows(conn, "top_errors")
-    assert len(errors) == 3
+    assert len(errors) == 4
     assert "RLM timeout after Ns" in {e["error_pattern"] for e in errors}
-    assert sum(e["failures"] for e in errors) == 10
+    assert sum(e["failures"] for e in errors) == 15
+    classes = {e["error_pattern"]: e["class"] for e in errors}
+    assert classes.pop(scenarios.USER_ERROR) == "user"  # the user's broken export
+    assert set(classes.values()) == {"system"}
     assert all(e["affected_users"] == e["failures"] for e in errors)
     assert abs(sum(e["share_pct"] for e in errors) - 100) <= Decimal("0.3")
     assert [e["failures"] for e in errors] == sorted((e["failures"] for e in errors), reverse=True)

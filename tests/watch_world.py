@@ -55,8 +55,12 @@ def watch_runbook(
     for query in data["queries"].values():
         if "file" in query:  # an http query has none
             query["file"] = str((REPO / query["file"]).resolve())
-        query["refresh"] = refresh
+        if query.get("kind") != "derived":  # computed when what it reads answers
+            query["refresh"] = refresh
     shipped_canary = next(s for s in data["stages"] if s["id"] == "canary")
+    shipped_gates = list(shipped_canary.get("gates", []))
+    for name in shipped_canary.get("use", []):  # the gate sets it uses
+        shipped_gates += data["gatesets"][name]["gates"]
     canary: dict[str, Any] = {
         "id": "canary",
         "title": "Canary",
@@ -65,11 +69,21 @@ def watch_runbook(
         "checkpoint": "12h",
         # v2's own row needs fresh v2 imports to decide, more than a test waits for: the
         # rest of the shipped canary gates decide on the demo's past at once.
-        "gates": [g for g in shipped_canary["gates"] if g["id"] != "v2_success"],
+        "gates": [g for g in shipped_gates if g["id"] != "v2_success"],
     }
     if auto_rollback:
         canary["auto_rollback"] = ["success_below_95"]
     data["stages"] = [{"id": "off", "title": "Off", "percent": 0, "hold": "0s"}, canary]
+    # A trigger scoped to stages this runbook does not have is left out; one live in the
+    # canary is live here too.
+    kept = []
+    for trigger in data["triggers"]:
+        if "stages" in trigger:
+            trigger["stages"] = [s for s in trigger["stages"] if s == "canary"]
+            if not trigger["stages"]:
+                continue
+        kept.append(trigger)
+    data["triggers"] = kept
     if notify:
         data["notify"] = [{"kind": "webhook", "url_env": HOOK_ENV}]
     folder.mkdir(parents=True, exist_ok=True)

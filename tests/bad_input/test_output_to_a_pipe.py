@@ -23,7 +23,7 @@ def test_evidence_into_head_exits_quietly(tmp_path):
     store.flush()
     line = (
         f"{sys.executable} -m cutover.cli --runbook {book} evidence --since 1d | head -2; "
-        "echo \"status ${PIPESTATUS[0]}\""
+        'echo "status ${PIPESTATUS[0]}"'
     )
     done = subprocess.run(
         ["bash", "-c", line], capture_output=True, text=True, timeout=60,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input
 
+from cutover.demo.render import FakeRender
+from cutover.demo.rlm import RLMServer
 from cutover.judge.session import Session
 from cutover.runbook import loader as runbook
 from cutover.tui.app import CutoverApp
@@ -229,21 +231,33 @@ async def test_the_shipped_runbook_opens_on_a_healthy_database(tmp_path: Path, s
 
     # not the real journal, nor anything beside it (evidence, the digest's marker)
     book = replace(runbook.load(ROOT / "runbook.toml"), journal_path=tmp_path / "journal.jsonl")
-    env = {"USER": "ops", book.database.dsn_env: soulprint_dsn}
-    session = Session(book, env)
-    app = CutoverApp(session, probe_poll_s=None)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: len(app.results) == len(book.queries), timeout=20)
-        await pilot.pause(0.2)
-        assert app.refresher.db_up is True
-        ok = [q for q, r in app.results.items() if r.ok]
-        assert "success_rate" in ok and "v2_share" in ok
-        header = str(app.query_one("#header").render())
-        assert "soulprint" in header and "1/5 Prerequisites" in header
-        assert "flag ✗" in header  # no VERCEL_TOKEN here: said, not crashed
-        # healthy: 1 of 10 in flight on v2, said with its count and window
-        assert "seen 10.0 % of 10 imports, last 15 min; lags the flag" in header
-        assert app.check_action("advance", ()) is None
+    with RLMServer() as rlm, FakeRender(api_key="rnd_k", logs=rlm.log_lines) as render:
+        env = {
+            "USER": "ops",
+            book.database.dsn_env: soulprint_dsn,
+            "RLM_URL": rlm.url,
+            "RENDER_API_URL": render.url,
+            "RENDER_API_KEY": render.api_key,
+            "RENDER_OWNER_ID": render.owner_id,
+            "RENDER_RLM_SERVICE_ID": render.service_id,
+        }
+        session = Session(book, env)
+        app = CutoverApp(session, probe_poll_s=None)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: len(app.results) == len(book.queries), timeout=20)
+            await until(pilot, lambda: app.results["routed_share"].ok, timeout=20)
+            await pilot.pause(0.2)
+            assert app.refresher.db_up is True
+            ok = [q for q, r in app.results.items() if r.ok]
+            assert "success_rate" in ok and "v2_share" in ok and "rlm_ready" in ok
+            header = str(app.query_one("#header").render())
+            assert "soulprint" in header and "1/5 Prerequisites" in header
+            assert "flag ✗" in header  # no VERCEL_TOKEN here: said, not crashed
+            # healthy, the last hour: 4 of 39 imports were v2 (3 judged, 1 in flight); the
+            # share is derived from the v2 rows and the v1 calls (rows here, log lines on
+            # the real service), said with its count and window
+            assert "seen 10.3 % of 39 imports, last hour; lags the flag" in header
+            assert app.check_action("advance", ()) is None
 
 
 async def test_a_vercel_advance_shows_patch_readback_redeploy_and_ready_live(

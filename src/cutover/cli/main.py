@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from cutover.base.errors import CutoverError
 from cutover.base.inert import inert
@@ -20,6 +19,8 @@ from cutover.cli.common import (
     FAIL,
     OK,
     UsageError,
+    add_demo,
+    add_rollback,
     err,
     out,
     session_for,
@@ -30,7 +31,6 @@ from cutover.judge.session import Session
 from cutover.judge.verdicts import Verdict
 from cutover.record.events import Kind
 from cutover.record.journal import iso_utc
-from cutover.runbook import loader as runbook_mod
 from cutover.runbook.problems import ProblemsFound
 from cutover.sources.caps import printable
 
@@ -61,35 +61,7 @@ def parser() -> argparse.ArgumentParser:
     tui = sub.add_parser("tui", help="the full-screen console (the default)")
     tui.add_argument("--readonly", action="store_true", help="no action that changes anything")
     tui.add_argument("--no-mouse", action="store_true", help="leave the mouse to the terminal")
-    demo = sub.add_parser(
-        "demo",
-        help="the whole world on this machine (embedded Postgres, simulated traffic, a local "
-        "Vercel-compatible API, health and v1 endpoints) and the console on it",
-    )
-    demo.add_argument(
-        "--headless",
-        action="store_true",
-        help="start the world, print the environment for other shells, run until Ctrl-C",
-    )
-    demo.add_argument(
-        "--keep", action="store_true", help="keep the last demo's journal instead of a fresh one"
-    )
-    demo.add_argument(
-        "--rate", type=float, default=30.0, metavar="N", help="imports per minute (default 30)"
-    )
-    demo.add_argument(
-        "--build-seconds",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="how long a redeploy takes to turn READY (default 5)",
-    )
-    demo.add_argument(
-        "--dir",
-        default=".cutover/demo",
-        metavar="PATH",
-        help="where the demo keeps its database, journal and demo.env (default .cutover/demo)",
-    )
+    add_demo(sub)
     validate = sub.add_parser(
         "validate",
         help="lint the runbook and its queries (and prepare them on the "
@@ -133,17 +105,7 @@ def parser() -> argparse.ArgumentParser:
         help="advance past this gate while it WAITs (never a FAIL); needs --note; repeatable",
     )
     adv.add_argument("--note", default="", help="why an override is safe (it goes in the journal)")
-    rb = sub.add_parser("rollback", help="emergency rollback (default to 0 %%)")
-    rb.add_argument("--to", metavar="STAGE", help="roll back to this stage's percent instead")
-    rb.add_argument("--reason", required=True, help="why (it goes in the journal)")
-    rb.add_argument("--yes", action="store_true", help="really do it")
-    rb.add_argument(
-        "--observe",
-        type=float,
-        default=300.0,
-        metavar="SECONDS",
-        help="how long to watch the observed share fall to 0 afterwards (default 300; 0: don't)",
-    )
+    add_rollback(sub)
     sb = sub.add_parser("stepback", help="back to the previous stage's percent")
     sb.add_argument("--reason", required=True, help="why (it goes in the journal)")
     sb.add_argument("--yes", action="store_true", help="really do it")
@@ -276,93 +238,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return importlib.import_module("cutover.demo.world").run(args)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from cutover.runbook.vetted import MEMO
-
-    MEMO.consult = False  # validate judges every text afresh (and remembers what passes)
-    session = session_for(args)
-    book, shown = session.runbook, runbook_mod.resolve_runbook_path(args.runbook, os.environ)
-    http = sum(q.kind == "http" for q in book.queries.values())
-    derived = sum(q.kind == "derived" for q in book.queries.values())
-    counts = f"{len(book.stages)} stages, {len(book.queries)} queries"
-    counts += f" ({http} over HTTP, fetched when run)" if http else ""
-    counts += f" ({derived} derived from others)" if derived else ""
-    explain = getattr(args, "explain", False)
-    if not session.environ.get(book.database.dsn_env):
-        if explain:
-            raise UsageError(
-                f"--explain asks the database for its plans: set {book.database.dsn_env} to its DSN"
-            )
-        out(
-            f"{shown}: ok ({counts}); {book.database.dsn_env} is not set, so the queries were "
-            "not prepared on Postgres"
-        )
-        return OK
-    problems, lacking = asyncio.run(_prepare_all(session, shown))
-    if problems:
-        raise ProblemsFound(problems)
-    # A column a query declares it `needs` is the database's to add, not a runbook mistake:
-    # that query WAITs saying so, and the rest of the runbook works.
-    for query_id, message in lacking:
-        warn([f"query {query_id!r} will wait: {message}"])
-    waiting = f" but {len(lacking)}, which wait for a column they need" if lacking else ""
-    out(f"{shown}: ok ({counts}, all prepared on Postgres{waiting})")
-    if explain:
-        for line in asyncio.run(_explain_all(session)):
-            out(line)
-    return OK
-
-
-async def _explain_all(session: Session) -> list[str]:
-    from cutover.judge.session import query_args
-    from cutover.sources import explain
-
-    runner = session.runner(1)
-    current, _ = session.state()
-    try:
-        found = await explain.plans(
-            runner, session.runbook.queries.values(), lambda q: query_args(q, current)
-        )
-    finally:
-        await runner.aclose()
-    return explain.report(found)
-
-
-async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[str, str]]]:
-    """Prepare every SQL query on Postgres; then check each column the runbook reads of one.
-    Also returns the queries that only lack a column they declare in `needs`."""
-    from cutover.runbook import columns, textfile
-    from cutover.runbook.load_queries import shown_sql_path
-
-    runner = session.runner(1)  # one query at a time: each problem in its file's order
-    lacking: list[tuple[str, str]] = []
-    try:
-        await runner.judge_all(session.runbook.queries.values())  # the guard: one round trip
-        problems = []
-        returned: dict[str, tuple[str, ...]] = {}
-        for query in session.runbook.queries.values():
-            if query.kind == "http":
-                if query.columns:  # what it returns is declared: check what is read of it
-                    returned[query.id] = tuple(query.columns)
-                continue
-            if query.kind == "derived":  # its columns are its expressions (checked on load)
-                continue
-            shown_file = shown_sql_path(shown, session.runbook.path, query.file)
-            prepared = await runner.prepare(query, shown_file)
-            if prepared.problem and prepared.needed:
-                lacking.append((query.id, prepared.needed))
-            elif prepared.problem:
-                problems.append(prepared.problem)
-            if prepared.columns is not None:
-                returned[query.id] = prepared.columns
-    finally:
-        await runner.aclose()
-    text = textfile.read_text(session.runbook.path)
-    problems += columns.missing(session.runbook, returned, shown_as=str(shown), text=text)
-    ordered = sorted(problems, key=lambda p: (p.file != str(shown), p.file, p.line, p.col))
-    return ordered, lacking
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     session = session_for(args)
     _settle(session)
@@ -433,15 +308,6 @@ def _held(trigger) -> str:
     from cutover.runbook.durations import humanize
 
     return humanize(trigger.held_s or 0.0)
-
-
-def cmd_schema(args: argparse.Namespace) -> int:
-    """The runbook's JSON Schema, from the key tables the loader reads (runbook/keys.py):
-    needs no runbook."""
-    from cutover.runbook.schema import schema
-
-    out(json.dumps(schema(), indent=2, ensure_ascii=False))
-    return OK
 
 
 def cmd_signoff(args: argparse.Namespace) -> int:
@@ -593,12 +459,12 @@ Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command | str] = {
     "tui": cmd_tui,
     "demo": cmd_demo,
-    "validate": cmd_validate,
+    "validate": "cutover.cli.runbook_commands:cmd_validate",
     "check": cmd_check,
     "status": "cutover.cli.status:cmd_status",
     "signoff": cmd_signoff,
     "journal": cmd_journal,
-    "schema": cmd_schema,
+    "schema": "cutover.cli.runbook_commands:cmd_schema",
     "advance": "cutover.cli.moves:cmd_advance",
     "rollback": "cutover.cli.moves:cmd_rollback",
     "stepback": "cutover.cli.moves:cmd_stepback",

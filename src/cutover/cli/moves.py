@@ -118,8 +118,21 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise UsageError("rollback changes production traffic: add --yes to do it")
     session = session_for(args)
 
+    how = getattr(args, "how", "auto")
+
+    def say(line: str) -> None:
+        _say(line)
+        if line.startswith("no instant rollback:") and "would also revert" in line:
+            # The redeploy is what --yes alone takes; the instant way is one flag away.
+            _say(
+                "  to roll back instantly anyway, reverting those commits: cutover rollback "
+                "--instant --yes --reason …"
+            )
+
     def rollback(flag: Flag) -> Awaitable[actions.Outcome]:
-        return actions.rollback(session, flag, reason=args.reason, to_stage=args.to, progress=_say)
+        return actions.rollback(
+            session, flag, reason=args.reason, to_stage=args.to, progress=say, how=how
+        )
 
     log = session.runbook.journal_path.with_name("detached.log")
     try:
@@ -156,6 +169,7 @@ async def _observe(session: Session, outcome: actions.Outcome, timeout_s: float)
             outcome.done_at or datetime.now(UTC),
             timeout_s=timeout_s,
             progress=_say,
+            environ=session.environ,
         )
     except Unobservable as exc:
         err(f"! cannot watch traffic: {exc}")

@@ -33,9 +33,11 @@ class RecordedRequest:
 class FakeRender:
     """`start()` (or `with FakeRender(...) as render:`), then `.url`.
 
-    Knob: `memory_bytes`, what the memory metric reads now (set it from any thread; the
-    control surface's POST /render does). `logs` is where log lines come from (the fake
-    RLM's `log_lines`)."""
+    Knob: `memory_bytes`, what the memory metric reads now on every instance (set it from
+    any thread; the control surface's POST /render does), or `set_instance_memory(i, N)`
+    for one of `instances`. As the real metrics API does for memory (it has no
+    aggregationMethod), it answers one series per instance. `logs` is where log lines come
+    from (the fake RLM's `log_lines`)."""
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class FakeRender:
         owner_id: str = "tea-demo",
         service_id: str = "srv-demo-rlm",
         logs: LogSource | None = None,
+        instances: int = 1,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -52,9 +55,13 @@ class FakeRender:
         self.service_id = service_id
         self.logs = logs or (lambda: ())
         self._lock = threading.Lock()
-        self._memory = float(HEALTHY_MEMORY_BYTES)
-        # When the knob was set to what: the series over the last hour shows the change.
-        self._history: list[tuple[datetime, float]] = [(datetime.now(UTC), self._memory)]
+        if instances < 1:
+            raise ValueError("a service runs at least one instance")
+        # Per instance, when its memory was set to what: the series shows each change.
+        start = datetime.now(UTC)
+        self._history: list[list[tuple[datetime, float]]] = [
+            [(start, float(HEALTHY_MEMORY_BYTES))] for _ in range(instances)
+        ]
         self._requests: deque[RecordedRequest] = deque(maxlen=KEPT_REQUESTS)
         self._loop = Loopback("render", host, port)
 
@@ -62,16 +69,21 @@ class FakeRender:
 
     @property
     def memory_bytes(self) -> float:
+        """The busiest instance's memory now."""
         with self._lock:
-            return self._memory
+            return max(history[-1][1] for history in self._history)
 
     @memory_bytes.setter
     def memory_bytes(self, value: float) -> None:
+        for index in range(len(self._history)):
+            self.set_instance_memory(index, value)
+
+    def set_instance_memory(self, index: int, value: float) -> None:
+        """One instance's memory from now on (0-based)."""
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError("memory_bytes is a number of bytes, at least 0")
         with self._lock:
-            self._memory = float(value)
-            self._history.append((datetime.now(UTC), float(value)))
+            self._history[index].append((datetime.now(UTC), float(value)))
 
     # -- lifecycle
 
@@ -129,18 +141,23 @@ class FakeRender:
         if self.service_id not in query.get("resource", []):
             return []  # Render answers an empty list for a resource it has no data for
         with self._lock:
-            history = list(self._history)
-        values = []
-        at = end
-        while at > start and len(values) < 1440:
-            value = next((v for t, v in reversed(history) if t <= at), history[0][1])
-            values.append({"timestamp": at.isoformat().replace("+00:00", "Z"), "value": value})
-            at -= timedelta(seconds=step)
-        values.reverse()
-        labels = [{"field": "resource", "value": self.service_id}]
-        if not _one(query, "aggregationMethod"):
-            labels.append({"field": "instance", "value": f"{self.service_id}-demo1"})
-        return [{"labels": labels, "values": values, "unit": "bytes"}]
+            histories = [list(history) for history in self._history]
+        out = []
+        for number, history in enumerate(histories, start=1):
+            values = []
+            at = end
+            while at > start and len(values) < 1440:
+                value = next((v for t, v in reversed(history) if t <= at), history[0][1])
+                stamp = at.isoformat().replace("+00:00", "Z")
+                values.append({"timestamp": stamp, "value": value})
+                at -= timedelta(seconds=step)
+            values.reverse()
+            labels = [
+                {"field": "resource", "value": self.service_id},
+                {"field": "instance", "value": f"{self.service_id}-demo{number}"},
+            ]
+            out.append({"labels": labels, "values": values, "unit": "bytes"})
+        return out
 
     def _log_page(self, query: dict[str, list[str]], now: datetime) -> dict:
         if _one(query, "ownerId") != self.owner_id:

@@ -14,6 +14,11 @@ from typing import Any, Literal
 from cutover.demo.loopback import KEPT_REQUESTS, JSONHandler, Loopback
 
 DeprecationStyle = Literal["legacy", "http-date", "rfc9745", "none"]
+# What /health answers: "original", the version the cutover was written for
+# ({"status": "ok", "processors_available": …}); "later", the service's later versions
+# ({"status": "ok", "service": "soulprint-rlm"}: no processors_available); "extended", the
+# demo's richer answer (processor counts and a version) for probes of nested JSON.
+HealthShape = Literal["original", "later", "extended"]
 
 V1_PATH, V2_PATH, HEALTH_PATH = "/process-full", "/process-full-v2", "/health"
 # What the real v1 handler logs on every call (the only trace of v1 traffic: the v1 path
@@ -37,20 +42,24 @@ class RLMServer:
     """Start with `start()` or `with RLMServer() as rlm:`; `rlm.url` is the base URL.
 
     Switches (set them at any time, from any thread):
-    processors_available, health_status, v1_removed, deprecation_style
-    ("legacy" sends `Deprecation: true`, "rfc9745" `@<epoch>`, "http-date", "none"),
-    deprecated_at, sunset_at (None: 30 days after each request), link (None: no Link
-    header) and slow_seconds (delay before every response).
+    processors_available, health_status, health_shape (see HealthShape), v1_removed,
+    deprecation_style ("legacy" sends `Deprecation: true`, "rfc9745" `@<epoch>`,
+    "http-date", "none"),
+    deprecated_at, sunset_at (None: 30 days after each request), sunset_sent (False: no
+    Sunset header), link (None: no Link header) and slow_seconds (delay before every
+    response).
     """
 
     _SWITCHES = frozenset(
         {
             "processors_available",
             "health_status",
+            "health_shape",
             "v1_removed",
             "deprecation_style",
             "deprecated_at",
             "sunset_at",
+            "sunset_sent",
             "link",
             "slow_seconds",
         }
@@ -62,10 +71,12 @@ class RLMServer:
         object.__setattr__(self, "_lock", threading.Lock())
         self.processors_available = True
         self.health_status = 200
+        self.health_shape: HealthShape = "original"
         self.v1_removed = False
         self.deprecation_style: DeprecationStyle = "legacy"
         self.deprecated_at: datetime = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
         self.sunset_at: datetime | None = None
+        self.sunset_sent = True
         self.link: str | None = f'<{V2_PATH}>; rel="alternate"'
         self.slow_seconds = 0.0
         self._loop = Loopback("rlm", host, port)
@@ -148,17 +159,7 @@ class RLMServer:
         s = self.switches()
         route = path.split("?")[0]
         if route == HEALTH_PATH and method == "GET":
-            healthy = s["processors_available"] and s["health_status"] < 400
-            return (
-                s["health_status"],
-                {},
-                {
-                    "status": "ok" if healthy else "degraded",
-                    "processors_available": s["processors_available"],
-                    "processors": {"total": 4, "busy": 1 if s["processors_available"] else 0},
-                    "version": "2.3.1",
-                },
-            )
+            return s["health_status"], {}, _health(s)
         if route == V1_PATH:
             if s["v1_removed"]:
                 return 404, {}, {"detail": "Not Found"}
@@ -198,6 +199,25 @@ class RLMServer:
         return 404, {}, {"detail": "Not Found"}
 
 
+def _health(s: dict[str, Any]) -> dict[str, Any]:
+    """/health's body in the shape asked for."""
+    up = s["health_status"] < 400
+    if s["health_shape"] == "later":
+        return {"status": "ok" if up else "error", "service": "soulprint-rlm"}
+    if s["health_shape"] == "original":
+        return {
+            "status": "ok" if up else "error",
+            "processors_available": s["processors_available"],
+        }
+    healthy = s["processors_available"] and up
+    return {
+        "status": "ok" if healthy else "degraded",
+        "processors_available": s["processors_available"],
+        "processors": {"total": 4, "busy": 1 if s["processors_available"] else 0},
+        "version": "2.3.1",
+    }
+
+
 def _missing_fields(body: bytes, fields: tuple[str, ...]) -> list[str]:
     """The required fields a JSON body lacks (all of them when it is not a JSON object)."""
     try:
@@ -220,7 +240,9 @@ def _deprecation_headers(s: dict[str, Any], now: datetime) -> dict[str, str]:
     elif style == "http-date":
         headers["Deprecation"] = format_datetime(deprecated_at.astimezone(UTC), usegmt=True)
     sunset = s["sunset_at"] or now + timedelta(days=30)
-    headers["Sunset"] = format_datetime(sunset.astimezone(UTC).replace(microsecond=0), usegmt=True)
+    if s["sunset_sent"]:
+        stamp = sunset.astimezone(UTC).replace(microsecond=0)
+        headers["Sunset"] = format_datetime(stamp, usegmt=True)
     if s["link"] is not None:
         headers["Link"] = s["link"]
     return headers

@@ -1,7 +1,8 @@
 """The demo's copy of a runbook: the same stages, gates and queries, with every duration of
-time (holds, max_gap, checkpoints, a trigger's `for` and `respond_within`, a step's `after`)
-scaled from hours to seconds and its own journal, evidence and snapshots, so a walk-through
-takes minutes and never touches the real runbook's."""
+time (holds, max_gap, checkpoints, a trigger's `for`, `respond_within` and `escalate.after`,
+a step's `after`, a trend's window) scaled from hours to seconds and its own journal,
+evidence and snapshots, so a walk-through takes minutes and never touches the real
+runbook's."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from cutover.runbook.durations import parse_duration
 HOLD_SCALE = 3600  # an hour of hold becomes a second: 24 h canary → 24 s
 MIN_HOLD_S = 5  # long enough to see the countdown run, short enough not to wait on it
 MIN_CHECKPOINT_S = 60  # the runbook's own floor for `checkpoint`
+MIN_TREND_S = 600  # the runbook's own floor for a trend's `over`
 DEFAULT_MAX_GAP = "1h"
 DEFAULT_REFRESH_S = 30.0
 TITLE_SUFFIX = " — DEMO (holds ÷3600)"
@@ -64,14 +66,26 @@ def _refresh_s(query: Any) -> float:
         return DEFAULT_REFRESH_S
 
 
-def _max_gap(stage: dict[str, Any], queries: dict[str, Any]) -> str:
+def _stage_gates(stage: dict[str, Any], gatesets: dict[str, Any]) -> list[Any]:
+    """A stage's own gates and those of the gate sets it uses."""
+    gates = list(stage.get("gates", []) if isinstance(stage.get("gates"), list) else [])
+    for name in stage.get("use", []) if isinstance(stage.get("use"), list) else []:
+        found = gatesets.get(name) if isinstance(name, str) else None
+        if isinstance(found, dict) and isinstance(found.get("gates"), list):
+            gates += found["gates"]
+    return gates
+
+
+def _max_gap(
+    stage: dict[str, Any], queries: dict[str, Any], gatesets: dict[str, Any] | None = None
+) -> str:
     """A stage's max_gap for the demo: scaled like its hold, but never shorter than twice the
     slowest refresh of the queries its gates read. Queries keep their real intervals, so a
     shorter gap would restart the hold between two of its own evaluations."""
     slowest = max(
         (
-            _refresh_s(queries.get(gate.get("query")))
-            for gate in stage.get("gates", [])
+            _refresh_of(queries, gate.get("query"))
+            for gate in _stage_gates(stage, gatesets or {})
             if isinstance(gate, dict)
         ),
         default=DEFAULT_REFRESH_S,
@@ -80,6 +94,15 @@ def _max_gap(stage: dict[str, Any], queries: dict[str, Any]) -> str:
     scaled = parse_duration(scale_duration(text)) if isinstance(text, str) else 0.0
     default = parse_duration(scale_duration(DEFAULT_MAX_GAP))
     return f"{max(scaled or default, 2 * slowest):g}s"
+
+
+def _refresh_of(queries: dict[str, Any], name: Any) -> float:
+    """A query's refresh; a derived one's is the slowest of what it reads."""
+    query = queries.get(name) if isinstance(name, str) else None
+    if isinstance(query, dict) and query.get("kind") == "derived":
+        sources = query.get("from") if isinstance(query.get("from"), list) else []
+        return max((_refresh_s(queries.get(q)) for q in sources), default=DEFAULT_REFRESH_S)
+    return _refresh_s(query)
 
 
 def _scale_where_set(table: dict[str, Any], key: str, floor_s: float = MIN_HOLD_S) -> None:
@@ -105,6 +128,7 @@ def demo_runbook(data: dict[str, Any], source: Path, demo_dir: Path) -> dict[str
         # A demo must never move a real flag file: give it one of its own.
         flag["path"] = str((demo_dir / "flag-percent").resolve())
     queries = copy.get("queries", {}) if isinstance(copy.get("queries"), dict) else {}
+    gatesets = copy.get("gatesets", {}) if isinstance(copy.get("gatesets"), dict) else {}
     for stage in copy.get("stages", []):
         if not isinstance(stage, dict):
             continue
@@ -112,7 +136,7 @@ def demo_runbook(data: dict[str, Any], source: Path, demo_dir: Path) -> dict[str
             stage["hold"] = scale_hold(stage["hold"])
         # A malformed duration stays as written: the loader says where it is wrong.
         with contextlib.suppress(ValueError):
-            stage["max_gap"] = _max_gap(stage, queries)
+            stage["max_gap"] = _max_gap(stage, queries, gatesets)
         _scale_where_set(stage, "checkpoint", MIN_CHECKPOINT_S)
         for step in stage.get("steps", []):
             if isinstance(step, dict):
@@ -121,6 +145,13 @@ def demo_runbook(data: dict[str, Any], source: Path, demo_dir: Path) -> dict[str
         if isinstance(trigger, dict):
             _scale_where_set(trigger, "for")
             _scale_where_set(trigger, "respond_within")
+            if isinstance(trigger.get("escalate"), dict):
+                _scale_where_set(trigger["escalate"], "after")
+    gates = [g for s in copy.get("stages", []) if isinstance(s, dict) for g in s.get("gates", [])]
+    gates += [g for gs in gatesets.values() if isinstance(gs, dict) for g in gs.get("gates", [])]
+    for check in [*gates, *copy.get("triggers", [])]:
+        if isinstance(check, dict) and isinstance(check.get("trend"), dict):
+            _scale_where_set(check["trend"], "over", MIN_TREND_S)
     return copy
 
 

@@ -16,6 +16,9 @@ class TriggerState(StrEnum):
     FIRED = "fired"
     QUIET = "quiet"
     UNKNOWN = "unknown"
+    # Past the threshold as a point, undecided as an interval: said and holding advance,
+    # never an alarm that rolls back (a known state: it clears a latched alarm like quiet).
+    SUSPECT = "suspect"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class Alarm:
             return f"FIRED: {self.reason}"
         if self.state is TriggerState.QUIET:
             return f"quiet: {self.reason}"
+        if self.state is TriggerState.SUSPECT:
+            return f"SUSPECT: {self.reason}"
         if self.last_fired is not None:
             return (
                 f"FIRED {self.last_fired.reason} at {self.last_fired.at:%H:%MZ}; "
@@ -86,6 +91,8 @@ class Transition:
 
 
 def state_of(report: TriggerReport) -> TriggerState:
+    if report.suspect:
+        return TriggerState.SUSPECT
     return {True: TriggerState.FIRED, False: TriggerState.QUIET, None: TriggerState.UNKNOWN}[
         report.fired
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,13 +11,15 @@ from typing import Any
 from cutover.base.finite import json_number
 from cutover.judge import compare
 from cutover.judge.gates import judge
-from cutover.judge.verdicts import Judgement, Side, Verdict, Why
+from cutover.judge.trend import Reading
+from cutover.judge.verdicts import Judgement, Side, Verdict, Why, decide
 from cutover.record.evidence import GATE, TRIGGER, Evaluation
 from cutover.record.snapshots import Snapshot
 from cutover.record.state import Raised
 from cutover.runbook.durations import humanize
 from cutover.runbook.model import Comparison, Runbook, Stage
 from cutover.sources.caps import printable
+from cutover.sources.derived import inputs
 from cutover.sources.results import QueryResult
 
 
@@ -54,6 +56,11 @@ class TriggerReport:
     raised: Raised | None = None
     respond_within_s: float | None = None
     acknowledged: Raised | None = None  # a note that answered it (`cutover clear ID --note`)
+    # False: not live in the stage judged (`stages = [...]` leaves it out): shown as off,
+    # never fired, unknown or pending, and not recorded.
+    live: bool = True
+    # The runbook's severity when `escalate` raised it (the condition held long enough).
+    escalated_from: str | None = None
 
     @property
     def fired(self) -> bool | None:
@@ -78,23 +85,56 @@ class TriggerReport:
         return self.fired is None
 
     @property
+    def suspect(self) -> bool:
+        """Its point estimate is past the threshold while its interval still straddles it
+        (18 of 20 is 90 %, below 95, and 76–97 % as an interval): not evidence enough to
+        fire, too much to call quiet. It holds advance and is said, never rolls back."""
+        j, check = self.judgement, self.check
+        if not self.live or check is None or self.raised is not None or self.fired is not False:
+            return False
+        if j.why is not Why.UNDECIDED or j.value is None or check.op in ("==", "!="):
+            return False
+        return decide(check.op, j.value, j.value, check.value) is True
+
+    @property
     def holds_advance(self) -> bool:
         """A critical or medium trigger pending on `for` may become a rollback or a held
-        stage: it stops an advance as a fired one does (a high one has its deadline)."""
+        stage: it stops an advance as a fired one does (a high one has its deadline). A
+        suspect one stops it too: more data may make it fire."""
+        if self.suspect:
+            return True
         return self.pending_s is not None and self.severity in ("critical", "medium")
 
     @property
     def state(self) -> str:
-        """One word for screens and --json: fired, pending, quiet or unknown."""
+        """One word for screens and --json: fired, pending, suspect, quiet, unknown or off
+        (not live in this stage)."""
+        if not self.live:
+            return "off"
         if self.pending_s is not None:
             return "pending"
+        if self.suspect:
+            return "suspect"
         return {True: "fired", False: "quiet", None: "unknown"}[self.fired]
 
     def pending_words(self) -> str:
-        """'pending 4s of 20s' while pending; '' otherwise."""
+        """'pending 4s of 20s' while pending; 'suspect: about 40 more total_imports decide
+        it' while suspect; '' otherwise."""
+        if self.suspect:
+            return "suspect: " + self.decided_by()
         if self.pending_s is None:
             return ""
         return f"pending {humanize(self.pending_s)} of {humanize(self.for_s)}"
+
+    def decided_by(self) -> str:
+        """What would decide an undecided trigger, in words."""
+        check, more = self.check, self.judgement.more
+        what = (check.trials if check is not None else None) or "data"
+        if check is not None and check.trend is not None:
+            return "more readings decide it"
+        if more is None or more <= 0:
+            return f"more {what} decide it"
+        return f"about {more:,} more {what} decide it"
 
     def fired_at(self, now: datetime) -> datetime | None:
         """When it fired: raised, or when the condition had held for `for`."""
@@ -159,11 +199,12 @@ def queries_for(runbook: Runbook, stage: Stage, *, rollback: bool = False) -> li
     """The query ids a check of this stage reads, in runbook order, each once; with
     `rollback`, the rollback checklist's gates' too."""
     wanted = {g.check.query for g in stage.gates} | {
-        t.check.query for t in runbook.triggers if t.check is not None
+        t.check.query for t in runbook.triggers if t.check is not None and t.live_in(stage.id)
     }
     if rollback and runbook.rollback is not None:
         wanted |= {g.check.query for g in runbook.rollback.gates}
-    return [q for q in runbook.queries if q in wanted]
+    # A derived query is computed from others: they run for it.
+    return inputs(runbook.queries, [q for q in runbook.queries if q in wanted])
 
 
 def judge_rollback_gates(
@@ -199,6 +240,7 @@ def judge_stage(
     holding_since: Mapping[str, datetime] | None = None,
     baselines: Mapping[str, Snapshot] | None = None,
     acknowledged: Mapping[str, Raised] | None = None,
+    readings: Mapping[tuple[str, str], Sequence[Reading]] | None = None,
 ) -> CheckReport:
     """Staleness is judged against the runbook's refresh interval, whatever the console's
     + or pause did: slowing a gate's query must make its verdict wait, not look fresh.
@@ -208,22 +250,41 @@ def judge_stage(
     (`evidence.holding_since`); a trigger with `for` fires only once that is long enough.
     `baselines`: stage id → its latest exit snapshot (`Session.baselines`), for comparisons
     `against = { baseline = … }`; one that is missing (or None: not looked up) makes its
-    gate wait."""
+    gate wait. `readings`: (GATE or TRIGGER, id) → a trend's earlier readings, from the
+    evidence (trend.Readings)."""
     now = now or datetime.now(UTC)
     raised = raised or {}
     holding_since = holding_since or {}
+    readings = readings or {}
 
-    def one(check: Comparison) -> Judgement:
+    def one(check: Comparison, key: tuple[str, str]) -> Judgement:
         result = results.get(check.query)
         refresh = runbook.queries[check.query].refresh_s
         stale = is_stale(result.ran_at if result else None, refresh, now)
         baseline = compare.baseline_for(runbook, stage, check, baselines)
-        return judge(check, result, stale=stale, now=now, baseline=baseline)
+        return judge(
+            check,
+            result,
+            stale=stale,
+            now=now,
+            baseline=baseline,
+            readings=readings.get(key, ()),
+        )
 
-    gates = tuple(GateReport(g.id, g.title, g.check, one(g.check), g.optional) for g in stage.gates)
+    gates = tuple(
+        GateReport(g.id, g.title, g.check, one(g.check, (GATE, g.id)), g.optional)
+        for g in stage.gates
+    )
     triggers = []
     for t in runbook.triggers:
         up = raised.get(t.id)
+        if not t.live_in(stage.id) and up is None:
+            scope = ", ".join(t.stages)
+            judgement = Judgement(False, None, None, f"not live in {stage.id} (live in {scope})")
+            triggers.append(
+                TriggerReport(t.id, t.title, t.severity, t.check, judgement, live=False)
+            )
+            continue
         if t.check is None:
             reason = (
                 f"raised by {up.actor} at {up.at:%Y-%m-%d %H:%MZ}: {up.note}"
@@ -237,16 +298,20 @@ def judge_stage(
                 )
             )
             continue
-        judgement = one(t.check)
+        judgement = one(t.check, (TRIGGER, t.id))
         held = None
         if judgement.trigger_fired is True:
             since = min(holding_since.get(t.id, now), now)
             held = (now - since).total_seconds()
+        severity, escalated = t.severity, None
+        if t.escalate is not None and held is not None and held >= t.escalate.after_s:
+            # Held this long by the evidence: "if it persists > 6 h, roll back".
+            severity, escalated = t.escalate.severity, t.severity
         triggers.append(
             TriggerReport(
                 t.id,
                 t.title,
-                t.severity,
+                severity,
                 t.check,
                 judgement,
                 t.for_s,
@@ -254,6 +319,7 @@ def judge_stage(
                 up,
                 t.respond_within_s,
                 (acknowledged or {}).get(t.id),
+                escalated_from=escalated,
             )
         )
     return CheckReport(stage_id=stage.id, evaluated_at=now, gates=gates, triggers=tuple(triggers))
@@ -311,6 +377,8 @@ def report_json(report: CheckReport) -> dict:
                 "op": g.check.op,
                 "threshold": _number(g.check.value),
                 "reason": printable(g.judgement.reason),
+                # how many more trials would decide a WAIT (null: unknown, or none would)
+                "more": g.judgement.more,
                 "against": against(g.judgement),
                 "baseline": baseline(g.check),
                 # False: an optional gate whose query lacks a column it needs; it does not
@@ -326,6 +394,10 @@ def report_json(report: CheckReport) -> dict:
                 "kind": "manual" if t.check is None else "query",
                 "fired": t.fired,
                 "state": t.state,
+                # suspect: past the threshold as a point, undecided as an interval
+                "suspect": t.suspect,
+                "decided_by": t.decided_by() if t.suspect else None,
+                "escalated_from": t.escalated_from,
                 "pending_s": None if t.pending_s is None else round(t.pending_s),
                 "for_s": t.for_s or None,
                 "raised": None
@@ -340,6 +412,7 @@ def report_json(report: CheckReport) -> dict:
                     "note": t.acknowledged.note,
                 },
                 "severity": t.severity,
+                "more": t.judgement.more,
                 "value": _number(t.judgement.value),
                 "interval": interval(t.judgement),
                 "op": t.check.op if t.check else None,
@@ -378,7 +451,8 @@ def evaluations(
                 gate.id,
                 report.stage_id,
                 verdict,
-                j.value,
+                # a trend's evidence keeps the reading: the next evaluation's series
+                j.value if j.reading is None else j.reading,
                 j.interval,
                 j.reason,
                 digests.get(gate.check.query, ""),
@@ -387,7 +461,7 @@ def evaluations(
             )
         )
     for trigger in report.triggers:
-        if trigger.check is None:
+        if trigger.check is None or not trigger.live:
             continue  # a manual trigger is raised and cleared in the journal
         j = trigger.judgement
         if j.why is Why.NOT_RUN:
@@ -401,7 +475,7 @@ def evaluations(
                 trigger.id,
                 report.stage_id,
                 verdict,
-                j.value,
+                j.value if j.reading is None else j.reading,
                 j.interval,
                 j.reason,
                 digests.get(trigger.check.query, ""),

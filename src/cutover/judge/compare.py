@@ -5,13 +5,17 @@ Judged by the one fail-closed rule: decided only where the whole interval is."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from cutover.base.inert import inert
+from cutover.judge.baselines import Baseline as Baseline
+from cutover.judge.baselines import baseline_for as baseline_for
+from cutover.judge.baselines import baseline_stage as baseline_stage
+from cutover.judge.baselines import baseline_stages as baseline_stages
+from cutover.judge.more import more_pairs_needed, needs
 from cutover.judge.reading import (
     Unreadable,
     describe_row,
@@ -24,86 +28,17 @@ from cutover.judge.reading import (
 )
 from cutover.judge.stats import mann_whitney, newcombe_interval
 from cutover.judge.verdicts import SYMBOL, Judgement, Side, Why, decide, negate
-from cutover.record.snapshots import Snapshot
 from cutover.runbook.model import (
     DEFAULT_CONFIDENCE,
-    PREVIOUS,
     Comparison,
     Op,
     RowSelector,
-    Runbook,
-    Stage,
 )
 from cutover.sources.results import QueryResult
 
 _NAMED = 5  # how many new keys a reason names; the rest are counted
 
 T = TypeVar("T")
-
-
-# -- baselines --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """What a comparison `against = { baseline = … }` compares with: its query's result in
-    a stage's latest exit snapshot, or why there is none."""
-
-    stage: str | None  # the stage named ("previous" resolved); None: there is none
-    result: QueryResult | None = None
-    at: datetime | None = None  # when the snapshot was taken
-    missing: str = ""  # why there is no result
-    damaged: bool = False  # the snapshot exists and cannot be read: unknown, not absent
-
-
-def baseline_stage(runbook: Runbook, stage: Stage, name: str) -> str | None:
-    """The stage a baseline names, seen from `stage`: "previous" is the one before it
-    (None for the first stage)."""
-    if name != PREVIOUS:
-        return name
-    index = runbook.stage_index(stage.id)
-    return runbook.stages[index - 1].id if index > 0 else None
-
-
-def baseline_stages(runbook: Runbook, stage: Stage) -> list[str]:
-    """The stages whose exit snapshots a check of `stage` (its gates, every trigger)
-    compares with, each once."""
-    checks = [g.check for g in stage.gates] + [t.check for t in runbook.triggers if t.check]
-    found: list[str] = []
-    for check in checks:
-        if check.against is not None and check.against.baseline is not None:
-            name = baseline_stage(runbook, stage, check.against.baseline)
-            if name is not None and name not in found:
-                found.append(name)
-    return found
-
-
-def baseline_for(
-    runbook: Runbook, stage: Stage, check: Comparison, snapshots: Mapping[str, Snapshot] | None
-) -> Baseline | None:
-    """The baseline `check` compares with while `stage` is judged, from the exit snapshots
-    at hand (stage id → its latest exit snapshot; None: nobody looked); None when it names
-    no baseline."""
-    if check.against is None or check.against.baseline is None:
-        return None
-    name = baseline_stage(runbook, stage, check.against.baseline)
-    if name is None:
-        return Baseline(None, missing=f"{stage.id} is the first stage: there is no previous one")
-    if snapshots is None:
-        return Baseline(name, missing=f"{name}'s exit snapshot was not looked up")
-    snapshot = snapshots.get(name)
-    if snapshot is None:
-        return Baseline(name, missing=f"{name} has no exit snapshot yet")
-    if snapshot.damaged is not None:
-        return Baseline(
-            name, missing=f"{name}'s exit snapshot is damaged: {snapshot.damaged}", damaged=True
-        )
-    result = snapshot.results.get(check.query)
-    if result is None:
-        return Baseline(
-            name, at=snapshot.at, missing=f"{name}'s exit snapshot holds no {check.query}"
-        )
-    return Baseline(name, result, snapshot.at)
 
 
 # -- judging ----------------------------------------------------------------------------
@@ -222,6 +157,7 @@ def _judge_difference(
             f"{_signed(hi, check.value)} pp"
         )
         need = check.trials
+        pairs = ((s1, n1), (s2, n2), stage is None)
     elif check.row_count:
         n1, n2 = len(result.rows), len(other.rows)
         if result.truncated or other.truncated:
@@ -253,10 +189,17 @@ def _judge_difference(
         need = column
     holds = _decide_difference(check.op, lo, hi, check.value, check.margin)
     reason = f"{shown} {_versus(check.op, holds, check.value, check.margin)}"
+    more = None
+    if holds is None and check.successes is not None and check.op not in ("==", "!="):
+        # More trials now (against a fixed baseline; or both rows growing as they have).
+        mine_n, theirs_n, grows = pairs
+        more = more_pairs_needed(
+            mine_n, theirs_n, check.value, check.op, confidence, other_grows=grows
+        )
     if holds is None:
-        reason += f": undecided, need more {need}"
+        reason += f": undecided, {needs(more, need)}"
     why = Why.UNDECIDED if holds is None else None
-    return Judgement(holds, diff, interval, reason, why, this=this, other=them)
+    return Judgement(holds, diff, interval, reason, why, this=this, other=them, more=more)
 
 
 def _counts(
@@ -554,33 +497,33 @@ def _judge_new_rows(
     if stage is None:
         raise Unreadable(Why.MISMATCH, "new_rows compares with a baseline, not a row")
     key = check.new_rows.key
+    # A set cut at the fetch cap is not the set: a key beyond the cap may be new, or one
+    # counted new may be in the baseline beyond its cap. Neither side decides anything.
+    if result.truncated:
+        raise Unreadable(
+            Why.MISMATCH,
+            f"{check.query} was fetch-capped at {len(result.rows):,} rows: not the whole set "
+            f"of {key}, so what is new cannot be told",
+        )
     now = _keys(check, result)
     then = _then(stage, _keys, check, other)
+    if other.truncated:
+        raise Unreadable(
+            Why.NO_BASELINE,
+            f"no baseline: {check.query} was fetch-capped at {stage} exit, so its set of {key} "
+            "is not whole",
+        )
     seen = set(then)
     new = [k for k in now if k not in seen]
     named = ", ".join(_shown_key(k) for k in new[:_NAMED])
     if len(new) > _NAMED:
         named += f" and {len(new) - _NAMED} more"
-    if new and other.truncated:
-        raise Unreadable(
-            Why.NO_BASELINE,
-            f"no baseline: {check.query} was fetch-capped at {stage} exit, so {named} "
-            "may not be new",
-        )
     count = float(len(new))
     this = Side("now", float(len(now)), f"{number_text(len(now))} {key}")
     them = Side(f"{stage} exit", float(len(then)), f"{number_text(len(then))} {key}", (), stage, at)
     sizes = f" ({number_text(len(now))} now, {number_text(len(then))} at {stage} exit)"
-    if result.truncated:
-        # Cut at the fetch cap: more rows, perhaps more new keys: the count is a lower bound.
-        holds = decide(check.op, count, math.inf, check.value)
-        shown = f"≥ {number_text(count)} new {key} since {stage} exit (fetch capped)"
-        if holds is None:
-            reason = f"{shown}: cannot tell against {number_text(check.value)}"
-            return Judgement(None, count, None, reason, Why.MISMATCH, this=this, other=them)
-    else:
-        holds = decide(check.op, count, count, check.value)
-        shown = f"{number_text(count)} new {key} since {stage} exit"
+    holds = decide(check.op, count, count, check.value)
+    shown = f"{number_text(count)} new {key} since {stage} exit"
     assert holds is not None
     op = check.op if holds else negate(check.op)
     named_part = f": {named}" if new else ""

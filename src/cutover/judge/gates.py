@@ -4,10 +4,13 @@ No data, too little data, a stale or failed query: undecided (WAIT), never PASS.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from cutover.judge import compare
 from cutover.judge.compare import Baseline
+from cutover.judge.more import more_trials_needed as more_trials_needed
+from cutover.judge.more import needs
 from cutover.judge.reading import (
     Unreadable,
     number_text,
@@ -15,9 +18,10 @@ from cutover.judge.reading import (
 )
 from cutover.judge.stats import wilson_interval
 from cutover.judge.stats import z_for as z_for  # callers have always found it here
+from cutover.judge.trend import Reading, judge_trend
 from cutover.judge.verdicts import SYMBOL, Judgement, Why, decide, negate
 from cutover.runbook.durations import humanize
-from cutover.runbook.model import DEFAULT_CONFIDENCE, Comparison, Op
+from cutover.runbook.model import DEFAULT_CONFIDENCE, Comparison
 from cutover.sources.results import Cause, QueryResult
 
 
@@ -28,10 +32,12 @@ def judge(
     stale: bool = False,
     now: datetime | None = None,
     baseline: Baseline | None = None,
+    readings: Sequence[Reading] = (),
 ) -> Judgement:
     """Judge `check` on `result`. `now` only lets a stale reason say how long ago it ran.
     `baseline`: for a comparison `against = { baseline = … }`, the snapshot's side
-    (`compare.baseline_for`); without one such a comparison waits, never passes."""
+    (`compare.baseline_for`); without one such a comparison waits, never passes.
+    `readings`: for a trend, its earlier readings from the evidence (trend.Readings)."""
     if result is None or (result.error is None and result.ran_at is None):
         return _undecided(Why.NOT_RUN, f"{check.query} has not run yet")
     if result.error is not None:
@@ -40,6 +46,8 @@ def judge(
         return _undecided(Why.FAILED, f"query failed: {result.error}")
     if stale:
         return _undecided(Why.STALE, _stale_reason(result.ran_at, now))
+    if check.trend is not None:
+        return judge_trend(check, result, readings, now or datetime.now(UTC))
     if check.against is not None or check.distribution is not None or check.new_rows:
         return compare.judge_two_samples(check, result, baseline)
     try:
@@ -129,8 +137,9 @@ def _judge_proportion(check: Comparison, result: QueryResult) -> Judgement:
     limit = number_text(check.value)
     holds = decide(check.op, lo, hi, check.value)
     if holds is None:
-        reason = f"{shown} straddles {limit}: undecided, need more {check.trials}"
-        return Judgement(None, point, (lo, hi), reason, Why.UNDECIDED, trials)
+        more = more_trials_needed(successes, trials, check.value, check.op, confidence)
+        reason = f"{shown} straddles {limit}: undecided, {needs(more, check.trials)}"
+        return Judgement(None, point, (lo, hi), reason, Why.UNDECIDED, trials, more=more)
     op = check.op if holds else negate(check.op)
     return Judgement(holds, point, (lo, hi), f"{shown} {SYMBOL[op]} {limit}", None, trials)
 
@@ -145,49 +154,3 @@ def _stale_reason(ran_at: datetime | None, now: datetime | None) -> str:
     if now is None:
         return f"stale: last ran {ran_at:%Y-%m-%d %H:%M:%S} UTC"
     return f"stale: last ran {humanize((now - ran_at).total_seconds())} ago"
-
-
-def more_trials_needed(
-    successes: float, trials: float, threshold: float, op: Op, confidence: float
-) -> int | None:
-    """How many more trials, at the proportion seen so far, until the Wilson interval
-    decides the comparison (either way); None when no number would (the proportion sits on
-    the threshold) or more than ten million would be needed. `threshold` is a percent when
-    above 1, as in `judge`.
-
-    >>> more_trials_needed(19, 20, 95, ">=", 0.95) is None   # 95 % exactly: never decides
-    True
-    >>> more_trials_needed(990, 1000, 95, ">=", 0.95)   # 98.17–99.46 %: decided
-    0
-    >>> more_trials_needed(99, 100, 95, ">=", 0.95)     # 94.55–99.82 %: 15 more at 99 %
-    15
-    >>> more_trials_needed(49, 50, 95, ">=", 0.95)
-    153
-    """
-    if trials < 0 or not 0 <= successes <= trials:
-        return None
-    scale = 100.0 if threshold > 1 else 1.0
-    p = successes / trials if trials else None
-    if p is None:
-        return None
-
-    def decided(n: float) -> bool:
-        interval = wilson_interval(p * n, n, confidence)
-        if interval is None:
-            return False
-        lo, hi = interval[0] * scale, interval[1] * scale
-        return decide(op, lo, hi, threshold) is not None
-
-    if decided(trials):
-        return 0
-    if p * scale == threshold:
-        return None
-    lo, hi = trials, trials * 2 + 10
-    while not decided(hi):
-        lo, hi = hi, hi * 2
-        if hi > 10_000_000:
-            return None
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if decided(mid) else (mid, hi)
-    return int(hi - trials)

@@ -6,11 +6,11 @@ import asyncio
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from cutover.base import redact
-from cutover.judge import compare
+from cutover.judge import compare, trend
 from cutover.judge.check import (
     CheckReport,
     evaluations,
@@ -21,6 +21,7 @@ from cutover.judge.check import (
 from cutover.judge.hold import Hold, judge_hold
 from cutover.record import evidence, identity, journal, snapshots, spill, state
 from cutover.runbook.model import Query, Runbook, Stage
+from cutover.sources import derived
 from cutover.sources.results import QueryResult
 
 if TYPE_CHECKING:  # the driver is imported by the commands that reach the database
@@ -51,6 +52,8 @@ class Session:
     _baselines: dict[str, tuple[tuple[str, ...], snapshots.Snapshot | None]] = field(
         init=False, default_factory=dict, repr=False
     )
+    # The trends' readings in the evidence, followed as it grows (created when first asked).
+    _readings: trend.Readings | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.redact = redact.for_runbook(self.runbook, self.environ)
@@ -101,7 +104,7 @@ class Session:
 
         dsn = db.dsn_from_env(self.runbook.database, self.environ)
         if queries is None:
-            queries = sum(q.kind != "http" for q in self.runbook.queries.values())
+            queries = sum(q.kind == "sql" for q in self.runbook.queries.values())
         return db.QueryRunner(self.runbook.database, dsn, size=db.pool_size(queries))
 
     async def run_queries(
@@ -109,7 +112,8 @@ class Session:
     ) -> dict[str, QueryResult]:
         from cutover.sources.httpquery import run_query
 
-        sql = [self.runbook.queries[q] for q in query_ids if self.runbook.queries[q].kind != "http"]
+        query_ids = derived.inputs(self.runbook.queries, query_ids)  # what derived ones read
+        sql = [self.runbook.queries[q] for q in query_ids if self.runbook.queries[q].kind == "sql"]
         judge_all = getattr(runner, "judge_all", None)
         if judge_all is not None and len(sql) > 1:
             await judge_all(sql)  # one round trip for all, before they take connections
@@ -125,9 +129,12 @@ class Session:
                     environ=self.environ,
                 )
                 for q in query_ids
+                if self.runbook.queries[q].kind != "derived"
             )
         )
-        return {r.query_id: r for r in results}
+        out = {r.query_id: r for r in results}
+        derived.refresh(self.runbook.queries, out)  # from the answers just in hand
+        return {q: out[q] for q in query_ids if q in out}
 
     # -- evidence: verdicts over time -------------------------------------------------------
 
@@ -165,9 +172,13 @@ class Session:
         runs: tuple[evidence.Run, ...] | None = None,
     ) -> CheckReport:
         """Gates and triggers now: raised triggers from the journal, `for` from evidence."""
-        # `for` needs since when the condition has held; so does a deadline (high), counted
-        # from when it fired, not from each evaluation.
-        waiting = [t.id for t in self.runbook.triggers if t.for_s > 0 or t.respond_within_s]
+        # `for` needs since when the condition has held; so do a deadline (high), counted
+        # from when it fired, not from each evaluation, and an escalation.
+        waiting = [
+            t.id
+            for t in self.runbook.triggers
+            if t.for_s > 0 or t.respond_within_s or t.escalate is not None
+        ]
         since = {}
         if waiting:
             runs = runs if runs is not None else self.read_evidence().runs
@@ -184,6 +195,7 @@ class Session:
             acknowledged=current.acknowledged,
             holding_since=since,
             baselines=self.baselines(stage),
+            readings=self.trend_readings(stage, now),
         )
         if current.after_rollback is not None:  # the checklist's gates hold the advance too
             report = replace(
@@ -193,6 +205,39 @@ class Session:
                 ),
             )
         return report
+
+    def trend_readings(self, stage: Stage, now: datetime) -> dict[tuple[str, str], list]:
+        """The earlier readings of every trend the stage judges, by (GATE or TRIGGER, id),
+        from the evidence (followed incrementally: the console asks every second)."""
+        trends = {(evidence.GATE, g.id): g.check for g in stage.gates if g.check.trend}
+        trends |= {
+            (evidence.TRIGGER, t.id): t.check
+            for t in self.runbook.triggers
+            if t.check is not None and t.check.trend and t.live_in(stage.id)
+        }
+        if not trends:
+            return {}
+        if self._readings is None or not set(trends) <= self._readings.names:
+            every = self._trend_names()
+            self._readings = trend.Readings(self.evidence_path, self.journal.key, every)
+        self._readings.read()
+        out = {}
+        for (what, name), check in trends.items():
+            assert check.trend is not None
+            since = now - timedelta(seconds=check.trend.over_s)
+            out[(what, name)] = self._readings.series(what, name, since, now)
+        return out
+
+    def _trend_names(self) -> set[tuple[str, str]]:
+        names = {
+            (evidence.GATE, g.id) for s in self.runbook.stages for g in s.gates if g.check.trend
+        }
+        names |= {
+            (evidence.TRIGGER, t.id)
+            for t in self.runbook.triggers
+            if t.check is not None and t.check.trend
+        }
+        return names
 
     def baselines(self, stage: Stage) -> dict[str, snapshots.Snapshot]:
         """The latest exit snapshot of each stage a check of `stage` compares with (stage

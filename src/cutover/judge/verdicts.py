@@ -77,6 +77,12 @@ class Judgement:
     this: Side | None = None
     other: Side | None = None
     p_value: float | None = None
+    # How many more trials (at the rate seen so far) would decide an undecided proportion;
+    # None when unknown or when no number would.
+    more: int | None = None
+    # A trend's: the column's value now, which the evidence keeps as the next evaluation's
+    # reading (`value` and `interval` are then the slope and its interval).
+    reading: float | None = None
 
     @property
     def baseline(self) -> Side | None:

@@ -1,2 +1,2 @@
-"""runbook: what the runbook says: its model, the loader and its file:line:col problems,
-durations, the SQL files and their guard, the vetted memo. May import base only."""
+"""runbook: what the runbook says: model, keys and schema, the loader and its file:line:col
+problems, durations, expressions, the SQL files and their guard. May import base only."""

@@ -27,19 +27,29 @@ class ColumnUse:
 
 
 def uses(runbook: Runbook) -> list[ColumnUse]:
-    """Every column the runbook reads, in runbook order.
+    """Every column the runbook reads, in runbook order, each place once (a gate set's gate
+    is written once however many stages use it).
 
-    The loader refuses a runbook with any bad stage, gate or trigger, so the tuples here
-    line up with the arrays of the file and their indices are the TOML paths."""
+    The loader refuses a runbook with any bad stage, gate or trigger, so the triggers' tuple
+    lines up with the file's array; a gate knows where it is written (`Gate.where`)."""
     found: list[ColumnUse] = []
     observed = runbook.flag.observed
     if observed is not None:
         path = ("flag", "observed", "column")
         found.append(ColumnUse(observed.query, observed.column, "column", path, "flag.observed"))
+    seen: set[tuple] = set()
     for i, stage in enumerate(runbook.stages):
         for j, gate in enumerate(stage.gates):
-            what = f"gate {gate.id!r} of stage {stage.id!r}"
-            found += _of(gate.check, ("stages", i, "gates", j), what)
+            where = gate.where or ("stages", i, "gates", j)
+            if where in seen:
+                continue
+            seen.add(where)
+            what = (
+                f"gate {gate.id!r} of gate set {where[1]!r}"
+                if where[0] == "gatesets"
+                else f"gate {gate.id!r} of stage {stage.id!r}"
+            )
+            found += _of(gate.check, where, what)
     for k, trigger in enumerate(runbook.triggers):
         if trigger.check is not None:  # a manual trigger reads no query
             found += _of(trigger.check, ("triggers", k), f"trigger {trigger.id!r}")

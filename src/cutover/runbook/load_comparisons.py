@@ -4,9 +4,11 @@ two samples (`against`, distributions, new rows) and the baselines they name."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
-from cutover.runbook.keys import AGAINST, DISTRIBUTION, NEW_ROWS, OPS, TRIGGER
+from cutover.runbook import sqlfile, sqlguard
+from cutover.runbook.keys import AGAINST, DISTRIBUTION, NEW_ROWS, OPS, TREND, TRIGGER
 from cutover.runbook.model import (
     DEFAULT_CONFIDENCE,
     DEFAULT_DISTRIBUTION_MARGIN,
@@ -17,6 +19,7 @@ from cutover.runbook.model import (
     NewRows,
     Query,
     RowSelector,
+    Trend,
     boundary,
 )
 from cutover.runbook.reader import Reader, unknown_key
@@ -28,9 +31,12 @@ def read_comparison(
     table = r.table(item, path, allowed, what=what)
     raw = item if isinstance(item, dict) else {}
     # What it compares decides which keys it needs: a constant (`value`), another row or a
-    # baseline (`against`, with `margin`), a histogram, a set of keys.
-    kind = next((k for k in ("distribution", "new_rows", "against") if k in raw), "value")
-    required = ("id", "query", "op", "value") if kind == "value" else ("id", "query", "op")
+    # baseline (`against`, with `margin`), a histogram, a set of keys, a slope over time.
+    kinds = ("distribution", "new_rows", "against", "trend")
+    kind = next((k for k in kinds if k in raw), "value")
+    required = {"value": ("id", "query", "op", "value"), "trend": ("id", "query")}.get(
+        kind, ("id", "query", "op")
+    )
     ok = all([r.require(table, item, path, key, what) for key in required])
     r.ident(table, path, what)
     if "query" in table and table["query"] not in queries:
@@ -43,14 +49,16 @@ def read_comparison(
     if kind in ("value", "against") and has_column == bool(row_count):
         r.problem(path, f"{what} needs exactly one of `column` or `row_count = true`")
         ok = False
+    if kind == "new_rows" and not limits_no_set(r, queries.get(table.get("query", "")), path):
+        ok = False
     if ("successes" in table) != ("trials" in table):
         r.problem(path, f"{what}: `successes` and `trials` go together")
         ok = False
     if "confidence" in table:
-        if "successes" not in table and "distribution" not in raw:
+        if "successes" not in table and "distribution" not in raw and "trend" not in raw:
             r.problem(
                 (*path, "confidence"),
-                "confidence needs `successes` and `trials` (or a distribution)",
+                "confidence needs `successes` and `trials` (or a distribution or a trend)",
                 at_value=True,
             )
             ok = False
@@ -61,22 +69,26 @@ def read_comparison(
                 at_value=True,
             )
             ok = False
+    trend = read_trend(r, table, raw, path) if kind == "trend" else None
     two = read_two_samples(r, table, raw, path, kind)
-    if not ok or two is None:
+    if not ok or two is None or (kind == "trend" and trend is None):
         return table, None
     row, against, distribution, new_rows = two
     margin = table.get("margin", DEFAULT_DISTRIBUTION_MARGIN if distribution else 0.0)
-    if kind == "value":
+    op = table.get("op")
+    if trend is not None:
+        value, op = trend.slope, trend.op
+    elif kind == "value":
         value = table["value"]
     elif kind == "new_rows":
         value = table.get("value", 0)
     else:
         # The boundary on the difference: a gate and its negated trigger share it.
         value = boundary(table["op"], margin, trigger=allowed is TRIGGER)
-    uses_confidence = "successes" in table or distribution is not None
+    uses_confidence = "successes" in table or distribution is not None or trend is not None
     return table, Comparison(
         query=table["query"],
-        op=table["op"],
+        op=op,
         value=value,
         column=table.get("column"),
         row_count=bool(row_count),
@@ -88,7 +100,74 @@ def read_comparison(
         margin=margin,
         distribution=distribution,
         new_rows=new_rows,
+        trend=trend,
     )
+
+
+def read_trend(r: Reader, table: dict, raw: dict, path: tuple) -> Trend | None:
+    """`trend = { over = "12h", op = "<=", slope = 0 }`: the column's slope over the
+    evidence of the last `over`, in its units per hour."""
+    ok = True
+    for key in ("row_count", "successes", "trials", "value", "margin", "op", "against"):
+        if key in raw:
+            r.problem(
+                (*path, key),
+                f"{key} does not go with trend: it compares the slope of `column` over time "
+                "(trend's own op and slope)",
+                at_value=True,
+            )
+            ok = False
+    if "column" not in table:
+        if "column" not in raw:
+            r.problem(path, "a trend needs `column`: the value whose slope it judges")
+        ok = False
+    if "trend" not in table:
+        return None  # the wrong type, already said
+    where = (*path, "trend")
+    parts = r.table(table["trend"], where, TREND, what="trend")
+    if isinstance(raw["trend"], dict) and any(key not in parts for key in raw["trend"]):
+        ok = False  # an unknown key or a wrong type, already said
+    present = [r.require(parts, raw["trend"], where, k, "trend") for k in ("over", "op", "slope")]
+    if not all(present):
+        return None
+    if parts["op"] not in ("<", "<=", ">", ">="):
+        r.problem(
+            (*where, "op"),
+            f"trend op {parts['op']!r} is not one of < <= > >=: a slope is above or below",
+            at_value=True,
+        )
+        ok = False
+    if parts["over"] < 600:
+        r.problem((*where, "over"), "trend over must be at least 10m", at_value=True)
+        ok = False
+    if not ok:
+        return None
+    return Trend(over_s=parts["over"], op=parts["op"], slope=float(parts["slope"]))
+
+
+def limits_no_set(r: Reader, query: Query | None, path: tuple) -> bool:
+    """A set comparison reads every row: a query with its own LIMIT shows only some keys,
+    so a key beyond it looks new (or an old one gone). Refused, naming where the LIMIT is."""
+    if query is None or query.kind != "sql":
+        return True
+    at = sqlguard.limited(query.sql)
+    if at is None:
+        return True
+    statement = sqlfile.Statement(
+        query.statement or 1, query.sql, None, "", query.sql_line, query.sql_col
+    )
+    line, col = statement.position_of(at)
+    try:
+        shown = query.file.relative_to(r.file.resolve().parent)
+    except ValueError:
+        shown = Path(query.file.name)
+    r.problem(
+        (*path, "query"),
+        f"new_rows compares every row of a query, but {query.id} has a LIMIT ({shown}:{line}:"
+        f"{col}): keys beyond it would look new. Use a query made for the set, without LIMIT",
+        at_value=True,
+    )
+    return False
 
 
 def read_two_samples(
@@ -105,6 +184,8 @@ def read_two_samples(
 
     if "distribution" in raw and "new_rows" in raw:
         refuse("new_rows", "a comparison takes distribution or new_rows, not both")
+    if "trend" in raw and kind != "trend":
+        refuse("trend", f"trend does not go with {kind}: it judges one column's slope")
     if kind in ("distribution", "new_rows"):
         for key in ("column", "row_count", "successes", "trials", "row"):
             if key in raw:

@@ -19,6 +19,7 @@ from cutover.runbook.keys import (
     NOTIFY,
     OBSERVED,
     PROBE,
+    ROLLBACK_WAYS,
 )
 from cutover.runbook.model import Database, Flag, Notify, Observed, Probe, Query
 from cutover.runbook.reader import Reader, unknown_key
@@ -92,6 +93,23 @@ def read_flag(r: Reader, raw: Any, folder: Path, queries: dict[str, Query]) -> F
         r.require(table, raw, path, key, f"[flag] of kind {kind!r}")
     if kind == "command" and "set" in table and "{percent}" not in table["set"]:
         r.problem((*path, "set"), "the set command must contain {percent}", at_value=True)
+    rollback = table.get("rollback", "instant") if kind == "vercel" else "instant"
+    if rollback not in ROLLBACK_WAYS:
+        r.problem(
+            (*path, "rollback"),
+            f'rollback must be "instant" (re-point production at a deployment known to carry '
+            f'the target) or "redeploy" (set the variable and build), not {rollback!r}',
+            at_value=True,
+        )
+        rollback = "instant"
+    if kind == "command" and not str(table.get("rollback", "x")).strip():
+        r.problem((*path, "rollback"), "the rollback command is empty", at_value=True)
+    token_file = None
+    if kind == "vercel" and "token_file" in table:
+        if table["token_file"].strip():
+            token_file = folder / Path(table["token_file"].strip()).expanduser()
+        else:
+            r.problem((*path, "token_file"), "token_file is empty: name a file", at_value=True)
     observed = None
     if "observed" in table:
         obs = r.table(table["observed"], (*path, "observed"), OBSERVED, what="flag.observed")
@@ -109,10 +127,13 @@ def read_flag(r: Reader, raw: Any, folder: Path, queries: dict[str, Query]) -> F
         token_env=table.get("token_env", "VERCEL_TOKEN"),
         team_id=table.get("team_id"),
         redeploy=table.get("redeploy", True),
+        rollback=rollback,
+        token_file=token_file,
         path=(folder / table["path"]) if "path" in table else None,
         get=table.get("get", ""),
         set=table.get("set", ""),
         timeout_s=table.get("timeout", 30.0),
+        rollback_command=table.get("rollback", "") if kind == "command" else "",
         env=read_flag_env(r, table.get("env", []), (*path, "env")),
         observed=observed,
     )

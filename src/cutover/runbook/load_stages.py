@@ -7,7 +7,10 @@ from typing import Any
 
 from cutover.runbook import tomlpos
 from cutover.runbook.keys import (
+    ESCALATE,
     GATE,
+    GATESET,
+    ID,
     MANUAL_TRIGGER,
     ROLLBACK,
     SEVERITIES,
@@ -17,7 +20,18 @@ from cutover.runbook.keys import (
     TRIGGER_KINDS,
 )
 from cutover.runbook.load_comparisons import read_comparison
-from cutover.runbook.model import Comparison, Gate, Probe, Query, Rollback, Stage, Step, Trigger
+from cutover.runbook.model import (
+    PREVIOUS,
+    Comparison,
+    Escalate,
+    Gate,
+    Probe,
+    Query,
+    Rollback,
+    Stage,
+    Step,
+    Trigger,
+)
 from cutover.runbook.reader import Reader, unknown_key
 
 
@@ -73,13 +87,25 @@ def check_auto_rollback(
         ):
             trigger = by_id.get(trigger_id)
             where = (*path, "auto_rollback")
+            critical = trigger is not None and (
+                trigger.severity == "critical"
+                or (trigger.escalate is not None and trigger.escalate.severity == "critical")
+            )
             if trigger is None:
                 unknown_key(r, where, "trigger", trigger_id, by_id)
-            elif trigger.kind == "manual" or trigger.severity != "critical":
+            elif trigger.kind == "manual" or not critical:
                 r.problem(
                     where,
-                    f"auto_rollback may arm critical query triggers only; {trigger_id} is "
+                    f"auto_rollback may arm critical query triggers only (or ones that "
+                    f"escalate to critical); {trigger_id} is "
                     f"{'manual' if trigger.kind == 'manual' else trigger.severity}",
+                    at_value=True,
+                )
+            elif isinstance(item.get("id"), str) and not trigger.live_in(item["id"]):
+                r.problem(
+                    where,
+                    f"{trigger_id} is live only in {', '.join(trigger.stages)}: it cannot "
+                    f"fire in {item['id']}, so arming it there would do nothing",
                     at_value=True,
                 )
 
@@ -100,8 +126,90 @@ def check_unique(
         seen[value] = path
 
 
+def read_gatesets(r: Reader, raw: Any, queries: dict[str, Query]) -> dict[str, tuple[Gate, ...]]:
+    """`[gatesets.steady]` with `[[gatesets.steady.gates]]`: gates said once, used by many
+    stages (`use = ["steady"]`)."""
+    sets: dict[str, tuple[Gate, ...]] = {}
+    if not isinstance(raw, dict):
+        return sets
+    for name, item in raw.items():
+        path = ("gatesets", name)
+        what = f"[gatesets.{name}]"
+        table = r.table(item, path, GATESET, what=what)
+        if not ID.match(name):
+            r.problem(path, f"gate set id {name!r} must be lower-case letters, digits, _ or -")
+        if not r.require(table, item, path, "gates", what):
+            continue
+        sets[name] = read_gates(r, table["gates"], path, queries, what=f"[[gatesets.{name}.gates]]")
+    return sets
+
+
+def with_sets(
+    r: Reader,
+    table: dict,
+    path: tuple,
+    own: tuple[Gate, ...],
+    gatesets: dict[str, tuple[Gate, ...]],
+) -> tuple[tuple[Gate, ...], tuple[str, ...]]:
+    """A stage's gates: those of the sets it uses, in order, each replaced by the stage's
+    own gate of the same id; then the stage's other gates."""
+    if "use" not in table:
+        return own, ()
+    names = read_ids(r, table["use"], (*path, "use"), "use")
+    mine = {g.id: g for g in own}
+    merged: dict[str, Gate] = {}
+    for name in names:
+        if name not in gatesets:
+            unknown_key(r, (*path, "use"), "gate set", name, gatesets)
+            continue
+        for gate in gatesets[name]:
+            if gate.id in merged and merged[gate.id] is not mine.get(gate.id):
+                r.problem(
+                    (*path, "use"),
+                    f"gate {gate.id!r} is in more than one of the sets this stage uses; "
+                    "give the stage its own gate of that id to say which it means",
+                    at_value=True,
+                )
+            merged[gate.id] = mine.get(gate.id, gate)
+    for gate in own:
+        merged.setdefault(gate.id, gate)
+    return tuple(merged.values()), names
+
+
+def check_set_baselines(r: Reader, stages: tuple[Stage, ...]) -> None:
+    """A gate from a set compares with a stage before the one using it (as a stage's own
+    gate must, see check_baselines), checked for every stage that uses it."""
+    ids = [s.id for s in stages]
+    for index, stage in enumerate(stages):
+        for gate in stage.gates:
+            against = gate.check.against
+            if not gate.where or gate.where[0] != "gatesets" or against is None:
+                continue
+            name = against.baseline
+            where = (*gate.where, "against", "baseline")
+            if name is None or (name == PREVIOUS and index > 0):
+                continue
+            if name == PREVIOUS:
+                r.problem(
+                    where, f"stage {stage.id} uses it, and has no previous stage", at_value=True
+                )
+            elif name not in ids:
+                unknown_key(r, where, "stage", name, dict.fromkeys(ids))
+            elif ids.index(name) >= index:
+                r.problem(
+                    where,
+                    f"stage {stage.id} uses it, and {name}'s exit cannot exist the first time "
+                    f"through {stage.id}",
+                    at_value=True,
+                )
+
+
 def read_stages(
-    r: Reader, raw: Any, queries: dict[str, Query], probes: dict[str, Probe]
+    r: Reader,
+    raw: Any,
+    queries: dict[str, Query],
+    probes: dict[str, Probe],
+    gatesets: dict[str, tuple[Gate, ...]] | None = None,
 ) -> tuple[Stage, ...]:
     stages: list[Stage] = []
     seen: dict[str, tuple] = {}
@@ -128,9 +236,8 @@ def read_stages(
                 ok = False
             previous = (percent, path)
         steps = read_steps(r, item.get("steps", []) if isinstance(item, dict) else [], path, probes)
-        gates = read_gates(
-            r, item.get("gates", []) if isinstance(item, dict) else [], path, queries
-        )
+        own = read_gates(r, item.get("gates", []) if isinstance(item, dict) else [], path, queries)
+        gates, use = with_sets(r, table, path, own, gatesets or {})
         gate_ids = {g.id for g in gates}
         for index, step in enumerate(steps):
             for needed in step.needs:
@@ -159,6 +266,7 @@ def read_stages(
                     auto_rollback=tuple(
                         x for x in table.get("auto_rollback", []) if isinstance(x, str)
                     ),
+                    use=use,
                 )
             )
     return tuple(stages)
@@ -224,12 +332,20 @@ def read_gates(
             continue
         if check is not None:
             gates.append(
-                Gate(id=table["id"], check=check, title=table.get("title", ""), optional=optional)
+                Gate(
+                    id=table["id"],
+                    check=check,
+                    title=table.get("title", ""),
+                    optional=optional,
+                    where=path,
+                )
             )
     return tuple(gates)
 
 
-def read_triggers(r: Reader, raw: Any, queries: dict[str, Query]) -> list[Trigger]:
+def read_triggers(
+    r: Reader, raw: Any, queries: dict[str, Query], stage_ids: tuple[str, ...] = ()
+) -> list[Trigger]:
     triggers: list[Trigger] = []
     seen: dict[str, tuple] = {}
     for path, item in r.items(raw, ("triggers",), "trigger"):
@@ -267,7 +383,11 @@ def read_triggers(r: Reader, raw: Any, queries: dict[str, Query]) -> list[Trigge
                 at_value=True,
             )
             ok = False
-        if ok:
+        scope = read_scope(r, table, path, stage_ids)
+        escalate = read_escalate(r, table, item, path, severity)
+        if isinstance(item, dict) and "escalate" in item and escalate is None:
+            ok = False
+        if ok and scope is not None:
             triggers.append(
                 Trigger(
                     id=table["id"],
@@ -277,6 +397,59 @@ def read_triggers(r: Reader, raw: Any, queries: dict[str, Query]) -> list[Trigge
                     for_s=table.get("for", 0.0),
                     respond_within_s=respond,
                     kind=kind,
+                    stages=scope,
+                    escalate=escalate,
                 )
             )
     return triggers
+
+
+def read_scope(
+    r: Reader, table: dict, path: tuple, stage_ids: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """`stages = ["canary", "ramp"]`: the stages a trigger is live in; None after a problem."""
+    if "stages" not in table:
+        return ()
+    where = (*path, "stages")
+    names = read_ids(r, table["stages"], where, "stages")
+    if not names:
+        r.problem(where, "stages names at least one stage (leave it out for every stage)")
+        return None
+    known = dict.fromkeys(stage_ids)
+    bad = [n for n in names if n not in known]
+    for name in bad:
+        unknown_key(r, where, "stage", name, known)
+    return None if bad else names
+
+
+def read_escalate(r: Reader, table: dict, raw: Any, path: tuple, severity: str) -> Escalate | None:
+    """`escalate = { after = "6h", severity = "critical" }`: held this long, by the
+    evidence, the trigger is judged at that severity (a rollback, armable)."""
+    if "escalate" not in table:
+        return None
+    where = (*path, "escalate")
+    parts = r.table(table["escalate"], where, ESCALATE, what="escalate")
+    given = raw.get("escalate") if isinstance(raw, dict) else None
+    if isinstance(given, dict) and any(key not in parts for key in given):
+        return None  # an unknown key or a wrong type, already said
+    if not all([r.require(parts, given, where, k, "escalate") for k in ("after", "severity")]):
+        return None
+    to = parts["severity"]
+    if to not in SEVERITIES:
+        r.problem(
+            (*where, "severity"),
+            f"severity {to!r} is not one of {', '.join(SEVERITIES)}",
+            at_value=True,
+        )
+        return None
+    if SEVERITIES.index(to) >= SEVERITIES.index(severity):
+        r.problem(
+            (*where, "severity"),
+            f"escalate goes up: from {severity} to a more urgent severity, not {to}",
+            at_value=True,
+        )
+        return None
+    if parts["after"] <= 0:
+        r.problem((*where, "after"), "escalate after must be longer than 0s", at_value=True)
+        return None
+    return Escalate(after_s=parts["after"], severity=to)

@@ -6,13 +6,15 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from cutover.runbook import textfile, tomlpos
+from cutover.runbook import columns, textfile, tomlpos
 from cutover.runbook.keys import JOURNAL, SUPPORTED_VERSIONS, TOP
 from cutover.runbook.load_comparisons import check_baselines
 from cutover.runbook.load_platform import read_database, read_flag, read_notify, read_probes
 from cutover.runbook.load_queries import read_queries
 from cutover.runbook.load_stages import (
     check_auto_rollback,
+    check_set_baselines,
+    read_gatesets,
     read_rollback,
     read_stages,
     read_triggers,
@@ -77,17 +79,24 @@ def _build(r: Reader, data: dict, path: Path) -> Runbook | None:
     probes = read_probes(r, top.get("probes", {}))
     queries = read_queries(r, top.get("queries", {}), folder)
     flag = read_flag(r, data.get("flag"), folder, queries) if "flag" in data else None
-    stages = read_stages(r, data.get("stages", []), queries, probes)
-    triggers = tuple(read_triggers(r, data.get("triggers", []), queries))
+    gatesets = read_gatesets(r, top.get("gatesets", {}), queries)
+    stages = read_stages(r, data.get("stages", []), queries, probes, gatesets)
+    stage_ids = tuple(
+        s["id"]
+        for s in top.get("stages", [])
+        if isinstance(s, dict) and isinstance(s.get("id"), str)
+    )
+    triggers = tuple(read_triggers(r, data.get("triggers", []), queries, stage_ids))
     check_auto_rollback(r, data.get("stages", []), stages, triggers)
     check_baselines(r, data.get("stages", []), data.get("triggers", []))
+    check_set_baselines(r, stages)
     notify = read_notify(r, data.get("notify", []))
     rollback = (
         read_rollback(r, top["rollback"], stages, queries, probes) if "rollback" in top else None
     )
     if r.problems or flag is None:
         return None
-    return Runbook(
+    runbook = Runbook(
         path=path,
         title=top["title"],
         version=version,
@@ -101,7 +110,20 @@ def _build(r: Reader, data: dict, path: Path) -> Runbook | None:
         triggers=triggers,
         notify=notify,
         rollback=rollback,
+        gatesets=gatesets,
     )
+    # A derived query's columns are known now: a gate reading one it lacks is a mistake here,
+    # not a WAIT at run time.
+    for use in columns.uses(runbook):
+        query = runbook.queries[use.query]
+        if query.kind == "derived" and use.column not in query.expressions:
+            r.problem(
+                use.path,
+                f"{use.what} reads {use.key} {use.column!r}, but derived query {query.id!r} "
+                f"has no such column (it has {', '.join(query.expressions)})",
+                at_value=True,
+            )
+    return runbook
 
 
 def resolve_runbook_path(cli_value: str | None, environ: Mapping[str, str]) -> Path:

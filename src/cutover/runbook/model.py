@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cutover.runbook.expressions import Expression
+
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
 Severity = Literal["critical", "high", "medium"]
 
@@ -63,12 +65,21 @@ class Flag:
     token_env: str = "VERCEL_TOKEN"
     team_id: str | None = None
     redeploy: bool = True
+    # "instant": a rollback re-points production at a deployment known to carry the target
+    # (no build); "redeploy": it sets the variable and builds, as an advance does.
+    rollback: Literal["instant", "redeploy"] = "instant"
+    # The token from this file (expanded, against the runbook's folder), read afresh at every
+    # attempt, instead of from token_env: it can be fixed while a rollback waits.
+    token_file: Path | None = None
     # file (already resolved against the runbook's folder)
     path: Path | None = None
     # command
     get: str = ""
     set: str = ""
     timeout_s: float = 30.0
+    # A command a rollback runs first, with {percent} replaced (a platform's own instant
+    # rollback); the set command when it fails or is not given.
+    rollback_command: str = ""
     # The only variables (beyond a minimal safe base) the commands see; their values are
     # secrets as far as cutover knows, and are redacted wherever they could show.
     env: tuple[str, ...] = ()
@@ -120,7 +131,7 @@ class Query:
     # What the session binds to $1, $2…: "rolled_back_at" is the latest rollback's time
     # (NULL before any), so a query can count what happened since.
     params: tuple[str, ...] = ()
-    kind: Literal["sql", "http"] = "sql"
+    kind: Literal["sql", "http", "derived"] = "sql"
     # http: url and header values are templates of environment variables (see Probe)
     url: str = ""
     method: str = "GET"
@@ -129,13 +140,24 @@ class Query:
     timeout_s: float = 10.0
     rows: str | None = None  # JSONPath selecting the rows; None: the document is one row
     columns: dict[str, str] = field(default_factory=dict)  # column -> JSONPath in a row
+    # http: column -> max | min | sum | count over every match of its JSONPath (Render's
+    # memory answers one series per instance: the busiest is the max of their last values)
+    reduce: dict[str, str] = field(default_factory=dict)
+    # derived: the queries it reads, and column -> its expression over their columns
+    derived_from: tuple[str, ...] = ()
+    expressions: dict[str, Expression] = field(default_factory=dict)
 
     def describe(self) -> str:
-        """What the query fetches, as text: SQL, or the request and the JSONPaths. A change
-        to it starts a new evidence run."""
+        """What the query fetches, as text: SQL, the request and the JSONPaths, or the
+        expressions. A change to it starts a new evidence run."""
         if self.kind == "sql":
             return self.sql
-        columns = ", ".join(f"{k}={v}" for k, v in self.columns.items())
+        if self.kind == "derived":
+            return "derived " + ", ".join(f"{k}={e.text}" for k, e in self.expressions.items())
+        columns = ", ".join(
+            f"{k}={v}" + (f" reduce={self.reduce[k]}" if k in self.reduce else "")
+            for k, v in self.columns.items()
+        )
         body = "" if self.json is None else f" json={self.json!r}"
         return f"{self.method} {self.url}{body} rows={self.rows or '$'} columns={columns}"
 
@@ -170,6 +192,16 @@ class NewRows:
 
 
 @dataclass(frozen=True)
+class Trend:
+    """The slope of a column over a window of the evidence (Theil–Sen, in the column's units
+    per hour), compared with `slope`: "no upward trend in memory over 12 h"."""
+
+    over_s: float
+    op: Op
+    slope: float
+
+
+@dataclass(frozen=True)
 class Comparison:
     """A value from a query's first row (or its row count) compared against a threshold.
 
@@ -181,7 +213,8 @@ class Comparison:
     (this − other), −margin or +margin as `boundary` above sets it (a gate and its
     negated trigger share it). `distribution` compares a histogram with the baseline's
     (`value` bounds Cliff's δ); `new_rows` counts keys the baseline did not have (`value`
-    bounds the count).
+    bounds the count). `trend` judges the column's slope over the evidence instead of its
+    value (`op` and `value` are then the trend's).
     """
 
     query: str
@@ -197,6 +230,7 @@ class Comparison:
     margin: float = 0.0
     distribution: Distribution | None = None
     new_rows: NewRows | None = None
+    trend: Trend | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +239,18 @@ class Gate:
     check: Comparison
     title: str = ""
     optional: bool = False  # does not count while its query lacks a column it `needs`
+    # Where the gate is written in the runbook (a stage's, or a gate set's that stages use),
+    # so a problem found later (a column the query lacks) is placed where it can be fixed.
+    where: tuple[str | int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Escalate:
+    """A trigger whose condition has held this long, by the evidence, is judged at this
+    severity ("extend monitoring; if it persists > 6 h, roll back")."""
+
+    after_s: float
+    severity: Severity
 
 
 @dataclass(frozen=True)
@@ -219,6 +265,11 @@ class Trigger:
     for_s: float = 0.0  # the condition must hold this long, by the evidence, to fire
     respond_within_s: float | None = None  # high: the deadline the alarm shows
     kind: Literal["query", "manual"] = "query"
+    stages: tuple[str, ...] = ()  # live only in these stages; () every stage
+    escalate: Escalate | None = None
+
+    def live_in(self, stage_id: str) -> bool:
+        return not self.stages or stage_id in self.stages
 
 
 @dataclass(frozen=True)
@@ -242,6 +293,7 @@ class Stage:
     max_gap_s: float = 3600.0  # a longer gap between two evaluations restarts the hold
     checkpoint_s: float | None = None  # snapshot every query this often (and at entry/exit)
     auto_rollback: tuple[str, ...] = ()  # critical triggers the watcher rolls back on
+    use: tuple[str, ...] = ()  # the gate sets whose gates are in `gates` (said, not re-read)
 
 
 @dataclass(frozen=True)
@@ -280,6 +332,7 @@ class Runbook:
     rollback: Rollback | None = None
     # A file holding the journal's key (resolved; `~` expanded); CUTOVER_JOURNAL_KEY wins.
     journal_key_file: Path | None = None
+    gatesets: dict[str, tuple[Gate, ...]] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:

@@ -34,6 +34,15 @@ class Reader:
         line, col = (pos.value_line, pos.value_col) if at_value else (pos.line, pos.col)
         self.problems.append(Problem(self.shown_as, line, col, message))
 
+    def problem_in_value(self, path: tuple, message: str, offset: int) -> None:
+        """A problem `offset` characters into a one-line string value (an expression): the
+        column points past the opening quote at the very character."""
+        pos = tomlpos.nearest(self.positions, path)
+        line = self.text.splitlines()[pos.value_line - 1] if self.text else ""
+        quoted = line[pos.value_col - 1 : pos.value_col] in ('"', "'")
+        col = pos.value_col + (1 + offset if quoted else 0)
+        self.problems.append(Problem(self.shown_as, pos.value_line, col, message))
+
     def table(self, data: Any, path: tuple, allowed: dict[str, Any], *, what: str) -> dict:
         """The keys of one table that have the right type; problems for the rest."""
         if not isinstance(data, dict):

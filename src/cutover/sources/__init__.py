@@ -1,2 +1,2 @@
-"""sources: what reads the world: Postgres, HTTP, http queries, probes, result caps, the
-observed share, webhooks, query plans. May import runbook and base; no record, no verdict."""
+"""sources: what reads the world: Postgres, HTTP, http queries, derived results, probes,
+result caps, the observed share, webhooks, query plans. May import runbook and base only."""

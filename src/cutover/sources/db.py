@@ -304,7 +304,7 @@ class QueryRunner:
         database on its first run, while it holds a connection). Never raises: a query left
         unjudged is judged when it runs, and says there what went wrong."""
         texts = list(
-            dict.fromkeys(q.sql for q in queries if q.kind != "http" and q.sql not in self._judged)
+            dict.fromkeys(q.sql for q in queries if q.kind == "sql" and q.sql not in self._judged)
         )
         if not texts:
             return

@@ -37,16 +37,46 @@ def _cell(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def reduced(reducer: str, found: list[Any]) -> Any:
+    """Every match of a column's JSONPath made one value: `count` counts them; `max`, `min`
+    and `sum` take numbers (true reads as 1, false as 0) and are None (NULL: a WAIT) when
+    nothing matched, or when a match is not a number, since no maximum of those is known.
+
+    >>> reduced("max", [6.4e8, 1.95e9]), reduced("count", []), reduced("sum", [True, 2])
+    (1950000000.0, 0, 3)
+    >>> reduced("max", []) is None, reduced("min", [1, "n/a"]) is None
+    (True, True)
+    """
+    if reducer == "count":
+        return len(found)
+    numbers = []
+    for value in found:
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, int | float) or value != value:  # text, null, NaN
+            return None
+        numbers.append(value)
+    if not numbers:
+        return None
+    if reducer == "sum":
+        return sum(numbers)
+    return max(numbers) if reducer == "max" else min(numbers)
+
+
 def extract(
-    doc: Any, rows: str | None, columns: Mapping[str, str]
+    doc: Any,
+    rows: str | None,
+    columns: Mapping[str, str],
+    reduce: Mapping[str, str] | None = None,
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """(columns, rows) of a parsed JSON document.
 
     `rows` selects the row nodes (every node it matches; one matched array stands for its
     items, so "$.logs" reads like "$.logs[*]"); None makes the document one row. With
     `columns`, each column is the first match of its JSONPath within the row (None when
-    it matches nothing); without, an object row's scalar members are its columns and any
-    other row is one column, `value`.
+    it matches nothing), or, for a column in `reduce`, every match made one (`reduced`);
+    without, an object row's scalar members are its columns and any other row is one
+    column, `value`.
 
     >>> extract({"status": "ok", "processors_available": True}, None, {})
     (('status', 'processors_available'), [('ok', True)])
@@ -55,6 +85,9 @@ def extract(
     (('memory_bytes', 'unit'), [(2.5, 'bytes')])
     >>> extract({"logs": [{"message": "a"}, {"message": "b"}]}, "$.logs", {})
     (('message',), [('a',), ('b',)])
+    >>> series = [{"values": [{"value": 6e8}]}, {"values": [{"value": 1.95e9}]}]
+    >>> extract(series, None, {"memory_bytes": "$[*].values[-1].value"}, {"memory_bytes": "max"})
+    (('memory_bytes',), [(1950000000.0,)])
     """
     import jsonpath
 
@@ -66,12 +99,16 @@ def extract(
             nodes = list(nodes[0])
     if columns:
         compiled = {name: jsonpath.compile(path) for name, path in columns.items()}
+        reduce = reduce or {}
         out = []
         for node in nodes:
             row = []
-            for path in compiled.values():
+            for name, path in compiled.items():
                 found = path.findall(node) if isinstance(node, dict | list) else []
-                row.append(_cell(found[0]) if found else None)
+                if name in reduce:
+                    row.append(reduced(reduce[name], found))
+                else:
+                    row.append(_cell(found[0]) if found else None)
             out.append(tuple(row))
         return tuple(compiled), out
     names: dict[str, None] = {}
@@ -105,7 +142,9 @@ async def run_query(
     clients: Clients | None = None,
 ) -> QueryResult:
     """The one dispatch: an http query is fetched over HTTP, any other runs as SQL on
-    `runner` (which an http query never touches: it may be None, or its database down)."""
+    `runner` (which an http query never touches: it may be None, or its database down). A
+    derived query is not run: it is computed from the others' results (sources.derived)."""
+    assert query.kind != "derived", f"{query.id} is derived: compute it, do not run it"
     if query.kind == "http":
         return await run_http(query, environ=environ, clients=clients)
     assert runner is not None, f"{query.id} is SQL and needs a database"
@@ -178,7 +217,7 @@ async def run_http(
     import jsonpath
 
     try:
-        columns, rows = extract(doc, query.rows, query.columns)
+        columns, rows = extract(doc, query.rows, query.columns, query.reduce)
     except jsonpath.JSONPathError as exc:
         return failed(f"{query.id}: cannot read the response: {exc}", Cause.FAILED)
     return QueryResult(

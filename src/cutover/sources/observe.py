@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from cutover.base.errors import CutoverError
-from cutover.runbook.model import Runbook
+from cutover.runbook.model import Query, Runbook
+from cutover.sources import derived
 from cutover.sources.db import QueryRunner
+from cutover.sources.httpquery import run_http
 from cutover.sources.results import Cause, QueryResult
 
 
@@ -30,18 +34,35 @@ class Unobservable(CutoverError):
 
 
 async def observed_share(
-    runbook: Runbook, runner: QueryRunner, since: datetime | None = None
+    runbook: Runbook,
+    runner: QueryRunner,
+    since: datetime | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Observed | None:
     """The observed share (None when the runbook names no observed-share query).
 
     `since` is passed as the query's first parameter, if it takes one, so that after a
-    rollback only traffic started afterwards counts."""
+    rollback only traffic started afterwards counts. A derived share is computed from what
+    it reads (an http query among them asks its endpoint with `environ`)."""
     spec = runbook.flag.observed
     if spec is None:
         return None
     query = runbook.queries[spec.query]
-    result = await runner.run(query, since) if since else await runner.run(query)
-    return share_from(result, spec.column)
+    if query.kind != "derived":
+        return share_from(await _run(query, runner, since, environ), spec.column)
+    results = {
+        name: await _run(runbook.queries[name], runner, since, environ)
+        for name in query.derived_from
+    }
+    return share_from(derived.derive(query, results), spec.column)
+
+
+async def _run(
+    query: Query, runner: QueryRunner, since: datetime | None, environ: Mapping[str, str] | None
+) -> QueryResult:
+    if query.kind == "http":
+        return await run_http(query, environ=os.environ if environ is None else environ)
+    return await runner.run(query, since) if since else await runner.run(query)
 
 
 def share_from(result: QueryResult, column: str) -> Observed:
@@ -86,6 +107,7 @@ async def wait_until_effective(
     timeout_s: float,
     poll_s: float = 2.0,
     progress=lambda line: None,
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[bool, str, float]:
     """Poll until traffic started after `since` shows a share of 0 (rollback effective).
 
@@ -95,7 +117,7 @@ async def wait_until_effective(
     started = time.monotonic()
     last = "no observation yet"
     while True:
-        seen = await observed_share(runbook, runner, since)
+        seen = await observed_share(runbook, runner, since, environ)
         if seen is None:
             return False, "the runbook names no observed-share query", 0.0
         if seen.lasting:

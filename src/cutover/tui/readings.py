@@ -1,20 +1,59 @@
-"""What the console reads besides its queries: the journal (another console or a shell may
-have written), the flag (read back on a timer and after anyone's move), the stage's probes."""
+"""What the console reads: its queries' answers as they arrive (and the derived queries they
+feed), the journal (another console or a shell may have written), the flag (read back on a
+timer and after anyone's move), the stage's probes."""
 
 from __future__ import annotations
 
 import asyncio
 
 from cutover.record.state import MOVES
+from cutover.sources import derived
 from cutover.sources.probes import run_probe
 from cutover.traffic import flags
 from cutover.tui.keys import NOTEWORTHY
-from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished
+from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
 
 
 class ReadingsMixin:
-    """Polls and workers for the journal, the flag and the probes, and what their answers
-    change on screen. Mixed into CutoverApp."""
+    """Query answers taken in; polls and workers for the journal, the flag and the probes,
+    and what their answers change on screen. Mixed into CutoverApp."""
+
+    def on_query_finished(self, message: QueryFinished) -> None:
+        result = message.result
+        self.results[result.query_id] = result
+        # A derived query is computed from the answers in hand, as `check` and the watcher do.
+        computed = derived.refresh(self.runbook.queries, self.results, result.query_id)
+        fresh = self.fresh_from(result.query_id)
+        for each in (result, *computed):
+            if each is not result:
+                fresh |= self.fresh_from(each.query_id)
+            if self._laid_out():  # a fetch may finish while the console is closing
+                assert self._parts is not None
+                panel = self._parts.panels.get(each.query_id)
+                if panel is not None:
+                    panel.show_result(each)
+        self.refresher.finished(result.query_id)
+        self.recompute(fresh)  # judged (and recorded) at once
+        self._show_live_soon()
+        parts = self._parts
+        first_screen_done = parts is not None and all(
+            p.result is not None for p in parts.panels.values()
+        )
+        if self._rest_timer is not None and first_screen_done:
+            self.call_after_refresh(self._mount_the_rest)
+
+    def _show_live_soon(self) -> None:
+        """Answers arrive in bursts (a refresh of every panel, a reconnect): the lines they
+        change (verdicts, header, gates) are redrawn once, after the answers already waiting
+        have been taken in, instead of once per answer. The answer's own rows are on screen
+        already."""
+        if not self._live_pending and self._laid_out():
+            self._live_pending = True
+            self.call_later(self._show_live_batched)
+
+    def _show_live_batched(self) -> None:
+        if self._live_pending:
+            self.show_live()
 
     def poll_journal(self) -> None:
         """Another console or a headless command may have written: show it within a second.
@@ -54,9 +93,8 @@ class ReadingsMixin:
             self.run_probes()
 
     async def _open_flag(self) -> None:
-        config, environ, redact = self.runbook.flag, self.session.environ, self.session.redact
         try:
-            self.flag = await asyncio.to_thread(flags.open_flag, config, environ, redact)
+            self.flag = await asyncio.to_thread(flags.session_flag, self.session)
         except flags.FlagError as exc:
             self.flag_error = str(exc)
             self.recompute()

@@ -110,6 +110,8 @@ class Refresher:
         behind the reconnect loop."""
         if query_id in self._inflight or (self.paused and not force) or self.db_up is False:
             return
+        if self.queries[query_id].kind == "derived":
+            return  # computed from the answers of what it reads, as they arrive (app.py)
         timer = self._timers.pop(query_id, None)
         if timer is not None:
             timer.stop()

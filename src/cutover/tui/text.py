@@ -20,6 +20,7 @@ from cutover.runbook.durations import humanize
 VERDICT_MARK = {Verdict.PASS: "✓ PASS", Verdict.FAIL: "✗ FAIL", Verdict.WAIT: "… WAIT"}
 VERDICT_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.WAIT: "yellow"}
 FIRED_MARK, QUIET_MARK, UNKNOWN_MARK = "‼ FIRED", "· quiet", "? UNKNOWN"
+SUSPECT_MARK = "◑ SUSPECT"  # past its threshold as a point, not yet as an interval
 
 # The ladder `+` and `-` climb: every value a refresh interval may take, in seconds.
 INTERVALS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)

@@ -168,6 +168,11 @@ def trigger_notices(report: CheckReport | None, now: datetime) -> list[str]:
             lines.append(f"⚠ MEDIUM {t.id} FIRED: {reason} — holds the stage (extend monitoring)")
         elif t.pending_s is not None:
             lines.append(f"{WAITING_MARK} {t.id} ({t.severity}) {pending_text(t)}: {reason}")
+        elif t.suspect:
+            lines.append(
+                f"◑ SUSPECT {t.id} ({t.severity}): {t.decided_by()}; holds advance, never rolls "
+                f"back: {reason}"
+            )
     return lines
 
 

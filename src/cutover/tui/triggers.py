@@ -17,6 +17,7 @@ from cutover.sources.results import QueryResult
 from cutover.tui.text import (
     FIRED_MARK,
     QUIET_MARK,
+    SUSPECT_MARK,
     UNKNOWN_MARK,
     VERDICT_MARK,
     cell_text,
@@ -24,10 +25,12 @@ from cutover.tui.text import (
 )
 from cutover.tui.time_text import WAITING_MARK, deadline_text, pending_text
 
+OFF_MARK = "- off"  # not live in this stage (`stages = [...]`)
 TRIGGER_MARK = {
     TriggerState.FIRED: FIRED_MARK,
     TriggerState.QUIET: QUIET_MARK,
     TriggerState.UNKNOWN: UNKNOWN_MARK,
+    TriggerState.SUSPECT: SUSPECT_MARK,
 }
 
 
@@ -97,16 +100,23 @@ class TriggersMixin:
                 if alarm is not None and state is TriggerState.UNKNOWN:
                     # Its last known value and when, never a bare "quiet".
                     said = alarm.describe().removeprefix("UNKNOWN: ")
-                waiting = trigger.pending_s is not None
-                if waiting:
+                waiting = trigger.pending_s is not None or trigger.suspect
+                if not trigger.live:
+                    mark = OFF_MARK
+                elif trigger.pending_s is not None:
                     # The condition holds, not yet for its `for`: not quiet, not fired.
                     mark = f"{WAITING_MARK} PENDING"
                     said = f"{pending_text(trigger)} · {said}"
+                elif trigger.suspect:
+                    # Past its threshold as a point, not as an interval: holds advance.
+                    said = f"{trigger.decided_by()}; holds advance · {said}"
                 elif trigger.fired is True and trigger.severity == "high":
                     deadline = deadline_text(trigger, self.clock())
                     said += f" · {deadline}" if deadline else ""
                 elif trigger.fired is True and trigger.severity == "medium":
                     said += " · holds the stage (extend monitoring)"
+                if trigger.escalated_from:
+                    said = f"escalated from {trigger.escalated_from} · {said}"
                 lines.append(
                     Text(
                         f"{mark} trigger {clean(trigger.id)} ({trigger.severity}): ",

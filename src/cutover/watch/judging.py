@@ -84,7 +84,13 @@ class Judging:
         latest FAIL or WAIT on (a hold restarts there: nothing before it counts any more),
         so a visit of weeks keeps what its last restart left, not every run since entry."""
         entered = current.entered_at or now
-        triggers_from = now - timedelta(seconds=self._trigger_window_s)
+        # An escalation counts how long a condition has held, like `for`: keep that long too.
+        escalating = max(
+            (t.escalate.after_s for t in self.book.triggers if t.escalate is not None),
+            default=0.0,
+        )
+        window = max(self._trigger_window_s, escalating + 2 * self.store.break_s)
+        triggers_from = now - timedelta(seconds=window)
         restarted: dict[str, datetime] = {}
         for run in self.tail.runs:
             if run.what == GATE and run.stage == current.stage_id and run.verdict != "pass":
@@ -157,10 +163,15 @@ class Judging:
     def _auto_rollback(self, stage: Stage, current: CutoverState, report: CheckReport) -> None:
         if not stage.auto_rollback or self.rolling_back:
             return
+        # Fired and critical now: one armed that escalates is a rollback only once it has
+        # (a medium one firing first holds the stage); a suspect one never fires.
         armed = [
             t
             for t in report.triggers
-            if t.id in stage.auto_rollback and t.check is not None and t.fired is True
+            if t.id in stage.auto_rollback
+            and t.check is not None
+            and t.fired is True
+            and t.severity == "critical"
         ]
         if not armed:
             return

@@ -10,6 +10,7 @@ from cutover.base.errors import CutoverError
 from cutover.judge.session import query_args
 from cutover.record.state import CutoverState
 from cutover.runbook.durations import humanize
+from cutover.sources import derived
 from cutover.sources.httpquery import run_query
 from cutover.sources.probes import ProbeResult, run_probe
 from cutover.sources.results import Cause, QueryResult
@@ -32,6 +33,8 @@ class Readings:
     def _start_due(self, now: datetime, current: CutoverState) -> None:
         for qid, query in self.book.queries.items():
             key = f"query:{qid}"
+            if query.kind == "derived":
+                continue  # computed when what it reads answers (_query_done)
             if key in self._tasks or not _due(self._due.get(qid), now, query.refresh_s):
                 continue  # a refresh never overlaps itself
             self._due[qid] = now + timedelta(seconds=query.refresh_s)
@@ -49,6 +52,7 @@ class Readings:
                 )
                 self._fresh.add(qid)
                 self._not_run.add(qid)
+                self._derive(qid)
         if (
             self.db_down_since is not None
             and "reconnect" not in self._tasks
@@ -87,6 +91,7 @@ class Readings:
         self.results[qid] = result
         self._fresh.add(qid)
         self._not_run.discard(qid)
+        self._derive(qid)
         assert result.ran_at is not None
         if self.book.queries[qid].kind == "http":
             return  # an endpoint's answer says nothing about the database
@@ -95,6 +100,11 @@ class Readings:
                 self._db_down(result.ran_at, result.error or "unreachable", now)
         elif self.db_down_since is not None and result.ran_at >= self.db_down_since:
             self._db_up(now)  # it answered a query asked after the outage began
+
+    def _derive(self, qid: str) -> None:
+        """The derived queries that read `qid`, from the answers in hand: fresh with it."""
+        for result in derived.refresh(self.book.queries, self.results, qid):
+            self._fresh.add(result.query_id)
 
     def _db_down(self, since: datetime, reason: str, now: datetime) -> None:
         self.db_down_since = since
@@ -120,6 +130,9 @@ class Readings:
         # judged aloud until every query has answered again.
         for qid in self._not_run:
             self.results.pop(qid, None)
+            for query in self.book.queries.values():
+                if qid in query.derived_from:
+                    self.results.pop(query.id, None)
         self._not_run.clear()
         self._ready_from = now
 

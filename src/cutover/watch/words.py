@@ -40,12 +40,12 @@ class Said:
 
 
 def trigger_state(t: TriggerReport) -> str:
-    """fired, pending (its condition holds, not yet for `for`), quiet or unknown."""
-    if t.fired is True:
-        return "fired"
-    if t.fired is None:
-        return "unknown"
-    return "pending" if t.pending_s is not None else "quiet"
+    """fired, pending (its condition holds, not yet for `for`), suspect (past the threshold,
+    not yet by its interval), escalated (fired, and held long enough to be more urgent),
+    quiet, unknown, or off (not live in this stage)."""
+    if t.fired is True and t.escalated_from:
+        return "escalated"
+    return t.state
 
 
 def news(
@@ -84,7 +84,8 @@ def news(
         if trigger.check is None:
             continue  # raised and cleared in the journal, and said from there
         state, before = trigger_state(trigger), triggers.get(trigger.id)
-        if before is not None and before != state:
+        # A trigger going live or off with the stage is said by the stage change itself.
+        if before is not None and before != state and "off" not in (before, state):
             lines.append(trigger_line(trigger, state, before, now, alarms.get(trigger.id)))
         triggers[trigger.id] = state
     if said.hold is not None and hold.required_s > 0:
@@ -122,10 +123,20 @@ def trigger_line(
         if deadline is not None:
             then += f" by {deadline:%H:%M}Z unless cleared with a note"
         return f"! trigger {t.id} FIRED ({t.severity}: {then}): {reason}"
+    if state == "escalated":
+        return (
+            f"! trigger {t.id} ESCALATED {t.escalated_from} → {t.severity} after "
+            f"{humanize(t.held_s or 0)} ({THEN.get(t.severity, '')}): {reason}"
+        )
     if state == "pending":
         return (
             f"trigger {t.id} pending: its condition holds; it fires after "
             f"{humanize(t.for_s)} of it ({reason})"
+        )
+    if state == "suspect":
+        return (
+            f"◑ trigger {t.id} SUSPECT ({t.severity}): past its threshold, not yet by its "
+            f"interval; {t.decided_by()}. Advance is held; nothing rolls back ({reason})"
         )
     if state == "unknown":
         return f"? trigger {t.id} {alarm.describe() if alarm else 'UNKNOWN: ' + reason}"
