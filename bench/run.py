@@ -4,8 +4,10 @@ baseline measured in the same run, on the same machine, interleaved with it roun
 per round. A goal, where the issue set one, is judged on the median.
 
 Parts (each also runs alone): check_psql.py (check vs psql -f on 1,000,000 rows),
-console.py (first paint, y → PATCH, keys and stalls, bytes, RSS soak; in tmux), journal.py,
-journal_verify.py, panel.py, console_evidence.py.
+console.py (first paint, y → PATCH, keys and stalls, bytes, RSS soak; in tmux), rollback.py
+(time to effect: y → production serving 0 % by instant rollback with 45 s builds, and the
+fallback by build against today's), journal.py, journal_verify.py, panel.py,
+console_evidence.py.
 
 Run: .venv/bin/python bench/run.py   [ROUNDS=5] [KEYS_S=30] [SOAK_S=900] [BENCH_ROWS=1000000]
      [BENCH_PGDATA=dir: keep the database between runs] [ONLY=check,console,micro]
@@ -27,6 +29,7 @@ import console_evidence
 import journal
 import journal_verify
 import panel
+import rollback
 from fixtures import BigDatabase, Row, compile_bytecode, print_table, say, scratch
 
 
@@ -52,6 +55,8 @@ def main() -> None:
                     say("y → PATCH…")
                     rows.append(console.rollback_latency(world, rounds, 0))
                     rows.append(console.rollback_latency(world, rounds, 5000))
+                    say("y → production serving 0 % (instant; the fallback by build)…")
+                    rows += rollback.measure(world, rounds)
                     say(f"keys and stalls, {keys_s:g} s…")
                     rows += console.keys_and_stalls(world, keys_s)
                     say(f"RSS soak, {soak_s / 60:g} min…")

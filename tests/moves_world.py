@@ -38,7 +38,7 @@ key = "{key}"
 target = "production"
 token_env = "VERCEL_TOKEN"
 redeploy = true
-{observed}
+{observed}{flag}
 [queries.ok]
 title = "Always fine"
 file = "queries/ok.sql"
@@ -77,8 +77,11 @@ hold = "0s"
 """
 
 
-def write_runbook(folder: Path, stages: str = PLAIN_STAGES, *, observed: bool = False) -> Path:
-    """A runbook in `folder` with the given [[stages]] text; returns its path."""
+def write_runbook(
+    folder: Path, stages: str = PLAIN_STAGES, *, observed: bool = False, flag: str = ""
+) -> Path:
+    """A runbook in `folder` with the given [[stages]] text (and `flag`: more [flag] lines);
+    returns its path."""
     queries = folder / "queries"
     queries.mkdir(parents=True, exist_ok=True)
     (queries / "ok.sql").write_text("-- Always fine\nSELECT 1 AS ok;\n")
@@ -86,7 +89,8 @@ def write_runbook(folder: Path, stages: str = PLAIN_STAGES, *, observed: bool = 
     (queries / "07_v2_share.sql").write_text(V2_SHARE_SQL.read_text())
     line = 'observed = { query = "v2_share", column = "v2_pct" }\n' if observed else ""
     path = folder / "runbook.toml"
-    path.write_text(HEAD.format(project=PROJECT, key=KEY, observed=line) + stages)
+    extra = flag.strip() + "\n" if flag.strip() else ""
+    path.write_text(HEAD.format(project=PROJECT, key=KEY, observed=line, flag=extra) + stages)
     return path
 
 
@@ -150,13 +154,16 @@ def start_cli(runbook: Path, env: dict[str, str], *args: str) -> subprocess.Pope
     )
 
 
-def journal(runbook: Path) -> list[dict]:
-    """Every whole line of the journal next to the runbook, as JSON."""
+def journal(runbook: Path, *, deployments: bool = False) -> list[dict]:
+    """Every whole line of the journal next to the runbook, as JSON; the records of what
+    each deployment carries (kind "deployment") only when asked for: most tests here are
+    about the moves."""
     path = runbook.parent / "journal.jsonl"
     if not path.exists():
         return []
     lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    events = [json.loads(line) for line in lines if line.strip()]
+    return [e for e in events if deployments or e["kind"] != "deployment"]
 
 
 def kinds(runbook: Path) -> list[str]:

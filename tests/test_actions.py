@@ -91,12 +91,13 @@ def calls(fake) -> list[str]:
     return shown
 
 
-# A read: the env list, then its value, the live deployment and the newest deployments (one
-# still building may change what is live), those three at once.
+# A read: the env list, then its value, the deployment production serves (the project's
+# production target) and the newest deployments (one still building may change what is
+# live), those three at once.
 READ = [
     f"GET /v10/projects/{PROJECT}/env",
     f"GET /v1/projects/{PROJECT}/env/{{env}}",
-    "GET /v6/deployments",
+    f"GET /v9/projects/{PROJECT}",
     "GET /v6/deployments",
 ]
 
@@ -278,7 +279,8 @@ async def test_a_redeploy_that_ends_in_error_fails_the_advance_and_the_stage_sta
 async def test_rollback_keeps_retrying_through_failures_until_verified(session, flag, vercel):
     await actions.advance(session, flag, report=None, confirm=10)
     # The first answer refuses the read before the change: a rollback goes ahead anyway.
-    vercel.fail_next(401, "forbidden", "Not authorized", times=3)  # never retried inside
+    # (A 401, 403 or 404 stops it instead: test_rollback_stops_on_a_refused_token.)
+    vercel.fail_next(400, "bad_request", "Invalid request", times=3)  # never retried inside
     vercel.fail_next(503, "unavailable", "down", times=4, method="PATCH")  # a whole attempt
     progress = Progress(vercel)
 
@@ -289,9 +291,9 @@ async def test_rollback_keeps_retrying_through_failures_until_verified(session, 
     assert outcome.ok and outcome.attempts == 4
     failures = [line for line, _ in progress.lines if line.startswith("attempt ")]
     assert [f.split(" failed")[0] for f in failures] == ["attempt 1", "attempt 2", "attempt 3"]
-    assert "401" in failures[0] and "503" in failures[2]
+    assert "400" in failures[0] and "503" in failures[2]
     assert all("retrying in" in f for f in failures)
-    # a refused token will not pass by itself: the operator is told to fix it meanwhile
+    # a refused request will not pass by itself: the operator is told to fix it meanwhile
     assert "will not pass by itself" in failures[0]
     assert "will not pass by itself" not in failures[2]  # a 503 may
     events = journal(session.runbook.path)
@@ -303,15 +305,19 @@ async def test_rollback_keeps_retrying_through_failures_until_verified(session, 
 async def test_rollback_retries_a_redeploy_that_ended_in_error(session, flag, vercel):
     await actions.advance(session, flag, report=None, confirm=10)
     vercel.next_deployment_fails = True
-    outcome = await actions.rollback(session, flag, reason="x", retry_delay_s=0.01)
+    progress = Progress()
+    outcome = await actions.rollback(
+        session, flag, reason="x", retry_delay_s=0.01, build_backoff_s=(0.01,), progress=progress
+    )
     assert outcome.ok and outcome.attempts == 2
+    assert "one new build per back-off step" in progress.text
     assert vercel.live_value(PROJECT, KEY) == "0"
 
 
 async def test_rollback_with_bounded_attempts_gives_up_and_journals_the_failure(
     session, flag, vercel
 ):
-    vercel.fail_next(401, "forbidden", "Not authorized", times=100)
+    vercel.fail_next(400, "bad_request", "Invalid request", times=100)
     progress = Progress()
     outcome = await actions.rollback(
         session, flag, reason="x", progress=progress, attempts=3, retry_delay_s=0.01
@@ -324,7 +330,7 @@ async def test_rollback_with_bounded_attempts_gives_up_and_journals_the_failure(
 
 
 async def test_rollback_retry_delay_backs_off(session, flag, vercel):
-    vercel.fail_next(401, "forbidden", "Not authorized", times=100)
+    vercel.fail_next(400, "bad_request", "Invalid request", times=100)
     progress = Progress()
     await actions.rollback(
         session, flag, reason="x", progress=progress, attempts=4, retry_delay_s=0.05

@@ -1,9 +1,11 @@
 """End to end in a real terminal: the real `cutover demo` in tmux, traffic moved to 10 % from
-a second shell, then the operator's ctrl+r and y; the demo world's Vercel-compatible API
-must then say the percent is 0 and a new deployment carrying it is READY."""
+a second shell, builds then made to take 45 s, then the operator's ctrl+r and y: within 2 s
+production must serve a deployment carrying 0 % (an instant rollback, no build), and the
+variable must read 0 so that future builds carry it too."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -17,6 +19,7 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+KEY = "V2_ROLLOUT_PERCENT"
 CUTOVER = str(Path(sys.executable).with_name("cutover"))
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
@@ -70,7 +73,7 @@ def terminal(tmp_path):
     term.tmux("kill-server")
 
 
-def test_ctrl_r_then_y_in_the_real_demo_takes_vercel_to_0_with_a_new_ready_deployment(
+def test_ctrl_r_then_y_in_the_real_demo_puts_production_on_0_within_2_s_of_a_45_s_build(
     tmp_path, terminal
 ):
     demo_dir = tmp_path / "demo"
@@ -92,7 +95,8 @@ def test_ctrl_r_then_y_in_the_real_demo_takes_vercel_to_0_with_a_new_ready_deplo
             [CUTOVER, *args], env=env, capture_output=True, text=True, timeout=120
         )
 
-    for step in ("migration_applied", "rlm_healthy", "flag_at_zero", "v1_deprecation_headers"):
+    looked = json.loads(shell("status", "--json").stdout)
+    for step in [s["step"] for s in looked["signoffs"] if not s["signed"]]:
         done = shell("signoff", step, "--note", "e2e")
         assert done.returncode == 0, done.stderr
     done = shell("advance", "--confirm", "10")
@@ -112,30 +116,41 @@ def test_ctrl_r_then_y_in_the_real_demo_takes_vercel_to_0_with_a_new_ready_deplo
         )
         return got.json()["deployments"][0]
 
+    # From here a build takes 45 s, as a real production build takes minutes.
+    control = env["CUTOVER_DEMO_CONTROL_URL"]
+    knobs = httpx.post(f"{control}/vercel", json={"build_seconds": 45}, timeout=5).json()
+    assert knobs["build_seconds"] == 45 and knobs["production"]["carries"][KEY] == "10"
     before = latest_ready()
-    pressed_ms = time.time() * 1000
     terminal.keys("C-r")
     wait_for("the rollback dialog", lambda: "EMERGENCY ROLLBACK" in terminal.screen(), timeout=10)
+    wait_for("the dialog to say how", lambda: "How: instant rollback" in terminal.screen(), 10)
+    pressed = time.monotonic()
     terminal.keys("y")
 
-    def rolled_back() -> bool:
-        envs = httpx.get(f"{api}/v10/projects/{project}/env", headers=headers).json()["envs"]
-        var = next(e for e in envs if e["key"] == "V2_ROLLOUT_PERCENT")
-        value = httpx.get(f"{api}/v1/projects/{project}/env/{var['id']}", headers=headers).json()[
-            "value"
-        ]
-        newest = latest_ready()
-        return (
-            value == "0"
-            and newest["uid"] != before["uid"]
-            and newest["createdAt"] >= pressed_ms
-            and newest["readyState"] == "READY"
-        )
+    def production() -> dict:
+        return httpx.get(f"{control}/vercel", timeout=5).json()["production"]
 
-    wait_for("Vercel to read 0 % with a new READY deployment", rolled_back, timeout=60)
+    deadline = pressed + 10
+    while production()["carries"][KEY] != "0" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    took = time.monotonic() - pressed
+    assert production()["carries"][KEY] == "0", terminal.screen()
+    assert took <= 2.0, f"production carried 0 % only {took:.2f} s after y"
+    assert latest_ready()["uid"] == before["uid"]  # nothing was built
+
+    def variable() -> str:
+        envs = httpx.get(f"{api}/v10/projects/{project}/env", headers=headers).json()["envs"]
+        var = next(e for e in envs if e["key"] == KEY)
+        got = httpx.get(f"{api}/v1/projects/{project}/env/{var['id']}", headers=headers)
+        return got.json()["value"]
+
+    wait_for("the variable to read 0 (future builds carry it)", lambda: variable() == "0", 10)
     wait_for(
-        "the console to show the rollback verified",
-        lambda: "rollback to 0 % verified" in terminal.screen(),
+        "the console to show the rollback verified, and how",
+        lambda: (
+            "rollback to 0 % verified" in terminal.screen()
+            and "instant rollback" in terminal.screen()
+        ),
         timeout=30,
         show=terminal.screen,
     )

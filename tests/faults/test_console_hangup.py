@@ -72,7 +72,8 @@ def exit_status(status: Path) -> int | None:
 def test_an_emergency_rollback_in_flight_finishes_when_the_terminal_dies(
     tmp_path, terminal, how, code
 ):
-    book = write_runbook(tmp_path)
+    # A rollback that builds (an instant one is over long before the terminal could die).
+    book = write_runbook(tmp_path, flag='rollback = "redeploy"')
     with fake_vercel(build_seconds=0.2) as fake:
         env = environ(fake)
         advanced = cli(book, env, "advance", "--confirm", "10")

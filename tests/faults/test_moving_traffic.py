@@ -152,7 +152,10 @@ def test_a_signal_mid_rollback_does_not_stop_it(tmp_path, sig):
         assert cli(book, env, "advance", "--confirm", "10").code == 0
         fake.build_seconds = 3
         fake.clear_requests()
-        proc = start_cli(book, env, "rollback", "--yes", "--reason", "pager", "--observe", "0")
+        # A rollback that builds (the instant one is over before a signal could land).
+        proc = start_cli(
+            book, env, "rollback", "--yes", "--redeploy", "--reason", "pager", "--observe", "0"
+        )
         wait_for(lambda: "POST" in methods(fake), what="the rollback's redeploy")
         proc.send_signal(sig)
         code = proc.wait(30)
@@ -176,7 +179,9 @@ def test_a_dropped_terminal_mid_rollback_finishes_the_rollback(tmp_path):
         assert cli(book, env, "advance", "--confirm", "10").code == 0
         fake.build_seconds = 3
         fake.clear_requests()
-        argv = cutover_argv(book, "rollback", "--yes", "--reason", "pager", "--observe", "0")
+        argv = cutover_argv(
+            book, "rollback", "--yes", "--redeploy", "--reason", "pager", "--observe", "0"
+        )
         command = " ".join(f"'{a}'" for a in argv)
         tmux = ["tmux", "-L", socket]
         subprocess.run(

@@ -22,6 +22,14 @@ from watch_world import (
 PROJECT, KEY = "soulprint-landing", "V2_ROLLOUT_PERCENT"
 
 
+def refuse_instant(world) -> None:
+    """The platform refuses the instant rollback (as on a plan that cannot go back that
+    far): the rollback builds, which takes the while these tests stop the watcher in."""
+    world.vercel.fail_next(
+        402, "plan_limit", "upgrade to roll back", method="POST", path_prefix="/v1/projects/"
+    )
+
+
 @pytest.fixture
 def scratch() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="cutover-watch-test-", ignore_cleanup_errors=True) as d:
@@ -35,6 +43,7 @@ def test_sigterm_mid_rollback_lets_it_finish_and_journal_it_then_exits_0(scratch
         try:
             to_failing_canary(world, watcher, env)
             world.vercel.build_seconds = 4.0  # the rollback's redeploy takes a while
+            refuse_instant(world)
             watcher.wait_for("ROLLING BACK", timeout=120)
             watcher.wait_for("QUEUED")
             code = watcher.stop(signal.SIGTERM, timeout=60)
@@ -60,6 +69,7 @@ def test_kill_9_mid_rollback_the_next_watcher_settles_it_and_traffic_ends_at_0(
         try:
             to_failing_canary(world, first, env)
             world.vercel.build_seconds = 30.0  # still BUILDING when the watcher dies
+            refuse_instant(world)
             first.wait_for("ROLLING BACK", timeout=120)
             first.wait_for("QUEUED")
         finally:
@@ -97,6 +107,7 @@ def test_a_second_sigterm_stops_the_rollback_and_says_its_intent_stays_open(
         try:
             to_failing_canary(world, watcher, env)
             world.vercel.build_seconds = 60.0  # the redeploy will not be READY in time
+            refuse_instant(world)
             watcher.wait_for("ROLLING BACK", timeout=120)
             watcher.wait_for("QUEUED")
             watcher.proc.send_signal(signal.SIGTERM)

@@ -8,6 +8,7 @@ per session from the runbook and the environment, and every output path passes t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -137,5 +138,13 @@ def _names_in(template: str) -> list[str]:
 
 
 def for_runbook(runbook: object, environ: Mapping[str, str]) -> Redactor:
-    """The redactor of one session: the values of every secret variable the runbook names."""
-    return Redactor(environ.get(name, "") for name in secret_names(runbook))
+    """The redactor of one session: the values of every secret variable the runbook names,
+    and the token in the flag's token_file as it reads now (the flag itself also hides any
+    token it reads from there later)."""
+    values = [environ.get(name, "") for name in secret_names(runbook)]
+    token_file = getattr(getattr(runbook, "flag", None), "token_file", None)
+    if token_file is not None:
+        # Not there yet: the flag says so when it needs it.
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            values.append(token_file.read_text(encoding="utf-8"))
+    return Redactor(values)

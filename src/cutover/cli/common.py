@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from cutover.base.errors import CutoverError
 from cutover.base.inert import inert
@@ -100,3 +100,87 @@ def session_for(args: argparse.Namespace) -> Session:
     use_redactor(session.redact)
     warn(session.fold_spilled())  # a rollback's records kept elsewhere, back where they belong
     return session
+
+
+# -- the arguments of the commands whose options grew with the platform: `demo` (the
+# world's knobs) and `rollback` (which way it reaches traffic) ---------------------------
+
+# How long the demo's loopback Vercel takes to build a deployment: long enough that a
+# rollback by build and one without are told apart at a glance.
+DEMO_BUILD_S = 45.0
+
+
+def add_demo(sub: Any) -> argparse.ArgumentParser:
+    demo = sub.add_parser(
+        "demo",
+        help="the whole world on this machine (embedded Postgres, simulated traffic, a local "
+        "Vercel-compatible API, health and v1 endpoints) and the console on it",
+    )
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="start the world, print the environment for other shells, run until Ctrl-C",
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the last demo's journal instead of a fresh one"
+    )
+    demo.add_argument(
+        "--rate", type=float, default=30.0, metavar="N", help="imports per minute (default 30)"
+    )
+    demo.add_argument(
+        "--build-seconds",
+        type=float,
+        default=DEMO_BUILD_S,
+        metavar="S",
+        help=f"how long a deployment takes to build (default {DEMO_BUILD_S:g}; also "
+        'changeable while it runs: POST {"build_seconds": 5} to its control URL\'s /vercel)',
+    )
+    demo.add_argument(
+        "--hobby",
+        action="store_true",
+        help="the loopback Vercel follows the Hobby plan: instant rollback only to the "
+        "immediately previous production deployment",
+    )
+    demo.add_argument(
+        "--dir",
+        default=".cutover/demo",
+        metavar="PATH",
+        help="where the demo keeps its database, journal and demo.env (default .cutover/demo)",
+    )
+    return demo
+
+
+def add_rollback(sub: Any) -> argparse.ArgumentParser:
+    rb = sub.add_parser("rollback", help="emergency rollback (default to 0 %%)")
+    rb.add_argument("--to", metavar="STAGE", help="roll back to this stage's percent instead")
+    rb.add_argument("--reason", required=True, help="why (it goes in the journal)")
+    rb.add_argument(
+        "--yes",
+        action="store_true",
+        help="really do it (instantly, where a deployment of the live commit carries the "
+        "target; else by PATCH + redeploy)",
+    )
+    how = rb.add_mutually_exclusive_group()
+    how.add_argument(
+        "--instant",
+        action="store_const",
+        const="instant",
+        dest="how",
+        default="auto",
+        help="take the instant rollback even when it also reverts commits deployed since",
+    )
+    how.add_argument(
+        "--redeploy",
+        action="store_const",
+        const="redeploy",
+        dest="how",
+        help="set the flag and build, never the instant way",
+    )
+    rb.add_argument(
+        "--observe",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long to watch the observed share fall to 0 afterwards (default 300; 0: don't)",
+    )
+    return rb

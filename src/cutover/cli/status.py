@@ -18,6 +18,7 @@ from cutover.runbook.durations import humanize
 from cutover.sources import db
 from cutover.sources.observe import Observed, observed_share
 from cutover.traffic import machine
+from cutover.traffic.deployments import pinned_note
 from cutover.traffic.flags import FlagError, FlagState, open_flag_or_none
 
 
@@ -41,7 +42,7 @@ async def _look(
             runner = session.runner(1)  # the observed share only
             try:
                 await runner.connect()
-                seen = await observed_share(session.runbook, runner)
+                seen = await observed_share(session.runbook, runner, environ=session.environ)
             finally:
                 await runner.aclose()
         except db.DatabaseUnavailable as exc:
@@ -130,6 +131,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "signoffs": [_signoff(step, current) for step in stage.steps],
         "rollback_checklist": _checklist(session, current, latest),
         "pending": pending,
+        "pinned": _pinned(current, read),
         "journal": {"events": current.last_seq, "warnings": list(warnings)},
     }
     if args.json:
@@ -138,6 +140,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print(session, status)
     # A dead platform or database shows in the exit code too.
     return ERROR if flag_problem or db_problem else OK
+
+
+def _pinned(current, read: FlagState | None) -> dict | None:
+    """Production pinned to an earlier deployment (an instant rollback): by the journal,
+    else by what the platform shows."""
+    if current.pinned is not None:
+        p = current.pinned
+        return {
+            "deployment": p.deployment,
+            "at": iso_utc(p.at),
+            "by": p.actor,
+            "note": pinned_note(p.deployment, p.at),
+        }
+    if read is not None and read.pinned:
+        return {
+            "deployment": read.pinned,
+            "at": None,
+            "by": None,
+            "note": f"the platform shows production pinned to {read.pinned} (not by this "
+            "journal's rollbacks); new builds do not go live until one is promoted",
+        }
+    return None
 
 
 def _ordinal(n: int) -> str:
@@ -174,6 +198,8 @@ def _trigger_state(trigger, latest: dict, current, now: datetime) -> dict:
         }
     if trigger.check is None:
         return {"fired": False, "state": "not raised"}
+    if not trigger.live_in(current.stage_id):
+        return {"fired": False, "state": "off", "reason": f"not live in {current.stage_id}"}
     run = latest.get(("trigger", trigger.id))
     if run is None:
         return {"fired": None, "state": "unknown", "reason": "no evaluation recorded"}
@@ -189,7 +215,11 @@ def _trigger_state(trigger, latest: dict, current, now: datetime) -> dict:
                 "for_s": trigger.for_s,
                 "reason": run.reason,
             }
-        return {"fired": True, "state": "fired", "since": iso_utc(run.first), "reason": run.reason}
+        fired = {"fired": True, "state": "fired", "since": iso_utc(run.first), "reason": run.reason}
+        up = trigger.escalate
+        if up is not None and held >= up.after_s:  # held long enough: more urgent now
+            fired |= {"severity": up.severity, "escalated_from": trigger.severity}
+        return fired
     if run.verdict == "unknown" or stale:
         return {
             "fired": None,
@@ -259,6 +289,8 @@ def _print(session: Session, status: dict) -> None:
         out(f"observed  {shown}")
     if status["drift"]:
         out(f"DRIFT     ! {status['drift']}")
+    if status["pinned"]:
+        out(f"PINNED    ! {status['pinned']['note']}")
     out(f"hold      {hold['text']} (in the stage {humanize(hold['elapsed_s'])})")
     for gap in hold["accepted_gaps"]:
         out(

@@ -4,6 +4,7 @@
     curl -d '{"seconds": 15}' $CUTOVER_DEMO_CONTROL_URL/database/outage
     curl -d '{"v1_removed": true}' $CUTOVER_DEMO_CONTROL_URL/rlm
     curl -d '{"memory_bytes": 1900000000}' $CUTOVER_DEMO_CONTROL_URL/render
+    curl -d '{"build_seconds": 5}' $CUTOVER_DEMO_CONTROL_URL/vercel
 
 The 24-hour gates weigh 48 h of healthy past: to see the success-rate trigger fire within
 a minute, raise the rate too, e.g. {"rate": 6000, "v2_failure_rate": 1} at 100 %.
@@ -20,6 +21,7 @@ from cutover.demo.loopback import JSONHandler, Loopback
 from cutover.demo.render import FakeRender
 from cutover.demo.rlm import DeprecationStyle, RLMServer
 from cutover.demo.traffic import Traffic
+from cutover.demo.vercel_api import FakeVercel
 
 USAGE = {
     "GET /knobs": "the traffic knobs and the simulator's status",
@@ -31,7 +33,12 @@ USAGE = {
     "GET /render": "the fake Render's memory knob",
     "POST /render": 'set the RLM memory Render reports, e.g. {"memory_bytes": 1900000000} '
     "(past the runbook's memory trigger)",
+    "GET /vercel": "the loopback Vercel's knobs, and the deployment production serves",
+    "POST /vercel": 'change them, e.g. {"build_seconds": 5}, {"hobby": true} (instant rollback '
+    'only to the previous production deployment) or {"fail_builds": true}',
 }
+# What a second shell may change on the loopback Vercel, and the type each takes.
+VERCEL_KNOBS = {"build_seconds": (int, float), "hobby": bool, "fail_builds": bool}
 # What a second shell may flip on the fake RLM, and the type each takes.
 RLM_SWITCHES = {
     "processors_available": bool,
@@ -51,6 +58,7 @@ class ControlServer:
         outage: Callable[[float], None] | None = None,
         rlm: RLMServer | None = None,
         render: FakeRender | None = None,
+        vercel: FakeVercel | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ):
@@ -58,6 +66,7 @@ class ControlServer:
         self.outage = outage
         self.rlm = rlm
         self.render = render
+        self.vercel = vercel
         self._loop = Loopback("demo-control", host, port)
 
     def start(self) -> ControlServer:
@@ -89,6 +98,8 @@ class ControlServer:
             return self._rlm(method, body)
         if path == "/render" and self.render is not None:
             return self._render(method, body)
+        if path == "/vercel" and self.vercel is not None:
+            return self._vercel(method, body)
         return 404, {"error": f"no {method} {path} here", "usage": USAGE}
 
     def _knobs(self) -> dict[str, Any]:
@@ -122,6 +133,21 @@ class ControlServer:
             except ValueError as exc:
                 return 400, {"error": str(exc)}
         return 200, {"memory_bytes": self.render.memory_bytes}
+
+    def _vercel(self, method: str, body: Any) -> tuple[int, dict[str, Any]]:
+        assert self.vercel is not None
+        if method == "POST":
+            if not isinstance(body, dict):
+                return 400, {"error": 'send a JSON object, e.g. {"build_seconds": 5}'}
+            for name, value in body.items():
+                kind = VERCEL_KNOBS.get(name)
+                wrong = kind is None or isinstance(value, bool) != (kind is bool)
+                if wrong or not isinstance(value, kind) or (kind is not bool and value < 0):
+                    known = ", ".join(VERCEL_KNOBS)
+                    return 400, {"error": f"{name!r}: the knobs are {known} (seconds ≥ 0)"}
+            for name, value in body.items():
+                setattr(self.vercel, name, float(value) if name == "build_seconds" else value)
+        return 200, self.vercel.knobs()
 
     def _outage(self, body: Any) -> tuple[int, dict[str, Any]]:
         if self.outage is None:

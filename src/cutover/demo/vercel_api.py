@@ -1,6 +1,9 @@
-"""A local Vercel-compatible REST API (env vars, deployments, redeploys) for tests and the demo.
+"""A local Vercel-compatible REST API (env vars, deployments, redeploys, Instant Rollback and
+promote) for tests and the demo.
 
-It speaks the endpoints cutover uses with Vercel's JSON and error shapes, and can inject faults.
+It speaks the endpoints cutover uses with Vercel's JSON and error shapes, keeps which
+deployment production serves (vercel_state.py), can follow the Hobby plan's rollback rule,
+and can inject faults.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from cutover.demo.loopback import KEPT_REQUESTS, JSONHandler, Loopback
+from cutover.demo.vercel_state import GIT_FIELDS, Deployment, Env, Project, new_sha
+
+# Kept under their old names: benches and tests reach into the fake's world.
+_Deployment, _Env, _Project = Deployment, Env, Project
 
 
 @dataclass(frozen=True)
@@ -36,87 +43,25 @@ class _Fault:
     retry_after: float | None
     method: str | None = None  # only requests with this method, when set
     path_prefix: str = ""  # only requests under this path
+    delay: float = 0.0  # seconds the answer takes (a request stalled on the way)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and path.startswith(self.path_prefix)
 
 
-@dataclass
-class _Env:
-    id: str
-    key: str
-    value: str
-    target: list[str]
-    created_at: int
-    updated_at: int
-    type: str = "encrypted"
-
-    def listed(self) -> dict[str, Any]:
-        # The list endpoint returns encrypted values unless asked to decrypt, as Vercel does.
-        return {
-            "id": self.id,
-            "key": self.key,
-            "value": "enc:" + secrets.token_hex(8),
-            "target": list(self.target),
-            "type": self.type,
-            "configurationId": None,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
-
-    def decrypted(self) -> dict[str, Any]:
-        return {**self.listed(), "value": self.value, "decrypted": True}
-
-
-@dataclass
-class _Deployment:
-    uid: str
-    name: str
-    project_id: str
-    target: str
-    created_at: int
-    started: float  # time.monotonic() when created
-    build_seconds: float
-    fails: bool
-    meta: dict[str, Any]
-    env: dict[str, str]  # the values it was built with
-
-    def ready_state(self, now: float) -> str:
-        age = now - self.started
-        if age < self.build_seconds * 0.25:
-            return "QUEUED"
-        if age < self.build_seconds:
-            return "BUILDING"
-        return "ERROR" if self.fails else "READY"
-
-    def public(self, now: float) -> dict[str, Any]:
-        state = self.ready_state(now)
-        return {
-            "id": self.uid,
-            "uid": self.uid,
-            "name": self.name,
-            "projectId": self.project_id,
-            "url": f"{self.name}-{self.uid[4:12]}.vercel.app",
-            "target": self.target,
-            "readyState": state,
-            "state": state,
-            "createdAt": self.created_at,
-            "created": self.created_at,
-            "meta": dict(self.meta),
-        }
-
-
-@dataclass
-class _Project:
-    id: str
-    name: str
-    envs: list[_Env] = field(default_factory=list)
-    deployments: list[_Deployment] = field(default_factory=list)  # oldest first
+HOBBY_REFUSAL = (
+    "Hobby plan: you can only roll back to the previous production deployment. To roll back "
+    "further than the previous production deployment, upgrade to Pro"
+)
 
 
 class FakeVercel:
     """Start with `FakeVercel(token=…, project=…, key=…, initial_value="0")`, then `.start()`
-    (or `with`); point clients at `.url`."""
+    (or `with`); point clients at `.url`.
+
+    Knobs: `build_seconds` (every new build), `fail_builds` (every build ends ERROR),
+    `next_deployment_fails` (the next one does), `hobby` (Instant Rollback only to the
+    immediately previous production deployment), `slow_seconds` (every answer)."""
 
     def __init__(
         self,
@@ -127,14 +72,17 @@ class FakeVercel:
         initial_value: str = "0",
         team_id: str | None = None,
         build_seconds: float = 1.0,
+        hobby: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ):
         self.token = token
         self.team_id = team_id
         self.build_seconds = build_seconds
+        self.hobby = hobby
         self.slow_seconds = 0.0
         self.next_deployment_fails = False
+        self.fail_builds = False
         self._lock = threading.Lock()
         self._faults: deque[_Fault] = deque()
         self._requests: deque[Recorded] = deque(maxlen=KEPT_REQUESTS)
@@ -142,9 +90,9 @@ class FakeVercel:
         self._loop = Loopback("fake-vercel", host, port)
         # The starting world: the var set two hours ago, the live build one hour ago.
         now = self._now_ms()
-        self.project = _Project(id="prj_" + secrets.token_hex(12), name=project)
+        self.project = Project(id="prj_" + secrets.token_hex(12), name=project)
         self.project.envs.append(
-            _Env(
+            Env(
                 id=_new_id(),
                 key=key,
                 value=initial_value,
@@ -153,20 +101,20 @@ class FakeVercel:
                 updated_at=now - 7_200_000,
             )
         )
-        self.project.deployments.append(
-            _Deployment(
-                uid="dpl_" + secrets.token_hex(12),
-                name=project,
-                project_id=self.project.id,
-                target="production",
-                created_at=now - 3_600_000,
-                started=time.monotonic() - 3600,
-                build_seconds=0,
-                fails=False,
-                meta={},
-                env={key: initial_value},
-            )
+        first = Deployment(
+            uid="dpl_" + secrets.token_hex(12),
+            name=project,
+            project_id=self.project.id,
+            target="production",
+            created_at=now - 3_600_000,
+            started=time.monotonic() - 3600,
+            build_seconds=0,
+            fails=False,
+            meta=_git(new_sha(), "Initial import pipeline"),
+            env={key: initial_value},
         )
+        self.project.deployments.append(first)
+        self.project.settle(time.monotonic())
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -203,7 +151,9 @@ class FakeVercel:
         long build_seconds, then releases it exactly when it has seen what it waits for."""
         with self._lock:
             for deployment in self.project.deployments:
-                deployment.build_seconds = 0
+                deployment.build_seconds = min(
+                    deployment.build_seconds, time.monotonic() - deployment.started
+                )
 
     def fail_next(
         self,
@@ -215,10 +165,11 @@ class FakeVercel:
         *,
         method: str | None = None,
         path_prefix: str = "",
+        delay: float = 0.0,
     ) -> None:
         """Answer the next `times` requests (those matching `method`/`path_prefix`, when
-        given) with this error."""
-        fault = _Fault(status, code, message, retry_after, method, path_prefix)
+        given) with this error, after `delay` seconds (the request is not carried out)."""
+        fault = _Fault(status, code, message, retry_after, method, path_prefix, delay)
         with self._lock:
             self._faults.extend([fault] * times)
 
@@ -232,20 +183,54 @@ class FakeVercel:
             return None if env is None else env.value
 
     def live_value(self, project: str, key: str) -> str | None:
-        """The value the newest READY production deployment was built with: what traffic sees."""
+        """The value the deployment production serves was built with: what traffic sees."""
         with self._lock:
             if project not in (self.project.id, self.project.name):
                 return None
-            live = self._live(time.monotonic())
+            live = self.project.production(time.monotonic())
             return None if live is None else live.env.get(key)
+
+    @property
+    def production_id(self) -> str | None:
+        """The deployment production serves now."""
+        with self._lock:
+            live = self.project.production(time.monotonic())
+            return None if live is None else live.uid
+
+    @property
+    def pinned(self) -> bool:
+        with self._lock:
+            self.project.settle(time.monotonic())
+            return self.project.pinned
+
+    def knobs(self) -> dict[str, Any]:
+        """What the demo's control surface shows: the knobs and what production serves."""
+        with self._lock:
+            live = self.project.production(time.monotonic())
+            return {
+                "build_seconds": self.build_seconds,
+                "fail_builds": self.fail_builds,
+                "hobby": self.hobby,
+                "production": None
+                if live is None
+                else {"id": live.uid, "carries": dict(live.env), "pinned": self.project.pinned},
+            }
 
     def add_env(self, key: str, value: str, target: list[str] | None = None) -> str:
         """Another env entry (e.g. the same key for preview); returns its id."""
         with self._lock:
             now = self._now_ms()
-            env = _Env(_new_id(), key, value, list(target or ["production"]), now, now)
+            env = Env(_new_id(), key, value, list(target or ["production"]), now, now)
             self.project.envs.append(env)
             return env.id
+
+    def push(self, message: str, sha: str | None = None) -> str:
+        """A git push to the production branch: a new production build of a new commit,
+        with the values stored now; it serves once READY unless production is pinned.
+        Returns its id."""
+        with self._lock:
+            deployment = self._build(_git(sha or new_sha(), message), time.monotonic())
+            return deployment.uid
 
     # -- internals (call with the lock held) ------------------------------------------------
 
@@ -254,19 +239,30 @@ class FakeVercel:
         self._last_ms = max(int(time.time() * 1000), self._last_ms + 1)
         return self._last_ms
 
-    def _env_for(self, key: str, target: str) -> _Env | None:
+    def _env_for(self, key: str, target: str) -> Env | None:
         for env in self.project.envs:
             if env.key == key and target in env.target:
                 return env
         return None
 
-    def _live(self, now: float) -> _Deployment | None:
-        ready = [
-            d
-            for d in self.project.deployments
-            if d.target == "production" and d.ready_state(now) == "READY"
-        ]
-        return max(ready, key=lambda d: d.created_at, default=None)
+    def _build(self, meta: dict[str, Any], now: float, target: str = "production") -> Deployment:
+        # A build takes the env values stored right now, which is why a redeploy is needed.
+        env = {e.key: e.value for e in self.project.envs if target in e.target}
+        deployment = Deployment(
+            uid="dpl_" + secrets.token_hex(12),
+            name=self.project.name,
+            project_id=self.project.id,
+            target=target,
+            created_at=self._now_ms(),
+            started=now,
+            build_seconds=self.build_seconds,
+            fails=self.next_deployment_fails or self.fail_builds,
+            meta=meta,
+            env=env,
+        )
+        self.next_deployment_fails = False
+        self.project.deployments.append(deployment)
+        return deployment
 
     def _handle(
         self, method: str, path: str, query: dict[str, str], body: Any, auth: str | None
@@ -277,6 +273,8 @@ class FakeVercel:
             if fault is not None:
                 self._faults.remove(fault)
         if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
             headers = {}
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
@@ -293,6 +291,18 @@ class FakeVercel:
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         now = time.monotonic()
         match method, parts:
+            case "GET", ["v9", "projects", p]:
+                if not self._is_project(p):
+                    return _project_missing(p)
+                return 200, self._project_public(now), {}
+            case "POST", ["v1", "projects", p, "rollback", dep_id]:
+                if not self._is_project(p):
+                    return _project_missing(p)
+                return self._rollback(dep_id, now)
+            case "POST", ["v10", "projects", p, "promote", dep_id]:
+                if not self._is_project(p):
+                    return _project_missing(p)
+                return self._promote(dep_id, now)
             case "GET", ["v10", "projects", p, "env"]:
                 if not self._is_project(p):
                     return _project_missing(p)
@@ -338,9 +348,9 @@ class FakeVercel:
             case "POST", ["v13", "deployments"]:
                 return self._redeploy(body, now)
             case "GET", ["v13", "deployments", dep_id]:
-                for d in self.project.deployments:
-                    if d.uid == dep_id:
-                        return 200, d.public(now), {}
+                found_one = self.project.deployment(dep_id)
+                if found_one is not None:
+                    return 200, found_one.public(now), {}
                 return 404, _err("not_found", "Deployment not found"), {}
         return (
             404,
@@ -348,37 +358,76 @@ class FakeVercel:
             {},
         )
 
+    def _project_public(self, now: float) -> dict[str, Any]:
+        live = self.project.production(now)
+        targets = {}
+        if live is not None:
+            targets["production"] = {**live.public(now), "readyAt": live.public(now).get("ready")}
+        return {
+            "id": self.project.id,
+            "name": self.project.name,
+            "targets": targets,
+            "lastRollbackTarget": self.project.last_rollback if self.project.pinned else None,
+        }
+
+    def _rollback(self, dep_id: str, now: float) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Instant Rollback: production serves an earlier production deployment, no build;
+        new production builds stop going live until one is promoted."""
+        target = self.project.deployment(dep_id)
+        if target is None:
+            return 404, _err("not_found", "Deployment not found"), {}
+        live = self.project.production(now)
+        if target.target != "production" or target.ready_state(now) != "READY":
+            return 400, _err("bad_request", "Only a READY production deployment"), {}
+        if dep_id not in self.project.served:
+            return (
+                422,
+                _err("invalid_rollback", "The deployment has never served production"),
+                {},
+            )
+        if live is not None and live.uid == dep_id:
+            return 409, _err("conflict", "The deployment is already the current production"), {}
+        if self.hobby and dep_id != self.project.previous_production(now):
+            return 402, _err("plan_limit", HOBBY_REFUSAL), {}
+        self.project.serve(dep_id, now, pinned=True)
+        self.project.last_rollback = {
+            "fromDeploymentId": live.uid if live else None,
+            "toDeploymentId": dep_id,
+            "jobStatus": "succeeded",
+            "requestedAt": self._now_ms(),
+        }
+        return 201, {}, {}
+
+    def _promote(self, dep_id: str, now: float) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Promote: production serves this deployment (no rebuild) and follows new builds
+        again."""
+        target = self.project.deployment(dep_id)
+        if target is None:
+            return 404, _err("not_found", "Deployment not found"), {}
+        if target.ready_state(now) != "READY":
+            return 400, _err("bad_request", "The deployment is not READY"), {}
+        self.project.serve(dep_id, now, pinned=False)
+        return 201, {}, {}
+
     def _redeploy(self, body: Any, now: float) -> tuple[int, dict[str, Any], dict[str, str]]:
         if not isinstance(body, dict) or not body.get("deploymentId"):
             return 400, _err("bad_request", "Invalid request: missing `deploymentId`"), {}
-        source = next((d for d in self.project.deployments if d.uid == body["deploymentId"]), None)
+        source = self.project.deployment(body["deploymentId"])
         if source is None:
             return 404, _err("not_found", "Deployment not found"), {}
         if body.get("name") not in (self.project.name, self.project.id):
             return 400, _err("bad_request", "Invalid request: `name` is not this project"), {}
-        target = body.get("target") or "preview"
-        # A build takes the env values stored right now, which is why a redeploy is needed.
-        env = {e.key: e.value for e in self.project.envs if target in e.target}
-        deployment = _Deployment(
-            uid="dpl_" + secrets.token_hex(12),
-            name=source.name,
-            project_id=self.project.id,
-            target=target,
-            created_at=self._now_ms(),
-            started=now,
-            build_seconds=self.build_seconds,
-            fails=self.next_deployment_fails,
-            meta=dict(body.get("meta") or {}),
-            env=env,
-        )
-        self.next_deployment_fails = False
-        self.project.deployments.append(deployment)
+        # The same commit as the source (a redeploy builds the same code), with what is
+        # stored now.
+        meta = {k: v for k, v in source.meta.items() if k in GIT_FIELDS}
+        meta.update(body.get("meta") or {})
+        deployment = self._build(meta, now, body.get("target") or "preview")
         return 200, deployment.public(now), {}
 
     def _is_project(self, p: str) -> bool:
         return p in (self.project.id, self.project.name)
 
-    def _env_by_id(self, env_id: str) -> _Env | None:
+    def _env_by_id(self, env_id: str) -> Env | None:
         return next((e for e in self.project.envs if e.id == env_id), None)
 
 
@@ -410,6 +459,10 @@ def _err(code: str, message: str) -> dict[str, Any]:
 
 def _project_missing(p: str) -> tuple[int, dict[str, Any], dict[str, str]]:
     return 404, _err("not_found", f"Project not found: {p}"), {}
+
+
+def _git(sha: str, message: str) -> dict[str, Any]:
+    return {"githubCommitSha": sha, "githubCommitMessage": message, "githubCommitRef": "main"}
 
 
 def _new_id() -> str:

@@ -61,6 +61,7 @@ class World:
         runbook: Path | str = "runbook.toml",
         rate: float = 30.0,
         build_seconds: float = 5.0,
+        hobby: bool = False,
         keep: bool = False,
         knobs: Knobs | None = None,
         seed: int | None = None,
@@ -69,6 +70,7 @@ class World:
         self.source = Path(runbook).resolve()
         self.keep = keep
         self.build_seconds = build_seconds
+        self.hobby = hobby  # the loopback Vercel follows the Hobby plan's rollback rule
         self.knobs = (knobs or Knobs()).evolve(rate=rate)
         self.seed = seed
         self.env_file = self.dir.parent / ENV_FILE
@@ -109,12 +111,17 @@ class World:
             initial_value="0",
             team_id=flag.team_id,
             build_seconds=self.build_seconds,
+            hobby=self.hobby,
         ).start()
         self.rlm = RLMServer().start()
         self.render = FakeRender(api_key=secrets.token_urlsafe(24), logs=self.rlm.log_lines).start()
         self.traffic = Traffic(dsn, self._live_percent(flag), self.knobs, seed=self.seed).start()
         self.control = ControlServer(
-            self.traffic, outage=self.database.restart, rlm=self.rlm, render=self.render
+            self.traffic,
+            outage=self.database.restart,
+            rlm=self.rlm,
+            render=self.render,
+            vercel=self.vercel,
         ).start()
         self.environ = {
             self.book.database.dsn_env: dsn,
@@ -326,7 +333,8 @@ def _how_to(world: World) -> str:
     return (
         f"# In another shell: `source {shown}`, then `cutover status` (or check, advance, "
         f"rollback…); make v2 fail: curl -d '{{\"v2_failure_rate\": 0.2}}' "
-        f"${CONTROL_URL_ENV}/knobs. Ctrl-C stops the world."
+        f"${CONTROL_URL_ENV}/knobs; builds take {world.build_seconds:g} s: curl -d "
+        f"'{{\"build_seconds\": 5}}' ${CONTROL_URL_ENV}/vercel. Ctrl-C stops the world."
     )
 
 
@@ -360,6 +368,7 @@ def run(args: argparse.Namespace) -> int:
         runbook=source,
         rate=getattr(args, "rate", 30.0),
         build_seconds=getattr(args, "build_seconds", 5.0),
+        hobby=bool(getattr(args, "hobby", False)),
         keep=bool(getattr(args, "keep", False)),
     )
     with _stop_on_signals(world):

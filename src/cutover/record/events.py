@@ -25,6 +25,15 @@ class Kind(StrEnum):
     MOVE_UNSETTLED = "move.unsettled"
     # The operator recorded what the flag reads after a drift (`cutover reconcile`).
     RECONCILE = "reconcile"
+    # What a deployment carries (a platform that builds the flag into deployments, Vercel):
+    # deployment (id), percent (the value it was built with), created_at, ready_at,
+    # served_at (when it was seen serving production), commit, commit_message, seen
+    # ("built" by a move, or "read": live when the flag was read). Repeated for the same
+    # deployment, the later fields win. What makes an instant rollback's target known. A
+    # move keeps its trail intent → outcome: what it learned rides inline on those events
+    # (`serving`, `served_before`, the same fields); this kind is what a command records
+    # seen outside a move's own events (settling an interrupted move, reconcile).
+    DEPLOYMENT = "deployment"
     # A manual trigger raised or cleared by a person (`cutover raise|clear ID --note`); a
     # query trigger's fired alarm acknowledged with a note (clear).
     TRIGGER_RAISED = "trigger.raised"

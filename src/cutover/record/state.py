@@ -7,10 +7,15 @@ Event kinds this module understands (members of `cutover.record.events.Kind`):
                     an advance past WAITing gates: overrides [{gate, reason}], override_note
   <move>.done       action, flag_percent, verified (text), took_s
   <move>.failed     action, error
-where <move> is advance, rollback or stepback. A crashed action is closed later by the
-reconciler with a `<move>.done` or `<move>.failed` that carries `reconciled: true`.
-The journal's health travels with the state (`chain`): replay folds events, it does not
-judge them; the journal verified them as it read them.
+  deployment        deployment, percent, created_at, ready_at, served_at, commit,
+                    commit_message, seen: what one deployment carries (merged by id)
+where <move> is advance, rollback or stepback. A move carries the same record inline where
+it learned it (`serving` on its intent or outcome, `served_before` on a rollback's outcome;
+on a reconcile too); a move's done may say `pinned` (the deployment production is pinned to
+after it, or null once it is not). A crashed action is
+closed later by the reconciler with a `<move>.done` or `<move>.failed` that carries
+`reconciled: true`. The journal's health travels with the state (`chain`): replay folds
+events, it does not judge them; the journal verified them as it read them.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ __all__ = [
     "MOVES",
     "AfterRollback",
     "CutoverState",
+    "KnownDeployment",
     "Override",
     "Pending",
+    "Pinned",
     "SignOff",
     "initial",
     "replay",
@@ -111,6 +118,36 @@ class Completed:
 
 
 @dataclass(frozen=True)
+class KnownDeployment:
+    """A deployment the journal knows to carry a percent: built by a move, or live when the
+    flag was read (the value it was built with is then what the flag read). What an instant
+    rollback may go back to, once it has served production."""
+
+    id: str
+    percent: int
+    created_at: datetime | None = None
+    ready_at: datetime | None = None
+    served_at: datetime | None = None  # first seen serving production
+    commit: str | None = None
+    commit_message: str = ""
+    seen: str = ""  # "built" or "read"
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """Production pinned to an earlier deployment by an instant rollback: the platform stops
+    putting new builds live until one is promoted (the next advance does)."""
+
+    deployment: str
+    at: datetime
+    actor: str
+
+
+# The journal keeps every record; the state keeps the newest this many deployments.
+KEPT_DEPLOYMENTS = 200
+
+
+@dataclass(frozen=True)
 class CutoverState:
     stage_id: str
     visit: int  # counts every entry into a stage, so sign-offs of an earlier visit don't carry over
@@ -139,6 +176,9 @@ class CutoverState:
     # "rolled_back_at"), open or not.
     after_rollback: AfterRollback | None = None
     rolled_back_at: datetime | None = None
+    # deployment id -> what it is known to carry (the journal's `deployment` records)
+    deployments: dict[str, KnownDeployment] = field(default_factory=dict)
+    pinned: Pinned | None = None  # production pinned by an instant rollback, until promoted
 
     def hold_elapsed_s(self, now: datetime) -> float:
         return 0.0 if self.entered_at is None else max(0.0, (now - self.entered_at).total_seconds())
@@ -197,6 +237,12 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
                     state, unsettled={**state.unsettled, action: event.get("pending") or ""}
                 )
             continue
+        if kind is Kind.DEPLOYMENT:
+            state = _learn(state, event.fields)
+            continue
+        for inline in ("served_before", "serving"):
+            if isinstance(event.get(inline), dict):
+                state = _learn(state, event.get(inline))
         if kind is Kind.RECONCILE:
             # The operator recorded what the flag reads; the journal's stage moves back to
             # the stage that runs at that percent (never forward: that would skip guards).
@@ -263,6 +309,11 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
         ):
             pending = state.pending
             state = replace(state, pending=None, unsettled={})
+            if "pinned" in event.fields:
+                pin = event.get("pinned")
+                pinned = Pinned(str(pin), event.ts, event.actor) if pin else None
+                if pinned is None or state.pinned is None or state.pinned.deployment != pin:
+                    state = replace(state, pinned=pinned)
             if phase == "done" and pending.overrides:
                 state = replace(state, overrides=(*state.overrides, *pending.overrides))
             if phase == "done" and move == "rollback":
@@ -273,6 +324,51 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
             if phase == "done" and pending.to_stage in stages:
                 state = _enter(state, pending.to_stage, pending.to_percent, event.ts)
     return state if state.last_seq == last_seq else replace(state, last_seq=last_seq)
+
+
+def _learn(state: CutoverState, record: dict) -> CutoverState:
+    merged = _deployment(record, state.deployments.get(record.get("deployment")))
+    if merged is None:
+        return state
+    return replace(state, deployments=_kept({**state.deployments, merged.id: merged}))
+
+
+def _deployment(event: dict, before: KnownDeployment | None) -> KnownDeployment | None:
+    """One `deployment` record merged over what was known of it: later fields win, a
+    missing one keeps the earlier value (served_at keeps the first time)."""
+    uid, percent = event.get("deployment"), event.get("percent")
+    if not isinstance(uid, str) or not uid:
+        return None
+    if not isinstance(percent, int) or isinstance(percent, bool):
+        percent = before.percent if before is not None else None
+    if percent is None:
+        return None
+    base = before or KnownDeployment(uid, percent)
+    served = base.served_at or _when(event.get("served_at"))
+    return KnownDeployment(
+        id=uid,
+        percent=percent,
+        created_at=_when(event.get("created_at")) or base.created_at,
+        ready_at=_when(event.get("ready_at")) or base.ready_at,
+        served_at=served,
+        commit=event.get("commit") or base.commit,
+        commit_message=event.get("commit_message") or base.commit_message,
+        seen=event.get("seen") or base.seen,
+    )
+
+
+def _when(text) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _kept(deployments: dict[str, KnownDeployment]) -> dict[str, KnownDeployment]:
+    if len(deployments) <= KEPT_DEPLOYMENTS:
+        return deployments
+    return dict(list(deployments.items())[-KEPT_DEPLOYMENTS:])
 
 
 def _signoff(event) -> SignOff:

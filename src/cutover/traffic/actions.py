@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cutover.judge.check import CheckReport, GateReport
@@ -18,6 +19,7 @@ from cutover.record.journal import ActionBusy
 from cutover.record.state import CutoverState
 from cutover.runbook.model import Stage
 from cutover.sources.results import QueryResult
+from cutover.traffic.attempts import BUILD_BACKOFF_S, HOW
 from cutover.traffic.change import Outcome, Progress, Refused, change_flag, quiet
 from cutover.traffic.flags import Flag, FlagError, FlagState
 from cutover.traffic.machine import decide, next_stage, rollback_stage
@@ -259,16 +261,24 @@ async def rollback(
     progress: Progress = quiet,
     attempts: int | None = None,
     retry_delay_s: float = 2.0,
+    how: str = "auto",
+    build_backoff_s: Sequence[float] = BUILD_BACKOFF_S,
 ) -> Outcome:
     """Emergency rollback, default to 0 %. Never refused for a gate, a stale query, a missing
     sign-off, a broken journal or what the journal believes: it sets what the flag must
-    read, and retries until verified (or `attempts` run out, or the task is cancelled).
+    read, and retries until verified (or `attempts` run out, or the task is cancelled, or
+    the platform refuses who is asking and nothing here can change that).
 
     The minimum happens before the change: one fsynced intent. The flag is read after it
     (to record what traffic was at, and to touch nothing when it already reads the target
-    and that is live)."""
+    and that is live). Where the flag can take traffic back without a build (Vercel's
+    Instant Rollback to a deployment known to carry the target), that comes first: `how`
+    "auto" takes it when it reverts no commit, "instant" also when it does, "redeploy"
+    never. A rollback that must build backs off between builds (`build_backoff_s`)."""
     if not reason.strip():
         raise Refused("rollback needs a reason (it goes in the journal)")
+    if how not in HOW:
+        raise Refused(f"rollback how={how!r}: one of {', '.join(HOW)}")
     book = session.runbook
 
     async def target_of(fresh: CutoverState) -> tuple[Stage, int, None]:
@@ -291,8 +301,24 @@ async def rollback(
         return target, target.percent, None
 
     return await _safely(
-        session, flag, "rollback", target_of, reason, progress, attempts, retry_delay_s
+        session,
+        flag,
+        "rollback",
+        target_of,
+        reason,
+        progress,
+        attempts,
+        retry_delay_s,
+        _Ways(how, tuple(build_backoff_s)),
     )
+
+
+@dataclass(frozen=True)
+class _Ways:
+    """How a move toward safety may reach traffic (see rollback)."""
+
+    how: str = "auto"
+    build_backoff_s: tuple[float, ...] = BUILD_BACKOFF_S
 
 
 async def _safely(
@@ -304,6 +330,7 @@ async def _safely(
     progress: Progress,
     attempts: int | None,
     retry_delay_s: float,
+    ways: _Ways | None = None,
 ) -> Outcome:
     """A move toward safety. A rollback never waits behind another move: one in flight (an
     advance waiting on its build for up to deploy_timeout_s) is preempted: the rollback
@@ -340,6 +367,8 @@ async def _safely(
             before=before,
             read_first=before is None,
             extra=extra,
+            how=(ways or _Ways()).how,
+            build_backoff_s=(ways or _Ways()).build_backoff_s,
         )
 
     waited = 0.0

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -19,6 +19,9 @@ from cutover.record.events import Kind, move_kind
 from cutover.record.journal import Event
 from cutover.record.state import CutoverState
 from cutover.runbook.model import Stage
+from cutover.traffic import deployments
+from cutover.traffic.attempts import BUILD_BACKOFF_S, Tried, why_unverified
+from cutover.traffic.attempts import attempts as try_until
 from cutover.traffic.flags import Flag, FlagError, FlagState
 
 Progress = Callable[[str], None]
@@ -45,15 +48,10 @@ class Outcome:
     message: str
     flag: FlagState | None = None
     done_at: datetime | None = None
+    live_s: float | None = None  # from the intent to traffic getting the new value
 
 
-def why_unverified(state: FlagState, percent: int) -> str | None:
-    """Why the read-back does not show the change as done, or None when it does."""
-    if state.percent != percent:
-        return f"the flag reads {state.percent} %, not {percent} %"
-    if not state.in_effect:
-        return f"the flag reads {percent} % but it is not live yet ({state.detail})"
-    return None
+__all__ = ["Outcome", "Refused", "change_flag", "quiet", "why_unverified"]
 
 
 def _settled_at(read: FlagState | None, percent: int) -> bool:
@@ -86,6 +84,8 @@ async def change_flag(
     before: FlagState | None = None,
     read_first: bool = False,
     extra: dict | None = None,
+    how: str = "auto",
+    build_backoff_s: Sequence[float] = BUILD_BACKOFF_S,
 ) -> Outcome:
     """Journal the intent, set and verify (retrying when asked), journal the outcome.
 
@@ -107,12 +107,22 @@ async def change_flag(
     }
     if before is not None:
         fields["flag_read"] = before.summary()
+        # What production served before the move (the deployment live before the first
+        # advance among them) is known to carry what the flag read: an instant rollback's
+        # target, one day.
+        serving = deployments.fact(session, before)
+        if serving is not None:
+            fields["serving"] = serving
     fields.update(extra or {})
     intent = _write(session, move, move_kind(move, "intent"), fields, progress)
     shown_from = f"{before.percent} %" if before is not None else f"{state.percent} % (journal)"
     progress(f"{move}: {shown_from} → {percent} % ({target.title}), journaled")
+    learned: dict = {}  # what the reading after the intent taught, for the outcome
     if read_first:
         before = await _read_before(flag, move, progress)
+        served_before = deployments.fact(session, before)
+        if served_before is not None:
+            learned["served_before"] = served_before
     if _settled_at(before, percent):
         # Nothing to do: say so and journal it, without touching production.
         assert before is not None
@@ -130,6 +140,7 @@ async def change_flag(
                 "touched",
                 took_s=round(took, 1),
                 attempts=0,
+                **learned,
             ),
             progress,
         )
@@ -146,24 +157,34 @@ async def change_flag(
             before,
             done.ts if done else datetime.now(UTC),
         )
-    trying = _attempts(flag, percent, progress, attempts, retry_delay_s)
+    trying = try_until(
+        flag,
+        percent,
+        progress,
+        attempts,
+        retry_delay_s,
+        move=move,
+        how=how,
+        build_backoff_s=build_backoff_s,
+    )
     if move == "rollback" or intent is None:
-        read_back, attempt, last_error = await trying
+        tried = await trying
     else:  # a rollback from anywhere preempts this move: it watches the journal meanwhile
         preempted = await _unless_rolled_back(session, intent.seq, trying)
         if isinstance(preempted, Event):
             return _superseded(session, move, action, state, target, percent, preempted, started)
-        read_back, attempt, last_error = preempted
+        tried = preempted
+    read_back, attempt, last_error = tried.read_back, tried.attempts, tried.error
     from_percent = before.percent if before is not None else None
     took = time.monotonic() - started
     if read_back is None:
-        _write(
-            session,
-            move,
-            move_kind(move, "failed"),
-            dict(action=action, error=last_error, from_percent=from_percent, took_s=round(took, 1)),
-            progress,
+        failed = dict(
+            action=action, error=last_error, from_percent=from_percent, took_s=round(took, 1)
         )
+        if tried.fallback:
+            failed["fallback"] = tried.fallback
+        failed.update(learned)
+        _write(session, move, move_kind(move, "failed"), failed, progress)
         progress(f"✗ {move} failed after {attempt} attempt(s): {last_error}")
         return Outcome(
             move,
@@ -178,21 +199,28 @@ async def change_flag(
     verified = f"flag reads {read_back.percent} %" + (
         f"; {read_back.detail}" if read_back.detail else ""
     )
-    done = _write(
-        session,
-        move,
-        move_kind(move, "done"),
-        dict(
-            action=action,
-            flag_percent=read_back.percent,
-            from_percent=from_percent,
-            verified=verified,
-            took_s=round(took, 1),
-            attempts=attempt,
-        ),
-        progress,
+    # Rounded once: the screen and the journal say the same number.
+    live_s = round((read_back.live_at - started) if read_back.live_at is not None else took, 2)
+    effect = f"live in {live_s:.1f} s" + (f" by {read_back.how}" if read_back.how else "")
+    fields = dict(
+        action=action,
+        flag_percent=read_back.percent,
+        from_percent=from_percent,
+        verified=verified,
+        took_s=round(took, 1),
+        attempts=attempt,
+        live_s=round(live_s, 2),
+        effect=effect,
     )
+    fields.update(_platform_fields(state, read_back, tried))
+    fields.update(learned)
+    serving = deployments.fact(session, read_back, seen="built")
+    if serving is not None:
+        fields["serving"] = serving
+    done = _write(session, move, move_kind(move, "done"), fields, progress)
     progress(f"✓ {move} verified in {took:.1f}s: {verified}")
+    if read_back.pinned:
+        progress(f"! {deployments.pinned_note(read_back.pinned, done.ts if done else None)}")
     return Outcome(
         move,
         True,
@@ -201,10 +229,30 @@ async def change_flag(
         target.id,
         took,
         attempt,
-        f"{move} to {percent} % verified in {took:.1f}s",
+        f"{move} to {percent} % verified in {took:.1f}s; {effect}",
         read_back,
         done.ts if done else datetime.now(UTC),
+        live_s,
     )
+
+
+def _platform_fields(state: CutoverState, read_back: FlagState, tried: Tried) -> dict:
+    """What a done move says of the platform: how traffic got the value, the deployment it
+    serves, whether production is pinned (said, or cleared once it is not)."""
+    out: dict = {}
+    if read_back.how:
+        out["how"] = "instant" if read_back.how.startswith("instant") else "build"
+    if read_back.serving is not None:
+        out["deployment"] = read_back.serving.id
+    if read_back.pinned or state.pinned is not None:
+        out["pinned"] = read_back.pinned
+    if read_back.pinned:
+        out["pinned_note"] = deployments.pinned_note(read_back.pinned, datetime.now(UTC))
+    if read_back.promoted:
+        out["promoted"] = read_back.promoted
+    if tried.fallback:
+        out["fallback"] = tried.fallback
+    return out
 
 
 def _write(
@@ -276,39 +324,3 @@ def _superseded(
         1,
         f"{move} to {percent} % superseded by {by}",
     )
-
-
-async def _attempts(
-    flag: Flag,
-    percent: int,
-    progress: Progress,
-    attempts: int | None,
-    retry_delay_s: float,
-) -> tuple[FlagState | None, int, str]:
-    """Set and verify until verified or `attempts` run out: (read-back or None, tries, last
-    error). Backs off from `retry_delay_s` up to 30 s between tries."""
-    attempt, delay, last_error, shown = 0, retry_delay_s, "", ""
-    while True:
-        attempt += 1
-        lasting = False  # a refusal (bad token, wrong project) that waiting will not cure
-        try:
-            read_back = await flag.set(percent, progress)
-            problem = why_unverified(read_back, percent)
-            if problem is None:
-                return read_back, attempt, ""
-            last_error = f"not verified: {problem}"
-        except FlagError as exc:
-            # The journal gets the message; what the tool printed is for the screen only.
-            last_error, lasting = exc.journaled, not exc.retryable
-            shown = str(exc)
-        else:
-            shown = last_error
-        if attempts is not None and attempt >= attempts:
-            if shown != last_error:
-                progress(f"attempt {attempt} failed: {shown}")
-            return None, attempt, last_error
-        # A rollback keeps trying whatever failed; a lasting failure needs a human meanwhile.
-        todo = "; it will not pass by itself: fix it while this retries" if lasting else ""
-        progress(f"attempt {attempt} failed: {shown}{todo}; retrying in {delay:g}s")
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from cutover.judge.session import Session
 from cutover.record.events import Kind, move_kind
 from cutover.record.journal import ActionBusy
-from cutover.traffic import children
+from cutover.traffic import children, deployments
 from cutover.traffic.change import Progress, quiet, why_unverified
-from cutover.traffic.flags import Flag, FlagError
+from cutover.traffic.flags import Flag, FlagError, FlagState
 from cutover.traffic.machine import flag_disagrees
 
 
@@ -80,8 +80,19 @@ async def settle_pending(
         )
         progress(line)
         return [line]
+    deployments.record(session, read, lambda kind, fields: session.journal.append(kind, **fields))
+    read, finished = await _finish_instant(flag, pending.move, pending.to_percent, read, progress)
+    if finished is None:
+        line = (
+            f"{who} took traffic to {pending.to_percent} % (production serves "
+            f"{read.deployment_id}) but the variable could not be set; it settles at the "
+            "next command, or roll back again"
+        )
+        progress(line)
+        return [line]
     problem = why_unverified(read, pending.to_percent)
     if problem is None:
+        platform = {"pinned": read.pinned} if read.pinned or state.pinned is not None else {}
         session.journal.append(
             move_kind(pending.move, "done"),
             action=pending.action,
@@ -89,9 +100,13 @@ async def settle_pending(
             reconciled=True,
             flag_read=read.summary(),
             verified=f"reconciled after an interruption: flag reads {read.percent} % and it "
-            "is live",
+            f"is live{finished}",
+            **platform,
         )
-        line = f"reconciled: {who} was interrupted but took effect (flag reads {read.percent} %)"
+        line = (
+            f"reconciled: {who} was interrupted but took effect (flag reads {read.percent} %)"
+            f"{finished}"
+        )
     else:
         session.journal.append(
             move_kind(pending.move, "failed"),
@@ -104,6 +119,31 @@ async def settle_pending(
         line = f"reconciled: {who} was interrupted and did not take effect ({problem})"
     progress(line)
     return [line]
+
+
+async def _finish_instant(
+    flag: Flag, move: str, percent: int, read: FlagState, progress: Progress
+) -> tuple[FlagState, str | None]:
+    """An instant rollback interrupted between re-pointing production and setting the
+    variable: traffic already gets `percent` (production serves a deployment known to carry
+    it), the variable does not say so yet. Setting it is what that rollback was about to
+    do, so future builds carry it too; then it is read again. None: it could not be set
+    (nothing is settled yet)."""
+    store = getattr(flag, "store", None)
+    if move != "rollback" or store is None or read.live_percent != percent:
+        return read, ""
+    if read.percent == percent:
+        return read, ""
+    progress(
+        f"production serves {read.deployment_id}, which carries {percent} %, but the "
+        f"variable reads {read.percent} %: setting it, as the interrupted rollback was about to"
+    )
+    try:
+        await store(percent, progress)
+        return await flag.read(), f"; the variable set to {percent} % after the interruption"
+    except FlagError as exc:
+        progress(f"! the variable could not be set: {exc}")
+        return read, None
 
 
 # The name the callers know; settling is what reconciling an interrupted move means.
@@ -141,6 +181,9 @@ async def record_reading(
         if state.pending is not None:
             return Reconciled(False, "an interrupted move is still not settled; try again")
         read = await flag.read()
+        deployments.record(
+            session, read, lambda kind, fields: session.journal.append(kind, **fields)
+        )
         book = session.runbook
         stage = book.stage(state.stage_id)
         if not read.settled:

@@ -29,7 +29,6 @@ from cutover.tui import collector, hangup
 from cutover.tui.commands import CutoverCommands
 from cutover.tui.history import Folded, History
 from cutover.tui.keys import KeysMixin
-from cutover.tui.messages import QueryFinished
 from cutover.tui.moving import MovesMixin
 from cutover.tui.readings import ReadingsMixin
 from cutover.tui.refresh import Refresher, Runner
@@ -258,9 +257,7 @@ class CutoverApp(
         else:
             if self.flag is None:
                 try:
-                    self.flag = flags.open_flag(
-                        self.runbook.flag, self.session.environ, self.session.redact
-                    )
+                    self.flag = flags.session_flag(self.session)
                 except flags.FlagError as exc:
                     self.flag_error = str(exc)
             self.read_flag()
@@ -458,6 +455,7 @@ class CutoverApp(
             percent_set=self.cstate.percent,
             percent_read=flag_state.percent if flag_state else None,
             read_note=note,
+            pinned=flag_state.pinned if flag_state else None,
             observed=observed,
             hold=hold,
             db_up=self.refresher.db_up,
@@ -504,37 +502,6 @@ class CutoverApp(
         self.show_live()
 
     # -- messages from workers ------------------------------------------------------------
-
-    def on_query_finished(self, message: QueryFinished) -> None:
-        result = message.result
-        self.results[result.query_id] = result
-        if self._laid_out():  # a fetch may finish while the console is closing
-            assert self._parts is not None
-            panel = self._parts.panels.get(result.query_id)
-            if panel is not None:
-                panel.show_result(result)
-        self.refresher.finished(result.query_id)
-        self.recompute(self.fresh_from(result.query_id))  # judged (and recorded) at once
-        self._show_live_soon()
-        parts = self._parts
-        first_screen_done = parts is not None and all(
-            p.result is not None for p in parts.panels.values()
-        )
-        if self._rest_timer is not None and first_screen_done:
-            self.call_after_refresh(self._mount_the_rest)
-
-    def _show_live_soon(self) -> None:
-        """Answers arrive in bursts (a refresh of every panel, a reconnect): the lines they
-        change (verdicts, header, gates) are redrawn once, after the answers already waiting
-        have been taken in, instead of once per answer. The answer's own rows are on screen
-        already."""
-        if not self._live_pending and self._laid_out():
-            self._live_pending = True
-            self.call_later(self._show_live_batched)
-
-    def _show_live_batched(self) -> None:
-        if self._live_pending:
-            self.show_live()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if (

@@ -19,9 +19,14 @@ from textual.worker import Worker
 from cutover.base.inert import inert
 from cutover.sources import notify
 from cutover.traffic import actions, flags
-from cutover.traffic.children import record_path
 from cutover.tui.messages import ActionFinished, ActionLine
-from cutover.tui.screens.moves import AdvanceScreen, MoveScreen, RollbackScreen, StepBackScreen
+from cutover.tui.screens.moves import (
+    INSTANT,
+    AdvanceScreen,
+    MoveScreen,
+    RollbackScreen,
+    StepBackScreen,
+)
 
 Start = Callable[[flags.Flag, Callable[[str], None]], Awaitable[object]]
 
@@ -145,12 +150,27 @@ class MovesMixin:
             if isinstance(screen, RollbackScreen):
                 return  # already open (maybe under another dialog): don't stack a second
 
-        def answered(yes: bool | None) -> None:
+        def answered(yes: bool | str | None) -> None:
             if yes:
-                self.start_rollback()
+                self.start_rollback(how="instant" if yes == INSTANT else "auto")
                 self.push_screen(self._rollback_screen(started=True))
 
-        self.push_screen(self._rollback_screen(), answered)
+        asking = self._rollback_screen()
+        self.push_screen(asking, answered)
+        if not asking.started:
+            self.run_worker(self._plan(asking), group="plan", exclusive=True, exit_on_error=False)
+
+    async def _plan(self, screen: RollbackScreen) -> None:
+        """Ask the platform how a rollback would reach traffic, for the open dialog: `y`
+        never waits for this (it decides again once the intent is journaled)."""
+        plan_rollback = getattr(self.flag, "plan_rollback", None)
+        if plan_rollback is None:
+            return
+        try:
+            plan = await plan_rollback(0)
+        except flags.FlagError:
+            return  # the rollback itself says what is wrong
+        screen.show_plan(plan.says(), reverts=bool(plan.reverts) and not plan.instant)
 
     def _rollback_screen(self, *, started: bool = False) -> RollbackScreen:
         actions = self.permissions
@@ -225,7 +245,7 @@ class MovesMixin:
             ),
         )
 
-    def start_rollback(self) -> None:
+    def start_rollback(self, how: str = "auto") -> None:
         running = self.move_in_flight()
         if running == "rollback":
             return
@@ -236,7 +256,7 @@ class MovesMixin:
         self._start(
             "rollback",
             lambda flag, progress: actions.rollback(
-                self.session, flag, reason=reason, progress=progress
+                self.session, flag, reason=reason, progress=progress, how=how
             ),
         )
 
@@ -364,12 +384,7 @@ class MovesMixin:
         are): a move gets a fresh one from the runbook, cheap to open."""
         if self._flag_given and self.flag is not None:
             return self.flag
-        return flags.open_flag(
-            self.runbook.flag,
-            self.session.environ,
-            self.session.redact,
-            record_path(self.runbook.journal_path),
-        )
+        return flags.session_flag(self.session)
 
     async def _moved(
         self, move: str, start: Start, flag: flags.Flag, progress: Callable[[str], None]

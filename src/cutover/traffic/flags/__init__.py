@@ -10,7 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cutover.runbook import model
-from cutover.traffic.flags.base import Flag, FlagError, FlagState, Progress, parse_percent
+from cutover.traffic.flags.base import (
+    Flag,
+    FlagError,
+    FlagState,
+    InstantFlag,
+    Known,
+    NoInstant,
+    Progress,
+    RollbackPlan,
+    parse_percent,
+)
 
 if TYPE_CHECKING:
     from cutover.judge.session import Session
@@ -38,11 +48,15 @@ __all__ = [
     "Flag",
     "FlagError",
     "FlagState",
+    "InstantFlag",
+    "NoInstant",
     "Progress",
+    "RollbackPlan",
     "VercelFlag",
     "open_flag",
     "open_flag_or_none",
     "parse_percent",
+    "session_flag",
 ]
 
 
@@ -51,14 +65,16 @@ def open_flag(
     environ: Mapping[str, str] = os.environ,
     redact: Callable[[str], str] | None = None,
     child_record: Path | None = None,
+    known: Known | None = None,
 ) -> Flag:
     """The flag the runbook's [flag] table describes; secrets come from `environ` by name.
-    `redact` (the session's) hides secrets in what a command flag's commands say."""
+    `redact` (the session's) hides secrets in what a command flag's commands say; `known`
+    tells what the journal knows each deployment carries (session_flag gives it)."""
     if config.kind == "vercel":
         if not config.project or not config.key:
             raise FlagError('[flag] kind = "vercel" needs project and key')
         token = environ.get(config.token_env, "")
-        if not token.strip():
+        if config.token_file is None and not token.strip():
             raise FlagError(
                 f"the environment variable {config.token_env} is not set; export a Vercel "
                 f"token with access to project {config.project} in it (the runbook names "
@@ -71,8 +87,12 @@ def open_flag(
             key=config.key,
             target=config.target,
             token=token.strip(),
+            token_env=config.token_env,
+            token_file=config.token_file,
             team_id=config.team_id,
             redeploy=config.redeploy,
+            rollback=config.rollback,
+            known=known,
             base_url=environ.get("VERCEL_API_URL", DEFAULT_API_URL),
         )
     if config.kind == "file":
@@ -94,17 +114,28 @@ def open_flag(
             env=config.env,
             redact=redact,
             child_record=child_record,
+            rollback=config.rollback_command,
         )
     raise FlagError(f"[flag] kind {config.kind!r} is not known; use vercel, file or command")
+
+
+def session_flag(session: Session) -> Flag:
+    """The session's flag: a command flag records its set command beside the journal, and a
+    Vercel flag knows what the session's journal says each deployment carries (asked afresh
+    at every use: another process may have journaled one since)."""
+    from cutover.traffic.children import record_path
+
+    def known() -> Mapping:
+        return session.state()[0].deployments
+
+    child = record_path(session.runbook.journal_path)
+    return open_flag(session.runbook.flag, session.environ, session.redact, child, known=known)
 
 
 def open_flag_or_none(session: Session) -> tuple[Flag | None, str | None]:
     """The session's flag, or None and why it cannot be opened (said, never raised: a console
     or a watcher without its flag still shows and judges everything else)."""
-    from cutover.traffic.children import record_path
-
-    child = record_path(session.runbook.journal_path)
     try:
-        return open_flag(session.runbook.flag, session.environ, session.redact, child), None
+        return session_flag(session), None
     except FlagError as exc:
         return None, str(exc)

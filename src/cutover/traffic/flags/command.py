@@ -8,7 +8,9 @@ import contextlib
 import os
 import re
 import signal
+import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from cutover.base.redact import Redactor
@@ -16,7 +18,9 @@ from cutover.traffic import children
 from cutover.traffic.flags.base import (
     FlagError,
     FlagState,
+    NoInstant,
     Progress,
+    RollbackPlan,
     _quiet,
     check_percent,
     parse_percent,
@@ -84,8 +88,13 @@ class CommandFlag:
         env: Iterable[str] = (),
         redact: Callable[[str], str] | None = None,
         child_record: Path | None = None,
+        rollback: str = "",
     ):
         self.get_command = get
+        # A platform's own instant rollback (`argo rollouts undo …`), run first by a
+        # rollback; with {percent} it serves any target, without it only a rollback to 0 %.
+        self.rollback_command = rollback
+        self.instant = bool(rollback.strip())
         # Where a running command is recorded while it runs (traffic/children.py): an
         # interrupted move settles only once the command has exited.
         self.child_record = child_record
@@ -98,7 +107,7 @@ class CommandFlag:
         # redactor when given; else one over the values of the listed variables, which are
         # the only secrets the commands were given.
         self.redact = redact or Redactor(environ.get(name, "") for name in listed)
-        self._hint = _unlisted(get + " " + set, environ, self.environ)
+        self._hint = _unlisted(get + " " + set + " " + rollback, environ, self.environ)
 
     async def _run(self, command: str, *, moves: bool = False) -> tuple[int, bytes, bytes]:
         """Run one command; `moves` (the set command) records it while it runs."""
@@ -167,6 +176,55 @@ class CommandFlag:
                 "check that set and get talk about the same flag"
             )
         return state
+
+    # -- a rollback command -------------------------------------------------------------------
+
+    def _rollback_for(self, percent: int) -> str | None:
+        if not self.instant:
+            return None
+        if "{percent}" in self.rollback_command:
+            return self.rollback_command.replace("{percent}", str(percent))
+        return self.rollback_command if percent == 0 else None
+
+    async def plan_rollback(self, percent: int, *, revert_ok: bool = False) -> RollbackPlan:
+        command = self._rollback_for(percent)
+        if command is None:
+            return RollbackPlan(percent, False, why=self._no_rollback(percent))
+        return RollbackPlan(percent, True, why=f"the runbook's rollback command: {command}")
+
+    def _no_rollback(self, percent: int) -> str:
+        if not self.instant:
+            return "the runbook gives no [flag] rollback command"
+        return (
+            "the rollback command has no {percent}: it serves only a rollback to 0 %, "
+            f"not {percent} %"
+        )
+
+    async def roll_back(
+        self, percent: int, progress: Progress = _quiet, *, revert_ok: bool = False
+    ) -> FlagState:
+        """Run the rollback command, then read the flag back; NoInstant when it fails, so
+        the rollback runs the set command instead."""
+        check_percent(percent)
+        command = self._rollback_for(percent)
+        if command is None:
+            raise NoInstant(self._no_rollback(percent))
+        progress(f"run rollback {percent}")
+        code, _, err = await self._run(command, moves=True)
+        if code != 0:
+            progress(f"rollback command said: {self.redact(_tail(err))}")
+            raise NoInstant(f"the rollback command exited {code}: {command}{self._hint}")
+        live_at = time.monotonic()
+        state = await self.read()
+        progress(f"read back {state.raw}")
+        if state.percent != percent:
+            raise NoInstant(
+                f"the rollback command exited 0 but the get command reads back {state.raw!r}"
+            )
+        return replace(state, how=f"the rollback command ({command})", live_at=live_at)
+
+    async def store(self, percent: int, progress: Progress = _quiet) -> None:
+        await self.set(percent, progress)
 
     async def aclose(self) -> None:
         pass

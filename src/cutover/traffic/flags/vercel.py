@@ -1,26 +1,31 @@
-"""The rollout percent as a Vercel environment variable, made live by a production redeploy."""
+"""The rollout percent as a Vercel environment variable, made live by a production redeploy,
+or taken back in seconds by Instant Rollback to a deployment known to carry the target."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from cutover.runbook.durations import humanize
-from cutover.sources import httpclient
+from cutover.record.state import KnownDeployment
+from cutover.traffic.flags import vercel_rollback as choosing
 from cutover.traffic.flags.base import (
     FlagError,
     FlagState,
+    Known,
     Progress,
+    _nothing_known,
     _quiet,
     check_percent,
     parse_percent,
 )
+from cutover.traffic.flags.vercel_rest import DEFAULT_API_URL, VercelAPI
 
-httpx = httpclient.httpx()  # without its command-line tool (see cutover.sources.httpclient)
+__all__ = ["DEFAULT_API_URL", "Liveness", "VercelFlag", "judge_live"]
 
-DEFAULT_API_URL = "https://api.vercel.com"
 FAILED_STATES = frozenset({"ERROR", "CANCELED"})
 FINAL_STATES = FAILED_STATES | {"READY"}
 
@@ -72,15 +77,19 @@ def _targets(entry: dict[str, Any]) -> list[str]:
     return list(target or [])
 
 
-class VercelFlag:
-    """Reads and sets one env var of one Vercel project through the REST API."""
+_id = choosing.deployment_id
+
+
+class VercelFlag(choosing.InstantRollback):
+    """Reads and sets one env var of one Vercel project through the REST API; rolls back by
+    re-pointing production at a deployment the journal knows carries the target."""
 
     def __init__(
         self,
         *,
         project: str,
         key: str,
-        token: str,
+        token: str = "",
         target: str = "production",
         team_id: str | None = None,
         redeploy: bool = True,
@@ -91,6 +100,11 @@ class VercelFlag:
         max_retry_after_s: float = 60.0,
         poll_interval_s: float = 2.0,
         deploy_timeout_s: float = 600.0,
+        token_env: str = "VERCEL_TOKEN",
+        token_file: Path | None = None,
+        known: Known | None = None,
+        rollback: str = "instant",
+        verify_timeout_s: float = 30.0,
     ):
         self.name = f"vercel:{project}/{key}"
         self.project = project
@@ -98,111 +112,52 @@ class VercelFlag:
         self.target = target
         self.team_id = team_id
         self.redeploy = redeploy
-        self.max_attempts = max(1, max_attempts)
-        self.retry_base_s = retry_base_s
-        self.max_retry_after_s = max_retry_after_s
         self.poll_interval_s = poll_interval_s
         self.deploy_timeout_s = deploy_timeout_s
-        self.timeout_s = timeout_s
-        self._token = token
+        self.verify_timeout_s = verify_timeout_s
+        # rollback = "redeploy" in the runbook: every rollback sets the variable and builds.
+        self.instant = rollback == "instant" and redeploy
+        self._known = known or _nothing_known
+        self.api = VercelAPI(
+            project=project,
+            token=token,
+            token_env=token_env,
+            token_file=token_file,
+            team_id=team_id,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            retry_base_s=retry_base_s,
+            max_retry_after_s=max_retry_after_s,
+        )
         # The env var's entry from the last lookup: a set right after a read (every move
         # reads first) saves a round trip before the PATCH. Dropped on any 404.
         self._entry: dict[str, Any] | None = None
-        self._client = httpclient.client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "cutover"},
-            timeout=timeout_s,
-        )
+        # A build this flag started for a percent and has not seen end: a retry waits for
+        # it instead of starting another (a slow build is not a failed one).
+        self._building: tuple[int, str] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, "[token]") if self._token else text
+        return self.api.redact(text)
 
-    def _error(self, message: str, *, retryable: bool) -> FlagError:
-        return FlagError(self._redact(message), retryable=retryable)
+    def _error(self, message: str, *, retryable: bool, **extra: Any) -> FlagError:
+        return self.api.error(message, retryable=retryable, **extra)
 
-    def _hint(self, status: int) -> str:
-        if status in (401, 403):
-            return "check that the token is valid and can access the project (and team_id)"
-        if status == 404:
-            return f"check [flag] project ({self.project}) and team_id in the runbook"
-        if status == 429:
-            return "Vercel is rate limiting this token; wait, then try again"
-        if status >= 500:
-            return "Vercel is failing: check vercel-status.com and try again"
-        return "check the request against the runbook's [flag]"
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return await self.api.request(method, path, **kwargs)
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict | None = None,
-        body: dict | None = None,
-        idempotent: bool = True,
-    ) -> dict[str, Any]:
-        query = dict(params or {})
-        if self.team_id:
-            query["teamId"] = self.team_id
-        where = f"{method} {path}"
-        last: FlagError | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            delay = self.retry_base_s * 2 ** (attempt - 1)
-            try:
-                resp = await self._client.request(method, path, params=query, json=body)
-            except httpx.TimeoutException:
-                last = self._error(
-                    f"Vercel {where}: no answer within {self.timeout_s:g} s", retryable=True
-                )
-                # A POST that timed out may have been carried out: never send it twice.
-                if not idempotent:
-                    raise self._error(
-                        f"{last}; a deployment may have started: check the Vercel dashboard "
-                        "before trying again",
-                        retryable=True,
-                    ) from None
-            except httpx.TransportError as exc:
-                last = self._error(
-                    f"Vercel {where}: cannot connect ({type(exc).__name__}: {exc})",
-                    retryable=True,
-                )
-                if not idempotent and not isinstance(exc, httpx.ConnectError):
-                    raise last from None
-            else:
-                if resp.is_success:
-                    try:
-                        return resp.json()
-                    except ValueError:
-                        raise self._error(
-                            f"Vercel {where}: HTTP {resp.status_code} but the body is not JSON; "
-                            "check VERCEL_API_URL points at the Vercel API",
-                            retryable=False,
-                        ) from None
-                code, message = _error_fields(resp)
-                status = resp.status_code
-                retryable = status == 429 or status >= 500
-                last = self._error(
-                    f"Vercel {where}: HTTP {status} {_status_word(status)}"
-                    f" ({code}: {message}); {self._hint(status)}",
-                    retryable=retryable,
-                )
-                if not retryable or (status >= 500 and not idempotent):
-                    raise last
-                if status == 429:
-                    after = _retry_after(resp)
-                    if after is not None:
-                        if after > self.max_retry_after_s:
-                            raise self._error(
-                                f"Vercel {where}: HTTP 429 ({code}: {message}); Vercel asks "
-                                f"to wait {humanize(after)} before trying again",
-                                retryable=True,
-                            )
-                        delay = max(delay, after)
-            if attempt < self.max_attempts:
-                await asyncio.sleep(delay)
-        assert last is not None
-        raise self._error(f"{last} (gave up after {self.max_attempts} attempts)", retryable=True)
+    def token_mark(self) -> str | None:
+        return self.api.token_mark()
+
+    def _known_now(self) -> Mapping[str, KnownDeployment]:
+        """What the journal knows each deployment carries; nothing when it cannot be read
+        (then timestamps judge, failing closed, and no instant rollback is offered)."""
+        try:
+            return self._known()
+        except Exception:  # a journal that cannot be read must not stop a flag read
+            return {}
 
     # -- the API calls ----------------------------------------------------------------------
 
@@ -227,7 +182,9 @@ class VercelFlag:
     async def _read_value(self, env_id: str) -> dict[str, Any]:
         return await self._request("GET", f"/v1/projects/{self.project}/env/{env_id}")
 
-    async def _live_deployment(self) -> dict[str, Any] | None:
+    async def _newest_ready(self) -> dict[str, Any] | None:
+        """The newest READY production deployment: what a redeploy builds from (the newest
+        code), whether or not production serves it."""
         data = await self._request(
             "GET",
             "/v6/deployments",
@@ -241,41 +198,71 @@ class VercelFlag:
         deployments = data.get("deployments") or []
         return deployments[0] if deployments else None
 
-    async def _recent_deployments(self) -> list[dict[str, Any]]:
+    async def _recent_deployments(self, limit: int = 10) -> list[dict[str, Any]]:
         """The newest production deployments in any state: one still building may change
         what is live after we look."""
         data = await self._request(
             "GET",
             "/v6/deployments",
-            params={"projectId": self.project, "target": "production", "limit": 5},
+            params={"projectId": self.project, "target": "production", "limit": limit},
         )
         return [d for d in data.get("deployments") or [] if isinstance(d, dict)]
+
+    async def _production(self) -> dict[str, Any] | None:
+        """The deployment production serves now: the project's production target (after an
+        instant rollback, not the newest build)."""
+        project = await self._request("GET", f"/v9/projects/{self.project}")
+        target = (project.get("targets") or {}).get("production")
+        return target if isinstance(target, dict) and _id(target) else None
 
     # -- the Flag interface -----------------------------------------------------------------
 
     async def read(self) -> FlagState:
         entry = await self._find_env()
-        env, live, recent = await asyncio.gather(
-            self._read_value(entry["id"]), self._live_deployment(), self._recent_deployments()
+        env, production, recent = await asyncio.gather(
+            self._read_value(entry["id"]), self._production(), self._recent_deployments()
         )
         raw = env.get("value")
         raw = None if raw is None else str(raw)
         percent, note = parse_percent(raw)
         updated = env.get("updatedAt", entry.get("updatedAt"))
-        live_id = None if live is None else (live.get("uid") or live.get("id"))
-        pending = _in_flight(recent, None if live is None else live.get("createdAt"))
-        judged = judge_live(percent, updated, None if live is None else live.get("createdAt"))
+        ready = [d for d in recent if d.get("readyState") == "READY"]
+        newest = max(ready, key=lambda d: d.get("createdAt") or 0, default=None)
+        live = production or newest
+        live_id = _id(live)
+        # Production behind the newest READY build: an instant rollback pinned it.
+        pinned = (
+            live_id
+            if live is not None
+            and newest is not None
+            and _id(newest) != live_id
+            and (newest.get("createdAt") or 0) > (live.get("createdAt") or 0)
+            else None
+        )
+        known = self._known_now().get(live_id or "")
+        if known is not None:
+            # The journal knows what it was built with: timestamps cannot say, once
+            # production serves an older deployment than the variable's last change.
+            judged = choosing_live(percent, known.percent)
+        else:
+            judged = judge_live(percent, updated, None if live is None else live.get("createdAt"))
+        pending = None if pinned else _in_flight(recent, (live or {}).get("createdAt"))
         parts = [f"{self.key}={'' if raw is None else raw.strip()[:40]}"]
         if note:
             parts.append(note)
         if live is not None:
-            carries = "" if judged.needs_redeploy else f" carries {judged.live_percent}"
+            carries = "" if judged.live_percent is None else f" carries {judged.live_percent}"
             parts.append(f"live {live_id} {live.get('readyState', 'READY')}{carries}")
         if judged.note:
             parts.append(judged.note)
+        if pinned:
+            parts.append(
+                f"production pinned to {pinned}: newer builds ({_id(newest)}) are not live "
+                "until one is promoted"
+            )
         pending_id = pending_state = None
         if pending is not None:
-            pending_id = str(pending.get("uid") or pending.get("id"))
+            pending_id = _id(pending)
             pending_state = str(pending.get("readyState") or pending.get("state") or "QUEUED")
             parts.append(f"deployment {pending_id} {pending_state}: not final yet")
         return FlagState(
@@ -289,16 +276,15 @@ class VercelFlag:
             pending_state=pending_state,
             remedy="roll back (it sets the variable and redeploys), or redeploy production "
             "by hand, then reconcile",
+            serving=None if live is None else choosing.from_api(live, judged.live_percent),
+            pinned=pinned,
         )
 
-    async def set(self, percent: int, progress: Progress = _quiet) -> FlagState:
+    async def store(self, percent: int, progress: Progress = _quiet) -> None:
+        """Set the variable and read it back, without building: what future builds carry."""
         check_percent(percent)
-
-        def say(line: str) -> None:
-            progress(self._redact(line))
-
         entry = self._entry or await self._find_env()
-        say(f"PATCH {self.key}={percent}")
+        progress(self._redact(f"PATCH {self.key}={percent}"))
         try:
             await self._request(
                 "PATCH",
@@ -309,27 +295,98 @@ class VercelFlag:
             self._entry = None  # the var may have been recreated: look it up again next time
             raise
         back = (await self._read_value(entry["id"])).get("value")
-        say(f"read back {back}")
+        progress(self._redact(f"read back {back}"))
         if back is None or str(back).strip() != str(percent):
             raise self._error(
                 f"Vercel accepted {self.key}={percent} but reads back {back!r}; someone else "
                 "may be changing it: read the flag again before acting",
                 retryable=False,
             )
-        if self.redeploy:
-            await self._redeploy(say)
-        return await self.read()
 
-    async def _redeploy(self, say: Progress) -> None:
+    async def set(self, percent: int, progress: Progress = _quiet) -> FlagState:
+        check_percent(percent)
+
+        def say(line: str) -> None:
+            progress(self._redact(line))
+
+        if self._building is not None and self._building[0] == percent:
+            # An earlier attempt's build for this percent may still end READY: setting the
+            # variable again would make it older than the change, and useless.
+            entry = self._entry or await self._find_env()
+            if str((await self._read_value(entry["id"])).get("value")).strip() != str(percent):
+                self._building = None  # changed meanwhile: that build does not carry it
+        if self._building is None or self._building[0] != percent:
+            await self.store(percent, say)
+        if not self.redeploy:
+            return await self.read()
+        built, live_at = await self._redeploy(say, percent)
+        state = await self.read()
+        promoted = False
+        if state.deployment_id != built:
+            promoted, live_at = await self._go_live(
+                built, say, pinned=bool(state.pinned), serving=state.deployment_id
+            )
+            state = await self.read()
+        how = f"build {built} READY" + (", promoted (production was pinned)" if promoted else "")
+        return replace(state, how=how, live_at=live_at, promoted=built if promoted else None)
+
+    async def _redeploy(self, say: Progress, percent: int) -> tuple[str, float]:
+        """Build production anew with what is stored and wait until READY. Returns the
+        build and when (monotonic) it was READY."""
         not_live = f"{self.key} IS changed but not live"
-        source = await self._live_deployment()
+        if self._building is not None and self._building[0] == percent:
+            new_id = self._building[1]
+            say(f"waiting for {new_id}, started for {percent} % by an earlier attempt")
+            state = None
+        else:
+            new_id, state = await self._start_build(not_live, say)
+            self._building = (percent, new_id)
+        started = time.monotonic()
+        seen = None
+        while True:
+            if state != seen and state is not None:
+                seen = state
+                if state == "READY":
+                    self._building = None
+                    say(f"{new_id} READY ({time.monotonic() - started:.0f} s)")
+                    break
+                say(f"{new_id} {state}")
+            if state in FAILED_STATES:
+                self._building = None
+                raise self._error(
+                    f"deployment {new_id} ended {state}: {not_live}; see the build log in the "
+                    "Vercel dashboard, fix it, then set the flag again",
+                    retryable=False,
+                    built=new_id,
+                )
+            if time.monotonic() - started > self.deploy_timeout_s:
+                raise self._error(
+                    f"deployment {new_id} still {state} after {self.deploy_timeout_s:g} s; "
+                    f"{not_live}: watch it in the Vercel dashboard",
+                    retryable=False,
+                    built=new_id,
+                )
+            if state is not None:
+                await asyncio.sleep(self.poll_interval_s)
+            try:
+                polled = await self._request("GET", f"/v13/deployments/{new_id}")
+            except FlagError as exc:
+                raise self._error(
+                    f"lost track of deployment {new_id}: {exc}; {not_live} until it is READY",
+                    retryable=exc.retryable,
+                ) from None
+            state = polled.get("readyState")
+        return new_id, time.monotonic()
+
+    async def _start_build(self, not_live: str, say: Progress) -> tuple[str, Any]:
+        source = await self._newest_ready()
         if source is None:
             raise self._error(
                 f"no READY production deployment of {self.project} to redeploy from; "
                 f"{not_live}: deploy the project once, then set the flag again",
                 retryable=False,
             )
-        source_id = source.get("uid") or source.get("id")
+        source_id = _id(source)
         try:
             created = await self._request(
                 "POST",
@@ -347,42 +404,68 @@ class VercelFlag:
             raise self._error(
                 f"redeploy failed: {exc}; {not_live}", retryable=exc.retryable
             ) from None
-        new_id = created.get("id") or created.get("uid")
+        new_id = str(created.get("id") or created.get("uid"))
         say(f"redeploy from {source_id} → {new_id}")
-        started = time.monotonic()
-        state = created.get("readyState")
-        seen = None
+        return new_id, created.get("readyState")
+
+    async def _go_live(
+        self, new_id: str, say: Progress, *, pinned: bool, serving: str | None
+    ) -> tuple[bool, float]:
+        """A READY build serves production by itself (give it a moment to be assigned),
+        unless an instant rollback pinned production: then it is promoted (no rebuild).
+        Returns whether it was promoted, and when (monotonic) production served it."""
+        deadline = time.monotonic() + (0 if pinned else self.verify_timeout_s)
+        production = None
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(self.poll_interval_s, 0.5))
+            production = await self._production()
+            if _id(production) == new_id:
+                return False, time.monotonic()
+        pinned_to = _id(production) or serving or "an earlier deployment"
+        say(f"production is pinned to {pinned_to}: promote {new_id}")
+        await self._request(
+            "POST", f"/v10/projects/{self.project}/promote/{new_id}", idempotent=True
+        )
+        live_at = await self._until_serving(new_id)
+        say(f"promoted {new_id}: production serves it and follows new builds again")
+        return True, live_at
+
+    async def _until_serving(self, deployment_id: str) -> float:
+        """Poll the project until production serves `deployment_id`; when (monotonic)."""
+        started, pause = time.monotonic(), 0.02
         while True:
-            if state != seen:
-                seen = state
-                if state == "READY":
-                    say(f"{new_id} READY ({time.monotonic() - started:.0f} s)")
-                    return
-                say(f"{new_id} {state}")
-            if state in FAILED_STATES:
+            production = await self._production()
+            if _id(production) == deployment_id:
+                return time.monotonic()
+            if time.monotonic() - started > self.verify_timeout_s:
                 raise self._error(
-                    f"deployment {new_id} ended {state}: {not_live}; see the build log in the "
-                    "Vercel dashboard, fix it, then set the flag again",
-                    retryable=False,
+                    f"Vercel accepted the change but production still serves "
+                    f"{_id(production)}, not {deployment_id}, after {self.verify_timeout_s:g} s; "
+                    "look at the project's Deployments page",
+                    retryable=True,
                 )
-            if time.monotonic() - started > self.deploy_timeout_s:
-                raise self._error(
-                    f"deployment {new_id} still {state} after {self.deploy_timeout_s:g} s; "
-                    f"{not_live}: watch it in the Vercel dashboard",
-                    retryable=False,
-                )
-            await asyncio.sleep(self.poll_interval_s)
-            try:
-                polled = await self._request("GET", f"/v13/deployments/{new_id}")
-            except FlagError as exc:
-                raise self._error(
-                    f"lost track of deployment {new_id}: {exc}; {not_live} until it is READY",
-                    retryable=exc.retryable,
-                ) from None
-            state = polled.get("readyState")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self.api.aclose()
+
+
+def choosing_live(percent: int | None, carries: int) -> Liveness:
+    """What production serves, when the journal knows what it carries.
+
+    >>> choosing_live(0, 0)
+    Liveness(live_percent=0, needs_redeploy=False, note='')
+    >>> choosing_live(10, 0).note
+    'the live deployment carries 0 % (the journal knows): not what is stored'
+    """
+    if percent == carries:
+        return Liveness(carries, False, "")
+    return Liveness(
+        carries,
+        True,
+        f"the live deployment carries {carries} % (the journal knows): not what is stored",
+    )
 
 
 def _in_flight(recent: list[dict[str, Any]], live_created: int | None) -> dict[str, Any] | None:
@@ -404,28 +487,3 @@ def _in_flight(recent: list[dict[str, Any]], live_created: int | None) -> dict[s
         and (live_created is None or (d.get("createdAt") or 0) > live_created)
     ]
     return max(candidates, key=lambda d: d.get("createdAt") or 0, default=None)
-
-
-def _error_fields(resp: httpx.Response) -> tuple[str, str]:
-    try:
-        error = resp.json().get("error") or {}
-    except (ValueError, AttributeError):
-        error = {}
-    if not isinstance(error, dict):
-        error = {}
-    code = str(error.get("code") or "no_code")
-    message = str(error.get("message") or resp.reason_phrase or "no message")
-    return code, message[:200]
-
-
-def _status_word(status: int) -> str:
-    words = {401: "unauthorized", 403: "forbidden", 404: "not found", 429: "rate limited"}
-    return words.get(status, "server error" if status >= 500 else "refused")
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

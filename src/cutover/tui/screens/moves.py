@@ -216,15 +216,23 @@ class StepBackScreen(MoveScreen[str]):
 
 
 ASK = "Press y to roll back now · n or Esc cancels"
+ASK_REVERTS = (
+    "Press y to roll back by PATCH + redeploy · i to roll back instantly anyway, "
+    "reverting those commits · n or Esc cancels"
+)
 WATCH = "x stops retrying · Esc closes this dialog (the rollback goes on)"
+INSTANT = "instant"  # what the dialog answers when `i` takes the instant way regardless
 
 
-class RollbackScreen(MoveScreen[bool]):
-    """Confirmed with `y` only: Enter and Escape are what fingers press without thinking."""
+class RollbackScreen(MoveScreen[bool | str]):
+    """Confirmed with `y` only: Enter and Escape are what fingers press without thinking.
+    `y` takes the instant way when it reverts no commit; when it would, the dialog says
+    which and `i` takes it anyway."""
 
     move = "rollback"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "confirm", "roll back now"),
+        Binding("i", "instant", "roll back instantly, reverting commits"),
         Binding("n", "close", "cancel"),
         Binding("escape", "close", "cancel / close"),
         Binding("x", "stop", "stop retrying"),
@@ -243,21 +251,44 @@ class RollbackScreen(MoveScreen[bool]):
         self.from_percent = from_percent
         self.landing_title = landing_title
         self.why = why
+        self.reverts = False  # the instant way would take back commits: `i` offers it
 
     def body(self) -> ComposeResult:
         yield Static(Text("‼ EMERGENCY ROLLBACK ‼", style="bold"), classes="dialog-title")
         yield Static(
             Text(
                 f"Traffic {self.from_percent} % → 0 % ({clean(self.landing_title)}).\n"
-                f"Retries until the flag reads 0 % and it is live.\n{clean(self.why)}"
+                "Retries until the flag reads 0 % and it is live.\n"
+                + clean(self.why, newlines=True)  # one reason a line, never ↵
             )
         )
+        yield Static("", id="rollback-how")
         yield Static(Text(WATCH if self.started else ASK, style="bold"), id="rollback-keys")
+
+    def mounted(self) -> None:
+        # Shown once the platform has said how (a flag without a plan never says).
+        self.query_one("#rollback-how", Static).display = False
+
+    def show_plan(self, says: str, *, reverts: bool) -> None:
+        """How the rollback would reach traffic (instant or by a build), once the platform
+        has been asked; with commits it would revert, `y` builds and `i` goes instant."""
+        if self.started or self.done or not self.is_attached:
+            return  # answered, or closed, before the platform did
+        self.reverts = reverts
+        mark = "⚠ " if reverts else ""
+        how = self.query_one("#rollback-how", Static)
+        how.update(Text(f"{mark}How: {clean(says)}"))
+        how.display = True
+        keys = self.query_one("#rollback-keys", Static)
+        keys.update(Text(ASK_REVERTS if reverts else ASK, style="bold"))
+        self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The keys shown are the keys that do something now.
         if action == "confirm":
             return not self.started
+        if action == "instant":
+            return not self.started and self.reverts
         if action == "stop":
             return self.started and not self.done
         return True
@@ -271,6 +302,10 @@ class RollbackScreen(MoveScreen[bool]):
     def action_confirm(self) -> None:
         if not self.started:
             self.dismiss(True)
+
+    def action_instant(self) -> None:
+        if not self.started and self.reverts:
+            self.dismiss(INSTANT)
 
     def action_stop(self) -> None:
         if self.started and not self.done:

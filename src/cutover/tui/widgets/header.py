@@ -44,6 +44,9 @@ class HeaderView:
     # Why the hold restarted, what holds it back, gaps accepted: a line each, under the rest.
     hold_notes: tuple[str, ...] = ()
     completed: str | None = None  # "CUTOVER COMPLETE (alice, 09:00Z)" once it is done
+    # Production pinned to an earlier deployment by an instant rollback: new builds do not
+    # go live until the next advance promotes one.
+    pinned: str | None = None
 
     @property
     def paused(self) -> bool:
@@ -83,6 +86,8 @@ def header_text(v: HeaderView) -> Text:
     third = Text(f"set {v.percent_set} % · read {read} %")
     if v.read_note:
         third.append(f" ({clean(v.read_note)})", style="bold")
+    if v.pinned:
+        third.append(f" · production pinned to {clean(v.pinned)} (an advance promotes)")
     if v.observed is not None:
         third.append(f" · {clean(v.observed)}")
     lines = [first, second, third]
