@@ -467,14 +467,24 @@ class CutoverApp(
             flag_detail=self.flag_error or (flag_state.detail if flag_state else ""),
             paused_for_s=self.paused_for(now),
             readonly=self.readonly,
-            in_flight=self.move_in_flight(),
+            in_flight=self.move_in_flight() or self.teammate_move(),
             note=self.session.environ.get("CUTOVER_DEMO_NOTE", ""),
-            # An action in flight changes the flag on purpose: not drift.
-            drift=None if self.move_in_flight() else machine.drift(flag_state, stage),
+            # A move in flight, this console's or one journaled by any other process (a
+            # teammate's rollback from a shell), changes the flag on purpose: not drift.
+            drift=None
+            if self.move_in_flight() or self.cstate.pending is not None
+            else machine.drift(flag_state, stage),
             times_in_stage=self.past.times_in(stage.id),
             hold_notes=tuple(notes),
             completed=self.completed_words(now) or None,
         )
+
+    def teammate_move(self) -> str | None:
+        """A move another process journaled and has not finished: "rollback by ana (…)"."""
+        pending = self.cstate.pending
+        if pending is None:
+            return None
+        return f"{pending.move} by {clean(pending.actor)} since {pending.at:%H:%M:%S}Z"
 
     def observed_words(self) -> str | None:
         """The observed share with its count and window, or None when the runbook has none."""
