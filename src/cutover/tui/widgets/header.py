@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static
 
 from cutover.judge.alarms import Alarm
 from cutover.judge.check import CheckReport
+from cutover.judge.verdicts import Verdict
 from cutover.runbook.durations import humanize
 from cutover.traffic.machine import Permission
 from cutover.tui.text import VERDICT_MARK, VERDICT_STYLE, clean, ordinal
@@ -193,17 +194,49 @@ class JournalBanner(_Steady):
             self.show_text(chain_text(message))
 
 
-def gates_text(report: CheckReport | None, stage_has_gates: bool) -> Text:
+def gates_text(report: CheckReport | None, stage_has_gates: bool, width: int | None = None) -> Text:
+    """Every gate with its verdict; when that does not fit in `width`, a summary that still
+    names each gate that does not pass ("5 ✓ · 1 WAIT v2_success · 1 ✗ no_stuck"), then
+    counts alone: the line is never cut mid-verdict into something that reads otherwise.
+
+    >>> from cutover.judge.check import GateReport
+    >>> from cutover.judge.verdicts import Judgement
+    >>> from cutover.runbook.model import Comparison
+    >>> def gate(i, holds):
+    ...     return GateReport(i, "", Comparison("q", ">=", 1), Judgement(holds, 1.0, None, ""))
+    >>> r = CheckReport("s", None, tuple(gate(f"g{i}", True) for i in range(5))
+    ...                 + (gate("v2_success", None), gate("no_stuck", False)), ())
+    >>> print(gates_text(r, True, 50))
+    gates: 5 ✓ · 1 WAIT v2_success · 1 ✗ no_stuck
+    >>> print(gates_text(r, True, 30))
+    gates: 5 ✓ · 1 WAIT · 1 ✗
+    """
     line = Text("gates: ", style="bold")
     if not stage_has_gates:
         return line + Text("none in this stage")
     if report is None:
         return line + Text("… not checked yet")
+    full = line.copy()
     for index, gate in enumerate(report.gates):
         if index:
-            line.append(" · ")
-        line.append(f"{VERDICT_MARK[gate.verdict]} {clean(gate.id)}", VERDICT_STYLE[gate.verdict])
-    return line
+            full.append(" · ")
+        full.append(f"{VERDICT_MARK[gate.verdict]} {clean(gate.id)}", VERDICT_STYLE[gate.verdict])
+    if width is None or full.cell_len <= width:
+        return full
+    named, counted = line.copy(), line.copy()
+    short = {Verdict.PASS: "✓", Verdict.WAIT: "WAIT", Verdict.FAIL: "✗"}
+    parts = 0
+    for verdict in (Verdict.PASS, Verdict.WAIT, Verdict.FAIL):
+        ids = [clean(g.id) for g in report.gates if g.verdict is verdict]
+        if not ids:
+            continue
+        sep = " · " if parts else ""
+        parts += 1
+        style = VERDICT_STYLE[verdict]
+        names = "" if verdict is Verdict.PASS else " " + ", ".join(ids)
+        named.append(f"{sep}{len(ids)} {short[verdict]}{names}", style)
+        counted.append(f"{sep}{len(ids)} {short[verdict]}", style)
+    return named if named.cell_len <= width else counted
 
 
 def advance_text(permission: Permission | None, readonly: bool, completed: str = "") -> Text:
@@ -226,18 +259,28 @@ def advance_text(permission: Permission | None, readonly: bool, completed: str =
 
 
 class StatusBar(_Steady):
+    """The decision surface: the gates line, then the advance line, pinned at the bottom;
+    the gates are summarised when they do not fit, so the advance line never moves."""
+
     WRAPS = False  # two lines, each no_wrap
+    _last: tuple | None = None
 
     def show(
         self, report: CheckReport | None, has_gates: bool, permission, readonly, completed=""
     ) -> None:
+        self._last = (report, has_gates, permission, readonly, completed)
+        width = self.size.width or None
         line = (
-            gates_text(report, has_gates)
+            gates_text(report, has_gates, width)
             + Text("\n")
             + advance_text(permission, readonly, completed)
         )
         line.no_wrap, line.overflow = True, "ellipsis"
         self.show_text(line)
+
+    def on_resize(self) -> None:
+        if self._last is not None:
+            self.show(*self._last)
 
 
 def live_top() -> Iterator[Widget]:
