@@ -68,8 +68,22 @@ def _is_json(text: str) -> bool:
     return True
 
 
+# While an acting command runs with --json, what it says for people goes to stderr (and is
+# kept), so stdout carries one JSON document only.
+said: list[str] | None = None
+
+
 def out(text: str = "") -> None:
+    if said is not None:
+        said.append(shown(text))
+        _write(sys.stderr, shown(text))
+        return
     _write(sys.stdout, shown(text))
+
+
+def out_json(document: object) -> None:
+    """The one JSON document of a command, to stdout whatever `said` collects."""
+    _write(sys.stdout, shown(json.dumps(document, ensure_ascii=False)))
 
 
 def err(text: str) -> None:

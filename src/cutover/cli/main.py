@@ -156,6 +156,11 @@ def parser() -> argparse.ArgumentParser:
         "record) so advance and sign-off work again",
     )
     jr.add_argument("--note", default="", help="why the break is understood and acceptable")
+    for name, action in sub.choices.items():
+        if name in ACTING and "--json" not in action._option_string_actions:
+            action.add_argument(
+                "--json", action="store_true", help="one JSON object: exit, said, journaled"
+            )
     return p
 
 
@@ -177,10 +182,16 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+# Commands that act: each takes --json and then prints one object (what it journaled).
+ACTING = ("signoff", "advance", "stepback", "rollback", "raise", "clear", "accept-gap", "reconcile")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     command = args.command or "tui"
     try:
+        if command in ACTING and getattr(args, "json", False):
+            return _as_json(command, args)
         return command_for(command)(args)
     except ProblemsFound as exc:
         for problem in exc.problems:
@@ -203,6 +214,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cutover; run again with CUTOVER_DEBUG=1 for the traceback and report it)"
         )
         return ERROR
+
+
+def _as_json(command: str, args: argparse.Namespace) -> int:
+    """An acting command for a program: its words go to stderr, and stdout gets one object:
+    the exit code, what it said, and every journal event it wrote."""
+    from cutover.cli import common
+
+    journal = session_for(args).journal
+    before = journal.read().events
+    first = before[-1].seq + 1 if before else 1
+    common.said = []
+    try:
+        code = command_for(command)(args)
+    except (CutoverError, OSError) as exc:
+        err(f"cutover {command}: {exc}")
+        code = ERROR
+    finally:
+        said, common.said = common.said, None
+    events = [e for e in journal.read().events if e.seq >= first]
+    common.out_json(
+        {
+            "command": command,
+            "exit": code,
+            "ok": code == OK,
+            "said": said,
+            "journaled": [
+                {"seq": e.seq, "ts": iso_utc(e.ts), "actor": e.actor, "kind": e.kind, **e.fields}
+                for e in events
+            ],
+        }
+    )
+    return code
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
