@@ -40,7 +40,7 @@ async def test_an_override_is_marked_in_the_tree_the_advance_dialog_and_the_jour
         shown = visible_text(app)
         assert "all clear, with 1 override: backup (restore tested by hand)" in shown
         assert "gates: all clear." not in shown
-        await pilot.press("escape", "j")
+        await pilot.press("escape", "l")
         await pilot.pause(0.1)
         assert "signoff ⚠ OVERRIDE" in visible_text(app)
 

@@ -80,7 +80,7 @@ async def test_every_key_that_matters_is_on_the_key_bar_at_80x24(tmp_path: Path)
         keys = [line for line in visible_text(app).splitlines() if line.strip()][-1]
         for key, what in (("^r", "ROLLBACK"), ("a", "advance"), ("s", "sign")):
             assert f"{key} {what}" in keys, keys
-        for key, what in (("j", "journal"), ("?", "help"), ("q", "quit")):
+        for key, what in (("l", "journal"), ("?", "help"), ("q", "quit")):
             assert f"{key} {what}" in keys, keys
 
 

@@ -241,7 +241,7 @@ async def test_the_help_lists_every_key_and_why_a_dimmed_one_is_dimmed(tmp_path:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         shown = str(app.screen.query_one("#help-keys").render())
-        for key in ("ctrl+r", "a", "b", "s", "space", "r", "j", "?", "q", "z", "e"):
+        for key in ("ctrl+r", "a", "b", "s", "space", "r", "l", "?", "q", "z", "e"):
             assert f"\n{key:>6}  " in "\n" + shown or shown.startswith(f"{key:>6}")
         assert "✗ 1 sign-off left" in shown
         assert "✗ this is the first stage" in shown
@@ -266,7 +266,7 @@ async def test_the_journal_screen_filters_events(tmp_path: Path):
     app = fixed_app(tmp_path, stage="canary")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.2)
-        await pilot.press("j")
+        await pilot.press("l")
         assert isinstance(app.screen, JournalScreen)
         table = app.screen.query_one(DataTable)
         assert table.row_count == 4

@@ -213,7 +213,7 @@ async def test_database_down_goes_stale_and_comes_back(
             rows_kept = panel.query_one(DataTable).row_count
             assert rows_kept == 1  # the last rows stay on screen, marked stale
             assert app.report.triggers[0].judgement.holds is None  # undecided, fail closed
-            await pilot.press("j")  # the console keeps working
+            await pilot.press("l")  # the console keeps working
             await pilot.press("escape")
             await proxy.open()
             await pilot.press("r")  # "now" beats the reconnect backoff

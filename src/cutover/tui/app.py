@@ -91,8 +91,11 @@ class CutoverApp(
 ):
     CSS_PATH = "cutover.tcss"
     TITLE = "cutover"
-    COMMANDS = App.COMMANDS | {CutoverCommands}
-    # The key bar shows what fits at 80 columns (^r a b s j ? q); `?` lists every key.
+    # The palette offers cutover's actions and jumps, not Textual's stock themes, screenshots
+    # or "quit as soon as possible".
+    COMMANDS = {CutoverCommands}
+    # The key bar shows what fits at 80 columns (^r a b s l ? q); `?` lists every key. Keys
+    # by habit (k9s, lazygit, htop): j/k move, l is the log (the journal), F1 is help.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "rollback", "ROLLBACK", key_display="^r", priority=True),
         Binding("a", "advance", "advance"),
@@ -106,8 +109,11 @@ class CutoverApp(
         Binding("e", "export", "export", show=False),
         Binding("t", "trigger", "raise/clear", show=False),
         Binding("g", "accept_gap", "accept gap", show=False),
-        Binding("j", "journal", "journal"),
+        Binding("l", "journal", "journal"),
+        Binding("j", "move(1)", "down", show=False),
+        Binding("k", "move(-1)", "up", show=False),
         Binding("question_mark", "help", "help"),
+        Binding("f1", "help", "help", show=False),
         Binding("q", "quit", "quit"),
         # The README says Ctrl-C quits: it does, asking first while a move is in flight.
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
@@ -485,6 +491,13 @@ class CutoverApp(
         if pending is None:
             return None
         return f"{pending.move} by {clean(pending.actor)} since {pending.at:%H:%M:%S}Z"
+
+    def action_move(self, step: int) -> None:
+        """j / k: down / up in whatever is focused (the runbook tree, a panel's rows)."""
+        focused = self.focused
+        action = "action_cursor_down" if step > 0 else "action_cursor_up"
+        if focused is not None and hasattr(focused, action):
+            getattr(focused, action)()
 
     def observed_words(self) -> str | None:
         """The observed share with its count and window, or None when the runbook has none."""

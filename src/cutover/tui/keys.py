@@ -57,10 +57,11 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("+ / -", "interval", "slower / faster refresh of the focused panel (all when none)"),
     ("z", "zoom", "zoom the focused panel to full screen, again to restore"),
     ("e", "export", "export the focused panel's rows to CSV"),
-    ("j", "journal", "the journal (audit trail), filterable"),
+    ("l", "journal", "the journal (audit trail, the log), filterable"),
+    ("j / k", "", "down / up in the runbook tree or a panel's rows"),
     ("tab", "", "move between the runbook pane and the panels"),
     ("ctrl+p", "", "command palette: actions, jump to a query or a stage"),
-    ("?", "help", "this help"),
+    ("?", "help", "this help (F1 too)"),
     ("q", "quit", "quit (asks first while a move is in flight)"),
 )
 
