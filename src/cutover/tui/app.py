@@ -93,7 +93,7 @@ class CutoverApp(
     TITLE = "cutover"
     # The palette offers cutover's actions and jumps, not Textual's stock themes, screenshots
     # or "quit as soon as possible".
-    COMMANDS = {CutoverCommands}
+    COMMANDS: ClassVar[set] = {CutoverCommands}
     # The key bar shows what fits at 80 columns (^r a b s l ? q); `?` lists every key. Keys
     # by habit (k9s, lazygit, htop): j/k move, l is the log (the journal), F1 is help.
     BINDINGS: ClassVar[list[BindingType]] = [
