@@ -18,6 +18,18 @@ from cutover.sources.httpquery import run_http
 from cutover.sources.results import Cause, QueryResult
 
 
+def percent_words(share: float) -> str:
+    """A share as people read it: whole when whole, one decimal from 1 %, two significant
+    digits below (a status once said "observed 1.3468 %").
+
+    >>> percent_words(10.0), percent_words(1.3468), percent_words(0.728155), percent_words(0.0)
+    ('10', '1.3', '0.73', '0')
+    """
+    if share == int(share):
+        return f"{int(share)}"
+    return f"{share:.1f}" if abs(share) >= 1 else f"{share:.2g}"
+
+
 @dataclass(frozen=True)
 class Observed:
     percent: float | None  # None: no data (no imports in the window) or the query failed
@@ -93,7 +105,7 @@ def share_from(result: QueryResult, column: str) -> Observed:
     count, counted = (counts[0][1], counts[0][0]) if counts else (None, "")
     return Observed(
         share,
-        f"{share:g} % ({name}.{column}" + (f"; {evidence})" if evidence else ")"),
+        f"{percent_words(share)} % ({name}.{column}" + (f"; {evidence})" if evidence else ")"),
         count,
         counted,
     )
