@@ -34,6 +34,7 @@ from cutover.tui.readings import ReadingsMixin
 from cutover.tui.refresh import Refresher, Runner
 from cutover.tui.screens.dialog import Dialog
 from cutover.tui.screens.help import HelpScreen
+from cutover.tui.screens.journal import JournalScreen
 from cutover.tui.text import clean, observed_text, window_of
 from cutover.tui.time_actions import TimeActionsMixin
 from cutover.tui.time_text import gap_to_accept
@@ -309,7 +310,11 @@ class CutoverApp(
         self.cstate, self.journal_warnings = read or self.session.state()
         if (self.cstate.stage_id, self.cstate.visit) != before:
             self.evidence.forget_said()  # the new stage's verdicts are recorded afresh
-        self.past = self._history.update(self.session.journal.read().events)
+        events = self.session.journal.read().events
+        self.past = self._history.update(events)
+        for screen in self.screen_stack:
+            if isinstance(screen, JournalScreen):
+                screen.follow(events)  # a rollback started from inside it shows up at once
         self.recompute()
         self.show_state()
         moved = (self.cstate.stage_id, self.cstate.visit) != before

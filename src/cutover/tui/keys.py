@@ -373,6 +373,10 @@ class KeysMixin:
     async def _sign(self, step_id: str, answer: SignOffAnswer) -> None:
         from cutover.traffic.signoff import SignOffRefused, sign_off
 
+        if answer.probe is not None:  # what the dialog's run said is the tree's latest word
+            self.probe_results[answer.probe.probe_id] = answer.probe
+            self.show_state()
+
         try:
             done = await sign_off(
                 self.session,

@@ -183,11 +183,15 @@ class MovesMixin:
         running = self.move_in_flight()
         if running and running != "rollback":
             why += f"\nThe {running} in flight will be stopped first."
-        percent = (
-            self.flag_state.percent
-            if self.flag_state and self.flag_state.percent is not None
-            else self.cstate.percent
-        )
+        # Traffic as high as it may be: what the flag reads, what the journal says, and the
+        # target of a move in flight (a rollback opened mid-advance once said "0 % → 0 %").
+        readings = [self.cstate.percent]
+        if self.flag_state and self.flag_state.percent is not None:
+            readings.append(self.flag_state.percent)
+        pending = self.cstate.pending
+        if pending is not None and pending.move != "rollback":
+            readings.append(pending.to_percent)
+        percent = max(readings)
         return RollbackScreen(
             percent,
             landing,

@@ -41,6 +41,7 @@ class JournalScreen(Dialog[None]):
     def __init__(self, events: Sequence[Event], warnings: Sequence[str]) -> None:
         super().__init__()
         self.rows = [event_row(e) for e in reversed(events)]
+        self.last_seq = events[-1].seq if events else 0
         self.warnings = list(warnings)
 
     def dialog(self) -> ComposeResult:
@@ -71,6 +72,17 @@ class JournalScreen(Dialog[None]):
                 if OVERRIDE in row[3]:
                     cells[3].stylize("bold")
                 table.add_row(*cells, key=row[0])
+
+    def follow(self, events: Sequence[Event]) -> None:
+        """Events journaled while the view is open (by this console or any other) go on
+        top, under the filter already typed: the view never shows a past that moved on."""
+        new = [e for e in events if e.seq > self.last_seq]
+        if not new:
+            return
+        self.last_seq = new[-1].seq
+        self.rows[:0] = [event_row(e) for e in reversed(new)]
+        if self.is_mounted:
+            self.show(self.query_one("#filter", Input).value)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.show(event.value)

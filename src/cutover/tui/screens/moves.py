@@ -143,15 +143,24 @@ class AdvanceScreen(MoveScreen[int]):
             what = f"Traffic {self.from_percent} % → {self.to_percent} % ({clean(self.to_title)})\n"
         yield Static(Text(f"{what}{clean(self.how)}\n") + clear)
         go = "complete the cutover" if self.complete else "go ahead"
-        yield Static(f"Type {self.to_percent} and press Enter to {go}; Esc cancels.")
+        yield Static(f"Type {self.to_percent} and press Enter to {go}; Esc cancels.", id="ask")
         yield Input(placeholder=f"type {self.to_percent}", id="confirm", restrict=r"[0-9]*")
 
     def mounted(self) -> None:
         confirm = self.query_one("#confirm", Input)
         if self.started:
+            # Started: nothing is asked any more (it once kept offering "Type 10 and press
+            # Enter" after the advance had ended, even under a rollback to 0 %).
             confirm.disabled = True
+            confirm.display = False
+            self.query_one("#ask", Static).update("Started: its lines follow; Esc closes.")
         else:
             confirm.focus()
+
+    def finish(self, ok: bool, summary: str) -> None:
+        super().finish(ok, summary)
+        self.query_one("#ask", Static).display = False
+        self.query_one("#confirm", Input).display = False
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
