@@ -27,6 +27,7 @@ from cutover.traffic import flags, machine
 from cutover.traffic.flags import FlagState
 from cutover.tui import collector, hangup
 from cutover.tui.commands import CutoverCommands
+from cutover.tui.details import DetailsMixin
 from cutover.tui.history import Folded, History
 from cutover.tui.keys import KeysMixin
 from cutover.tui.moving import MovesMixin
@@ -88,7 +89,14 @@ class _MainParts:
 
 
 class CutoverApp(
-    KeysMixin, MovesMixin, ReadingsMixin, TriggersMixin, TimeMixin, TimeActionsMixin, App[None]
+    KeysMixin,
+    MovesMixin,
+    ReadingsMixin,
+    TriggersMixin,
+    TimeMixin,
+    TimeActionsMixin,
+    DetailsMixin,
+    App[None],
 ):
     CSS_PATH = "cutover.tcss"
     TITLE = "cutover"
