@@ -26,3 +26,26 @@ def test_the_observed_share_is_rounded_for_people():
     at = datetime(2026, 11, 20, tzinfo=UTC)
     result = QueryResult("v2_share", ("imports", "v2_pct"), ((412, 1.3468),), ran_at=at)
     assert share_from(result, "v2_pct").detail == "1.3 % (v2_share.v2_pct; imports 412)"
+
+
+def test_a_rollback_with_nothing_to_roll_back_keeps_the_stage_and_opens_no_checklist(tmp_path):
+    # Once, a 0 → 0 rollback at the prerequisites opened the rollback checklist ("rolled back
+    # from prerequisites") and re-entered the stage, dropping its sign-offs.
+    from faults.test_signoff_against_the_gate import CHECKLIST
+    from moves_world import PLAIN_STAGES, cli, environ, fake_vercel, write_runbook
+
+    book = write_runbook(tmp_path, PLAIN_STAGES)
+    head, stages = book.read_text().split("[[stages]]", 1)
+    queries, rollback = CHECKLIST.split("[rollback]", 1)
+    book.write_text(head + queries + "\n[[stages]]" + stages + "\n[rollback]" + rollback)
+    (tmp_path / "queries" / "in_flight.sql").write_text("SELECT 0 AS n;\n")
+    with fake_vercel() as fake:
+        env = environ(fake)
+        ran = cli(book, env, "rollback", "--yes", "--reason", "drill", "--observe", "0")
+        status = cli(book, env, "status", "--json")
+    assert ran.code == 0 and "already reads 0 %" in ran.stdout
+    import json
+
+    shown = json.loads(status.stdout)
+    assert shown["rollback_checklist"] is None
+    assert shown["stage"] == "off"

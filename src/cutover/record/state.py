@@ -316,12 +316,21 @@ def replay(runbook: Runbook, events: Iterable, since: CutoverState | None = None
                     state = replace(state, pinned=pinned)
             if phase == "done" and pending.overrides:
                 state = replace(state, overrides=(*state.overrides, *pending.overrides))
-            if phase == "done" and move == "rollback":
+            # A rollback that found nothing to roll back (the flag read 0, the journal said 0,
+            # it lands where it is) changes nothing: no checklist opens ("rolled back from
+            # prerequisites" once appeared), the stage's sign-offs stay.
+            nothing = (
+                move == "rollback"
+                and bool(event.get("unchanged"))
+                and state.percent == 0
+                and pending.to_stage == state.stage_id
+            )
+            if phase == "done" and move == "rollback" and not nothing:
                 opened = AfterRollback(event.ts, pending.from_stage)
                 state = replace(state, after_rollback=opened, rolled_back_at=event.ts)
             elif phase == "done" and move == "advance":
                 state = replace(state, after_rollback=None)  # it needed the checklist done
-            if phase == "done" and pending.to_stage in stages:
+            if phase == "done" and pending.to_stage in stages and not nothing:
                 state = _enter(state, pending.to_stage, pending.to_percent, event.ts)
     return state if state.last_seq == last_seq else replace(state, last_seq=last_seq)
 
