@@ -198,3 +198,19 @@ def add_rollback(sub: Any) -> argparse.ArgumentParser:
         help="how long to watch the observed share fall to 0 afterwards (default 300; 0: don't)",
     )
     return rb
+
+
+def add_report(sub: Any) -> argparse.ArgumentParser:
+    rp = sub.add_parser(
+        "report",
+        help="what the cutover went through, from the record alone: HTML (one file) or "
+        "Markdown (charts beside it)",
+    )
+    which = rp.add_mutually_exclusive_group()
+    which.add_argument("--stage", metavar="ID", help="every visit of this stage")
+    which.add_argument("--all", action="store_true", help="every visit of every stage")
+    rp.add_argument("--format", choices=("html", "md"), default="html")
+    rp.add_argument(
+        "-o", "--output", metavar="FILE", help="write here (default: stdout; md charts need it)"
+    )
+    return rp

@@ -20,6 +20,7 @@ from cutover.cli.common import (
     OK,
     UsageError,
     add_demo,
+    add_report,
     add_rollback,
     err,
     out,
@@ -142,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
         help="one full cycle (every query, probes, the flag), then exit: for cron and tests "
         "(exit 2 when the database could not be reached)",
     )
+    add_report(sub)
     sub.add_parser(
         "schema",
         help="print a JSON Schema of runbook.toml, for editors that complete and check TOML",
@@ -518,6 +520,7 @@ COMMANDS: dict[str, Command | str] = {
     "evidence": "cutover.cli.time_commands:cmd_evidence",
     "digest": "cutover.cli.time_commands:cmd_digest",
     "watch": "cutover.cli.watch:cmd_watch",
+    "report": "cutover.cli.report:cmd_report",
 }
 
 

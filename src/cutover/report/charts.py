@@ -1,0 +1,316 @@
+"""The report's charts, drawn with matplotlib's SVG backend: each gate's value over the stage
+with its threshold and interval band, the triggers' states on one timeline, the configured
+percent against the share traffic showed; moves, rollbacks and hold restarts marked on the
+same time axis. Only `cutover report` imports this module (matplotlib costs ~0.4 s to
+import: `check` and the console never pay it). Deterministic: fixed id salt, no date in
+the metadata, text left as text (searchable, and the same bytes for the same record)."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+import matplotlib
+
+matplotlib.use("svg")  # before pyplot: no display, no GUI toolkit, on any box
+
+import matplotlib.dates as mdates
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from cutover.report.facts import GateFacts, StageFacts
+from cutover.report.tables import Chart
+from cutover.report.timeline import STATES, Point
+
+# Colours that survive greyscale printing only with help: every state also has a hatch,
+# every mark a line style and a word.
+STATE_STYLE = {
+    "quiet": ("#d9ead3", ""),
+    "pending": ("#ffe599", "/"),
+    "suspect": ("#f6b26b", "o"),
+    "fired": ("#cc0000", "x"),
+    "unknown": ("#b7b7b7", "\\\\"),
+}
+MOVE_STYLE = {
+    "advance": ("#38761d", "-"),
+    "rollback": ("#cc0000", "--"),
+    "stepback": ("#b45f06", "-."),
+}
+VERDICT_MARK = {
+    "pass": ("o", "#38761d"),
+    "n/a": ("o", "#999999"),
+    "wait": ("s", "#b45f06"),
+    "fail": ("X", "#cc0000"),
+}
+# No date (the same bytes every time) and no RDF block naming other sites' vocabularies.
+NO_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
+MAX_POINTS = 1500  # a week of 5-minute lines; longer series are thinned, bad verdicts kept
+
+
+def _settings(salt: str) -> dict:
+    return {
+        "svg.hashsalt": f"cutover-{salt}",  # ids stable across runs, distinct across charts
+        "svg.fonttype": "none",  # text stays text: smaller, searchable, no glyph paths
+        "font.family": "DejaVu Sans",
+        "font.size": 8,
+        "timezone": "UTC",
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+    }
+
+
+def _svg(figure: Figure, salt: str) -> str:
+    buffer = io.StringIO()
+    with matplotlib.rc_context(_settings(salt)):
+        figure.savefig(buffer, format="svg", metadata=NO_METADATA)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _figure(salt: str, height: float = 2.6, right: float = 0.98) -> Figure:
+    with matplotlib.rc_context(_settings(salt)):
+        figure = Figure(figsize=(9, height), dpi=96)
+    # Fixed margins, not a layout engine: constrained layout measured every label twice
+    # and was half of what a chart cost.
+    figure.subplots_adjust(left=0.09, right=right, bottom=0.6 / height, top=1 - 0.35 / height)
+    return figure
+
+
+def _time_axis(ax, start: datetime, end: datetime) -> None:
+    if end <= start:
+        end = start + (end - start) + _minute()
+    ax.set_xlim(start, end)
+    locator = mdates.AutoDateLocator(tz=start.tzinfo)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=start.tzinfo))
+    ax.set_xlabel("time (UTC)")
+
+
+def _minute():
+    from datetime import timedelta
+
+    return timedelta(minutes=1)
+
+
+def _marks(ax, facts: StageFacts, *, restarts: bool = True) -> None:
+    """Moves (and rollbacks), the visit's entry, and the hold's restarts on the time axis."""
+    ax.axvline(facts.visit.entered_at, color="#444444", lw=0.8, ls=":", gid="entered")
+    for index, move in enumerate(facts.moves):
+        colour, style = MOVE_STYLE.get(move.move, ("#444444", "-"))
+        at = move.ended_at or move.at
+        ax.axvline(at, color=colour, lw=1.2, ls=style, gid=f"move-{move.move}-{index}")
+        label = f"{move.move} → {move.to_percent} %"
+        if move.outcome != "done":
+            label += f" ({move.outcome})"
+        ax.annotate(
+            label,
+            (mdates.date2num(at), 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=6,
+            color=colour,
+        )
+    if restarts and facts.restarts:
+        times = [mdates.date2num(r.at) for r in facts.restarts]
+        ax.plot(
+            times,
+            [0.02] * len(times),
+            ls="none",
+            marker="^",
+            color="#cc0000",
+            ms=6,
+            transform=ax.get_xaxis_transform(),
+            gid="restarts",
+            label="hold restart",
+        )
+
+
+def _thinned(points: Sequence[Point]) -> list[Point]:
+    if len(points) <= MAX_POINTS:
+        return list(points)
+    step = len(points) / MAX_POINTS
+    keep = {round(i * step) for i in range(MAX_POINTS)}
+    return [p for i, p in enumerate(points) if i in keep or p.verdict not in ("pass", "quiet")]
+
+
+def gate_chart(facts: StageFacts, gate: GateFacts) -> Chart:
+    salt = f"{facts.visit.stage}-{facts.visit.visit}-gate-{gate.gate.id}"
+    figure = _figure(salt)
+    ax = figure.add_subplot()
+    points = [p for p in _thinned(gate.points) if p.value is not None]
+    with_interval = [p for p in points if p.interval is not None]
+    if with_interval:
+        ax.fill_between(
+            [p.at for p in with_interval],
+            [p.interval[0] for p in with_interval],  # type: ignore[index]
+            [p.interval[1] for p in with_interval],  # type: ignore[index]
+            step="post",
+            color="#6fa8dc",
+            alpha=0.3,
+            lw=0,
+            gid="interval",
+            label="interval",
+        )
+    if points:
+        ax.plot(
+            [p.at for p in points],
+            [p.value for p in points],
+            color="#1c4587",
+            lw=1,
+            drawstyle="steps-post",
+            gid="value",
+            label="value",
+        )
+        for verdict, (marker, colour) in VERDICT_MARK.items():
+            chosen = [p for p in points if p.verdict == verdict]
+            if chosen and verdict != "pass":
+                ax.plot(
+                    [p.at for p in chosen],
+                    [p.value for p in chosen],
+                    ls="none",
+                    marker=marker,
+                    color=colour,
+                    ms=4,
+                    gid=f"verdict-{verdict}",
+                    label=verdict.upper(),
+                )
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no value recorded in this window",
+            transform=ax.transAxes,
+            ha="center",
+            gid="no-data",
+        )
+    if gate.threshold is not None:
+        op = gate.gate.check.op
+        ax.axhline(
+            gate.threshold,
+            color="#cc0000",
+            lw=1,
+            ls="--",
+            gid="threshold",
+            label=f"threshold {op} {gate.threshold:g}",
+        )
+    if gate.baseline_value is not None:
+        ax.axhline(
+            gate.baseline_value,
+            color="#674ea7",
+            lw=1,
+            ls=":",
+            gid="baseline",
+            label=f"baseline {gate.baseline_value:.4g}",
+        )
+    _marks(ax, facts)
+    _time_axis(ax, facts.window_start, facts.end)
+    ax.set_ylabel(gate.gate.check.column or gate.gate.check.successes or "value")
+    ax.set_title(f"gate {gate.gate.id}: {gate.words}", loc="left", fontsize=9)
+    ax.legend(loc="lower left", fontsize=6, ncols=4)
+    return Chart(salt, f"gate {gate.gate.id}", _svg(figure, salt))
+
+
+def triggers_chart(facts: StageFacts) -> Chart | None:
+    if not facts.triggers:
+        return None
+    salt = f"{facts.visit.stage}-{facts.visit.visit}-triggers"
+    rows = len(facts.triggers)
+    figure = _figure(salt, height=1.2 + 0.35 * rows)
+    ax = figure.add_subplot()
+    for row, trigger in enumerate(facts.triggers):
+        for state in STATES:
+            spans = [
+                (mdates.date2num(a), max(mdates.date2num(b) - mdates.date2num(a), 1e-4))
+                for a, b, s in trigger.spans
+                if s == state
+            ]
+            if spans:
+                colour, hatch = STATE_STYLE[state]
+                ax.broken_barh(
+                    spans,
+                    (row - 0.35, 0.7),
+                    facecolors=colour,
+                    hatch=hatch,
+                    edgecolor="#666666",
+                    lw=0.3,
+                    gid=f"trigger-{trigger.trigger.id}-{state}",
+                )
+    ax.set_yticks(range(rows), [f"{t.trigger.id} ({t.trigger.severity})" for t in facts.triggers])
+    ax.set_ylim(-0.6, rows - 0.4)
+    ax.invert_yaxis()
+    _marks(ax, facts, restarts=False)
+    _time_axis(ax, facts.window_start, facts.end)
+    ax.set_title("triggers: quiet, pending, suspect, fired, unknown", loc="left", fontsize=9)
+    ax.legend(
+        handles=[
+            Patch(facecolor=c, hatch=h, edgecolor="#666666", label=s)
+            for s, (c, h) in STATE_STYLE.items()
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=6,
+    )
+    return Chart(salt, "triggers", _svg(figure, salt))
+
+
+def percent_chart(facts: StageFacts) -> Chart:
+    salt = f"{facts.visit.stage}-{facts.visit.visit}-percent"
+    figure = _figure(salt)
+    ax = figure.add_subplot()
+    if facts.percent:
+        ax.step(
+            [a for a, _ in facts.percent],
+            [p for _, p in facts.percent],
+            where="post",
+            color="#1c4587",
+            lw=1.5,
+            gid="configured",
+            label="configured percent",
+        )
+    if facts.observed:
+        ax.plot(
+            [a for a, _ in facts.observed],
+            [v for _, v in facts.observed],
+            ls="-",
+            marker=".",
+            color="#e69138",
+            lw=0.8,
+            gid="observed",
+            label="observed share",
+        )
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no observed share recorded",
+            transform=ax.transAxes,
+            ha="center",
+            gid="no-observed",
+        )
+    ax.set_ylim(-2, 102)
+    ax.set_ylabel("% of traffic")
+    _marks(ax, facts)
+    _time_axis(ax, facts.window_start, facts.end)
+    ax.set_title("configured percent against the observed share", loc="left", fontsize=9)
+    ax.legend(loc="center left", fontsize=6)
+    return Chart(salt, "percent", _svg(figure, salt))
+
+
+def stage_charts(facts: StageFacts) -> list[Chart]:
+    charts = [gate_chart(facts, gate) for gate in facts.gates]
+    timeline = triggers_chart(facts)
+    if timeline is not None:
+        charts.append(timeline)
+    charts.append(percent_chart(facts))
+    return charts
+
+
+_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def count_ids(svg: str) -> int:
+    return len(_ID.findall(svg))
