@@ -169,12 +169,15 @@ def test_every_chart_has_its_axes_threshold_interval_and_marks(drawn):
         assert "move-advance-0" in found and "move-rollback-1" in found
     gate = ids(first["canary-2-gate-success"])
     assert {"value", "interval", "threshold", "restarts", "verdict-wait", "verdict-fail"} <= gate
-    assert "threshold &gt;= 95" in first["canary-2-gate-success"].svg
+    assert "threshold ≥ 95" in first["canary-2-gate-success"].svg
     triggers = ids(first["canary-2-triggers"])
     assert {"trigger-success_low-quiet", "trigger-success_low-fired"} <= triggers
     assert "trigger-slow-pending" in triggers  # its condition held, not yet for 6 h
     assert {"configured", "observed"} <= ids(first["canary-2-percent"])
-    # A stage with no gate still shows traffic and triggers; one with a gap says so by marks.
+    # The accepted gap is shaded, and no value is drawn across it.
+    again = {c.name: c for c in drawn[("canary", 4)]}
+    assert "gap-0" in ids(again["canary-4-gate-success"])
+    # A stage with no gate still shows traffic and triggers.
     assert [c.name for c in drawn[("prep", 3)]] == ["prep-3-triggers", "prep-3-percent"]
 
 

@@ -8,9 +8,10 @@ the metadata, text left as text (searchable, and the same bytes for the same rec
 from __future__ import annotations
 
 import io
+import math
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import matplotlib
 
@@ -20,6 +21,7 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from cutover.judge.verdicts import SYMBOL
 from cutover.report.facts import GateFacts, StageFacts
 from cutover.report.tables import Chart
 from cutover.report.timeline import STATES, Point
@@ -69,12 +71,12 @@ def _svg(figure: Figure, salt: str) -> str:
     return text[text.index("<svg") :]
 
 
-def _figure(salt: str, height: float = 2.6, right: float = 0.98) -> Figure:
+def _figure(salt: str, height: float = 2.6, right: float = 0.98, left: float = 0.09) -> Figure:
     with matplotlib.rc_context(_settings(salt)):
         figure = Figure(figsize=(9, height), dpi=96)
     # Fixed margins, not a layout engine: constrained layout measured every label twice
     # and was half of what a chart cost.
-    figure.subplots_adjust(left=0.09, right=right, bottom=0.6 / height, top=1 - 0.35 / height)
+    figure.subplots_adjust(left=left, right=right, bottom=0.6 / height, top=1 - 0.35 / height)
     return figure
 
 
@@ -88,9 +90,7 @@ def _time_axis(ax, start: datetime, end: datetime) -> None:
     ax.set_xlabel("time (UTC)")
 
 
-def _minute():
-    from datetime import timedelta
-
+def _minute() -> timedelta:
     return timedelta(minutes=1)
 
 
@@ -113,6 +113,18 @@ def _marks(ax, facts: StageFacts, *, restarts: bool = True) -> None:
             ha="right",
             fontsize=6,
             color=colour,
+        )
+    for index, gap in enumerate(facts.gaps):
+        # Silence in the evidence, shaded: accepted with a note (light) or not (hatched).
+        ax.axvspan(
+            gap.start,
+            gap.end,
+            color="#cccccc" if gap.accepted_by else "#f4cccc",
+            hatch="" if gap.accepted_by else "//",
+            alpha=0.5,
+            lw=0,
+            gid=f"gap-{index}",
+            label="gap (accepted)" if gap.accepted_by else "gap",
         )
     if restarts and facts.restarts:
         times = [mdates.date2num(r.at) for r in facts.restarts]
@@ -137,17 +149,29 @@ def _thinned(points: Sequence[Point]) -> list[Point]:
     return [p for i, p in enumerate(points) if i in keep or p.verdict not in ("pass", "quiet")]
 
 
+def _breaks(points: Sequence[Point], max_gap_s: float) -> list[Point]:
+    """The points with a valueless one where two readings are further apart than max_gap."""
+    out: list[Point] = []
+    for point in points:
+        if out and (point.at - out[-1].at).total_seconds() > max_gap_s:
+            out.append(Point(out[-1].at + timedelta(seconds=1), None, "gap"))
+        out.append(point)
+    return out
+
+
 def gate_chart(facts: StageFacts, gate: GateFacts) -> Chart:
     salt = f"{facts.visit.stage}-{facts.visit.visit}-gate-{gate.gate.id}"
     figure = _figure(salt)
     ax = figure.add_subplot()
     points = [p for p in _thinned(gate.points) if p.value is not None]
-    with_interval = [p for p in points if p.interval is not None]
-    if with_interval:
+    # A line across a gap would draw values nobody read: it breaks where readings stop.
+    breaks = _breaks(points, facts.stage.max_gap_s)
+    with_interval = [p for p in breaks if p.interval is not None or p.value is None]
+    if any(p.interval is not None for p in with_interval):
         ax.fill_between(
             [p.at for p in with_interval],
-            [p.interval[0] for p in with_interval],  # type: ignore[index]
-            [p.interval[1] for p in with_interval],  # type: ignore[index]
+            [p.interval[0] if p.interval else math.nan for p in with_interval],
+            [p.interval[1] if p.interval else math.nan for p in with_interval],
             step="post",
             color="#6fa8dc",
             alpha=0.3,
@@ -157,8 +181,8 @@ def gate_chart(facts: StageFacts, gate: GateFacts) -> Chart:
         )
     if points:
         ax.plot(
-            [p.at for p in points],
-            [p.value for p in points],
+            [p.at for p in breaks],
+            [math.nan if p.value is None else p.value for p in breaks],
             color="#1c4587",
             lw=1,
             drawstyle="steps-post",
@@ -195,7 +219,7 @@ def gate_chart(facts: StageFacts, gate: GateFacts) -> Chart:
             lw=1,
             ls="--",
             gid="threshold",
-            label=f"threshold {op} {gate.threshold:g}",
+            label=f"threshold {SYMBOL[op]} {gate.threshold:g}",
         )
     if gate.baseline_value is not None:
         ax.axhline(
@@ -219,7 +243,8 @@ def triggers_chart(facts: StageFacts) -> Chart | None:
         return None
     salt = f"{facts.visit.stage}-{facts.visit.visit}-triggers"
     rows = len(facts.triggers)
-    figure = _figure(salt, height=1.2 + 0.35 * rows)
+    # Room on the left for the triggers' names, on the right for the states' legend.
+    figure = _figure(salt, height=1.2 + 0.35 * rows, left=0.2, right=0.88)
     ax = figure.add_subplot()
     for row, trigger in enumerate(facts.triggers):
         for state in STATES:
