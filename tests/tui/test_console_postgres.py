@@ -16,7 +16,7 @@ from cutover.tui.screens.moves import AdvanceScreen, MoveScreen, RollbackScreen
 from cutover.tui.widgets.query_panel import QueryPanel
 from scenarios import load_dsn
 
-from .conftest import session_for, until, write_runbook
+from .conftest import session_for, until, visible_text, write_runbook
 from .pgproxy import PgProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,6 +221,40 @@ async def test_database_down_goes_stale_and_comes_back(
             app.clock = lambda: datetime.now(UTC)
             await until(pilot, lambda: not panel.has_class("-stale"))
             assert "DB ✓" in str(app.query_one("#header").render())
+    finally:
+        await proxy.shut()
+
+
+async def test_database_down_is_one_truth_at_once_not_fine_until_stale(
+    tmp_path: Path, pg_server: str, soulprint_dsn: str
+):
+    """The header says DB ✗ the moment one query finds the database gone: every verdict on
+    the same screen that rests on the database is UNKNOWN from that moment, not ✓ until its
+    own interval runs out (it said PASS for 40 s after DB ✗)."""
+    await healthy(soulprint_dsn)
+    proxy = PgProxy(pg_server)
+    await proxy.open()
+    database = soulprint_dsn.split("?")[0].rsplit("/", 1)[1]
+    path = write_runbook(tmp_path, success_sql=SUCCESS_SQL)
+    app = CutoverApp(session_for(path, proxy.dsn(database)), probe_poll_s=None)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.refresher.db_up is True and len(app.results) == 2)
+            await until(pilot, lambda: app.report is not None and app.report.triggers)
+            quiet = app.report.triggers[0]
+            assert quiet.judgement.holds is False, quiet.judgement  # success_low: quiet
+            # Only the errors panel asks again soon; the success answer stays young.
+            app.refresher.intervals["errors"] = 0.3
+            app.refresher.fetch("errors", force=True)
+            await proxy.shut()
+            await until(pilot, lambda: app.refresher.db_up is False)
+            trigger = app.report.triggers[0]
+            assert trigger.judgement.holds is None, trigger.judgement  # UNKNOWN, not quiet
+            assert "database unreachable" in trigger.judgement.reason
+            header = str(app.query_one("#header").render())
+            assert "DB ✗" in header
+            # the panel's verdict line says the same as the header, on the same screen
+            assert "UNKNOWN" in visible_text(app)
     finally:
         await proxy.shut()
 

@@ -41,6 +41,15 @@ def pane_text(app) -> str:
     return "\n".join(str(node.label) for node in nodes)
 
 
+async def point_at_trigger(pilot, app, trigger_id: str) -> None:
+    """The cursor on a trigger, once the console has put it on the next step at start (which
+    it does after its first paint: later on a busy machine, and it would move it back)."""
+    pane = app.query_one(RunbookPane)
+    await until(pilot, lambda: pane.selected_step() is not None)
+    pane.point_at_trigger(trigger_id)
+    await until(pilot, lambda: pane.selected_trigger() == trigger_id)
+
+
 async def test_the_hold_counts_the_watchers_evidence_and_then_the_consoles_own(tmp_path: Path):
     clock = Clock()
     app = fixed_app(tmp_path, stage="canary", clock=clock)
@@ -214,8 +223,7 @@ async def test_a_raised_critical_trigger_behaves_like_a_fired_one(tmp_path: Path
     app.bell = lambda: rings.append(1)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: "Data corruption: not raised" in pane_text(app))
-        app.query_one(RunbookPane).point_at_trigger("corruption")
-        await until(pilot, lambda: app.query_one(RunbookPane).selected_trigger() == "corruption")
+        await point_at_trigger(pilot, app, "corruption")
         await pilot.press("t")
         assert isinstance(app.screen, NoteScreen)
         await pilot.press(*"rows with NULL owner", "enter")
@@ -427,10 +435,9 @@ async def test_a_note_dialog_closes_only_when_what_it_asks_about_changed(tmp_pat
     other.journal.actor = "alice"
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: "Data corruption: not raised" in pane_text(app))
-        app.query_one(RunbookPane).point_at_trigger("corruption")
-        await until(pilot, lambda: app.query_one(RunbookPane).selected_trigger() == "corruption")
+        await point_at_trigger(pilot, app, "corruption")
         await pilot.press("t")
-        assert isinstance(app.screen, NoteScreen)
+        await until(pilot, lambda: isinstance(app.screen, NoteScreen))
         # news about something else: the question still holds
         other.journal.append(
             Kind.SIGNOFF,

@@ -168,6 +168,7 @@ class CutoverApp(
         self.cstate, self.journal_warnings = session.state()
         self.results: dict = {}
         self.report: CheckReport | None = None
+        self.judged_at: datetime | None = None  # the clock of the evaluation on screen
         self.permissions: machine.Actions | None = None
         self.probe_results: dict[str, ProbeResult] = {}
         self.alarms: dict[str, Alarm] = {}  # what each trigger last said, latched when fired
@@ -339,6 +340,7 @@ class CutoverApp(
         and when a query answered (`fresh`: the gates and triggers it feeds, recorded as
         evidence)."""
         now = self.clock()
+        self.judged_at = now  # what show_live draws from: one evaluation, one clock
         self.judge_now(now, fresh or set())
         # A flag that cannot be read now is unknown, whatever it read before.
         read = None if self.flag_error else self.flag_state
@@ -377,7 +379,9 @@ class CutoverApp(
         if not self._laid_out():
             return
         self._live_pending = False  # this draw covers a batched one still to come
-        now = self.clock()
+        # The header, the gates and advance lines, the hold's restart line and the panels all
+        # say what the last evaluation found, at its time: never two clocks on one screen.
+        now = self.judged_at or self.clock()
         header = self.header_view(now)
         banner = self.banner_alarms()
         notices = self.trigger_notices(now)

@@ -5,10 +5,12 @@ timer and after anyone's move), the stage's probes."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from cutover.record.state import MOVES
 from cutover.sources import derived
 from cutover.sources.probes import run_probe
+from cutover.sources.results import Cause, QueryResult
 from cutover.traffic import flags
 from cutover.tui.keys import NOTEWORTHY
 from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
@@ -41,6 +43,30 @@ class ReadingsMixin:
         )
         if self._rest_timer is not None and first_screen_done:
             self.call_after_refresh(self._mount_the_rest)
+
+    def judged_results(self, now: datetime) -> dict[str, QueryResult]:
+        """The answers the verdicts rest on. While the database is known to be down, every
+        answer that came from it (and every derived one built on them) is judged as
+        unreachable at once, not as fresh until its interval runs out: the header says DB ✗,
+        so no gate on the same screen may still say ✓ PASS. The panels keep the last rows."""
+        if self.refresher.db_up is not False:
+            return self.results
+        why = f"database unreachable: {self.refresher.db_detail}"
+        queries = self.runbook.queries
+        judged = dict(self.results)
+        down = {qid for qid, query in queries.items() if query.kind == "sql"}
+        grew = True
+        while grew:  # a derived query is down when anything it reads is
+            more = {
+                qid
+                for qid, query in queries.items()
+                if query.kind == "derived" and down.intersection(query.derived_from)
+            }
+            grew = not more <= down
+            down |= more
+        for qid in down & judged.keys():
+            judged[qid] = QueryResult(qid, ran_at=now, error=why, cause=Cause.UNREACHABLE)
+        return judged
 
     def _show_live_soon(self) -> None:
         """Answers arrive in bursts (a refresh of every panel, a reconnect): the lines they
@@ -146,6 +172,7 @@ class ReadingsMixin:
                 self.say("database reconnected; refreshing every panel")
         elif self.refresher.went_down(message.detail):
             self.say(f"database down: {message.detail}; reconnecting with backoff", "warning")
+        self.recompute()  # the verdicts change with the database, on the same screen
         self.show_live()
 
     def on_flag_read(self, message: FlagRead) -> None:

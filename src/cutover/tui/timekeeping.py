@@ -99,7 +99,8 @@ class TimeMixin:
         recorded of them, and the hold over the evidence including them."""
         stage = self.runbook.stage(self.cstate.stage_id)
         runs = self.evidence_runs()
-        report = self.session.judge(stage, self.results, now, self.cstate, runs=runs)
+        results = self.judged_results(now)
+        report = self.session.judge(stage, results, now, self.cstate, runs=runs)
         if self.record(report, fresh):
             runs = self.evidence.runs()
         self.report = report
