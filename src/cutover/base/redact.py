@@ -108,6 +108,9 @@ def secret_names(runbook: object) -> list[str]:
     database = getattr(runbook, "database", None)
     if database is not None:
         names.append(database.dsn_env)
+    store = getattr(runbook, "store", None)
+    if store is not None and store.kind == "postgres":
+        names.append(store.dsn_env)  # team mode's writable role
     flag = getattr(runbook, "flag", None)
     if flag is not None:
         if flag.kind == "vercel":

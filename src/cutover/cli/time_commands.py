@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from cutover.cli.common import FAIL, OK, UsageError, out, session_for, warn
-from cutover.judge.digest import digest, last_seen, mark_seen, person, seen_path
+from cutover.judge.digest import digest, person
 from cutover.record.events import Kind
 from cutover.record.evidence import SKEW
 from cutover.record.journal import iso_utc
@@ -178,8 +178,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     session = session_for(args)
     now = datetime.now(UTC)
     me = person(session.journal.actor)
-    marker = seen_path(session.runbook.journal_path)
-    since = parse_since(args.since, now) or last_seen(marker, me)
+    since = parse_since(args.since, now) or session.store.last_seen(me)
     first_time = since is None
     since = since or now - timedelta(days=1)
     current, warnings = session.state()
@@ -211,5 +210,5 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if quiet:
         out("nothing else changed")
     if not args.since:
-        mark_seen(marker, me, now)
+        session.store.mark_seen(me, now)
     return OK

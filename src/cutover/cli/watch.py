@@ -13,7 +13,7 @@ from cutover.cli.common import ERROR, OK, UsageError, err, out, session_for
 from cutover.judge.session import Session
 from cutover.sources import db
 from cutover.traffic import detach
-from cutover.watch.lock import WatcherRunning, WatchLock
+from cutover.watch.lock import WatcherRunning
 from cutover.watch.serve import serve
 from cutover.watch.watcher import Watcher, watch_actor
 
@@ -34,7 +34,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     # The journal says the watcher acted, and who started it.
     session.journal.actor = watch_actor(dict(session.environ))
-    lock = WatchLock(book.journal_path, actor=session.journal.actor, host=session.journal.host)
+    lock = session.store.watch_lead(actor=session.journal.actor, host=session.journal.host)
     try:
         lock.acquire(datetime.now(UTC))
     except WatcherRunning as exc:

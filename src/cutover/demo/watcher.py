@@ -19,7 +19,7 @@ from cutover.base.inert import inert
 from cutover.base.private import open_private
 from cutover.judge.session import Session
 from cutover.runbook.model import Runbook
-from cutover.watch.lock import WatcherRunning, WatchLock
+from cutover.watch.lock import WatcherRunning
 from cutover.watch.serve import serve
 from cutover.watch.watcher import Watcher, watch_actor
 
@@ -82,9 +82,7 @@ class DemoWatcher:
     async def _run(self) -> None:
         session = Session(self.book, self.environ)
         session.journal.actor = watch_actor(self.environ)
-        lock = WatchLock(
-            self.book.journal_path, actor=session.journal.actor, host=session.journal.host
-        )
+        lock = session.store.watch_lead(actor=session.journal.actor, host=session.journal.host)
         try:
             lock.acquire(datetime.now(UTC))
         except WatcherRunning as exc:

@@ -6,20 +6,17 @@ given the journal's events and the evidence; the last-seen marker is a small fil
 from __future__ import annotations
 
 import itertools
-import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from cutover.base.inert import inert
-from cutover.base.private import FILE_MODE, private_dir
 from cutover.judge.gates import more_trials_needed
 from cutover.judge.hold import Hold
 from cutover.record.events import Kind, known
 from cutover.record.evidence import GATE, Run
 from cutover.record.journal import Event
+from cutover.record.store.files import last_seen, mark_seen, seen_path  # noqa: F401
 from cutover.runbook.durations import humanize
 from cutover.runbook.model import Runbook, Stage
 
@@ -41,40 +38,7 @@ def person(actor: str) -> str:
     return actor.split(" from ", 1)[0]
 
 
-# -- the marker ---------------------------------------------------------------------------
-
-
-def seen_path(journal_path: Path) -> Path:
-    return journal_path.with_name(journal_path.stem + ".seen.json")
-
-
-def last_seen(path: Path, who: str) -> datetime | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return datetime.fromisoformat(data[who])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def mark_seen(path: Path, who: str, at: datetime) -> None:
-    """Remember when `who` last looked (atomic rename; 0600)."""
-    private_dir(path.parent)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
-    data[who] = at.astimezone(UTC).isoformat()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.write(fd, json.dumps(data).encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
+# -- the marker: kept by the store (record/store); these names stay for their callers --------
 
 # -- the sections -------------------------------------------------------------------------
 

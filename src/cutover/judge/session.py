@@ -20,6 +20,7 @@ from cutover.judge.check import (
 )
 from cutover.judge.hold import Hold, judge_hold
 from cutover.record import evidence, identity, journal, snapshots, spill, state
+from cutover.record.store import Store, open_store
 from cutover.runbook.model import Query, Runbook, Stage
 from cutover.sources import derived
 from cutover.sources.results import QueryResult
@@ -40,6 +41,9 @@ class Session:
     runbook: Runbook
     # Holds the token and the DSN: never in a repr (Textual's crash screen shows locals).
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
+    # Where the record lives (files beside the journal, or the team's Postgres): the journal,
+    # evidence, snapshots, seen markers and locks are all read and written through it.
+    store: Store = field(init=False, repr=False)
     journal: journal.Journal = field(init=False)
     # Every text this session shows or writes passes through it (DESIGN principle 8).
     redact: redact.Redactor = field(init=False, repr=False)
@@ -48,21 +52,19 @@ class Session:
     _folded: tuple[int, journal.Event | None, state.CutoverState] | None = field(
         init=False, default=None, repr=False
     )
-    # Baselines read so far, by stage: the exit snapshot files seen and the latest of them.
-    _baselines: dict[str, tuple[tuple[str, ...], snapshots.Snapshot | None]] = field(
-        init=False, default_factory=dict, repr=False
-    )
     # The trends' readings in the evidence, followed as it grows (created when first asked).
     _readings: trend.Readings | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.redact = redact.for_runbook(self.runbook, self.environ)
-        self.journal = journal.Journal(
-            self.runbook.journal_path,
+        self.store = open_store(
+            self.runbook,
+            self.environ,
             actor=identity.current_actor(self.environ),
             redact=self.redact,
             key=identity.journal_key(self.environ, self.runbook.journal_key_file),
         )
+        self.journal = self.store.journal
 
     def state(self) -> tuple[state.CutoverState, tuple[str, ...]]:
         """The replayed state and any journal warnings (a torn last line, say). The journal
@@ -140,6 +142,7 @@ class Session:
 
     @property
     def evidence_path(self):
+        """The files store's evidence file (a store on Postgres keeps it in a table)."""
         return evidence.evidence_path(self.runbook.journal_path)
 
     def evidence_store(
@@ -149,19 +152,17 @@ class Session:
         after it is refused). Runs break at the shortest max_gap of any stage, so no run
         hides a gap that would restart a hold."""
         gap = min((s.max_gap_s for s in self.runbook.stages), default=3600.0)
-        return evidence.EvidenceStore(
-            self.evidence_path,
-            by=by,
+        return self.store.evidence_writer(
+            by,
             break_s=gap,
             flush_s=max(1.0, min(300.0, gap / 4)),
             redact=self.redact,
             clock=clock or (lambda: datetime.now(UTC)),
-            key=self.journal.key,
         )
 
     def read_evidence(self, since: datetime | None = None) -> evidence.EvidenceRead:
         """The evidence, verified with the journal's key where there is one."""
-        return evidence.read_evidence(self.evidence_path, since, key=self.journal.key)
+        return self.store.read_evidence(since)
 
     def judge(
         self,
@@ -219,7 +220,7 @@ class Session:
             return {}
         if self._readings is None or not set(trends) <= self._readings.names:
             every = self._trend_names()
-            self._readings = trend.Readings(self.evidence_path, self.journal.key, every)
+            self._readings = trend.Readings(self.store.evidence_feed(), self.journal.key, every)
         self._readings.read()
         out = {}
         for (what, name), check in trends.items():
@@ -242,20 +243,12 @@ class Session:
     def baselines(self, stage: Stage) -> dict[str, snapshots.Snapshot]:
         """The latest exit snapshot of each stage a check of `stage` compares with (stage
         id → snapshot); a stage without one is left out, and its comparisons wait.
-
-        Cheap to call as often as the console judges: a snapshot file is written once and
-        never changed, so one is read again only when the files of its stage change."""
-        folder = snapshots.snapshots_dir(self.runbook.journal_path)
+        Cheap to call as often as the console judges (the store keeps what it read)."""
         found = {}
         for stage_id in compare.baseline_stages(self.runbook, stage):
-            pattern = f"{stage_id}.*.{snapshots.EXIT}.json"
-            names = tuple(sorted(p.name for p in folder.glob(pattern))) if folder.is_dir() else ()
-            seen = self._baselines.get(stage_id)
-            if seen is None or seen[0] != names:
-                seen = (names, snapshots.latest(folder, stage_id, snapshots.EXIT))
-                self._baselines[stage_id] = seen
-            if seen[1] is not None:
-                found[stage_id] = seen[1]
+            snapshot = self.store.baseline(stage_id)
+            if snapshot is not None:
+                found[stage_id] = snapshot
         return found
 
     def judge_hold(

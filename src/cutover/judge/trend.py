@@ -6,10 +6,8 @@ one fail-closed interval rule, and only once the series covers the window."""
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import math
-import os
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +16,7 @@ from cutover.judge.reading import Unreadable, number_text, read_number
 from cutover.judge.stats import theil_sen
 from cutover.judge.verdicts import SYMBOL, Judgement, Why, decide, negate
 from cutover.record.evidence import decode_run
+from cutover.record.store.feed import FileFeed, LineFeed
 from cutover.runbook.durations import humanize
 from cutover.runbook.model import DEFAULT_CONFIDENCE, Comparison
 from cutover.sources.results import QueryResult
@@ -38,40 +37,26 @@ class Readings:
     line of a run is a reading: a run's line is re-appended as it grows, with its value at
     its `last`."""
 
-    def __init__(self, path: Path, key: bytes | None, names: Collection[tuple[str, str]]):
-        self.path = Path(path)
+    def __init__(
+        self, source: Path | LineFeed, key: bytes | None, names: Collection[tuple[str, str]]
+    ):
+        # A path is the files store's evidence; the Postgres store hands a feed of its rows.
+        self.feed: LineFeed = FileFeed(source) if isinstance(source, Path | str) else source
         self.key = key
         self.names = frozenset(names)  # (what, name): GATE or TRIGGER, and its id
-        self._ident: tuple[int, int] | None = None
-        self._offset = 0
-        self._partial = b""
         self._kept: dict[tuple[str, str], dict[datetime, float]] = {}
 
     def read(self) -> None:
         """Take in what was appended; a file replaced or shortened is read again from its
         start; one that cannot be read keeps what was read (the trend then waits longer)."""
         try:
-            fd = os.open(self.path, os.O_RDONLY)
+            batch = self.feed.read()
         except OSError:
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != self._ident or st.st_size < self._offset:
-                self._ident, self._offset, self._partial = (st.st_dev, st.st_ino), 0, b""
-                self._kept = {}
-            data = os.pread(fd, st.st_size - self._offset, self._offset)
-            self._offset = st.st_size
-        except OSError:
-            return
-        finally:
-            os.close(fd)
-        data = self._partial + data
-        cut = data.rfind(b"\n") + 1
-        self._partial = data[cut:]
-        for raw in data[:cut].split(b"\n"):
-            if raw:
-                self._take(raw)
+        if batch.restarted:
+            self._kept = {}
+        for _, raw in batch.lines:
+            self._take(raw)
 
     def _take(self, raw: bytes) -> None:
         try:

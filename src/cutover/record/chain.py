@@ -102,6 +102,34 @@ def digest(obj: Mapping[str, Any], key: bytes | None = None) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+def event_line(
+    seq: int,
+    ts: datetime,
+    actor: str,
+    host: str,
+    kind: str,
+    prev: str,
+    fields: dict[str, Any],
+    key: bytes | None,
+) -> tuple[Event, bytes]:
+    """One event and its line, chained onto `prev` (hashed, or with a key HMACed): what every
+    store writes, so a journal reads and verifies the same from a file or from Postgres."""
+    obj: dict[str, Any] = {"seq": seq, "ts": _iso_utc(ts), "actor": actor, "host": host}
+    obj["kind"] = str(kind)
+    obj.update(fields)
+    obj["prev"] = prev
+    obj["hash"] = digest(obj, key)
+    line = json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
+    ts_read = datetime.fromisoformat(obj["ts"])
+    return Event(seq, ts_read, actor, host, str(kind), fields, prev, obj["hash"]), line
+
+
+def _iso_utc(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt.isoformat()} (give it a timezone)")
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def parse_line(raw: bytes) -> tuple[Event, dict[str, Any]] | None:
     """The event (and its decoded object) if the line is structurally one; hashes and links
     are the chain's business."""

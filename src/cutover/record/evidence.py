@@ -209,8 +209,12 @@ class EvidenceStore:
         redact: Callable[[str], str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         key: bytes | None = None,
+        sink: Callable[[list[Run], list[bytes]], None] | None = None,
     ) -> None:
         self.path = Path(path)
+        # Where the lines go instead of the file (the Postgres store's rows): given the runs
+        # and their encoded lines; raises OSError when they cannot be written, like a disk.
+        self._sink = sink
         self.key = key
         self.clock = clock
         # Evaluations refused for being dated after this store's now: the caller says so.
@@ -303,6 +307,9 @@ class EvidenceStore:
                 self._written[run.run] = run.last
 
     def _append(self, runs: list[Run]) -> None:
+        if self._sink is not None:
+            self._sink(runs, [encode_run(r, self.key) for r in runs])
+            return
         # Only cutover's own `.cutover` is tightened, as the journal does: a folder the
         # operator named may hold what others must reach (the demo's database data).
         folder = self.path.parent
@@ -341,9 +348,18 @@ def read_evidence(
         data = os.pread(fd, os.fstat(fd).st_size, 0)
     finally:
         os.close(fd)
+    return fold_lines(_lines(data), since, key=key)
+
+
+def fold_lines(
+    lines: Iterable[tuple[int, bytes, bool]], since: datetime | None = None, *, key: bytes | None
+) -> EvidenceRead:
+    """Evidence lines (number, raw, whole) folded by run id, the latest line winning; oldest
+    first; `since` keeps the runs still going at or after it. The files store reads its file
+    into these; the Postgres store its rows."""
     runs: dict[str, Run] = {}
     warnings: list[str] = []
-    for number, raw, whole in _lines(data):
+    for number, raw, whole in lines:
         try:
             run = decode_run(raw, key)
         except Unsigned:

@@ -4,21 +4,18 @@ judgement can still need are kept (what was written is not kept twice in memory)
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from cutover.record.evidence import Run, decode_run
+from cutover.record.store.feed import FileFeed, LineFeed
 
 
 class EvidenceTail:
-    def __init__(self, path: Path, key: bytes | None = None):
-        self.path = Path(path)
+    def __init__(self, source: Path | LineFeed, key: bytes | None = None):
+        # A path is the files store's evidence; the Postgres store hands a feed of its rows.
+        self.feed: LineFeed = FileFeed(source) if isinstance(source, Path | str) else source
         self.key = key
-        self._ident: tuple[int, int] | None = None  # (dev, inode) of the file read so far
-        self._offset = 0
-        self._partial = b""  # a last line still being written
         self._runs: dict[str, Run] = {}
         self._ordered: tuple[Run, ...] | None = ()
         self.skipped = 0  # lines that were not evidence (a torn line, an edit)
@@ -28,37 +25,15 @@ class EvidenceTail:
         """Fold what was appended since the last read. A file replaced or shortened is read
         again from its start; one that cannot be read leaves what was read (and `problem`)."""
         try:
-            self._read()
+            batch = self.feed.read()
             self.problem = None
-        except OSError as exc:  # something else in its place, a permission, a disk
+        except OSError as exc:  # something else in its place, a permission, a disk, the store
             self.problem = str(exc)
-
-    def _read(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            if self._ident is not None:
-                self.restart()
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)  # no append is half-visible
-            st = os.fstat(fd)
-            ident = (st.st_dev, st.st_ino)
-            if ident != self._ident or st.st_size < self._offset:
-                self.restart()
-                self._ident = ident
-            if st.st_size == self._offset:
-                return
-            data = os.pread(fd, st.st_size - self._offset, self._offset)
-            self._offset = st.st_size
-        finally:
-            os.close(fd)
-        data = self._partial + data
-        cut = data.rfind(b"\n") + 1
-        self._partial = data[cut:]
-        for raw in data[:cut].split(b"\n"):
-            if raw:
-                self._fold(raw)
+        if batch.restarted:
+            self._runs, self._ordered = {}, ()
+        for _, raw in batch.lines:
+            self._fold(raw)
 
     def _fold(self, raw: bytes) -> None:
         try:
@@ -72,8 +47,8 @@ class EvidenceTail:
             self._ordered = None
 
     def restart(self) -> None:
-        """Forget everything: the next read starts from the first byte."""
-        self._ident, self._offset, self._partial = None, 0, b""
+        """Forget everything: the next read starts from the first line."""
+        self.feed.restart()
         self._runs, self._ordered = {}, ()
 
     def trim(self, keep: Callable[[Run], bool]) -> None:

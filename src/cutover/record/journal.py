@@ -29,10 +29,11 @@ from cutover.record.chain import (
     Head,
     View,
     check_head,
+    event_line,
     parse_line,
     split_lines,
 )
-from cutover.record.chain import digest as _digest
+from cutover.record.chain import digest as _digest  # noqa: F401  (tests forge with it)
 from cutover.record.events import Kind
 from cutover.record.fields import iso_utc, plain_fields, redacted
 from cutover.record.identity import current_actor
@@ -233,9 +234,11 @@ class Journal:
                 tail = os.pread(fd, size - end, end)
                 partial = tail[tail.rfind(b"\n") + 1 :]
                 if partial:  # only a partial last line can be a crash's
-                    ack = self._record(
+                    ack = event_line(
                         seq,
                         ts,
+                        self.actor,
+                        self.host,
                         TORN_KIND,
                         prev,
                         {
@@ -243,10 +246,11 @@ class Journal:
                             "length": len(partial),
                             "sha256": hashlib.sha256(partial).hexdigest(),
                         },
+                        self.key,
                     )
                     out += ack[1]
                     seq, prev = seq + 1, ack[0].hash
-            event, line = self._record(seq, ts, kind, prev, plain)
+            event, line = event_line(seq, ts, self.actor, self.host, kind, prev, plain, self.key)
             # Accepting a break starts the head record over from this event: the break it
             # names is on record in the event itself.
             agrees = kind == Kind.CHAIN_ACCEPTED or self._head_agrees(fd, size, last)
@@ -294,32 +298,6 @@ class Journal:
             os.close(fd)
         os.replace(tmp, self.head_path)
         _fsync_dir(self.head_path.parent)
-
-    def _record(
-        self, seq: int, ts: datetime, kind: str, prev: str, fields: dict[str, Any]
-    ) -> tuple[Event, bytes]:
-        obj: dict[str, Any] = {
-            "seq": seq,
-            "ts": iso_utc(ts),
-            "actor": self.actor,
-            "host": self.host,
-            "kind": str(kind),
-        }
-        obj.update(fields)
-        obj["prev"] = prev
-        obj["hash"] = _digest(obj, self.key)
-        line = json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
-        event = Event(
-            seq,
-            datetime.fromisoformat(obj["ts"]),
-            self.actor,
-            self.host,
-            str(kind),
-            fields,
-            prev,
-            obj["hash"],
-        )
-        return event, line
 
     @staticmethod
     def _find_back(fd: int, size: int, match: Callable[[Event], bool]) -> tuple[Event | None, int]:

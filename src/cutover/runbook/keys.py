@@ -71,6 +71,7 @@ TOP = Keys(
         "title": (str, "What is being cut over, shown at the top of every screen."),
         "database": (dict, "The Postgres the SQL queries read."),
         "journal": (dict, "Where the journal (the record of every action) lives."),
+        "store": (dict, 'Where the record lives: "files" beside the journal, or "postgres".'),
         "flag": (dict, "Where the rollout percent lives, and how to read it back."),
         "probes": (dict, "HTTP checks a step runs before it is signed, by id."),
         "queries": (dict, "The validation queries, by id: SQL, HTTP or derived."),
@@ -108,6 +109,27 @@ JOURNAL = Keys(
     {
         "path": (str, "The journal file, relative to the runbook's folder."),
         "key_file": (str, "A file holding the journal's HMAC key (CUTOVER_JOURNAL_KEY wins)."),
+    }
+)
+
+
+STORE_KINDS = ("files", "postgres")
+
+
+STORE = Keys(
+    {
+        "kind": (str, '"files" (the default: beside the journal) or "postgres" (team mode).'),
+        "dsn_env": (
+            str,
+            "The environment variable holding the state store's DSN: a writable role on its "
+            "own schema, never the read-only role of [database].",
+        ),
+        "schema": (str, 'The Postgres schema holding the record (default "cutover").'),
+        "cutover": (
+            str,
+            "This cutover's id in the store: one schema holds many cutovers (default: the "
+            "title, as lowercase words joined by -).",
+        ),
     }
 )
 

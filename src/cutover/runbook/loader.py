@@ -19,6 +19,7 @@ from cutover.runbook.load_stages import (
     read_stages,
     read_triggers,
 )
+from cutover.runbook.load_store import read_store
 from cutover.runbook.model import (
     Runbook,
 )
@@ -76,6 +77,7 @@ def _build(r: Reader, data: dict, path: Path) -> Runbook | None:
     journal_path = folder / journal.get("path", ".cutover/journal.jsonl")
     key_file = journal.get("key_file")
     journal_key_file = folder / Path(key_file).expanduser() if key_file else None
+    store = read_store(r, data.get("store", {}), database, str(top.get("title", "")))
     probes = read_probes(r, top.get("probes", {}))
     queries = read_queries(r, top.get("queries", {}), folder)
     flag = read_flag(r, data.get("flag"), folder, queries) if "flag" in data else None
@@ -111,6 +113,7 @@ def _build(r: Reader, data: dict, path: Path) -> Runbook | None:
         notify=notify,
         rollback=rollback,
         gatesets=gatesets,
+        store=store,
     )
     # A derived query's columns are known now: a gate reading one it lacks is a mistake here,
     # not a WAIT at run time.

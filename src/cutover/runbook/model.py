@@ -46,6 +46,17 @@ class Database:
 
 
 @dataclass(frozen=True)
+class StateStore:
+    """Where the record (journal, evidence, snapshots, locks) lives: files beside the journal,
+    or a Postgres schema shared by every console and watcher of the team."""
+
+    kind: Literal["files", "postgres"] = "files"
+    dsn_env: str = "CUTOVER_STATE_URL"
+    schema: str = "cutover"
+    cutover: str = ""  # the cutover's id in the store; the loader fills it from the title
+
+
+@dataclass(frozen=True)
 class Observed:
     """The query and column that show the share of traffic actually on the new path."""
 
@@ -333,6 +344,7 @@ class Runbook:
     # A file holding the journal's key (resolved; `~` expanded); CUTOVER_JOURNAL_KEY wins.
     journal_key_file: Path | None = None
     gatesets: dict[str, tuple[Gate, ...]] = field(default_factory=dict)
+    store: StateStore = field(default_factory=StateStore)
 
     @property
     def folder(self) -> Path:

@@ -203,6 +203,14 @@ def schema() -> dict[str, Any]:
             "version": {"type": "integer", "enum": list(k.SUPPORTED_VERSIONS)},
             "database": _table(k.DATABASE, {"pooler": _enum(("session", "transaction"))}),
             "journal": _table(k.JOURNAL),
+            "store": _table(
+                k.STORE,
+                {
+                    "kind": _enum(k.STORE_KINDS),
+                    "schema": {"type": "string", "pattern": r"^[a-z_][a-z0-9_]{0,62}$"},
+                    "cutover": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_.-]{0,99}$"},
+                },
+            ),
             "flag": _flag(),
             "probes": {
                 "type": "object",

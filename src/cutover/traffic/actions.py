@@ -142,9 +142,8 @@ def _exit_snapshot(
 ) -> None:
     """Save every query's result as the stage's exit snapshot (first writer wins). A disk
     problem is said, never a reason to refuse the advance the guards allowed."""
-    folder = snapshots.snapshots_dir(session.runbook.journal_path)
     try:
-        snapshots.take(folder, state.stage_id, state.visit, snapshots.EXIT, results, at)
+        session.store.take_snapshot(state.stage_id, state.visit, snapshots.EXIT, results, at)
     except (OSError, ValueError) as exc:
         progress(f"! the exit snapshot of {state.stage_id} could not be saved: {exc}")
 

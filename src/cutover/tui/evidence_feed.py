@@ -6,8 +6,6 @@ No UI here: the benchmark (bench/console_evidence.py) drives it without a termin
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,98 +13,50 @@ from pathlib import Path
 
 from cutover.judge.check import CheckReport, evaluations
 from cutover.record.evidence import TRIGGER, Evaluation, EvidenceStore, Run, Unsigned, decode_run
-
-# The last whole line read is checked again before reading on: a file rewritten under the
-# same name and size would otherwise be folded onto runs it no longer has.
-_CHECK = 4096
+from cutover.record.store.feed import FileFeed, LineFeed
 
 
 class EvidenceFollower:
-    """Every run in the evidence file, folded by run id (the latest line wins), read
-    incrementally: a poll that finds nothing new costs one stat. It starts over when the
-    file shrank, was replaced, or changed under what was read."""
+    """Every run in the evidence, folded by run id (the latest line wins), read
+    incrementally: a poll that finds nothing new costs one stat (files) or nothing at all
+    (Postgres, between notifications). It starts over when the file shrank, was replaced, or
+    changed under what was read."""
 
-    def __init__(self, path: Path, key: bytes | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, source: Path | LineFeed, key: bytes | None = None) -> None:
+        # A path is the files store's evidence; the Postgres store hands a feed of its rows.
+        self.feed: LineFeed = FileFeed(source) if isinstance(source, Path | str) else source
         self.key = key
         self.runs: dict[str, Run] = {}
         self.warnings: list[str] = []
         self.version = 0  # bumps whenever `runs` changes
-        self._ident: tuple[int, int] | None = None
-        self._offset = 0  # just past the last whole line folded
-        self._line = 0  # its line number
-        self._last = b""  # that line, newline included
-
-    def _start_over(self) -> None:
-        self.runs = {}
-        self.warnings = []
-        self._ident = None
-        self._offset = 0
-        self._line = 0
-        self._last = b""
-        self.version += 1
 
     def poll(self) -> bool:
         """Fold what was appended since the last poll; True when the runs changed."""
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            if self._ident is None and not self.runs:
-                return False
-            self._start_over()
-            return True
-        if (st.st_dev, st.st_ino) == self._ident and st.st_size == self._offset:
-            return False  # nothing new: the cost of one stat
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return False  # replaced between the stat and the open: the next poll sees it
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)  # an append is never half-seen
-            st = os.fstat(fd)
-            ident, size = (st.st_dev, st.st_ino), st.st_size
-            restarted = False
-            if ident != self._ident or size < self._offset or not self._still_there(fd):
-                restarted = self._ident is not None or bool(self.runs)
-                self._start_over()
-                self._ident = ident
-            data = os.pread(fd, size - self._offset, self._offset) if size > self._offset else b""
-        finally:
-            os.close(fd)
-        return self._fold(data) or restarted
+        batch = self.feed.read()
+        restarted = False
+        if batch.restarted:
+            restarted = bool(self.runs) or self.version > 0
+            self.runs, self.warnings = {}, []
+            self.version += 1
+        return self._fold(batch.lines) or restarted
 
-    def _still_there(self, fd: int) -> bool:
-        if not self._last:
-            return True
-        start = self._offset - len(self._last)
-        return os.pread(fd, len(self._last), start) == self._last
-
-    def _fold(self, data: bytes) -> bool:
-        end = data.rfind(b"\n")
-        if end < 0:
-            return False  # only a partial line so far: wait for its newline
+    def _fold(self, lines: list[tuple[int, bytes]]) -> bool:
         changed = False
-        for raw in data[: end + 1].split(b"\n")[:-1]:
-            self._line += 1
-            if not raw.strip():
-                continue
+        for number, raw in lines:
             try:
                 run = decode_run(raw, self.key)
             except Unsigned:
                 self.warnings.append(
-                    f"evidence line {self._line} is not signed with the journal key; ignored"
+                    f"evidence line {number} is not signed with the journal key; ignored"
                 )
                 continue
             except (ValueError, KeyError, TypeError, IndexError):
-                self.warnings.append(f"evidence line {self._line} is not evidence; skipped")
+                self.warnings.append(f"evidence line {number} is not evidence; skipped")
                 continue
             known = self.runs.get(run.run)
             if known is None or run.last >= known.last:
                 self.runs[run.run] = run
                 changed = True
-        whole = data[: end + 1]
-        self._last = whole[whole.rfind(b"\n", 0, len(whole) - 1) + 1 :][-_CHECK:]
-        self._offset += end + 1
         if changed:
             self.version += 1
         return changed

@@ -9,7 +9,7 @@ import contextlib
 from datetime import datetime, timedelta
 
 from cutover.judge.check import CheckReport
-from cutover.judge.digest import digest, last_seen, mark_seen, person, seen_path
+from cutover.judge.digest import digest, person
 from cutover.judge.hold import Hold
 from cutover.record.evidence import GATE, TRIGGER, Run
 from cutover.runbook.durations import humanize
@@ -34,7 +34,7 @@ class TimeMixin:
         session = self.session
         self.evidence = EvidenceFeed(
             session.evidence_store("console", clock=lambda: self.clock()),
-            EvidenceFollower(session.evidence_path, session.journal.key),
+            EvidenceFollower(session.store.evidence_feed(), session.journal.key),
             session.sql_digests(),
         )
         self.hold: Hold | None = None
@@ -42,7 +42,7 @@ class TimeMixin:
         # While you were away: since when, and the evidence from a day before it (read
         # whole once, here, before the follower forgets what the hold no longer needs).
         me = person(session.journal.actor)
-        self._away_since = last_seen(seen_path(self.runbook.journal_path), me)
+        self._away_since = session.store.last_seen(me)
         self._away_runs: list[Run] = []
         if self._away_since is not None:
             with contextlib.suppress(OSError):  # said by the first tick, if it lasts
@@ -73,7 +73,7 @@ class TimeMixin:
             self.evidence.poll(self.cstate.entered_at)
         except OSError as exc:
             self._evidence_problem(
-                f"cannot read the evidence in {self.session.evidence_path}: {exc}"
+                f"cannot read the evidence in {self.session.store.evidence_where}: {exc}"
             )
         return self.evidence.runs()
 
@@ -90,7 +90,9 @@ class TimeMixin:
         try:
             recorded = self.evidence.record(report, fresh, changes=not self.refresher.paused)
         except (OSError, ValueError) as exc:  # no value from outside may end the console
-            self._evidence_problem(f"cannot record evidence in {self.session.evidence_path}: {exc}")
+            self._evidence_problem(
+                f"cannot record evidence in {self.session.store.evidence_where}: {exc}"
+            )
             return False
         return recorded > 0
 
@@ -113,7 +115,7 @@ class TimeMixin:
             self.evidence.flush()
         with contextlib.suppress(OSError):
             me = person(self.session.journal.actor)
-            mark_seen(seen_path(self.runbook.journal_path), me, self.clock())
+            self.session.store.mark_seen(me, self.clock())
 
     # -- words --------------------------------------------------------------------------------
 

@@ -149,13 +149,13 @@ class Judging:
 
     def _snapshot(self, stage: str, visit: int, label: str, now: datetime) -> None:
         try:
-            path = snapshots.take(self._snap_dir, stage, visit, label, self.results, now)
+            written = self.session.store.take_snapshot(stage, visit, label, self.results, now)
         except OSError as exc:
             self._say_once(f"snapshot {label}", f"snapshot {stage} {label} not written: {exc}")
             return
         if (stage, visit) == self._visit:
             self._taken.add(label)
-        if path is not None:
+        if written:
             self.say(f"snapshot: {stage} {label} ({len(self.results)} queries)", notify=False)
 
     # -- auto_rollback ----------------------------------------------------------------------

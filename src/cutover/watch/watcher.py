@@ -114,9 +114,8 @@ class Watcher(Readings, Judging):
         self._notify_all = True  # --once tells people only what it did (a rollback)
         self.stopped_by = ""  # what stopped it (a signal's name), for the last line
         self.store = session.evidence_store("watch", clock=self.clock.now)
-        self.tail = EvidenceTail(session.evidence_path, session.journal.key)
+        self.tail = EvidenceTail(session.store.evidence_feed(), session.journal.key)
         self._digests = session.sql_digests()
-        self._snap_dir = snapshots.snapshots_dir(self.book.journal_path)
         self._trigger_window_s = max((t.for_s for t in self.book.triggers), default=0.0) + 2 * (
             self.store.break_s
         )
@@ -369,11 +368,11 @@ class Watcher(Readings, Judging):
                 f"stage {before.id} ({before.percent} %) → {after.id} ({after.percent} %), "
                 f"visit {visit[1]}"
             )
-            if self.results and snapshots.EXIT not in snapshots.taken(self._snap_dir, *old):
+            if self.results and snapshots.EXIT not in self.session.store.snapshot_labels(*old):
                 self._snapshot(old[0], old[1], snapshots.EXIT, now)
         self._visit = visit
         self._entered = current.entered_at
-        self._taken = snapshots.taken(self._snap_dir, *visit)
+        self._taken = self.session.store.snapshot_labels(*visit)
         self._said = self._said.new_visit()
         if self._entered is not None and self._horizon_moved_back():
             self.tail.restart()
