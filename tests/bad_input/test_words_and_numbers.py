@@ -49,3 +49,31 @@ def test_a_rollback_with_nothing_to_roll_back_keeps_the_stage_and_opens_no_check
     shown = json.loads(status.stdout)
     assert shown["rollback_checklist"] is None
     assert shown["stage"] == "off"
+
+
+def test_a_step_back_is_said_in_words_not_by_its_id(tmp_path):
+    # Once, the progress said "stepback: 10 → 0 %" and a refused key "stepback refused".
+    from moves_world import cli, environ, fake_vercel, write_runbook
+
+    book = write_runbook(tmp_path)
+    with fake_vercel() as fake:
+        env = environ(fake)
+        assert cli(book, env, "advance", "--confirm", "10").code == 0
+        back = cli(book, env, "stepback", "--reason", "drill", "--yes")
+    assert back.code == 0, back.stderr
+    said = back.stdout + back.stderr
+    assert "step back: 10 % → 0 %" in said and "step back to 0 % verified" in said
+    assert "stepback" not in said
+
+
+def test_journaled_events_and_refused_keys_are_said_in_words():
+    from cutover.record.events import Kind, event_words
+    from cutover.tui.keys import ACTION_WORDS, EXPLAINED
+
+    # every key that can be refused, and every event a console announces, has words
+    assert all(" " not in a or a in ACTION_WORDS for a in EXPLAINED.values())
+    assert {ACTION_WORDS.get(a, a) for a in EXPLAINED.values()} == {
+        "advance", "step back", "sign-off", "rollback", "raise / clear", "accept gap",
+    }  # fmt: skip
+    for kind in (Kind.SIGNOFF, Kind.STEPBACK_INTENT, Kind.TRIGGER_RAISED, Kind.GAP_ACCEPTED):
+        assert "_" not in event_words(kind) and "." not in event_words(kind)

@@ -457,7 +457,7 @@ async def test_a_note_dialog_closes_only_when_what_it_asks_about_changed(tmp_pat
         await until(pilot, lambda: not isinstance(app.screen, NoteScreen))
         assert len(journaled(app, Kind.TRIGGER_RAISED)) == 1
         for words in (
-            "journal: alice — trigger.raised corruption: bad rows",
+            "journal: alice — raised corruption: bad rows",
             "dialog closed: corruption was raised meanwhile by alice",
         ):
             await until(pilot, lambda w=words: w in [str(n.message) for n in app._notifications])

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from cutover.cli.common import ERROR, FAIL, OK, WAIT, UsageError, err, out, session_for
 from cutover.judge.check import CheckReport
 from cutover.judge.session import Session
+from cutover.record.events import move_words
 from cutover.record.journal import ActionBusy
 from cutover.sources import db
 from cutover.sources.observe import Unobservable, wait_until_effective
@@ -198,8 +199,8 @@ def settle(session: Session) -> None:
     flag, problem = open_flag_or_none(session)
     if flag is None:
         err(
-            f"! {state.pending.move} by {state.pending.actor} has no outcome and the flag "
-            f"cannot be read to settle it: {problem}"
+            f"! {move_words(state.pending.move)} by {state.pending.actor} has no outcome and "
+            f"the flag cannot be read to settle it: {problem}"
         )
         return
 

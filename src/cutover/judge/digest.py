@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from cutover.base.inert import inert
 from cutover.judge.gates import more_trials_needed
 from cutover.judge.hold import Hold
-from cutover.record.events import Kind, known
+from cutover.record.events import Kind, known, move_words
 from cutover.record.evidence import GATE, Run
 from cutover.record.journal import Event
 from cutover.record.store.files import last_seen, mark_seen, seen_path  # noqa: F401
@@ -74,12 +74,12 @@ def actions_since(
         elif kind.phase == "intent":
             why = f": {event.get('reason')}" if event.get("reason") else ""
             lines.append(
-                f"{_hm(event.ts)} {who} started {kind.move} to {event.get('to_percent')} % "
-                f"({event.get('to_stage')}){why}"
+                f"{_hm(event.ts)} {who} started {move_words(kind.move)} to "
+                f"{event.get('to_percent')} % ({event.get('to_stage')}){why}"
             )
         elif kind.phase in ("done", "failed"):
             outcome = "verified" if kind.phase == "done" else f"FAILED: {event.get('error')}"
-            lines.append(f"{_hm(event.ts)} {kind.move} {outcome}")
+            lines.append(f"{_hm(event.ts)} {move_words(kind.move)} {outcome}")
         elif kind is Kind.TRIGGER_RAISED:
             lines.append(
                 f"{_hm(event.ts)} {who} RAISED {event.get('trigger')}: {inert(event.get('note'))}"

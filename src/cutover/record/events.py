@@ -78,3 +78,43 @@ def known(kind: str) -> Kind | None:
         return Kind(kind)
     except ValueError:
         return None
+
+
+# What an operator reads for a move and for a journaled event; the journal keeps the ids.
+MOVE_WORDS = {"advance": "advance", "rollback": "rollback", "stepback": "step back"}
+EVENT_WORDS = {
+    Kind.SIGNOFF: "signed off",
+    Kind.ADVANCE_INTENT: "started an advance to",
+    Kind.ADVANCE_DONE: "advanced",
+    Kind.ADVANCE_FAILED: "advance failed",
+    Kind.ROLLBACK_INTENT: "started a rollback to",
+    Kind.ROLLBACK_DONE: "rolled back",
+    Kind.ROLLBACK_FAILED: "rollback failed",
+    Kind.STEPBACK_INTENT: "started a step back to",
+    Kind.STEPBACK_DONE: "stepped back",
+    Kind.STEPBACK_FAILED: "step back failed",
+    Kind.TRIGGER_RAISED: "raised",
+    Kind.TRIGGER_CLEARED: "cleared",
+    Kind.GAP_ACCEPTED: "accepted a gap in the evidence",
+    Kind.COMPLETE: "completed the cutover",
+}
+
+
+def move_words(move: str) -> str:
+    """A move in words.
+
+    >>> move_words("stepback"), move_words("rollback")
+    ('step back', 'rollback')
+    """
+    return MOVE_WORDS.get(move, move)
+
+
+def event_words(kind: str) -> str:
+    """A journaled event in words; a kind this version does not know, as written.
+
+    >>> event_words("stepback.intent"), event_words("newer.kind")
+    ('started a step back to', 'newer.kind')
+    """
+    member = known(kind)
+    return EVENT_WORDS.get(member, kind) if member is not None else kind
+

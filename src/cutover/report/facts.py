@@ -305,7 +305,7 @@ def _stage(
             if r.what == GATE and r.name == gate.id and r.stage == stage.id
             and visit.entered_at <= r.last and r.first <= end
         ]  # fmt: skip
-        baseline, value = _baseline(runbook, stage, gate.check, source, visit.entered_at)
+        baseline, value = baseline_of(runbook, stage, gate.check, source, visit.entered_at)
         gate_facts.append(
             GateFacts(
                 gate,
@@ -453,7 +453,7 @@ def _value(check: Comparison, result: QueryResult) -> float | None:
     return None
 
 
-def _baseline(
+def baseline_of(
     runbook: Runbook, stage: Stage, check: Comparison, source: RecordSource, before: datetime
 ) -> tuple[str, float | None]:
     """What a comparison against a stage's exit compared with during this visit: that

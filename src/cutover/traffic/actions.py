@@ -14,7 +14,7 @@ from cutover.judge.hold import last_fail
 from cutover.judge.session import Session
 from cutover.judge.verdicts import Verdict
 from cutover.record import snapshots
-from cutover.record.events import Kind
+from cutover.record.events import Kind, move_words
 from cutover.record.journal import ActionBusy
 from cutover.record.state import CutoverState
 from cutover.runbook.model import Stage
@@ -346,8 +346,8 @@ async def _safely(
         if fresh.pending is not None:
             extra["supersedes"] = fresh.pending.action
             progress(
-                f"{fresh.pending.move} by {fresh.pending.actor} has no outcome; "
-                f"this {move} supersedes it"
+                f"{move_words(fresh.pending.move)} by {fresh.pending.actor} has no outcome; "
+                f"this {move_words(move)} supersedes it"
             )
         chain = getattr(fresh, "chain", None)
         if chain is not None:

@@ -15,7 +15,7 @@ from typing import TypeVar
 from cutover.base.errors import CutoverError
 from cutover.judge.session import Session
 from cutover.record import spill
-from cutover.record.events import Kind, move_kind
+from cutover.record.events import Kind, move_kind, move_words
 from cutover.record.journal import Event
 from cutover.record.state import CutoverState
 from cutover.runbook.model import Stage
@@ -65,7 +65,8 @@ async def _read_before(flag: Flag, move: str, progress: Progress) -> FlagState |
     try:
         return await flag.read()
     except FlagError as exc:
-        progress(f"{move}: cannot read the flag before changing it ({exc}); going ahead")
+        said = move_words(move)
+        progress(f"{said}: cannot read the flag before changing it ({exc}); going ahead")
         return None
 
 
@@ -116,7 +117,7 @@ async def change_flag(
     fields.update(extra or {})
     intent = _write(session, move, move_kind(move, "intent"), fields, progress)
     shown_from = f"{before.percent} %" if before is not None else f"{state.percent} % (journal)"
-    progress(f"{move}: {shown_from} → {percent} % ({target.title}), journaled")
+    progress(f"{move_words(move)}: {shown_from} → {percent} % ({target.title}), journaled")
     learned: dict = {}  # what the reading after the intent taught, for the outcome
     if read_first:
         before = await _read_before(flag, move, progress)
@@ -153,7 +154,8 @@ async def change_flag(
             target.id,
             took,
             0,
-            f"{move}: the flag already reads {percent} % and it is live; production not touched",
+            f"{move_words(move)}: the flag already reads {percent} % and it is live; "
+            "production not touched",
             before,
             done.ts if done else datetime.now(UTC),
         )
@@ -185,7 +187,7 @@ async def change_flag(
             failed["fallback"] = tried.fallback
         failed.update(learned)
         _write(session, move, move_kind(move, "failed"), failed, progress)
-        progress(f"✗ {move} failed after {attempt} attempt(s): {last_error}")
+        progress(f"✗ {move_words(move)} failed after {attempt} attempt(s): {last_error}")
         return Outcome(
             move,
             False,
@@ -194,7 +196,7 @@ async def change_flag(
             target.id,
             took,
             attempt,
-            f"{move} to {percent} % failed: {last_error}",
+            f"{move_words(move)} to {percent} % failed: {last_error}",
         )
     verified = f"flag reads {read_back.percent} %" + (
         f"; {read_back.detail}" if read_back.detail else ""
@@ -218,7 +220,7 @@ async def change_flag(
     if serving is not None:
         fields["serving"] = serving
     done = _write(session, move, move_kind(move, "done"), fields, progress)
-    progress(f"✓ {move} verified in {took:.1f}s: {verified}")
+    progress(f"✓ {move_words(move)} verified in {took:.1f}s: {verified}")
     if read_back.pinned:
         progress(f"! {deployments.pinned_note(read_back.pinned, done.ts if done else None)}")
     return Outcome(
@@ -229,7 +231,7 @@ async def change_flag(
         target.id,
         took,
         attempt,
-        f"{move} to {percent} % verified in {took:.1f}s; {effect}",
+        f"{move_words(move)} to {percent} % verified in {took:.1f}s; {effect}",
         read_back,
         done.ts if done else datetime.now(UTC),
         live_s,

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from cutover.judge.session import Session
-from cutover.record.events import Kind, move_kind
+from cutover.record.events import Kind, move_kind, move_words
 from cutover.record.journal import ActionBusy
 from cutover.traffic import children, deployments
 from cutover.traffic.change import Progress, quiet, why_unverified
@@ -35,7 +35,7 @@ async def settle_pending(
     pending = state.pending
     if pending is None:
         return []
-    who = f"{pending.move} to {pending.to_percent} % by {pending.actor}"
+    who = f"{move_words(pending.move)} to {pending.to_percent} % by {pending.actor}"
     started = time.monotonic()
     # A flag command the move started may still be running (its cutover died, the command
     # did not): what the flag reads now says nothing final until it has exited.

@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from cutover.judge.alarms import Alarm, alarming
 from cutover.judge.check import CheckReport, queries_for
 from cutover.judge.session import Session, query_args
+from cutover.record.events import move_words
 from cutover.runbook.durations import humanize
 from cutover.runbook.model import Query, Runbook
 from cutover.sources import httpclient
@@ -40,6 +41,7 @@ from cutover.tui.text import clean, observed_text, window_of
 from cutover.tui.time_actions import TimeActionsMixin
 from cutover.tui.time_text import gap_to_accept
 from cutover.tui.timekeeping import TimeMixin
+from cutover.tui.trends import TrendsMixin
 from cutover.tui.triggers import TriggersMixin
 from cutover.tui.widgets.header import (
     HeaderView,
@@ -93,6 +95,7 @@ class CutoverApp(
     MovesMixin,
     ReadingsMixin,
     TriggersMixin,
+    TrendsMixin,
     TimeMixin,
     TimeActionsMixin,
     DetailsMixin,
@@ -119,6 +122,7 @@ class CutoverApp(
         Binding("t", "trigger", "raise/clear", show=False),
         Binding("g", "accept_gap", "accept gap", show=False),
         Binding("l", "journal", "journal"),
+        Binding("h", "history", "history", show=False),
         Binding("j", "move(1)", "down", show=False),
         Binding("k", "move(-1)", "up", show=False),
         Binding("question_mark", "help", "help"),
@@ -507,7 +511,7 @@ class CutoverApp(
         pending = self.cstate.pending
         if pending is None:
             return None
-        return f"{pending.move} by {clean(pending.actor)} since {pending.at:%H:%M:%S}Z"
+        return f"{move_words(pending.move)} by {clean(pending.actor)} since {pending.at:%H:%M:%S}Z"
 
     def action_move(self, step: int) -> None:
         """j / k: down / up in whatever is focused (the runbook tree, a panel's rows)."""

@@ -33,6 +33,13 @@ EXPLAINED = {
     "t": "trigger",
     "g": "accept_gap",
 }
+# A refused key says what it is in words, not the action's id.
+ACTION_WORDS = {
+    "stepback": "step back",
+    "signoff": "sign-off",
+    "trigger": "raise / clear",
+    "accept_gap": "accept gap",
+}
 # Journal events written elsewhere that this console announces when it sees them.
 NOTEWORTHY = (
     {"signoff"}
@@ -58,6 +65,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("z", "zoom", "zoom the focused panel to full screen, again to restore"),
     ("e", "export", "export the focused panel's rows to CSV"),
     ("l", "journal", "the journal (audit trail, the log), filterable"),
+    ("h", "history", "the focused panel's gates and triggers over this stage and the one before"),
     ("j / k", "", "down / up in the runbook tree or a panel's rows"),
     ("tab", "", "move between the runbook pane and the panels"),
     ("ctrl+p", "", "command palette: actions, jump to a query or a stage"),
@@ -144,7 +152,7 @@ class KeysMixin:
             return
         reason = self.why_not(action)
         if reason:
-            self.say(f"{action} refused: {reason}", "warning")
+            self.say(f"{ACTION_WORDS.get(action, action)} refused: {reason}", "warning")
 
     def help_rows(self) -> list[tuple[str, str, str]]:
         rows = []

@@ -17,6 +17,7 @@ from pathlib import Path
 from textual.worker import Worker
 
 from cutover.base.inert import inert
+from cutover.record.events import move_words
 from cutover.sources import notify
 from cutover.traffic import actions, flags
 from cutover.tui.messages import ActionFinished, ActionLine
@@ -271,7 +272,7 @@ class MovesMixin:
         move = self.move_in_flight()
         self._detached_say(
             move or "console",
-            f"the console's terminal hung up; the {move} in flight goes on detached"
+            f"the console's terminal hung up; the {move_words(move)} in flight goes on detached"
             if move
             else "the console's terminal hung up",
         )
@@ -299,7 +300,7 @@ class MovesMixin:
 
     def _start(self, move: str, start: Start) -> None:
         self.move_name = move
-        self.move_lines = [f"{move} started"]
+        self.move_lines = [f"{move_words(move)} started"]
         if self.flag is None and self.flag_error is not None:
             self.post_message(
                 ActionFinished(move, False, f"the flag cannot be opened: {self.flag_error}")
@@ -372,9 +373,8 @@ class MovesMixin:
         try:
             flag = self._flag_for_move()
         except flags.FlagError as exc:
-            self.post_message(
-                ActionFinished(move, False, f"{move} not started: the flag cannot be opened: {exc}")
-            )
+            said = f"{move_words(move)} not started: the flag cannot be opened: {exc}"
+            self.post_message(ActionFinished(move, False, said))
             return
         try:
             await self._moved(move, start, flag, progress)
@@ -400,7 +400,8 @@ class MovesMixin:
         except flags.FlagError as exc:
             self.post_message(ActionFinished(move, False, str(exc)))
         except asyncio.CancelledError:
-            self.post_message(ActionFinished(move, False, f"{move} stopped by the operator"))
+            said = f"{move_words(move)} stopped by the operator"
+            self.post_message(ActionFinished(move, False, said))
             raise
         except Exception as exc:  # a bug must reach the operator as words, not a traceback
             self.post_message(ActionFinished(move, False, f"{type(exc).__name__}: {exc}"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from cutover.record.events import event_words
 from cutover.record.state import MOVES
 from cutover.sources import derived
 from cutover.sources.probes import run_probe
@@ -108,7 +109,8 @@ class ReadingsMixin:
             if event.kind in NOTEWORTHY and not (mine and event.kind.startswith(mine)):
                 what = event.get("step") or event.get("to_stage") or event.get("trigger") or ""
                 note = f": {event.get('note')}" if event.get("note") else ""
-                self.say(f"journal: {event.actor} — {event.kind} {what}".strip() + note)
+                said = event_words(event.kind)
+                self.say(f"journal: {event.actor} — {said} {what}".strip() + note)
         self.reload_state(read)
         if any(e.kind.partition(".")[0] in MOVES and not (mine and e.kind.startswith(mine))
                for e in events):  # fmt: skip

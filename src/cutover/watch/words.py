@@ -14,7 +14,7 @@ from cutover.judge.alarms import Alarm
 from cutover.judge.check import CheckReport, TriggerReport
 from cutover.judge.hold import Hold
 from cutover.judge.verdicts import Verdict
-from cutover.record.events import Kind, known
+from cutover.record.events import Kind, known, move_words
 from cutover.record.journal import Event
 from cutover.record.state import CutoverState
 from cutover.runbook.durations import humanize
@@ -204,10 +204,10 @@ def describe_event(e: Event) -> str:
         if kind.phase == "intent":
             reason = f": {e.get('reason')}" if e.get("reason") else ""
             return (
-                f"{who}: {kind.move} {e.get('from_stage')} → {e.get('to_stage')} "
+                f"{who}: {move_words(kind.move)} {e.get('from_stage')} → {e.get('to_stage')} "
                 f"({e.get('journal_percent')} % → {e.get('to_percent')} %){reason}"
             )
         if kind.phase == "done":
-            return f"{who}: {kind.move} done: {e.get('verified')}"
-        return f"✗ {who}: {kind.move} failed: {e.get('error')}"
+            return f"{who}: {move_words(kind.move)} done: {e.get('verified')}"
+        return f"✗ {who}: {move_words(kind.move)} failed: {e.get('error')}"
     return f"{who}: {e.kind}"
