@@ -214,3 +214,36 @@ def add_report(sub: Any) -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="write here (default: stdout; md charts need it)"
     )
     return rp
+
+
+def add_store(sub: Any) -> argparse.ArgumentParser:
+    st = sub.add_parser(
+        "store",
+        help="team mode: create the state store's schema, bring a file journal in, write it out",
+    )
+    do = st.add_subparsers(dest="store_command", metavar="init|import|export")
+    init = do.add_parser(
+        "init",
+        help="create or upgrade the schema (versioned, idempotent); run as the schema's owner",
+    )
+    init.add_argument(
+        "--dsn-env",
+        default=None,
+        help="the variable holding the owner's DSN (default: [store] dsn_env)",
+    )
+    init.add_argument(
+        "--grant",
+        metavar="ROLE",
+        default=None,
+        help="grant ROLE what consoles and watchers need: INSERT and SELECT on the record",
+    )
+    imp = do.add_parser(
+        "import",
+        help="bring the file journal, its evidence and snapshots into the store (verified)",
+    )
+    imp.add_argument(
+        "--from", dest="source", default=None, help="the journal file (default: [journal] path)"
+    )
+    exp = do.add_parser("export", help="write the store's record to files (a new journal)")
+    exp.add_argument("--to", required=True, help="the journal file to write (must not exist)")
+    return st

@@ -22,6 +22,7 @@ from cutover.cli.common import (
     add_demo,
     add_report,
     add_rollback,
+    add_store,
     err,
     out,
     session_for,
@@ -144,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
         "(exit 2 when the database could not be reached)",
     )
     add_report(sub)
+    add_store(sub)
     sub.add_parser(
         "schema",
         help="print a JSON Schema of runbook.toml, for editors that complete and check TOML",
@@ -521,6 +523,7 @@ COMMANDS: dict[str, Command | str] = {
     "digest": "cutover.cli.time_commands:cmd_digest",
     "watch": "cutover.cli.watch:cmd_watch",
     "report": "cutover.cli.report:cmd_report",
+    "store": "cutover.cli.store:cmd_store",
 }
 
 

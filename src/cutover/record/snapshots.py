@@ -90,6 +90,28 @@ def take(
     path = folder / _name(stage, visit, label)
     if path.exists():
         return None
+    data = encode(stage, visit, label, results, at)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        # link, not rename: whoever is second finds the first's snapshot and keeps it.
+        os.link(tmp, path)
+    except FileExistsError:
+        return None
+    finally:
+        os.unlink(tmp)
+    return path
+
+
+def encode(
+    stage: str, visit: int, label: str, results: Mapping[str, QueryResult], at: datetime
+) -> bytes:
+    """One snapshot as the bytes of its file (what the Postgres store keeps as they are)."""
     body = {
         "stage": stage,
         "visit": visit,
@@ -106,25 +128,15 @@ def take(
             for qid, r in results.items()
         },
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.write(fd, json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        # link, not rename: whoever is second finds the first's snapshot and keeps it.
-        os.link(tmp, path)
-    except FileExistsError:
-        return None
-    finally:
-        os.unlink(tmp)
-    return path
+    return json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def load(path: Path) -> Snapshot:
-    body = json.loads(path.read_text(encoding="utf-8"))
+    return decode(path.read_bytes())
+
+
+def decode(raw: bytes) -> Snapshot:
+    body = json.loads(raw.decode("utf-8"))
     results = {}
     for qid, q in body["queries"].items():
         ran = datetime.fromisoformat(q["ran_at"]) if q.get("ran_at") else None

@@ -28,7 +28,7 @@ def open_store(
     if runbook.store.kind == "postgres":
         from cutover.record.store.postgres import PostgresStore
 
-        return PostgresStore(runbook.store, environ, local=local)
+        return PostgresStore(runbook.store, environ, local=local, redact=redact)
     from cutover.record.store.files import FilesStore
 
     return FilesStore(local)

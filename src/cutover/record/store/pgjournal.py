@@ -1,0 +1,269 @@
+"""The journal on Postgres: the same events, the same lines, the same hash chain (keyed where
+a key is set) as the file, one sequence per cutover, appended in a transaction that also
+NOTIFYs every listener. Read back incrementally (only rows after the last one verified, that
+last one compared again) and verified as the file's reader verifies.
+
+When the store cannot be reached, reads give what was last read (marked stale, with a
+warning) and appends raise StoreUnavailable, an OSError: a rollback spills around it, and
+every other action is refused."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from cutover.record.chain import GENESIS, Chain, ChainProblem, View, event_line
+from cutover.record.fields import plain_fields, redacted
+from cutover.record.journal import Event, JournalRead, Verification
+from cutover.record.store.base import StoreUnavailable
+from cutover.record.store.pgschema import LOCK_SPACE, lock_key
+
+if TYPE_CHECKING:
+    from cutover.record.store.postgres import PostgresStore
+
+
+class PgJournal:
+    """The Journal's methods (append, read, verify, tail_since, head_words, action_lock),
+    over the store's events table. `path` is the local journal path: where a rollback's
+    records are spilled while the store cannot be reached."""
+
+    def __init__(
+        self,
+        store: PostgresStore,
+        *,
+        path: Path,
+        actor: str,
+        host: str,
+        key: bytes | None,
+        redact: Callable[[str], str] | None,
+        clock: Callable[[], datetime] | None = None,
+    ):
+        self.store = store
+        self.path = Path(path)
+        self.actor, self.host = actor, host
+        self.key = key or None
+        self._redact = redact
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._reading = threading.Lock()
+        self._chain = Chain(self.key)
+        self._view: View = self._chain.read(b"")
+        self._last_line = b""  # the last verified event's line: compared again on each read
+        self._last_seq = 0
+        self._high = 0  # the highest seq this reader has ever seen: a store that ends before
+        # it has lost events (only an owner who dropped the trigger can do that)
+        self._seen_gen = -1  # the events generation (notifications) the view was read at
+        self.stale: str | None = None  # why the view may be behind; None when current
+        self.read_at: datetime | None = None  # when the view was last read from the store
+        self._append_key = lock_key(store.schema, store.cutover, "append")
+
+    @property
+    def redactor(self) -> Callable[[str], str] | None:
+        return self._redact
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append(self, kind: str, /, **fields: Any) -> Event:
+        """Write one event; returns once it is committed (durable, and notified)."""
+        kind = str(kind)
+        if not kind:
+            raise ValueError("journal event kind is empty")
+        plain = plain_fields(fields)
+        if self._redact is not None:
+            plain = {k: redacted(v, self._redact) for k, v in plain.items()}
+        ts = self._clock()
+        store = self.store
+        t = store.schema
+
+        async def write(conn: asyncpg.Connection) -> Event:
+            async with conn.transaction():
+                # One appender at a time per cutover: seq and prev are read and written
+                # under it, as the file's writer does under its flock.
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1, $2)", LOCK_SPACE, self._append_key
+                )
+                last = await conn.fetchrow(
+                    f"SELECT seq, hash FROM {t}.events WHERE cutover = $1 "
+                    "ORDER BY seq DESC LIMIT 1",
+                    store.cutover,
+                )
+                seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
+                event, line = event_line(
+                    seq, ts, self.actor, self.host, kind, prev, plain, self.key
+                )
+                await conn.execute(
+                    f"INSERT INTO {t}.events (cutover, seq, ts, kind, actor, host, hash, line) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    store.cutover,
+                    seq,
+                    event.ts,
+                    kind,
+                    self.actor,
+                    self.host,
+                    event.hash,
+                    line.decode("utf-8").rstrip("\n"),
+                )
+                await store.notify(conn, "event", seq)
+            return event
+
+        return store.link.call(write)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read(self) -> JournalRead:
+        view, warnings = self._scan()
+        return JournalRead(view.events, warnings, view.problem, view.notes)
+
+    def tail_since(self, seq: int) -> tuple[Event, ...]:
+        view, _ = self._scan()
+        events = view.events
+        start = len(events)
+        while start and events[start - 1].seq > seq:
+            start -= 1
+        return events[start:]
+
+    def verify(self) -> Verification:
+        """The whole chain from seq 1, whatever was read before. The store must answer:
+        a verification of what was read earlier would be no verification."""
+        with self._reading:
+            self._restart()
+            view = self._catch_up(must=True)
+        n = len(view.events)
+        notes = "".join(f"; note: {note}" for note in view.notes)
+        if view.problem is not None:
+            p = view.problem
+            return Verification(False, n, p.seq, p.message + notes, p.line, p, view.notes)
+        if not n:
+            message = f"the journal is empty (no events for cutover {self.store.cutover} yet)"
+        else:
+            message = f"{n} event{'s' if n != 1 else ''}, chain intact" + (
+                " (keyed)"
+                if self.key
+                else " (not keyed: it shows accidents and careless edits, not a rewrite; "
+                "set CUTOVER_JOURNAL_KEY to make the chain an HMAC)"
+            )
+        message += f"; in {self.store.where}" + notes
+        return Verification(True, n, None, message, notes=view.notes)
+
+    def head_words(self) -> str:
+        view = self._view
+        if not view.events:
+            return "journal head: no events yet"
+        last = view.events[-1]
+        return f"journal head seq {last.seq} {last.hash}" + (" (keyed)" if self.key else "")
+
+    def _scan(self) -> tuple[View, tuple[str, ...]]:
+        with self._reading:
+            view = self._catch_up(must=False)
+        warnings: tuple[str, ...] = ()
+        if self.stale is not None:
+            warnings = (self.stale,)
+        return view, warnings
+
+    def _restart(self) -> None:
+        self._chain = Chain(self.key)
+        self._view = self._chain.read(b"")
+        self._last_line, self._last_seq, self._seen_gen = b"", 0, -1
+
+    def _catch_up(self, *, must: bool) -> View:
+        """Read what was appended since the last read (nothing at all when no notification
+        came and the connection is sound), verified onto the chain read so far."""
+        store = self.store
+        gen = store.generation("event")
+        if gen == self._seen_gen and store.listening():
+            return self._view
+        try:
+            rows = store.link.call(self._rows_since(self._last_seq))
+        except StoreUnavailable as exc:
+            if must:
+                raise
+            self._said_stale(exc)
+            return self._view
+        self.stale = None
+        self.read_at = datetime.now(UTC)
+        if self._last_seq and (not rows or rows[0][1].encode() != self._last_line.rstrip(b"\n")):
+            # The event verified last is not what it was: read the whole chain again, so
+            # the change shows as the break it is.
+            self._restart()
+            rows = store.link.call(self._rows_since(0))
+        elif self._last_seq:
+            rows = rows[1:]
+        if rows:
+            data = b"".join(line.encode("utf-8") + b"\n" for _, line in rows)
+            self._view = self._chain.read(data)
+            self._last_seq, self._last_line = rows[-1][0], rows[-1][1].encode() + b"\n"
+        self._high = max(self._high, self._last_seq)
+        if self._high > self._last_seq and self._view.problem is None:
+            self._view = _with_problem(self._view, self._removed(self._high))
+        self._seen_gen = gen
+        return self._view
+
+    def _rows_since(self, seq: int) -> Callable[[asyncpg.Connection], Any]:
+        store = self.store
+
+        async def fetch(conn: asyncpg.Connection) -> list[tuple[int, str]]:
+            rows = await conn.fetch(
+                f"SELECT seq, line FROM {store.schema}.events "
+                "WHERE cutover = $1 AND seq >= $2 ORDER BY seq",
+                store.cutover,
+                seq,
+            )
+            return [(r[0], r[1]) for r in rows]
+
+        return fetch
+
+    def _removed(self, high: int) -> ChainProblem:
+        last = self._last_seq
+        span = f"seq {last + 1}" if high == last + 1 else f"seq {last + 1}–{high}"
+        return ChainProblem(
+            last + 1,
+            None,
+            f"{span}, read from the store earlier, is no longer in it: events were removed "
+            "(the store refuses that to everyone who has not dropped its trigger)",
+            f"{span} removed from the store",
+        )
+
+    def _said_stale(self, exc: StoreUnavailable) -> None:
+        at = self.read_at
+        since = f"{at:%H:%M:%S}Z" if at else "never: nothing could be read yet"
+        self.stale = (
+            f"the state store cannot be reached ({exc.why}): showing the record as read at "
+            f"{since} (stale); advance, step back, sign-off and raise are refused until it "
+            "is back; a rollback still goes ahead, keeping its records locally"
+        )
+
+    # -- the move lock ----------------------------------------------------------------------
+
+    @contextmanager
+    def action_lock(self, what: str) -> Iterator[None]:
+        """Only one process at a time may change traffic: a session advisory lock held by a
+        connection of this process's own for the length of the move. Postgres frees it the
+        moment that connection ends (a crash, kill -9); the row naming the holder is shown
+        only while the lock is held. Non-blocking: ActionBusy names the holder."""
+        held = self.store.take_move_lock(what, actor=self.actor, host=self.host)
+        try:
+            yield
+        finally:
+            held.release()
+
+
+def _with_problem(view: View, problem: ChainProblem) -> View:
+    return View(
+        view.events,
+        view.committed,
+        view.warnings,
+        problem,
+        view.notes,
+        view.lines,
+        view.line_of,
+    )
+
+
+def monotonic_age(since: float) -> float:
+    return time.monotonic() - since
