@@ -148,6 +148,7 @@ def test_a_manual_trigger_is_raised_with_a_deadline_blocks_advance_and_clears(tm
 
     assert no_note.code == 2 and "needs --note" in no_note.stderr
     assert raised.code == 0 and "RAISED (high: respond; roll back by" in raised.stdout
+    assert " left) unless cleared with a note" in raised.stdout  # the time left, in words
     complaints = next(t for t in report["triggers"] if t["id"] == "complaints")
     assert complaints["fired"] is True and complaints["kind"] == "manual"
     assert complaints["raised"]["note"] == "3 tickets about failed imports"

@@ -77,3 +77,18 @@ def test_journaled_events_and_refused_keys_are_said_in_words():
     }  # fmt: skip
     for kind in (Kind.SIGNOFF, Kind.STEPBACK_INTENT, Kind.TRIGGER_RAISED, Kind.GAP_ACCEPTED):
         assert "_" not in event_words(kind) and "." not in event_words(kind)
+
+
+def test_bytes_are_judged_and_said_in_gigabytes_not_ten_digit_numbers():
+    # Once, the memory trigger said "1,950,000,000 > 1,800,000,000".
+    from cutover.judge.gates import judge
+    from cutover.runbook.model import Comparison
+    from cutover.sources.results import QueryResult
+
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    check = Comparison("render_memory", ">", 1_800_000_000, column="memory_bytes")
+    busy = QueryResult("render_memory", ("memory_bytes",), ((1_950_000_000,),), ran_at=at)
+    assert judge(check, busy, now=at).reason == "1.95 GB > 1.8 GB"
+    # one byte over is not rounded to look like the limit
+    edge = QueryResult("render_memory", ("memory_bytes",), ((1_800_000_001,),), ran_at=at)
+    assert judge(check, edge, now=at).reason == "1.800000001 GB > 1.8 GB"

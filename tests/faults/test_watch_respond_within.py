@@ -48,6 +48,7 @@ async def test_a_high_trigger_says_when_its_time_to_respond_runs_out(core: Core)
     fired = core.said("! trigger stuck_high FIRED (high: respond by ")
     assert len(fired) == 1
     assert "unless cleared with a note): 20 > 10" in fired[0]
+    assert " left) unless cleared" in fired[0]  # the seconds left, not only a time of day
     assert core.said("the time to respond ran out") == []
 
     await core.cycles(70, every_s=60)

@@ -70,7 +70,8 @@ def cmd_raise(args: argparse.Namespace) -> int:
     deadline = ""
     if trigger.respond_within_s:
         by = event.ts + timedelta(seconds=trigger.respond_within_s)
-        deadline = f"; roll back by {by:%H:%MZ} unless cleared with a note"
+        left = humanize(trigger.respond_within_s)
+        deadline = f"; roll back by {by:%H:%M:%SZ} ({left} left) unless cleared with a note"
     out(
         f"! {trigger.id} RAISED ({trigger.severity}: {what[trigger.severity]}{deadline}) by "
         f"{event.actor} (journal seq {event.seq})"

@@ -13,6 +13,7 @@ from cutover.judge.more import more_trials_needed as more_trials_needed
 from cutover.judge.more import needs
 from cutover.judge.reading import (
     Unreadable,
+    amount_text,
     number_text,
     read_number,
 )
@@ -62,7 +63,7 @@ def judge(
         value = read_number(check.query, result, check.column, check.row)
     except Unreadable as exc:
         return _undecided(exc.why, exc.reason)
-    return _judge_point(check, value, number_text(value, check.value))
+    return _judge_point(check, value, amount_text(value, check.column, check.value))
 
 
 def _judge_row_count(check: Comparison, result: QueryResult) -> Judgement:
@@ -88,7 +89,8 @@ def _judge_row_count(check: Comparison, result: QueryResult) -> Judgement:
 def _judge_point(check: Comparison, value: float, shown: str) -> Judgement:
     holds = decide(check.op, value, value, check.value)
     op = check.op if holds else negate(check.op)
-    return Judgement(holds, float(value), None, f"{shown} {SYMBOL[op]} {number_text(check.value)}")
+    limit = amount_text(check.value, None if check.row_count else check.column)
+    return Judgement(holds, float(value), None, f"{shown} {SYMBOL[op]} {limit}")
 
 
 def _judge_proportion(check: Comparison, result: QueryResult) -> Judgement:

@@ -146,3 +146,37 @@ def number_text(x: float, threshold: float | None = None, percent: bool = False)
         if threshold is None or x == threshold or float(text.replace(",", "")) != threshold:
             return text
     return text
+
+
+# Decimal, as the platforms bill memory and as runbooks write limits (1.8 GB = 1,800,000,000).
+BYTE_UNITS = (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3))
+
+
+def in_bytes(column: str | None) -> bool:
+    """The column's name says its unit: `memory_bytes`, `bytes`."""
+    return column is not None and (column == "bytes" or column.endswith("_bytes"))
+
+
+def amount_text(x: float, column: str | None = None, threshold: float | None = None) -> str:
+    """A judged number as people read it: bytes in kB, MB, GB when the column's name says
+    bytes, otherwise number_text; never rounded to look equal to a threshold it is not.
+
+    >>> amount_text(1_900_000_000, "memory_bytes"), amount_text(512, "bytes")
+    ('1.9 GB', '512 B')
+    >>> amount_text(1_800_000_001, "memory_bytes", 1_800_000_000)
+    '1.800000001 GB'
+    >>> amount_text(20_000_000, "memory_bytes"), amount_text(1_900_000_000, "rows")
+    ('20 MB', '1,900,000,000')
+    """
+    if not in_bytes(column) or not math.isfinite(x):
+        return number_text(x, threshold)
+    unit, size = next(((u, n) for u, n in BYTE_UNITS if abs(x) >= n), ("B", 1.0))
+    if unit == "B":
+        return f"{number_text(x, threshold)} B"
+    text = ""
+    for digits in range(2, 13):  # 1.95 GB, 1.9 GB, 20 MB: two decimals at most, trimmed
+        text = f"{x / size:.{digits}f}".rstrip("0").rstrip(".")
+        if threshold is None or x == threshold or round(float(text) * size) != threshold:
+            break
+    return f"{text} {unit}"
+

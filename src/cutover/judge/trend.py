@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from cutover.judge.reading import Unreadable, number_text, read_number
+from cutover.judge.reading import Unreadable, amount_text, number_text, read_number
 from cutover.judge.stats import theil_sen
 from cutover.judge.verdicts import SYMBOL, Judgement, Why, decide, negate
 from cutover.record.evidence import decode_run
@@ -96,7 +96,7 @@ def judge_trend(
     span = (at - series[0][0]).total_seconds()
     window = humanize(trend.over_s)
     counted = f"{len(series)} readings over {humanize(span)}"
-    limit = number_text(trend.slope)
+    limit = amount_text(trend.slope, check.column)
     if span < COVERED * trend.over_s:
         reason = (
             f"{counted} of {window}: the evidence does not cover the window yet "
@@ -108,8 +108,9 @@ def judge_trend(
         reason = f"{counted}: too few readings for a slope"
         return Judgement(None, None, None, reason, Why.UNDECIDED, reading=value)
     slope, lo, hi = fit
-    ci = f"{number_text(confidence * 100)} % CI {_per_hour(lo)} to {_per_hour(hi)}"
-    shown = f"slope {_per_hour(slope)} ({ci}), {counted}"
+    per_hour = functools.partial(_per_hour, column=check.column)
+    ci = f"{number_text(confidence * 100)} % CI {per_hour(lo)} to {per_hour(hi)}"
+    shown = f"slope {per_hour(slope)} ({ci}), {counted}"
     holds = decide(trend.op, lo, hi, trend.slope)
     interval = (lo, hi)
     if holds is None:
@@ -137,12 +138,14 @@ def _fit(series: tuple[Reading, ...], confidence: float) -> tuple[float, float, 
     return None if fit is None else (fit.slope, fit.lo, fit.hi)
 
 
-def _per_hour(x: float) -> str:
+def _per_hour(x: float, column: str | None = None) -> str:
     """
     >>> _per_hour(1.2e8), _per_hour(-0.5), _per_hour(float("inf"))
     ('+120,000,000/h', '−0.5/h', '+∞/h')
+    >>> _per_hour(2.5e7, "memory_bytes")
+    '+25 MB/h'
     """
     if x == 0:
         return "0/h"
     sign = "+" if x > 0 else "−"
-    return f"{sign}{number_text(abs(x))}/h"
+    return f"{sign}{amount_text(abs(x), column)}/h"

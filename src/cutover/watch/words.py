@@ -121,7 +121,9 @@ def trigger_line(
         then = THEN.get(t.severity, "")
         deadline = t.deadline(now)
         if deadline is not None:
-            then += f" by {deadline:%H:%M}Z unless cleared with a note"
+            left = (deadline - now).total_seconds()
+            when = f"{humanize(left)} left" if left > 0 else f"OVERDUE by {humanize(-left)}"
+            then += f" by {deadline:%H:%M:%S}Z ({when}) unless cleared with a note"
         return f"! trigger {t.id} FIRED ({t.severity}: {then}): {reason}"
     if state == "escalated":
         return (
