@@ -430,9 +430,10 @@ def _checkpoints(source: RecordSource, visit: Visit) -> list[Checkpoint]:
     for label in sorted(labels, key=order):
         try:
             snap = source.snapshot(visit.stage, visit.visit, label)
-        except UNREADABLE:
+        except UNREADABLE as exc:
             name = f"{visit.stage}.{visit.visit}.{label}"
-            out.append(Checkpoint(label, None, 0, (), f"snapshot {name} cannot be read"))
+            why = str(exc) if not source.contents else f"snapshot {name} cannot be read"
+            out.append(Checkpoint(label, None, 0, (), why))
             continue
         failed = tuple(sorted(q for q, r in snap.results.items() if r.error))
         out.append(Checkpoint(label, snap.at, len(snap.results), failed))

@@ -1,6 +1,8 @@
-"""Where the report reads the record: the one place that knows it is files beside the journal
-(the journal, its evidence, its snapshots). When the record moves behind the state store
-(record/store), this module is what changes; the facts, tables and charts do not."""
+"""Where the report reads the record: the one place that knows where it is. The journal and
+the evidence come through the session's store (files beside the journal, or the team's
+Postgres); so do the snapshots' labels and each stage's latest exit. The store interface has
+no call yet for a snapshot's contents or a past visit's exit: those are read from the files
+store's folder, and a team store's report says which checkpoints it could not open."""
 
 from __future__ import annotations
 
@@ -21,7 +23,10 @@ class RecordSource:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.store = session.store
         self.folder: Path = snapshots.snapshots_dir(session.runbook.journal_path)
+        # Whether a snapshot's contents can be opened (the files store's folder).
+        self.contents = self.store.kind == "files"
 
     def journal(self) -> JournalRead:
         return self.session.journal.read()
@@ -35,19 +40,26 @@ class RecordSource:
 
     def readings(self) -> Readings:
         """Every line of the evidence, as series and folded runs."""
-        found = Readings(self.session.evidence_path, self.session.journal.key)
+        found = Readings(self.session.store.evidence_feed(), self.session.journal.key)
         found.read()
         return found
 
     def snapshot_labels(self, stage: str, visit: int) -> set[str]:
-        return snapshots.taken(self.folder, stage, visit)
+        return self.store.snapshot_labels(stage, visit)
 
     def snapshot(self, stage: str, visit: int, label: str) -> snapshots.Snapshot:
-        """One visit's snapshot; raises one of UNREADABLE when it cannot be read."""
+        """One visit's snapshot; raises one of UNREADABLE when it cannot be read (or, with
+        a team store, opened by the report)."""
+        if not self.contents:
+            raise OSError(f"snapshot {stage}.{visit}.{label} is in {self.store.where}")
         return snapshots.load(self.folder / f"{stage}.{visit}.{label}.json")
 
     def exits(self, stage: str) -> list[snapshots.Snapshot]:
-        """Every readable exit snapshot of `stage`, oldest first (the baselines it gave)."""
+        """Every readable exit snapshot of `stage`, oldest first (the baselines it gave);
+        with a team store, its latest only."""
+        if not self.contents:
+            latest = self.store.baseline(stage)
+            return [latest] if latest is not None and latest.at is not None else []
         return self._loaded(f"{stage}.*.{snapshots.EXIT}.json")
 
     def between(self, start: datetime, end: datetime) -> list[snapshots.Snapshot]:
@@ -55,7 +67,7 @@ class RecordSource:
         return [s for s in self._loaded("*.json") if s.at is not None and start <= s.at <= end]
 
     def _loaded(self, pattern: str) -> list[snapshots.Snapshot]:
-        if not self.folder.is_dir():
+        if not self.contents or not self.folder.is_dir():
             return []
         found = []
         for path in sorted(self.folder.glob(pattern)):

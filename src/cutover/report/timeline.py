@@ -5,9 +5,7 @@ chart and no UI: `cutover report` draws it, the console's trends and history vie
 
 from __future__ import annotations
 
-import fcntl
 import math
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -19,6 +17,7 @@ from cutover.record import state as replayed
 from cutover.record.events import known
 from cutover.record.evidence import GATE, TRIGGER, Run, decode_run
 from cutover.record.journal import Event
+from cutover.record.store.feed import FileFeed, LineFeed
 from cutover.runbook.durations import humanize
 from cutover.runbook.model import Comparison, Runbook, Stage, Trigger
 
@@ -173,53 +172,34 @@ Key = tuple[str, str, str]  # (GATE or TRIGGER, id, stage)
 
 
 class Readings:
-    """Every line of the evidence as a reading, followed by byte offset: a run's line is
-    re-appended as it grows, each with its value at its `last`, so the lines of a run are a
-    series (what a folded run, one value, cannot show). Also folds the runs. A console polls
-    it every second (cost: the new bytes); a report reads it once."""
+    """Every line of the evidence as a reading, followed through the store's feed (the new
+    lines only): a run's line is re-appended as it grows, each with its value at its `last`,
+    so the lines of a run are a series (what a folded run, one value, cannot show). Also
+    folds the runs. A console polls it every few seconds; a report reads it once."""
 
-    def __init__(self, path: Path, key: bytes | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, source: Path | LineFeed, key: bytes | None = None) -> None:
+        self.feed: LineFeed = FileFeed(source) if isinstance(source, Path) else source
         self.key = key
         self.version = 0  # bumps when anything was taken in
         self.skipped = 0
         self.runs: dict[str, Run] = {}
         self._points: dict[Key, dict[datetime, Point]] = {}
-        self._ident: tuple[int, int] | None = None
-        self._offset = 0
-        self._partial = b""
 
     def read(self) -> bool:
-        """Take in what was appended; a file replaced or shortened is read from its start.
-        True when anything new was read. One that cannot be read keeps what was read."""
+        """Take in what was appended; what was replaced is read again from its start. True
+        when anything new was read. Evidence that cannot be read keeps what was read."""
         try:
-            st = os.stat(self.path)
+            batch = self.feed.read()
         except OSError:
             return False
-        if (st.st_dev, st.st_ino) == self._ident and st.st_size == self._offset:
-            return False
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)  # no append is half-visible
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != self._ident or st.st_size < self._offset:
-                self._ident, self._offset, self._partial = (st.st_dev, st.st_ino), 0, b""
-                self._points, self.runs = {}, {}
-            data = os.pread(fd, st.st_size - self._offset, self._offset)
-            self._offset = st.st_size
-        finally:
-            os.close(fd)
-        data = self._partial + data
-        cut = data.rfind(b"\n") + 1
-        self._partial = data[cut:]
-        for raw in data[:cut].split(b"\n"):
-            if raw:
-                self._take(raw)
-        self.version += 1
-        return True
+        if batch.restarted:
+            self._points, self.runs, self.skipped = {}, {}, 0
+        for _, raw in batch.lines:
+            self._take(raw)
+        if batch.restarted or batch.lines:
+            self.version += 1
+            return True
+        return False
 
     def _take(self, raw: bytes) -> None:
         try:

@@ -87,7 +87,7 @@ class TrendsMixin:
         readings = getattr(self, "_trend_readings", None)
         if readings is None:
             session = self.session  # type: ignore[attr-defined]
-            readings = Readings(session.evidence_path, session.journal.key)
+            readings = Readings(session.store.evidence_feed(), session.journal.key)
             self._trend_readings = readings
         return readings
 
