@@ -29,6 +29,7 @@ from cutover.traffic.flags import FlagState
 from cutover.tui import collector, hangup
 from cutover.tui.commands import CutoverCommands
 from cutover.tui.details import DetailsMixin
+from cutover.tui.filtering import FilterMixin
 from cutover.tui.history import Folded, History
 from cutover.tui.keys import KeysMixin
 from cutover.tui.moving import MovesMixin
@@ -99,6 +100,7 @@ class CutoverApp(
     TimeMixin,
     TimeActionsMixin,
     DetailsMixin,
+    FilterMixin,
     App[None],
 ):
     CSS_PATH = "cutover.tcss"
@@ -122,6 +124,7 @@ class CutoverApp(
         Binding("t", "trigger", "raise/clear", show=False),
         Binding("g", "accept_gap", "accept gap", show=False),
         Binding("l", "journal", "journal"),
+        Binding("slash", "filter", "filter", show=False),
         Binding("h", "history", "history", show=False),
         Binding("j", "move(1)", "down", show=False),
         Binding("k", "move(-1)", "up", show=False),

@@ -18,17 +18,20 @@ class DetailsMixin:
         panel = event.data_table.parent
         while panel is not None and not isinstance(panel, QueryPanel):
             panel = panel.parent
-        result = panel.result if panel is not None else None
-        if result is None or not 0 <= event.cursor_row < len(result.rows):
+        # The rows the table shows: the last good answer (an error keeps them on screen),
+        # narrowed by `/` when a filter is set.
+        result = panel.good if panel is not None else None
+        rows = panel.shown_rows(result) if panel is not None and result is not None else ()
+        if result is None or not 0 <= event.cursor_row < len(rows):
             return
         event.stop()
-        row = result.rows[event.cursor_row]
+        row = rows[event.cursor_row]
         # Text whole (the table clips it); everything else as the table shows it.
         fields = [
             (name, value if isinstance(value, str) else cell_text(value))
             for name, value in zip(result.columns, row, strict=False)
         ]
-        title = f"{panel.query_def.title} · row {event.cursor_row + 1} of {len(result.rows)}"
+        title = f"{panel.query_def.title} · row {event.cursor_row + 1} of {len(rows)}"
         self.push_screen(DetailScreen(title, fields))
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:

@@ -65,6 +65,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("z", "zoom", "zoom the focused panel to full screen, again to restore"),
     ("e", "export", "export the focused panel's rows to CSV"),
     ("l", "journal", "the journal (audit trail, the log), filterable"),
+    ("/", "filter", "filter the focused panel's rows, or the panels from elsewhere"),
     ("h", "history", "the focused panel's gates and triggers over this stage and the one before"),
     ("j / k", "", "down / up in the runbook tree or a panel's rows"),
     ("tab", "", "move between the runbook pane and the panels"),

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Static
 from cutover.runbook.durations import humanize
 from cutover.runbook.model import Query, Runbook
 from cutover.sources.results import QueryResult
-from cutover.tui.text import age_text, cell, clean, clock_text, duration_ms
+from cutover.tui.text import age_text, cell, cell_text, clean, clock_text, duration_ms
 
 # Cells added to a table per turn of the event loop: about 30 ms of measuring.
 FILL_CELLS = 500
@@ -148,7 +148,8 @@ class QueryPanel(Vertical):
         self.result: QueryResult | None = None  # the latest run, failed or not
         self.good: QueryResult | None = None  # the latest run that returned rows
         self._columns: tuple[str, ...] | None = None  # what the latest result holds
-        self._rows: Sequence[tuple[Any, ...]] = ()
+        self._rows: Sequence[tuple[Any, ...]] = ()  # as shown: filtered when `/` set one
+        self.row_filter = ""  # `/`: only rows with this text in a cell (a view, never judged)
         self._table_columns: tuple[str, ...] | None = None  # what the table shows
         self._filling = False
         self._keep = (0, 0.0, 0.0)  # cursor row and scroll offsets to come back to
@@ -208,13 +209,36 @@ class QueryPanel(Vertical):
             error.display = False
         self.remove_class("-failed")
         self.good = result
-        self._apply(result.columns, result.rows)
+        shown = self.shown_rows(result)
+        self._apply(result.columns, shown)
         note = truncation_note(len(result.rows), result.truncated)
+        if self.row_filter:
+            kept = f"{len(shown):,} of {len(result.rows):,} rows have {self.row_filter!r}"
+            kept += " (/ to change)"
+            note = f"{kept} · {note}" if note else kept
         truncated = self._part(".truncated")
         if truncated is not None and note != self._said.get("truncated"):
             self._said["truncated"] = note
             truncated.update(Text(note, style="italic"))
             truncated.display = bool(note)
+
+    def shown_rows(self, result: QueryResult) -> Sequence[tuple[Any, ...]]:
+        """The rows the table shows: all of them, or those with the filter's text in a cell
+        (as the cell reads on screen, case ignored)."""
+        needle = self.row_filter.casefold()
+        if not needle:
+            return result.rows
+        return [r for r in result.rows if any(needle in cell_text(v).casefold() for v in r)]
+
+    def filter_rows(self, text: str) -> None:
+        self.row_filter = text
+        good, latest = self.good, self.result
+        if good is None:
+            return
+        if latest is not None and latest.error:
+            self._apply(good.columns, self.shown_rows(good))  # the error line stays
+        else:
+            self.show_result(good)
 
     def _apply(self, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
         if columns == self._columns and same_rows(rows, self._rows):
