@@ -4,6 +4,7 @@ flag (no platform), manual steps, and the state store in a database of the test'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -99,3 +100,80 @@ def with_user(dsn: str, user: str, password: str) -> str:
     parts = urlsplit(dsn)
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
+
+
+class CutProxy:
+    """A TCP door to the test's Postgres (its unix socket) that can be shut and opened again:
+    the store unreachable as a network loss looks (connections cut, new ones refused)."""
+
+    def __init__(self, server_dsn: str):
+        import socket
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(server_dsn)
+        query = parse_qs(parts.query)
+        folder = query["host"][0]
+        port = query.get("port", [str(parts.port or 5432)])[0]
+        self.target = f"{folder}/.s.PGSQL.{port}"
+        self.database = parts.path.lstrip("/")
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self._listener = None
+        self._open: list = []
+        self.start()
+
+    def dsn(self, password: str = "s3cret-pw") -> str:
+        return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/{self.database}"
+
+    def start(self) -> None:
+        import socket
+        import threading
+
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self._listener = listener
+
+        def accept() -> None:
+            while True:
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    return
+                server = socket.socket(socket.AF_UNIX)
+                server.connect(self.target)
+                self._open += [client, server]
+                for a, b in ((client, server), (server, client)):
+                    threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+
+    def cut(self) -> None:
+        import socket
+
+        if self._listener is not None:
+            # shutdown wakes the thread blocked in accept(); close alone would not, and the
+            # kernel would go on accepting for it.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        for s in self._open:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self._open = []
+
+
+def _pump(src, dst) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            dst.shutdown(1)

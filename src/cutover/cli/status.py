@@ -133,6 +133,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         "pending": pending,
         "pinned": _pinned(current, read),
         "journal": {"events": current.last_seq, "warnings": list(warnings)},
+        # Who is moving traffic now (the move lock's holder), from any host in team mode.
+        "move_lock": session.store.move_holder(),
     }
     if args.json:
         out(json.dumps(json_safe(status), ensure_ascii=False))
@@ -291,6 +293,8 @@ def _print(session: Session, status: dict) -> None:
         out(f"DRIFT     ! {status['drift']}")
     if status["pinned"]:
         out(f"PINNED    ! {status['pinned']['note']}")
+    if status["move_lock"]:
+        out(f"MOVING    {inert(status['move_lock'])}")
     out(f"hold      {hold['text']} (in the stage {humanize(hold['elapsed_s'])})")
     for gap in hold["accepted_gaps"]:
         out(

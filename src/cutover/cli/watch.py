@@ -40,6 +40,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     except WatcherRunning as exc:
         err(f"cutover watch: {exc}")
         return ERROR
+    session.store.follow()  # team mode: the others' moves and sign-offs heard at once
     with lock:
         return asyncio.run(_watch(session, once=bool(args.once)))
 

@@ -274,6 +274,7 @@ class CutoverApp(
         self.refresher.start()
         self.set_interval(1.0, self.tick, name="tick")
         self.set_interval(self.journal_poll_s, self.poll_journal, name="journal")
+        self.follow_store()
         if self.flag is None and self.runbook.flag.kind == "vercel":
             # Opened on a thread (an HTTP client, a CA bundle to load), then read.
             self.run_worker(self._open_flag(), group="flag", exit_on_error=False)

@@ -5,6 +5,7 @@ digest`). What the operator does about time is in tui.time_actions."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime, timedelta
 
@@ -52,6 +53,18 @@ class TimeMixin:
                 (r for r in self.evidence.follower.runs.values() if r.last >= horizon),
                 key=lambda r: (r.first, r.run),
             )
+
+    def follow_store(self) -> None:
+        """Team mode: another host's append (a sign-off, a move) wakes the journal poll at
+        once, not at its next second. The store calls from its own thread, so this only
+        schedules; the files store never calls (the poll alone reads the file)."""
+        loop = asyncio.get_running_loop()
+
+        def woken() -> None:
+            with contextlib.suppress(RuntimeError):  # the console is closing
+                loop.call_soon_threadsafe(self.poll_journal)
+
+        self.session.store.on_change(woken)
 
     # -- evidence -----------------------------------------------------------------------------
 

@@ -156,6 +156,11 @@ class Store(ABC):
         its readers poll."""
         return None
 
+    def follow(self) -> None:
+        """Start hearing other processes' writes, so reads between them cost nothing (the
+        files store's readers poll: nothing to start)."""
+        return None
+
     @property
     def stale(self) -> str | None:
         """Why what was last read may be behind (the store unreachable since …), or None."""

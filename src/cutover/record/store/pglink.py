@@ -179,13 +179,13 @@ class Link:
             conn.terminate()
             raise
         conn.add_termination_listener(self._terminated)
-        was_down = self.down_since is not None
         self.conn, self.why, self.down_since = conn, None, None
         self.ever_up = True
         self.last_ok = time.monotonic()
         if self._ping and (self._pinger is None or self._pinger.done()):
             self._pinger = asyncio.ensure_future(self._keep_pinging())
-        if was_down and self._on_up is not None:
+        if self._on_up is not None:
+            # Every (re)connection: what happened before it was set up (a LISTEN) was missed.
             self._on_up()
         return conn
 

@@ -24,7 +24,7 @@ from cutover.record.store import pgschema
 from cutover.record.store.base import Store, StoreProblem, StoreUnavailable
 from cutover.record.store.feed import Batch, LineFeed
 from cutover.record.store.pgjournal import PgJournal
-from cutover.record.store.pglink import Link
+from cutover.record.store.pglink import Link, spawn
 from cutover.record.store.pglocks import Locks, MoveLock, WatchLead, take_move_lock
 from cutover.runbook.model import StateStore
 from cutover.sources.results import QueryResult
@@ -162,9 +162,14 @@ class PostgresStore(Store):
         async def nothing(conn: asyncpg.Connection) -> None:
             return None
 
-        # Not up yet: it keeps retrying; reads meanwhile go to the store every time.
-        with contextlib.suppress(StoreUnavailable, StoreProblem):
-            self._listen.call(nothing)
+        listen = self._listen
+
+        async def start() -> None:
+            # Not up: it keeps retrying; reads meanwhile ask the store every time.
+            with contextlib.suppress(StoreUnavailable, StoreProblem):
+                await listen.acall(nothing)
+
+        spawn(start())  # a console opening never waits for it
 
     def _bump(self, what: str) -> None:
         with self._gen_lock:
