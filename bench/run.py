@@ -7,7 +7,7 @@ Parts (each also runs alone): check_psql.py (check vs psql -f on 1,000,000 rows)
 console.py (first paint, y → PATCH, keys and stalls, bytes, RSS soak; in tmux), rollback.py
 (time to effect: y → production serving 0 % by instant rollback with 45 s builds, and the
 fallback by build against today's), journal.py, journal_verify.py, panel.py,
-console_evidence.py.
+console_evidence.py, report.py (cutover report on a week of evidence).
 
 Run: .venv/bin/python bench/run.py   [ROUNDS=5] [KEYS_S=30] [SOAK_S=900] [BENCH_ROWS=1000000]
      [BENCH_PGDATA=dir: keep the database between runs] [ONLY=check,console,micro]
@@ -29,6 +29,7 @@ import console_evidence
 import journal
 import journal_verify
 import panel
+import report
 import rollback
 from fixtures import BigDatabase, Row, compile_bytecode, print_table, say, scratch
 
@@ -72,6 +73,8 @@ def main() -> None:
         rows += journal_verify.table_rows()
         rows += panel.measure(rounds)
         rows += console_evidence.table_rows(rounds)
+        say("cutover report on a week of evidence…")
+        rows += report.table_rows(rounds)
     minutes = (time.monotonic() - started) / 60
     print_table(
         rows,

@@ -48,7 +48,7 @@ VERDICT_MARK = {
 }
 # No date (the same bytes every time) and no RDF block naming other sites' vocabularies.
 NO_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
-MAX_POINTS = 1500  # a week of 5-minute lines; longer series are thinned, bad verdicts kept
+MAX_POINTS = 600  # about a point per 1.5 px of a 9-inch chart; bad verdicts are always kept
 
 
 def _settings(salt: str) -> dict:
