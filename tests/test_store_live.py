@@ -19,6 +19,7 @@ from cutover.record.journal import ActionBusy
 from cutover.record.store.base import StoreUnavailable
 from cutover.runbook import loader
 from store_world import CutProxy, cli, env_for, write_book
+from test_pooler import PGBOUNCER, pooler  # noqa: F401  (the fixture)
 
 
 def wait_for(predicate, timeout: float = 20.0, what: str = "it") -> None:
@@ -142,3 +143,25 @@ def test_the_store_unreachable_shows_the_last_record_stale_refuses_and_rolls_bac
     done = cli(book, env, "status")
     assert done.code == 0 and "stage     off" in done.stdout, done.output
     proxy.cut()
+
+
+@pytest.mark.skipif(PGBOUNCER is None, reason="needs pgbouncer (.ci/run installs it)")
+def test_through_a_transaction_pooler_locks_are_refused_with_the_remedy(team, pooler):  # noqa: F811
+    from urllib.parse import urlsplit
+
+    book, dsn = team
+    through = pooler.rsplit("/", 1)[0] + urlsplit(dsn).path  # the test's database, pooled
+    env = env_for(through)
+    assert cli(book, env, "signoff", "looked", "--note", "ok").code == 0  # records go in
+    refused = cli(book, env, "advance", "--confirm", "10")
+    assert refused.code == 2, refused.output
+    assert "transaction pooler" in refused.stderr and "session pooler" in refused.stderr
+    assert (book.parent / "flag").read_text().strip() == "0"
+    # A rollback is never refused for it: it goes ahead without the lock it cannot trust.
+    back = cli(book, env, "rollback", "--reason", "drill", "--yes")
+    assert back.code == 0, back.output
+    assert "transaction pooler" in back.output
+    ana = Session(loader.load(book), env)
+    ana.store.follow()
+    wait_for(lambda: ana.store.problem is not None, what="the pooler found")
+    assert not ana.store.listening()

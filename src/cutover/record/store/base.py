@@ -38,9 +38,18 @@ class StoreUnavailable(CutoverError, OSError):
         return self.strerror
 
 
-class StoreProblem(CutoverError):
+class StoreProblem(CutoverError, OSError):
     """The store answers but is not usable as it is (no schema yet, an older version, a
-    transaction pooler in the way, a role without rights): the message says what to do."""
+    transaction pooler in the way, a role without rights): the message says what to do.
+    Also an OSError: a rollback goes ahead through it (spilling its records), as through a
+    journal that cannot be written; every other action is refused by it."""
+
+    def __init__(self, message: str):
+        OSError.__init__(self, errno.EIO, message)
+        self.strerror = message
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 class WatcherRunning(CutoverError):

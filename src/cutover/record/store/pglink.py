@@ -111,8 +111,9 @@ class Link:
         self._ping = ping
         self._retry_on = retry
         self._settings = {"application_name": f"cutover {name}"[:63]}
-        if keepalive:
-            self._settings |= KEEPALIVE
+        # Set once connected, not as startup parameters: a pooler refuses those it does not
+        # know (PgBouncer: "unsupported startup parameter"), before it could be named.
+        self._keepalive = keepalive
         self.conn: asyncpg.Connection | None = None
         self.why: str | None = None  # why it is down, in words
         self.down_since: float | None = None  # time.time() of the loss
@@ -142,6 +143,8 @@ class Link:
             conn = await self._ready()
             try:
                 result = await asyncio.wait_for(work(conn), timeout)
+            except StoreProblem:  # an OSError too, but the store answered: said as it is
+                raise
             except UNREACHABLE as exc:
                 raise self._lose(conn, exc) from None
             except asyncpg.PostgresError as exc:
@@ -159,6 +162,8 @@ class Link:
             raise StoreUnavailable(self.why or "reconnecting")
         try:
             return await self._connect()
+        except StoreProblem:  # an OSError too, but the store answered: said as it is
+            raise
         except UNREACHABLE as exc:
             raise self._lose(None, exc) from None
 
@@ -173,6 +178,9 @@ class Link:
             CONNECT_TIMEOUT_S + 1,
         )
         try:
+            if self._keepalive:
+                for name, value in KEEPALIVE.items():
+                    await conn.execute(f"SET {name} = {value}")
             if self._setup is not None:
                 await self._setup(conn)
         except BaseException:
@@ -220,6 +228,8 @@ class Link:
             try:
                 await self._connect()
                 return
+            except StoreProblem as exc:  # answered, but not usable yet: keep trying, say why
+                self.why = self._words(str(exc))
             except UNREACHABLE as exc:
                 self.why = self._words(_plain(exc))
             except Exception as exc:  # the schema went away meanwhile: keep trying, say why

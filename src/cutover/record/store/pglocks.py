@@ -55,6 +55,8 @@ class Locks:
         t = store.schema
 
         async def take(conn: asyncpg.Connection) -> bool:
+            if await store.pooled_with(conn):
+                raise _Pooled()
             got = await conn.fetchval(
                 "SELECT pg_try_advisory_lock($1, $2)", pgschema.LOCK_SPACE, key
             )
@@ -91,12 +93,9 @@ class Locks:
         try:
             taken = self.link().call(take)
         except _Pooled:
-            raise StoreProblem(
-                "the state store is reached through a transaction pooler (PgBouncer or "
-                "Supavisor in transaction mode): its session locks and LISTEN do not hold "
-                "there; point the store's DSN at a session pooler (Supabase: port 5432) or "
-                "straight at the server"
-            ) from None
+            from cutover.record.store.postgres import POOLED
+
+            raise StoreProblem(POOLED) from None
         if taken:
             self._held.add(name)
             return None

@@ -69,6 +69,7 @@ class PostgresStore(Store):
         self._generations: dict[str, int] = {}
         self._gen_lock = threading.Lock()
         self.locks = Locks(self)
+        self.problem: str | None = None  # what makes the store unusable for locks and LISTEN
         self._snap_cache: dict[str, tuple[int, snapshots.Snapshot | None]] = {}
         self.journal = PgJournal(
             self,
@@ -121,6 +122,14 @@ class PostgresStore(Store):
         payload = f"{self.cutover} {what} {detail}"
         await conn.execute("SELECT pg_notify($1, $2)", pgschema.channel(self.schema), payload)
 
+    async def pooled_with(self, conn: asyncpg.Connection) -> bool:
+        """Is `conn` reaching the server through a transaction pooler? Two connections of one
+        process always have two server sessions, directly or through a session pooler; a
+        transaction pooler hands an idle one's server session to the next (PgBouncer,
+        Supavisor), and then session locks and LISTEN do not hold."""
+        other = await self.link.acall(_backend)
+        return other == await _backend(conn)
+
     def generation(self, what: str) -> int:
         """How many notifications of `what` (or reconnections) were heard: a reader that saw
         this number before and sees it again has nothing new to read."""
@@ -146,6 +155,8 @@ class PostgresStore(Store):
                 self._bump(rest.split(" ", 1)[0])
 
         async def setup(conn: asyncpg.Connection) -> None:
+            if await self.pooled_with(conn):
+                raise StoreProblem(POOLED)
             await conn.add_listener(channel, heard)
 
         self._listen = Link(
@@ -165,9 +176,15 @@ class PostgresStore(Store):
         listen = self._listen
 
         async def start() -> None:
-            # Not up: it keeps retrying; reads meanwhile ask the store every time.
-            with contextlib.suppress(StoreUnavailable, StoreProblem):
+            # Not up: it keeps retrying; reads meanwhile ask the store every time. Behind a
+            # transaction pooler a LISTEN would miss notifications: never listen there.
+            try:
                 await listen.acall(nothing)
+            except StoreProblem as exc:
+                self.problem = str(exc)
+                listen.close()
+            except StoreUnavailable:
+                pass
 
         spawn(start())  # a console opening never waits for it
 
@@ -371,6 +388,18 @@ class PostgresStore(Store):
     def move_holder(self) -> str | None:
         holder = self.locks.holder("move")
         return holder[0] if holder else None
+
+
+async def _backend(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT pg_backend_pid()")
+
+
+POOLED = (
+    "the state store is reached through a transaction pooler (PgBouncer or Supavisor in "
+    "transaction mode, Supabase's port 6543): session locks and LISTEN do not hold there, "
+    "so no move lock or watcher lead could be trusted; point the store's DSN at a session "
+    "pooler (Supabase: port 5432) or straight at the server"
+)
 
 
 def _evidence_row(cutover: str, run: evidence.Run, line: bytes) -> tuple:
