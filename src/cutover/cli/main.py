@@ -307,10 +307,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 async def _check(session: Session, stage) -> CheckReport:
     looked, _ = session.state()
     wanted = queries_for(session.runbook, stage, rollback=looked.after_rollback is not None)
-    runner = session.runner(sum(session.runbook.queries[q].kind == "sql" for q in wanted))
+    from cutover.cli.waiting import Waiting, telling
+
+    runner = Waiting(session.runner(sum(session.runbook.queries[q].kind == "sql" for q in wanted)))
     try:
-        await runner.connect()
-        report, _ = await session.check(runner, stage)
+        async with telling(runner, err):  # a slow database: stderr says which query
+            await runner.connect()
+            report, _ = await session.check(runner, stage)
         return report
     finally:
         await runner.aclose()

@@ -9,7 +9,8 @@ import json
 import os
 from pathlib import Path
 
-from cutover.cli.common import OK, UsageError, out, session_for, warn
+from cutover.cli.common import OK, UsageError, err, out, session_for, warn
+from cutover.cli.waiting import Waiting, tell
 from cutover.judge.session import Session
 from cutover.runbook import loader as runbook_mod
 from cutover.runbook.problems import ProblemsFound
@@ -74,8 +75,9 @@ async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[
     from cutover.runbook import columns, textfile
     from cutover.runbook.load_queries import shown_sql_path
 
-    runner = session.runner(1)  # one query at a time: each problem in its file's order
+    runner = Waiting(session.runner(1))  # one query at a time: problems in the file's order
     lacking: list[tuple[str, str]] = []
+    telling = tell(runner, err)  # a slow database: stderr says which query it waits for
     try:
         await runner.judge_all(session.runbook.queries.values())  # the guard: one round trip
         problems = []
@@ -96,6 +98,7 @@ async def _prepare_all(session: Session, shown: Path) -> tuple[list, list[tuple[
             if prepared.columns is not None:
                 returned[query.id] = prepared.columns
     finally:
+        telling.cancel()
         await runner.aclose()
     text = textfile.read_text(session.runbook.path)
     problems += columns.missing(session.runbook, returned, shown_as=str(shown), text=text)
