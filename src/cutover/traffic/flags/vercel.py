@@ -114,6 +114,7 @@ class VercelFlag(choosing.InstantRollback):
         self.redeploy = redeploy
         self.poll_interval_s = poll_interval_s
         self.deploy_timeout_s = deploy_timeout_s
+        self._usual_build_s: float | None = None  # the last build's, from Vercel's times
         self.verify_timeout_s = verify_timeout_s
         # rollback = "redeploy" in the runbook: every rollback sets the variable and builds.
         self.instant = rollback == "instant" and redeploy
@@ -330,6 +331,10 @@ class VercelFlag(choosing.InstantRollback):
         how = f"build {built} READY" + (", promoted (production was pinned)" if promoted else "")
         return replace(state, how=how, live_at=live_at, promoted=built if promoted else None)
 
+    # While a build runs, how often its state and time so far are said (a state change is
+    # said at once).
+    progress_every_s = 10.0
+
     async def _redeploy(self, say: Progress, percent: int) -> tuple[str, float]:
         """Build production anew with what is stored and wait until READY. Returns the
         build and when (monotonic) it was READY."""
@@ -341,9 +346,12 @@ class VercelFlag(choosing.InstantRollback):
         else:
             new_id, state = await self._start_build(not_live, say)
             self._building = (percent, new_id)
-        started = time.monotonic()
+        started = told = time.monotonic()
         seen = None
         while True:
+            if state == seen and time.monotonic() - told >= self.progress_every_s:
+                told = time.monotonic()  # a long build says how long, against the usual
+                say(_building_words(new_id, state, told - started, self._usual_build_s))
             if state != seen and state is not None:
                 seen = state
                 if state == "READY":
@@ -387,6 +395,7 @@ class VercelFlag(choosing.InstantRollback):
                 retryable=False,
             )
         source_id = _id(source)
+        self._usual_build_s = _build_s(source)
         try:
             created = await self._request(
                 "POST",
@@ -487,3 +496,27 @@ def _in_flight(recent: list[dict[str, Any]], live_created: int | None) -> dict[s
         and (live_created is None or (d.get("createdAt") or 0) > live_created)
     ]
     return max(candidates, key=lambda d: d.get("createdAt") or 0, default=None)
+
+
+def _build_s(deployment: dict[str, Any]) -> float | None:
+    """How long a READY deployment took to build, from Vercel's createdAt and ready (ms).
+
+    >>> _build_s({"createdAt": 1000, "ready": 46000}), _build_s({"createdAt": 1000})
+    (45.0, None)
+    """
+    ready, created = deployment.get("ready"), deployment.get("createdAt")
+    if isinstance(ready, int | float) and isinstance(created, int | float) and ready > created:
+        return (ready - created) / 1000
+    return None
+
+
+def _building_words(deployment: str, state: Any, elapsed_s: float, usual_s: float | None) -> str:
+    """`dpl_2 BUILDING for 30 s (the last build took 45 s)`.
+
+    >>> _building_words("dpl_2", "BUILDING", 30.4, 45.0)
+    'dpl_2 BUILDING for 30 s (the last build took 45 s)'
+    >>> _building_words("dpl_2", None, 61, None)
+    'dpl_2 QUEUED for 61 s'
+    """
+    words = f"{deployment} {state or 'QUEUED'} for {elapsed_s:.0f} s"
+    return words + (f" (the last build took {usual_s:.0f} s)" if usual_s is not None else "")
