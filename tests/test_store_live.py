@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,47 @@ def test_through_a_transaction_pooler_locks_are_refused_with_the_remedy(team, po
     ana.store.follow()
     wait_for(lambda: ana.store.problem is not None, what="the pooler found")
     assert not ana.store.listening()
+
+
+def start_watch(book: Path, env: dict[str, str]) -> tuple[subprocess.Popen, list[str]]:
+    """`cutover watch` in its own process; its lines gathered as they come."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cutover.cli", "--runbook", str(book), "watch"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=book.parent,
+    )
+    lines: list[str] = []
+
+    def gather() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+
+    threading.Thread(target=gather, daemon=True).start()
+    return process, lines
+
+
+def test_one_watcher_leads_a_standby_takes_over_when_it_is_killed(team):
+    book, dsn = team
+    leader, led = start_watch(book, env_for(dsn, user="w1", CUTOVER_DATABASE_URL=dsn))
+    standby = None
+    try:
+        wait_for(lambda: any("watcher started" in line for line in led), what="the leader up")
+        standby, stood = start_watch(book, env_for(dsn, user="w2", CUTOVER_DATABASE_URL=dsn))
+        wait_for(lambda: any("standing by" in line for line in stood), what="standing by")
+        assert "w1" in "".join(stood)
+        assert not any("watcher started" in line for line in stood)  # it evaluates nothing
+        leader.send_signal(signal.SIGKILL)
+        leader.wait()
+        wait_for(lambda: any("took over the lead" in line for line in stood), timeout=30)
+        wait_for(lambda: any("watcher started" in line for line in stood), what="it leads")
+        holder = Session(loader.load(book), env_for(dsn)).store.locks.holder("watch")
+        assert holder is not None and holder[0].startswith("watch (w2)")
+    finally:
+        for process in (leader, standby):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(20)

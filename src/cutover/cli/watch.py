@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import time
 from datetime import UTC, datetime
 
 from cutover.cli.common import ERROR, OK, UsageError, err, out, session_for
 from cutover.judge.session import Session
+from cutover.record.store.base import WatchLead
 from cutover.sources import db
 from cutover.traffic import detach
 from cutover.watch.lock import WatcherRunning
@@ -35,17 +37,53 @@ def cmd_watch(args: argparse.Namespace) -> int:
     # The journal says the watcher acted, and who started it.
     session.journal.actor = watch_actor(dict(session.environ))
     lock = session.store.watch_lead(actor=session.journal.actor, host=session.journal.host)
-    try:
-        lock.acquire(datetime.now(UTC))
-    except WatcherRunning as exc:
-        err(f"cutover watch: {exc}")
-        return ERROR
     session.store.follow()  # team mode: the others' moves and sign-offs heard at once
-    with lock:
-        return asyncio.run(_watch(session, once=bool(args.once)))
+    took_over = ""
+    while True:
+        try:
+            lock.acquire(datetime.now(UTC))
+        except WatcherRunning as exc:
+            if not lock.standby or args.once:
+                err(f"cutover watch: {exc}")
+                return ERROR
+            took_over = _stand_by(lock, exc.holder)
+        with lock:
+            code = asyncio.run(_watch(session, once=bool(args.once), lock=lock, said=took_over))
+        if code != LOST:
+            return code
+        took_over = ""  # the lead was lost: stand by again, and take it back when it is free
 
 
-async def _watch(session: Session, *, once: bool) -> int:
+# `_watch` ends so when its lead ended under it (its connection to the store was lost).
+LOST = -1
+STANDBY_POLL_S = 2.0  # with the server's keepalives (~20 s), a takeover within 30 s
+
+
+def _stand_by(lock: WatchLead, holder: str) -> str:
+    """Wait until the lead is free, then take it; what to say on taking it. Ctrl-C or a
+    signal ends a standby as any process (it holds nothing, and does nothing)."""
+    out(
+        f"standing by: {holder} leads this cutover (evaluates and acts); this watcher takes "
+        "over when it stops"
+    )
+    while True:
+        time.sleep(STANDBY_POLL_S)
+        try:
+            lock.acquire(datetime.now(UTC))
+        except WatcherRunning as exc:
+            holder = exc.holder
+            continue
+        except OSError:  # the store unreachable: keep standing by
+            continue
+        return (
+            f"took over the lead from {holder}, which stopped leading (its connection to the "
+            "state store ended): this watcher evaluates and acts from now"
+        )
+
+
+async def _watch(
+    session: Session, *, once: bool, lock: WatchLead | None = None, said: str = ""
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     received: list[int] = []
@@ -72,14 +110,40 @@ async def _watch(session: Session, *, once: bool) -> int:
         else:
             watcher.abandon_rollback()
 
+    lost: list[str] = []
+
+    def started(watcher: Watcher) -> None:
+        watchers.append(watcher)
+        if said:
+            watcher.say(said, urgent=True)  # to the log and every webhook
+
+    async def keep_the_lead() -> None:
+        # Exactly one watcher acts: the moment this one's hold on the lead ends, it stops
+        # evaluating (a standby may already lead) and stands by again.
+        while lock is not None and not stop.is_set():
+            await asyncio.sleep(1.0)
+            if lock.check() == "lost":
+                lost.append("lost")
+                if watchers:
+                    watchers[0].say(
+                        "lost the lead (the connection to the state store ended): this "
+                        "watcher stops evaluating and stands by",
+                        urgent=True,
+                    )
+                stop.set()
+
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     for signum in handled:
         loop.add_signal_handler(signum, on_signal, signum)
+    guard = asyncio.ensure_future(keep_the_lead())
     try:
-        await serve(session, out=out, stop=stop, once=once, on_watcher=watchers.append)
+        await serve(session, out=out, stop=stop, once=once, on_watcher=started)
     finally:
+        guard.cancel()
         for signum in handled:
             loop.remove_signal_handler(signum)
+    if lost and not received:
+        return LOST
     if once and watchers and watchers[0].db_down_since is not None:
         return ERROR  # cron's mail: nothing could be evaluated this time
     return OK

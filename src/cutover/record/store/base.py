@@ -72,8 +72,8 @@ class WatchLead(Protocol):
         """Take it or raise WatcherRunning (naming the holder)."""
 
     def check(self) -> str:
-        """ "leading", "standby" (another holds it now) or "unconfirmed" (the store cannot
-        be reached: the last holder goes on, since a rollback must not wait for a vote)."""
+        """ "leading", "standby" (not taken) or "lost" (taken, and its hold has ended:
+        another watcher may lead now, so this one must stop acting)."""
 
     def release(self) -> None: ...
 

@@ -28,7 +28,8 @@ class Locks:
     def __init__(self, store: PostgresStore):
         self.store = store
         self._link: Link | None = None
-        self._held: set[str] = set()
+        # Each lock held, with the connection it is held on: a new connection holds none.
+        self._held: dict[str, Any] = {}
         self._guard = threading.Lock()
 
     def _key(self, name: str) -> int:
@@ -46,6 +47,7 @@ class Locks:
                     setup=self.store._ready_schema,
                     retry=False,
                     keepalive=True,
+                    ping=True,  # a holder whose network died silently finds out it lost them
                 )
             return self._link
 
@@ -97,7 +99,7 @@ class Locks:
 
             raise StoreProblem(POOLED) from None
         if taken:
-            self._held.add(name)
+            self._held[name] = self.link().conn
             return None
         holder = self.holder(name)
         return holder[0] if holder else "another process (it has not said who yet)"
@@ -132,7 +134,9 @@ class Locks:
     def release(self, name: str) -> None:
         if name not in self._held:
             return
-        self._held.discard(name)
+        conn = self._held.pop(name)
+        if not self._on(conn):
+            return  # its connection is gone, and the lock with it
         store, key = self.store, self._key(name)
         t = store.schema
 
@@ -156,10 +160,13 @@ class Locks:
             with self._guard:
                 self._link = None
 
-    def held_still(self) -> bool:
-        """Is the lock connection up (so every lock taken on it is still held)?"""
+    def held(self, name: str) -> bool:
+        """Is `name` still held: taken on the connection that is still up?"""
+        return name in self._held and self._on(self._held[name])
+
+    def _on(self, conn: Any) -> bool:
         link = self._link
-        return link is not None and link.conn is not None and not link.conn.is_closed()
+        return link is not None and conn is not None and link.conn is conn and not conn.is_closed()
 
     def close(self) -> None:
         if self._link is not None:
@@ -189,9 +196,10 @@ def take_move_lock(store: PostgresStore, what: str, *, actor: str, host: str) ->
 
 
 class WatchLead:
-    """One watcher per cutover, on any host: the advisory lock "watch"."""
+    """One watcher per cutover evaluates and acts, on any host: the holder of the advisory
+    lock "watch". Any number of others stand by and take it when it is freed."""
 
-    standby = False
+    standby = True
 
     def __init__(self, store: PostgresStore, *, actor: str, host: str):
         self.store, self.actor, self.host = store, actor, host
@@ -204,9 +212,11 @@ class WatchLead:
         self._held = True
 
     def check(self) -> str:
+        """ "leading"; "lost" (its connection ended: Postgres freed the lock, and a standby
+        may hold it now); "standby" (never taken)."""
         if not self._held:
             return "standby"
-        return "leading" if self.store.locks.held_still() else "unconfirmed"
+        return "leading" if self.store.locks.held("watch") else "lost"
 
     def release(self) -> None:
         if self._held:
