@@ -54,6 +54,8 @@ def trended(tmp_path: Path, **kw):
 
 async def show_trends(pilot) -> None:
     await pilot.pause(0.3)
+    pilot.app.refresh_trends()  # the first read of the evidence, on a thread
+    await until(pilot, pilot.app.trends_ready)
     pilot.app.refresh_trends()
     await pilot.pause(0.2)
 

@@ -91,9 +91,30 @@ class TrendsMixin:
             self._trend_readings = readings
         return readings
 
+    def trends_ready(self) -> bool:
+        """Whether the evidence has been read once. That first read (a week of it takes
+        most of a second) runs on a thread, never on the console's loop; each read after it
+        takes only what was appended, on the loop."""
+        if getattr(self, "_trends_read", False):
+            return True
+        if not getattr(self, "_trends_reading", False):
+            self._trends_reading = True
+            self.run_worker(  # type: ignore[attr-defined]
+                self._first_read, thread=True, group="trends", exit_on_error=False
+            )
+        return False
+
+    def _first_read(self) -> None:
+        self.trend_readings().read()
+        self.call_from_thread(self._first_read_done)  # type: ignore[attr-defined]
+
+    def _first_read_done(self) -> None:
+        self._trends_read = True
+        self.refresh_trends()
+
     def refresh_trends(self) -> None:
         """Redraw every panel's trends from the evidence as it stands (new lines read)."""
-        if not getattr(self, "_laid_out", lambda: False)():
+        if not getattr(self, "_laid_out", lambda: False)() or not self.trends_ready():
             return
         readings = self.trend_readings()
         readings.read()
@@ -165,6 +186,9 @@ class TrendsMixin:
         panel = self.focused_panel()  # type: ignore[attr-defined]
         if panel is None:
             self.say("focus a panel first (tab), then h shows its history", "warning")  # type: ignore[attr-defined]
+            return
+        if not self.trends_ready():
+            self.say("reading the evidence for the first time: h again in a moment")  # type: ignore[attr-defined]
             return
         self.trend_readings().read()
         query_id = panel.query_def.id
