@@ -88,7 +88,13 @@ def test_the_move_lock_names_its_holder_and_dies_with_it(team):
             pass
         assert busy.value.what == "advance to 10 %" and "carl" in busy.value.holder
         status = cli(book, env_for(dsn, user="bo"), "status")
-        assert "carl" in status.stdout, status.output
+        assert "MOVING    carl" in status.stdout, status.output
+        # Two advances at once: the second is refused, naming the one moving.
+        assert cli(book, env_for(dsn, user="bo"), "signoff", "looked").code == 0
+        second = cli(book, env_for(dsn, user="bo"), "advance", "--confirm", "10")
+        assert second.code == 1 and "carl" in second.stderr, second.output
+        assert "'advance to 10 %'" in second.stderr
+        assert (book.parent / "flag").read_text().strip() == "0"
         mover.send_signal(signal.SIGKILL)
         mover.wait()
         # Postgres frees a session lock with its connection: nobody has to clear anything.

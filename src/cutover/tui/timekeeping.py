@@ -59,12 +59,24 @@ class TimeMixin:
         once, not at its next second. The store calls from its own thread, so this only
         schedules; the files store never calls (the poll alone reads the file)."""
         loop = asyncio.get_running_loop()
+        self._store_stale: str | None = None
 
         def woken() -> None:
             with contextlib.suppress(RuntimeError):  # the console is closing
-                loop.call_soon_threadsafe(self.poll_journal)
+                loop.call_soon_threadsafe(self._store_news)
 
         self.session.store.on_change(woken)
+
+    def _store_news(self) -> None:
+        """What another host wrote, read now; and the store lost or back, said once each
+        (the journal's warnings then carry the stale mark until it is back)."""
+        self.poll_journal()
+        stale = self.session.store.stale
+        if stale is not None and self._store_stale is None:
+            self.say(stale, "error")
+        elif stale is None and self._store_stale is not None:
+            self.say("the state store is back: the record on screen is current again")
+        self._store_stale = stale
 
     # -- evidence -----------------------------------------------------------------------------
 
