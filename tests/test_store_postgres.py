@@ -224,3 +224,26 @@ def test_a_journal_that_does_not_verify_is_not_imported(tmp_path, empty_dsn):
     refused = cli(book, env, "store", "import", "--from", str(source))
     assert refused.code == 2 and "does not verify" in refused.stderr, refused.output
     assert sql(empty_dsn, "SELECT count(*) FROM cutover.events")[0][0] == 0
+
+
+def test_the_store_dsn_never_reaches_the_record_or_the_screen(tmp_path, empty_dsn):
+    from store_world import CutProxy
+
+    book = write_book(tmp_path)
+    assert cli(book, env_for(empty_dsn), "store", "init").code == 0
+    proxy = CutProxy(empty_dsn)
+    try:
+        secret = proxy.dsn("hunter2-pw")
+        env = env_for(secret)
+        signed = cli(book, env, "signoff", "looked", "--note", f"pasted by mistake: {secret}")
+        assert signed.code == 0, signed.output
+        (line,) = [r[0] for r in sql(empty_dsn, "SELECT line FROM cutover.events")]
+        assert "hunter2-pw" not in line and secret not in line
+        shown = cli(book, env, "journal")
+        assert "hunter2-pw" not in shown.output
+        proxy.cut()
+        down = cli(book, env, "journal", "--verify")
+        assert down.code == 2 and "cannot be reached" in down.stderr, down.output
+        assert "hunter2-pw" not in down.output and secret not in down.output
+    finally:
+        proxy.cut()

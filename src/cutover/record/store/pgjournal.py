@@ -10,7 +10,6 @@ every other action is refused."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -263,7 +262,3 @@ def _with_problem(view: View, problem: ChainProblem) -> View:
         view.lines,
         view.line_of,
     )
-
-
-def monotonic_age(since: float) -> float:
-    return time.monotonic() - since
