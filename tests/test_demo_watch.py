@@ -56,16 +56,17 @@ def test_the_demo_copy_scales_every_duration_of_time(tmp_path: Path) -> None:
 
     stage = copy.stage("canary")
     assert stage.hold_s == 24
-    # 2 h scales to 2 s, but its gates read queries refreshed every 30 s and 1 min: a gap
-    # shorter than two of those would restart the hold between its own evaluations.
-    assert stage.max_gap_s == 120
+    # 2 h scales to 2 s, but its gates read queries refreshed every 30 s and 1 min, capped
+    # at 15 s in the demo: a gap shorter than two of those would restart the hold between
+    # its own evaluations.
+    assert stage.max_gap_s == 30
     assert stage.checkpoint_s == 60  # 12 s, raised to the runbook's floor of 1 min
     assert stage.steps[0].after_s == 168
     triggers = {t.id: t for t in copy.triggers}
     assert triggers["success_below_95"].for_s == 6
     assert triggers["slow"].respond_within_s == 5  # 1 s, raised to the demo's floor
     # A stage that sets no max_gap gets the default's scaled form, with the same floor.
-    assert copy.stage("ramp").max_gap_s == 120
+    assert copy.stage("ramp").max_gap_s == 30
     # Every stage's hold can be met by the watcher's own evaluations.
     for s in copy.stages:
         slowest = max((copy.queries[g.check.query].refresh_s for g in s.gates), default=30)

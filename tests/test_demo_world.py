@@ -347,7 +347,7 @@ def test_the_demo_runbook_copy_loads_with_holds_scaled(tmp_path: Path) -> None:
     copy = load(write_demo_runbook(RUNBOOK, demo_dir))
     original = load(RUNBOOK)
 
-    assert copy.title == original.title + " — DEMO (holds ÷3600)"
+    assert copy.title == original.title + " — DEMO (time ÷3600)"
     assert copy.journal_path == (demo_dir / "journal.jsonl").resolve()
     assert copy.journal_path != original.journal_path
     for demo_stage, stage in zip(copy.stages, original.stages, strict=True):

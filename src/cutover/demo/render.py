@@ -47,10 +47,14 @@ class FakeRender:
         service_id: str = "srv-demo-rlm",
         logs: LogSource | None = None,
         instances: int = 1,
+        clock: float | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.api_key = api_key
+        # The demo's clock (demo/clock.py): a log line a second old reads as an hour old, so
+        # "the last hour" of logs passes as the database's windows and the holds do.
+        self.clock = clock
         self.owner_id = owner_id
         self.service_id = service_id
         self.logs = logs or (lambda: ())
@@ -169,10 +173,11 @@ class FakeRender:
         if not 1 <= limit <= MAX_LOG_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LOG_LIMIT}")
         texts = query.get("text", [])
+        scale = self.clock or 1.0
         lines = [
-            (at, message)
+            (now - (now - at) * scale, message)
             for at, message in self.logs()
-            if start <= at <= end and all(t in message for t in texts)
+            if start <= now - (now - at) * scale <= end and all(t in message for t in texts)
         ]
         lines.sort(reverse=_one(query, "direction") != "forward")
         page, more = lines[:limit], len(lines) > limit

@@ -2,7 +2,9 @@
 time (holds, max_gap, checkpoints, a trigger's `for`, `respond_within` and `escalate.after`,
 a step's `after`, a trend's window) scaled from hours to seconds and its own journal,
 evidence and snapshots, so a walk-through takes minutes and never touches the real
-runbook's."""
+runbook's. The queries' own windows are not rewritten: the demo's data runs on the same
+clock (demo/clock.py), so the SQL stays the shipped SQL; only how often each query runs
+is capped, since a 5-minute refresh would sample its hour-long window once every 300 h."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 
 import tomli_w
 
+from cutover.demo import clock as clock_mod
 from cutover.record import journal as journal_mod
 from cutover.record.evidence import evidence_path
 from cutover.record.snapshots import snapshots_dir
@@ -25,7 +28,11 @@ MIN_CHECKPOINT_S = 60  # the runbook's own floor for `checkpoint`
 MIN_TREND_S = 600  # the runbook's own floor for a trend's `over`
 DEFAULT_MAX_GAP = "1h"
 DEFAULT_REFRESH_S = 30.0
-TITLE_SUFFIX = " — DEMO (holds ÷3600)"
+TITLE_SUFFIX = " — DEMO (time ÷3600)"  # holds and data alike: an hour is a second
+# How often a query runs at most in the demo: its data ages an hour a second, so a query's
+# shortest window (the last hour) is a second of it; a real 1–5 min refresh would see the
+# world only every 60–300 of its hours.
+MAX_REFRESH = "15s"
 MARKER = "# Written by `cutover demo` from "
 JOURNAL_NAME = "journal.jsonl"
 RUNBOOK_NAME = "runbook.toml"
@@ -111,8 +118,34 @@ def _scale_where_set(table: dict[str, Any], key: str, floor_s: float = MIN_HOLD_
             table[key] = scale_duration(table[key], floor_s)
 
 
-def demo_runbook(data: dict[str, Any], source: Path, demo_dir: Path) -> dict[str, Any]:
-    """The demo version of a parsed runbook (a new dict; `data` is left alone)."""
+def _read_on_the_clock(query: dict[str, Any], demo_dir: Path, written: dict[Path, Path]) -> None:
+    """Point a query that takes a real instant ($1::timestamptz) at a copy of its file that
+    reads it on the demo's clock (demo/clock.py); every other query keeps the original."""
+    original = Path(query["file"])
+    try:
+        text = original.read_text(encoding="utf-8")
+    except OSError:
+        return  # the loader says what is wrong with it
+    if clock_mod.PARAM not in text:
+        return
+    if original not in written:
+        target = demo_dir / "queries" / original.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(
+            f"-- Written by `cutover demo` from {original}: the instant it takes ($1) is read\n"
+            "-- on the demo's clock, as its data is. Edit the original, not this file.\n\n"
+            + clock_mod.on_the_clock(text),
+            "utf-8",
+        )
+        written[original] = target
+    query["file"] = str(written[original])
+
+
+def demo_runbook(
+    data: dict[str, Any], source: Path, demo_dir: Path, clock: float | None = None
+) -> dict[str, Any]:
+    """The demo version of a parsed runbook (a new dict; `data` is left alone). With
+    `clock`, the world's data runs on the demo's clock, and so do the instants queries take."""
     copy: dict[str, Any] = tomllib.loads(tomli_w.dumps(data))  # a deep copy of plain TOML data
     folder = source.resolve().parent
     copy["title"] = str(copy.get("title", source.stem)) + TITLE_SUFFIX
@@ -128,6 +161,13 @@ def demo_runbook(data: dict[str, Any], source: Path, demo_dir: Path) -> dict[str
         # A demo must never move a real flag file: give it one of its own.
         flag["path"] = str((demo_dir / "flag-percent").resolve())
     queries = copy.get("queries", {}) if isinstance(copy.get("queries"), dict) else {}
+    written: dict[Path, Path] = {}
+    for query in queries.values():
+        derived = not isinstance(query, dict) or query.get("kind") == "derived"
+        if not derived and _refresh_s(query) > parse_duration(MAX_REFRESH):
+            query["refresh"] = MAX_REFRESH
+        if clock and not derived and isinstance(query.get("file"), str):
+            _read_on_the_clock(query, demo_dir, written)
     gatesets = copy.get("gatesets", {}) if isinstance(copy.get("gatesets"), dict) else {}
     for stage in copy.get("stages", []):
         if not isinstance(stage, dict):
@@ -155,7 +195,9 @@ def demo_runbook(data: dict[str, Any], source: Path, demo_dir: Path) -> dict[str
     return copy
 
 
-def write_demo_runbook(source: Path | str, demo_dir: Path | str, *, keep: bool = False) -> Path:
+def write_demo_runbook(
+    source: Path | str, demo_dir: Path | str, *, keep: bool = False, clock: float | None = None
+) -> Path:
     """Write `<demo_dir>/runbook.toml` from `source` and return its path. Unless `keep`, the
     demo journal starts empty (its action lock file stays: it is never deleted by design)."""
     source, demo_dir = Path(source), Path(demo_dir)
@@ -172,7 +214,8 @@ def write_demo_runbook(source: Path | str, demo_dir: Path | str, *, keep: bool =
         f"{MARKER}{source.resolve()}.\n"
         "# Regenerated on every start: edit the original, not this file.\n\n"
     )
-    target.write_text(header + tomli_w.dumps(demo_runbook(data, source, demo_dir)), "utf-8")
+    copy = demo_runbook(data, source, demo_dir, clock)
+    target.write_text(header + tomli_w.dumps(copy), "utf-8")
     if not keep:
         journal = demo_dir / JOURNAL_NAME
         journal_mod.remove(journal)  # with its head record

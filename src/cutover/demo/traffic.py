@@ -21,6 +21,8 @@ from typing import Any
 
 import asyncpg
 
+from cutover.demo import clock as clock_mod
+
 log = logging.getLogger(__name__)
 
 # Messages v1 has produced for weeks; the numbers vary, the masked pattern does not, so the
@@ -36,6 +38,7 @@ V1_FAILURE_RATE = 0.01  # ~99 % success, the baseline every gate is measured aga
 STUCK_AFTER = timedelta(hours=2, minutes=1)  # the queries call an import stuck after 2 h
 TICK_S = 0.25  # how often arrivals and finishes are written, as one transaction
 MAX_BACKLOG = 50_000  # rows held while the database is down; beyond that the oldest go
+PRUNE_EVERY_S = 5.0  # on the demo's clock: how often rows no window reads any more go
 
 COLUMNS = (
     "user_id",
@@ -48,14 +51,14 @@ COLUMNS = (
 Row = tuple[uuid.UUID, str, datetime, datetime | None, str | None, str]
 
 _INSERT = """
-INSERT INTO user_profiles (user_id, full_pass_status, full_pass_started_at,
+INSERT INTO {table} (user_id, full_pass_status, full_pass_started_at,
                            full_pass_completed_at, full_pass_error, pipeline_version)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[],
                      $5::text[], $6::text[])
 ON CONFLICT (user_id) DO NOTHING
 """
 _UPDATE = """
-UPDATE user_profiles AS p
+UPDATE {table} AS p
    SET full_pass_status = u.status, full_pass_started_at = u.started_at,
        full_pass_completed_at = u.completed_at, full_pass_error = u.error
   FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[])
@@ -68,13 +71,17 @@ UPDATE user_profiles AS p
 class Knobs:
     """What a presenter can turn while the demo runs (POST /knobs on the control server)."""
 
-    rate: float = 30.0  # imports per minute, all pipelines
+    # Imports per minute of real time, all pipelines. On the demo's clock (an hour a second)
+    # 6000 a minute is 100 an hour of the world's time, 2,400 in a 24 h window: enough for
+    # the runbook's statistics to decide a gate within its first evaluations.
+    rate: float = 30.0
     v2_failure_rate: float = 0.005  # share of v2 imports that fail
     v2_stuck_rate: float = 0.0  # share of v2 imports that never finish
     v2_slow_rate: float = 0.0  # share of v2 imports that take 35–60 min
     # v2 failures above v1's own rate say this, a pattern v1 never had: the new-error gate
     v2_error: str = NEW_V2_ERROR
-    # Simulated minutes per real minute while an import is in flight (see Traffic)
+    # Simulated minutes per real minute while an import is in flight (see Traffic); with the
+    # demo's clock on, the clock's scale, fixed for the world's life
     time_scale: float = 60.0
 
     def evolve(self, **changes: Any) -> Knobs:
@@ -160,6 +167,7 @@ class InFlight:
     version: str
     duration: timedelta
     stuck: bool = False
+    started: datetime | None = None  # on the demo's clock: when it started, as written
 
 
 def backfill(
@@ -210,6 +218,13 @@ class Traffic:
     finishes), and no new v2 import after a rollback: back-dating only ever moves a start
     earlier, never past a flag change. A stuck import is re-stamped as started 2 h 1 min ago
     once that much compressed time has passed, so the stuck gate and burst trigger see it.
+
+    With `clock` (the demo's: 3600, see demo/clock.py) the whole world runs on one clock,
+    not only the imports in flight: rows are written on a compressed axis and read through
+    a view that ages them `clock` times as fast, so 24 h windows pass in 24 s as holds do.
+    In-flight time is then compressed by `clock` too (the time_scale knob is fixed to it),
+    the past is written at `rate / clock` imports per minute of the world's time (so it
+    looks like the present), and nothing is back-dated: a row's times are exact.
     """
 
     def __init__(
@@ -219,10 +234,16 @@ class Traffic:
         knobs: Knobs | None = None,
         *,
         seed: int | None = None,
+        clock: float | None = None,
     ):
         self.dsn = dsn
         self._live_percent = live_percent
+        self.clock = clock
         self._knobs = knobs or Knobs()
+        if clock is not None:
+            self._knobs = self._knobs.evolve(time_scale=clock)
+        table = f"{clock_mod.SCHEMA}.{clock_mod.TABLE}" if clock else "user_profiles"
+        self._insert_sql, self._update_sql = (q.format(table=table) for q in (_INSERT, _UPDATE))
         self._knobs_lock = threading.Lock()
         self._rng = random.Random(seed)
         self._due: list[tuple[float, int, InFlight]] = []
@@ -246,6 +267,11 @@ class Traffic:
 
     def set_knobs(self, **changes: Any) -> Knobs:
         """Change knobs at once (all or none); returns the new set."""
+        if self.clock is not None and "time_scale" in changes:
+            raise ValueError(
+                f"time_scale is the demo's clock here (×{self.clock:g}, set when the world "
+                "starts): the data's windows and the holds run on it together"
+            )
         with self._knobs_lock:
             self._knobs = self._knobs.evolve(**changes)
             return self._knobs
@@ -293,6 +319,8 @@ class Traffic:
         self._stopping = asyncio.Event()
         conn = await asyncpg.connect(self.dsn)
         try:
+            if self.clock is not None:
+                await clock_mod.install(conn, self.clock)
             await self._backfill(conn)
         except BaseException:
             await conn.close()
@@ -301,15 +329,27 @@ class Traffic:
         await self._live(conn)
 
     async def _backfill(self, conn: asyncpg.Connection) -> None:
-        done, processing = backfill(datetime.now(UTC), self.knobs.rate, self._rng)
+        now, clock = datetime.now(UTC), self.clock
+        # On the demo's clock the past is written as the present will be: rate/clock per
+        # minute of the world's time, each time `clock` times closer to now.
+        rate = self.knobs.rate / clock if clock else self.knobs.rate
+        done, processing = backfill(now, rate, self._rng)
+        if clock:
+            done = [_on_axis(row, now, clock) for row in done]
+            processing = [(_on_axis(row, now, clock), d) for row, d in processing]
         records = done + [row for row, _ in processing]
-        await conn.copy_records_to_table("user_profiles", records=records, columns=COLUMNS)
+        schema = clock_mod.SCHEMA if clock else None
+        await conn.copy_records_to_table(
+            "user_profiles", records=records, columns=COLUMNS, schema_name=schema
+        )
         self.rows_written += len(records)
-        now, mono, scale = datetime.now(UTC), time.monotonic(), self.knobs.time_scale
+        mono, scale = time.monotonic(), self.knobs.time_scale
         for (user_id, _, started, *_), duration in processing:
-            remaining = max(timedelta(0), started + duration - now)
-            due = mono + remaining.total_seconds() / scale
-            self._schedule(due, InFlight(user_id, "v1", duration))
+            # On the axis a start is already `scale` times nearer: its remaining time is too.
+            left = started + (duration / scale if clock else duration) - now
+            remaining = max(timedelta(0), left if clock else left / scale)
+            due = mono + remaining.total_seconds()
+            self._schedule(due, InFlight(user_id, "v1", duration, started=started))
         log.info("backfilled %d imports", len(records))
 
     # -- live -------------------------------------------------------------------------------
@@ -318,6 +358,7 @@ class Traffic:
         assert self._stopping is not None
         next_arrival, drawn_for = time.monotonic(), -1.0
         failures = 0
+        next_prune = time.monotonic() + PRUNE_EVERY_S
         while not self._stopping.is_set():
             knobs = self.knobs
             mono, now = time.monotonic(), datetime.now(UTC)
@@ -336,6 +377,9 @@ class Traffic:
                     if failures:
                         log.warning("traffic: database back, writing %d held rows", self._backlog())
                 await self._flush(conn)
+                if self.clock is not None and time.monotonic() >= next_prune:
+                    await clock_mod.prune(conn, self.clock)
+                    next_prune = time.monotonic() + PRUNE_EVERY_S
                 failures = 0
                 self.last_error = None
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -386,11 +430,19 @@ class Traffic:
         self._inserts.append((user_id, "processing", started, None, None, version))
         self._schedule(
             arrived + duration.total_seconds() / knobs.time_scale,
-            InFlight(user_id, version, duration, stuck),
+            InFlight(user_id, version, duration, stuck, started if self.clock else None),
         )
 
     def _finish(self, item: InFlight, now: datetime, knobs: Knobs) -> None:
-        started = now - item.duration
+        if self.clock is not None and item.started is not None:
+            # Exact on the axis: finished `duration / clock` after it started, whatever the
+            # tick (a quarter second late would read as 15 minutes slower).
+            started = item.started
+            now = started + item.duration / self.clock
+            if item.stuck:  # stays processing and ages by the clock into "stuck"
+                return
+        else:
+            started = now - item.duration
         if item.stuck:  # stays processing, now old enough to count as stuck
             self._updates.append((item.user_id, "processing", started, None, None))
             return
@@ -415,9 +467,9 @@ class Traffic:
         inserts, updates = self._inserts, self._updates
         async with conn.transaction():
             if inserts:
-                await conn.execute(_INSERT, *map(list, zip(*inserts, strict=True)))
+                await conn.execute(self._insert_sql, *map(list, zip(*inserts, strict=True)))
             if updates:
-                await conn.execute(_UPDATE, *map(list, zip(*updates, strict=True)))
+                await conn.execute(self._update_sql, *map(list, zip(*updates, strict=True)))
         # Only once committed: a failed flush keeps both lists for the retry.
         self._inserts, self._updates = [], []
         self.rows_written += len(inserts)
@@ -432,6 +484,13 @@ class Traffic:
             del self._inserts[: len(self._inserts) - MAX_BACKLOG]
         if len(self._updates) > MAX_BACKLOG:
             del self._updates[: len(self._updates) - MAX_BACKLOG]
+
+
+def _on_axis(row: Row, now: datetime, clock: float) -> Row:
+    """A row of the world's past, written where the demo's clock reads it back."""
+    user_id, status, started, completed, error, version = row
+    done = None if completed is None else clock_mod.to_axis(completed, now, clock)
+    return (user_id, status, clock_mod.to_axis(started, now, clock), done, error, version)
 
 
 def _format_error(template: str, rng: random.Random) -> str:

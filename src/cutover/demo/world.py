@@ -22,6 +22,7 @@ from typing import Any
 
 from cutover.base.private import open_private, private_dir
 from cutover.base.redact import Redactor, for_runbook
+from cutover.demo import clock as clock_mod
 from cutover.demo.control import ControlServer
 from cutover.demo.database import DemoDatabase, pgdata_for
 from cutover.demo.render import FakeRender
@@ -35,6 +36,9 @@ from cutover.runbook.model import Flag, Runbook
 from cutover.runbook.problems import ProblemsFound
 from cutover.traffic.flags import parse_percent
 
+# `cutover demo`'s rate: on its clock (an hour a second), 100 imports an hour of the world's
+# time, enough for the canary's statistics in its first minute (README: the demo's walk).
+DEMO_RATE = 6000.0
 ENV_FILE = "demo.env"  # beside the demo dir: .cutover/demo.env by default
 WATCH_LOG = "watch.log"  # in the demo dir: what the demo's watcher said
 CONTROL_URL_ENV = "CUTOVER_DEMO_CONTROL_URL"
@@ -65,6 +69,7 @@ class World:
         keep: bool = False,
         knobs: Knobs | None = None,
         seed: int | None = None,
+        clock: float | None = None,
     ):
         self.dir = Path(dir).resolve()
         self.source = Path(runbook).resolve()
@@ -73,6 +78,9 @@ class World:
         self.hobby = hobby  # the loopback Vercel follows the Hobby plan's rollback rule
         self.knobs = (knobs or Knobs()).evolve(rate=rate)
         self.seed = seed
+        # The data's clock (demo/clock.py): `cutover demo` runs it as fast as the holds;
+        # None keeps the data on real time (in-flight imports still compressed by the knob).
+        self.clock = clock
         self.env_file = self.dir.parent / ENV_FILE
         self.runbook_path = self.dir / "runbook.toml"
         self.book: Runbook | None = None  # the demo copy, loaded once at start
@@ -100,7 +108,9 @@ class World:
         return self
 
     def _start(self) -> None:
-        self.runbook_path = write_demo_runbook(self.source, self.dir, keep=self.keep)
+        self.runbook_path = write_demo_runbook(
+            self.source, self.dir, keep=self.keep, clock=self.clock
+        )
         self.book = runbook_mod.load(self.runbook_path)  # ProblemsFound: the caller shows them
         flag = self.book.flag
         dsn = self.database.start()
@@ -114,8 +124,12 @@ class World:
             hobby=self.hobby,
         ).start()
         self.rlm = RLMServer().start()
-        self.render = FakeRender(api_key=secrets.token_urlsafe(24), logs=self.rlm.log_lines).start()
-        self.traffic = Traffic(dsn, self._live_percent(flag), self.knobs, seed=self.seed).start()
+        self.render = FakeRender(
+            api_key=secrets.token_urlsafe(24), logs=self.rlm.log_lines, clock=self.clock
+        ).start()
+        self.traffic = Traffic(
+            dsn, self._live_percent(flag), self.knobs, seed=self.seed, clock=self.clock
+        ).start()
         self.control = ControlServer(
             self.traffic,
             outage=self.database.restart,
@@ -366,10 +380,11 @@ def run(args: argparse.Namespace) -> int:
     world = World(
         demo_dir,
         runbook=source,
-        rate=getattr(args, "rate", 30.0),
+        rate=getattr(args, "rate", DEMO_RATE),
         build_seconds=getattr(args, "build_seconds", 5.0),
         hobby=bool(getattr(args, "hobby", False)),
         keep=bool(getattr(args, "keep", False)),
+        clock=clock_mod.DEFAULT_SCALE,
     )
     with _stop_on_signals(world):
         try:
