@@ -67,6 +67,8 @@ def test_without_a_store_table_the_record_is_files_beside_the_journal(tmp_path):
     assert not session.store.take_snapshot("ten", 1, "exit", results, at)  # first one wins
     assert session.store.snapshot_labels("ten", 1) == {"exit"}
     assert session.store.baseline("ten") is not None
+    assert session.store.read_snapshot("ten", 1, "exit").results["q"].rows == ((1,),)
+    assert session.store.read_snapshot("ten", 1, "entry") is None
     # Where the files store keeps them, as before the store existed.
     folder = tmp_path / ".cutover"
     assert (folder / "journal.jsonl").is_file() and (folder / "journal.seen.json").is_file()

@@ -133,6 +133,8 @@ def test_evidence_snapshots_and_seen_markers_live_in_the_store(tmp_path, empty_d
     assert bo.store.snapshot_labels("canary", 1) == {snapshots.EXIT}
     base = bo.store.baseline("canary")
     assert base is not None and base.results["ok"].rows == ((1,),)
+    assert bo.store.read_snapshot("canary", 1, snapshots.EXIT).results == base.results
+    assert bo.store.read_snapshot("canary", 1, snapshots.ENTRY) is None
 
     ana.store.mark_seen("ana", T0)
     assert bo.store.last_seen("ana") == T0 and bo.store.last_seen("bo") is None

@@ -137,6 +137,10 @@ class Store(ABC):
     def snapshot_labels(self, stage: str, visit: int) -> set[str]: ...
 
     @abstractmethod
+    def read_snapshot(self, stage: str, visit: int, label: str) -> Snapshot | None:
+        """One snapshot whole (None when it was never taken; `damaged` when unreadable)."""
+
+    @abstractmethod
     def baseline(self, stage: str) -> Snapshot | None:
         """The latest exit snapshot of `stage`: cheap to ask every second."""
 

@@ -83,6 +83,17 @@ class FilesStore(Store):
     def snapshot_labels(self, stage: str, visit: int) -> set[str]:
         return snapshots.taken(self.snapshots_dir, stage, visit)
 
+    def read_snapshot(self, stage: str, visit: int, label: str) -> snapshots.Snapshot | None:
+        path = self.snapshots_dir / f"{stage}.{visit}.{label}.json"
+        try:
+            return snapshots.load(path)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return snapshots.Snapshot(
+                stage, visit, label, None, {}, damaged=f"{path.name} is unreadable"
+            )
+
     def baseline(self, stage: str) -> snapshots.Snapshot | None:
         """Cheap to ask as often as the console judges: a snapshot file is written once and
         never changed, so one is read again only when the files of its stage change."""

@@ -315,6 +315,29 @@ class PostgresStore(Store):
 
         return {r[0] for r in self.link.call(fetch)}
 
+    def read_snapshot(self, stage: str, visit: int, label: str) -> snapshots.Snapshot | None:
+        t = self.schema
+
+        async def fetch(conn: asyncpg.Connection) -> str | None:
+            return await conn.fetchval(
+                f"SELECT body FROM {t}.snapshots WHERE cutover = $1 AND stage = $2 "
+                "AND visit = $3 AND label = $4",
+                self.cutover,
+                stage,
+                visit,
+                label,
+            )
+
+        body = self.link.call(fetch)
+        if body is None:
+            return None
+        try:
+            return snapshots.decode(body.encode("utf-8"))
+        except (ValueError, KeyError, TypeError, IndexError):
+            return snapshots.Snapshot(
+                stage, visit, label, None, {}, damaged="its row is unreadable"
+            )
+
     def baseline(self, stage: str) -> snapshots.Snapshot | None:
         """Read again only after a snapshot was notified (or every time, not listening);
         the store unreachable, the last one read stands (a snapshot never changes)."""
