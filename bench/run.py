@@ -7,10 +7,12 @@ Parts (each also runs alone): check_psql.py (check vs psql -f on 1,000,000 rows)
 console.py (first paint, y → PATCH, keys and stalls, bytes, RSS soak; in tmux), rollback.py
 (time to effect: y → production serving 0 % by instant rollback with 45 s builds, and the
 fallback by build against today's), journal.py, journal_verify.py, panel.py,
-console_evidence.py, report.py (cutover report on a week of evidence).
+console_evidence.py, report.py (cutover report on a week of evidence), store.py (team
+mode: opening a 50,000-event cutover on Postgres against files, and another host's append
+seen here by its NOTIFY).
 
 Run: .venv/bin/python bench/run.py   [ROUNDS=5] [KEYS_S=30] [SOAK_S=900] [BENCH_ROWS=1000000]
-     [BENCH_PGDATA=dir: keep the database between runs] [ONLY=check,console,micro]
+     [BENCH_PGDATA=dir: keep the database between runs] [ONLY=check,console,micro,store]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import journal_verify
 import panel
 import report
 import rollback
+import store
 from fixtures import BigDatabase, Row, compile_bytecode, print_table, say, scratch
 
 
@@ -38,7 +41,12 @@ def main() -> None:
     rounds = int(os.environ.get("ROUNDS", "5"))
     keys_s = float(os.environ.get("KEYS_S", "30"))
     soak_s = float(os.environ.get("SOAK_S", "900"))
-    only = set(filter(None, os.environ.get("ONLY", "").split(","))) or {"check", "console", "micro"}
+    only = set(filter(None, os.environ.get("ONLY", "").split(","))) or {
+        "check",
+        "console",
+        "micro",
+        "store",
+    }
     started = time.monotonic()
     rows: list[Row] = []
     compile_bytecode()
@@ -75,6 +83,9 @@ def main() -> None:
         rows += console_evidence.table_rows(rounds)
         say("cutover report on a week of evidence…")
         rows += report.table_rows(rounds)
+    if "store" in only:
+        say("team mode: the record on Postgres against files…")
+        rows += store.table_rows(min(rounds, 3))
     minutes = (time.monotonic() - started) / 60
     print_table(
         rows,
