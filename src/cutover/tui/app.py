@@ -26,7 +26,7 @@ from cutover.sources.observe import share_from
 from cutover.sources.probes import ProbeResult
 from cutover.traffic import flags, machine
 from cutover.traffic.flags import FlagState
-from cutover.tui import collector, hangup
+from cutover.tui import collector, hangup, onscreen
 from cutover.tui.commands import CutoverCommands
 from cutover.tui.details import DetailsMixin
 from cutover.tui.filtering import FilterMixin
@@ -269,6 +269,9 @@ class CutoverApp(
             panels={p.query_def.id: p for p in main.query(QueryPanel)},
         )
         self.past = self._history.update(self.session.journal.read().events)
+        # A panel scrolled into view is brought up to date at once, not at the next tick.
+        panels = main.query_one("#panels", VerticalScroll)
+        self.watch(panels, "scroll_y", self._panels_scrolled, init=False)
         self.recompute()
         self.show_state()
         self.refresher.start()
@@ -294,6 +297,9 @@ class CutoverApp(
         # Line numbers exist once the tree has been laid out.
         self.call_after_refresh(pane.point_at_next_step, self.cstate)
         self.show_digest()
+
+    def _panels_scrolled(self) -> None:
+        self.call_after_refresh(self.show_live)  # once the scroll has placed them
 
     def hang_up(self, code: int = 129, *, force: bool = False) -> None:
         """SIGHUP (the SSH link dropped) or SIGTERM, scheduled by tui.hangup: leave cleanly.
@@ -430,7 +436,11 @@ class CutoverApp(
         pane.show_triggers(self.manual_lines(now))
         judged = set(queries_for(self.runbook, stage))
         paused_for = self.paused_for(now)
+        seen = onscreen.visible(self.main)
         for panel in parts.panels.values():
+            panel.see(seen is None or panel in seen)
+            if not panel.in_view:
+                continue  # out of sight costs nothing; drawn when scrolled into view
             qid = panel.query_def.id
             panel.show_meta(
                 now,

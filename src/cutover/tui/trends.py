@@ -129,8 +129,10 @@ class TrendsMixin:
         runs = readings.ordered_runs()
         accepted = state.accepted_gaps
         for panel in self.main.query(QueryPanel):  # type: ignore[attr-defined]
+            if not panel.in_view:
+                continue  # out of sight costs nothing (tui/onscreen)
             judged = judged_on([stage], runbook.triggers, panel.query_def.id, stage.id)
-            width = panel.content_region.width or panel.size.width
+            width = panel.width_inside  # not .size: that lays out the whole screen
             spark = max(8, width - NAME_WIDTH - 1 - TAIL)
             axis = hold_axis(state.entered_at, now, stage.hold_s, since, spark)
             lines: list[Text] = []

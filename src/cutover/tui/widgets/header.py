@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import events
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Footer, Static
@@ -264,12 +265,17 @@ class StatusBar(_Steady):
 
     WRAPS = False  # two lines, each no_wrap
     _last: tuple | None = None
+    # Its width as the last resize said. Not self.size: asking a widget its size makes the
+    # compositor lay out every widget of the screen (on screen or not) whenever anything
+    # moved since, and this is drawn every second: that was most of the console's layouts.
+    _width: int | None = None
 
     def show(
         self, report: CheckReport | None, has_gates: bool, permission, readonly, completed=""
     ) -> None:
         self._last = (report, has_gates, permission, readonly, completed)
-        width = self.size.width or None
+        # Before its first resize (the first frames), asked once: nothing is laid out yet.
+        width = self._width if self._width is not None else (self.size.width or None)
         line = (
             gates_text(report, has_gates, width)
             + Text("\n")
@@ -278,7 +284,9 @@ class StatusBar(_Steady):
         line.no_wrap, line.overflow = True, "ellipsis"
         self.show_text(line)
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        # The event gives the outer size; the text fits inside the padding and border.
+        self._width = max(0, event.size.width - self.styles.gutter.width) or None
         if self._last is not None:
             self.show(*self._last)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.geometry import Size
@@ -160,6 +161,16 @@ class QueryPanel(Vertical):
         self._said: dict[str, object] = {"truncated": ""}  # what the error/note lines show
         self._meta_said: tuple | None = None  # what the subtitle was made from
         self.border_title = escape(clean(f"{query.title} · {query.id}"))
+        # Its inner width as the last resize said, for what is drawn to fit it every second
+        # (the trends): asking a widget its size lays out the whole screen when anything moved.
+        self.width_inside = 0
+        # Whether the operator can see it (tui/onscreen): out of view, an answer waits here
+        # and is drawn when the panel scrolls back into view.
+        self.in_view = True
+        self._waiting: QueryResult | None = None
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.width_inside = max(0, event.size.width - self.styles.gutter.width)  # outer size
 
     def compose(self) -> ComposeResult:
         help_text = " ".join(line.strip() for line in self.query_def.help.splitlines())
@@ -192,9 +203,23 @@ class QueryPanel(Vertical):
 
     # -- rows ----------------------------------------------------------------------------
 
+    def see(self, in_view: bool) -> None:
+        """Told each second whether it is in view; coming into view, it draws what came."""
+        # Until its first layout it is not in the compositor's record of what it drew, yet
+        # about to be drawn: it counts as in view (the first paint must not wait a second).
+        self.in_view = in_view or not self.width_inside
+        if self.in_view and self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            self.show_result(waiting)
+
     def show_result(self, result: QueryResult) -> None:
         error = self._part(".error")
         if error is None or not self.table.is_attached:
+            return
+        if not self.in_view:  # kept, drawn when it scrolls into view (see)
+            self.result, self._waiting = result, result
+            if not result.error:
+                self.good = result
             return
         self.result = result
         if result.error:
