@@ -327,3 +327,18 @@ def test_a_record_on_the_team_store_reports_the_same_facts(world, tmp_path, empt
     assert "| exit | — | 0 | snapshot canary.2.exit is in " in on_team.stdout
     assert "chain intact (keyed); in the state store (Postgres" in on_team.stdout
     assert PASSWORD not in on_team.stdout
+
+
+def test_a_long_list_of_restarts_keeps_its_ends_and_says_how_many_it_left_out():
+    from types import SimpleNamespace
+
+    from cutover.report import tables
+    from cutover.report.timeline import Restart
+
+    many = [Restart(at(i), "flaky" if i % 2 else "steady", "WAIT") for i in range(100)]
+    table = tables.restarts(SimpleNamespace(restarts=many))  # type: ignore[arg-type]
+    assert table.caption == "Hold restarts (100)"
+    assert len(table.rows) == 41
+    first, last = table.rows[0][0], table.rows[-1][0]
+    assert (first, last) == ("2026-11-20 08:00:00Z", "2026-11-20 09:39:00Z")
+    assert table.rows[20] == ("…", "60 more (flaky 50, steady 50 in all)", "…")

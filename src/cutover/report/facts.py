@@ -214,7 +214,7 @@ def build(session: Session, *, stage: str | None = None, every: bool = False) ->
     return Report(
         runbook,
         as_of,
-        _summary(runbook, events, all_visits, all_moves, current),
+        _summary(runbook, events, all_moves, current, as_of),
         stages,
         chain,
         warnings,
@@ -223,7 +223,7 @@ def build(session: Session, *, stage: str | None = None, every: bool = False) ->
 
 
 def _summary(
-    runbook: Runbook, events: Sequence[Event], seen: list[Visit], done: list[Move], current
+    runbook: Runbook, events: Sequence[Event], done: list[Move], current, as_of: datetime | None
 ) -> Summary:
     passed: list[str] = []
     for move in done:
@@ -257,7 +257,8 @@ def _summary(
         outcome,
         sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])),
         events[0].ts if events else None,
-        current.completed.at if current.completed else (events[-1].ts if events else None),
+        # Not complete: the cutover lasts to the record's last entry (the evidence goes on).
+        current.completed.at if current.completed else as_of,
         [m for m in done if m.move == "rollback"],
     )
 

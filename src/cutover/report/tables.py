@@ -50,7 +50,10 @@ def summary(report: Report) -> Table:
         ("outcome", s.outcome),
         ("who took part", ", ".join(f"{who} ({n})" for who, n in s.people) or "nobody yet"),
         ("first entry", at(s.started)),
-        ("last entry", at(s.ended)),
+        (
+            "completed" if report.summary.outcome.startswith("complete") else "last entry",
+            at(s.ended),
+        ),
         ("duration", duration),
         ("rollbacks", str(len(s.rollbacks))),
         ("record as of", at(report.as_of)),
@@ -90,9 +93,22 @@ def visit(stage: StageFacts) -> Table:
     return Table("The visit", ("", ""), rows)
 
 
+# A table longer than this keeps its first and last rows and says how many it left out.
+LONGEST = 40
+
+
 def restarts(stage: StageFacts) -> Table:
     rows = [(at(r.at), r.gate, r.reason) for r in stage.restarts]
-    return Table("Hold restarts", ("at", "gate", "why"), rows, "the hold never restarted")
+    if len(rows) > LONGEST:
+        counts: dict[str, int] = {}
+        for r in stage.restarts:
+            counts[r.gate] = counts.get(r.gate, 0) + 1
+        each = ", ".join(f"{gate} {n}" for gate, n in sorted(counts.items()))
+        left = len(rows) - LONGEST
+        rows = [*rows[: LONGEST // 2], ("…", f"{left} more ({each} in all)", "…"),
+                *rows[-LONGEST // 2 :]]  # fmt: skip
+    caption = f"Hold restarts ({len(stage.restarts)})" if stage.restarts else "Hold restarts"
+    return Table(caption, ("at", "gate", "why"), rows, "the hold never restarted")
 
 
 def gaps(stage: StageFacts) -> Table:

@@ -347,7 +347,8 @@ def restarts(
             if run.verdict in OK_VERDICTS:
                 counting = True
             elif counting:
-                out.append(Restart(first, gate.id, f"{run.verdict.upper()} ({run.reason})"))
+                why = f" ({run.reason})" if run.reason else ""
+                out.append(Restart(first, gate.id, f"{run.verdict.upper()}{why}"))
                 counting = False
             cursor = run.last if cursor is None else max(cursor, run.last)
         silent_end = counting and cursor is not None and end - cursor > limit
