@@ -243,8 +243,11 @@ def triggers_chart(facts: StageFacts) -> Chart | None:
         return None
     salt = f"{facts.visit.stage}-{facts.visit.visit}-triggers"
     rows = len(facts.triggers)
-    # Room on the left for the triggers' names, on the right for the states' legend.
-    figure = _figure(salt, height=1.2 + 0.35 * rows, left=0.2, right=0.88)
+    # Room on the left for the longest trigger's name (about 0.0085 of the width a letter
+    # at 8 pt), on the right for the states' legend.
+    names = [f"{t.trigger.id} ({t.trigger.severity})" for t in facts.triggers]
+    left = min(0.45, 0.03 + 0.0085 * max(len(n) for n in names))
+    figure = _figure(salt, height=1.2 + 0.35 * rows, left=left, right=0.88)
     ax = figure.add_subplot()
     for row, trigger in enumerate(facts.triggers):
         for state in STATES:
@@ -264,7 +267,7 @@ def triggers_chart(facts: StageFacts) -> Chart | None:
                     lw=0.3,
                     gid=f"trigger-{trigger.trigger.id}-{state}",
                 )
-    ax.set_yticks(range(rows), [f"{t.trigger.id} ({t.trigger.severity})" for t in facts.triggers])
+    ax.set_yticks(range(rows), names)
     ax.set_ylim(-0.6, rows - 0.4)
     ax.invert_yaxis()
     _marks(ax, facts, restarts=False)
