@@ -176,3 +176,20 @@ def test_trends_at_160x48(snap_compare, tmp_path: Path):
 
 def test_history_at_80x24(snap_compare, tmp_path: Path):
     assert snap_compare(trended(tmp_path), terminal_size=(80, 24), run_before=open_history)
+
+
+async def test_the_console_keeps_only_what_this_stage_and_the_one_before_can_show(tmp_path):
+    app = fixed_app(tmp_path, stage="half", clock=Clock(T0), hold="2h")  # canary at T0 - 3 h
+    store = app.session.evidence_store("watch", clock=lambda: T0)
+    digest = app.session.sql_digests()["success"]
+    for hours in (5, 4, 2.5, 1):  # two before the canary began, two since
+        at = T0 - timedelta(hours=hours)
+        store.record(
+            [Evaluation(TRIGGER, "success_low", "prep", "quiet", 99.0, None, "", digest, at)]
+        )
+        store.flush()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await show_trends(pilot)
+        kept = [p.at for p in app.trend_readings().points(TRIGGER, "success_low")]
+        assert T0 - timedelta(hours=2.5) in kept and T0 - timedelta(hours=1) in kept
+        assert all(at >= T0 - timedelta(hours=3) for at in kept), kept

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from cutover.record.evidence import GATE, TRIGGER
-from cutover.report.timeline import Point, Readings, restarts
+from cutover.report.timeline import Point, Readings, restarts, visits
 from cutover.runbook.model import Comparison, Stage
 from cutover.tui.trend_line import hold_axis, hold_bar, trend_text
 from cutover.tui.widgets.query_panel import QueryPanel
@@ -123,6 +123,7 @@ class TrendsMixin:
         runbook = self.runbook  # type: ignore[attr-defined]
         if state.entered_at is None:
             return
+        self._keep_what_shows(readings, state)
         stage = runbook.stage(state.stage_id)
         hold = self.hold  # type: ignore[attr-defined]
         since = hold.since if hold is not None else None
@@ -166,6 +167,18 @@ class TrendsMixin:
                     )
                 )
             self._show_trends(panel, lines)
+
+    def _keep_what_shows(self, readings: Readings, state) -> None:
+        """Hold only what the trends and the history view can show (this stage and the one
+        before): each time the cutover enters a stage, older readings are let go, so a
+        month-long cutover costs the console what its last two stages hold."""
+        visit = (state.stage_id, state.visit)
+        if getattr(self, "_trends_visit", None) == visit:
+            return
+        self._trends_visit = visit
+        seen = visits(self.runbook, self.session.journal.read().events)  # type: ignore[attr-defined]
+        if len(seen) > 1:
+            readings.forget_before(seen[-2].entered_at)
 
     def _show_trends(self, panel: QueryPanel, lines: list[Text]) -> None:
         found = panel.query(Trends)
