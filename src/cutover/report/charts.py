@@ -24,7 +24,7 @@ from matplotlib.patches import Patch
 from cutover.judge.verdicts import SYMBOL
 from cutover.report.facts import GateFacts, StageFacts
 from cutover.report.tables import Chart
-from cutover.report.timeline import STATES, Point
+from cutover.report.timeline import STATES, Point, Restart
 
 # Colours that survive greyscale printing only with help: every state also has a hatch,
 # every mark a line style and a word.
@@ -94,7 +94,7 @@ def _minute() -> timedelta:
     return timedelta(minutes=1)
 
 
-def _marks(ax, facts: StageFacts, *, restarts: bool = True) -> None:
+def _marks(ax, facts: StageFacts, *, restarts: Sequence[Restart] = ()) -> None:
     """Moves (and rollbacks), the visit's entry, and the hold's restarts on the time axis."""
     ax.axvline(facts.visit.entered_at, color="#444444", lw=0.8, ls=":", gid="entered")
     for index, move in enumerate(facts.moves):
@@ -126,8 +126,8 @@ def _marks(ax, facts: StageFacts, *, restarts: bool = True) -> None:
             gid=f"gap-{index}",
             label="gap (accepted)" if gap.accepted_by else "gap",
         )
-    if restarts and facts.restarts:
-        times = [mdates.date2num(r.at) for r in facts.restarts]
+    if restarts:
+        times = [mdates.date2num(r.at) for r in restarts]
         ax.plot(
             times,
             [0.02] * len(times),
@@ -230,7 +230,7 @@ def gate_chart(facts: StageFacts, gate: GateFacts) -> Chart:
             gid="baseline",
             label=f"baseline {gate.baseline_value:.4g}",
         )
-    _marks(ax, facts)
+    _marks(ax, facts, restarts=[r for r in facts.restarts if r.gate == gate.gate.id])
     _time_axis(ax, facts.window_start, facts.end)
     ax.set_ylabel(gate.gate.check.column or gate.gate.check.successes or "value")
     ax.set_title(f"gate {gate.gate.id}: {gate.words}", loc="left", fontsize=9)
@@ -270,7 +270,7 @@ def triggers_chart(facts: StageFacts) -> Chart | None:
     ax.set_yticks(range(rows), names)
     ax.set_ylim(-0.6, rows - 0.4)
     ax.invert_yaxis()
-    _marks(ax, facts, restarts=False)
+    _marks(ax, facts)
     _time_axis(ax, facts.window_start, facts.end)
     ax.set_title("triggers: quiet, pending, suspect, fired, unknown", loc="left", fontsize=9)
     ax.legend(
@@ -321,7 +321,7 @@ def percent_chart(facts: StageFacts) -> Chart:
         )
     ax.set_ylim(-2, 102)
     ax.set_ylabel("% of traffic")
-    _marks(ax, facts)
+    _marks(ax, facts, restarts=facts.restarts)  # every gate's: the stage's hold
     _time_axis(ax, facts.window_start, facts.end)
     ax.set_title("configured percent against the observed share", loc="left", fontsize=9)
     ax.legend(loc="center left", fontsize=6)
