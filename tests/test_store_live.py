@@ -216,3 +216,25 @@ def test_one_watcher_leads_a_standby_takes_over_when_it_is_killed(team):
             if process is not None and process.poll() is None:
                 process.terminate()
                 process.wait(20)
+
+
+def test_the_store_lost_mid_watch_the_leader_goes_on_and_leads_again_when_it_is_back(team):
+    book, dsn = team
+    proxy = CutProxy(dsn)
+    env = env_for(proxy.dsn(), user="w1", CUTOVER_DATABASE_URL=dsn)
+    leader, led = start_watch(book, env)
+    try:
+        wait_for(lambda: any("watcher started" in line for line in led), what="the leader up")
+        proxy.cut()
+        wait_for(lambda: any("lead cannot be confirmed" in line for line in led), timeout=30)
+        assert leader.poll() is None  # still watching: it never stops for the store alone
+        proxy.start()
+        wait_for(lambda: any("leads again" in line for line in led), timeout=30)
+        holder = Session(loader.load(book), env_for(dsn)).store.locks.holder("watch")
+        assert holder is not None and holder[0].startswith("watch (w1)")
+        assert not any("stops evaluating" in line for line in led)
+    finally:
+        proxy.cut()
+        if leader.poll() is None:
+            leader.terminate()
+            leader.wait(20)

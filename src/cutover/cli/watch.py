@@ -117,20 +117,40 @@ async def _watch(
         if said:
             watcher.say(said, urgent=True)  # to the log and every webhook
 
+    def say(line: str) -> None:
+        if watchers:
+            watchers[0].say(line, urgent=True)  # to the log and every webhook
+
     async def keep_the_lead() -> None:
-        # Exactly one watcher acts: the moment this one's hold on the lead ends, it stops
-        # evaluating (a standby may already lead) and stands by again.
+        # Exactly one watcher acts. When this one's hold on the lead ends (its connection to
+        # the store was lost), it takes the lead back as soon as the store answers, or, if
+        # another watcher leads by then, stops evaluating and stands by. Until the store
+        # answers it goes on: it can record nothing, and an armed auto_rollback acting twice
+        # is still one rollback to safety.
+        adrift = False
         while lock is not None and not stop.is_set():
             await asyncio.sleep(1.0)
-            if lock.check() == "lost":
-                lost.append("lost")
-                if watchers:
-                    watchers[0].say(
-                        "lost the lead (the connection to the state store ended): this "
-                        "watcher stops evaluating and stands by",
-                        urgent=True,
-                    )
+            if lock.check() != "lost":
+                continue
+            try:
+                await asyncio.to_thread(lock.acquire, datetime.now(UTC))
+            except WatcherRunning as exc:
+                lost.append(exc.holder)
+                say(f"lost the lead to {exc.holder}: this watcher stops evaluating and stands by")
                 stop.set()
+            except OSError:
+                if not adrift:
+                    say(
+                        "the state store cannot be reached, so this watcher's lead cannot be "
+                        "confirmed: it goes on evaluating (recording nothing; an armed "
+                        "auto_rollback still acts) and takes the lead back, or stands by, "
+                        "once the store answers"
+                    )
+                adrift = True
+            else:
+                if adrift:
+                    say("the state store answers again: this watcher leads again")
+                adrift = False
 
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     for signum in handled:
