@@ -179,8 +179,10 @@ class Link:
         )
         try:
             if self._keepalive:
-                for name, value in KEEPALIVE.items():
-                    await conn.execute(f"SET {name} = {value}")
+                await conn.execute(
+                    "SELECT "
+                    + ", ".join(f"set_config('{k}', '{v}', false)" for k, v in KEEPALIVE.items())
+                )
             if self._setup is not None:
                 await self._setup(conn)
         except BaseException:

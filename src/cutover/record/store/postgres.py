@@ -96,26 +96,33 @@ class PostgresStore(Store):
     async def _ready_schema(self, conn: asyncpg.Connection) -> None:
         """Each new connection: the schema is there at the version this cutover knows, and
         this cutover has its row (the first process to use an id creates it)."""
+        s = self.schema
         try:
-            at = await pgschema.version(conn, self.schema)
-            if at is None:
-                raise StoreProblem(
-                    f"the state store has no cutover schema {self.schema} yet: run "
-                    "`cutover store init` once (as the schema's owner) to create it"
-                )
-            if at != pgschema.VERSION:
-                newer = at > pgschema.VERSION
-                raise StoreProblem(
-                    f"the state store's schema {self.schema} is at version {at}; this cutover "
-                    f"knows version {pgschema.VERSION}: "
-                    + ("upgrade cutover" if newer else "run `cutover store init` to upgrade it")
-                )
-            await conn.execute(
-                f"INSERT INTO {self.schema}.cutovers (id) VALUES ($1) ON CONFLICT DO NOTHING",
+            # One round trip (a console opening pays it): the version, and this cutover's row
+            # added only when the version is the one this code writes.
+            at = await conn.fetchval(
+                f"WITH v AS (SELECT max(version) AS at FROM {s}.meta), "
+                f"added AS (INSERT INTO {s}.cutovers (id) SELECT $1 FROM v WHERE v.at = $2 "
+                "ON CONFLICT DO NOTHING) SELECT at FROM v",
                 self.cutover,
+                pgschema.VERSION,
             )
+        except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+            at = None
         except asyncpg.PostgresError as exc:
             raise StoreProblem(self.words(f"the state store refused: {exc}")) from None
+        if at is None:
+            raise StoreProblem(
+                f"the state store has no cutover schema {s} yet: run `cutover store init` "
+                "once (as the schema's owner) to create it"
+            )
+        if at != pgschema.VERSION:
+            newer = at > pgschema.VERSION
+            raise StoreProblem(
+                f"the state store's schema {s} is at version {at}; this cutover knows version "
+                f"{pgschema.VERSION}: "
+                + ("upgrade cutover" if newer else "run `cutover store init` to upgrade it")
+            )
 
     async def notify(self, conn: asyncpg.Connection, what: str, detail: Any = "") -> None:
         """Inside the writer's transaction: delivered on commit, never for a rolled-back one."""
