@@ -118,9 +118,9 @@ async def test_a_panel_shows_its_gate_and_trigger_over_the_hold_with_the_hold_ba
     async with app.run_test(size=(160, 48)) as pilot:
         await show_trends(pilot)
         text = visible_text(app)
-        (gate,) = [line for line in text.splitlines() if "│ success      " in line]
+        (gate,) = [line for line in text.splitlines() if "│ success  " in line]
         assert "≥95" in gate and "×" in gate and "·" in gate  # the FAIL, what is to come
-        (trigger,) = [line for line in text.splitlines() if "success_low  " in line]
+        (trigger,) = [line for line in text.splitlines() if "│ success_low " in line]
         assert "<90" in trigger
         (hold,) = [line for line in text.splitlines() if "│ hold    " in line]
         assert "15m of 2h ↺2" in hold and "↺" in hold and "━" in hold
@@ -193,3 +193,11 @@ async def test_the_console_keeps_only_what_this_stage_and_the_one_before_can_sho
         kept = [p.at for p in app.trend_readings().points(TRIGGER, "success_low")]
         assert T0 - timedelta(hours=2.5) in kept and T0 - timedelta(hours=1) in kept
         assert all(at >= T0 - timedelta(hours=3) for at in kept), kept
+
+
+def test_trends_at_80x24(snap_compare, tmp_path: Path):
+    assert snap_compare(trended(tmp_path), terminal_size=(80, 24), run_before=show_trends)
+
+
+def test_history_at_160x48(snap_compare, tmp_path: Path):
+    assert snap_compare(trended(tmp_path), terminal_size=(160, 48), run_before=open_history)

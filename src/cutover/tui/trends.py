@@ -20,9 +20,9 @@ from cutover.tui.widgets.query_panel import QueryPanel
 # How often the trends are redrawn: a column of a day-long hold is half an hour wide, and
 # the evidence grows by the watcher's flush (minutes): every few seconds is plenty.
 TREND_EVERY_S = 5.0
-NAME_WIDTH = 12
-# What a line needs besides its sparkline: the name, the latest value, threshold, interval.
-TAIL = 30
+NAME_WIDTH = 12  # at most: a panel's names take the longest of its own ("hold" at least)
+# What a line needs besides its name and sparkline: the latest value, threshold, interval.
+TAIL = 22
 # Fewer readings than this in the window and a line would say nothing: none is drawn.
 FEWEST = 2
 
@@ -134,7 +134,8 @@ class TrendsMixin:
                 continue  # out of sight costs nothing (tui/onscreen)
             judged = judged_on([stage], runbook.triggers, panel.query_def.id, stage.id)
             width = panel.width_inside  # not .size: that lays out the whole screen
-            spark = max(8, width - NAME_WIDTH - 1 - TAIL)
+            names = min(NAME_WIDTH, max([4, *(len(j.id) for j in judged)]))
+            spark = max(8, width - names - 1 - TAIL)
             axis = hold_axis(state.entered_at, now, stage.hold_s, since, spark)
             lines: list[Text] = []
             for item in judged:
@@ -149,7 +150,7 @@ class TrendsMixin:
                         item.op,
                         item.threshold,
                         now,
-                        NAME_WIDTH,
+                        names,
                         stage.max_gap_s,
                     )
                 )
@@ -163,7 +164,7 @@ class TrendsMixin:
                         [r.at for r in restarted],
                         stage.hold_s,
                         hold.held_s if hold is not None else 0.0,
-                        NAME_WIDTH,
+                        names,
                     )
                 )
             self._show_trends(panel, lines)
