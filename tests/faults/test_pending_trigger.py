@@ -6,6 +6,7 @@ rollback a few seconds later."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -51,7 +52,8 @@ def test_check_says_pending_and_waits_and_advance_is_refused(tmp_path, empty_dsn
     assert trigger["pending_s"] is not None and trigger["for_s"] == 20
     assert json.loads(as_json.stdout)["verdict"] == "wait"
     assert as_json.code == 3 and as_text.code == 3, as_text.output
-    assert "◔ PENDING" in as_text.stdout and "pending 0s of 20s" in as_text.stdout
+    # how long it has been pending depends on how long apart the two runs were: not asserted
+    assert "◔ PENDING" in as_text.stdout and re.search(r"pending \d+s of 20s", as_text.stdout)
     assert "quiet" not in as_text.stdout
     assert advance.code == 1, advance.output
     assert "backlog_high" in advance.stderr and "pending" in advance.stderr
