@@ -130,3 +130,14 @@ def test_evidence_is_compact_and_survives_a_torn_last_line(tmp_path):
         f.write('{"run": "half')
     read = read_evidence(world.store.path)
     assert len(read.runs) == 1 and "torn" in read.warnings[0]
+
+
+def test_a_restart_without_a_reason_says_the_verdict_alone(tmp_path):
+    # Once, "no_stuck: WAIT ()".
+    world = World(tmp_path)
+    world.evaluate(T0 + timedelta(hours=1), timedelta(minutes=5))
+    at = T0 + timedelta(hours=1, minutes=1)
+    world.store.record([Evaluation("gate", "no_stuck", "canary", "wait", None, None, "", "s", at)])
+    world.evaluate(T0 + timedelta(hours=2), timedelta(minutes=5))
+    reason = world.hold().restart_reason
+    assert "no_stuck: WAIT" in reason and "()" not in reason

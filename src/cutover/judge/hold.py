@@ -105,7 +105,8 @@ def judge_gate(
         if run.verdict not in OK_VERDICTS and run.last >= restart_at:
             restart_at = run.last
             restarted = run.last
-            reason = f"{run.verdict.upper()} ({run.reason})"
+            said = f" ({run.reason})" if run.reason else ""  # never "WAIT ()"
+            reason = f"{run.verdict.upper()}{said}"
     # PASS coverage after that, joined across gaps no longer than max_gap (or accepted).
     spans = sorted(
         (max(r.first, restart_at), r.last)
