@@ -428,7 +428,27 @@ class Terminal:
 
     def close(self) -> None:
         self.tmux("kill-server")
+        socket_dir(self.socket).unlink(missing_ok=True)  # tmux leaves its socket file
         self.bytes_log.unlink(missing_ok=True)
+
+
+def socket_dir(socket: str) -> Path:
+    base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+    return Path(base) / f"tmux-{os.getuid()}" / socket
+
+
+def sweep_sockets() -> int:
+    """Remove the sockets of bench terminals whose tmux server is gone (a bench run killed
+    half-way leaves them); returns how many."""
+    swept = 0
+    for path in socket_dir("x").parent.glob("cutover-bench-*"):
+        alive = subprocess.run(
+            ["tmux", "-L", path.name, "list-sessions"], capture_output=True, timeout=10
+        )
+        if alive.returncode != 0:
+            path.unlink(missing_ok=True)
+            swept += 1
+    return swept
 
 
 class Watcher:

@@ -26,7 +26,7 @@ class Help(ModalScreen[None]):
     BINDINGS = [("escape", "app.pop_screen", "close")]  # noqa: RUF012
 
     def compose(self) -> ComposeResult:
-        yield Static("Keys\n\nSeverity: critical, high, medium. Esc closes.")
+        yield Static("Help · Esc closes\n\nSeverity: critical, high, medium.")
 
 
 class Minimal(App[None]):

@@ -105,7 +105,9 @@ class HelpScreen(Dialog[None]):
 
     def dialog(self) -> ComposeResult:
         with Vertical(classes="dialog", id="help-dialog"):
-            yield Static(Text("Help", style="bold"), classes="dialog-title")
+            # How to leave it, at the top: the last line is cut when the help is taller
+            # than the terminal (a banner above it, a short window).
+            yield Static(Text("Help · Esc closes", style="bold"), classes="dialog-title")
             with VerticalScroll():
                 yield Static(now_text(self.now_lines), id="help-now")
                 yield Static(keys_text(self.rows), id="help-keys")
@@ -113,7 +115,7 @@ class HelpScreen(Dialog[None]):
             yield Static(
                 Text(
                     "Danger is marked by words and symbols, never colour alone: ✓ PASS, "
-                    "✗ FAIL, … WAIT, ‼ FIRED, ? UNKNOWN, ⚠ STALE. Esc closes.",
+                    "✗ FAIL, … WAIT, ‼ FIRED, ? UNKNOWN, ⚠ STALE.",
                     style="dim",
                 )
             )
