@@ -39,6 +39,10 @@ async def test_another_hosts_signoff_shows_and_a_lost_store_is_said(tmp_path, em
             )
             await until(pilot, lambda: "ready" in app.cstate.signoffs)
             assert app.cstate.signoffs["ready"].actor.startswith("bo")
+            # Another host takes the move lock: the console names who, as it happens.
+            with other.journal.action_lock("advance to 10 %"):
+                await until(pilot, lambda: said(app, "moving now: bo"))
+                assert said(app, "'advance to 10 %'")
 
             proxy.cut()
             await until(pilot, lambda: app.session.store.stale is not None, timeout=30)

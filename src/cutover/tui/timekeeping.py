@@ -60,6 +60,7 @@ class TimeMixin:
         schedules; the files store never calls (the poll alone reads the file)."""
         loop = asyncio.get_running_loop()
         self._store_stale: str | None = None
+        self._store_mover: str | None = None
 
         def woken() -> None:
             with contextlib.suppress(RuntimeError):  # the console is closing
@@ -77,6 +78,15 @@ class TimeMixin:
         elif stale is None and self._store_stale is not None:
             self.say("the state store is back: the record on screen is current again")
         self._store_stale = stale
+        # Someone on another host taking the move lock is said by name, as it happens.
+        try:
+            holder = self.session.store.move_holder()
+        except OSError:
+            return
+        if holder != self._store_mover:
+            self._store_mover = holder
+            if holder is not None and not self.move_in_flight():
+                self.say(f"moving now: {holder}", "warning")
 
     # -- evidence -----------------------------------------------------------------------------
 
