@@ -73,6 +73,13 @@ def test_without_init_every_command_says_to_run_it(tmp_path, empty_dsn):
     assert "cutover store init" in done.stderr and "Traceback" not in done.stderr
     unset = cli(book, env_for(""), "status")
     assert unset.code == 2 and "CUTOVER_STATE_URL is not set" in unset.stderr
+    assert cli(book, env_for(""), "validate").code == 0  # linting needs no store
+    # Unset, the store is as unreachable: a rollback still goes ahead, spilled here.
+    (book.parent / "flag").write_text("10\n")
+    back = cli(book, env_for(""), "rollback", "--reason", "no store here", "--yes")
+    assert back.code == 0, back.output
+    assert (book.parent / "flag").read_text().strip() == "0"
+    assert (book.parent / ".cutover" / "journal.jsonl.spill").exists()
 
 
 def test_two_sessions_share_one_chained_journal_and_a_rewrite_is_caught(tmp_path, empty_dsn):

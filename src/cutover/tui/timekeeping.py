@@ -67,6 +67,8 @@ class TimeMixin:
                 loop.call_soon_threadsafe(self._store_news)
 
         self.session.store.on_change(woken)
+        if self.session.store.kind != "files":
+            loop.call_soon(self._store_news)  # a store already lost at opening is said too
 
     def _store_news(self) -> None:
         """What another host wrote, read now; and the store lost or back, said once each

@@ -102,8 +102,10 @@ class Link:
         ping: bool = False,
         retry: bool = True,
         keepalive: bool = False,
+        unset: str | None = None,
     ):
         self._dsn = dsn  # never in a repr or a message: `words` redacts what the driver says
+        self._unset = unset  # why there is no DSN to connect with (its variable is not set)
         self.name = name
         self._words = words
         self._setup = setup
@@ -156,6 +158,8 @@ class Link:
         conn = self.conn
         if conn is not None and not conn.is_closed():
             return conn
+        if self._unset is not None:
+            raise StoreUnavailable(self._unset)
         if self._closed:
             raise StoreUnavailable("its connection was closed")
         if self._retry is not None and not self._retry.done():

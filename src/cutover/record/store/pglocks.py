@@ -42,6 +42,7 @@ class Locks:
                 # whoever held them must hear it, not find a new connection holding nothing.
                 self._link = Link(
                     self.store._dsn,
+                    unset=self.store.unset,
                     name="locks",
                     words=self.store.words,
                     setup=self.store._ready_schema,

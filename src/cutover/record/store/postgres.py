@@ -30,15 +30,12 @@ from cutover.runbook.model import StateStore
 from cutover.sources.results import QueryResult
 
 
-def store_dsn(config: StateStore, environ: Mapping[str, str]) -> str:
-    dsn = environ.get(config.dsn_env, "").strip()
-    if not dsn:
-        raise StoreProblem(
-            f"{config.dsn_env} is not set: this runbook keeps its record on Postgres ([store] "
-            f'kind = "postgres"); export the state store\'s DSN (a writable role on schema '
-            f"{config.schema}, never the read-only role of the validation queries) in it"
-        )
-    return dsn
+def unset_words(config: StateStore) -> str:
+    return (
+        f"{config.dsn_env} is not set: this runbook keeps its record on Postgres ([store] "
+        f'kind = "postgres"); export the state store\'s DSN (a writable role on schema '
+        f"{config.schema}, never the read-only role of the validation queries) in it"
+    )
 
 
 class PostgresStore(Store):
@@ -54,7 +51,10 @@ class PostgresStore(Store):
     ):
         self.config = config
         self.schema, self.cutover = config.schema, config.cutover
-        self._dsn = store_dsn(config, environ)
+        # Unset, the store is as unreachable: reads and appends fail saying so, and a
+        # rollback still goes ahead (spilled here), as when the network is down.
+        self._dsn = environ.get(config.dsn_env, "").strip()
+        self.unset = None if self._dsn else unset_words(config)
         dsn = self._dsn
 
         def words(text: str) -> str:
@@ -63,7 +63,9 @@ class PostgresStore(Store):
             return text.replace(dsn, "[the state store's DSN]")
 
         self.words = words
-        self.link = Link(dsn, name="record", words=words, setup=self._ready_schema)
+        self.link = Link(
+            dsn, name="record", words=words, setup=self._ready_schema, unset=self.unset
+        )
         self._listen: Link | None = None
         self._callbacks: list[Callable[[], None]] = []
         self._generations: dict[str, int] = {}
@@ -168,6 +170,7 @@ class PostgresStore(Store):
 
         self._listen = Link(
             self._dsn,
+            unset=self.unset,
             name="listen",
             words=self.words,
             setup=setup,
