@@ -6,8 +6,10 @@
     curl -d '{"memory_bytes": 1900000000}' $CUTOVER_DEMO_CONTROL_URL/render
     curl -d '{"build_seconds": 5}' $CUTOVER_DEMO_CONTROL_URL/vercel
 
-The 24-hour gates weigh 48 h of healthy past: to see the success-rate trigger fire within
-a minute, raise the rate too, e.g. {"rate": 6000, "v2_failure_rate": 1} at 100 %.
+On the demo's clock (an hour a second, demo/clock.py) the 24-hour gates weigh the last
+24 s: {"v2_failure_rate": 1} at the canary's 10 % fires the success-rate trigger in about
+15 s, and mended, the failures leave the window as fast. `rate` is imports per real minute
+(`cutover demo` starts at 6000: 100 an hour of the world's time).
 """
 
 from __future__ import annotations
