@@ -333,13 +333,13 @@ async def test_a_fired_medium_trigger_holds_the_stage_where_the_hold_is_shown(tm
     app = fixed_app(tmp_path, stage="canary", clock=clock, triggers=MEDIUM, hold="2h")
     watched(app.session, GATE, "success", "pass", ENTRY, T0)  # 3 h of PASS: enough, but…
     async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: "held back by errors_many" in visible_text(app))
-        shown = visible_text(app)
-        assert "2h held, but held back by errors_many" in shown  # the header's hold
-        assert "held back by errors_many (medium: extend monitoring)" in shown
-        assert "⚠ MEDIUM errors_many FIRED: 12 > 10 — holds the stage (extend monitoring)" in (
-            shown
+        said = (
+            "2h held, but held back by errors_many",  # the header's hold
+            "held back by errors_many (medium: extend monitoring)",
+            "⚠ MEDIUM errors_many FIRED: 12 > 10 — holds the stage (extend monitoring)",
         )
+        # every line of the screen says it (drawn together, once the answers are in)
+        await until(pilot, lambda: all(words in visible_text(app) for words in said))
         assert "2h held, but held back by errors_many" in pane_text(app)
         assert "hold held back by errors_many" in app.why_not("advance")
         runner_of(app).rows["errors"] = (("error", "n"), (("timeout", 3),))
