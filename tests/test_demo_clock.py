@@ -7,6 +7,7 @@ world's embedded Postgres, its loopback Vercel and fake Render."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from cutover.demo import clock as clock_mod
 from cutover.demo.runbook_copy import write_demo_runbook
+from cutover.demo.traffic import KNOWN_ERRORS, InFlight, Knobs, Traffic
 from cutover.demo.world import CONTROL_URL_ENV, DEMO_RATE, World
 from cutover.runbook.loader import load
 from test_demo_world import RUNBOOK, fetch, patch_percent, redeploy, scratch, vercel_client
@@ -167,3 +169,21 @@ def test_the_clock_is_fixed_for_the_worlds_life(world: World) -> None:
     assert world.traffic.knobs.time_scale == SCALE
     with pytest.raises(ValueError, match="time_scale is the demo's clock"):
         world.traffic.set_knobs(time_scale=60)
+
+
+def test_live_failures_take_every_known_message_in_turn() -> None:
+    """A stage's 24 h window holds a couple of dozen failures on the clock: each known
+    pattern must be in every stage's exit, or it reads as "new" at the next stage."""
+    traffic = Traffic("postgresql://never-connected", lambda: 0.0, seed=3)
+    now = datetime.now(UTC)
+    while sum(u[1] == "failed" for u in traffic._updates) < 12:
+        traffic._finish(InFlight(uuid.uuid4(), "v1", timedelta(minutes=5)), now, Knobs())
+    failed = [u[4] for u in traffic._updates if u[1] == "failed"]
+    templates = [next(t for t in KNOWN_ERRORS if _same(t, e)) for e in failed]
+    for start in range(len(templates) - len(KNOWN_ERRORS) + 1):
+        assert set(templates[start : start + len(KNOWN_ERRORS)]) == set(KNOWN_ERRORS)
+
+
+def _same(template: str, message: str) -> bool:
+    head, _, tail = template.partition("{n}")
+    return message.startswith(head) and message.endswith(tail)

@@ -246,6 +246,10 @@ class Traffic:
         self._insert_sql, self._update_sql = (q.format(table=table) for q in (_INSERT, _UPDATE))
         self._knobs_lock = threading.Lock()
         self._rng = random.Random(seed)
+        # Live failures take the known messages in turn, not at random: a stage's 24 h window
+        # on the demo's clock holds a couple of dozen failures, and a known pattern missing
+        # from one stage's exit by chance would read as "new" at the next, holding it.
+        self._known_errors = itertools.cycle(KNOWN_ERRORS)
         self._due: list[tuple[float, int, InFlight]] = []
         self._seq = itertools.count()
         self._inserts: list[Row] = []
@@ -451,7 +455,7 @@ class Traffic:
         if self._rng.random() >= failure_rate:
             self._updates.append((item.user_id, "complete", started, now, None))
             return
-        error = _known_error(self._rng)
+        error = next(self._known_errors).format(n=self._rng.randint(2, 999))
         # Failures beyond v1's own rate are v2's new bug, not v1's known troubles.
         excess = (failure_rate - V1_FAILURE_RATE) / failure_rate
         if item.version == "v2" and self._rng.random() < excess:
