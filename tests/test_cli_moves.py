@@ -184,6 +184,26 @@ def test_rollback_takes_a_hand_set_flag_to_zero_and_status_shows_the_drift(tmp_p
     assert settled["drift"] is None and settled["percent"]["read"] == 0
 
 
+def test_status_during_another_process_move_says_moving_not_drift(tmp_path):
+    # Once, `status` said DRIFT beside MOVING while another shell's advance was building:
+    # the variable already read 10 % and production still served 0 %. A move in flight
+    # changes the flag on purpose (#21.1).
+    book = write_runbook(tmp_path)
+    with fake_vercel(build_seconds=120) as fake:
+        env = environ(fake)
+        mover = start_cli(book, env, "advance", "--confirm", "10")
+        try:
+            wait_for(lambda: any(r.method == "POST" for r in fake.requests), what="the redeploy")
+            during, _ = status_json(book, env)
+            plain = cli(book, env, "status")
+        finally:
+            mover.send_signal(signal.SIGTERM)
+            mover.communicate(timeout=60)
+    assert during["pending"] is not None and during["pending"]["move"] == "advance"
+    assert during["drift"] is None, during["drift"]
+    assert "DRIFT" not in plain.stdout and "MOVING" in plain.stdout, plain.stdout
+
+
 def test_status_shows_drift_when_the_stored_value_is_not_what_traffic_gets(tmp_path):
     book = write_runbook(tmp_path)
     with fake_vercel(build_seconds=0.2) as fake:

@@ -57,7 +57,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     warn(warnings)
     stage = session.runbook.stage(current.stage_id)
     now = datetime.now(UTC)
-    drift = machine.drift(read, stage)
+    # A move in flight (journaled by any process, or holding the move lock) changes the
+    # flag on purpose: what it reads meanwhile is not drift (#21.1, as the console says).
+    moving = current.pending is not None or session.store.move_holder() is not None
+    drift = None if moving else machine.drift(read, stage)
     pending = None
     if current.pending:
         p = current.pending
