@@ -18,7 +18,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2
+	# Four workers on two cores: most tests wait (on Postgres, subprocesses, tmux, HTTP),
+	# not compute. Measured here: 9 min 32 s with two workers, 5 min 58 s with four.
+	$(BIN)/python -m pytest -n 4
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
