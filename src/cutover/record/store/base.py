@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cutover.base.errors import CutoverError
+from cutover.record import evidence
 
 if TYPE_CHECKING:
-    from cutover.record.evidence import EvidenceRead, EvidenceStore
     from cutover.record.snapshots import Snapshot
     from cutover.record.store.feed import LineFeed
     from cutover.sources.results import QueryResult
@@ -102,7 +102,6 @@ class Store(ABC):
 
     # -- evidence ---------------------------------------------------------------------------
 
-    @abstractmethod
     def evidence_writer(
         self,
         by: str,
@@ -111,10 +110,27 @@ class Store(ABC):
         flush_s: float,
         redact: Callable[[str], str] | None,
         clock: Callable[[], datetime],
-    ) -> EvidenceStore: ...
+    ) -> evidence.EvidenceStore:
+        """The writer of this cutover's evidence runs, keyed as the journal is: into the file
+        beside the journal, or into what `_evidence_sink` names instead."""
+        return evidence.EvidenceStore(
+            evidence.evidence_path(self.journal.path),  # never written when there is a sink
+            by=by,
+            break_s=break_s,
+            flush_s=flush_s,
+            redact=redact,
+            clock=clock,
+            key=self.journal.key,
+            sink=self._evidence_sink(),
+        )
+
+    def _evidence_sink(self) -> Callable[[list[evidence.Run], list[bytes]], None] | None:
+        """Where the evidence runs go instead of the file (with their encoded lines); None:
+        the file."""
+        return None
 
     @abstractmethod
-    def read_evidence(self, since: datetime | None = None) -> EvidenceRead: ...
+    def read_evidence(self, since: datetime | None = None) -> evidence.EvidenceRead: ...
 
     @abstractmethod
     def evidence_feed(self) -> LineFeed:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,25 +42,6 @@ class FilesStore(Store):
         return str(self.evidence_path)
 
     # -- evidence ---------------------------------------------------------------------------
-
-    def evidence_writer(
-        self,
-        by: str,
-        *,
-        break_s: float,
-        flush_s: float,
-        redact: Callable[[str], str] | None,
-        clock: Callable[[], datetime],
-    ) -> evidence.EvidenceStore:
-        return evidence.EvidenceStore(
-            self.evidence_path,
-            by=by,
-            break_s=break_s,
-            flush_s=flush_s,
-            redact=redact,
-            clock=clock,
-            key=self.journal.key,
-        )
 
     def read_evidence(self, since: datetime | None = None) -> evidence.EvidenceRead:
         return evidence.read_evidence(self.evidence_path, since, key=self.journal.key)

@@ -219,25 +219,8 @@ class PostgresStore(Store):
 
     # -- evidence ---------------------------------------------------------------------------
 
-    def evidence_writer(
-        self,
-        by: str,
-        *,
-        break_s: float,
-        flush_s: float,
-        redact: Callable[[str], str] | None,
-        clock: Callable[[], datetime],
-    ) -> evidence.EvidenceStore:
-        return evidence.EvidenceStore(
-            evidence.evidence_path(self.journal.path),  # never written: the sink takes it
-            by=by,
-            break_s=break_s,
-            flush_s=flush_s,
-            redact=redact,
-            clock=clock,
-            key=self.journal.key,
-            sink=self._put_evidence,
-        )
+    def _evidence_sink(self) -> Callable[[list[evidence.Run], list[bytes]], None]:
+        return self._put_evidence
 
     def _put_evidence(self, runs: list[evidence.Run], lines: list[bytes]) -> None:
         rows = [
