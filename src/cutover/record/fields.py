@@ -39,6 +39,20 @@ def plain_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return plain
 
 
+def event_fields(
+    kind: str, fields: Mapping[str, Any], redact: Callable[[str], str] | None
+) -> tuple[str, dict[str, Any]]:
+    """An event's kind and fields as every journal writes them (a file or the store): the
+    kind never empty, the fields plain and with secrets redacted."""
+    kind = str(kind)
+    if not kind:
+        raise ValueError("journal event kind is empty")
+    plain = plain_fields(fields)
+    if redact is not None:
+        plain = {k: redacted(v, redact) for k, v in plain.items()}
+    return kind, plain
+
+
 def redacted(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return redact(value)

@@ -35,7 +35,7 @@ from cutover.record.chain import (
 )
 from cutover.record.chain import digest as _digest  # noqa: F401  (tests forge with it)
 from cutover.record.events import Kind
-from cutover.record.fields import iso_utc, plain_fields, redacted
+from cutover.record.fields import event_fields, iso_utc
 from cutover.record.identity import current_actor
 
 __all__ = [
@@ -208,12 +208,7 @@ class Journal:
         the last readable event and leaves every finding where it is. It acknowledges only
         a partial last line (a crash mid-write); whole lines that are not events stay
         unexplained, and a head record the file no longer reaches is left as it is."""
-        kind = str(kind)
-        if not kind:
-            raise ValueError("journal event kind is empty")
-        plain = plain_fields(fields)
-        if self._redact is not None:
-            plain = {k: redacted(v, self._redact) for k, v in plain.items()}
+        kind, plain = event_fields(kind, fields, self._redact)
         ts = self._clock()
         self._secure()
         _make_dirs(self.path.parent)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from cutover.record.chain import GENESIS, Chain, ChainProblem, View, event_line
-from cutover.record.fields import plain_fields, redacted
+from cutover.record.fields import event_fields
 from cutover.record.journal import Event, JournalRead, Verification
 from cutover.record.store.base import StoreUnavailable
 from cutover.record.store.pgschema import LOCK_SPACE, lock_key
@@ -70,12 +70,7 @@ class PgJournal:
 
     def append(self, kind: str, /, **fields: Any) -> Event:
         """Write one event; returns once it is committed (durable, and notified)."""
-        kind = str(kind)
-        if not kind:
-            raise ValueError("journal event kind is empty")
-        plain = plain_fields(fields)
-        if self._redact is not None:
-            plain = {k: redacted(v, self._redact) for k, v in plain.items()}
+        kind, plain = event_fields(kind, fields, self._redact)
         ts = self._clock()
         store = self.store
         t = store.schema
