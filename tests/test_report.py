@@ -342,3 +342,24 @@ def test_a_long_list_of_restarts_keeps_its_ends_and_says_how_many_it_left_out():
     first, last = table.rows[0][0], table.rows[-1][0]
     assert (first, last) == ("2026-11-20 08:00:00Z", "2026-11-20 09:39:00Z")
     assert table.rows[20] == ("…", "60 more (flaky 50, steady 50 in all)", "…")
+
+
+def test_evidence_from_a_clock_ahead_is_left_out_and_said_not_stretched_to(tmp_path):
+    from datetime import timedelta
+
+    from cutover.record.evidence import TRIGGER, Evaluation
+
+    world = record(tmp_path)
+    session = world.session()
+    three_years = at(60 * 24 * 365 * 3)
+    ahead = session.evidence_store("skewed", clock=lambda: three_years)  # its clock, not ours
+    ahead.record([Evaluation(TRIGGER, "slow", "half", "quiet", 99.0, None, "", "d", three_years)])
+    ahead.flush()
+    made = facts.build(world.session(), every=True, now=at(400))
+    assert made.as_of is not None and made.as_of <= at(400)
+    assert all(s.end <= at(400) for s in made.stages), [s.end for s in made.stages]
+    (said,) = [w for w in made.warnings if "clock ahead" in w]
+    assert said.startswith("1 evidence run(s) dated after this report was made (up to 2029-")
+    # The same record read three years on is no longer ahead: nothing is set aside.
+    later = facts.build(world.session(), every=True, now=three_years + timedelta(days=1))
+    assert not [w for w in later.warnings if "clock ahead" in w]

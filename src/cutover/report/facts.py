@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cutover.judge.baselines import baseline_stage
 from cutover.judge.digest import person
@@ -19,7 +19,7 @@ from cutover.judge.session import Session
 from cutover.judge.verdicts import SYMBOL
 from cutover.record import snapshots
 from cutover.record.events import Kind, known
-from cutover.record.evidence import GATE, Run
+from cutover.record.evidence import GATE, Run, from_the_future, until_now
 from cutover.record.journal import Event
 from cutover.record.state import AcceptedGap, replay
 from cutover.report.source import UNREADABLE, RecordSource
@@ -175,15 +175,25 @@ def comparison_words(check: Comparison) -> str:
     return what + (f" ({'; '.join(extra)})" if extra else "")
 
 
-def build(session: Session, *, stage: str | None = None, every: bool = False) -> Report:
-    """The report of the current visit (default), every visit of `stage`, or `every` visit."""
+def build(
+    session: Session,
+    *,
+    stage: str | None = None,
+    every: bool = False,
+    now: datetime | None = None,
+) -> Report:
+    """The report of the current visit (default), every visit of `stage`, or `every` visit.
+    `now` (the clock by default) only sets aside evidence dated after it: a host whose clock
+    ran ahead must not stretch the cutover, its current stage and every axis to that date."""
     runbook = session.runbook
     source = RecordSource(session)
     read = source.journal()
     events = read.events
     verified = source.verify()
     evidence = source.readings()
-    runs = evidence.ordered_runs()
+    now = now or datetime.now(UTC)
+    ahead = from_the_future(evidence.ordered_runs(), now)
+    runs = until_now(evidence.ordered_runs(), now)
     ends = [e.ts for e in events] + [r.last for r in runs]
     as_of = max(ends) if ends else None
     all_visits = visits(runbook, events)
@@ -211,6 +221,12 @@ def build(session: Session, *, stage: str | None = None, every: bool = False) ->
     warnings = list(read.warnings)
     if evidence.skipped:
         warnings.append(f"{evidence.skipped} evidence line(s) were not evidence and were skipped")
+    if ahead:
+        latest = max(r.last for r in ahead)
+        warnings.append(
+            f"{len(ahead)} evidence run(s) dated after this report was made (up to "
+            f"{_at(latest)}: a clock ahead) were left out"
+        )
     return Report(
         runbook,
         as_of,
