@@ -291,34 +291,8 @@ class KeysMixin:
                 "warning",
             )
             return
-        if ref.step in self.cstate.signoffs:
-            signed = self.cstate.signoffs[ref.step]
-            self.say(f"{ref.step} is already signed by {signed.actor}", "warning")
-            return
         step = next(s for s in stage.steps if s.id == ref.step)
-        probe = self.runbook.probes.get(step.probe) if step.probe else None
-        visit = self.cstate.visit
-
-        def signed(answer: SignOffAnswer | None) -> None:
-            if answer is not None and (self.cstate.stage_id, self.cstate.visit) == (
-                stage.id,
-                visit,
-            ):
-                self.run_worker(self._sign(step.id, answer), group="signoff", exit_on_error=False)
-
-        self.push_screen(
-            SignOffScreen(
-                step,
-                stage.id,
-                visit,
-                stage.title,
-                self.session.journal.actor,
-                probe,
-                self.session.environ,
-                contradicted(step, stage.gates, self.report),
-            ),
-            signed,
-        )
+        self._ask_signoff(step, stage.title, stage.gates, self.cstate.signoffs)
 
     def _sign_checklist_step(self, step_id: str) -> None:
         """A step of the rollback checklist: signed like a stage's (the journal marks it as
@@ -327,16 +301,21 @@ class KeysMixin:
         after = self.cstate.after_rollback
         if checklist is None or after is None:
             return
-        if step_id in after.signoffs:
-            self.say(f"{step_id} is already signed by {after.signoffs[step_id].actor}", "warning")
-            return
         step = next(s for s in checklist.steps if s.id == step_id)
-        stage = self.runbook.stage(self.cstate.stage_id)
-        visit = self.cstate.visit
+        title = checklist.title or "After the rollback"
+        self._ask_signoff(step, title, checklist.gates, after.signoffs)
+
+    def _ask_signoff(self, step, title: str, gates, signoffs) -> None:
+        """The sign-off dialog for a step of the current stage or of the rollback checklist;
+        what it answers is signed only if the cutover is still where it was asked."""
+        if step.id in signoffs:
+            self.say(f"{step.id} is already signed by {signoffs[step.id].actor}", "warning")
+            return
+        stage_id, visit = self.cstate.stage_id, self.cstate.visit
 
         def signed(answer: SignOffAnswer | None) -> None:
             if answer is not None and (self.cstate.stage_id, self.cstate.visit) == (
-                stage.id,
+                stage_id,
                 visit,
             ):
                 self.run_worker(self._sign(step.id, answer), group="signoff", exit_on_error=False)
@@ -344,13 +323,13 @@ class KeysMixin:
         self.push_screen(
             SignOffScreen(
                 step,
-                stage.id,
+                stage_id,
                 visit,
-                checklist.title or "After the rollback",
+                title,
                 self.session.journal.actor,
                 self.runbook.probes.get(step.probe) if step.probe else None,
                 self.session.environ,
-                contradicted(step, checklist.gates, self.report),
+                contradicted(step, gates, self.report),
             ),
             signed,
         )
