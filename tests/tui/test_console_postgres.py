@@ -235,11 +235,12 @@ async def test_database_down_is_one_truth_at_once_not_fine_until_stale(
     proxy = PgProxy(pg_server)
     await proxy.open()
     database = soulprint_dsn.split("?")[0].rsplit("/", 1)[1]
-    path = write_runbook(tmp_path, success_sql=SUCCESS_SQL)
+    path = write_runbook(tmp_path, success_sql=SUCCESS_SQL, observed=True)
     app = CutoverApp(session_for(path, proxy.dsn(database)), probe_poll_s=None)
     try:
         async with app.run_test(size=(100, 30)) as pilot:
-            await until(pilot, lambda: app.refresher.db_up is True and len(app.results) == 2)
+            await until(pilot, lambda: app.refresher.db_up is True and len(app.results) == 3)
+            await until(pilot, lambda: "seen 0.7 %" in str(app.query_one("#header").render()))
             await until(pilot, lambda: app.report is not None and app.report.triggers)
             quiet = app.report.triggers[0]
             assert quiet.judgement.holds is False, quiet.judgement  # success_low: quiet
@@ -253,6 +254,7 @@ async def test_database_down_is_one_truth_at_once_not_fine_until_stale(
             assert "database unreachable" in trigger.judgement.reason
             header = str(app.query_one("#header").render())
             assert "DB ✗" in header
+            assert "seen ? %" in header and "seen 0.7 %" not in header  # the share too
             # the panel's verdict line says the same as the header, on the same screen
             assert "UNKNOWN" in visible_text(app)
     finally:

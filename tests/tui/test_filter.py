@@ -29,6 +29,7 @@ async def test_slash_filters_the_focused_panels_rows_and_enter_opens_the_row_sho
         await pilot.press(*"MARKUP", "enter")  # case ignored; the cell as it reads
         await until(pilot, lambda: table.row_count == 1)
         assert "1 of 2 rows have 'MARKUP'" in visible_text(app)
+        assert len(panel.rows_for_export()[1]) == 2  # `e` exports the answer whole
         judged = app.report
         table.focus()
         await pilot.press("enter")  # the detail is of the row shown, not the first fetched

@@ -49,7 +49,8 @@ async def test_a_panel_out_of_view_waits_and_catches_up_when_scrolled_into_view(
 
 async def test_a_fetch_that_breaks_is_said_and_its_query_runs_again(tmp_path: Path):
     """A fetch is a plain task now (a worker per fetch left cyclic garbage each second): a
-    bug inside one must still reach the screen, and must not stop its query for good."""
+    bug inside one must still reach the screen, turn what reads it UNKNOWN, and not stop
+    its query for good."""
     from .conftest import runner_of
 
     app = fixed_app(tmp_path)
@@ -68,7 +69,9 @@ async def test_a_fetch_that_breaks_is_said_and_its_query_runs_again(tmp_path: Pa
         runner.answer = once_broken
         app.refresher.intervals["success"] = 0.2
         app.refresher.fetch("success", force=True)
-        said = lambda: [str(n.message) for n in app._notifications]  # noqa: E731
-        await until(pilot, lambda: any("a bug in the fetch" in m for m in said()))
+        # said on its panel, and what reads it is UNKNOWN at once, never left looking fine
+        await until(pilot, lambda: "a bug in the fetch" in (app.results["success"].error or ""))
+        assert "cutover could not run it (RuntimeError" in app.results["success"].error
+        assert app.report.triggers[0].judgement.holds is None
         runs = runner.runs.count("success")
         await until(pilot, lambda: runner.runs.count("success") > runs)  # it runs again

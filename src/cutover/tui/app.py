@@ -174,6 +174,7 @@ class CutoverApp(
         )
         self.cstate, self.journal_warnings = session.state()
         self.results: dict = {}
+        self.as_judged: dict = {}  # the results as the last evaluation judged them
         self.report: CheckReport | None = None
         self.judged_at: datetime | None = None  # the clock of the evaluation on screen
         self.permissions: machine.Actions | None = None
@@ -240,6 +241,8 @@ class CutoverApp(
         self.call_after_refresh(self._show_the_rest, rest)
 
     def _show_the_rest(self, rest: list[QueryPanel]) -> None:
+        if self.panels_filter:
+            self.filter_panels(self.panels_filter, quiet=True)  # `/` set before they came
         for panel in rest:  # what their queries answered meanwhile
             result = self.results.get(panel.query_def.id)
             if result is not None:
@@ -540,7 +543,8 @@ class CutoverApp(
         if spec is None:
             return None
         query = self.runbook.queries[spec.query]
-        result = self.results.get(spec.query)
+        # as judged: with the database known down, the share is unknown too, not the last
+        result = self.as_judged.get(spec.query)
         if result is None:
             return observed_text(None, None, "", "", "not run yet")
         seen = share_from(result, spec.column)

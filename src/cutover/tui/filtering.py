@@ -24,7 +24,7 @@ class FilterMixin:
             return
         self.push_screen(FilterScreen("panels", self.panels_filter), self.filter_panels)
 
-    def filter_panels(self, text: str | None) -> None:
+    def filter_panels(self, text: str | None, *, quiet: bool = False) -> None:
         if text is None or self._parts is None:
             return
         self.panels_filter = text
@@ -35,7 +35,7 @@ class FilterMixin:
             match = not needle or needle in f"{query.title} {query.id}".casefold()
             panel.display = match
             shown += match
-        if needle:
+        if needle and not quiet:
             total = len(self._parts.panels)
             self.say(f"{shown} of {total} panels match {text!r}; / again to change")
 

@@ -134,12 +134,11 @@ class Refresher:
             self._inflight.pop(query_id, None)
             return
         error = task.exception()
-        if error is not None:  # a bug: said on screen, and the query runs again later
-            self._inflight.pop(query_id, None)
-            say = getattr(self.app, "say", None)
-            if say is not None:
-                say(f"refresh {query_id} failed: {type(error).__name__}: {error}", "error")
-            self.finished(query_id)
+        if error is not None:  # a bug: its verdicts are UNKNOWN at once, and it runs again
+            redact = getattr(getattr(self.app, "session", None), "redact", str)
+            said = redact(f"cutover could not run it ({type(error).__name__}: {error})")
+            failed = QueryResult(query_id, ran_at=self.clock(), error=said)
+            self.app.post_message(QueryFinished(failed))  # re-armed when taken in
 
     def finished(self, query_id: str) -> None:
         """Called by the app when the result message arrived: re-arm this query's timer."""

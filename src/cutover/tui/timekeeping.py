@@ -138,8 +138,8 @@ class TimeMixin:
         recorded of them, and the hold over the evidence including them."""
         stage = self.runbook.stage(self.cstate.stage_id)
         runs = self.evidence_runs()
-        results = self.judged_results(now)
-        report = self.session.judge(stage, results, now, self.cstate, runs=runs)
+        self.as_judged = self.judged_results(now)  # the header's observed share reads it too
+        report = self.session.judge(stage, self.as_judged, now, self.cstate, runs=runs)
         if self.record(report, fresh):
             runs = self.evidence.runs()
         self.report = report

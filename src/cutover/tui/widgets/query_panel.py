@@ -330,7 +330,9 @@ class QueryPanel(Vertical):
         self._filling = False
 
     def rows_for_export(self) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-        return self._columns or (), list(self._rows)
+        """The latest answer whole: not narrowed by `/`, nor behind while out of view."""
+        good = self.good
+        return (good.columns, list(good.rows)) if good is not None else ((), [])
 
     # -- what surrounds the rows -----------------------------------------------------------
 
