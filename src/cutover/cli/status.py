@@ -59,7 +59,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     # A move in flight (journaled by any process, or holding the move lock) changes the
     # flag on purpose: what it reads meanwhile is not drift (#21.1, as the console says).
-    moving = current.pending is not None or session.store.move_holder() is not None
+    holder = session.store.move_holder()  # asked once: on Postgres it is a round trip
+    moving = current.pending is not None or holder is not None
     drift = None if moving else machine.drift(read, stage)
     pending = None
     if current.pending:
@@ -137,7 +138,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "pinned": _pinned(current, read),
         "journal": {"events": current.last_seq, "warnings": list(warnings)},
         # Who is moving traffic now (the move lock's holder), from any host in team mode.
-        "move_lock": session.store.move_holder(),
+        "move_lock": holder,
     }
     if args.json:
         out(json.dumps(json_safe(status), ensure_ascii=False))
