@@ -138,6 +138,8 @@ def number_text(x: float, threshold: float | None = None, percent: bool = False)
     number look equal to a threshold it is not equal to."""
     if math.isinf(x):
         return "∞" if x > 0 else "-∞"
+    if math.isnan(x):  # not a number is said as such; it never ends a caller
+        return "NaN"
     if x == int(x):
         return f"{int(x):,}"
     fixed = percent or abs(x) >= 1
@@ -167,6 +169,8 @@ def amount_text(x: float, column: str | None = None, threshold: float | None = N
     '1.800000001 GB'
     >>> amount_text(20_000_000, "memory_bytes"), amount_text(1_900_000_000, "rows")
     ('20 MB', '1,900,000,000')
+    >>> amount_text(float("nan"), "memory_bytes"), amount_text(float("-inf"), "memory_bytes")
+    ('NaN', '-∞')
     """
     if not in_bytes(column) or not math.isfinite(x):
         return number_text(x, threshold)
