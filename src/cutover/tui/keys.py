@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from cutover.record.events import Kind
+from cutover.record.events import MOVE_WORDS, Kind
 from cutover.runbook.durations import humanize
 from cutover.traffic.signoff import contradicted
 from cutover.tui.screens.confirm import ConfirmScreen
@@ -35,7 +35,7 @@ EXPLAINED = {
 }
 # A refused key says what it is in words, not the action's id.
 ACTION_WORDS = {
-    "stepback": "step back",
+    **MOVE_WORDS,
     "signoff": "sign-off",
     "trigger": "raise / clear",
     "accept_gap": "accept gap",
