@@ -63,3 +63,17 @@ async def test_slash_from_the_runbook_pane_filters_the_panels(tmp_path: Path):
         await pilot.press("escape")  # Esc leaves it as it was
         await until(pilot, lambda: not isinstance(app.screen, FilterScreen))
         assert not errors.display
+
+
+async def test_ctrl_r_from_inside_the_filter_dialog_opens_the_rollback(tmp_path: Path):
+    # Rollback is one key away from anywhere: a half-typed filter does not take it.
+    from cutover.tui.screens.moves import RollbackScreen
+
+    app = fixed_app(tmp_path, stage="canary")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.report is not None)
+        app.query_one(RunbookPane).focus()
+        await pilot.press("slash", *"succ")
+        await until(pilot, lambda: isinstance(app.screen, FilterScreen))
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: isinstance(app.screen, RollbackScreen))
