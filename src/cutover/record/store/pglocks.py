@@ -189,6 +189,12 @@ class MoveLock:
 def take_move_lock(store: PostgresStore, what: str, *, actor: str, host: str) -> MoveLock:
     """The move lock or ActionBusy naming its holder; StoreUnavailable (an OSError) when
     the store cannot be reached, which a rollback goes ahead through."""
+    record = store.link
+    if record.conn is None and record.down_since is not None:
+        # This process has just found the store unreachable: a lock connection would only
+        # wait out its own connect timeout (seconds on a host that is gone), and a rollback
+        # must not wait for anything; no other move could be recorded anyway.
+        raise StoreUnavailable(record.why or "it did not answer")
     holder = store.locks.try_take("move", what, actor=actor, host=host)
     if holder is not None:
         found = store.locks.holder("move")
