@@ -21,19 +21,21 @@ class EvidenceTail:
         self.skipped = 0  # lines that were not evidence (a torn line, an edit)
         self.problem: str | None = None  # why the last read failed (what was read stays)
 
-    def read(self) -> None:
-        """Fold what was appended since the last read. A file replaced or shortened is read
-        again from its start; one that cannot be read leaves what was read (and `problem`)."""
+    def read(self) -> bool:
+        """Fold what was appended since the last read; True when anything was. A file
+        replaced or shortened is read again from its start; one that cannot be read leaves
+        what was read (and `problem`)."""
         try:
             batch = self.feed.read()
             self.problem = None
         except OSError as exc:  # something else in its place, a permission, a disk, the store
             self.problem = str(exc)
-            return
+            return False
         if batch.restarted:
-            self._runs, self._ordered = {}, ()
+            self._forget()
         for _, raw in batch.lines:
             self._fold(raw)
+        return batch.restarted or bool(batch.lines)
 
     def _fold(self, raw: bytes) -> None:
         try:
@@ -41,6 +43,10 @@ class EvidenceTail:
         except (ValueError, KeyError, TypeError, IndexError):
             self.skipped += 1
             return
+        self._take(run)
+
+    def _take(self, run: Run) -> None:
+        """One line of a run: the run as it now stands (a follower may keep more of it)."""
         known = self._runs.get(run.run)
         if known is None or run.last >= known.last:
             self._runs[run.run] = run
@@ -49,6 +55,9 @@ class EvidenceTail:
     def restart(self) -> None:
         """Forget everything: the next read starts from the first line."""
         self.feed.restart()
+        self._forget()
+
+    def _forget(self) -> None:
         self._runs, self._ordered = {}, ()
 
     def trim(self, keep: Callable[[Run], bool]) -> None:

@@ -15,9 +15,10 @@ from cutover.judge.hold import OK_VERDICTS
 from cutover.judge.verdicts import decide
 from cutover.record import state as replayed
 from cutover.record.events import known
-from cutover.record.evidence import GATE, TRIGGER, Run, decode_run
+from cutover.record.evidence import GATE, TRIGGER, Run
+from cutover.record.evidence_tail import EvidenceTail
 from cutover.record.journal import Event
-from cutover.record.store.feed import FileFeed, LineFeed
+from cutover.record.store.feed import LineFeed
 from cutover.runbook.durations import humanize
 from cutover.runbook.model import Comparison, Runbook, Stage, Trigger
 
@@ -171,42 +172,23 @@ class Point:
 Key = tuple[str, str, str]  # (GATE or TRIGGER, id, stage)
 
 
-class Readings:
-    """Every line of the evidence as a reading, followed through the store's feed (the new
-    lines only): a run's line is re-appended as it grows, each with its value at its `last`,
-    so the lines of a run are a series (what a folded run, one value, cannot show). Also
-    folds the runs. A console polls it every few seconds; a report reads it once."""
+class Readings(EvidenceTail):
+    """The evidence followed as record/evidence_tail.EvidenceTail follows it (the new lines
+    only, runs folded), keeping besides every line as a reading: a run's line is re-appended
+    as it grows, each with its value at its `last`, so the lines of a run are a series (what
+    a folded run, one value, cannot show). A console polls it every few seconds; a report
+    reads it once."""
 
     def __init__(self, source: Path | LineFeed, key: bytes | None = None) -> None:
-        self.feed: LineFeed = FileFeed(source) if isinstance(source, Path) else source
-        self.key = key
-        self.version = 0  # bumps when anything was taken in
-        self.skipped = 0
-        self.runs: dict[str, Run] = {}
         self._points: dict[Key, dict[datetime, Point]] = {}
+        super().__init__(source, key)
 
-    def read(self) -> bool:
-        """Take in what was appended; what was replaced is read again from its start. True
-        when anything new was read. Evidence that cannot be read keeps what was read."""
-        try:
-            batch = self.feed.read()
-        except OSError:
-            return False
-        if batch.restarted:
-            self._points, self.runs, self.skipped = {}, {}, 0
-        for _, raw in batch.lines:
-            self._take(raw)
-        if batch.restarted or batch.lines:
-            self.version += 1
-            return True
-        return False
+    def _forget(self) -> None:
+        super()._forget()
+        self._points, self.skipped = {}, 0
 
-    def _take(self, raw: bytes) -> None:
-        try:
-            run = decode_run(raw, self.key)
-        except (ValueError, KeyError, TypeError, IndexError):
-            self.skipped += 1  # torn, unsigned or not evidence: no reading
-            return
+    def _take(self, run: Run) -> None:
+        super()._take(run)
         value = run.value if run.value is not None and math.isfinite(run.value) else None
         series = self._points.setdefault((run.what, run.name, run.stage), {})
         series[run.last] = Point(run.last, value, run.verdict, run.interval)
@@ -214,9 +196,6 @@ class Readings:
             # A run's first line is its first evaluation; a crash may have lost it: the run
             # still began with this verdict then.
             series.setdefault(run.first, Point(run.first, value, run.verdict, run.interval))
-        known_run = self.runs.get(run.run)
-        if known_run is None or run.last >= known_run.last:
-            self.runs[run.run] = run
 
     def points(
         self,
@@ -248,10 +227,11 @@ class Readings:
                 self._points[key] = kept
             else:
                 del self._points[key]
-        self.runs = {k: r for k, r in self.runs.items() if r.last >= at}
+        self.trim(lambda r: r.last >= at)
 
     def ordered_runs(self) -> list[Run]:
-        return sorted(self.runs.values(), key=lambda r: (r.first, r.run))
+        """The runs kept, oldest first (sorted once per change, not once per call)."""
+        return list(self.runs)
 
 
 # -- the hold over time ----------------------------------------------------------------------
