@@ -127,8 +127,7 @@ class TrendsMixin:
         stage = runbook.stage(state.stage_id)
         hold = self.hold  # type: ignore[attr-defined]
         since = hold.since if hold is not None else None
-        runs = readings.ordered_runs()
-        accepted = state.accepted_gaps
+        restarted: list[datetime] | None = None  # the same for every panel: worked out once
         for panel in self.main.query(QueryPanel):  # type: ignore[attr-defined]
             if not panel.in_view:
                 continue  # out of sight costs nothing (tui/onscreen)
@@ -155,13 +154,16 @@ class TrendsMixin:
                     )
                 )
             if lines and stage.hold_s > 0 and any(j.what == GATE for j in judged):
-                restarted = restarts(runs, stage, state.entered_at, now, accepted)
+                if restarted is None:
+                    runs = readings.ordered_runs()
+                    found = restarts(runs, stage, state.entered_at, now, state.accepted_gaps)
+                    restarted = [r.at for r in found]
                 lines.append(
                     hold_bar(
                         axis,
                         now,
                         since,
-                        [r.at for r in restarted],
+                        restarted,
                         stage.hold_s,
                         hold.held_s if hold is not None else 0.0,
                         names,
