@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from cutover.record.chain import GENESIS, Chain, ChainProblem, View, event_line
+from cutover.record.chain import GENESIS, Chain, ChainProblem, View, event_line, parse_line
 from cutover.record.fields import event_fields
 from cutover.record.journal import Event, JournalRead, Verification
 from cutover.record.store.base import StoreUnavailable
@@ -83,11 +83,11 @@ class PgJournal:
                     "SELECT pg_advisory_xact_lock($1, $2)", LOCK_SPACE, self._append_key
                 )
                 last = await conn.fetchrow(
-                    f"SELECT seq, hash FROM {t}.events WHERE cutover = $1 "
+                    f"SELECT seq, hash, line FROM {t}.events WHERE cutover = $1 "
                     "ORDER BY seq DESC LIMIT 1",
                     store.cutover,
                 )
-                seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
+                seq, prev = (last["seq"] + 1, _last_hash(last)) if last else (1, GENESIS)
                 event, line = event_line(
                     seq, ts, self.actor, self.host, kind, prev, plain, self.key
                 )
@@ -245,6 +245,15 @@ class PgJournal:
             yield
         finally:
             held.release()
+
+
+def _last_hash(row: Any) -> str:
+    """What the next event chains onto: the hash the last event's line says, which is what
+    every reader verifies (as the file journal chains onto its last readable line), not the
+    hash column beside it, which only indexes it. A column changed on its own would
+    otherwise put the break on the honest event appended next."""
+    parsed = parse_line(row["line"].encode("utf-8"))
+    return parsed[0].hash if parsed is not None else row["hash"]
 
 
 def _with_problem(view: View, problem: ChainProblem) -> View:
