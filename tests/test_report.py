@@ -363,3 +363,17 @@ def test_evidence_from_a_clock_ahead_is_left_out_and_said_not_stretched_to(tmp_p
     # The same record read three years on is no longer ahead: nothing is set aside.
     later = facts.build(world.session(), every=True, now=three_years + timedelta(days=1))
     assert not [w for w in later.warnings if "clock ahead" in w]
+
+
+def test_a_dollar_in_the_runbook_words_is_drawn_as_written_not_as_tex(report):
+    from dataclasses import replace
+
+    canary = visit(report, "canary", 4)
+    gate = canary.gates[0]
+    words = r"rate$x_$ ≥ 95 (against $\foo$)"  # bad TeX: matplotlib would raise on it
+    check = replace(gate.gate.check, column="cost$eur$")
+    dollars = replace(gate, words=words, gate=replace(gate.gate, check=check))
+    (drawn,) = [
+        c for c in charts.stage_charts(replace(canary, gates=[dollars])) if "gate" in c.title
+    ]
+    assert words in drawn.svg and "cost$eur$" in drawn.svg

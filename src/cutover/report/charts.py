@@ -232,8 +232,11 @@ def gate_chart(facts: StageFacts, gate: GateFacts) -> Chart:
         )
     _marks(ax, facts, restarts=[r for r in facts.restarts if r.gate == gate.gate.id])
     _time_axis(ax, facts.window_start, facts.end)
-    ax.set_ylabel(gate.gate.check.column or gate.gate.check.successes or "value")
-    ax.set_title(f"gate {gate.gate.id}: {gate.words}", loc="left", fontsize=9)
+    # The runbook's words as written: a `$` in a column's name is no TeX (two of them
+    # would be drawn as maths or stop the report).
+    column = gate.gate.check.column or gate.gate.check.successes or "value"
+    ax.set_ylabel(column, parse_math=False)
+    ax.set_title(f"gate {gate.gate.id}: {gate.words}", loc="left", fontsize=9, parse_math=False)
     ax.legend(loc="lower left", fontsize=6, ncols=4)
     return Chart(salt, f"gate {gate.gate.id}", _svg(figure, salt))
 
