@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from cutover.demo import clock as clock_mod
-from cutover.demo.runbook_copy import write_demo_runbook
+from cutover.demo import runbook_copy
+from cutover.demo.runbook_copy import demo_runbook, write_demo_runbook
 from cutover.demo.traffic import KNOWN_ERRORS, InFlight, Knobs, Traffic
 from cutover.demo.world import CONTROL_URL_ENV, DEMO_RATE, World
 from cutover.runbook.loader import load
@@ -187,3 +188,49 @@ def test_live_failures_take_every_known_message_in_turn() -> None:
 def _same(template: str, message: str) -> bool:
     head, _, tail = template.partition("{n}")
     return message.startswith(head) and message.endswith(tail)
+
+
+def test_every_spelling_of_a_real_instant_is_read_on_the_clock_and_nothing_else() -> None:
+    on = runbook_copy.on_the_clock
+    world = "demo_clock.world_time"
+    assert on("t >= $1") == f"t >= {world}($1::timestamptz)"
+    assert on("t >= $1 :: TimestampTZ") == f"t >= {world}($1::timestamptz)"
+    assert on("t >= $1::timestamp with time zone") == f"t >= {world}($1::timestamptz)"
+    # Another cast applies to the instant read on the clock; $12 is not $1 followed by 2.
+    assert on("d >= $1::date") == f"d >= {world}($1::timestamptz)::date"
+    assert on("t >= $12") == f"t >= {world}($12::timestamptz)"
+    # Comments, strings, dollar-quoted text and names with a $ are not parameters.
+    untouched = "SELECT '$1', $q$ $1 $q$, a$1 -- $1::timestamptz\n/* $1 */"
+    assert on(untouched) == untouched
+    assert not runbook_copy.takes_an_instant(untouched)
+
+
+def test_every_value_cutover_binds_to_a_query_is_an_instant_the_clock_reads() -> None:
+    """The demo reads every parameter on its clock: a new kind of value bound to $N (not a
+    time) must be taught to it first, or its copy would wrap it in world_time()."""
+    from cutover.runbook.keys import QUERY_PARAMS
+
+    assert set(QUERY_PARAMS) == set(runbook_copy.INSTANT_PARAMS)
+
+
+def test_the_copy_finds_the_instant_however_the_file_spells_it(tmp_path: Path) -> None:
+    source = tmp_path / "book" / "runbook.toml"
+    for folder, sql in (
+        ("a", "SELECT 1 FROM t WHERE s >= $1 -- since the rollback\n"),
+        ("b", "SELECT 2 FROM t WHERE s >= coalesce($1 :: TIMESTAMPTZ, now())\n"),
+        ("c", "-- $1 is not taken here\nSELECT 3 FROM t\n"),
+    ):
+        (source.parent / folder).mkdir(parents=True)
+        (source.parent / folder / "q.sql").write_text(sql, encoding="utf-8")
+    data = {
+        "queries": {name: {"file": f"{name}/q.sql", "params": ["rolled_back_at"]} for name in "abc"}
+    }
+    copy = demo_runbook(data, source, tmp_path / "demo", clock=SCALE)
+    files = {name: Path(q["file"]) for name, q in copy["queries"].items()}
+    # Two originals of one name: a copy each, each with its own statement.
+    assert files["a"] != files["b"] and files["a"].parent == tmp_path / "demo" / "queries"
+    assert "SELECT 1" in files["a"].read_text() and "SELECT 2" in files["b"].read_text()
+    assert "s >= demo_clock.world_time($1::timestamptz) --" in files["a"].read_text()
+    assert "coalesce(demo_clock.world_time($1::timestamptz), now())" in files["b"].read_text()
+    # Its $1 only in a comment: the original itself, nothing to read on the clock.
+    assert files["c"] == (source.parent / "c" / "q.sql").resolve()

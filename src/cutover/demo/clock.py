@@ -13,7 +13,11 @@ and the observed share after a rollback) is a real instant: compared with stretc
 as it is, "since the rollback" would cover only the last (time since it)/scale of imports,
 and no traffic for a minute. So the demo's copy of such a query reads it on the same clock,
 `demo_clock.world_time($1::timestamptz)` (runbook_copy.py writes it), and "since" means
-exactly the imports that started after it.
+exactly the imports that started after it. Every value cutover binds to a query is such an
+instant (keys.QUERY_PARAMS: "rolled_back_at"; the observed share's "since"), so every
+positional parameter in a query's code is read on the clock, however the file spells it
+(`$1`, `$1::timestamptz`, `$2 :: timestamp with time zone`); comments and strings stay
+(runbook_copy.on_the_clock, which reads SQL as the loader does).
 """
 
 from __future__ import annotations
@@ -66,15 +70,6 @@ COMMENT ON VIEW public.{TABLE} IS
 async def install(conn: asyncpg.Connection, scale: float) -> None:
     async with conn.transaction():
         await conn.execute(install_sql(scale))
-
-
-def on_the_clock(sql: str) -> str:
-    """A query's text with the real instant it takes read on the world's clock.
-
-    >>> on_the_clock("WHERE t >= coalesce($1::timestamptz, now())")
-    'WHERE t >= coalesce(demo_clock.world_time($1::timestamptz), now())'
-    """
-    return sql.replace(PARAM, WORLD_PARAM)
 
 
 def to_axis(at: datetime, now: datetime, scale: float) -> datetime:

@@ -9,6 +9,8 @@ is capped, since a 5-minute refresh would sample its hour-long window once every
 from __future__ import annotations
 
 import contextlib
+import itertools
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -20,6 +22,7 @@ from cutover.demo import clock as clock_mod
 from cutover.record import journal as journal_mod
 from cutover.record.evidence import evidence_path
 from cutover.record.snapshots import snapshots_dir
+from cutover.runbook import sqlfile
 from cutover.runbook.durations import parse_duration
 
 HOLD_SCALE = 3600  # an hour of hold becomes a second: 24 h canary → 24 s
@@ -36,6 +39,13 @@ MAX_REFRESH = "15s"
 MARKER = "# Written by `cutover demo` from "
 JOURNAL_NAME = "journal.jsonl"
 RUNBOOK_NAME = "runbook.toml"
+# The values cutover binds to a query's $1, $2…, all real instants (a test holds this to
+# keys.QUERY_PARAMS: a new one must say whether the clock reads it).
+INSTANT_PARAMS = ("rolled_back_at",)
+# What follows `$N` that already says "a timestamptz" (taken into the call, not doubled).
+_TIMESTAMPTZ = re.compile(
+    r"\s*::\s*(?:timestamptz|timestamp\s+with\s+time\s+zone)(?![\w$])", re.IGNORECASE
+)
 
 
 class NotAnOriginal(ValueError):
@@ -118,23 +128,61 @@ def _scale_where_set(table: dict[str, Any], key: str, floor_s: float = MIN_HOLD_
             table[key] = scale_duration(table[key], floor_s)
 
 
+def on_the_clock(sql: str) -> str:
+    """A query's text with every real instant it takes (a positional parameter in its code,
+    not in a comment or a string) read on the world's clock.
+
+    >>> on_the_clock("WHERE t >= coalesce($1::timestamptz, now())")
+    'WHERE t >= coalesce(demo_clock.world_time($1::timestamptz), now())'
+    >>> on_the_clock("WHERE t >= $2 :: TIMESTAMP WITH TIME ZONE -- $1 is the rollback's")
+    "WHERE t >= demo_clock.world_time($2::timestamptz) -- $1 is the rollback's"
+    >>> on_the_clock("WHERE t::date >= $1::date AND s = '$1'")
+    "WHERE t::date >= demo_clock.world_time($1::timestamptz)::date AND s = '$1'"
+    """
+    out, done = [], 0
+    tokens = sqlfile.tokenize(sql)
+    for dollar, number in itertools.pairwise(tokens):
+        text = sql[number.start : number.end]
+        is_param = sql[dollar.start : dollar.end] == "$" and number.start == dollar.end
+        if not (is_param and number.kind == sqlfile.NUMBER and text.isdigit()):
+            continue
+        end = number.end
+        if cast := _TIMESTAMPTZ.match(sql, end):
+            end = cast.end()
+        out += [sql[done : dollar.start], f"{clock_mod.SCHEMA}.world_time(${text}::timestamptz)"]
+        done = end
+    return "".join(out) + sql[done:]
+
+
+def takes_an_instant(sql: str) -> bool:
+    """Whether a query's code (not its comments) has a parameter for the clock to read."""
+    return on_the_clock(sql) != sql
+
+
 def _read_on_the_clock(query: dict[str, Any], demo_dir: Path, written: dict[Path, Path]) -> None:
-    """Point a query that takes a real instant ($1::timestamptz) at a copy of its file that
-    reads it on the demo's clock (demo/clock.py); every other query keeps the original."""
+    """Point a query that takes a real instant (a $1 in its code) at a copy of its file that
+    reads it on the demo's clock (demo/clock.py); every other query keeps the original.
+    Written on every start from the original as it is then, so an edit shows in the next
+    demo; two originals of one name get a copy each."""
     original = Path(query["file"])
     try:
         text = original.read_text(encoding="utf-8")
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return  # the loader says what is wrong with it
-    if clock_mod.PARAM not in text:
+    if not takes_an_instant(text):
         return
     if original not in written:
-        target = demo_dir / "queries" / original.name
+        taken = {path.name for path in written.values()}
+        name, n = original.name, 1
+        while name in taken:
+            n += 1
+            name = f"{original.stem}-{n}{original.suffix}"
+        target = demo_dir / "queries" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(
             f"-- Written by `cutover demo` from {original}: the instant it takes ($1) is read\n"
             "-- on the demo's clock, as its data is. Edit the original, not this file.\n\n"
-            + clock_mod.on_the_clock(text),
+            + on_the_clock(text),
             "utf-8",
         )
         written[original] = target
