@@ -201,3 +201,26 @@ def test_trends_at_80x24(snap_compare, tmp_path: Path):
 
 def test_history_at_160x48(snap_compare, tmp_path: Path):
     assert snap_compare(trended(tmp_path), terminal_size=(160, 48), run_before=open_history)
+
+
+async def test_a_run_from_a_clock_ahead_does_not_hide_a_silence_from_the_hold_bar(tmp_path):
+    app = fixed_app(tmp_path, stage="canary", clock=Clock(T0), hold="2h", triggers="")
+    digest = app.session.sql_digests()["success"]
+
+    def passing(by: str, clock: datetime, since: timedelta, until: timedelta) -> None:
+        store = app.session.evidence_store(by, clock=lambda: clock)
+        at = T0 - since
+        while at <= T0 + until:
+            store.record(
+                [Evaluation(GATE, "success", "canary", "pass", 99.5, None, "", digest, at)]
+            )
+            at += timedelta(minutes=5)
+        store.flush()
+
+    passing("watch", T0, timedelta(hours=3), timedelta(minutes=-90))  # silent for 90 m since
+    # A host a day ahead: its run began 85 m ago by its clock and lasts until tomorrow.
+    passing("ahead", T0 + timedelta(days=1), timedelta(minutes=85), timedelta(days=1))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await show_trends(pilot)
+        (hold,) = [line for line in visible_text(app).splitlines() if "│ hold    " in line]
+        assert "↺" in hold  # the 90 m without an evaluation (max_gap 1 h), as the hold has it

@@ -11,7 +11,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import Static
 
-from cutover.record.evidence import GATE, TRIGGER
+from cutover.record.evidence import GATE, TRIGGER, until_now
 from cutover.report.timeline import Point, Readings, restarts, visits
 from cutover.runbook.model import Comparison, Stage
 from cutover.tui.trend_line import hold_axis, hold_bar, trend_text
@@ -155,7 +155,8 @@ class TrendsMixin:
                 )
             if lines and stage.hold_s > 0 and any(j.what == GATE for j in judged):
                 if restarted is None:
-                    runs = readings.ordered_runs()
+                    # Runs dated after now (a clock ahead) are none yet, as the hold has it.
+                    runs = until_now(readings.ordered_runs(), now)
                     found = restarts(runs, stage, state.entered_at, now, state.accepted_gaps)
                     restarted = [r.at for r in found]
                 lines.append(

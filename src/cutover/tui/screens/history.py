@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
+from cutover.record.evidence import until_now
 from cutover.report.facts import baseline_of, comparison_words
 from cutover.report.source import RecordSource
 from cutover.report.timeline import moves, restarts, visits
@@ -42,7 +43,7 @@ def history_of(app: Any, query_id: str, width: int) -> list[Text]:
     before = seen[-2] if len(seen) > 1 else None
     start = before.entered_at if before is not None else current.entered_at
     readings = app.trend_readings()
-    runs = readings.ordered_runs()
+    runs = until_now(readings.ordered_runs(), now)  # a clock ahead: none yet, as the hold has it
     accepted = app.cstate.accepted_gaps
     shown = [v for v in (before, current) if v is not None]
     stages = [runbook.stage(v.stage) for v in shown]
