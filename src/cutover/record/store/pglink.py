@@ -43,6 +43,8 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
 )
 
+UNPARSED_DSN = "its DSN does not parse: check its host and port (the DSN is never shown)"
+
 
 class _Loop:
     """The store's one event loop, on a daemon thread started on first use."""
@@ -172,15 +174,24 @@ class Link:
             raise self._lose(None, exc) from None
 
     async def _connect(self) -> asyncpg.Connection:
-        conn = await asyncio.wait_for(
-            asyncpg.connect(
-                self._dsn,
-                timeout=CONNECT_TIMEOUT_S,
-                statement_cache_size=0,  # nothing prepared survives a pooler; none is needed
-                server_settings=self._settings,
-            ),
-            CONNECT_TIMEOUT_S + 1,
-        )
+        try:
+            conn = await asyncio.wait_for(
+                asyncpg.connect(
+                    self._dsn,
+                    timeout=CONNECT_TIMEOUT_S,
+                    statement_cache_size=0,  # nothing prepared survives a pooler; none needed
+                    server_settings=self._settings,
+                ),
+                CONNECT_TIMEOUT_S + 1,
+            )
+        except asyncpg.InterfaceError:
+            raise  # the driver's own words ("invalid DSN: ..."), unreachable as any other
+        except ValueError:
+            # A DSN the driver cannot even take apart (a port that is not a number, a broken
+            # IPv6 address) is a store that cannot be reached, which a rollback goes ahead
+            # through, not a bug. Its words are not repeated: they can quote a piece of it
+            # (a password with a '/' in it reads as the port).
+            raise asyncpg.InterfaceError(UNPARSED_DSN) from None
         try:
             if self._keepalive:
                 await conn.execute(

@@ -183,10 +183,15 @@ async def init(conn: asyncpg.Connection, schema: str, grant_to: str | None = Non
 
 def init_now(dsn: str, schema: str, grant_to: str | None, words: Callable[[str], str]) -> list[str]:
     """`cutover store init`: `init` on a connection of its own, its errors in words."""
-    from cutover.record.store.pglink import UNREACHABLE, run
+    from cutover.record.store.pglink import UNPARSED_DSN, UNREACHABLE, run
 
     async def go() -> list[str]:
-        conn = await asyncpg.connect(dsn, timeout=10, statement_cache_size=0)
+        try:
+            conn = await asyncpg.connect(dsn, timeout=10, statement_cache_size=0)
+        except asyncpg.InterfaceError:
+            raise
+        except ValueError:  # its words can quote a piece of the DSN: see pglink
+            raise asyncpg.InterfaceError(UNPARSED_DSN) from None
         try:
             return await init(conn, schema, grant_to)
         finally:
