@@ -224,3 +224,16 @@ async def test_a_run_from_a_clock_ahead_does_not_hide_a_silence_from_the_hold_ba
         await show_trends(pilot)
         (hold,) = [line for line in visible_text(app).splitlines() if "│ hold    " in line]
         assert "↺" in hold  # the 90 m without an evaluation (max_gap 1 h), as the hold has it
+
+
+def test_readings_without_a_value_are_marked_not_covered_by_the_last_good_one():
+    # The database down for an hour after one PASS: every evaluation UNKNOWN, no value (a
+    # NaN or ±Infinity in the evidence reads the same).
+    pts = [Point(AT, 99.5, "pass")]
+    pts += [Point(AT + timedelta(minutes=m), None, "unknown") for m in range(5, 60, 5)]
+    axis = Axis(AT, AT + timedelta(hours=1), 12)
+    now = AT + timedelta(minutes=59)
+    line = trend_text("success", pts, axis, ">=", 95.0, now, 12, carry_s=3600).plain
+    assert line == "success      █??????????? — ≥95"  # not 12 green blocks and "99.5"
+    bottom = chart_rows(pts, axis, 3, ">=", 95.0, None, carry_s=3600)[-1].plain
+    assert bottom.endswith("█???????????")  # and the history's chart draws it, no crash

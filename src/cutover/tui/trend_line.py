@@ -30,6 +30,9 @@ FAILED = frozenset({"fail", "fired"})
 CROSS = "×"
 RANK = {"fail": 3, "fired": 3, "wait": 2, "unknown": 2, "pass": 1, "quiet": 1, "n/a": 0}
 COUNTING, NOT_COUNTING, TO_GO, RESTART = "━", "─", "·", "↺"
+# A column whose readings had no value (the query failed, NaN, ±Infinity): no height to draw,
+# and no earlier reading carried over it as if it were still true.
+NO_VALUE = "?"
 # The history chart's value scale, left of its columns ("  99.5 ┤"): its width, and the
 # columns it takes with the axis line.
 SCALE_WIDTH = 6
@@ -86,10 +89,11 @@ def _columns(
 ) -> list[tuple[float, str] | None]:
     """Each column's worst value and verdict. A reading stands until the next one, up to
     `carry_s` (the stage's max_gap): a column between two readings shows the earlier one,
-    and a longer silence stays blank, as the hold counts it."""
+    and a longer silence stays blank, as the hold counts it. A column whose readings had no
+    value is NaN (drawn as NO_VALUE), with their worst verdict."""
     buckets: list[list[Point]] = [[] for _ in range(axis.width)]
     for p in points:
-        if axis.start <= p.at <= axis.end and p.value is not None and math.isfinite(p.value):
+        if axis.start <= p.at <= axis.end:
             buckets[axis.column(p.at)].append(p)
     out: list[tuple[float, str] | None] = []
     held: tuple[datetime, float, str] | None = None
@@ -100,17 +104,22 @@ def _columns(
             out.append((held[1], held[2]) if carried and held is not None else None)
             continue
         verdict = max((p.verdict for p in bucket), key=lambda v: RANK.get(v, 2))
-        out.append((worst(op, [p.value for p in bucket if p.value is not None]), verdict))
+        values = [p.value for p in bucket if _finite(p.value)]
+        out.append((worst(op, values) if values else math.nan, verdict))
         last = bucket[-1]
-        held = (last.at, last.value, last.verdict)  # type: ignore[assignment]
+        held = (last.at, last.value if _finite(last.value) else math.nan, last.verdict)  # type: ignore[arg-type]
     return out
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def scaled(cols: Sequence[tuple[float, str] | None]) -> list[float]:
     """The values the scale spans: those not failing (a FAIL is a cross, drawn at the
     bottom of a line, so one far-off reading does not flatten every other), else all."""
-    kept = [c[0] for c in cols if c is not None and c[1] not in FAILED]
-    return kept or [c[0] for c in cols if c is not None]
+    drawn = [c for c in cols if c is not None and math.isfinite(c[0])]
+    return [c[0] for c in drawn if c[1] not in FAILED] or [c[0] for c in drawn]
 
 
 def _scale(values: Sequence[float], threshold: float | None) -> tuple[float, float]:
@@ -137,9 +146,7 @@ def sparkline(
     cols = [c if i <= last else None for i, c in enumerate(_columns(points, axis, op, carry_s))]
     values = scaled(cols)
     text = Text(no_wrap=True, overflow="crop")
-    if not values:
-        return text.append(" " * axis.width)
-    lo, hi = _scale(values, threshold)
+    lo, hi = _scale(values or [threshold or 0.0], threshold)
 
     def block(value: float) -> str:
         level = int((min(hi, max(lo, value)) - lo) / (hi - lo) * (len(BLOCKS) - 1) + 0.5)
@@ -149,7 +156,9 @@ def sparkline(
         if col is None:
             text.append(TO_GO if index > last else " ", style="dim")
         else:
-            glyph = CROSS if col[1] in FAILED else block(col[0])
+            glyph = (
+                CROSS if col[1] in FAILED else block(col[0]) if math.isfinite(col[0]) else NO_VALUE
+            )
             text.append(glyph, style=VERDICT_STYLE.get(col[1], "green"))
     return text
 
@@ -172,11 +181,12 @@ def trend_text(
 ) -> Text:
     """`success   ▇▇▇▆▇▇ ▇▇▁▁  85 ≥95 [84.2–85.5]`: the name, the line, the latest value,
     the threshold, and the latest interval where there is one."""
-    latest = next((p for p in reversed(points) if p.value is not None), None)
+    # The latest reading, value or not: an UNKNOWN now is not the last good value.
+    latest = points[-1] if points else None
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{name[:name_width]:<{name_width}} ")
     text.append_text(sparkline(points, axis, op, threshold, now, carry_s))
-    tail = " —" if latest is None or latest.value is None else f" {latest.value:.4g}"
+    tail = " —" if latest is None or not _finite(latest.value) else f" {latest.value:.4g}"
     text.append(tail, style="bold")
     words = threshold_words(op, threshold)
     if words:
@@ -272,7 +282,11 @@ def chart_rows(
             scale = ""
         text.append(f"{scale[:SCALE_WIDTH]:>{SCALE_WIDTH}} ┤", style="dim")
         for col in cols:
-            if col is not None:
+            if col is not None and not math.isfinite(col[0]):
+                if r == 0:  # no height to draw: a mark at the bottom, by its verdict
+                    text.append(NO_VALUE, style=VERDICT_STYLE.get(col[1], "yellow underline"))
+                    continue
+            elif col is not None:
                 filled = eighths(col[0]) - r * len(BLOCKS)
                 if filled > 0:
                     glyph = BLOCKS[min(len(BLOCKS), filled) - 1]

@@ -139,7 +139,7 @@ class TrendsMixin:
             lines: list[Text] = []
             for item in judged:
                 points = readings.points(item.what, item.id, item.stage, axis.start, now)
-                if len([p for p in points if p.value is not None]) < FEWEST:
+                if len(points) < FEWEST:  # a reading without a value (UNKNOWN) says something
                     continue
                 lines.append(
                     trend_text(
