@@ -3,8 +3,10 @@ time (holds, max_gap, checkpoints, a trigger's `for`, `respond_within` and `esca
 a step's `after`, a trend's window) scaled from hours to seconds and its own journal,
 evidence and snapshots, so a walk-through takes minutes and never touches the real
 runbook's. The queries' own windows are not rewritten: the demo's data runs on the same
-clock (demo/clock.py), so the SQL stays the shipped SQL; only how often each query runs
-is capped, since a 5-minute refresh would sample its hour-long window once every 300 h."""
+clock (demo/clock.py), so the SQL stays the shipped SQL, but for the real instant a query
+takes ($1: the latest rollback's), read on that clock in a copy of its file; and how often
+each query runs is capped, since a 5-minute refresh would sample its hour-long window once
+every 300 h."""
 
 from __future__ import annotations
 
