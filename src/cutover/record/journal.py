@@ -89,6 +89,24 @@ class Verification:
     problem: ChainProblem | None = None
     notes: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, view: View, key: bytes | None, *, empty: str | None, then: str) -> Verification:
+        """What a verify says of a view read from the first event (the file's or the
+        store's): its first break, or how many events chain (keyed or not); `empty` instead
+        when there is nothing to count, `then` after it, the view's notes last."""
+        n = len(view.events)
+        notes = "".join(f"; note: {note}" for note in view.notes)
+        if view.problem is not None:
+            p = view.problem
+            return cls(False, n, p.seq, p.message + notes, p.line, p, view.notes)
+        message = empty or f"{n} event{'s' if n != 1 else ''}, chain intact" + (
+            " (keyed)"
+            if key
+            else " (not keyed: it shows accidents and careless edits, not a rewrite; "
+            "set CUTOVER_JOURNAL_KEY to make the chain an HMAC)"
+        )
+        return cls(True, n, None, message + then + notes, notes=view.notes)
+
 
 class ActionBusy(CutoverError):
     """Another process holds the action lock; `holder` says who, doing what, since when."""
@@ -324,22 +342,13 @@ class Journal:
     def verify(self) -> Verification:
         """Check the whole file from its first line, whatever was read before."""
         view, warnings = self._scan(afresh=True)
-        n = len(view.events)
-        notes = "".join(f"; note: {note}" for note in view.notes)
-        if view.problem is not None:
-            p = view.problem
-            return Verification(False, n, p.seq, p.message + notes, p.line, p, view.notes)
-        if not view.lines and not self.path.exists():
-            message = "the journal is empty (no file yet)"
-        else:
-            message = f"{n} event{'s' if n != 1 else ''}, chain intact" + (
-                " (keyed)"
-                if self.key
-                else " (not keyed: it shows accidents and careless edits, not a rewrite; "
-                "set CUTOVER_JOURNAL_KEY to make the chain an HMAC)"
-            )
-        message += "".join(f"; {w}" for w in warnings) + notes
-        return Verification(True, n, None, message, notes=view.notes)
+        empty = not view.lines and not self.path.exists()
+        return Verification.of(
+            view,
+            self.key,
+            empty="the journal is empty (no file yet)" if empty else None,
+            then="".join(f"; {w}" for w in warnings),
+        )
 
     @property
     def redactor(self) -> Callable[[str], str] | None:

@@ -128,22 +128,10 @@ class PgJournal:
         with self._reading:
             self._restart()
             view = self._catch_up(must=True)
-        n = len(view.events)
-        notes = "".join(f"; note: {note}" for note in view.notes)
-        if view.problem is not None:
-            p = view.problem
-            return Verification(False, n, p.seq, p.message + notes, p.line, p, view.notes)
-        if not n:
-            message = f"the journal is empty (no events for cutover {self.store.cutover} yet)"
-        else:
-            message = f"{n} event{'s' if n != 1 else ''}, chain intact" + (
-                " (keyed)"
-                if self.key
-                else " (not keyed: it shows accidents and careless edits, not a rewrite; "
-                "set CUTOVER_JOURNAL_KEY to make the chain an HMAC)"
-            )
-        message += f"; in {self.store.where}" + notes
-        return Verification(True, n, None, message, notes=view.notes)
+        empty = f"the journal is empty (no events for cutover {self.store.cutover} yet)"
+        return Verification.of(
+            view, self.key, empty=None if view.events else empty, then=f"; in {self.store.where}"
+        )
 
     def head_words(self) -> str:
         view = self._view
