@@ -377,3 +377,30 @@ def test_a_dollar_in_the_runbook_words_is_drawn_as_written_not_as_tex(report):
         c for c in charts.stage_charts(replace(canary, gates=[dollars])) if "gate" in c.title
     ]
     assert words in drawn.svg and "cost$eur$" in drawn.svg
+
+
+def test_a_reading_without_a_value_breaks_the_line_and_is_marked(report):
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from cutover.report.timeline import Point
+
+    canary = visit(report, "canary", 4)
+    gate = canary.gates[0]
+    start = canary.visit.entered_at + timedelta(minutes=5)
+    # One PASS, then 50 minutes of UNKNOWN (the database down): shorter than max_gap.
+    points = [Point(start, 99.5, "pass"), Point(start + timedelta(minutes=5), 99.5, "pass")]
+    points += [Point(start + timedelta(minutes=m), None, "unknown") for m in range(10, 60, 5)]
+    points += [Point(start + timedelta(minutes=60), 99.6, "pass")]  # back, within max_gap
+    (drawn,) = [
+        c
+        for c in charts.stage_charts(replace(canary, gates=[replace(gate, points=points)]))
+        if c.title.startswith("gate")
+    ]
+    svg = ET.fromstring(drawn.svg)
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    (marked,) = svg.findall(".//s:g[@id='no-value']", ns)
+    assert len(marked.findall(".//s:use", ns)) == 10  # every valueless reading
+    (line,) = svg.findall(".//s:g[@id='value']/s:path", ns)
+    # Two pieces: the 50 minutes without a value are not drawn as the last value held.
+    assert line.get("d", "").count("M") == 2, line.get("d")

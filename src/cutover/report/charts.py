@@ -163,9 +163,11 @@ def gate_chart(facts: StageFacts, gate: GateFacts) -> Chart:
     salt = f"{facts.visit.stage}-{facts.visit.visit}-gate-{gate.gate.id}"
     figure = _figure(salt)
     ax = figure.add_subplot()
-    points = [p for p in _thinned(gate.points) if p.value is not None]
-    # A line across a gap would draw values nobody read: it breaks where readings stop.
-    breaks = _breaks(points, facts.stage.max_gap_s)
+    every = _thinned(gate.points)
+    points = [p for p in every if p.value is not None]
+    # A line across a gap would draw values nobody read: it breaks where readings stop, and
+    # where a reading had no value (UNKNOWN: the last good value is not carried over it).
+    breaks = _breaks(every, facts.stage.max_gap_s)
     with_interval = [p for p in breaks if p.interval is not None or p.value is None]
     if any(p.interval is not None for p in with_interval):
         ax.fill_between(
@@ -210,6 +212,20 @@ def gate_chart(facts: StageFacts, gate: GateFacts) -> Chart:
             transform=ax.transAxes,
             ha="center",
             gid="no-data",
+        )
+    valueless = [p for p in every if p.value is None]
+    if valueless:  # no height to draw: marked along the bottom, as the console's `?`
+        ax.plot(
+            [p.at for p in valueless],
+            [0.0] * len(valueless),
+            transform=ax.get_xaxis_transform(),
+            ls="none",
+            marker="|",
+            color="#b45f06",
+            ms=8,
+            clip_on=False,
+            gid="no-value",
+            label="no value",
         )
     if gate.threshold is not None:
         op = gate.gate.check.op
