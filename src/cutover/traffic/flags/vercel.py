@@ -4,6 +4,7 @@ or taken back in seconds by Instant Rollback to a deployment known to carry the 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -503,11 +504,12 @@ def _build_s(deployment: dict[str, Any]) -> float | None:
 
     >>> _build_s({"createdAt": 1000, "ready": 46000}), _build_s({"createdAt": 1000})
     (45.0, None)
+    >>> _build_s({"createdAt": 1000, "ready": float("inf")})  # JSON's Infinity: not a time
     """
     ready, created = deployment.get("ready"), deployment.get("createdAt")
-    if isinstance(ready, int | float) and isinstance(created, int | float) and ready > created:
-        return (ready - created) / 1000
-    return None
+    if not all(isinstance(t, int | float) and math.isfinite(t) for t in (ready, created)):
+        return None
+    return (ready - created) / 1000 if ready > created else None
 
 
 def _building_words(deployment: str, state: Any, elapsed_s: float, usual_s: float | None) -> str:
