@@ -87,7 +87,7 @@ class PgJournal:
                     "ORDER BY seq DESC LIMIT 1",
                     store.cutover,
                 )
-                seq, prev = (last["seq"] + 1, _last_hash(last)) if last else (1, GENESIS)
+                seq, prev = (last["seq"] + 1, line_hash(last)) if last else (1, GENESIS)
                 event, line = event_line(
                     seq, ts, self.actor, self.host, kind, prev, plain, self.key
                 )
@@ -235,11 +235,11 @@ class PgJournal:
             held.release()
 
 
-def _last_hash(row: Any) -> str:
-    """What the next event chains onto: the hash the last event's line says, which is what
-    every reader verifies (as the file journal chains onto its last readable line), not the
-    hash column beside it, which only indexes it. A column changed on its own would
-    otherwise put the break on the honest event appended next."""
+def line_hash(row: Any) -> str:
+    """The hash an events row's line says: what the next event chains onto and what an
+    export's head record names, as every reader verifies the lines (the file journal too
+    chains onto its last readable line). Not the hash column beside it, which only indexes
+    it: a column changed on its own would put the break on the honest event appended next."""
     parsed = parse_line(row["line"].encode("utf-8"))
     return parsed[0].hash if parsed is not None else row["hash"]
 

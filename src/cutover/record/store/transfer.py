@@ -19,6 +19,7 @@ from cutover.record.chain import Head, parse_line
 from cutover.record.journal import Journal, head_path
 from cutover.record.store.base import StoreProblem
 from cutover.record.store.files import seen_path
+from cutover.record.store.pgjournal import line_hash
 from cutover.record.store.postgres import PostgresStore, evidence_row
 
 BATCH = 1000  # rows a statement carries: 5,000 events go in five round trips
@@ -212,7 +213,7 @@ def export_files(store: PostgresStore, journal_path: Path) -> Moved:
     data = b"".join(r["line"].encode("utf-8") + b"\n" for r in ev)
     _write(journal_path, data)
     if ev:
-        _write(head_path(journal_path), Head(ev[-1]["seq"], ev[-1]["hash"], len(data)).encode())
+        _write(head_path(journal_path), Head(ev[-1]["seq"], line_hash(ev[-1]), len(data)).encode())
     if runs:
         lines = b"".join(r["line"].encode("utf-8") + b"\n" for r in runs)
         _write(evidence.evidence_path(journal_path), lines)
