@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -197,6 +198,7 @@ class QueryRunner:
                     statement_cache_size=cache,
                     command_timeout=self.database.statement_timeout_s + 5,
                     server_settings={"application_name": "cutover"},
+                    reset=_nothing_to_reset,
                 )
             except Exception as exc:  # every driver failure becomes one readable line
                 raise DatabaseUnavailable(
@@ -231,10 +233,9 @@ class QueryRunner:
         try:
             await self.connect()
             assert self._pool is not None
-            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            async with self._pool.acquire() as conn, read_only(conn, timeout):
                 started = time.monotonic()
                 ran_at = datetime.now(UTC)
-                await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
                 refusal = await self._judge(conn, query)
                 if refusal is not None:  # never sent to the server
                     return _refused(query, refusal, ran_at, started)
@@ -285,8 +286,7 @@ class QueryRunner:
         await self.connect()
         assert self._pool is not None
         try:
-            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-                await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+            async with self._pool.acquire() as conn, read_only(conn, timeout):
                 refusal = await self._judge(conn, query)
                 if refusal is not None:
                     raise QueryRefused(refusal.reason)
@@ -311,7 +311,8 @@ class QueryRunner:
         try:
             await self.connect()
             assert self._pool is not None
-            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            timeout = self.database.statement_timeout_s
+            async with self._pool.acquire() as conn, read_only(conn, timeout):
                 judged = await sqlguard.check_all_on(conn, texts)
         except Exception:  # the query's own run reports it, with its words
             return
@@ -326,7 +327,8 @@ class QueryRunner:
         try:
             await self.connect()
             assert self._pool is not None
-            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            timeout = self.database.statement_timeout_s
+            async with self._pool.acquire() as conn, read_only(conn, timeout):
                 # Judged before Postgres parses it: parsing reads a literal with its type's
                 # input, which for an array or a row of a domain runs the domain's CHECK.
                 refusal = await self._judge(conn, query)
@@ -356,6 +358,37 @@ class QueryRunner:
                 columns,
             )
         return Prepared(None, columns)
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """The pool's reset when a connection comes back: nothing more. asyncpg's own (advisory
+    unlock, CLOSE ALL, UNLISTEN, RESET ALL) was one more round trip after every query;
+    `read_only` sends it with the transaction's end instead. An open transaction is still
+    rolled back by the pool (asyncpg does that before calling this)."""
+
+
+@contextlib.asynccontextmanager
+async def read_only(conn: asyncpg.Connection, timeout_s: float) -> AsyncIterator[None]:
+    """A read-only transaction with the statement timeout, opened in one round trip: BEGIN
+    and SET LOCAL go as one simple-protocol message (asyncpg's transaction() and a SET were
+    two). Behind a transaction pooler both hold, as they are one transaction's.
+
+    Ended by COMMIT, or ROLLBACK when the block raised (a read-only transaction has nothing
+    to keep either way), with the connection's reset in the same message: whatever session
+    state a query the guard let through by mistake left (a set_config, an advisory lock) is
+    gone before the next query, as the pool's reset did a round trip later."""
+    ms = max(1, int(timeout_s * 1000))
+    try:
+        await conn.execute(f"BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}")
+        yield
+    except BaseException:
+        if not conn.is_closed() and conn.is_in_transaction():
+            try:
+                await conn.execute("ROLLBACK;\n" + conn.get_reset_query())
+            except Exception:  # not reset: not handed to the next query either
+                conn.terminate()
+        raise
+    await conn.execute("COMMIT;\n" + conn.get_reset_query())
 
 
 @dataclass(frozen=True)
