@@ -166,6 +166,17 @@ def add_demo(sub: Any) -> argparse.ArgumentParser:
         metavar="PATH",
         help="where the demo keeps its database, journal and demo.env (default .cutover/demo)",
     )
+    demo.add_argument(
+        "--team",
+        action="store_true",
+        help="team mode: the record on the demo's Postgres, and two operators' consoles side "
+        "by side in tmux (with --headless: the two console commands printed, no tmux)",
+    )
+    demo.add_argument(
+        "--tmux-socket",
+        metavar="NAME",
+        help="with --team: the name of the demo's own tmux server (default cutover-team-PID)",
+    )
     return demo
 
 

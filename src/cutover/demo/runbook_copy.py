@@ -192,13 +192,21 @@ def _read_on_the_clock(query: dict[str, Any], demo_dir: Path, written: dict[Path
 
 
 def demo_runbook(
-    data: dict[str, Any], source: Path, demo_dir: Path, clock: float | None = None
+    data: dict[str, Any],
+    source: Path,
+    demo_dir: Path,
+    clock: float | None = None,
+    store: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The demo version of a parsed runbook (a new dict; `data` is left alone). With
-    `clock`, the world's data runs on the demo's clock, and so do the instants queries take."""
+    `clock`, the world's data runs on the demo's clock, and so do the instants queries take.
+    Its record is files beside the copy, or the `[store]` table given (`demo --team`)."""
     copy: dict[str, Any] = tomllib.loads(tomli_w.dumps(data))  # a deep copy of plain TOML data
     folder = source.resolve().parent
     copy["title"] = str(copy.get("title", source.stem)) + TITLE_SUFFIX
+    # Never the original's store: a demo of a team-mode runbook must not write its walk
+    # into the team's real record.
+    copy["store"] = dict(store) if store else {"kind": "files"}
     # Relative to the copy's folder (the demo dir), so moving the dir moves the journal too.
     copy.setdefault("journal", {})["path"] = JOURNAL_NAME
     for query in copy.get("queries", {}).values():
@@ -246,7 +254,12 @@ def demo_runbook(
 
 
 def write_demo_runbook(
-    source: Path | str, demo_dir: Path | str, *, keep: bool = False, clock: float | None = None
+    source: Path | str,
+    demo_dir: Path | str,
+    *,
+    keep: bool = False,
+    clock: float | None = None,
+    store: dict[str, str] | None = None,
 ) -> Path:
     """Write `<demo_dir>/runbook.toml` from `source` and return its path. Unless `keep`, the
     demo journal starts empty (its action lock file stays: it is never deleted by design)."""
@@ -264,7 +277,7 @@ def write_demo_runbook(
         f"{MARKER}{source.resolve()}.\n"
         "# Regenerated on every start: edit the original, not this file.\n\n"
     )
-    copy = demo_runbook(data, source, demo_dir, clock)
+    copy = demo_runbook(data, source, demo_dir, clock, store)
     target.write_text(header + tomli_w.dumps(copy), "utf-8")
     if not keep:
         journal = demo_dir / JOURNAL_NAME

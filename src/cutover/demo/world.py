@@ -23,6 +23,7 @@ from typing import Any
 from cutover.base.private import open_private, private_dir
 from cutover.base.redact import Redactor, for_runbook
 from cutover.demo import clock as clock_mod
+from cutover.demo import team_store
 from cutover.demo.control import ControlServer
 from cutover.demo.database import DemoDatabase, pgdata_for
 from cutover.demo.render import FakeRender
@@ -70,6 +71,7 @@ class World:
         knobs: Knobs | None = None,
         seed: int | None = None,
         clock: float | None = None,
+        team: bool = False,
     ):
         self.dir = Path(dir).resolve()
         self.source = Path(runbook).resolve()
@@ -81,6 +83,8 @@ class World:
         # The data's clock (demo/clock.py): `cutover demo` runs it as fast as the holds;
         # None keeps the data on real time (in-flight imports still compressed by the knob).
         self.clock = clock
+        # `demo --team`: the record on the world's Postgres (demo/team_store.py), not files.
+        self.team = team
         self.env_file = self.dir.parent / ENV_FILE
         self.runbook_path = self.dir / "runbook.toml"
         self.book: Runbook | None = None  # the demo copy, loaded once at start
@@ -109,7 +113,11 @@ class World:
 
     def _start(self) -> None:
         self.runbook_path = write_demo_runbook(
-            self.source, self.dir, keep=self.keep, clock=self.clock
+            self.source,
+            self.dir,
+            keep=self.keep,
+            clock=self.clock,
+            store=team_store.STORE if self.team else None,
         )
         self.book = runbook_mod.load(self.runbook_path)  # ProblemsFound: the caller shows them
         flag = self.book.flag
@@ -151,6 +159,8 @@ class World:
             "CUTOVER_RUNBOOK": str(self.runbook_path),
             CONTROL_URL_ENV: self.control.url,
         }
+        if self.team:
+            self.environ[team_store.STATE_ENV] = team_store.prepare_store(dsn)
         write_env_file(self.env_file, self.environ)
 
     def start_watcher(self) -> DemoWatcher:
@@ -369,6 +379,8 @@ def _missing_demo_extra() -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "team", False):
+        return importlib.import_module("cutover.demo.team").run(args)
     missing = _missing_demo_extra()
     if missing:  # before anything starts: nothing to stop, nothing to clean up
         _say(missing)
