@@ -9,7 +9,9 @@ event loop when a probe or a query starts a client of its own each minute).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -56,19 +58,36 @@ def tls() -> ssl.SSLContext:
     return _tls
 
 
-def warm() -> threading.Thread:
-    """Import httpx and build the TLS context on a thread of their own (loading the CA
-    bundle lets the interpreter run on), so that the first request a console sends does not
-    wait for them on its event loop."""
+def _make_ready(*also: str) -> None:
+    """Import what a first request needs and build the TLS context: httpx, the cookie jar's
+    module, the asyncio backend httpcore finds through anyio at its first request (~70 ms of
+    imports on its own), and any module named in `also`. A failure here is said by the
+    first request, where it is read."""
+    with contextlib.suppress(Exception):
+        tls()
+        import http.cookiejar  # noqa: F401
 
-    def build() -> None:
-        # A failure here is said by the first request, where it is read.
+        import anyio._backends._asyncio  # noqa: F401
+    for name in also:
         with contextlib.suppress(Exception):
-            tls()
+            importlib.import_module(name)
 
-    thread = threading.Thread(target=build, name="cutover-tls", daemon=True)
+
+def warm(*also: str) -> threading.Thread:
+    """`_make_ready` on a thread of its own (loading the CA bundle lets the interpreter run
+    on), so that the first request a console or a command sends does not wait for them on
+    its event loop."""
+    thread = threading.Thread(target=_make_ready, args=also, name="cutover-tls", daemon=True)
     thread.start()
     return thread
+
+
+async def ready(*also: str) -> None:
+    """Before a request on an event loop: what it needs imported, on a thread while the loop
+    serves everything else (a `check` has its SQL queries out at the same time: ~0.2 s of
+    imports on the loop held their answers waiting)."""
+    if _tls is None or any(name not in sys.modules for name in also):
+        await asyncio.to_thread(_make_ready, *also)
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:

@@ -183,7 +183,10 @@ async def run_http(
     request: dict[str, Any] = {"headers": headers}
     if query.json is not None:
         request["json"] = query.json
-    httpx = httpclient.httpx()  # only once there is a request to send
+    # Only once there is a request to send, and off the loop: the SQL queries sent beside
+    # this one are answered meanwhile.
+    await httpclient.ready("jsonpath")
+    httpx = httpclient.httpx()
     try:
         async with asyncio.timeout(query.timeout_s):
             if client is None and clients is not None:
