@@ -122,6 +122,7 @@ class CutProxy:
         probe.close()
         self._listener = None
         self._open: list = []
+        self.frozen = False
         self.start()
 
     def dsn(self, password: str = "s3cret-pw") -> str:
@@ -143,13 +144,21 @@ class CutProxy:
                     client, _ = listener.accept()
                 except OSError:
                     return
+                if self.frozen:  # taken, and never answered
+                    self._open.append(client)
+                    continue
                 server = socket.socket(socket.AF_UNIX)
                 server.connect(self.target)
                 self._open += [client, server]
                 for a, b in ((client, server), (server, client)):
-                    threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+                    threading.Thread(target=_pump, args=(a, b, self), daemon=True).start()
 
         threading.Thread(target=accept, daemon=True).start()
+
+    def freeze(self) -> None:
+        """The host gone silent (a network that drops every packet): connections stay open,
+        nothing said on them arrives, and new ones are taken but never answered."""
+        self.frozen = True
 
     def cut(self) -> None:
         import socket
@@ -168,10 +177,11 @@ class CutProxy:
         self._open = []
 
 
-def _pump(src, dst) -> None:
+def _pump(src, dst, proxy: CutProxy) -> None:
     try:
         while data := src.recv(65536):
-            dst.sendall(data)
+            if not proxy.frozen:
+                dst.sendall(data)
     except OSError:
         pass
     finally:

@@ -10,6 +10,7 @@ import socket
 import struct
 import threading
 
+from cutover.record import urgent
 from store_world import CutProxy, cli, env_for, write_book
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
@@ -87,6 +88,9 @@ def test_a_rollback_tries_no_lock_connection_once_the_store_is_found_silent(tmp_
     assert (book.parent / "flag").read_text().strip() == "0"
     assert "rollback" in (book.parent / ".cutover" / "journal.jsonl.spill").read_text()
     assert "s3cret-pw" not in rolled.output and "cannot be reached" in rolled.output
+    # The store was given a rollback's short wait, once (not a connect timeout per call).
+    assert rolled.output.count(f"no answer within {urgent.URGENT_S:g} s") == 1, rolled.output
+    assert "? % (the record cannot be read)" in rolled.output, rolled.output
     # The record's connection found the store silent; the lock's was never tried after it.
     assert "cutover record" in silent.heard, silent.heard
     assert "cutover locks" not in silent.heard, silent.heard

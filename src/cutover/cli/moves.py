@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from cutover.cli.common import ERROR, FAIL, OK, WAIT, UsageError, err, out, session_for
 from cutover.judge.check import CheckReport
 from cutover.judge.session import Session
+from cutover.record import urgent
 from cutover.record.events import move_words
 from cutover.record.journal import ActionBusy
 from cutover.sources import db
@@ -117,6 +118,13 @@ def cmd_stepback(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     if not args.yes:
         raise UsageError("rollback changes production traffic: add --yes to do it")
+    # Everything this command asks the store, folding old spills and settling an open intent
+    # first included, waits for a silent store once and briefly.
+    with urgent.rollback():
+        return _rollback(args)
+
+
+def _rollback(args: argparse.Namespace) -> int:
     session = session_for(args)
 
     how = getattr(args, "how", "auto")

@@ -13,7 +13,7 @@ from cutover.judge.check import CheckReport, GateReport
 from cutover.judge.hold import last_fail
 from cutover.judge.session import Session
 from cutover.judge.verdicts import Verdict
-from cutover.record import snapshots
+from cutover.record import snapshots, urgent
 from cutover.record.events import Kind, move_words
 from cutover.record.journal import ActionBusy
 from cutover.record.state import CutoverState
@@ -299,17 +299,18 @@ async def rollback(
             )
         return target, target.percent, None
 
-    return await _safely(
-        session,
-        flag,
-        "rollback",
-        target_of,
-        reason,
-        progress,
-        attempts,
-        retry_delay_s,
-        _Ways(how, tuple(build_backoff_s)),
-    )
+    with urgent.rollback():  # a store that has gone silent keeps it waiting once, briefly
+        return await _safely(
+            session,
+            flag,
+            "rollback",
+            target_of,
+            reason,
+            progress,
+            attempts,
+            retry_delay_s,
+            _Ways(how, tuple(build_backoff_s)),
+        )
 
 
 @dataclass(frozen=True)
@@ -390,5 +391,6 @@ async def _safely(
                     raise
                 # The lock file cannot be made or written (a full disk, a read-only folder):
                 # nothing may stop a rollback.
-                progress(f"! the action lock cannot be taken ({exc.strerror or exc}); going ahead")
+                why = getattr(exc, "short", None) or exc.strerror or exc
+                progress(f"! the action lock cannot be taken ({why}); going ahead")
             return await move_now()

@@ -116,8 +116,9 @@ async def change_flag(
             fields["serving"] = serving
     fields.update(extra or {})
     intent = _write(session, move, move_kind(move, "intent"), fields, progress)
-    shown_from = f"{before.percent} %" if before is not None else f"{state.percent} % (journal)"
-    progress(f"{move_words(move)}: {shown_from} → {percent} % ({target.title}), journaled")
+    shown_from = f"{before.percent} %" if before is not None else _journal_percent(session, state)
+    recorded = "journaled" if intent is not None else "kept locally (see above)"
+    progress(f"{move_words(move)}: {shown_from} → {percent} % ({target.title}), {recorded}")
     learned: dict = {}  # what the reading after the intent taught, for the outcome
     if read_first:
         before = await _read_before(flag, move, progress)
@@ -238,6 +239,14 @@ async def change_flag(
     )
 
 
+def _journal_percent(session: Session, state: CutoverState) -> str:
+    """The percent the record says, for a move that has not read the flag yet; a store that
+    could never be read says nothing (its state is only where a cutover starts)."""
+    if getattr(session.journal, "stale", None) and getattr(session.journal, "read_at", 1) is None:
+        return "? % (the record cannot be read)"
+    return f"{state.percent} % (journal)"
+
+
 def _platform_fields(state: CutoverState, read_back: FlagState, tried: Tried) -> dict:
     """What a done move says of the platform: how traffic got the value, the deployment it
     serves, whether production is pinned (said, or cleared once it is not)."""
@@ -268,7 +277,8 @@ def _write(
     except OSError as exc:
         if move != "rollback":
             raise
-        kept = spill.spill(session.journal, kind, fields, exc.strerror or str(exc))
+        why = getattr(exc, "short", None) or exc.strerror or str(exc)
+        kept = spill.spill(session.journal, kind, fields, why)
         progress(f"! {kept.said()}")
         if kept.where is None:
             progress(kept.line)  # the terminal is the only record left

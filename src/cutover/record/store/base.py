@@ -37,6 +37,12 @@ class StoreUnavailable(CutoverError, OSError):
     def __str__(self) -> str:
         return self.strerror
 
+    @property
+    def short(self) -> str:
+        """What happened without what follows from it: for a line that says that itself (a
+        rollback's record kept locally)."""
+        return f"the state store cannot be reached: {self.why}"
+
 
 class StoreProblem(CutoverError, OSError):
     """The store answers but is not usable as it is (no schema yet, an older version, a

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from cutover.record import urgent
 from cutover.record.store.base import StoreProblem, StoreUnavailable
 
 T = TypeVar("T")
@@ -135,24 +136,62 @@ class Link:
 
     def call(self, work: Callable[[asyncpg.Connection], Awaitable[T]], timeout: float = 0) -> T:
         timeout = timeout or CALL_TIMEOUT_S
-        return run(self.acall(work, timeout), timeout + CONNECT_TIMEOUT_S + 2)
+        urgency = urgent.current()
+        if urgency is None:
+            return run(self.acall(work, timeout), timeout + CONNECT_TIMEOUT_S + 2)
+        # A rollback's call: the store gets a few seconds, once (record/urgent.py).
+        if urgency.silent() is not None:
+            raise StoreUnavailable(
+                "not asked again during this rollback: it did not answer moments ago"
+            )
+        try:
+            return run(self.acall(work, timeout, within=urgency.seconds), urgency.seconds + 1)
+        except StoreUnavailable as exc:
+            urgency.found_silent(exc.why)
+            raise
 
     async def acall(
-        self, work: Callable[[asyncpg.Connection], Awaitable[T]], timeout: float = 0
+        self,
+        work: Callable[[asyncpg.Connection], Awaitable[T]],
+        timeout: float = 0,
+        *,
+        within: float | None = None,
     ) -> T:
+        """`work` on the connection, one at a time. `within` bounds the whole call, waiting
+        for the connection and connecting included (a rollback's: record/urgent.py)."""
         timeout = timeout or CALL_TIMEOUT_S
         if self._guard is None:
             self._guard = asyncio.Lock()
-        async with self._guard:  # one operation at a time on a connection
-            conn = await self._ready()
+        loop = asyncio.get_running_loop()
+        end = None if within is None else loop.time() + within
+
+        def left(most: float | None = None) -> float | None:
+            if end is None:
+                return most
+            rest = max(0.0, end - loop.time())
+            return rest if most is None else min(most, rest)
+
+        try:
+            await asyncio.wait_for(self._guard.acquire(), left())
+        except TimeoutError:  # behind another call that has not come back either
+            raise StoreUnavailable(_Unanswered(within).words) from None
+        try:  # one operation at a time on a connection
             try:
-                result = await asyncio.wait_for(work(conn), timeout)
+                conn = await asyncio.wait_for(self._ready(), left())
+            except TimeoutError:  # connecting outlasted a rollback's wait (its own is longer)
+                raise self._lose(None, _Unanswered(within)) from None
+            try:
+                result = await asyncio.wait_for(work(conn), left(timeout))
             except StoreProblem:  # an OSError too, but the store answered: said as it is
                 raise
+            except TimeoutError as exc:
+                raise self._lose(conn, _Unanswered(within) if within else exc) from None
             except UNREACHABLE as exc:
                 raise self._lose(conn, exc) from None
             except asyncpg.PostgresError as exc:
                 raise StoreProblem(self._server_words(exc)) from None
+        finally:
+            self._guard.release()
         self.last_ok = time.monotonic()
         return result
 
@@ -303,6 +342,14 @@ class Link:
 
     def _server_words(self, exc: asyncpg.PostgresError) -> str:
         return self._words(f"the state store refused: {_plain(exc)}")
+
+
+class _Unanswered(TimeoutError):
+    """A rollback's call that the store did not answer within its short wait."""
+
+    def __init__(self, within: float | None):
+        self.words = f"no answer within {within or 0:g} s; a rollback waits no longer"
+        super().__init__(self.words)
 
 
 def _plain(exc: BaseException) -> str:
