@@ -62,7 +62,7 @@ async def test_the_rollback_reaches_the_platform_while_the_consoles_loop_is_stuc
         app = console_at_canary(tmp_path, fake)
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: app.flag_state is not None and app.flag_state.percent == 10)
-            fake.slow_seconds = 0.3  # each answer takes a while: the PATCH comes well after
+            fake.slow_seconds = 1.0  # each answer takes a while: the PATCH comes well after
             await pilot.press("ctrl+r", "y")
             await until(
                 pilot, lambda: any(t.name == "cutover-rollback" for t in threading.enumerate())
