@@ -15,6 +15,7 @@ from cutover.judge.hold import Hold
 from cutover.record.evidence import GATE, TRIGGER, Run
 from cutover.runbook.durations import humanize
 from cutover.tui.evidence_feed import EvidenceFeed, EvidenceFollower
+from cutover.tui.mover_line import MoverWatch
 from cutover.tui.screens.digest import DigestScreen
 from cutover.tui.time_text import (
     at_text,
@@ -69,6 +70,8 @@ class TimeMixin:
         self.session.store.on_change(woken)
         if self.session.store.kind != "files":
             loop.call_soon(self._store_news)  # a store already lost at opening is said too
+        # Another process's move in flight, named on a line of its own while it lasts.
+        self.mover_watch = MoverWatch(self).start()
 
     def _store_news(self) -> None:
         """What another host wrote, read now; and the store lost or back, said once each
