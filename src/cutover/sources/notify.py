@@ -11,11 +11,14 @@ import contextlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
-
 from cutover.runbook.model import Notify
+from cutover.sources import httpclient
+
+if TYPE_CHECKING:  # imported when a message is sent (httpclient: without its CLI's ~0.1 s)
+    import httpx
 
 BACKOFF_S = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
 MAX_QUEUE = 500  # messages waiting per webhook; beyond this the oldest are dropped (and said)
@@ -74,7 +77,7 @@ def tell_now(hooks: Sequence[Webhook], text: str, timeout_s: float = 5.0) -> Non
     """Post one message to every webhook, at once and blocking (bounded): for a process with
     no event loop to spare and nobody left to read its screen (a console whose terminal is
     gone, its rollback retrying). Failures are swallowed: there is nobody to tell."""
-    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+    with httpclient.httpx().Client(timeout=timeout_s, follow_redirects=False) as client:
         for hook in hooks:
             with contextlib.suppress(Exception):
                 client.post(hook.url, json={"text": text})
@@ -113,7 +116,7 @@ class Notifier:
         self._dropped: dict[str, int] = {h.name: 0 for h in self.hooks}
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task] = []
-        self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+        self._client = httpclient.httpx().AsyncClient(timeout=timeout_s, follow_redirects=False)
         # httpx's timeout is per read: a receiver that drips a byte every few seconds would
         # hold a post for ever. A delivery that has not finished in this is failed and said.
         self._deadline_s = timeout_s

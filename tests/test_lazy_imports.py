@@ -1,0 +1,33 @@
+"""What a process imports before it needs it is paid on every start: the console's first
+paint and every `check` (bench/console.py, bench/check_psql.py). These name what must stay
+out of a fresh process until it is used."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def imported_after(statement: str, names: list[str]) -> dict[str, bool]:
+    """In a fresh interpreter: which of `names` are in sys.modules after `statement`."""
+    code = (
+        f"import json, sys; {statement}; "
+        f"print(json.dumps({{n: n in sys.modules for n in {names!r}}}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return json.loads(done.stdout)
+
+
+def test_the_console_module_leaves_the_http_client_until_a_request():
+    # The webhook notifier imported httpx at the top, and with it httpx's command-line
+    # tool (click, rich.syntax, pygments): ~0.1 s of the first paint.
+    found = imported_after("import cutover.tui.app", ["httpx", "httpx._main", "pygments"])
+    assert found == {"httpx": False, "httpx._main": False, "pygments": False}
+
+
+def test_the_headless_commands_leave_the_http_client_and_the_ui_alone():
+    found = imported_after("import cutover.cli.main", ["httpx", "textual", "jsonpath"])
+    assert found == {"httpx": False, "textual": False, "jsonpath": False}
