@@ -110,7 +110,7 @@ class MoverWatch:
             self._again = True  # one look after this one, not a queue of them
             return
         self._looking = True
-        self.app.run_worker(self._look(), group="mover", exit_on_error=False)
+        self.app.run_worker(self._look, group="mover", exit_on_error=False)
 
     async def _look(self) -> None:
         try:
