@@ -1,10 +1,10 @@
 """While another process holds the move lock, the console shows a line naming it ("⟳ MOVING:
 bo@jump-2 pid N since HH:MMZ (… ago): 'advance to 10 %'"), taken from the holder's row on
-Postgres or its lock file on files; the line goes when the holder frees the lock, and when
-it is killed -9 (Postgres frees an advisory lock with its connection, the kernel a file lock
-with its process; on files the holder's name stays in the file, and is not shown). The host
-name is the operator's text: `[bold]` in it shows as written. The holder is a real second
-process, taking the lock through cutover's own journal."""
+Postgres (brought by its notification) or its lock file on files; the line goes when the
+holder frees the lock, and when it is killed -9 (Postgres frees an advisory lock with its
+connection, the kernel a file lock with its process; on files the holder's name stays in the
+file, and is not shown). The host name is the operator's text: `[bold]` in it shows as
+written. The holder is a real second process, taking the lock through cutover's own journal."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from cutover.judge.session import Session
 from cutover.record.store import pgschema
 from cutover.runbook import loader
+from cutover.tui import mover_line
 from cutover.tui.app import CutoverApp
 
 from .conftest import until, visible_text, write_runbook
@@ -79,6 +80,9 @@ def moving(app: CutoverApp, holder: Holder) -> bool:
 async def walk(app: CutoverApp, book: Path, env: dict[str, str], secret: str = "") -> Holder:
     """Shown while held, gone once freed, shown again, gone once the holder is killed -9."""
     async with app.run_test(size=(160, 50)) as pilot:
+        if app.session.store.kind == "postgres":
+            # Listening, nothing but the holder's notification can bring the line at once.
+            await until(pilot, app.session.store.listening)
         await pilot.pause(0.2)
         assert "MOVING" not in visible_text(app)
         holder = Holder(book, env)
@@ -98,7 +102,11 @@ async def walk(app: CutoverApp, book: Path, env: dict[str, str], secret: str = "
     return holder
 
 
-async def test_on_postgres_the_mover_is_named_until_freed_or_killed(tmp_path, empty_dsn):
+async def test_on_postgres_the_mover_is_named_until_freed_or_killed(
+    tmp_path, empty_dsn, monkeypatch
+):
+    # No look of its own while nobody moves: the holder's notification brings the line.
+    monkeypatch.setattr(mover_line, "QUIET_LOOK_S", 3600.0)
     path = write_runbook(tmp_path)
     path.write_text(path.read_text() + STORE)
     pgschema.init_now(empty_dsn, "cutover", None, str)

@@ -82,6 +82,7 @@ class MoverWatch:
         self.looked_at = float("-inf")
         self._looking = False
         self._again = False
+        self._lock_heard: int | None = None  # the store's count of lock notifications seen
 
     def start(self) -> MoverWatch:
         top = self.app.main.query_one("#live-top")
@@ -90,12 +91,22 @@ class MoverWatch:
 
         def woken() -> None:  # from the store's thread: only schedules
             with contextlib.suppress(RuntimeError):  # the console is closing
-                loop.call_soon_threadsafe(self.look)
+                loop.call_soon_threadsafe(self._heard)
 
         self.store.on_change(woken)
         self.app.set_interval(1.0, self.tick, name="mover")
         self.look()
         return self
+
+    def _heard(self) -> None:
+        """Another process wrote: a look only when a lock was taken or freed (or the
+        notifications resumed), not for every console's evidence written every few seconds."""
+        generation = getattr(self.store, "generation", None)
+        heard = generation("lock") if generation is not None else None
+        if heard is not None and heard == self._lock_heard:
+            return
+        self._lock_heard = heard
+        self.look()
 
     def tick(self) -> None:
         listening = getattr(self.store, "listening", None)
