@@ -19,7 +19,16 @@ from cutover.judge.check import (
     queries_for,
 )
 from cutover.judge.hold import Hold, judge_hold
-from cutover.record import evidence, identity, journal, snapshots, spill, state
+from cutover.record import (
+    checkpoint,
+    evidence,
+    identity,
+    journal,
+    snapshots,
+    spill,
+    state,
+    urgent,
+)
 from cutover.record.store import Store, open_store
 from cutover.runbook.model import Query, Runbook, Stage
 from cutover.sources import derived
@@ -52,6 +61,10 @@ class Session:
     _folded: tuple[int, journal.Event | None, state.CutoverState] | None = field(
         init=False, default=None, repr=False
     )
+    # The checkpoint the state is read on from (only the events after it are read), None:
+    # from the first event; and the seq of the last checkpoint this session kept or used.
+    _checkpoint: checkpoint.Checkpoint | None = field(init=False, default=None, repr=False)
+    _kept_seq: int = field(init=False, default=0, repr=False)
     # The trends' readings in the evidence, followed as it grows (created when first asked).
     _readings: trend.Readings | None = field(init=False, default=None, repr=False)
 
@@ -69,20 +82,66 @@ class Session:
     def state(self) -> tuple[state.CutoverState, tuple[str, ...]]:
         """The replayed state and any journal warnings (a torn last line, say). The journal
         is verified as it is read: a broken chain is on the state (`.chain`, which refuses
-        advance, step back and sign-off) and is the first warning."""
-        read = self.journal.read()
+        advance, step back and sign-off) and is the first warning.
+
+        A verified checkpoint, when the store has one that still applies, spares reading
+        the events before it (#20): only those after it are read, verified and folded onto
+        its state; the first read that finds it no longer applies reads everything."""
+        if self._folded is None and self._checkpoint is None:
+            self._checkpoint = self._load_checkpoint()
+        point = self._checkpoint
+        read = self.journal.read_from(point.mark) if point is not None else None
+        if read is None:
+            if point is not None:  # it no longer applies: from the first event from now on
+                self._checkpoint, point, self._folded = None, None, None
+            read = self.journal.read()
         events = read.events
         folded = self._folded
         if folded and folded[0] and len(events) >= folded[0] and events[folded[0] - 1] is folded[1]:
             current = state.replay(self.runbook, events[folded[0] :], since=folded[2])
         else:  # a first read, or the journal started over (replaced, rewritten, another one)
-            current = state.replay(self.runbook, events)
+            current = state.replay(self.runbook, events, since=point.state if point else None)
         self._folded = (len(events), events[-1] if events else None, current)
         warnings = read.warnings
         if read.chain is not None:
             current = replace(current, chain=read.chain)
             warnings = (read.chain.message, *warnings)
+        else:
+            self._keep_checkpoint(current)
         return current, warnings
+
+    def _load_checkpoint(self) -> checkpoint.Checkpoint | None:
+        raw = self.store.load_checkpoint(checkpoint.runbook_digest(self.runbook))
+        if raw is None:
+            return None
+        found = checkpoint.decode(raw, self.runbook, self.journal.key)
+        if found is not None:
+            self._kept_seq = found.mark.seq
+        return found
+
+    def _keep_checkpoint(self, current: state.CutoverState) -> None:
+        """Leave a checkpoint once this session has read checkpoint.EVERY events past the
+        last one, so the next command reads fewer. Never within a rollback (record/urgent:
+        the command's or the console's) nor while this process holds the action lock:
+        nothing may hold a rollback up. A failure to write is no failure of the command."""
+        if (
+            current.last_seq - self._kept_seq < checkpoint.EVERY
+            or urgent.current() is not None
+            or getattr(self.journal, "acting", None) is not None
+        ):
+            return
+        mark = self.journal.mark()
+        if mark is None or mark.seq != current.last_seq:
+            return  # read meanwhile by another thread, or a partial last event: next time
+        try:
+            data = checkpoint.encode(
+                checkpoint.Checkpoint(mark, current), self.runbook, self.journal.key
+            )
+            self.store.save_checkpoint(checkpoint.runbook_digest(self.runbook), mark.seq, data)
+        except (OSError, ValueError):
+            pass  # only a cache: the next command tries again
+        else:
+            self._kept_seq = mark.seq
 
     def fold_spilled(self) -> list[str]:
         """Fold records a rollback spilled while the journal could not be written back into

@@ -34,9 +34,11 @@ from cutover.record.chain import (
     split_lines,
 )
 from cutover.record.chain import digest as _digest  # noqa: F401  (tests forge with it)
+from cutover.record.checkpoint import Mark, checkpoint_path
 from cutover.record.events import Kind
 from cutover.record.fields import event_fields, iso_utc
 from cutover.record.identity import current_actor
+from cutover.record.journal_read import Cursor, follow, head_reached, read_head
 
 __all__ = [
     "ENVELOPE",
@@ -129,6 +131,7 @@ def remove(path: Path) -> None:
     # never a head record naming events that are gone (a broken chain).
     head_path(path).unlink(missing_ok=True)
     path.unlink(missing_ok=True)
+    checkpoint_path(path).unlink(missing_ok=True)  # it names an event that is gone
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -161,31 +164,6 @@ def _make_dirs(folder: Path) -> None:
                 raise
 
 
-def _read_head(path: Path) -> tuple[str, Head | None]:
-    """("missing", None), ("unreadable", None) or ("ok", head)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return "missing", None
-    except OSError:  # a folder in its place, no permission
-        return "unreadable", None
-    head = Head.decode(raw)
-    return ("ok", head) if head else ("unreadable", None)
-
-
-@dataclass(frozen=True)
-class _Cursor:
-    """Where the incremental reader stopped: the same file (inode), unchanged (the last
-    whole line it verified still reads the same, and a file of the same size was not
-    written since), so only the bytes after `chain.offset` are new."""
-
-    dev: int
-    inode: int
-    size: int
-    mtime_ns: int
-    chain: Chain  # its last_line is re-read and compared each time
-
-
 class Journal:
     def __init__(
         self,
@@ -210,7 +188,14 @@ class Journal:
         self.actor = actor if actor is not None else current_actor()
         self.host = host if host is not None else socket.gethostname()
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._cursor: _Cursor | None = None
+        self._cursor: Cursor | None = None
+        # A checkpoint's reader: the mark it starts after and its own cursor (the events
+        # after the mark only); and the chain of the last read of either, for mark().
+        self._tail: tuple[Mark, Cursor] | None = None
+        self._last_chain: Chain | None = None
+        # What this process is doing under the action lock (None when it holds none): no
+        # checkpoint is written meanwhile, so a rollback is never held up by one.
+        self.acting: str | None = None
         # The cursor is one reader's memory; a rollback finishing on another thread must
         # not feed it at the same time as the console's poll.
         self._reading = threading.Lock()
@@ -286,7 +271,7 @@ class Journal:
     def _head_agrees(self, fd: int, size: int, last: Event | None) -> bool:
         """May the head record move on? Only if the file still reaches the event it names:
         otherwise it is the evidence that the end of the journal was removed, and stays."""
-        status, head = _read_head(self.head_path)
+        status, head = read_head(self.head_path)
         if status == "missing":
             return True  # a journal from before head records, or a new one: start one
         if head is None or last is None or last.seq < head.seq:
@@ -358,7 +343,7 @@ class Journal:
     def head_words(self) -> str:
         """The chain's head as one line for a message that leaves this box (a webhook): a
         copy of it elsewhere is what shows a later rewrite of everything up to it."""
-        state, head = _read_head(self.head_path)
+        state, head = read_head(self.head_path)
         if head is None:
             return f"journal head {state}"
         return f"journal head seq {head.seq} {head.hash}" + (" (keyed)" if self.key else "")
@@ -366,12 +351,77 @@ class Journal:
     def tail_since(self, seq: int) -> tuple[Event, ...]:
         """Whole-line events after `seq`, verified on the way. Polling it every second costs
         only the new bytes."""
-        view, _ = self._scan()
+        tail = self._tail
+        view = self._read_tail(tail[0]) if tail is not None and tail[0].seq <= seq else None
+        if view is None:
+            view, _ = self._scan()
         events = view.events[: view.committed]
         start = len(events)
         while start and events[start - 1].seq > seq:
             start -= 1
         return events[start:]
+
+    def read_from(self, mark: Mark) -> JournalRead | None:
+        """The events after a checkpoint's mark, verified onto the chain as it stood there,
+        without reading a byte before it; None (read it all instead) unless the file still
+        holds the mark's event line at its place, and everything after it chains, whole, to
+        the head record. Kept between reads as `read` keeps its cursor."""
+        with self._reading:
+            notices = self._secure()
+            view = self._read_tail_locked(mark)
+            if view is None:
+                return None
+        warnings = list(notices) + list(view.warnings)
+        if self._head_trouble:
+            warnings.append(self._head_trouble)
+        return JournalRead(view.events, tuple(warnings), None, view.notes)
+
+    def mark(self) -> Mark | None:
+        """Where the chain of the last read stands (for a checkpoint); None while broken."""
+        with self._reading:
+            chain = self._last_chain
+            return Mark.of(chain) if chain is not None else None
+
+    def _read_tail(self, mark: Mark) -> View | None:
+        with self._reading:
+            self._secure()
+            return self._read_tail_locked(mark)
+
+    def _read_tail_locked(self, mark: Mark) -> View | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            self._tail = None
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            st = os.fstat(fd)
+            kept = self._tail[1] if self._tail is not None and self._tail[0] == mark else None
+
+            def start() -> tuple[Chain, int] | None:
+                at = mark.offset - mark.line_length
+                if at < 0 or st.st_size < mark.offset:
+                    return None  # shorter than the checkpoint: cut back, or another file
+                line = os.pread(fd, mark.line_length, at)
+                if not mark.names(line):
+                    return None  # rewritten before the mark, or another journal
+                return mark.resume(self.key, line), mark.offset
+
+            followed = follow(fd, st, kept, start)
+            view = followed[0] if followed is not None else None
+            if followed is None or view is None or view.problem is not None:
+                self._tail = None
+                return None
+            if not head_reached(
+                read_head(self.head_path), view, mark, st.st_size, self.head_path.name
+            ):
+                self._tail = None
+                return None
+            self._tail = (mark, followed[1])
+            self._last_chain = followed[1].chain
+            return view
+        finally:
+            os.close(fd)
 
     def _scan(self, afresh: bool = False) -> tuple[View, tuple[str, ...]]:
         with self._reading:
@@ -385,33 +435,15 @@ class Journal:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             self._cursor = None
-            return self._judge(Chain(self.key).read(b""), 0, _read_head(self.head_path), notices)
+            return self._judge(Chain(self.key).read(b""), 0, read_head(self.head_path), notices)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)  # no append is half-visible, head record included
             st = os.fstat(fd)
-            cursor = self._cursor
-            data = None
-            if (
-                cursor is not None
-                and (cursor.dev, cursor.inode) == (st.st_dev, st.st_ino)
-                and st.st_size >= cursor.chain.offset
-                and (st.st_size != cursor.size or st.st_mtime_ns == cursor.mtime_ns)
-            ):
-                verified = cursor.chain.last_line
-                start = cursor.chain.offset - len(verified)
-                data = os.pread(fd, st.st_size - start, start)
-                if data.startswith(verified):
-                    data = data[len(verified) :]
-                    chain = cursor.chain
-                else:
-                    data = None  # what was verified changed under us
-            if data is None:
-                chain = Chain(self.key)
-                data = os.pread(fd, st.st_size, 0)
-            view = chain.read(data)
-            head = _read_head(self.head_path)
-            self._cursor = _Cursor(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, chain)
-            return self._judge(view, st.st_size, head, notices)
+            followed = follow(fd, st, self._cursor, lambda: (Chain(self.key), 0))
+            assert followed is not None  # reading from the first byte always starts
+            view, self._cursor = followed
+            self._last_chain = self._cursor.chain
+            return self._judge(view, st.st_size, read_head(self.head_path), notices)
         finally:
             os.close(fd)
 
@@ -529,9 +561,11 @@ class Journal:
             }
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(holder, ensure_ascii=False).encode("utf-8"), 0)
+            self.acting = what
             try:
                 yield
             finally:
+                self.acting = None
                 os.ftruncate(fd, 0)  # a stale name in an unheld lock would mislead
         finally:
             os.close(fd)

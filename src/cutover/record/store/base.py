@@ -183,6 +183,19 @@ class Store(ABC):
     def move_holder(self) -> str | None:
         """Who holds the move lock now (user, host, pid, since, doing what), or None."""
 
+    # -- checkpoints (#20) ------------------------------------------------------------------
+
+    def load_checkpoint(self, runbook: str) -> bytes | None:
+        """The latest checkpoint kept for this cutover under the runbook digest `runbook`
+        (record/checkpoint.py decodes and verifies it), or None: none, or unreadable. Never
+        raises: a checkpoint is a cache, and without one the whole journal is read."""
+        return None
+
+    def save_checkpoint(self, runbook: str, seq: int, data: bytes) -> None:
+        """Keep a checkpoint made at event `seq`. May raise OSError (a full disk, the store
+        unreachable): the caller ignores it, as it is only a cache."""
+        return None
+
     # -- live -------------------------------------------------------------------------------
 
     def on_change(self, callback: Callable[[], None]) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cutover.base.private import FILE_MODE, private_dir
-from cutover.record import evidence, snapshots
+from cutover.record import checkpoint, evidence, snapshots
 from cutover.record.fields import iso_utc
 from cutover.record.journal import Journal
 from cutover.record.store.base import Store, WatcherRunning
@@ -86,6 +86,14 @@ class FilesStore(Store):
             seen = (names, snapshots.latest(folder, stage, snapshots.EXIT))
             self._baselines[stage] = seen
         return seen[1]
+
+    # -- checkpoints: one file beside the journal, `<journal>.checkpoint` ------------------
+
+    def load_checkpoint(self, runbook: str) -> bytes | None:
+        return checkpoint.read_file(checkpoint.checkpoint_path(self.path))
+
+    def save_checkpoint(self, runbook: str, seq: int, data: bytes) -> None:
+        checkpoint.write_file(checkpoint.checkpoint_path(self.path), data)
 
     # -- seen markers -----------------------------------------------------------------------
 

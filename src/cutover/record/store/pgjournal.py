@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from cutover.record.chain import GENESIS, Chain, ChainProblem, View, event_line, parse_line
+from cutover.record.checkpoint import Mark
 from cutover.record.fields import event_fields
 from cutover.record.journal import Event, JournalRead, Verification
 from cutover.record.store.base import StoreUnavailable
@@ -51,13 +52,11 @@ class PgJournal:
         self._redact = redact
         self._clock = clock or (lambda: datetime.now(UTC))
         self._reading = threading.Lock()
-        self._chain = Chain(self.key)
-        self._view: View = self._chain.read(b"")
-        self._last_line = b""  # the last verified event's line: compared again on each read
-        self._last_seq = 0
-        self._high = 0  # the highest seq this reader has ever seen: a store that ends before
-        # it has lost events (only an owner who dropped the trigger can do that)
-        self._seen_gen = -1  # the events generation (notifications) the view was read at
+        # Every event from seq 1 (read, verify, export); and, once a checkpoint was taken,
+        # only the events after it (the state's reads).
+        self._full = _Follow(self.key)
+        self._tail: _Follow | None = None
+        self._last_chain: Chain | None = None  # the chain of the last read, for mark()
         self.stale: str | None = None  # why the view may be behind; None when current
         self.read_at: datetime | None = None  # when the view was last read from the store
         self._append_key = lock_key(store.schema, store.cutover, "append")
@@ -114,77 +113,111 @@ class PgJournal:
         view, warnings = self._scan()
         return JournalRead(view.events, warnings, view.problem, view.notes)
 
+    def read_from(self, mark: Mark) -> JournalRead | None:
+        """The events after a checkpoint's mark, verified onto the chain as it stood there;
+        None (read it all instead) unless the store still has the event the mark names,
+        reachable now, and everything after it chains, whole."""
+        with self._reading:
+            tail = self._tail
+            if tail is None or tail.mark != mark:
+                tail = _Follow(self.key, mark)
+            view = self._catch_up(tail, must=False)
+            if view is None or view.problem is not None or tail.last_line is None:
+                self._tail = None
+                return None
+            self._tail, self._last_chain = tail, tail.chain
+        warnings = (self.stale,) if self.stale is not None else ()
+        return JournalRead(view.events, warnings, None, view.notes)
+
+    def mark(self) -> Mark | None:
+        """Where the chain of the last read stands (for a checkpoint); None while broken."""
+        with self._reading:
+            chain = self._last_chain
+            return Mark.of(chain) if chain is not None else None
+
     def tail_since(self, seq: int) -> tuple[Event, ...]:
+        tail = self._tail
+        if tail is not None and tail.mark is not None and tail.mark.seq <= seq:
+            read = self.read_from(tail.mark)
+            if read is not None:
+                return _after(read.events, seq)
         view, _ = self._scan()
-        events = view.events
-        start = len(events)
-        while start and events[start - 1].seq > seq:
-            start -= 1
-        return events[start:]
+        return _after(view.events, seq)
 
     def verify(self) -> Verification:
         """The whole chain from seq 1, whatever was read before. The store must answer:
         a verification of what was read earlier would be no verification."""
         with self._reading:
-            self._restart()
-            view = self._catch_up(must=True)
+            self._full.restart(self.key)
+            view = self._catch_up(self._full, must=True)
+            assert view is not None  # only a checkpoint's reader gives up
+            self._last_chain = self._full.chain
         empty = f"the journal is empty (no events for cutover {self.store.cutover} yet)"
         return Verification.of(
             view, self.key, empty=None if view.events else empty, then=f"; in {self.store.where}"
         )
 
     def head_words(self) -> str:
-        view = self._view
-        if not view.events:
+        chain = self._last_chain
+        if chain is None or chain.expected_seq == 1:
             return "journal head: no events yet"
-        last = view.events[-1]
-        return f"journal head seq {last.seq} {last.hash}" + (" (keyed)" if self.key else "")
+        seq, last = chain.expected_seq - 1, chain.prev_hash
+        return f"journal head seq {seq} {last}" + (" (keyed)" if self.key else "")
 
     def _scan(self) -> tuple[View, tuple[str, ...]]:
         with self._reading:
-            view = self._catch_up(must=False)
+            view = self._catch_up(self._full, must=False)
+            assert view is not None  # only a checkpoint's reader gives up
+            self._last_chain = self._full.chain
         warnings: tuple[str, ...] = ()
         if self.stale is not None:
             warnings = (self.stale,)
         return view, warnings
 
-    def _restart(self) -> None:
-        self._chain = Chain(self.key)
-        self._view = self._chain.read(b"")
-        self._last_line, self._last_seq, self._seen_gen = b"", 0, -1
-
-    def _catch_up(self, *, must: bool) -> View:
-        """Read what was appended since the last read (nothing at all when no notification
-        came and the connection is sound), verified onto the chain read so far."""
+    def _catch_up(self, f: _Follow, *, must: bool) -> View | None:
+        """Read what was appended since `f` last read (nothing at all when no notification
+        came and the connection is sound), verified onto the chain it read so far. None
+        from a checkpoint's reader that finds the event it starts from gone or changed, or
+        the store unreachable before it could check that."""
         store = self.store
         gen = store.generation("event")
-        if gen == self._seen_gen and store.listening():
-            return self._view
+        if gen == f.seen_gen and store.listening():
+            return f.view
         try:
-            rows = store.link.call(self._rows_since(self._last_seq))
+            rows = store.link.call(self._rows_since(f.last_seq))
         except StoreUnavailable as exc:
             if must:
                 raise
             self._said_stale(exc)
-            return self._view
+            return f.view if f.last_line is not None else None
         self.stale = None
         self.read_at = datetime.now(UTC)
-        if self._last_seq and (not rows or rows[0][1].encode() != self._last_line.rstrip(b"\n")):
+        if f.last_line is None:  # a checkpoint's reader, first read: is its event there?
+            assert f.mark is not None
+            line = rows[0][1].encode("utf-8") + b"\n" if rows else b""
+            if not rows or rows[0][0] != f.mark.seq or not f.mark.names(line):
+                return None
+            f.chain, f.last_line = f.mark.resume(self.key, line), line
+            f.view = f.chain.read(b"")
+            rows = rows[1:]
+        elif f.last_seq and (not rows or rows[0][1].encode() != f.last_line.rstrip(b"\n")):
+            if f.mark is not None:
+                return None  # the event the checkpoint names is not what it was
             # The event verified last is not what it was: read the whole chain again, so
             # the change shows as the break it is.
-            self._restart()
+            f.restart(self.key)
             rows = store.link.call(self._rows_since(0))
-        elif self._last_seq:
+        elif f.last_seq:
             rows = rows[1:]
         if rows:
             data = b"".join(line.encode("utf-8") + b"\n" for _, line in rows)
-            self._view = self._chain.read(data)
-            self._last_seq, self._last_line = rows[-1][0], rows[-1][1].encode() + b"\n"
-        self._high = max(self._high, self._last_seq)
-        if self._high > self._last_seq and self._view.problem is None:
-            self._view = _with_problem(self._view, self._removed(self._high))
-        self._seen_gen = gen
-        return self._view
+            f.view = f.chain.read(data)
+            f.last_seq, f.last_line = rows[-1][0], rows[-1][1].encode() + b"\n"
+        f.high = max(f.high, f.last_seq)
+        if f.high > f.last_seq and f.view.problem is None:
+            f.view = _with_problem(f.view, self._removed(f.high, f.last_seq))
+        f.seen_gen = gen
+        return f.view
 
     def _rows_since(self, seq: int) -> Callable[[asyncpg.Connection], Any]:
         store = self.store
@@ -200,8 +233,7 @@ class PgJournal:
 
         return fetch
 
-    def _removed(self, high: int) -> ChainProblem:
-        last = self._last_seq
+    def _removed(self, high: int, last: int) -> ChainProblem:
         span = f"seq {last + 1}" if high == last + 1 else f"seq {last + 1}–{high}"
         return ChainProblem(
             last + 1,
@@ -242,6 +274,34 @@ def line_hash(row: Any) -> str:
     it: a column changed on its own would put the break on the honest event appended next."""
     parsed = parse_line(row["line"].encode("utf-8"))
     return parsed[0].hash if parsed is not None else row["hash"]
+
+
+class _Follow:
+    """One reader's place in the events: the chain verified so far and its view, the last
+    event's line (compared again on each read), the highest seq ever seen (a store that
+    ends before it has lost events: only an owner who dropped the trigger can do that), and
+    the events generation (notifications) the view was read at. From seq 1, or from a
+    checkpoint's mark (its event's line is read and checked first: `last_line` None)."""
+
+    def __init__(self, key: bytes | None, mark: Mark | None = None):
+        self.mark = mark
+        self.restart(key)
+        self.last_line: bytes | None = b"" if mark is None else None
+        self.last_seq = 0 if mark is None else mark.seq
+        self.high = self.last_seq
+
+    def restart(self, key: bytes | None) -> None:
+        """From seq 1 again (the highest seq seen stays: it is what shows a loss)."""
+        self.chain = Chain(key)
+        self.view: View = self.chain.read(b"")
+        self.last_line, self.last_seq, self.seen_gen = b"", 0, -1
+
+
+def _after(events: tuple[Event, ...], seq: int) -> tuple[Event, ...]:
+    start = len(events)
+    while start and events[start - 1].seq > seq:
+        start -= 1
+    return events[start:]
 
 
 def _with_problem(view: View, problem: ChainProblem) -> View:
