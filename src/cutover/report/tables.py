@@ -3,11 +3,13 @@ say the same words, each escaping them its own way (a note can hold anything).""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
 from cutover.judge.digest import person
 from cutover.report.facts import Report, StageFacts
+from cutover.report.timeline import interval_text, value_text
 from cutover.runbook.durations import humanize
 
 
@@ -33,11 +35,13 @@ def at(when: datetime | None) -> str:
 
 
 def number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4g}"
+    if value is not None and math.isnan(value):
+        return "no value (NaN)"  # an UNKNOWN's reading as the evidence holds it; never `nan`
+    return "—" if value is None else value_text(value)
 
 
 def interval(pair: tuple[float, float] | None) -> str:
-    return "—" if pair is None else f"{pair[0]:.4g} – {pair[1]:.4g}"
+    return interval_text(pair).replace("–", " – ")
 
 
 def summary(report: Report) -> Table:

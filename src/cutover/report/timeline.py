@@ -32,9 +32,11 @@ __all__ = [
     "Restart",
     "Visit",
     "gaps",
+    "interval_text",
     "moves",
     "restarts",
     "trigger_states",
+    "value_text",
     "visits",
 ]
 
@@ -170,6 +172,29 @@ class Point:
 
 
 Key = tuple[str, str, str]  # (GATE or TRIGGER, id, stage)
+
+
+def interval_text(pair: tuple[float, float] | None) -> str:
+    """An interval as the report and the console write it: `84.2–85.5`, `—` for none, and
+    one that could not be computed (a bound that is NaN in the evidence) said so, never
+    `nan–nan`.
+
+    >>> interval_text((84.21, 85.5)), interval_text(None), interval_text((math.nan, 1.0))
+    ('84.21–85.5', '—', 'no interval (NaN)')
+    >>> interval_text((-math.inf, 2.0))
+    '-∞–2'
+    """
+    if pair is None:
+        return "—"
+    lo, hi = pair
+    if math.isnan(lo) or math.isnan(hi):
+        return "no interval (NaN)"
+    return f"{value_text(lo)}–{value_text(hi)}"
+
+
+def value_text(x: float) -> str:
+    """A reading's value in four significant digits; ±∞ as such."""
+    return ("∞" if x > 0 else "-∞") if math.isinf(x) else f"{x:.4g}"
 
 
 class Readings(EvidenceTail):

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from rich.text import Text
 
 from cutover.judge.verdicts import SYMBOL
-from cutover.report.timeline import Point
+from cutover.report.timeline import Point, interval_text
 from cutover.runbook.durations import humanize
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -192,8 +192,7 @@ def trend_text(
     if words:
         text.append(f" {words}", style="dim")
     if latest is not None and latest.interval is not None:
-        lo, hi = latest.interval
-        text.append(f" [{lo:.4g}–{hi:.4g}]", style="dim")
+        text.append(f" [{interval_text(latest.interval)}]", style="dim")
     return text
 
 

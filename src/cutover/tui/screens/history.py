@@ -17,7 +17,7 @@ from textual.widgets import Static
 from cutover.record.evidence import until_now
 from cutover.report.facts import baseline_of, comparison_words
 from cutover.report.source import RecordSource
-from cutover.report.timeline import moves, restarts, visits
+from cutover.report.timeline import interval_text, moves, restarts, visits
 from cutover.runbook.model import Query
 from cutover.tui.screens.dialog import Dialog
 from cutover.tui.text import clean
@@ -79,7 +79,7 @@ def history_of(app: Any, query_id: str, width: int) -> list[Text]:
         if latest is not None and latest.value is not None:
             head.append(f" · latest {latest.value:.4g}", style="bold")
             if latest.interval is not None:
-                head.append(f" [{latest.interval[0]:.4g}–{latest.interval[1]:.4g}]")
+                head.append(f" [{interval_text(latest.interval)}]")
         if baseline is not None:
             head.append(f" · baseline {baseline:.4g}", style="magenta")
         gap = runbook.stage(item.stage or current.stage).max_gap_s
