@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from textual.widgets import Static
+
 from cutover.record.evidence import GATE, TRIGGER, Evaluation
 from cutover.report.timeline import Point
 from cutover.tui.screens.history import HistoryScreen
@@ -148,6 +150,10 @@ async def test_h_shows_the_history_of_the_focused_panel_at_80x24_without_colour(
         assert marks.count("↺") == 2  # the WAIT and the FAIL restarted the hold
         assert "Nov 20 06:00" in text
         assert "× FAIL" in text
+        # Every mark the chart draws is in its legend, the UNKNOWN's `?` among them.
+        legend = app.screen.query_one("#history-legend", Static).render()
+        assert "? UNKNOWN: no value" in str(legend)
+        assert "? UNKNOWN: no value" in " ".join(text.split())
         # The FAIL at 85 is a row of crosses at the scale's foot (95, the threshold): the
         # scale spans what passed, so one dip does not flatten the rest.
         assert "×××" in next(line for line in text.splitlines() if "95 ┤" in line)

@@ -21,14 +21,22 @@ from cutover.report.timeline import interval_text, moves, restarts, visits
 from cutover.runbook.model import Query
 from cutover.tui.screens.dialog import Dialog
 from cutover.tui.text import clean
-from cutover.tui.trend_line import CHART_INDENT, Axis, Mark, chart_rows, marks_row, time_row
+from cutover.tui.trend_line import (
+    CHART_INDENT,
+    NO_VALUE,
+    Axis,
+    Mark,
+    chart_rows,
+    marks_row,
+    time_row,
+)
 from cutover.tui.trends import judged_on, points_in
 
 CHART_ROWS = 5
 MOVE_GLYPH = {"advance": "▲", "rollback": "▼", "stepback": "◆"}
 LEGEND = (
-    "█ PASS · × FAIL · underlined: WAIT · ╌ threshold · ┈ baseline · "
-    "▲ advance · ▼ rollback · ◆ step back · ↺ hold restart · Esc"
+    f"█ PASS · × FAIL · underlined: WAIT · {NO_VALUE} UNKNOWN: no value · ╌ threshold · "
+    "┈ baseline · ▲ advance · ▼ rollback · ◆ step back · ↺ hold restart · Esc"
 )
 
 
