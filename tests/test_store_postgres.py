@@ -39,10 +39,10 @@ def test_init_is_versioned_and_idempotent_and_grants_the_writer_insert_and_selec
     try:
         first = cli(book, env_for(empty_dsn), "store", "init", "--grant", role)
         assert first.code == 0, first.output
-        assert "version 1 applied" in first.stdout
+        assert "version 1 applied" in first.stdout and "version 2 applied" in first.stdout
         again = cli(book, env_for(empty_dsn), "store", "init")
         assert again.code == 0 and "nothing to do" in again.stdout, again.output
-        assert sql(empty_dsn, "SELECT count(*) FROM cutover.meta")[0][0] == 1
+        assert sql(empty_dsn, "SELECT count(*) FROM cutover.meta")[0][0] == 2
 
         writer = with_user(empty_dsn, role, "pw-for-tests")
         signed = cli(book, env_for(writer), "signoff", "looked", "--note", "fine")
@@ -52,6 +52,7 @@ def test_init_is_versioned_and_idempotent_and_grants_the_writer_insert_and_selec
             "UPDATE cutover.events SET kind = 'x'",
             "DELETE FROM cutover.events",
             "DELETE FROM cutover.evidence",
+            "DELETE FROM cutover.checkpoints",
         ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 sql(writer, statement)

@@ -16,7 +16,7 @@ import asyncpg
 
 from cutover.record.store.base import StoreProblem, StoreUnavailable
 
-VERSION = 1
+VERSION = 2
 # The first key of every advisory lock cutover takes ("cu"), so its locks are told apart from
 # an application's in pg_locks; the second is a hash of what is locked.
 LOCK_SPACE = 0x6375
@@ -119,6 +119,23 @@ CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON {s}.snapshots
 CREATE TRIGGER no_truncate BEFORE TRUNCATE ON {s}.snapshots
     FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_change();
 """,
+    # Checkpoints (#20): the state replayed through an event and where the chain stood there,
+    # so a reader reads only the events after it. A cache, verified by whoever reads it
+    # (record/checkpoint.py), and append-only like the record: a newer one is a new row.
+    2: """
+CREATE TABLE {s}.checkpoints (
+    cutover  text NOT NULL REFERENCES {s}.cutovers (id),
+    runbook  text NOT NULL,
+    seq      bigint NOT NULL CHECK (seq >= 1),
+    made_at  timestamptz NOT NULL DEFAULT now(),
+    body     text NOT NULL,
+    PRIMARY KEY (cutover, runbook, seq)
+);
+CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON {s}.checkpoints
+    FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change();
+CREATE TRIGGER no_truncate BEFORE TRUNCATE ON {s}.checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_change();
+""",
 }
 
 
@@ -129,7 +146,8 @@ def grants(schema: str, role: str) -> list[str]:
     return [
         f"GRANT USAGE ON SCHEMA {s} TO {r}",
         f"GRANT SELECT ON {s}.meta TO {r}",
-        f"GRANT SELECT, INSERT ON {s}.cutovers, {s}.events, {s}.evidence, {s}.snapshots TO {r}",
+        f"GRANT SELECT, INSERT ON {s}.cutovers, {s}.events, {s}.evidence, {s}.snapshots, "
+        f"{s}.checkpoints TO {r}",
         f"GRANT USAGE ON SEQUENCE {s}.evidence_id_seq TO {r}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.seen, {s}.locks TO {r}",
     ]

@@ -364,6 +364,40 @@ class PostgresStore(Store):
         self._snap_cache[stage] = (gen, found)
         return found
 
+    # -- checkpoints (#20): rows, the latest for this cutover and runbook read -------------
+
+    def load_checkpoint(self, runbook: str) -> bytes | None:
+        t = self.schema
+
+        async def fetch(conn: asyncpg.Connection) -> str | None:
+            return await conn.fetchval(
+                f"SELECT body FROM {t}.checkpoints WHERE cutover = $1 AND runbook = $2 "
+                "ORDER BY seq DESC LIMIT 1",
+                self.cutover,
+                runbook,
+            )
+
+        try:
+            body = self.link.call(fetch)
+        except OSError:  # unreachable, or refused (no right to it yet): read it all
+            return None
+        return body.encode("utf-8") if isinstance(body, str) else None
+
+    def save_checkpoint(self, runbook: str, seq: int, data: bytes) -> None:
+        t = self.schema
+
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.execute(
+                f"INSERT INTO {t}.checkpoints (cutover, runbook, seq, body) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                self.cutover,
+                runbook,
+                seq,
+                data.decode("utf-8").rstrip("\n"),
+            )
+
+        self.link.call(write)  # StoreUnavailable or StoreProblem (OSErrors): ignored above
+
     # -- seen markers -----------------------------------------------------------------------
 
     def last_seen(self, who: str) -> datetime | None:
