@@ -6,7 +6,8 @@ per round. A goal, where the issue set one, is judged on the median.
 Parts (each also runs alone): check_psql.py (check vs psql -f on 1,000,000 rows),
 console.py (first paint, y → PATCH, keys and stalls, bytes, RSS soak; in tmux), rollback.py
 (time to effect: y → production serving 0 % by instant rollback with 45 s builds, and the
-fallback by build against today's), journal.py, journal_verify.py, panel.py,
+fallback by build against today's), journal.py, journal_verify.py, status.py (`status
+--json` at 50,000 journal events against 1: time and peak RSS), panel.py,
 console_evidence.py, report.py (cutover report on a week of evidence), store.py (team
 mode: opening a 50,000-event cutover on Postgres against files, and another host's append
 seen here by its NOTIFY), team.py (team mode: a sign-off by another process seen on a
@@ -39,6 +40,7 @@ import panel
 import report
 import rollback
 import rollback_silent_store
+import status
 import store
 import team
 from fixtures import (
@@ -97,6 +99,8 @@ def main() -> None:
         say("journal, .sql, panel, evidence…")
         rows += journal.measure(max(rounds, 5))
         rows += journal_verify.table_rows(rounds=min(rounds, 3))
+        say("status --json at 50,000 journal events against 1…")
+        rows += status.table_rows(max(rounds, 5))
         rows += panel.measure(rounds)
         rows += console_evidence.table_rows(rounds)
         say("cutover report on a week of evidence…")
