@@ -1,6 +1,7 @@
-"""What the report and the console's trends say of readings the evidence holds but nobody
-could compute: an interval that is NaN reads "no interval (NaN)", never `[nan–nan]`, in the
-report's tables, its documents and the console's trend line."""
+"""What the report and the console's trends say of what the record holds but nobody could
+compute or honestly date: an interval that is NaN reads "no interval (NaN)", never
+`[nan–nan]`, in the report's tables, its documents and the console's trend line; a journal
+event from a clock ahead is said, and stretches no duration and no chart."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import math
 from datetime import timedelta
 
 from cutover.record.evidence import GATE, Evaluation
+from cutover.record.journal import Journal
 from cutover.report import facts, markdown, tables
 from cutover.report.timeline import Point, interval_text
 from cutover.tui.trend_line import Axis, trend_text
-from report_world import at, record
+from report_world import KEY, at, record
 
 
 def test_an_interval_that_could_not_be_computed_says_so_in_the_report_never_nan(tmp_path):
@@ -56,3 +58,53 @@ def test_the_trend_line_says_no_interval_where_the_latest_one_is_nan():
     infinite = [*points, Point(start + timedelta(minutes=21), 5.0, "pass", (-math.inf, 9.0))]
     shown = trend_text("success", infinite, axis, ">=", 95, start + timedelta(minutes=22)).plain
     assert shown.endswith(" [-∞–9]")
+
+
+# -- journal events from the future ----------------------------------------------------------
+
+
+def appended(world, kind: str, when, actor: str = "dave", **fields) -> None:
+    journal = Journal(
+        world.session().runbook.journal_path, actor=actor, host="skewed", clock=lambda: when,
+        key=KEY.encode(),
+    )  # fmt: skip
+    journal.append(kind, **fields)
+
+
+def test_a_journal_event_from_a_clock_ahead_stretches_nothing_and_is_said(tmp_path):
+    world = record(tmp_path)
+    honest = facts.build(world.session(), every=True, now=at(400))
+    three_years = at(60 * 24 * 365 * 3)
+    appended(world, "trigger.raised", three_years, trigger="complaints", note="ahead")
+    made = facts.build(world.session(), every=True, now=at(400))
+    assert made.as_of == honest.as_of == at(398)
+    assert [s.end for s in made.stages] == [s.end for s in honest.stages]
+    assert (made.summary.started, made.summary.ended) == (at(0), at(398))
+    (said,) = [w for w in made.warnings if "from the future" in w]
+    assert said.startswith("journal event 18 (trigger.raised by dave) is dated 2029-")
+    assert "placed at 2026-11-20 14:38:00Z" in said
+    # The raise is still in the report, where the journal puts it: after the last entry.
+    (raised,) = [n for n in made.stages[-1].notes if n.note == "ahead"]
+    assert raised.at == at(398)
+    # The same record read three years on: that event is no longer ahead of anything.
+    later = facts.build(world.session(), every=True, now=three_years)
+    assert later.as_of == three_years and not [w for w in later.warnings if "future" in w]
+
+
+def test_an_event_dated_after_the_entries_appended_after_it_is_from_the_future(tmp_path):
+    """The journal is in the order things were done: an event dated a day after the one
+    appended next was written by a clock a day ahead, whatever the report's clock says."""
+    world = record(tmp_path)
+    appended(world, "trigger.raised", at(398 + 24 * 60), trigger="complaints", note="ahead")
+    appended(world, "trigger.cleared", at(399), actor="erin", trigger="complaints", note="ok")
+    made = facts.build(world.session(), every=True, now=at(60 * 24 * 365 * 3))
+    assert made.as_of == at(399)
+    assert made.stages[-1].end == at(399)  # the visit still open: to the honest last entry
+    (said,) = [w for w in made.warnings if "from the future" in w]
+    assert "journal event 18 (trigger.raised by dave) is dated 2026-11-21 14:38:00Z" in said
+    # A clock a minute behind the one before it is no clock ahead: nothing said.
+    appended(world, "trigger.raised", at(400), trigger="complaints", note="fine")
+    appended(world, "trigger.cleared", at(399), actor="erin", trigger="complaints", note="ok")
+    again = facts.build(world.session(), every=True, now=at(401))
+    assert len([w for w in again.warnings if "from the future" in w]) == 1
+    assert again.as_of == at(400)

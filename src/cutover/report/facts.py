@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from cutover.judge.baselines import baseline_stage
@@ -19,7 +19,7 @@ from cutover.judge.session import Session
 from cutover.judge.verdicts import SYMBOL
 from cutover.record import snapshots
 from cutover.record.events import Kind, known
-from cutover.record.evidence import GATE, Run, from_the_future, until_now
+from cutover.record.evidence import GATE, SKEW, Run, from_the_future, until_now
 from cutover.record.journal import Event
 from cutover.record.state import AcceptedGap, replay
 from cutover.report.source import UNREADABLE, RecordSource
@@ -188,10 +188,10 @@ def build(
     runbook = session.runbook
     source = RecordSource(session)
     read = source.journal()
-    events = read.events
     verified = source.verify()
     evidence = source.readings()
     now = now or datetime.now(UTC)
+    events, moved = placed(read.events, now)
     ahead = from_the_future(evidence.ordered_runs(), now)
     runs = until_now(evidence.ordered_runs(), now)
     ends = [e.ts for e in events] + [r.last for r in runs]
@@ -221,6 +221,13 @@ def build(
     warnings = list(read.warnings)
     if evidence.skipped:
         warnings.append(f"{evidence.skipped} evidence line(s) were not evidence and were skipped")
+    for recorded, event in moved:
+        warnings.append(
+            f"journal event {event.seq} ({event.kind} by {person(event.actor)}) is dated "
+            f"{_at(recorded)}, from the future (a clock ahead: it was appended before entries "
+            f"dated earlier, or after this report was made); it is placed at {_at(event.ts)} "
+            "by its place in the journal, so it stretches no duration and no chart"
+        )
     if ahead:
         latest = max(r.last for r in ahead)
         warnings.append(
@@ -236,6 +243,40 @@ def build(
         warnings,
         session.redact,
     )
+
+
+def placed(
+    events: Sequence[Event], now: datetime
+) -> tuple[list[Event], list[tuple[datetime, Event]]]:
+    """The journal's events with those dated after the record's honest end placed at the
+    entry before them, and those (their recorded time, the event as placed). An event is
+    from the future when it is dated later than an event appended after it, or than `now`,
+    by more than a clock's honest skew: a host whose clock ran ahead wrote it. The journal
+    is in the order things were done, so the entry before it is when it was done at the
+    earliest; placed there it stretches no duration, visit or axis (the first event, with
+    none before it, goes to the earliest time after it)."""
+    late = [False] * len(events)
+    limit = now + SKEW
+    for index in range(len(events) - 1, -1, -1):
+        if events[index].ts > limit:
+            late[index] = True
+        else:
+            limit = min(limit, events[index].ts + SKEW)
+    if not any(late):
+        return list(events), []
+    honest = [e.ts for e, bad in zip(events, late, strict=True) if not bad]
+    out: list[Event] = []
+    moved: list[tuple[datetime, Event]] = []
+    before: datetime | None = None
+    for event, bad in zip(events, late, strict=True):
+        if not bad:
+            before = event.ts
+            out.append(event)
+            continue
+        at = before if before is not None else min(honest, default=now)
+        out.append(replace(event, ts=at))
+        moved.append((event.ts, out[-1]))
+    return out, moved
 
 
 def _summary(
