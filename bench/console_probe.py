@@ -211,9 +211,10 @@ class ProbedApp(app_mod.CutoverApp):
     CSS_PATH = str(Path(app_mod.__file__).with_name("cutover.tcss"))
 
     def on_mount(self) -> None:
+        # Textual runs every class's on_mount in turn, this one first: the console's own
+        # comes next (calling it here too ran it twice, every bench with it).
         probe.marks["mount"] = time.monotonic()
-        super().on_mount()
-        probe.marks["mounted"] = time.monotonic()
+        self.call_next(lambda: probe.marks.setdefault("mounted", time.monotonic()))
         probe.app = self
         self.call_after_refresh(self._painted)
         self.run_worker(probe.watch_loop(), name="bench stalls", exit_on_error=False)
