@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 _lock = threading.RLock()  # tls() imports httpx under it
 _tls: ssl.SSLContext | None = None
+_readied = threading.Event()  # _make_ready has run (whether or not it all worked)
 
 
 def httpx() -> types.ModuleType:
@@ -60,14 +61,17 @@ def tls() -> ssl.SSLContext:
 
 def _make_ready(*also: str) -> None:
     """Import what a first request needs and build the TLS context: httpx, the cookie jar's
-    module, the asyncio backend httpcore finds through anyio at its first request (~70 ms of
-    imports on its own), and any module named in `also`. A failure here is said by the
-    first request, where it is read."""
+    module, httpcore (httpx imports it when a client makes its transport: ~0.1 s, on the
+    console's event loop when its first panel over HTTP ran), the asyncio backend httpcore
+    finds through anyio at its first request (~70 ms more), and any module named in `also`.
+    A failure here is said by the first request, where it is read."""
     with contextlib.suppress(Exception):
         tls()
         import http.cookiejar  # noqa: F401
 
         import anyio._backends._asyncio  # noqa: F401
+        import httpcore  # noqa: F401
+    _readied.set()
     for name in also:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
@@ -86,7 +90,8 @@ async def ready(*also: str) -> None:
     """Before a request on an event loop: what it needs imported, on a thread while the loop
     serves everything else (a `check` has its SQL queries out at the same time: ~0.2 s of
     imports on the loop held their answers waiting)."""
-    if _tls is None or any(name not in sys.modules for name in also):
+    if not _readied.is_set() or any(name not in sys.modules for name in also):
+        # Also while warm()'s thread is at it: this one then waits for its imports.
         await asyncio.to_thread(_make_ready, *also)
 
 

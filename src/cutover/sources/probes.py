@@ -171,7 +171,8 @@ async def run_probe(
     if probe.json is not None:
         request["json"] = probe.json
 
-    httpx = httpclient.httpx()  # only once there is a request to send
+    await httpclient.ready()  # only once there is a request to send, and off the loop
+    httpx = httpclient.httpx()
     try:
         async with asyncio.timeout(probe.timeout_s):
             if client is None and clients is not None:
