@@ -4,6 +4,7 @@ rendered to plain Text (never markup); the app updates every screen's copies."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -112,16 +113,25 @@ class _Steady(Static):
 
     WRAPS = True
     _shown: Text | None = None
+    _height: tuple[int, int] | None = None  # (width, lines) the text shown took
 
     def show_text(self, text: Text) -> None:
         if text != self._shown:
-            before, self._shown = self._shown, text
-            same_height = (
-                not self.WRAPS
-                and before is not None
-                and before.plain.count("\n") == text.plain.count("\n")
-            )
+            before, self._shown = self._height, text
+            self._height = self._lines(text)
+            same_height = before is not None and before == self._height
             self.update(text, layout=not same_height)
+
+    def _lines(self, text: Text) -> tuple[int, int] | None:
+        """How many lines `text` takes at this width (None: not laid out yet). A wrapping
+        line is wrapped here as it will be drawn: a banner whose countdown changes every
+        second keeps its height, and laying the screen out for it cost ~0.1 s a second."""
+        if not self.WRAPS:
+            return (0, text.plain.count("\n") + 1)
+        width = self.content_region.width
+        if width <= 0:
+            return None
+        return (width, len(text.wrap(self.app.console, width)))
 
 
 class StatusHeader(_Steady):
@@ -172,12 +182,32 @@ def banner_text(shown: Sequence[Shown], notices: Sequence[str] = ()) -> Text:
 
 
 class TriggerBanner(_Steady):
+    """Shrinking waits: a banner that loses a line keeps its height (a blank line at the end)
+    for KEEP_S after it was last that tall. Under load, queries go stale and fresh by turns
+    and a trigger's UNKNOWN line comes and goes every few seconds; each change of height
+    laid the whole screen out again (~0.1 s of CPU each on two busy cores), which made the
+    queries later still. Growing, appearing and going away are at once."""
+
+    KEEP_S = 30.0
+    clock = staticmethod(time.monotonic)
+    _tall: tuple[int, float] = (0, 0.0)  # the most lines shown lately, and when
+
     def show(self, shown: Sequence[Shown], notices: Sequence[str] = ()) -> None:
         self.display = bool(shown or notices)
         if shown or notices:
             self.set_class(bool(shown) and not any(a.latched for _, a in shown), "-unknown")
             self.set_class(not shown, "-notice")
-            self.show_text(banner_text(shown, notices))
+            self.show_text(self._kept_tall(banner_text(shown, notices)))
+        else:
+            self._tall = (0, 0.0)
+
+    def _kept_tall(self, text: Text) -> Text:
+        lines, now = text.plain.count("\n") + 1, self.clock()
+        tallest, since = self._tall
+        if lines >= tallest or now - since > self.KEEP_S:
+            self._tall = (lines, now)
+            return text
+        return text + Text("\n" * (tallest - lines))
 
 
 def chain_text(message: str) -> Text:
