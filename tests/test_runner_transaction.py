@@ -5,9 +5,11 @@ first line, these are the ones behind it. Each test lets a text through the guar
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from cutover.runbook.model import Database, Query
 from cutover.sources.db import QueryRunner
@@ -89,3 +91,37 @@ async def test_session_state_a_query_left_is_reset_before_the_next(empty_dsn):
         assert (await runner.run(held)).rows == ((0,),)
     finally:
         await runner.aclose()
+
+
+async def test_a_run_cancelled_mid_query_leaves_a_connection_the_next_run_can_use(empty_dsn):
+    # The console cancels fetches when it closes or a panel goes: the connection must come
+    # back usable (or be replaced), never in the cancelled query's transaction.
+    runner = QueryRunner(Database(statement_timeout_s=30), empty_dsn, size=1)
+    complaints: list[str] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: complaints.append(context["message"]))
+    slow = query("SELECT pg_sleep(20) AS slept", "slow")
+    try:
+        running = asyncio.create_task(runner.run(slow))
+        while "pg_sleep(20)" not in await _active(empty_dsn):
+            await asyncio.sleep(0.05)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        assert (await runner.run(SETTINGS)).rows == (("on", "30s", "cutover"),)
+        assert complaints == []
+    finally:
+        loop.set_exception_handler(None)
+        await runner.aclose()
+
+
+async def _active(dsn: str) -> str:
+    """The text of every query running on the server now, but this one."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT query FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return " ".join(r["query"] for r in rows)

@@ -387,8 +387,15 @@ async def read_only(conn: asyncpg.Connection, timeout_s: float) -> AsyncIterator
                 await conn.execute("ROLLBACK;\n" + conn.get_reset_query())
             except Exception:  # not reset: not handed to the next query either
                 conn.terminate()
+            except BaseException:  # cancelled meanwhile: the same, and the cancel goes on
+                conn.terminate()
+                raise
         raise
-    await conn.execute("COMMIT;\n" + conn.get_reset_query())
+    try:
+        await conn.execute("COMMIT;\n" + conn.get_reset_query())
+    except BaseException:  # cancelled or lost half-way: neither ended nor reset for sure
+        conn.terminate()
+        raise
 
 
 @dataclass(frozen=True)
