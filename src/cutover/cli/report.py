@@ -1,6 +1,7 @@
 """`cutover report`: the record (journal, evidence, snapshots) as one document for the change
 ticket or the post-incident review. Pure over the record: no database, no platform. The only
-command that imports the plotting library (cutover.report.charts)."""
+command that imports the plotting library (cutover.report.charts), in the process it forks to
+draw the charts (cutover.report.drawing)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,21 @@ from cutover.cli.common import OK, UsageError, err, out, session_for
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from cutover.report import charts as drawing
-    from cutover.report import facts, html, markdown
+    from cutover.report import drawing, facts, html, markdown
 
-    session = session_for(args)
-    if args.stage is not None and args.stage not in {s.id for s in session.runbook.stages}:
-        known = ", ".join(s.id for s in session.runbook.stages)
-        raise UsageError(f"no stage {args.stage!r} in the runbook; stages: {known}")
-    report = facts.build(session, stage=args.stage, every=args.all)
-    if not report.stages:
-        what = f"no visit of {args.stage}" if args.stage else "no stage entered"
-        err(f"{what} in the journal yet: the report has the summary only")
-    drawn = {(s.visit.stage, s.visit.visit): drawing.stage_charts(s) for s in report.stages}
+    # Forked first (before the session opens a store or a thread): the charts' process
+    # imports the plotting library while this one reads the record.
+    with drawing.Drawer() as drawer:
+        session = session_for(args)
+        if args.stage is not None and args.stage not in {s.id for s in session.runbook.stages}:
+            known = ", ".join(s.id for s in session.runbook.stages)
+            raise UsageError(f"no stage {args.stage!r} in the runbook; stages: {known}")
+        report = facts.build(session, stage=args.stage, every=args.all)
+        if not report.stages:
+            what = f"no visit of {args.stage}" if args.stage else "no stage entered"
+            err(f"{what} in the journal yet: the report has the summary only")
+        charts = drawer.draw(report.stages)
+    drawn = {(s.visit.stage, s.visit.visit): c for s, c in zip(report.stages, charts, strict=True)}
     target = Path(args.output) if args.output and args.output != "-" else None
     if args.format == "html":
         document = html.render(report, drawn)

@@ -1,0 +1,111 @@
+"""The report's charts drawn in a process of its own, forked before the record is read: it
+imports the plotting library (~0.5 s) while this process reads the record, then draws what
+it is sent. A thread would not overlap them: both are Python holding the interpreter's
+lock. Only the charts cross between the two (the facts pickled one way, the SVG text the
+other), so the documents are the same bytes as when drawn here. Where no process can be
+forked, they are drawn here, as before.
+
+The fork happens before anything opens a connection or starts a thread (`cutover report`
+forks first): the child reads nothing but its pipe and ends with os._exit, so no handler,
+buffer or connection of this process runs twice."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from cutover.report.facts import StageFacts
+from cutover.report.tables import Chart
+
+
+class Drawer:
+    """`with Drawer() as drawer: …read the record…; drawn = drawer.draw(stages)`."""
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._send: int | None = None
+        self._receive: int | None = None
+
+    def __enter__(self) -> Drawer:
+        to_child, from_parent = os.pipe()
+        from_child, to_parent = os.pipe()
+        sys.stdout.flush()  # what is buffered is this process's to write, not the child's
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError:  # no process to be had (a limit): the charts are drawn here
+            for fd in (to_child, from_parent, from_child, to_parent):
+                os.close(fd)
+            return self
+        if pid == 0:  # pragma: no cover - the child: measured by its output, in the parent
+            os.close(from_parent)
+            os.close(from_child)
+            _child(to_child, to_parent)
+        os.close(to_child)
+        os.close(to_parent)
+        self._pid, self._send, self._receive = pid, from_parent, from_child
+        return self
+
+    def draw(self, stages: Sequence[StageFacts]) -> list[list[Chart]]:
+        """Each stage's charts, in order."""
+        if self._pid is None:
+            from cutover.report import charts
+
+            return [charts.stage_charts(s) for s in stages]
+        assert self._send is not None and self._receive is not None
+        with os.fdopen(self._send, "wb") as out:
+            self._send = None
+            pickle.dump(list(stages), out, protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(self._receive, "rb") as back:
+            self._receive = None
+            outcome, value = pickle.load(back)
+        if outcome != "drawn":
+            raise value  # what drawing raised, as drawing here would have
+        return value
+
+    def __exit__(self, *exc: object) -> None:
+        asked = self._send is None
+        for fd in (self._send, self._receive):
+            if fd is not None:
+                os.close(fd)
+        if self._pid is not None:
+            if not asked:  # stopped before the charts (a wrong stage, a bug): not waited for
+                os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = None
+
+
+def _child(stages_in: int, charts_out: int) -> None:  # pragma: no cover - runs forked
+    code = 0
+    try:
+        result: tuple[str, Any]
+        try:
+            from cutover.report import charts  # while the parent reads the record
+
+            with os.fdopen(stages_in, "rb") as source:
+                stages = pickle.load(source)
+            result = ("drawn", [charts.stage_charts(s) for s in stages])
+        except EOFError:  # the parent stopped before it had charts to ask for
+            return
+        except BaseException as exc:  # sent back whole: the parent raises it
+            result = ("raised", _sendable(exc))
+        with os.fdopen(charts_out, "wb") as sink:
+            pickle.dump(result, sink, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _sendable(exc: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"drawing the charts failed: {type(exc).__name__}: {exc}")
+    return exc

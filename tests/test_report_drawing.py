@@ -1,0 +1,75 @@
+"""The report's charts drawn in a forked process (report/drawing.py): the same bytes as drawn
+in this one; what drawing raises reaches the caller as itself; a report stopped before its
+charts leaves no process behind; where no process can be forked they are drawn here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from cutover.report import charts, drawing, facts
+from report_world import record
+
+
+@pytest.fixture(scope="module")
+def stages(tmp_path_factory) -> list[facts.StageFacts]:
+    world = record(tmp_path_factory.mktemp("drawing"))
+    return facts.build(world.session(), every=True).stages
+
+
+def children() -> set[int]:
+    """This process's children still in the process table (a zombie among them); a test
+    compares with those it began with (a worker may run a database of its own)."""
+    me = str(os.getpid())
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == me:
+                found.add(int(entry))
+    return found
+
+
+def test_charts_drawn_in_the_forked_process_are_the_bytes_drawn_here(stages):
+    here = [charts.stage_charts(s) for s in stages]
+    before = children()
+    with drawing.Drawer() as drawer:
+        assert drawer._pid is not None and drawer._pid in children() - before
+        there = drawer.draw(stages)
+    assert there == here and sum(len(c) for c in there) == 12
+    assert children() <= before
+
+
+def test_what_drawing_raises_reaches_the_caller_as_itself(stages):
+    broken = replace(stages[0], window_start=None)  # no axis to draw on
+    before = children()
+    with pytest.raises(TypeError), drawing.Drawer() as drawer:
+        drawer.draw([broken])
+    assert children() <= before
+    with pytest.raises(TypeError):
+        charts.stage_charts(broken)  # as drawn here
+
+
+def test_a_report_stopped_before_its_charts_leaves_no_process(stages):
+    before = children()
+    with pytest.raises(LookupError), drawing.Drawer() as drawer:
+        assert drawer._pid in children() - before
+        raise LookupError("no stage 'x' in the runbook")
+    assert children() <= before
+
+
+def test_where_no_process_can_be_forked_the_charts_are_drawn_here(stages, monkeypatch):
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    with drawing.Drawer() as drawer:
+        assert drawer._pid is None
+        drawn = drawer.draw(stages[:1])
+    assert drawn == [charts.stage_charts(stages[0])]
