@@ -19,6 +19,7 @@ from cutover.record.store import pgschema
 from cutover.runbook import loader
 from cutover.tui import mover_line
 from cutover.tui.app import CutoverApp
+from store_world import CutProxy
 
 from .conftest import until, visible_text, write_runbook
 
@@ -137,3 +138,30 @@ async def test_this_consoles_own_move_is_not_a_line(tmp_path):
             await until(pilot, lambda: watch.looked_at > before and not watch._looking)
             assert watch.mover is None
             assert "MOVING" not in visible_text(app)
+
+
+async def test_the_store_lost_keeps_the_line_marked_as_last_read(tmp_path, empty_dsn):
+    """The console cannot ask any more: the mover it last saw stays on its line, said to be
+    the last reading, with no word of the DSN; once the store answers, the line is current."""
+    path = write_runbook(tmp_path)
+    path.write_text(path.read_text() + STORE)
+    pgschema.init_now(empty_dsn, "cutover", None, str)
+    proxy = CutProxy(empty_dsn)
+    env = {"USER": "ops", "TEST_DSN": "", "TEST_STATE": proxy.dsn("pw-not-shown")}
+    app = CutoverApp(Session(loader.load(path), env), probe_poll_s=None)
+    holder = None
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            holder = Holder(path, {**env, "TEST_STATE": empty_dsn})  # not through the door
+            await until(pilot, lambda: moving(app, holder))
+            proxy.cut()
+            await until(pilot, lambda: "(as last read: " in visible_text(app), timeout=30)
+            assert moving(app, holder)
+            assert "pw-not-shown" not in visible_text(app)
+            proxy.start()
+            await until(pilot, lambda: "(as last read: " not in visible_text(app), timeout=30)
+            assert moving(app, holder)
+    finally:
+        proxy.cut()
+        if holder is not None and holder.process.poll() is None:
+            holder.kill()

@@ -117,6 +117,11 @@ class MoverWatch:
         self.look()
 
     def look(self) -> None:
+        if self.store.kind == "files":
+            # A small file read (and the kernel's lock list while it names someone): done
+            # here, every second, rather than a worker and a thread each time.
+            self._show(self._read())
+            return
         if self._looking:
             self._again = True  # one look after this one, not a queue of them
             return
@@ -125,20 +130,27 @@ class MoverWatch:
 
     async def _look(self) -> None:
         try:
-            try:
-                mover = await asyncio.to_thread(move_holder, self.store)
-            except OSError as exc:  # the store unreachable: the last reading, marked
-                self.stale = str(exc) or type(exc).__name__
-            else:
-                self.mover = None if mover is None or mover.mine() else mover
-                self.stale = None
-            self.looked_at = time.monotonic()
-            self.draw()
+            self._show(await asyncio.to_thread(self._read))
         finally:
             self._looking = False
             if self._again:
                 self._again = False
                 self.look()
+
+    def _read(self) -> Mover | OSError | None:
+        try:
+            return move_holder(self.store)
+        except OSError as exc:  # the store unreachable (said by the console already)
+            return exc
+
+    def _show(self, found: Mover | OSError | None) -> None:
+        if isinstance(found, OSError):  # the last reading stays, marked as such
+            self.stale = str(found) or type(found).__name__
+        else:
+            self.mover = None if found is None or found.mine() else found
+            self.stale = None
+        self.looked_at = time.monotonic()
+        self.draw()
 
     def draw(self) -> None:
         mover = self.mover
