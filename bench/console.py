@@ -94,6 +94,13 @@ def probe_data(path: Path) -> dict:
         return {}
 
 
+def written_since(path: Path, started: float) -> dict:
+    """The probe's data, only when the process spawned at `started` wrote it: a console
+    closing from the round before may still write its last dump into the same file."""
+    data = probe_data(path)
+    return data if data.get("started", -1.0) >= started else {}
+
+
 def start_probe(world: World, book: Path, name: str, **extra: str) -> tuple[Terminal, Path, float]:
     out = world.folder / f"{name}.json"
     out.unlink(missing_ok=True)
@@ -168,8 +175,12 @@ def first_paint(world: World, rounds: int) -> list[Row]:
         bare_paint = import_in_terminal(world, BARE_PAINT)
         term, out, started = start_probe(world, book, "paint")
         try:
-            wait(lambda o=out: probe_data(o).get("full_paint"), 60, what="the first full paint")
-            data = probe_data(out)
+            wait(
+                lambda o=out, s=started: written_since(o, s).get("full_paint"),
+                60,
+                what="the first full paint",
+            )
+            data = written_since(out, started)
         finally:
             quit_console(term)
         if number == 0:
