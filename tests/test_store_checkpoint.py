@@ -13,7 +13,7 @@ import pytest
 
 from checkpoint_world import EVENTS
 from cutover.judge.session import Session
-from cutover.record import checkpoint, state, statecodec
+from cutover.record import checkpoint, state, statecodec, urgent
 from cutover.record.chain import digest
 from cutover.record.store import pgschema
 from cutover.runbook import loader
@@ -157,3 +157,17 @@ def test_store_init_upgrades_version_1_and_the_writer_may_keep_checkpoints(
     finally:
         sql(empty_dsn, f"DROP OWNED BY {role}")
         sql(empty_dsn, f"DROP ROLE {role}")
+
+
+def test_none_is_written_under_the_move_lock_nor_in_a_rollback(team, empty_dsn):
+    s = session_on(team, empty_dsn)
+    for kind, fields in EVENTS[12:20]:
+        s.journal.append(kind, **fields)
+    with s.journal.action_lock("advance to 10 %"):
+        s.state()
+    with urgent.rollback():
+        s.state()
+    assert latest(empty_dsn)[0] == 12
+    s.state()
+    assert latest(empty_dsn)[0] == 20
+    s.store.close()

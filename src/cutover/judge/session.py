@@ -127,7 +127,7 @@ class Session:
         if (
             current.last_seq - self._kept_seq < checkpoint.EVERY
             or urgent.current() is not None
-            or getattr(self.journal, "acting", None) is not None
+            or self.journal.acting is not None
         ):
             return
         mark = self.journal.mark()

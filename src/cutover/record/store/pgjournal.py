@@ -57,6 +57,7 @@ class PgJournal:
         self._full = _Follow(self.key)
         self._tail: _Follow | None = None
         self._last_chain: Chain | None = None  # the chain of the last read, for mark()
+        self.acting: str | None = None  # what this process does under the move lock
         self.stale: str | None = None  # why the view may be behind; None when current
         self.read_at: datetime | None = None  # when the view was last read from the store
         self._append_key = lock_key(store.schema, store.cutover, "append")
@@ -261,9 +262,11 @@ class PgJournal:
         moment that connection ends (a crash, kill -9); the row naming the holder is shown
         only while the lock is held. Non-blocking: ActionBusy names the holder."""
         held = self.store.take_move_lock(what, actor=self.actor, host=self.host)
+        self.acting = what  # no checkpoint is written meanwhile (see Journal.acting)
         try:
             yield
         finally:
+            self.acting = None
             held.release()
 
 
