@@ -3,7 +3,8 @@ reading the file and json.loads of each line (the cheapest read that still looks
 event). Run on demand: `.venv/bin/python bench/journal_verify.py [EVENTS ...]`.
 
 - a fresh process (every CLI command) verifies the whole chain once: Journal.read(), and
-  Session.state() (read, verify, fold into the state);
+  Session.state() (read, verify, fold into the state) with no checkpoint yet, and then
+  from the checkpoint the first one left (only the events after it: #20);
 - a long-lived Journal (the console polls every second) verifies only what is new: a read
   with nothing new, a read after one new event, and Session.state() on top;
 - an append (write, fsync, head record renamed into place) against a bare write + fsync.
@@ -25,7 +26,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from fixtures import write_journal  # noqa: E402
 
 from cutover.judge.session import Session  # noqa: E402
+from cutover.record import checkpoint  # noqa: E402
 from cutover.record.journal import Journal  # noqa: E402
+from cutover.record.store.files import FilesStore  # noqa: E402
 from cutover.runbook import loader as runbook  # noqa: E402
 
 
@@ -57,12 +60,25 @@ def timings(path: Path, book: runbook.Runbook) -> list[tuple[str, float, float]]
     stat = best_of(lambda: os.stat(path), 20)
     rows = [("fresh read + verify", best_of(lambda: Journal(path).read()), base)]
 
-    def fresh_state():
+    kept = checkpoint.checkpoint_path(path)
+
+    def fresh_state(from_checkpoint: bool = False):
+        if not from_checkpoint:
+            kept.unlink(missing_ok=True)  # the first command after the events were written
         session = Session(book, {"USER": "bench"})
         session.journal = Journal(path, actor="bench")
+        session.store = FilesStore(session.journal)  # its checkpoint beside that journal
         return session.state()
 
     rows.append(("fresh Session.state() (verify + replay)", best_of(fresh_state), base))
+    fresh_state()  # leaves the checkpoint every later command reads on from (#20)
+    rows.append(
+        (
+            "fresh Session.state() from its checkpoint",
+            best_of(lambda: fresh_state(from_checkpoint=True)),
+            base,
+        )
+    )
 
     console = Session(book, {"USER": "bench"})
     console.journal = Journal(path, actor="bench")
