@@ -1,6 +1,7 @@
-"""The report's charts drawn in a forked process (report/drawing.py): the same bytes as drawn
-in this one; what drawing raises reaches the caller as itself; a report stopped before its
-charts leaves no process behind; where no process can be forked they are drawn here."""
+"""The report's charts drawn in forked processes (report/drawing.py): the same bytes as drawn
+in this one; what drawing raises, in either process, reaches the caller as itself; a report
+stopped before its charts leaves no process behind; where no process can be forked they are
+drawn here."""
 
 from __future__ import annotations
 
@@ -54,6 +55,24 @@ def test_what_drawing_raises_reaches_the_caller_as_itself(stages):
     assert children() <= before
     with pytest.raises(TypeError):
         charts.stage_charts(broken)  # as drawn here
+
+
+def test_what_the_second_drawing_process_raises_reaches_the_caller_too(stages):
+    # Jobs: gate, gate, gate (broken), triggers, percent. The first is drawn by the forked
+    # process before it forks again; the second and the fourth of the rest, the broken
+    # gate's among them, by the process it forks.
+    canary = next(s for s in stages if s.gates)
+    gate = canary.gates[0]
+    three = replace(canary, gates=[gate, gate, replace(gate, threshold="95")])
+    before = children()
+    with pytest.raises(ValueError), drawing.Drawer() as drawer:
+        drawer.draw([three])
+    assert children() <= before
+    with pytest.raises(ValueError):
+        charts.stage_charts(three)  # as drawn here
+    good = replace(canary, gates=[gate, gate, gate])
+    with drawing.Drawer() as drawer:
+        assert drawer.draw([good]) == [charts.stage_charts(good)]
 
 
 def test_a_report_stopped_before_its_charts_leaves_no_process(stages):

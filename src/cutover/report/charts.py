@@ -7,10 +7,11 @@ the metadata, text left as text (searchable, and the same bytes for the same rec
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import matplotlib
@@ -348,12 +349,19 @@ def percent_chart(facts: StageFacts) -> Chart:
 
 
 def stage_charts(facts: StageFacts) -> list[Chart]:
-    charts = [gate_chart(facts, gate) for gate in facts.gates]
-    timeline = triggers_chart(facts)
-    if timeline is not None:
-        charts.append(timeline)
-    charts.append(percent_chart(facts))
-    return charts
+    drawn = (job() for job in stage_jobs(facts))
+    return [chart for chart in drawn if chart is not None]
+
+
+def stage_jobs(facts: StageFacts) -> list[Callable[[], Chart | None]]:
+    """A stage's charts in their order, each to be drawn on its own (by any process): each
+    gate's, the triggers' (None without a trigger), the percent's."""
+    gates = [functools.partial(gate_chart, facts, gate) for gate in facts.gates]
+    return [
+        *gates,
+        functools.partial(triggers_chart, facts),
+        functools.partial(percent_chart, facts),
+    ]
 
 
 _ID = re.compile(r'\bid="([^"]+)"')

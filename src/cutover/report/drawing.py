@@ -1,9 +1,10 @@
 """The report's charts drawn in a process of its own, forked before the record is read: it
 imports the plotting library (~0.5 s) while this process reads the record, then draws what
-it is sent. A thread would not overlap them: both are Python holding the interpreter's
-lock. Only the charts cross between the two (the facts pickled one way, the SVG text the
-other), so the documents are the same bytes as when drawn here. Where no process can be
-forked, they are drawn here, as before.
+it is sent, half of it in a process it forks in turn once its first chart is drawn (two
+cores draw what one would). A thread would overlap none of it: all of it is Python holding
+the interpreter's lock. Only the charts cross between the processes (the facts pickled one
+way, the SVG text the other), so the documents are the same bytes as when drawn here.
+Where no process can be forked, they are drawn here, as before.
 
 The fork happens before anything opens a connection or starts a thread (`cutover report`
 forks first): the child reads nothing but its pipe and ends with os._exit, so no handler,
@@ -86,11 +87,22 @@ def _child(stages_in: int, charts_out: int) -> None:  # pragma: no cover - runs 
         try:
             from cutover.report import charts  # while the parent reads the record
 
-            with os.fdopen(stages_in, "rb") as source:
-                stages = pickle.load(source)
-            result = ("drawn", [charts.stage_charts(s) for s in stages])
-        except EOFError:  # the parent stopped before it had charts to ask for
-            return
+            try:
+                with os.fdopen(stages_in, "rb") as source:
+                    stages = pickle.load(source)
+            except EOFError:  # the parent stopped before it had charts to ask for
+                return
+            jobs = [
+                ((number, order), job)
+                for number, stage in enumerate(stages)
+                for order, job in enumerate(charts.stage_jobs(stage))
+            ]
+            drawn = _drawn_by_two(jobs)
+            per_stage: list[list[Chart]] = [[] for _ in stages]
+            for key, _ in jobs:
+                if drawn[key] is not None:  # a stage without triggers has no triggers' chart
+                    per_stage[key[0]].append(drawn[key])
+            result = ("drawn", per_stage)
         except BaseException as exc:  # sent back whole: the parent raises it
             result = ("raised", _sendable(exc))
         with os.fdopen(charts_out, "wb") as sink:
@@ -109,3 +121,54 @@ def _sendable(exc: BaseException) -> BaseException:
     except Exception:
         return RuntimeError(f"drawing the charts failed: {type(exc).__name__}: {exc}")
     return exc
+
+
+def _drawn_by_two(jobs: list[tuple[tuple[int, int], Any]]) -> dict[tuple[int, int], Any]:
+    """Every chart job drawn, the first here (it pays what a first chart costs once: fonts,
+    the SVG backend), then the rest split with a process forked from this one, which
+    inherits all that: two cores draw what one would."""
+    if not jobs:
+        return {}
+    (first_key, first), rest = jobs[0], jobs[1:]
+    drawn = {first_key: first()}
+    theirs, mine = rest[1::2], rest[0::2]
+    if not theirs:
+        drawn.update((key, job()) for key, job in mine)
+        return drawn
+    receive, send = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(receive)
+        os.close(send)
+        drawn.update((key, job()) for key, job in rest)
+        return drawn
+    if pid == 0:
+        os.close(receive)
+        code = 0
+        try:
+            try:
+                result: tuple[str, Any] = ("drawn", {key: job() for key, job in theirs})
+            except BaseException as exc:
+                result = ("raised", _sendable(exc))
+            with os.fdopen(send, "wb") as sink:
+                pickle.dump(result, sink, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(send)
+    try:
+        drawn.update((key, job()) for key, job in mine)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.close(receive)
+        os.waitpid(pid, 0)
+        raise
+    with os.fdopen(receive, "rb") as back:
+        outcome, value = pickle.load(back)
+    os.waitpid(pid, 0)
+    if outcome != "drawn":
+        raise value
+    drawn.update(value)
+    return drawn
