@@ -183,4 +183,3 @@ def amount_text(x: float, column: str | None = None, threshold: float | None = N
         if threshold is None or x == threshold or round(float(text) * size) != threshold:
             break
     return f"{text} {unit}"
-

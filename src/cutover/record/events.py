@@ -117,4 +117,3 @@ def event_words(kind: str) -> str:
     """
     member = known(kind)
     return EVENT_WORDS.get(member, kind) if member is not None else kind
-
