@@ -1,6 +1,7 @@
 """`cutover status --json` on a long journal against the same command on a journal of one
 event, in the same run, interleaved round by round: wall time and peak memory (the child's
-maximum resident set, from wait4) of the whole process, as an operator runs it.
+resident high-water mark, VmHWM, read while it runs) of the whole process, as an operator
+runs it.
 
 The long journal's first command after its events were written replays them all and leaves
 a checkpoint beside the journal; every later command reads only what follows it. The
@@ -49,9 +50,16 @@ def run_status(book: Path, events: int) -> tuple[float, float]:
             stdout=out,
             stderr=err,
         )
-        _, status, usage = os.wait4(child.pid, 0)  # the child's own rusage: its peak RSS
+        # The kernel's peak RSS of a child (wait4's ru_maxrss) starts at its parent's: a
+        # child made by fork, or by vfork then exec, is charged the parent's memory at that
+        # moment, and make bench's parent holds hundreds of MB by the time this runs. The
+        # child's own memory's high-water mark (VmHWM) is read while it lives instead.
+        peak_kb = 0
+        while child.poll() is None:
+            peak_kb = max(peak_kb, _vm_hwm_kb(child.pid))
+            time.sleep(0.002)
         took = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
+        returncode = child.returncode
         out.seek(0)
         err.seek(0)
         printed, said_err = out.read(), err.read().decode("utf-8", "replace")
@@ -60,8 +68,20 @@ def run_status(book: Path, events: int) -> tuple[float, float]:
     except (ValueError, KeyError, TypeError):
         said = None
     if said != events:
-        raise RuntimeError(f"status exited {child.returncode}: {said_err[-2000:]}")
-    return took, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+        raise RuntimeError(f"status exited {returncode}: {said_err[-2000:]}")
+    return took, peak_kb / 1024
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """The process's resident high-water mark now (0 once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def measure(events: int, rounds: int) -> dict[str, list[float]]:
