@@ -114,18 +114,35 @@ def test_a_journal_rewritten_at_the_checkpoint_is_read_whole_and_the_break_shows
     assert got.chain is not None and "does not match its hash" in warnings[0]
 
 
-def test_a_journal_rewritten_before_it_reads_on_and_verify_finds_it(world):
-    """A line before the checkpoint's changed: the checkpoint still names its own line, so
-    commands read on from it; `journal --verify` reads every line and names the change (the
-    README says which check runs when)."""
+def test_a_journal_rewritten_before_it_is_read_whole_and_the_break_shows(world):
+    """A line before the checkpoint's changed, the checkpoint's own line kept: the digest of
+    every byte before it no longer matches, so the whole journal is read and the change is
+    the break it is, for every command (not only `journal --verify`)."""
     path = journal_path(world)
     lines = path.read_bytes().split(b"\n")
     lines[2] = lines[2].replace(b'"ana"', b'"bob"', 1)
     path.write_bytes(b"\n".join(lines))
-    _, used, _ = read_fresh(world)
-    assert used
+    got, used, warnings = read_fresh(world)
+    assert not used
+    assert got.chain is not None and "line 3" in warnings[0], warnings
     found = session(world).journal.verify()
     assert not found.ok and found.first_bad_line == 3
+
+
+def test_a_checkpoint_without_the_digest_before_it_is_ignored(world):
+    """A files checkpoint must vouch for the bytes before its line: one whose digest was
+    emptied (and its hash made again, as anyone can without a key) is not used."""
+    obj = json.loads(checkpoint_file(world).read_bytes())
+
+    def rewritten(**changed):
+        made = {k: v for k, v in obj.items() if k != "hash"} | changed
+        made["hash"] = digest(made, None)
+        checkpoint_file(world).write_text(json.dumps(made) + "\n")
+        return read_fresh(world)[1]
+
+    assert rewritten()  # made again as it was: still used (the test's own control)
+    assert not rewritten(prefix_sha256="")
+    assert not rewritten(prefix_sha256="0" * 64)
 
 
 def test_a_journal_cut_back_before_it_is_read_whole(world):

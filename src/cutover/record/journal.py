@@ -34,11 +34,11 @@ from cutover.record.chain import (
     split_lines,
 )
 from cutover.record.chain import digest as _digest  # noqa: F401  (tests forge with it)
-from cutover.record.checkpoint import Mark, checkpoint_path
+from cutover.record.checkpoint import Mark, checkpoint_path, prefix_sha256
 from cutover.record.events import Kind
 from cutover.record.fields import event_fields, iso_utc
 from cutover.record.identity import current_actor
-from cutover.record.journal_read import Cursor, follow, head_reached, read_head
+from cutover.record.journal_read import Cursor, file_mark, follow, head_reached, read_head
 
 __all__ = [
     "ENVELOPE",
@@ -377,10 +377,11 @@ class Journal:
         return JournalRead(view.events, tuple(warnings), None, view.notes)
 
     def mark(self) -> Mark | None:
-        """Where the chain of the last read stands (for a checkpoint); None while broken."""
+        """Where the chain of the last read stands (for a checkpoint), with the digest of
+        every byte through it; None while broken, or when the file changed under it."""
         with self._reading:
             chain = self._last_chain
-            return Mark.of(chain) if chain is not None else None
+            return file_mark(self.path, chain) if chain is not None else None
 
     def _read_tail(self, mark: Mark) -> View | None:
         with self._reading:
@@ -404,7 +405,9 @@ class Journal:
                     return None  # shorter than the checkpoint: cut back, or another file
                 line = os.pread(fd, mark.line_length, at)
                 if not mark.names(line):
-                    return None  # rewritten before the mark, or another journal
+                    return None  # rewritten at the mark, or another journal
+                if not mark.prefix_sha256 or prefix_sha256(fd, mark.offset) != mark.prefix_sha256:
+                    return None  # a byte before it changed: the whole read says where
                 return mark.resume(self.key, line), mark.offset
 
             followed = follow(fd, st, kept, start)

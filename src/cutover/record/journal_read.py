@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cutover.record.chain import Chain, Head, View, check_head
-from cutover.record.checkpoint import Mark
+from cutover.record.checkpoint import Mark, prefix_sha256
 
 
 def read_head(path: Path) -> tuple[str, Head | None]:
@@ -83,3 +83,26 @@ def head_reached(
     if record.seq == mark.seq:
         return record.hash == mark.hash and size >= record.size
     return check_head(view, record, size, name) is None
+
+
+def file_mark(path: Path, chain: Chain) -> Mark | None:
+    """A checkpoint's mark for a journal file whose chain verified through `chain`, with the
+    digest of every byte through its last event; None while the chain is broken, or when
+    the file no longer holds that event's line where it was verified (no checkpoint blesses
+    what changed since)."""
+    mark = Mark.of(chain)
+    if mark is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        if not mark.names(os.pread(fd, mark.line_length, mark.offset - mark.line_length)):
+            return None
+        prefix = prefix_sha256(fd, mark.offset)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return replace(mark, prefix_sha256=prefix) if prefix is not None else None
