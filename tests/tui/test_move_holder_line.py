@@ -165,3 +165,28 @@ async def test_the_store_lost_keeps_the_line_marked_as_last_read(tmp_path, empty
         proxy.cut()
         if holder is not None and holder.process.poll() is None:
             holder.kill()
+
+
+def test_a_tampered_lock_file_names_what_it_can_and_never_raises(tmp_path, monkeypatch):
+    """JSON's Infinity as a pid, a time that has no UTC (year 1 at +14:00): read every second
+    on the event loop, an exception here would stop the console."""
+    import json
+
+    from cutover.record.store import mover
+
+    lock = tmp_path / "move.lock"
+    monkeypatch.setattr(mover, "_locked", lambda path, who: True)
+    held = {"actor": "bo", "host": "jump-2", "pid": 4242, "what": "advance"}
+    lock.write_text(json.dumps({**held, "pid": float("inf")}))
+    assert mover._in_file(lock) is None
+    lock.write_text(json.dumps({**held, "since": "0001-01-01T00:00:00+14:00"}))
+    found = mover._in_file(lock)
+    assert found is not None and found.since is None
+    lock.write_text(json.dumps({**held, "since": "2026-12-06T10:41:00+02:00"}))
+    found = mover._in_file(lock)
+    assert (
+        found is not None
+        and found.since is not None
+        and found.since.utcoffset().total_seconds() == 0
+    )
+    mover_line.mover_text(found, found.since)  # draws

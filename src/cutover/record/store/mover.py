@@ -13,7 +13,7 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +79,15 @@ def _in_file(path: Path) -> Mover | None:
             str(held["actor"]), str(held["host"]), int(held["pid"]), str(held["what"]), None
         )
         since = held.get("since")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: a pid of Infinity
         return None  # between a holder's lock and its write: named at the next look
     if not _locked(path, mover):
         return None
     try:
-        return Mover(mover.actor, mover.host, mover.pid, mover.what, datetime.fromisoformat(since))
-    except (TypeError, ValueError):
+        # In UTC here: a time the console cannot turn to UTC (year 1 at +14:00) is no time.
+        at = datetime.fromisoformat(since)
+        return Mover(mover.actor, mover.host, mover.pid, mover.what, at.astimezone(UTC))
+    except (TypeError, ValueError, OverflowError):
         return mover
 
 
