@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fixtures import BigDatabase, Platform, Row, Samples, print_table, runbook_copy, say, scratch
+from garbage import bare_app
 
 
 async def window(pilot, seconds: float, profile: cProfile.Profile | None) -> float:
@@ -52,21 +53,7 @@ async def console_round(book: Path, env: dict[str, str], seconds: float, profile
 
 
 async def bare_round(seconds: float) -> float:
-    from textual.app import App, ComposeResult
-    from textual.widgets import Static
-
-    class Bare(App[None]):
-        def compose(self) -> ComposeResult:
-            yield Static("", id="line")
-
-        def on_mount(self) -> None:
-            self.set_interval(1.0, self.tick)
-
-        def tick(self) -> None:
-            self.query_one("#line", Static).update(f"{time.time():.0f} s since the epoch")
-
-    app = Bare()
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with bare_app().run_test(size=(160, 48)) as pilot:
         await pilot.pause(2)
         return await window(pilot, seconds, None)
 

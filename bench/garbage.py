@@ -77,7 +77,8 @@ async def console_round(book: Path, env: dict[str, str], seconds: float):
         return await window(pilot, seconds)
 
 
-async def bare_round(seconds: float):
+def bare_app():
+    """A Textual app that repaints one line a second: the floor no console code can go under."""
     from textual.app import App, ComposeResult
     from textual.widgets import Static
 
@@ -91,8 +92,11 @@ async def bare_round(seconds: float):
         def tick(self) -> None:
             self.query_one("#line", Static).update(f"{time.time():.0f} s since the epoch")
 
-    app = Bare()
-    async with app.run_test(size=(160, 48)) as pilot:
+    return Bare()
+
+
+async def bare_round(seconds: float):
+    async with bare_app().run_test(size=(160, 48)) as pilot:
         await pilot.pause(2)
         return await window(pilot, seconds)
 

@@ -33,7 +33,9 @@ from cutover.record.journal import Journal  # noqa: E402
 CUTOVER = [sys.executable, "-m", "cutover.cli"]
 
 
-def run_status(book: Path, events: int) -> tuple[float, float]:
+def run_status(
+    book: Path, events: int, more_env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """One `cutover status --json`: seconds, and the child's peak RSS in MB. It exits 2 here
     (no flag token, no database: said in its JSON), so what it printed is checked instead."""
     env = {
@@ -41,6 +43,7 @@ def run_status(book: Path, events: int) -> tuple[float, float]:
         "USER": "bench",
         "HOME": str(book.parent),
         "PYTHONPATH": str(ROOT / "src"),
+        **(more_env or {}),
     }
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()

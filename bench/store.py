@@ -15,7 +15,6 @@ Run alone: `.venv/bin/python bench/store.py [EVENTS]`.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from fixtures import _embedded_postgres, write_journal  # noqa: E402
+from status import run_status  # noqa: E402
 
 from cutover.judge.session import Session  # noqa: E402
 from cutover.record.store import pgschema, transfer  # noqa: E402
@@ -96,7 +96,7 @@ def measure(events: int, rounds: int, appends: int) -> dict[str, list[float]]:
             found[key] = []
         for _ in range(rounds):
             for key, book in (("status_pg", team_book), ("status_files", files_book)):
-                found[key].append(_status_s(book, env, events))
+                found[key].append(run_status(book, events, env)[0])
 
         console = Session(team_rb, env)
         console.state()
@@ -136,26 +136,6 @@ def measure(events: int, rounds: int, appends: int) -> dict[str, list[float]]:
         return found
     finally:
         server.cleanup()
-
-
-def _status_s(book: Path, env: dict[str, str], events: int) -> float:
-    """Seconds of one `cutover status --json` (it exits 2 here: no database, no flag
-    token; what it printed is checked instead)."""
-    started = time.perf_counter()
-    ran = subprocess.run(
-        [sys.executable, "-m", "cutover.cli", "--runbook", str(book), "status", "--json"],
-        env={**env, "PYTHONPATH": str(ROOT / "src"), "HOME": str(book.parent)},
-        capture_output=True,
-        check=False,
-    )
-    took = time.perf_counter() - started
-    try:
-        said = json.loads(ran.stdout)["journal"]["events"]
-    except (ValueError, KeyError, TypeError):
-        said = None
-    if said != events:
-        raise RuntimeError(f"status said {said} events: {ran.stderr.decode()[-2000:]}")
-    return took
 
 
 def _best(fn, repeat: int) -> list[float]:
