@@ -143,3 +143,19 @@ def test_the_state_codec_keeps_types_and_refuses_what_is_not_the_state():
         statecodec.state_from_dict({"$c": "Path", "f": {}})
     with pytest.raises(statecodec.Undecodable):
         statecodec.state_from_dict({"$c": "CutoverState", "f": {"stage_id": "off"}})
+
+
+def test_a_checkpoint_nested_too_deep_to_parse_is_ignored(tmp_path):
+    """Nested brackets make json.loads (and the codec) recurse as deep as they go: such a
+    file is ignored like any other bad one, not a crash of every command, a rollback's too."""
+    book = write_book(tmp_path)
+    write_every_kind(book)
+    want, _ = full_state(book)
+    checkpoint_file(book).write_bytes(b"[" * 200_000)
+    got, _ = session(book).state()
+    assert statecodec.state_to_dict(got) == want and got.chain is None
+    with pytest.raises(statecodec.Undecodable):
+        deep: dict = {"$t": []}
+        for _ in range(5000):
+            deep = {"$t": [deep]}
+        statecodec.state_from_dict(deep)

@@ -170,7 +170,9 @@ def decode(raw: bytes, runbook: Runbook, key: bytes | None) -> Checkpoint | None
             prefix_sha256=_text(obj["prefix_sha256"]),
         )
         state = statecodec.state_from_dict(obj["state"])
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
+        # RecursionError: a file of nested brackets (json.loads nests as deep as the text
+        # does) would otherwise crash every command, a rollback's included, before the hash
         return None
     if state.last_seq != mark.seq or state.chain is not None:
         return None

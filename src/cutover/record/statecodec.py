@@ -47,7 +47,7 @@ def state_from_dict(data: Any) -> st.CutoverState:
     """The state back; Undecodable when the data is not one `state_to_dict` made."""
     try:
         found = _decode(data)
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as exc:
         raise Undecodable(f"not a kept state: {exc}") from None
     if not isinstance(found, st.CutoverState):
         raise Undecodable("not a kept state")
