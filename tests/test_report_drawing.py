@@ -92,3 +92,39 @@ def test_where_no_process_can_be_forked_the_charts_are_drawn_here(stages, monkey
         assert drawer._pid is None
         drawn = drawer.draw(stages[:1])
     assert drawn == [charts.stage_charts(stages[0])]
+
+
+def _dead(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_drawing_process_killed_leaves_the_charts_drawn_here(stages):
+    """kill -9 (the OOM killer) of the drawing process: no EOFError for the operator, the
+    charts drawn here, the same bytes, and the dead process reaped."""
+    before = children()
+    with drawing.Drawer() as drawer:
+        pid = drawer._pid
+        assert pid is not None
+        os.kill(pid, 9)
+        while not _dead(pid):
+            os.sched_yield()
+        drawn = drawer.draw(stages)
+    assert drawn == [charts.stage_charts(s) for s in stages]
+    assert children() <= before
+
+
+def test_a_second_drawing_process_that_dies_leaves_its_charts_to_the_first(monkeypatch):
+    me = os.getpid()
+
+    def job(n: int):
+        def draw() -> charts.Chart:
+            if os.getppid() != me:  # only in the process the drawing process forks
+                os._exit(3)
+            return charts.Chart(str(n), str(n), f"<svg>{n}</svg>")
+
+        return draw
+
+    monkeypatch.setattr(charts, "stage_jobs", lambda stage: [job(n) for n in range(4)])
+    with drawing.Drawer() as drawer:
+        drawn = drawer.draw(["a stage"])
+    assert [c.svg for c in drawn[0]] == [f"<svg>{n}</svg>" for n in range(4)]

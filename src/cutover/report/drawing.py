@@ -12,6 +12,7 @@ buffer or connection of this process runs twice."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -58,12 +59,20 @@ class Drawer:
 
             return [charts.stage_charts(s) for s in stages]
         assert self._send is not None and self._receive is not None
-        with os.fdopen(self._send, "wb") as out:
-            self._send = None
-            pickle.dump(list(stages), out, protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(self._receive, "rb") as back:
-            self._receive = None
-            outcome, value = pickle.load(back)
+        try:
+            with os.fdopen(self._send, "wb") as out:
+                self._send = None
+                pickle.dump(list(stages), out, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(self._receive, "rb") as back:
+                self._receive = None
+                outcome, value = pickle.load(back)
+        except (EOFError, pickle.UnpicklingError, BrokenPipeError):
+            # The drawing process died without an answer (killed, out of memory): the
+            # charts are drawn here, the same bytes, rather than a report that stops.
+            self._reap(kill=True)
+            from cutover.report import charts
+
+            return [charts.stage_charts(s) for s in stages]
         if outcome != "drawn":
             raise value  # what drawing raised, as drawing here would have
         return value
@@ -73,9 +82,14 @@ class Drawer:
         for fd in (self._send, self._receive):
             if fd is not None:
                 os.close(fd)
+        # Stopped before the charts (a wrong stage, a bug): not waited for.
+        self._reap(kill=not asked)
+
+    def _reap(self, *, kill: bool) -> None:
         if self._pid is not None:
-            if not asked:  # stopped before the charts (a wrong stage, a bug): not waited for
-                os.kill(self._pid, signal.SIGKILL)
+            if kill:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = None
 
@@ -165,8 +179,13 @@ def _drawn_by_two(jobs: list[tuple[tuple[int, int], Any]]) -> dict[tuple[int, in
         os.close(receive)
         os.waitpid(pid, 0)
         raise
-    with os.fdopen(receive, "rb") as back:
-        outcome, value = pickle.load(back)
+    try:
+        with os.fdopen(receive, "rb") as back:
+            outcome, value = pickle.load(back)
+    except (EOFError, pickle.UnpicklingError):  # it died without an answer: drawn here
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        outcome, value = "drawn", {key: job() for key, job in theirs}
     os.waitpid(pid, 0)
     if outcome != "drawn":
         raise value
