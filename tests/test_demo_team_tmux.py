@@ -101,3 +101,16 @@ def test_without_tmux_the_team_demo_says_so_in_one_line(tmp_path):
     assert "tmux is not installed" in ran.stderr
     assert "--team --headless" in ran.stderr  # and what to do instead
     assert not (tmp_path / "demo").exists()  # nothing was started
+
+
+def test_a_failing_tmux_command_is_said_in_tmuxs_words_without_the_pane_commands():
+    from cutover.demo.team import Tmux, TmuxFailed
+
+    tmux = Tmux(f"cutover-team-absent-{os.getpid()}-{os.urandom(3).hex()}")
+    with pytest.raises(TmuxFailed) as failed:
+        tmux("split-window", "-h", "-t", "team", ". /secret/demo.env && cutover tui")
+    said = str(failed.value)
+    assert said.startswith("tmux split-window failed: "), said
+    assert "/secret/demo.env" not in said and "CalledProcessError" not in said, said
+    assert len(said) > len("tmux split-window failed: "), said
+    assert not tmux.running()  # check=False: an answer, not an error

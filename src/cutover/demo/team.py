@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from cutover.base.errors import CutoverError
 from cutover.base.redact import for_runbook
 from cutover.demo import clock as clock_mod
 from cutover.demo import team_store
@@ -67,18 +68,30 @@ def pane_command(env_file: Path, user: str) -> str:
     )
 
 
+class TmuxFailed(CutoverError):
+    """A tmux command the team demo needs failed; the message is tmux's first line."""
+
+
 class Tmux:
     def __init__(self, socket: str):
         self.socket = socket
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=check,
-        )
+        """tmux's answer; with `check`, a failure raises TmuxFailed in tmux's own words (not
+        the argv of a CalledProcessError, which carries both pane commands)."""
+        try:
+            done = subprocess.run(
+                ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20
+            )
+        except subprocess.TimeoutExpired:
+            if not check:
+                raise
+            raise TmuxFailed(f"tmux {args[0]} did not answer in 20 s") from None
+        if check and done.returncode != 0:
+            said = (done.stderr or done.stdout).strip().splitlines()
+            why = said[0] if said else f"exit status {done.returncode}"
+            raise TmuxFailed(f"tmux {args[0]} failed: {why}")
+        return done
 
     def running(self) -> bool:
         return self("has-session", "-t", SESSION, check=False).returncode == 0
@@ -163,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         except ProblemsFound:
             raise
-        except NotAnOriginal as exc:
+        except (NotAnOriginal, TmuxFailed) as exc:
             _say(f"cutover demo: {exc}")
             return 2
         except Exception as exc:
