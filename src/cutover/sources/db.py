@@ -380,6 +380,10 @@ async def read_only(conn: asyncpg.Connection, timeout_s: float) -> AsyncIterator
     ms = max(1, int(timeout_s * 1000))
     try:
         await conn.execute(f"BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}")
+    except BaseException:  # cancelled or lost while opening: whether it is open is unknown
+        conn.terminate()
+        raise
+    try:
         yield
     except BaseException:
         if not conn.is_closed() and conn.is_in_transaction():
