@@ -184,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
             _say(f"cutover demo: {type(exc).__name__}: {exc} (details in {demo_dir}/world.log)")
             return 2
         finally:
+            world.stopping = True  # from here a second signal must not cut the clean-up short
             if tmux is not None:
                 tmux.stop()  # consoles still open would read a world that is gone
             world.stop()
