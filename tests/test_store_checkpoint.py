@@ -31,6 +31,13 @@ def fill(s: Session, n: int) -> None:
         s.journal.append(kind, **fields)
 
 
+def one_more(s: Session) -> None:
+    """The 13th event, and no read (no newer checkpoint): a row at seq 13 is then the latest."""
+    kind, fields = EVENTS[12]
+    s.journal.append(kind, **fields)
+    s.store.close()
+
+
 def full(book, dsn: str, **env: str) -> dict:
     s = session_on(book, dsn, **env)
     read = s.journal.read()
@@ -79,16 +86,32 @@ def test_a_forged_row_is_ignored(team, empty_dsn):
     obj = json.loads(body)
     assert obj["state"]["f"]["percent"] == 10
     obj["state"]["f"]["percent"] = 55  # the hash left as it was
+    one_more(session_on(team, empty_dsn))  # a row past the last event is not even read
     sql(
         empty_dsn,
         "INSERT INTO cutover.checkpoints (cutover, runbook, seq, body) "
-        "SELECT cutover, runbook, 99, $1 FROM cutover.checkpoints LIMIT 1",
+        "SELECT cutover, runbook, 13, $1 FROM cutover.checkpoints LIMIT 1",
         json.dumps(obj),
     )
     s = session_on(team, empty_dsn)
     got, _ = s.state()
     assert s._checkpoint is None and statecodec.state_to_dict(got) == full(team, empty_dsn)
-    assert got.percent == 10
+    assert got.percent != 55
+    s.store.close()
+
+
+def test_a_row_past_the_last_event_does_not_hide_the_real_one(team, empty_dsn):
+    """Rows cannot be deleted: a junk one at a seq the journal never reached would otherwise
+    be the latest for good, and no command would read on from a checkpoint again."""
+    sql(
+        empty_dsn,
+        "INSERT INTO cutover.checkpoints (cutover, runbook, seq, body) "
+        "SELECT cutover, runbook, 1000000000, 'junk' FROM cutover.checkpoints LIMIT 1",
+    )
+    s = session_on(team, empty_dsn)
+    got, _ = s.state()
+    assert s._checkpoint is not None and s._checkpoint.mark.seq == 12
+    assert statecodec.state_to_dict(got) == full(team, empty_dsn)
     s.store.close()
 
 
@@ -117,6 +140,7 @@ def test_a_keyed_reader_refuses_a_checkpoint_made_without_the_key(tmp_path, empt
     obj = json.loads(body)
     obj["keyed"], obj["state"]["f"]["percent"] = True, 55
     obj["hash"] = digest(obj)  # what someone without the key can compute
+    one_more(session_on(book, empty_dsn, CUTOVER_JOURNAL_KEY=KEY))
     sql(
         empty_dsn,
         "INSERT INTO cutover.checkpoints (cutover, runbook, seq, body) "

@@ -371,7 +371,10 @@ class PostgresStore(Store):
 
         async def fetch(conn: asyncpg.Connection) -> str | None:
             return await conn.fetchval(
+                # Not past the last event: a row at a seq the journal never reached (a
+                # writer's junk, which cannot be deleted) would else be the latest for good.
                 f"SELECT body FROM {t}.checkpoints WHERE cutover = $1 AND runbook = $2 "
+                f"AND seq <= (SELECT coalesce(max(seq), 0) FROM {t}.events WHERE cutover = $1) "
                 "ORDER BY seq DESC LIMIT 1",
                 self.cutover,
                 runbook,
