@@ -62,6 +62,7 @@ class TimeMixin:
         loop = asyncio.get_running_loop()
         self._store_stale: str | None = None
         self._store_mover: str | None = None
+        self._lock_heard: int | None = None  # the store's count of lock notifications seen
 
         def woken() -> None:
             with contextlib.suppress(RuntimeError):  # the console is closing
@@ -83,7 +84,14 @@ class TimeMixin:
         elif stale is None and self._store_stale is not None:
             self.say("the state store is back: the record on screen is current again")
         self._store_stale = stale
-        # Someone on another host taking the move lock is said by name, as it happens.
+        # Someone on another host taking the move lock is said by name, as it happens: asked
+        # only when a lock was taken or freed (or the store came back), not on every other
+        # console's evidence, which notifies every few seconds; this runs on the UI thread.
+        generation = getattr(self.session.store, "generation", None)
+        heard = generation("lock") if generation is not None else None
+        if heard is not None and heard == self._lock_heard:
+            return
+        self._lock_heard = heard
         try:
             holder = self.session.store.move_holder()
         except OSError:
