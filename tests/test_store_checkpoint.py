@@ -5,6 +5,7 @@ written without the key, or naming an event the store no longer has as it was is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -23,7 +24,9 @@ KEY = "k3y-for-the-team-4a77e1"
 
 
 def session_on(book, dsn: str, **env: str) -> Session:
-    return Session(loader.load(book), env_for(dsn, **env))
+    """Keyed unless told otherwise: on Postgres only a keyed journal keeps checkpoints."""
+    env.setdefault("CUTOVER_JOURNAL_KEY", KEY)
+    return Session(loader.load(book), env_for(dsn, **{k: v for k, v in env.items() if v}))
 
 
 def fill(s: Session, n: int) -> None:
@@ -195,3 +198,38 @@ def test_none_is_written_under_the_move_lock_nor_in_a_rollback(team, empty_dsn):
     s.state()
     assert latest(empty_dsn)[0] == 20
     s.store.close()
+
+
+def test_unkeyed_no_checkpoint_is_kept_or_read_so_a_forged_one_shows_nothing(
+    tmp_path, empty_dsn, monkeypatch
+):
+    """Without a key a checkpoint's hash is a plain SHA-256: a writer could insert one with
+    any state and its hash recomputed, and no event would say so. Unkeyed, the store keeps
+    none and reads none: the state is always the events' (review finding)."""
+    monkeypatch.setattr(checkpoint, "EVERY", 5)
+    book = write_book(tmp_path)
+    assert cli(book, env_for(empty_dsn), "store", "init").code == 0
+    s = session_on(book, empty_dsn, CUTOVER_JOURNAL_KEY="")
+    fill(s, 12)
+    honest, _ = s.state()
+    s.store.close()
+    assert sql(empty_dsn, "SELECT count(*) FROM cutover.checkpoints")[0][0] == 0
+    # A forged one, as a writer without a key can make it: the honest mark, another state.
+    forger = session_on(book, empty_dsn, CUTOVER_JOURNAL_KEY="")
+    current, _ = forger.state()
+    mark = forger.journal.mark()
+    forged = checkpoint.Checkpoint(mark, dataclasses.replace(current, percent=55))
+    body = checkpoint.encode(forged, forger.runbook, None).decode().rstrip("\n")
+    forger.store.close()
+    sql(
+        empty_dsn,
+        "INSERT INTO cutover.checkpoints (cutover, runbook, seq, body) "
+        "SELECT cutover, $1, $2, $3 FROM cutover.events LIMIT 1",
+        checkpoint.runbook_digest(forger.runbook),
+        mark.seq,
+        body,
+    )
+    again = session_on(book, empty_dsn, CUTOVER_JOURNAL_KEY="")
+    got, _ = again.state()
+    again.store.close()
+    assert again._checkpoint is None and got.percent == honest.percent != 55

@@ -367,6 +367,12 @@ class PostgresStore(Store):
     # -- checkpoints (#20): rows, the latest for this cutover and runbook read -------------
 
     def load_checkpoint(self, runbook: str) -> bytes | None:
+        """The latest checkpoint for `runbook`, keyed journals only. Without a key, anyone
+        who may append may also insert a checkpoint with its hash recomputed, and it would
+        show a state no event in the journal says, while the journal still verifies; the
+        events, which cannot be changed, are read whole instead."""
+        if self.journal.key is None:
+            return None
         t = self.schema
 
         async def fetch(conn: asyncpg.Connection) -> str | None:
@@ -387,6 +393,8 @@ class PostgresStore(Store):
         return body.encode("utf-8") if isinstance(body, str) else None
 
     def save_checkpoint(self, runbook: str, seq: int, data: bytes) -> None:
+        if self.journal.key is None:
+            return  # never read (load_checkpoint): not kept either
         t = self.schema
 
         async def write(conn: asyncpg.Connection) -> None:
