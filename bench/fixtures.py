@@ -318,9 +318,12 @@ def runbook_copy(folder: Path, *, every_s: int | None = None, shifting: bool = F
     return path
 
 
-def write_journal(path: Path, events: int, *, at_stage: str = "canary") -> None:
+def write_journal(
+    path: Path, events: int, *, at_stage: str = "canary", key: bytes | None = None
+) -> None:
     """A long cutover's journal ending at `at_stage` (10 % at the canary): sign-offs,
-    advances and rollbacks, `events` in all (no fsync per line: this is a fixture)."""
+    advances and rollbacks, `events` in all (no fsync per line: this is a fixture), keyed
+    with `key` when given."""
     from cutover.record.journal import Journal
 
     path.unlink(missing_ok=True)
@@ -334,7 +337,7 @@ def write_journal(path: Path, events: int, *, at_stage: str = "canary") -> None:
         tick[0] += 1
         return start + timedelta(minutes=tick[0])
 
-    journal = Journal(path, actor="bench", host="bench", clock=clock)
+    journal = Journal(path, actor="bench", host="bench", clock=clock, key=key)
     real_fsync = os.fsync
     os.fsync = lambda fd: None
     try:

@@ -32,6 +32,7 @@ from fixtures import _embedded_postgres, write_journal  # noqa: E402
 from status import run_status  # noqa: E402
 
 from cutover.judge.session import Session  # noqa: E402
+from cutover.record import identity  # noqa: E402
 from cutover.record.store import pgschema, transfer  # noqa: E402
 from cutover.runbook import loader  # noqa: E402
 
@@ -70,12 +71,24 @@ def measure(events: int, rounds: int, appends: int) -> dict[str, list[float]]:
     server = ep.get_server(folder / "pg", cleanup_mode="delete")
     try:
         dsn = server.get_uri()
-        env = {"USER": "bench", "BENCH_STATE_URL": dsn, "PATH": os.environ.get("PATH", "")}
+        # Keyed, both: on Postgres only a keyed journal keeps checkpoints (unkeyed, every
+        # command reads all the events, as files did before checkpoints).
+        env = {
+            "USER": "bench",
+            "BENCH_STATE_URL": dsn,
+            "PATH": os.environ.get("PATH", ""),
+            "CUTOVER_JOURNAL_KEY": "bench-journal-key-0123456789",
+        }
         files_book, team_book = books(folder, dsn)
         pgschema.init_now(dsn, "cutover", None, lambda s: s)
         journal_path = files_book.parent / ".cutover" / "journal.jsonl"
         journal_path.parent.mkdir()
-        write_journal(journal_path, events, at_stage="prerequisites")
+        write_journal(
+            journal_path,
+            events,
+            at_stage="prerequisites",
+            key=identity.journal_key(env, None),
+        )
         files_rb, team_rb = loader.load(files_book), loader.load(team_book)
         team = Session(team_rb, env)
         transfer.import_files(team.store, journal_path)
