@@ -61,3 +61,38 @@ def test_warming_on_a_thread_and_a_first_request_at_once_both_get_the_one_contex
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
     )
     assert done.stdout.split() == ["False", "False", "1"], done.stderr
+
+
+class _Finder:
+    """A meta path finder that finds nothing and counts what it was asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def find_spec(self, name, path=None, target=None):
+        self.asked.append(name)
+        return None
+
+
+async def test_a_request_made_every_second_searches_for_no_module():
+    # httpcore asks on every request which async library runs it, by importing sniffio;
+    # without it installed, each request searched every folder on sys.path for a module that
+    # is not there (about 5 ms on the console's loop, each panel each second).
+    import sys
+
+    server = Loopback("imports")
+    server.start(_CookieJarTest)
+    clients = httpclient.Clients()
+    finder = _Finder()
+    try:
+        await clients.for_url(server.url).get(server.url + "/warm")  # first use may import
+        sys.meta_path.insert(0, finder)
+        try:
+            for n in range(5):
+                await clients.for_url(server.url).get(f"{server.url}/{n}")
+        finally:
+            sys.meta_path.remove(finder)
+    finally:
+        await clients.aclose()
+        server.stop()
+    assert finder.asked == []
