@@ -8,7 +8,8 @@ database and the operator's keys wait for.
 PROFILE=1 also prints where the console's time went in its last window (cProfile, by own
 time): what to move off the loop or stop doing.
 
-Run: .venv/bin/python bench/console_cpu.py   [ROUNDS=3] [CPU_S=20] [BENCH_ROWS=100000] [PROFILE=1]
+Run: .venv/bin/python bench/console_cpu.py   [ROUNDS=3] [CPU_S=20] [BENCH_ROWS=100000]
+     [PROFILE=1] [PROFILE_OUT=file: the profile, for pstats callers]
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def main() -> None:
         stats.print_stats(30)
         stats.sort_stats("cumulative").print_stats("cutover", 40)
         print(text.getvalue())
+        if os.environ.get("PROFILE_OUT"):  # for pstats' callers/callees, when asked
+            profile.dump_stats(os.environ["PROFILE_OUT"])
 
 
 def measure(
