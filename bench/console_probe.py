@@ -234,8 +234,14 @@ class ProbedApp(app_mod.CutoverApp):
             probe.first_paint = time.monotonic()
 
     def on_query_finished(self, message) -> None:
+        # As with on_mount, Textual runs the console's own handler after this one: calling it
+        # here too (super()) took every answer in twice, judged and recorded twice, in every
+        # console bench. Whether the screen is complete is asked once the console has taken
+        # the answer in.
         probe.marks.setdefault(f"answer {message.result.query_id}", time.monotonic())
-        super().on_query_finished(message)
+        self.call_next(self._check_full_paint)
+
+    def _check_full_paint(self) -> None:
         if probe.full_paint is None and self._every_visible_panel_ran():
             self.call_after_refresh(self._fully_painted)
 
