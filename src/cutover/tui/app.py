@@ -20,8 +20,6 @@ from cutover.judge.check import CheckReport, queries_for
 from cutover.judge.session import Session, query_args
 from cutover.record.events import move_words
 from cutover.runbook.durations import humanize
-from cutover.runbook.model import Query, Runbook
-from cutover.sources import httpclient
 from cutover.sources.observe import share_from
 from cutover.sources.probes import ProbeResult
 from cutover.traffic import flags, machine
@@ -30,6 +28,7 @@ from cutover.tui import collector, hangup, onscreen
 from cutover.tui.commands import CutoverCommands
 from cutover.tui.details import DetailsMixin
 from cutover.tui.filtering import FilterMixin
+from cutover.tui.first_screen import FirstScreenMixin
 from cutover.tui.history import Folded, History
 from cutover.tui.keys import KeysMixin
 from cutover.tui.moving import MovesMixin
@@ -61,22 +60,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-# The fewest lines a panel takes: its border, a help line, a table header and one row.
-SMALLEST_PANEL = 5
 # The panels below the first screen are added once those on it have answered, or this late.
 REST_AFTER_S = 2.0
 # Once the rest have been drawn, the collector is told what lives as long as the console.
 SETTLE_AFTER_S = 1.0
 # A panel marks its fetch as running (⟳) once it has run this long.
 SLOW_FETCH_S = 1.0
-
-
-def _speaks_http(runbook: Runbook) -> bool:
-    return (
-        runbook.flag.kind == "vercel"
-        or bool(runbook.probes)
-        or any(q.kind == "http" for q in runbook.queries.values())
-    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +90,7 @@ class CutoverApp(
     TimeActionsMixin,
     DetailsMixin,
     FilterMixin,
+    FirstScreenMixin,
     App[None],
 ):
     CSS_PATH = "cutover.tcss"
@@ -150,8 +140,6 @@ class CutoverApp(
         super().__init__()
         self.session = session
         self.runbook = session.runbook
-        if _speaks_http(self.runbook):
-            httpclient.warm()  # while the screen is built, not on the loop at the first request
         self.readonly = readonly
         self.clock = clock
         self.journal_poll_s = journal_poll_s
@@ -188,6 +176,7 @@ class CutoverApp(
         self._parts: _MainParts | None = None
         self._live_pending = False
         self._rest_timer: Timer | None = None
+        self._rest_started = False  # what the first screen does not show (_start_the_rest)
         self._settle_planned = False
         # Only a console in a terminal of its own tunes the collector (run_app): the process
         # is its own. A console embedded in another (a test's pilot) leaves it alone.
@@ -210,35 +199,6 @@ class CutoverApp(
                 for query in self._panels_first():
                     yield QueryPanel(query, columns_read(self.runbook, query.id))
         yield from live_bottom()
-
-    def _panels_first(self) -> list[Query]:
-        """The panels that can be on screen at start: the terminal's height over the
-        smallest panel (a border, a help line, a table header and one row), and one more."""
-        queries = list(self.runbook.queries.values())
-        fits = max(2, self.size.height // SMALLEST_PANEL + 1)
-        return queries[:fits]
-
-    def _mount_the_rest(self) -> None:
-        """The panels below the first screen, once it has been drawn."""
-        if self._rest_timer is not None:
-            self._rest_timer.stop()
-            self._rest_timer = None
-        if not self._laid_out():
-            return
-        assert self._parts is not None
-        shown = self._parts.panels
-        rest = [
-            QueryPanel(query, columns_read(self.runbook, query.id))
-            for query in self.runbook.queries.values()
-            if query.id not in shown
-        ]
-        if not rest:
-            self._settle_soon()
-            return
-        self.main.query_one("#panels", VerticalScroll).mount_all(rest)
-        for panel in rest:
-            shown[panel.query_def.id] = panel
-        self.call_after_refresh(self._show_the_rest, rest)
 
     def _show_the_rest(self, rest: list[QueryPanel]) -> None:
         if self.panels_filter:
@@ -277,23 +237,14 @@ class CutoverApp(
         self.watch(panels, "scroll_y", self._panels_scrolled, init=False)
         self.recompute()
         self.show_state()
-        self.refresher.start()
+        for query_id in self._first_fetches():
+            self.refresher.fetch(query_id)
         self.set_interval(1.0, self.tick, name="tick")
         self.set_interval(self.journal_poll_s, self.poll_journal, name="journal")
         self.follow_store()
-        if self.flag is None and self.runbook.flag.kind == "vercel":
-            # Opened on a thread (an HTTP client, a CA bundle to load), then read.
-            self.run_worker(self._open_flag(), group="flag", exit_on_error=False)
-        else:
-            if self.flag is None:
-                try:
-                    self.flag = flags.session_flag(self.session)
-                except flags.FlagError as exc:
-                    self.flag_error = str(exc)
-            self.read_flag()
-        self.run_probes()
-        # The rest of the panels once the first screen's have answered (or after a while, a
-        # slow query holding none of them back): their layout is not in the first paint.
+        # The rest of the panels, the flag and the probes once the first screen's panels
+        # have answered (or after a while, a slow query holding none of them back): their
+        # layout is not in the first paint, nor their imports in its answers' way.
         self._rest_timer = self.set_timer(REST_AFTER_S, self._mount_the_rest, name="rest")
         pane = self.main.query_one(RunbookPane)
         pane.focus()

@@ -1,0 +1,110 @@
+"""The console's first seconds: the panels that fit on the first screen are composed and
+fetched first; the panels below it, the HTTP queries below it, the flag and the probes come
+once those have answered, so that neither their layout nor their imports stand in the first
+screen's way."""
+
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+
+from cutover.runbook.model import Query, Runbook
+from cutover.sources import httpclient
+from cutover.traffic import flags
+from cutover.tui.widgets.query_panel import QueryPanel, columns_read
+
+# The fewest lines a panel takes: its border, a help line, a table header and one row.
+SMALLEST_PANEL = 5
+# The fewest lines the live lines take: the header (3), the gates and advance lines (2) and
+# the keys (1).
+LIVE_LINES = 6
+
+
+def _speaks_http(runbook: Runbook) -> bool:
+    return (
+        runbook.flag.kind == "vercel"
+        or bool(runbook.probes)
+        or any(q.kind == "http" for q in runbook.queries.values())
+    )
+
+
+class FirstScreenMixin:
+    """Mixed into CutoverApp."""
+
+    def _panels_first(self) -> list[Query]:
+        """The panels that can be on screen at start: the height left by the live lines
+        over the smallest panel (a border, a help line, a table header and one row), and one
+        more, cut by the screen's edge."""
+        queries = list(self.runbook.queries.values())
+        fits = max(2, (self.size.height - LIVE_LINES) // SMALLEST_PANEL + 1)
+        return queries[:fits]
+
+    def _first_fetches(self) -> list[str]:
+        """What is fetched at once: the first screen's panels (and what a derived one among
+        them is computed from), then every SQL query, the first screen's first. The HTTP
+        queries below it wait for _start_the_rest."""
+        assert self._parts is not None
+        wanted: list[str] = []
+        queries = self.runbook.queries
+
+        def add(query_id: str) -> None:
+            if query_id in queries and query_id not in wanted:
+                wanted.append(query_id)
+                for source in queries[query_id].derived_from:
+                    add(source)
+
+        for query_id in self._parts.panels:
+            add(query_id)
+        for query_id, query in queries.items():
+            if query.kind == "sql":
+                add(query_id)
+        return wanted
+
+    def _start_the_rest(self) -> None:
+        """Once the first screen's panels have answered (or REST_AFTER_S has passed): the
+        HTTP queries below it, the flag and the stage's probes. Their HTTP stack (httpx,
+        anyio, the TLS context: ~0.3 s of imports) loads on a thread, but a thread importing
+        holds the interpreter's lock: started with the console, it slowed the first screen's
+        layout and answers by as much."""
+        if self._rest_started:
+            return
+        self._rest_started = True
+        if _speaks_http(self.runbook):
+            httpclient.warm()
+        for query_id in self.runbook.queries:
+            # Not one already started (a reconnection starts every query).
+            if query_id not in self.results and not self.refresher.running_for(query_id):
+                self.refresher.fetch(query_id)
+        if self.flag is None and self.runbook.flag.kind == "vercel":
+            # Opened on a thread (an HTTP client, a CA bundle to load), then read.
+            self.run_worker(self._open_flag(), group="flag", exit_on_error=False)
+        else:
+            if self.flag is None:
+                try:
+                    self.flag = flags.session_flag(self.session)
+                except flags.FlagError as exc:
+                    self.flag_error = str(exc)
+            self.read_flag()
+        self.run_probes()
+
+    def _mount_the_rest(self) -> None:
+        """The panels below the first screen, once it has been drawn."""
+        if self._rest_timer is not None:
+            self._rest_timer.stop()
+            self._rest_timer = None
+        if not self._laid_out():
+            return
+        self._start_the_rest()
+        assert self._parts is not None
+        shown = self._parts.panels
+        rest = [
+            QueryPanel(query, columns_read(self.runbook, query.id))
+            for query in self.runbook.queries.values()
+            if query.id not in shown
+        ]
+        if not rest:
+            self._settle_soon()
+            return
+        self.main.query_one("#panels", VerticalScroll).mount_all(rest)
+        for panel in rest:
+            shown[panel.query_def.id] = panel
+        self.call_after_refresh(self._show_the_rest, rest)

@@ -1,0 +1,116 @@
+"""The console's first seconds (#20): the panels on the first screen are fetched at once, of
+whatever kind; the HTTP queries below it, the flag and the stage's probes wait until those
+panels have answered, so that the HTTP stack's imports (a thread holding the interpreter's
+lock) do not slow the first screen's layout and answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from cutover.tui import app as app_mod
+from cutover.tui.app import CutoverApp
+
+from .conftest import T0, scripted, session_for, until, write_runbook
+
+
+class _Health(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.server.paths.append(self.path)  # type: ignore[attr-defined]
+        body = json.dumps({"status": "ok"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def health() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    server.paths = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def health_query(server: ThreadingHTTPServer) -> str:
+    return f"""
+[queries.health]
+kind = "http"
+title = "Service health"
+url = "http://127.0.0.1:{server.server_address[1]}/health"
+columns = {{ status = "$.status" }}
+refresh = "30s"
+"""
+
+
+def console(tmp_path: Path, server: ThreadingHTTPServer, *, first: bool):
+    """A console whose SQL answers wait for `release`; its HTTP query below the SQL ones
+    (off an 80×12 first screen, which has room for two panels) or, `first`, above them."""
+    path = write_runbook(tmp_path, probe=True)
+    text = path.read_text()
+    anchor = "\n[queries.success]" if first else "\n[[stages]]"
+    path.write_text(text.replace(anchor, health_query(server) + anchor, 1))
+    runner = scripted(lambda: T0)
+    release = asyncio.Event()
+    answer = runner.answer
+
+    async def held(query, *args):
+        await release.wait()
+        return answer(query)
+
+    runner.run = held  # type: ignore[method-assign]
+    app = CutoverApp(
+        session_for(path), clock=lambda: T0, runner_factory=lambda: runner, probe_poll_s=None
+    )
+    return app, release
+
+
+async def test_below_the_first_screen_http_the_flag_and_probes_wait_for_its_answers(
+    tmp_path: Path, health: ThreadingHTTPServer, monkeypatch
+):
+    monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)  # only the answers start the rest
+    app, release = console(tmp_path, health, first=False)
+    async with app.run_test(size=(80, 12)) as pilot:
+        assert list(app._parts.panels) == ["success", "errors"]  # the first screen's
+        await pilot.pause(0.5)
+        assert health.paths == []  # type: ignore[attr-defined]
+        assert app.flag_state is None and app.probe_results == {}
+        release.set()
+        await until(
+            pilot,
+            lambda: (
+                "health" in app.results
+                and app.flag_state is not None
+                and "api" in app.probe_results
+                and "health" in app._parts.panels
+            ),
+        )
+        assert health.paths == ["/health"]  # type: ignore[attr-defined]
+        assert app.results["health"].rows == (("ok",),)
+
+
+async def test_an_http_panel_on_the_first_screen_is_fetched_at_once(
+    tmp_path: Path, health: ThreadingHTTPServer, monkeypatch
+):
+    monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)
+    app, release = console(tmp_path, health, first=True)
+    async with app.run_test(size=(80, 12)) as pilot:
+        assert list(app._parts.panels) == ["health", "success"]
+        await until(pilot, lambda: "health" in app.results)  # the SQL ones still waiting
+        assert "success" not in app.results and app.flag_state is None
+        release.set()
+        await until(pilot, lambda: app.flag_state is not None and "errors" in app.results)
