@@ -5,18 +5,29 @@ out of a fresh process until it is used."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
-def imported_after(statement: str, names: list[str]) -> dict[str, bool]:
+def imported_after(
+    statement: str, names: list[str], env: dict[str, str] | None = None
+) -> dict[str, bool]:
     """In a fresh interpreter: which of `names` are in sys.modules after `statement`."""
     code = (
         f"import json, sys; {statement}; "
         f"print(json.dumps({{n: n in sys.modules for n in {names!r}}}))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
     )
     return json.loads(done.stdout)
 
@@ -31,3 +42,13 @@ def test_the_console_module_leaves_the_http_client_until_a_request():
 def test_the_headless_commands_leave_the_http_client_and_the_ui_alone():
     found = imported_after("import cutover.cli.main", ["httpx", "textual", "jsonpath"])
     assert found == {"httpx": False, "textual": False, "jsonpath": False}
+
+
+def test_a_first_load_after_an_edit_leaves_the_jsonpath_library_alone(tmp_path):
+    # An empty memo (the first run after a runbook edit): the shipped JSONPaths are all of
+    # everyday shapes (runbook/jsonpaths.py), judged without importing the library, which
+    # builds two lexers on import (~60 ms of the first `check`).
+    env = {**os.environ, "CUTOVER_CACHE_DIR": str(tmp_path / "empty")}
+    load = f"from cutover.runbook import loader; loader.load({str(REPO / 'runbook.toml')!r})"
+    assert imported_after(load, ["jsonpath"], env) == {"jsonpath": False}
+

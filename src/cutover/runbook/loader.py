@@ -25,6 +25,7 @@ from cutover.runbook.model import (
 )
 from cutover.runbook.problems import Problem, ProblemsFound
 from cutover.runbook.reader import Reader
+from cutover.runbook.vetted import MEMO
 
 
 def load(path: Path | str, *, shown_as: str | None = None) -> Runbook:
@@ -49,7 +50,8 @@ def load(path: Path | str, *, shown_as: str | None = None) -> Runbook:
         line, col, message = tomlpos.decode_error(exc, text)
         raise ProblemsFound([Problem(shown, line, col, f"not valid TOML: {message}")]) from None
     reader = Reader(path, text, shown)
-    runbook = _build(reader, data, path.resolve())
+    with MEMO.batch():  # what this load vets is remembered in one write
+        runbook = _build(reader, data, path.resolve())
     if reader.problems:
         raise ProblemsFound(
             sorted(reader.problems, key=lambda p: (p.file != shown, p.file, p.line, p.col))

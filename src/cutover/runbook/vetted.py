@@ -16,12 +16,13 @@ can write it can also edit the runbook and its queries, so it trusts the same pe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,9 @@ class Memo:
         self._lock = threading.Lock()
         self._entries: dict[str, Any] | None = None
         self._print = ""
+        # Inside batch(): what keep() adds is written once, when the batch ends.
+        self._batching = 0
+        self._unwritten = False
 
     def _key(self, kind: str, text: str) -> str:
         return hashlib.sha256(f"{self._print}\0{kind}\0{text}".encode()).hexdigest()
@@ -121,7 +125,27 @@ class Memo:
             entries[key] = value
             while len(entries) > MAX_ENTRIES:
                 del entries[next(iter(entries))]
-            self._write(entries)
+            if self._batching:
+                self._unwritten = True
+            else:
+                self._write(entries)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Keep everything added meanwhile in one write, at the end: a runbook's load vets
+        tens of texts on a cold memo, and the file was rewritten whole for each one (31
+        rewrites of the shipped runbook's memo: 140-160 ms of a first `check` on a busy
+        machine, with json.dump's encoder)."""
+        with self._lock:
+            self._batching += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batching -= 1
+                if not self._batching and self._unwritten and self._entries is not None:
+                    self._unwritten = False
+                    self._write(self._entries)
 
     def _write(self, entries: dict[str, Any]) -> None:
         # Another process may write at the same moment: each writes a whole file and renames
@@ -129,8 +153,11 @@ class Memo:
         try:
             folder = private_dir(self._folder())
             tmp = folder / f".{FILE}.{os.getpid()}.{threading.get_ident()}"
+            # dumps, not dump: json.dump encodes in pure Python, chunk by chunk (5-9 ms for
+            # this file; dumps' C encoder well under 1 ms).
+            text = json.dumps({"fingerprint": self._print, "vetted": entries})
             with open_private(tmp, encoding="utf-8") as f:
-                json.dump({"fingerprint": self._print, "vetted": entries}, f)
+                f.write(text)
             os.replace(tmp, folder / FILE)
         except OSError:
             pass  # a cache that cannot be written costs a parse next time, nothing else
