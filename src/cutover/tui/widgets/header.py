@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import events
 from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from cutover.judge.alarms import Alarm
 from cutover.judge.check import CheckReport
@@ -20,6 +20,7 @@ from cutover.judge.verdicts import Verdict
 from cutover.runbook.durations import humanize
 from cutover.traffic.machine import Permission
 from cutover.tui.text import VERDICT_MARK, VERDICT_STYLE, clean, ordinal
+from cutover.tui.widgets.keybar import KeyBar
 
 
 @dataclass(frozen=True)
@@ -333,4 +334,4 @@ def live_bottom() -> Iterator[Widget]:
     """The bottom of every screen: the gates/action line and the keys."""
     with Vertical(id="live-bottom"):
         yield StatusBar(id="status")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyBar(compact=True, show_command_palette=False)
