@@ -52,3 +52,11 @@ def test_a_first_load_after_an_edit_leaves_the_jsonpath_library_alone(tmp_path):
     load = f"from cutover.runbook import loader; loader.load({str(REPO / 'runbook.toml')!r})"
     assert imported_after(load, ["jsonpath"], env) == {"jsonpath": False}
 
+
+def test_check_sends_its_queries_before_judging_is_imported():
+    # `check` opens the session and sends its queries with none of judging imported; a thread
+    # imports it while Postgres works (cli/main.py _check). Imported with the session, it
+    # was ~25-40 ms before the first query.
+    judging = ["cutover.judge.check", "cutover.judge.compare", "cutover.judge.trend"]
+    opened = "import cutover.cli.main, cutover.judge.session, cutover.judge.wanted"
+    assert imported_after(opened, judging) == dict.fromkeys(judging, False)

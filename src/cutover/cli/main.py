@@ -9,7 +9,9 @@ import importlib
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from cutover.base.errors import CutoverError
 from cutover.base.inert import inert
@@ -28,13 +30,16 @@ from cutover.cli.common import (
     session_for,
     warn,
 )
-from cutover.judge.check import CheckReport, queries_for, report_json
 from cutover.judge.session import Session
 from cutover.judge.verdicts import Verdict
+from cutover.judge.wanted import queries_for
 from cutover.record.events import Kind
 from cutover.record.journal import iso_utc
 from cutover.runbook.problems import ProblemsFound
 from cutover.sources.caps import printable
+
+if TYPE_CHECKING:  # judging is imported while Postgres runs a check's queries (_check)
+    from cutover.judge.check import CheckReport
 
 MARK = {Verdict.PASS: "✓ PASS", Verdict.FAIL: "✗ FAIL", Verdict.WAIT: "… WAIT"}
 TRIGGER_MARK = {
@@ -298,6 +303,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(f"no stage {stage_id!r} in the runbook; stages: {known}") from None
     report = asyncio.run(_check(session, stage))
     if args.json:
+        from cutover.judge.check import report_json
+
         out(json.dumps(report_json(report), ensure_ascii=False))
     else:
         _print_check(session, report)
@@ -310,6 +317,9 @@ async def _check(session: Session, stage) -> CheckReport:
     from cutover.cli.waiting import Waiting, telling
 
     runner = Waiting(session.runner(sum(session.runbook.queries[q].kind == "sql" for q in wanted)))
+    # Judging is not needed until the answers are in: imported on a thread meanwhile, it costs
+    # the first query nothing (the loop waits on Postgres for most of that time).
+    threading.Thread(target=_import_judging, name="cutover-judging", daemon=True).start()
     try:
         async with telling(runner, err):  # a slow database: stderr says which query
             await runner.connect()
@@ -317,6 +327,18 @@ async def _check(session: Session, stage) -> CheckReport:
         return report
     finally:
         await runner.aclose()
+
+
+# What judging a check imports (judge/session.py imports it where it is first used).
+JUDGING = ("cutover.judge.check", "cutover.judge.compare", "cutover.judge.trend")
+
+
+def _import_judging() -> None:
+    try:
+        for name in JUDGING:
+            importlib.import_module(name)
+    except Exception:  # imported again where used, which then says what is wrong
+        pass
 
 
 def _print_check(session: Session, report: CheckReport) -> None:

@@ -13,13 +13,13 @@ from cutover.judge import compare
 from cutover.judge.gates import judge
 from cutover.judge.trend import Reading
 from cutover.judge.verdicts import Judgement, Side, Verdict, Why, decide
+from cutover.judge.wanted import queries_for as queries_for  # its users import it from here
 from cutover.record.evidence import GATE, TRIGGER, Evaluation
 from cutover.record.snapshots import Snapshot
 from cutover.record.state import Raised
 from cutover.runbook.durations import humanize
 from cutover.runbook.model import Comparison, Runbook, Stage
 from cutover.sources.caps import printable
-from cutover.sources.derived import inputs
 from cutover.sources.results import QueryResult
 
 
@@ -193,18 +193,6 @@ class CheckReport:
 
     def unknown(self) -> tuple[TriggerReport, ...]:
         return tuple(t for t in self.triggers if t.unknown)
-
-
-def queries_for(runbook: Runbook, stage: Stage, *, rollback: bool = False) -> list[str]:
-    """The query ids a check of this stage reads, in runbook order, each once; with
-    `rollback`, the rollback checklist's gates' too."""
-    wanted = {g.check.query for g in stage.gates} | {
-        t.check.query for t in runbook.triggers if t.check is not None and t.live_in(stage.id)
-    }
-    if rollback and runbook.rollback is not None:
-        wanted |= {g.check.query for g in runbook.rollback.gates}
-    # A derived query is computed from others: they run for it.
-    return inputs(runbook.queries, [q for q in runbook.queries if q in wanted])
 
 
 def judge_rollback_gates(
