@@ -1,5 +1,5 @@
 """The JSONPaths a runbook loads are judged without the library when they have an everyday
-shape (runbook/jsonpaths.py PLAIN): every path that shape admits must be one the library
+shape (runbook/jsonpaths.py plain()): every path that shape admits must be one the library
 compiles, and every other path is still the library's to judge, with its words."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cutover.runbook import jsonpaths
-from cutover.runbook.jsonpaths import PLAIN, PLAIN_MAX, jsonpath_problem
+from cutover.runbook.jsonpaths import PLAIN_MAX, jsonpath_problem, plain
+
+PLAIN = plain()
 
 
 @settings(
@@ -66,6 +67,6 @@ def test_what_the_shape_does_not_admit_is_the_library_s_to_judge(path: str, monk
 
 def test_a_long_path_goes_to_the_library() -> None:
     path = "$" + ".a" * PLAIN_MAX
-    assert jsonpaths.PLAIN.fullmatch(path)  # an everyday shape, but too long to trust a regex
+    assert PLAIN.fullmatch(path)  # an everyday shape, but too long to trust a regex
     assert jsonpath_problem(path) is None
     assert jsonpath_problem(path + "[") is not None
