@@ -236,25 +236,38 @@ class ProbedApp(app_mod.CutoverApp):
     def on_query_finished(self, message) -> None:
         # As with on_mount, Textual runs the console's own handler after this one: calling it
         # here too (super()) took every answer in twice, judged and recorded twice, in every
-        # console bench. Whether the screen is complete is asked once the console has taken
-        # the answer in.
+        # console bench.
         probe.marks.setdefault(f"answer {message.result.query_id}", time.monotonic())
-        self.call_next(self._check_full_paint)
+        if not self._asking:  # from the first answer on, every frame is asked
+            self._asking = True
+            self.call_after_refresh(self._check_full_paint)
+
+    _asking = False
 
     def _check_full_paint(self) -> None:
-        if probe.full_paint is None and self._every_visible_panel_ran():
-            self.call_after_refresh(self._fully_painted)
-
-    def _fully_painted(self) -> None:
-        if probe.full_paint is None:
-            probe.full_paint = time.monotonic()
-            probe.dump()
-
-    def _every_visible_panel_ran(self) -> bool:
+        """After each frame: the first full paint is the first frame in which every panel on
+        screen shows its answer (its rows in its table). Asked of the frame drawn, not of
+        the layout before an answer: a panel that an answer above it pushes off the screen
+        is not waited for, and one whose rows are still going in is not counted."""
+        if probe.full_paint is not None:
+            return
         screen = self.main
         height = screen.size.height
         shown = [p for p in screen.query(QueryPanel) if p.region.height and p.region.y < height]
-        return bool(shown) and all(p.result is not None for p in shown)
+        if shown and all(self._drawn(p) for p in shown):
+            probe.full_paint = time.monotonic()
+            probe.dump()
+        else:
+            self.call_after_refresh(self._check_full_paint)
+
+    @staticmethod
+    def _drawn(panel: QueryPanel) -> bool:
+        result = panel.result
+        if result is None:
+            return False
+        if result.error:
+            return True
+        return panel.table.row_count == len(panel.shown_rows(result))
 
 
 def trace_layouts() -> None:
