@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -60,3 +62,23 @@ def test_check_sends_its_queries_before_judging_is_imported():
     judging = ["cutover.judge.check", "cutover.judge.compare", "cutover.judge.trend"]
     opened = "import cutover.cli.main, cutover.judge.session, cutover.judge.wanted"
     assert imported_after(opened, judging) == dict.fromkeys(judging, False)
+
+
+def test_building_the_parser_leaves_shutil_alone():
+    # argparse's HelpFormatter imports shutil (bz2, lzma, fnmatch with it: ~8 ms) to learn the
+    # terminal's width, as soon as a parser gets an argument; cutover's tells it the width.
+    built = "import cutover.cli.main as m; m.parser().parse_args(['check'])"
+    assert imported_after(built, ["shutil", "bz2"]) == {"shutil": False, "bz2": False}
+
+
+@pytest.mark.parametrize("columns", [None, "100", "0", "-3", "wide"])
+def test_the_help_is_as_wide_as_shutil_would_make_it(columns, monkeypatch):
+    import shutil
+
+    from cutover.cli.main import terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert terminal_columns() == shutil.get_terminal_size().columns
