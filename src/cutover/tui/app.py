@@ -24,7 +24,7 @@ from cutover.sources.observe import share_from
 from cutover.sources.probes import ProbeResult
 from cutover.traffic import flags, machine
 from cutover.traffic.flags import FlagState
-from cutover.tui import collector, hangup, onscreen
+from cutover.tui import collector, hangup, mends, onscreen
 from cutover.tui.commands import CutoverCommands
 from cutover.tui.details import DetailsMixin
 from cutover.tui.filtering import FilterMixin
@@ -137,6 +137,7 @@ class CutoverApp(
         flag_poll_s: float = 10.0,
         probe_poll_s: float | None = 60.0,
     ) -> None:
+        mends.mend()  # before the first frame: what it draws is freed without the collector
         super().__init__()
         self.session = session
         self.runbook = session.runbook

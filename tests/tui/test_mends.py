@@ -1,0 +1,61 @@
+"""What the console draws every second is freed without the collector: Textual's strips and
+its LRU caches no longer leave cycles behind (tui/mends.py)."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from rich.segment import Segment
+from textual.cache import LRUCache
+from textual.strip import Strip
+
+from cutover.tui import mends
+
+from .conftest import fixed_app
+
+
+def _cycles_left(make) -> int:
+    """How many objects `make`'s leftovers leave for the collector to find."""
+    mends.mend()
+    gc.collect()
+    gc.disable()
+    try:
+        make()
+        return gc.collect()
+    finally:
+        gc.enable()
+
+
+def test_a_line_divided_at_its_end_is_freed_without_the_collector():
+    def draw() -> None:
+        line = Strip([Segment("abc"), Segment("de")], 5)
+        assert line.divide([5]) == [line]
+        assert [s.text for s in line.divide([2, 5])] == ["ab", "cde"]  # other cuts as before
+
+    assert _cycles_left(draw) == 0
+
+
+def test_a_cleared_cache_is_freed_without_the_collector():
+    def fill_and_clear() -> None:
+        cache: LRUCache = LRUCache(3)
+        for n in range(5):  # evicts two on the way
+            cache.set(n, [n])
+        assert cache.get(4) == [4] and cache.get(0) is None
+        cache.clear()
+        assert len(cache) == 0 and cache.get(4) is None
+        cache.set("again", 1)  # still works after
+        assert cache.get("again") == 1
+        cache.clear()
+
+    assert _cycles_left(fill_and_clear) == 0
+
+
+async def test_the_console_installs_the_mends(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(Strip, "divide", mends._divide)  # as Textual ships them
+    monkeypatch.setattr(LRUCache, "clear", mends._clear)
+    app = fixed_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        assert Strip.divide is mends._divide_without_cycle
+        assert LRUCache.clear is mends._clear_without_cycle
