@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cutover.runbook import jsonpaths, sqlguard, vetted
+from cutover.runbook import jsonpaths, sqlfile, sqlguard, vetted
 from cutover.runbook.vetted import FILE, Memo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,10 +26,11 @@ def memo(tmp_path, monkeypatch) -> Memo:
     fresh = Memo(tmp_path / "cache")
     monkeypatch.setattr(sqlguard, "MEMO", fresh)
     monkeypatch.setattr(jsonpaths, "MEMO", fresh)
-    for cached in (sqlguard.refusal, sqlguard.calls, sqlguard._parse):
+    monkeypatch.setattr(sqlfile, "MEMO", fresh)
+    for cached in (sqlguard.refusal, sqlguard.calls, sqlguard._parse, sqlfile._split_once):
         cached.cache_clear()
     yield fresh
-    for cached in (sqlguard.refusal, sqlguard.calls, sqlguard._parse):
+    for cached in (sqlguard.refusal, sqlguard.calls, sqlguard._parse, sqlfile._split_once):
         cached.cache_clear()
 
 
@@ -206,3 +207,35 @@ def test_loading_a_runbook_writes_the_memo_once(memo, monkeypatch):
     assert len(writes) == 1
     later = Memo(memo.folder)  # the next process: every text is in that one write
     assert all(later.recall("sql", q.sql) for q in book.queries.values() if q.kind == "sql")
+
+
+SPLIT = """-- Imports, last hour
+-- how many started
+SELECT count(*) AS started FROM imports WHERE started_at > now() - interval '1 hour';
+
+/* Failures */
+SELECT count(*) AS failed
+  FROM imports WHERE status = 'failed'
+"""
+
+
+def test_a_file_split_on_an_earlier_run_is_not_tokenized_again(memo, monkeypatch):
+    split = sqlfile._split_once(SPLIT)
+    assert [s.title for s in split] == ["Imports, last hour", "Failures"]
+    sqlfile._split_once.cache_clear()
+    monkeypatch.setattr(sqlfile, "MEMO", Memo(memo.folder))  # the next process
+
+    def tokenize(source):
+        raise AssertionError("tokenized again")
+
+    monkeypatch.setattr(sqlfile, "tokenize", tokenize)
+    assert sqlfile._split_once(SPLIT) == split  # texts, titles, help, lines, columns
+
+
+def test_a_remembered_split_that_is_not_the_file_s_is_split_afresh(memo, monkeypatch):
+    split = sqlfile._split_once(SPLIT)
+    # As if someone wrote the memo by hand: a text the file does not hold at that place.
+    memo.keep("split", SPLIT, [["SELECT pg_terminate_backend(1)", None, "", 3, 1]])
+    sqlfile._split_once.cache_clear()
+    monkeypatch.setattr(sqlfile, "MEMO", Memo(memo.folder))
+    assert sqlfile._split_once(SPLIT) == split

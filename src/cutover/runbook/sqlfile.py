@@ -11,8 +11,10 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cutover.runbook import sqlguard, textfile
+from cutover.runbook.vetted import MEMO
 
 # Token kinds. Only WORD, SEMICOLON and the comment kinds carry meaning for the splitter; the
 # rest exist so that nothing inside them is mistaken for structure.
@@ -45,8 +47,10 @@ _SPACE = re.compile(r"\s+")
 _DECORATIVE = re.compile(r"[=\-*#~\s]*")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
+    # A named tuple, not a frozen dataclass: a file is hundreds of tokens, and a frozen
+    # dataclass's __init__ sets each field through object.__setattr__ (tokenizing the
+    # shipped queries took a third longer).
     kind: str
     start: int
     end: int
@@ -215,8 +219,44 @@ def read_sql_file(path: Path) -> list[Statement]:
 
 @functools.lru_cache(maxsize=64)
 def _split_once(source: str) -> tuple[Statement, ...]:
-    # A file holding several statements is read once per query that names one of them.
-    return tuple(split_statements(source))
+    # A file holding several statements is read once per query that names one of them; a
+    # file split on an earlier run is not tokenized again (the memo, vetted.py: the
+    # tokenizer was 40 % of loading the shipped runbook, on every command).
+    kept = _remembered_split(source)
+    if kept is not None:
+        return kept
+    statements = tuple(split_statements(source))
+    MEMO.keep("split", source, [[s.text, s.title, s.help, s.line, s.col] for s in statements])
+    return statements
+
+
+def _remembered_split(source: str) -> tuple[Statement, ...] | None:
+    """The statements of `source` as an earlier run split it, or None: not remembered, or
+    not in the shape _split_once keeps, or a text that is not this file's at the line and
+    column it claims (then the file is split afresh)."""
+    kept = MEMO.recall("split", source)
+    if not isinstance(kept, list):
+        return None
+    line_starts = _line_starts(source)
+    found = []
+    for index, entry in enumerate(kept, 1):
+        if not isinstance(entry, list) or len(entry) != 5:
+            return None
+        text, title, help_, line, col = entry
+        if (
+            not isinstance(text, str)
+            or not text
+            or not (title is None or isinstance(title, str))
+            or not isinstance(help_, str)
+            or type(line) is not int
+            or type(col) is not int
+            or not 1 <= line <= len(line_starts)
+            or col < 1
+            or not source.startswith(text, line_starts[line - 1] + col - 1)
+        ):
+            return None
+        found.append(Statement(index, text, title, help_, line, col))
+    return tuple(found)
 
 
 def read_only_problem(stmt: Statement) -> str | None:

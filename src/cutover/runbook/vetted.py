@@ -1,11 +1,13 @@
 """What the runbook loader has already vetted, remembered between runs: a query text the SQL
-guard found to be one plain read (with the calls it makes), a JSONPath that compiled.
+guard found to be one plain read (with the calls it makes), a JSONPath that compiled, and
+how a .sql file splits into statements (the tokenizer is pure Python).
 
 Why: vetting parses every query with libpg_query (pglast) and compiles every JSONPath, and
 importing those two libraries alone is ~50 ms of every `check` and of the console's first
 paint, for texts that have not changed since the last run. The memo holds only verdicts that
-let a text through, keyed by a digest of the text and of the rules that judged it (the guard's
-and the JSONPath check's source, the libraries' versions): change any and it is judged again.
+let a text through, keyed by a digest of the text and of the rules that judged it (the guard's,
+the JSONPath check's and the splitter's source, the libraries' versions): change any and it is
+judged again.
 A refusal is never remembered, so every error is found afresh, with its position.
 
 Where: `$CUTOVER_CACHE_DIR`, else `$XDG_CACHE_HOME/cutover`, else `~/.cache/cutover`; 0600
@@ -32,7 +34,7 @@ FILE = "vetted.json"
 MAX_ENTRIES = 4096  # the oldest are dropped first; a runbook holds tens of texts
 # The sources whose rules decide a verdict: ours by module, the libraries' by the file that
 # carries their version.
-_OURS = ("sqlguard.py", "sqltree.py", "jsonpaths.py")
+_OURS = ("sqlguard.py", "sqltree.py", "jsonpaths.py", "sqlfile.py")
 _THEIRS = (("pglast", "__init__.py"), ("jsonpath", "__about__.py"))
 
 
