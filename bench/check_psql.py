@@ -7,7 +7,11 @@ unconfigured, so they answer at once without a request; psql runs the SQL ones o
 
 Two rows: with the guard's memo warm (runbook/vetted.py: every query text vetted on an
 earlier run), and cold, as the first run after a runbook edit is (an empty memo: every
-text parsed afresh, pglast and jsonpath imported).
+text parsed afresh, pglast imported).
+
+On 2 cores shared with other work, wall time swings with the load (given at the start and
+the end of the run); the CPU time the check process itself used (user+sys, its rows below)
+moves much less, and is what start-up work costs.
 
 Run: .venv/bin/python bench/check_psql.py   [ROUNDS=7] [BENCH_ROWS=1000000] [BENCH_PGDATA=dir]
 """
@@ -16,9 +20,12 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 import tempfile
+import time
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 import tomli_w
@@ -30,6 +37,7 @@ from fixtures import (
     PYTHON,
     BigDatabase,
     Row,
+    Samples,
     bytecode_env,
     compile_bytecode,
     interleaved,
@@ -40,6 +48,8 @@ from fixtures import (
     timed,
     write_journal,
 )
+
+WARMUP = 1  # interleaved()'s unrecorded first round
 
 GOAL = 1.3
 GOAL_COLD = 1.5
@@ -78,6 +88,22 @@ def unconfigured_http(book: Path) -> None:
     book.write_text(tomli_w.dumps(data), encoding="utf-8")
 
 
+def timed_cpu(command: Sequence[str], env: dict[str, str], cpu: list[float]) -> float:
+    """Wall seconds of one process, start to exit (as fixtures.timed); the CPU seconds it
+    used (user+sys, its children's included) go to `cpu`."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    cpu.append(usage.ru_utime + usage.ru_stime)
+    return wall
+
+
+def recorded(values: list[float]) -> Samples:
+    return Samples(values[WARMUP:])
+
+
 def measure(rounds: int, database: BigDatabase) -> list[Row]:
     compile_bytecode()
     with scratch() as folder:
@@ -95,24 +121,29 @@ def measure(rounds: int, database: BigDatabase) -> list[Row]:
         # gets an empty one of its own.
         env["CUTOVER_CACHE_DIR"] = str(folder / "cache")
 
+        cpu: dict[str, list[float]] = {"check": [], "cold": [], "psql": []}
+
         def cold() -> float:
             empty = tempfile.mkdtemp(prefix="cache-", dir=folder)
-            return timed(ours, {**env, "CUTOVER_CACHE_DIR": empty})
+            return timed_cpu(ours, {**env, "CUTOVER_CACHE_DIR": empty}, cpu["cold"])
 
         baseline = [psql(), "-X", "-q", "-d", database.dsn, "-f", str(sql_file), "-o", os.devnull]
         ours = [CUTOVER, "check"]
         python = [PYTHON, "-c", "pass"]
         imports = [PYTHON, "-c", "import cutover.cli.main"]
+        load = [os.getloadavg()[0]]
         samples = interleaved(
             rounds,
             {
-                "psql": lambda: timed(baseline, env),
-                "check": lambda: timed(ours, env),
+                "psql": lambda: timed_cpu(baseline, env, cpu["psql"]),
+                "check": lambda: timed_cpu(ours, env, cpu["check"]),
                 "cold": cold,
                 "python": lambda: timed(python, env),
                 "import": lambda: timed(imports, env),
             },
+            warmup=WARMUP,
         )
+        load.append(os.getloadavg()[0])
     ratio = samples["check"].median / samples["psql"].median
     ratio_cold = samples["cold"].median / samples["psql"].median
     return [
@@ -125,7 +156,7 @@ def measure(rounds: int, database: BigDatabase) -> list[Row]:
             goal=f"≤ {GOAL}×",
             met=ratio <= GOAL,
             note=f"{len(wanted)} statements: {', '.join(wanted)}; {database.rows:,} rows; "
-            "warm memo",
+            f"warm memo; load average {load[0]:.2f} at the start, {load[1]:.2f} at the end",
         ),
         Row(
             "same, first run after a runbook edit (cold memo)",
@@ -136,6 +167,14 @@ def measure(rounds: int, database: BigDatabase) -> list[Row]:
             goal=f"≤ {GOAL_COLD}×",
             met=ratio_cold <= GOAL_COLD,
         ),
+        Row(
+            "  CPU of cutover check (user+sys), warm memo",
+            recorded(cpu["check"]),
+            unit="ms",
+            note=f"psql -f's own: {recorded(cpu['psql']).median * 1e3:.0f} ms (the server's "
+            "work is neither's)",
+        ),
+        Row("  CPU of cutover check (user+sys), cold memo", recorded(cpu["cold"]), unit="ms"),
         Row(
             "  of which: python -c 'import cutover.cli.main'",
             samples["import"],
