@@ -75,7 +75,7 @@ def test_building_the_parser_leaves_shutil_alone():
 def test_the_help_is_as_wide_as_shutil_would_make_it(columns, monkeypatch):
     import shutil
 
-    from cutover.cli.main import terminal_columns
+    from cutover.cli.startup import terminal_columns
 
     if columns is None:
         monkeypatch.delenv("COLUMNS", raising=False)

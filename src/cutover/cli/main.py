@@ -9,7 +9,6 @@ import importlib
 import json
 import os
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -53,7 +52,9 @@ TRIGGER_MARK = {
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    from cutover.cli.startup import Parser
+
+    p = Parser(
         prog="cutover",
         description="Run a staged traffic cutover by "
         "hand, safely: a console and headless commands over one runbook.",
@@ -171,47 +172,6 @@ def parser() -> argparse.ArgumentParser:
                 "--json", action="store_true", help="one JSON object: exit, said, journaled"
             )
     return p
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's own, told the terminal's width as shutil would say it: argparse imports
-    shutil for that (and with it bz2, lzma, fnmatch: ~8 ms of every command) as soon as a
-    parser gets an argument, help or not."""
-
-    def __init__(
-        self,
-        prog: str,
-        indent_increment: int = 2,
-        max_help_position: int = 24,
-        width: int | None = None,
-    ) -> None:
-        if width is None:
-            width = terminal_columns() - 2  # what argparse does with shutil's answer
-        super().__init__(prog, indent_increment, max_help_position, width)
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser with _HelpFormatter, as are its subcommands' (add_subparsers makes
-    them of the parser's own class)."""
-
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        kwargs.setdefault("formatter_class", _HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-
-def terminal_columns() -> int:
-    """shutil.get_terminal_size().columns: $COLUMNS when a positive number, else the
-    terminal on stdout, else 80."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
 
 
 def _version() -> str:
@@ -355,12 +315,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 async def _check(session: Session, stage) -> CheckReport:
     looked, _ = session.state()
     wanted = queries_for(session.runbook, stage, rollback=looked.after_rollback is not None)
+    from cutover.cli.startup import import_judging
     from cutover.cli.waiting import Waiting, telling
 
     runner = Waiting(session.runner(sum(session.runbook.queries[q].kind == "sql" for q in wanted)))
     # Judging is not needed until the answers are in: imported on a thread meanwhile, it costs
     # the first query nothing (the loop waits on Postgres for most of that time).
-    threading.Thread(target=_import_judging, name="cutover-judging", daemon=True).start()
+    judging = import_judging()
     try:
         async with telling(runner, err):  # a slow database: stderr says which query
             await runner.connect()
@@ -368,26 +329,9 @@ async def _check(session: Session, stage) -> CheckReport:
         return report
     finally:
         await runner.aclose()
-
-
-# What a check imports after connecting: the query runner's dispatch to SQL or HTTP
-# (sources.httpquery, which imports probes) and judging (judge/session.py imports it where
-# it is first used). On the thread, these load while the connection and the guard's catalog
-# query wait on Postgres.
-JUDGING = (
-    "cutover.sources.httpquery",
-    "cutover.judge.check",
-    "cutover.judge.compare",
-    "cutover.judge.trend",
-)
-
-
-def _import_judging() -> None:
-    try:
-        for name in JUDGING:
-            importlib.import_module(name)
-    except Exception:  # imported again where used, which then says what is wrong
-        pass
+        # Done long since, unless the check failed at once (no database): never left
+        # importing while the interpreter shuts down.
+        judging.join()
 
 
 def _print_check(session: Session, report: CheckReport) -> None:
