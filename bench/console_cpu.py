@@ -42,15 +42,30 @@ async def window(pilot, seconds: float, profile: cProfile.Profile | None) -> flo
     return (time.process_time() - cpu) / (time.perf_counter() - wall)
 
 
-async def console_round(book: Path, env: dict[str, str], seconds: float, profile) -> float:
+async def console_round(
+    book: Path, env: dict[str, str], seconds: float, profile
+) -> tuple[float, int]:
+    """(CPU seconds per wall second, answers taken in) over the window. On a loaded machine
+    the database answers fewer queries a second and the console has less to do: CPU per
+    answer is the figure the load moves least."""
     from cutover.judge.session import Session
     from cutover.runbook import loader
     from cutover.tui.app import CutoverApp
 
     app = CutoverApp(Session(loader.load(book), env), probe_poll_s=None)
+    answers: list[str] = []
+    taken_in = app.refresher.finished  # called once per answer the console takes in
+
+    def counted(query_id: str) -> None:
+        answers.append(query_id)
+        taken_in(query_id)
+
+    app.refresher.finished = counted  # type: ignore[method-assign]
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(8)  # every panel mounted and answered once
-        return await window(pilot, seconds, profile)
+        answers.clear()
+        per_second = await window(pilot, seconds, profile)
+        return per_second, len(answers)
 
 
 async def bare_round(seconds: float) -> float:
@@ -90,7 +105,7 @@ def measure(
     """Interleaved rounds of the bare app and the console; `profile` watches the last."""
     platform = Platform().start()
     platform.set_flag(10)
-    ours, bare = Samples(), Samples()
+    ours, bare, per_answer = Samples(), Samples(), Samples()
     with scratch("cutover-bench-cpu-") as folder:
         book = runbook_copy(folder, every_s=1, shifting=True)
         env = {**os.environ, **platform.env(), "CUTOVER_DATABASE_URL": database.dsn}
@@ -98,8 +113,13 @@ def measure(
             for n in range(rounds):
                 bare.add(asyncio.run(bare_round(seconds)))
                 last = profile if n == rounds - 1 else None
-                ours.add(asyncio.run(console_round(book, env, seconds, last)))
-                say(f"round {n + 1}: console {ours.values[-1]:.3f}, bare {bare.values[-1]:.3f}")
+                cpu, answered = asyncio.run(console_round(book, env, seconds, last))
+                ours.add(cpu)
+                per_answer.add(cpu * seconds / max(1, answered) * 1e3)
+                say(
+                    f"round {n + 1}: console {cpu:.3f} ({answered} answers, "
+                    f"{per_answer.values[-1]:.2f} ms each), bare {bare.values[-1]:.3f}"
+                )
         finally:
             platform.stop()
     return [
@@ -109,7 +129,12 @@ def measure(
             bare,
             "bare Textual app, 1 repaint/s",
             unit="s",
-        )
+        ),
+        Row(
+            "  the same per query answer taken in (all the console's work / answers)",
+            per_answer,
+            unit="ms",
+        ),
     ]
 
 
