@@ -1,7 +1,8 @@
 """The console's first seconds (#20): the panels on the first screen are fetched at once, of
-whatever kind; the HTTP queries below it, the flag and the stage's probes wait until those
-panels have answered, so that the HTTP stack's imports (a thread holding the interpreter's
-lock) do not slow the first screen's layout and answers."""
+whatever kind; the HTTP queries below it, a flag on Vercel and the stage's probes wait until
+those panels have answered, so that the HTTP stack's imports (a thread holding the
+interpreter's lock) do not slow the first screen's layout and answers. A file flag needs no
+HTTP: it is read at once."""
 
 from __future__ import annotations
 
@@ -79,22 +80,22 @@ def console(tmp_path: Path, server: ThreadingHTTPServer, *, first: bool):
     return app, release
 
 
-async def test_below_the_first_screen_http_the_flag_and_probes_wait_for_its_answers(
+async def test_below_the_first_screen_http_queries_and_probes_wait_for_its_answers(
     tmp_path: Path, health: ThreadingHTTPServer, monkeypatch
 ):
     monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)  # only the answers start the rest
     app, release = console(tmp_path, health, first=False)
     async with app.run_test(size=(80, 12)) as pilot:
         assert list(app._parts.panels) == ["success", "errors"]  # the first screen's
-        await pilot.pause(0.5)
+        await until(pilot, lambda: app.flag_state is not None)  # a file flag: at once
+        await pilot.pause(0.3)
         assert health.paths == []  # type: ignore[attr-defined]
-        assert app.flag_state is None and app.probe_results == {}
+        assert app.probe_results == {}
         release.set()
         await until(
             pilot,
             lambda: (
                 "health" in app.results
-                and app.flag_state is not None
                 and "api" in app.probe_results
                 and "health" in app._parts.panels
             ),
@@ -111,6 +112,39 @@ async def test_an_http_panel_on_the_first_screen_is_fetched_at_once(
     async with app.run_test(size=(80, 12)) as pilot:
         assert list(app._parts.panels) == ["health", "success"]
         await until(pilot, lambda: "health" in app.results)  # the SQL ones still waiting
-        assert "success" not in app.results and app.flag_state is None
+        assert "success" not in app.results and app.probe_results == {}
         release.set()
-        await until(pilot, lambda: app.flag_state is not None and "errors" in app.results)
+        await until(pilot, lambda: "api" in app.probe_results and "errors" in app.results)
+
+
+async def test_a_flag_on_vercel_is_read_once_the_first_screen_has_answered(
+    tmp_path: Path, health: ThreadingHTTPServer, monkeypatch
+):
+    from cutover.demo.vercel_api import FakeVercel
+    from cutover.judge.session import Session
+    from cutover.runbook import loader
+
+    monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)
+    held, release = console(tmp_path, health, first=False)  # its runbook, its held runner
+    path = held.runbook.path
+    path.write_text(
+        path.read_text().replace(
+            '[flag]\nkind = "file"\npath = "flag/percent"',
+            '[flag]\nkind = "vercel"\nproject = "shop"\nkey = "NEW_PERCENT"',
+        )
+    )
+    with FakeVercel(token="tok-first-0123456789", project="shop", key="NEW_PERCENT") as fake:
+        env = {"USER": "ops", "VERCEL_API_URL": fake.url, "VERCEL_TOKEN": "tok-first-0123456789"}
+        runner = held.refresher.runner_factory()
+        app = CutoverApp(
+            Session(loader.load(path), env),
+            clock=lambda: T0,
+            runner_factory=lambda: runner,
+            probe_poll_s=None,
+        )
+        async with app.run_test(size=(80, 12)) as pilot:
+            await pilot.pause(0.5)
+            assert fake.requests == [] and app.flag_state is None
+            release.set()
+            await until(pilot, lambda: app.flag_state is not None)
+            assert fake.requests and app.flag_state.percent == 0

@@ -240,10 +240,12 @@ class CutoverApp(
         self.show_state()
         for query_id in self._first_fetches():
             self.refresher.fetch(query_id)
+        if self.runbook.flag.kind != "vercel":
+            self._read_the_flag()  # no HTTP to wait for
         self.set_interval(1.0, self.tick, name="tick")
         self.set_interval(self.journal_poll_s, self.poll_journal, name="journal")
         self.follow_store()
-        # The rest of the panels, the flag and the probes once the first screen's panels
+        # The rest of the panels, a flag on Vercel and the probes once the first screen's panels
         # have answered (or after a while, a slow query holding none of them back): their
         # layout is not in the first paint, nor their imports in its answers' way.
         self._rest_timer = self.set_timer(REST_AFTER_S, self._mount_the_rest, name="rest")

@@ -1,7 +1,7 @@
 """The console's first seconds: the panels that fit on the first screen are composed and
-fetched first; the panels below it, the HTTP queries below it, the flag and the probes come
-once those have answered, so that neither their layout nor their imports stand in the first
-screen's way."""
+fetched first; the panels below it, the HTTP queries below it, a flag on Vercel and the
+probes come once those have answered, so that neither their layout nor their imports stand
+in the first screen's way."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class FirstScreenMixin:
 
     def _start_the_rest(self) -> None:
         """Once the first screen's panels have answered (or REST_AFTER_S has passed): the
-        HTTP queries below it, the flag and the stage's probes. Their HTTP stack (httpx,
+        HTTP queries below it, a flag on Vercel and the stage's probes. Their HTTP stack (httpx,
         anyio, the TLS context: ~0.3 s of imports) loads on a thread, but a thread importing
         holds the interpreter's lock: started with the console, it slowed the first screen's
         layout and answers by as much."""
@@ -74,6 +74,13 @@ class FirstScreenMixin:
             # Not one already started (a reconnection starts every query).
             if query_id not in self.results and not self.refresher.running_for(query_id):
                 self.refresher.fetch(query_id)
+        if self.runbook.flag.kind == "vercel":
+            self._read_the_flag()
+        self.run_probes()
+
+    def _read_the_flag(self) -> None:
+        """Open the flag (unless given) and read it: a file flag with the first screen, one
+        on Vercel (HTTP) with the rest."""
         if self.flag is None and self.runbook.flag.kind == "vercel":
             # Opened on a thread (an HTTP client, a CA bundle to load), then read.
             self.run_worker(self._open_flag(), group="flag", exit_on_error=False)
@@ -84,7 +91,6 @@ class FirstScreenMixin:
                 except flags.FlagError as exc:
                     self.flag_error = str(exc)
             self.read_flag()
-        self.run_probes()
 
     def _mount_the_rest(self) -> None:
         """The panels below the first screen, once it has been drawn."""
