@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from cutover.judge.wanted import queries_for
 from cutover.record.events import event_words
 from cutover.record.state import MOVES
 from cutover.sources import derived
@@ -15,6 +16,7 @@ from cutover.sources.results import Cause, QueryResult
 from cutover.traffic import flags
 from cutover.tui.keys import NOTEWORTHY
 from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
+from cutover.tui.widgets.query_panel import QueryPanel
 
 # How long answers are gathered before the lines they change are redrawn together: well
 # under the second a query refreshes in, and under what a person notices.
@@ -48,6 +50,40 @@ class ReadingsMixin:
         )
         if self._rest_timer is not None and first_screen_done:
             self.call_after_refresh(self._mount_the_rest)
+
+    def wants_fresh(self, query_id: str) -> bool:
+        """Whether a query's refresh that came due is worth running now (tui/refresh): a
+        gate of this stage, a live trigger, the rollback checklist or the header reads it
+        (or a derived query they read does), or its panel (or a derived one reading it) is
+        in view. Otherwise it waits until its panel comes into view, then runs at once:
+        on a machine whose cores the database holds, rows nobody reads or sees cost the
+        console's loop and the database alike."""
+        parts = self._parts
+        if parts is None:
+            return True  # not laid out yet: everything counts as seen
+        stage_id = self.cstate.stage_id
+        always = self._read_always
+        if always is None or always[0] != stage_id:
+            read = set(queries_for(self.runbook, self.runbook.stage(stage_id), rollback=True))
+            observed = self.runbook.flag.observed
+            if observed is not None:
+                read.update(derived.inputs(self.runbook.queries, [observed.query]))
+            always = self._read_always = (stage_id, frozenset(read))
+        if query_id in always[1]:
+            return True
+        for qid, panel in parts.panels.items():
+            reads = qid == query_id or query_id in self.runbook.queries[qid].derived_from
+            if reads and panel.in_view:
+                return True
+        # Not among the panels yet (they are mounted in turn): it is fetched, as before.
+        return query_id not in parts.panels
+
+    def on_query_panel_came_into_view(self, message: QueryPanel.CameIntoView) -> None:
+        self.refresher.unpark(message.query_id)
+        for qid in self.runbook.queries[message.query_id].derived_from:
+            self.refresher.unpark(qid)  # what a derived panel shows is computed from these
+
+    _read_always: tuple[str, frozenset[str]] | None = None
 
     def judged_results(self, now: datetime) -> dict[str, QueryResult]:
         """The answers the verdicts rest on. While the database is known to be down, every

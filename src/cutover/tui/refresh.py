@@ -68,6 +68,9 @@ class Refresher:
         self._timers: dict[str, Timer] = {}
         self._inflight: dict[str, float] = {}  # query id → when its fetch started
         self._fetches: dict[str, asyncio.Task] = {}
+        # Queries whose refresh came due while nothing read them and nobody could see them
+        # (tui/readings.wants_fresh): not run until their panel comes into view (unpark).
+        self.parked: set[str] = set()
         # http queries share one client per destination for as long as the console runs
         self.http = Clients()
 
@@ -107,12 +110,22 @@ class Refresher:
         return 0.0 if started is None else time.monotonic() - started
 
     def fetch(self, query_id: str, *, force: bool = False) -> None:
-        """Start one fetch, unless paused (and not forced), already running, or parked
-        behind the reconnect loop."""
+        """Start one fetch, unless paused (and not forced), already running, parked behind
+        the reconnect loop, or (not forced) wanted by nothing and nobody right now."""
         if query_id in self._inflight or (self.paused and not force) or self.db_up is False:
             return
         if self.queries[query_id].kind == "derived":
             return  # computed from the answers of what it reads, as they arrive (app.py)
+        wanted = getattr(self.app, "wants_fresh", None)
+        if not force and wanted is not None and not wanted(query_id):
+            # Nothing judges it and its panel is out of view: neither the database nor the
+            # console's loop works for rows nobody will see. It runs when it comes back.
+            self.parked.add(query_id)
+            timer = self._timers.pop(query_id, None)
+            if timer is not None:
+                timer.stop()
+            return
+        self.parked.discard(query_id)
         timer = self._timers.pop(query_id, None)
         if timer is not None:
             timer.stop()
@@ -139,6 +152,12 @@ class Refresher:
             said = redact(f"cutover could not run it ({type(error).__name__}: {error})")
             failed = QueryResult(query_id, ran_at=self.clock(), error=said)
             self.app.post_message(QueryFinished(failed))  # re-armed when taken in
+
+    def unpark(self, query_id: str) -> None:
+        """Its panel came into view: a refresh that came due meanwhile runs now."""
+        if query_id in self.parked:
+            self.parked.discard(query_id)
+            self.fetch(query_id)
 
     def finished(self, query_id: str) -> None:
         """Called by the app when the result message arrived: re-arm this query's timer."""

@@ -1,0 +1,42 @@
+"""A query nothing reads and nobody sees waits (#20): out of view, a panel that no gate,
+trigger or header line reads is not refreshed (neither the database nor the console's loop
+works for rows nobody will see); it runs the moment its panel comes back into view. What a
+gate, a trigger or the header reads refreshes on its clock wherever its panel is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .conftest import fixed_app, runner_of, until
+
+
+async def test_a_panel_nobody_reads_waits_out_of_view_and_runs_when_it_comes_back(
+    tmp_path: Path,
+):
+    app = fixed_app(tmp_path, observed=True)
+    async with app.run_test(size=(80, 12)) as pilot:  # errors and share below the fold
+        panels = app._parts.panels
+        await until(pilot, lambda: not panels["errors"].in_view)
+        runs = runner_of(app).runs
+        runs.clear()
+        for qid in ("errors", "share", "success"):  # their refreshes come due
+            app.refresher.fetch(qid)
+        await pilot.pause(0.3)
+        # errors is read by nothing; share is the header's observed share; success a gate's
+        assert "errors" not in runs and "errors" in app.refresher.parked
+        assert "share" in runs and "success" in runs
+        panels["errors"].scroll_visible(animate=False)
+        await until(pilot, lambda: "errors" in runs)  # back in view: it runs at once
+        assert "errors" not in app.refresher.parked
+
+
+async def test_the_operator_asking_for_every_panel_runs_the_ones_out_of_view_too(
+    tmp_path: Path,
+):
+    app = fixed_app(tmp_path)
+    async with app.run_test(size=(80, 12)) as pilot:
+        await until(pilot, lambda: not app._parts.panels["errors"].in_view)
+        runs = runner_of(app).runs
+        runs.clear()
+        app.refresher.refresh_now()  # r: "refresh every query now"
+        await until(pilot, lambda: "errors" in runs)
