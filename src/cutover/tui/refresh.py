@@ -242,10 +242,15 @@ class Refresher:
 
     def came_up(self) -> bool:
         news = self.db_up is not True
+        # After an outage every query was parked behind the reconnect loop: all run again.
+        # The first connection is news for the header only: the console started its queries
+        # already, the first screen's first (tui/first_screen), and starting the rest at the
+        # first answer put them (and the HTTP stack's imports) among the first screen's.
+        after_outage = self.db_up is False
         self.db_up = True
         self.db_detail = "connected"
         self.next_reconnect_at = None
-        if news:
+        if after_outage:
             self.start()
         return news
 
