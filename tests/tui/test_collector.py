@@ -29,6 +29,23 @@ async def test_a_console_in_a_terminal_of_its_own_settles_the_collector_once(
     assert settled == [1]
 
 
+async def test_the_collector_is_not_settled_while_a_dialog_is_open(tmp_path: Path, monkeypatch):
+    # Its full collection is a long pause: the rollback dialog's y must not land in it.
+    settled: list[int] = []
+    monkeypatch.setattr(collector, "settle", lambda: settled.append(1) or 0)
+    monkeypatch.setattr(app_mod, "SETTLE_AFTER_S", 0.3)
+    app = fixed_app(tmp_path, stage="canary")
+    app.settle_collector = True
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")  # the rollback dialog, before the screen is settled
+        await until(pilot, lambda: len(app.screen_stack) > 1)
+        await pilot.pause(1.0)
+        assert settled == []
+        await pilot.press("escape")
+        await until(pilot, lambda: settled)
+    assert settled == [1]
+
+
 async def test_a_console_embedded_in_another_process_leaves_its_collector_alone(
     tmp_path: Path, monkeypatch
 ):

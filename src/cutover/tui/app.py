@@ -215,7 +215,16 @@ class CutoverApp(
         """The whole screen is built: soon, the collector stops walking it (tui/collector)."""
         if self.settle_collector and not self._settle_planned:
             self._settle_planned = True
-            self.set_timer(SETTLE_AFTER_S, collector.settle, name="settle")
+            self.set_timer(SETTLE_AFTER_S, self._settle, name="settle")
+
+    def _settle(self) -> None:
+        # Its full collection is the longest pause of the console's life (~0.1 s on a big
+        # screen): not while a dialog is open or traffic is moving, where the next key is
+        # the one that must not wait (a rollback's y); it waits for them to close.
+        if len(self.screen_stack) > 1 or self.move_in_flight():
+            self.set_timer(SETTLE_AFTER_S, self._settle, name="settle")
+            return
+        collector.settle()
 
     def on_load(self) -> None:
         self.run_worker(self.refresher.connect_early(), group="connect", exit_on_error=False)
