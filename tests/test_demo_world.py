@@ -409,7 +409,10 @@ def test_cutover_demo_headless_stops_the_world_on_a_signal(scratch: Path, sig: i
         pgdata = pgdata_for(demo_dir)
         assert postgres_processes(pgdata)
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=20)
+        # Stopping waits, each bounded, for the watcher's evaluation in flight (15 s), the
+        # traffic thread (10 s) and each loopback server (5 s): on a loaded machine (CI's
+        # four workers on two cores) it can take longer than 20 s without hanging.
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
