@@ -402,6 +402,8 @@ def test_cutover_demo_headless_stops_the_world_on_a_signal(scratch: Path, sig: i
         stderr=subprocess.PIPE,
         text=True,
         cwd=scratch,
+        # A hang says where: SIGABRT makes every thread's stack go to stderr.
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
     try:
         assert wait_until(lambda: env_file.exists() or proc.poll() is not None, timeout=30)
@@ -412,7 +414,12 @@ def test_cutover_demo_headless_stops_the_world_on_a_signal(scratch: Path, sig: i
         # Stopping waits, each bounded, for the watcher's evaluation in flight (15 s), the
         # traffic thread (10 s) and each loopback server (5 s): on a loaded machine (CI's
         # four workers on two cores) it can take longer than 20 s without hanging.
-        out, err = proc.communicate(timeout=60)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=20)
+            raise AssertionError(f"the demo did not stop; its threads:\n{err[-6000:]}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
