@@ -384,11 +384,18 @@ def test_each_demo_starts_a_fresh_journal_unless_asked_to_keep(tmp_path: Path) -
 def test_cutover_demo_headless_stops_the_world_on_a_signal(scratch: Path, sig: int) -> None:
     demo_dir = scratch / "demo"
     env_file = scratch / "demo.env"
+    # As a terminal's foreground job gets Ctrl-C: SIGINT neither ignored nor blocked, which a
+    # child inherits from whoever started it (in a full CI run the demo kept sleeping through
+    # it, its main thread never interrupted, while alone it always stopped).
+    as_foreground = (
+        "import signal; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+        "signal.signal(signal.SIGINT, signal.default_int_handler); "
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "from cutover.cli.main import main; raise SystemExit(main())",
+            as_foreground + "from cutover.cli.main import main; raise SystemExit(main())",
             "--runbook",
             str(RUNBOOK),
             "demo",
