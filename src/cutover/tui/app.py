@@ -160,6 +160,7 @@ class CutoverApp(
             clock,
             session.environ,
             lambda query: query_args(query, self.cstate),
+            self.wants_fresh,
         )
         self.cstate, self.journal_warnings = session.state()
         self.results: dict = {}
@@ -421,6 +422,7 @@ class CutoverApp(
                 paused_for=humanize(paused_for) if paused_for is not None else "",
             )
             panel.show_verdicts(self.verdict_lines(qid))
+        self.refresher.unpark_wanted()  # what came into view, or what the stage now reads
         # The footer recomposes on every refresh_bindings (a full repaint): only when a key's
         # state can have changed.
         keys = (

@@ -16,7 +16,6 @@ from cutover.sources.results import Cause, QueryResult
 from cutover.traffic import flags
 from cutover.tui.keys import NOTEWORTHY
 from cutover.tui.messages import DatabaseStatus, FlagRead, ProbeFinished, QueryFinished
-from cutover.tui.widgets.query_panel import QueryPanel
 
 # How long answers are gathered before the lines they change are redrawn together: well
 # under the second a query refreshes in, and under what a person notices.
@@ -55,7 +54,7 @@ class ReadingsMixin:
         """Whether a query's refresh that came due is worth running now (tui/refresh): a
         gate of this stage, a live trigger, the rollback checklist or the header reads it
         (or a derived query they read does), or its panel (or a derived one reading it) is
-        in view. Otherwise it waits until its panel comes into view, then runs at once:
+        in view. Otherwise it waits until one of those holds (show_live asks every second):
         on a machine whose cores the database holds, rows nobody reads or sees cost the
         console's loop and the database alike."""
         parts = self._parts
@@ -77,11 +76,6 @@ class ReadingsMixin:
                 return True
         # Not among the panels yet (they are mounted in turn): it is fetched, as before.
         return query_id not in parts.panels
-
-    def on_query_panel_came_into_view(self, message: QueryPanel.CameIntoView) -> None:
-        self.refresher.unpark(message.query_id)
-        for qid in self.runbook.queries[message.query_id].derived_from:
-            self.refresher.unpark(qid)  # what a derived panel shows is computed from these
 
     _read_always: tuple[str, frozenset[str]] | None = None
 

@@ -50,11 +50,14 @@ class Refresher:
         clock: Callable[[], datetime],
         environ: Mapping[str, str] | None = None,
         args_for: Callable[[Query], tuple] | None = None,
+        wanted: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
         self.environ = environ if environ is not None else os.environ  # for http queries
         # What a query's `params` bind ($1 = the latest rollback's time…), asked per fetch.
         self.args_for = args_for or (lambda query: ())
+        # Whether a query's refresh that came due is worth running now (tui/readings).
+        self.wanted = wanted or (lambda query_id: True)
         self.queries = queries
         self.runner_factory = runner_factory
         self.clock = clock
@@ -69,7 +72,7 @@ class Refresher:
         self._inflight: dict[str, float] = {}  # query id → when its fetch started
         self._fetches: dict[str, asyncio.Task] = {}
         # Queries whose refresh came due while nothing read them and nobody could see them
-        # (tui/readings.wants_fresh): not run until their panel comes into view (unpark).
+        # (`wanted`): run again once something does (unpark_wanted).
         self.parked: set[str] = set()
         # http queries share one client per destination for as long as the console runs
         self.http = Clients()
@@ -116,8 +119,7 @@ class Refresher:
             return
         if self.queries[query_id].kind == "derived":
             return  # computed from the answers of what it reads, as they arrive (app.py)
-        wanted = getattr(self.app, "wants_fresh", None)
-        if not force and wanted is not None and not wanted(query_id):
+        if not force and not self.wanted(query_id):
             # Nothing judges it and its panel is out of view: neither the database nor the
             # console's loop works for rows nobody will see. It runs when it comes back.
             self.parked.add(query_id)
@@ -153,9 +155,10 @@ class Refresher:
             failed = QueryResult(query_id, ran_at=self.clock(), error=said)
             self.app.post_message(QueryFinished(failed))  # re-armed when taken in
 
-    def unpark(self, query_id: str) -> None:
-        """Its panel came into view: a refresh that came due meanwhile runs now."""
-        if query_id in self.parked:
+    def unpark_wanted(self) -> None:
+        """Run what was parked and is wanted now: its panel came into view, or the stage
+        changed and a gate or trigger of the new one reads it. Asked every second."""
+        for query_id in [q for q in self.parked if self.wanted(q)]:
             self.parked.discard(query_id)
             self.fetch(query_id)
 

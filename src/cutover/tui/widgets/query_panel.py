@@ -13,7 +13,6 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.geometry import Size
-from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from cutover.runbook.durations import humanize
@@ -143,13 +142,6 @@ class QueryPanel(Vertical):
 
     ALLOW_MAXIMIZE = True
 
-    class CameIntoView(Message):
-        """Scrolled (or filtered, or unzoomed) back into view: its query may be due."""
-
-        def __init__(self, query_id: str) -> None:
-            super().__init__()
-            self.query_id = query_id
-
     def __init__(self, query: Query, lead_columns: Sequence[str] = ()) -> None:
         super().__init__(id=f"panel-{query.id}", classes="panel")
         self.query_def = query
@@ -215,9 +207,7 @@ class QueryPanel(Vertical):
         """Told each second whether it is in view; coming into view, it draws what came."""
         # Until its first layout it is not in the compositor's record of what it drew, yet
         # about to be drawn: it counts as in view (the first paint must not wait a second).
-        was_in_view, self.in_view = self.in_view, in_view or not self.width_inside
-        if self.in_view and not was_in_view:
-            self.post_message(self.CameIntoView(self.query_def.id))
+        self.in_view = in_view or not self.width_inside
         if self.in_view and self._waiting is not None:
             waiting, self._waiting = self._waiting, None
             self.show_result(waiting)
