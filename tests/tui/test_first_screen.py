@@ -7,58 +7,53 @@ HTTP: it is read at once."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from cutover.demo.loopback import JSONHandler, Loopback
 from cutover.tui import app as app_mod
 from cutover.tui.app import CutoverApp
 
 from .conftest import T0, scripted, session_for, until, write_runbook
 
 
-class _Health(BaseHTTPRequestHandler):
+class _Health(JSONHandler):
+    """Says it is well, and which paths it was asked (server.paths)."""
+
     def do_GET(self) -> None:
         self.server.paths.append(self.path)  # type: ignore[attr-defined]
-        body = json.dumps({"status": "ok"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_json(200, {"status": "ok"})
 
-    def log_message(self, *args) -> None:
-        pass
+
+class Health(Loopback):
+    paths: list[str]
 
 
 @pytest.fixture
-def health() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    server.paths = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def health() -> Iterator[Health]:
+    server = Health("health")
+    server.paths = []
+    server.start(_Health, paths=server.paths)
     try:
         yield server
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
-def health_query(server: ThreadingHTTPServer) -> str:
+def health_query(server: Health) -> str:
     return f"""
 [queries.health]
 kind = "http"
 title = "Service health"
-url = "http://127.0.0.1:{server.server_address[1]}/health"
+url = "{server.url}/health"
 columns = {{ status = "$.status" }}
 refresh = "30s"
 """
 
 
-def console(tmp_path: Path, server: ThreadingHTTPServer, *, first: bool):
+def console(tmp_path: Path, server: Health, *, first: bool):
     """A console whose SQL answers wait for `release`; its HTTP query below the SQL ones
     (off an 80×12 first screen, which has room for two panels) or, `first`, above them."""
     path = write_runbook(tmp_path, probe=True)
@@ -81,7 +76,7 @@ def console(tmp_path: Path, server: ThreadingHTTPServer, *, first: bool):
 
 
 async def test_below_the_first_screen_http_queries_and_probes_wait_for_its_answers(
-    tmp_path: Path, health: ThreadingHTTPServer, monkeypatch
+    tmp_path: Path, health: Health, monkeypatch
 ):
     monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)  # only the answers start the rest
     app, release = console(tmp_path, health, first=False)
@@ -89,7 +84,7 @@ async def test_below_the_first_screen_http_queries_and_probes_wait_for_its_answe
         assert list(app._parts.panels) == ["success", "errors"]  # the first screen's
         await until(pilot, lambda: app.flag_state is not None)  # a file flag: at once
         await pilot.pause(0.3)
-        assert health.paths == []  # type: ignore[attr-defined]
+        assert health.paths == []
         assert app.probe_results == {}
         release.set()
         await until(
@@ -100,12 +95,12 @@ async def test_below_the_first_screen_http_queries_and_probes_wait_for_its_answe
                 and "health" in app._parts.panels
             ),
         )
-        assert health.paths == ["/health"]  # type: ignore[attr-defined]
+        assert health.paths == ["/health"]
         assert app.results["health"].rows == (("ok",),)
 
 
 async def test_an_http_panel_on_the_first_screen_is_fetched_at_once(
-    tmp_path: Path, health: ThreadingHTTPServer, monkeypatch
+    tmp_path: Path, health: Health, monkeypatch
 ):
     monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)
     app, release = console(tmp_path, health, first=True)
@@ -118,7 +113,7 @@ async def test_an_http_panel_on_the_first_screen_is_fetched_at_once(
 
 
 async def test_a_flag_on_vercel_is_read_once_the_first_screen_has_answered(
-    tmp_path: Path, health: ThreadingHTTPServer, monkeypatch
+    tmp_path: Path, health: Health, monkeypatch
 ):
     from cutover.demo.vercel_api import FakeVercel
     from cutover.judge.session import Session
