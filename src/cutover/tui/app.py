@@ -423,8 +423,9 @@ class CutoverApp(
             )
             panel.show_verdicts(self.verdict_lines(qid))
         self.refresher.unpark_wanted()  # what came into view, or what the stage now reads
-        # The footer recomposes on every refresh_bindings (a full repaint): only when a key's
-        # state can have changed.
+        # Textual asks every binding of every screen again on each refresh_bindings (the keys
+        # line then rebuilds only if what it shows changed, widgets/keybar): only when a
+        # key's state can have changed.
         keys = (
             self.permissions,
             self.readonly,
