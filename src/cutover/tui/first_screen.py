@@ -71,8 +71,8 @@ class FirstScreenMixin:
         if _speaks_http(self.runbook):
             httpclient.warm()
         for query_id in self.runbook.queries:
-            # Not one already started (a reconnection starts every query).
-            if query_id not in self.results and not self.refresher.running_for(query_id):
+            # Not one that has answered (its timer runs); one in flight the refresher skips.
+            if query_id not in self.results:
                 self.refresher.fetch(query_id)
         if self.runbook.flag.kind == "vercel":
             self._read_the_flag()
