@@ -68,3 +68,18 @@ async def test_the_console_installs_the_mends(tmp_path: Path, monkeypatch):
         await pilot.pause(0.3)
         assert Strip.divide is mends._divide_without_cycle
         assert LRUCache.clear is mends._clear_without_cycle
+
+
+def test_a_textual_whose_insides_changed_is_left_alone(monkeypatch):
+    # What the mends look for is Textual's private shape: a probe that breaks on another
+    # version must not stop the console from starting.
+    monkeypatch.setattr(Strip, "divide", mends._divide)
+    monkeypatch.setattr(LRUCache, "clear", mends._clear)
+
+    def broken() -> bool:
+        raise TypeError("Strip() takes no arguments")
+
+    monkeypatch.setattr(mends, "_divide_keeps_itself", broken)
+    monkeypatch.setattr(mends, "_clear_leaves_a_ring", broken)
+    mends.mend()
+    assert Strip.divide is mends._divide and LRUCache.clear is mends._clear

@@ -45,9 +45,18 @@ def _clear_leaves_a_ring() -> bool:
     return isinstance(links, dict) and all(isinstance(v, list) for v in links.values())
 
 
+def _needed(probe) -> bool:
+    # A Textual whose insides changed shape is left as it is: garbage costs time, a console
+    # that cannot start costs the rollback key.
+    try:
+        return probe()
+    except Exception:
+        return False
+
+
 def mend() -> None:
     """Install the mends, once, and each only where this Textual still needs it."""
-    if Strip.divide is not _divide_without_cycle and _divide_keeps_itself():
+    if Strip.divide is not _divide_without_cycle and _needed(_divide_keeps_itself):
         Strip.divide = _divide_without_cycle  # type: ignore[method-assign]
-    if LRUCache.clear is not _clear_without_cycle and _clear_leaves_a_ring():
+    if LRUCache.clear is not _clear_without_cycle and _needed(_clear_leaves_a_ring):
         LRUCache.clear = _clear_without_cycle  # type: ignore[method-assign]
