@@ -143,3 +143,19 @@ async def test_a_flag_on_vercel_is_read_once_the_first_screen_has_answered(
             release.set()
             await until(pilot, lambda: app.flag_state is not None)
             assert fake.requests and app.flag_state.percent == 0
+
+
+async def test_the_rollback_dialog_starts_what_the_first_screen_held_back(
+    tmp_path: Path, health: Health, monkeypatch
+):
+    # ctrl+r in the first seconds, the first screen's answers not in: the HTTP stack must not
+    # wait for them (a rollback's flag on Vercel would otherwise load it on the loop, after y).
+    monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)
+    app, release = console(tmp_path, health, first=False)
+    async with app.run_test(size=(80, 12)) as pilot:
+        await pilot.pause(0.3)
+        assert health.paths == []
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: health.paths == ["/health"])  # the HTTP below it runs
+        assert "success" not in app.results  # the first screen still waiting
+        release.set()

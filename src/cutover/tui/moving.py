@@ -150,6 +150,10 @@ class MovesMixin:
         for screen in self.screen_stack:
             if isinstance(screen, RollbackScreen):
                 return  # already open (maybe under another dialog): don't stack a second
+        # In the console's first seconds the HTTP stack waits for the first screen's answers
+        # (tui/first_screen): a rollback does not. Its imports start now, on their thread,
+        # while the operator reads the dialog, not on the loop after `y`.
+        self._start_the_rest()
 
         def answered(yes: bool | str | None) -> None:
             if yes:
