@@ -21,11 +21,12 @@ events, it does not judge them; the journal verified them as it read them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime
 
 from cutover.record.chain import ChainProblem
 from cutover.record.events import MOVES, Kind, known
+from cutover.runbook.frozen import frozen
 from cutover.runbook.model import Runbook
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@frozen
 class Raised:
     """A trigger raised by a person (`cutover raise ID --note`), until cleared."""
 
@@ -51,7 +52,7 @@ class Raised:
     note: str
 
 
-@dataclass(frozen=True)
+@frozen
 class SignOff:
     stage: str
     step: str
@@ -62,7 +63,7 @@ class SignOff:
     override: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class Override:
     """A gate an advance went past while it WAITed, with the operator's note: shown in every
     later view, as the journal keeps it."""
@@ -75,7 +76,7 @@ class Override:
     note: str
 
 
-@dataclass(frozen=True)
+@frozen
 class AfterRollback:
     """The runbook's `[rollback]` checklist, open from a rollback until the next advance
     (which needs its steps signed and its gates passing)."""
@@ -85,7 +86,7 @@ class AfterRollback:
     signoffs: dict[str, SignOff] = field(default_factory=dict)  # rollback step id -> sign-off
 
 
-@dataclass(frozen=True)
+@frozen
 class Pending:
     """An action whose intent is journaled and whose outcome is not (in flight, or a crash)."""
 
@@ -101,7 +102,7 @@ class Pending:
     overrides: tuple[Override, ...] = ()  # count once the move is done
 
 
-@dataclass(frozen=True)
+@frozen
 class AcceptedGap:
     """A gap in the evidence an operator accepted with a note: it does not restart holds."""
 
@@ -111,13 +112,13 @@ class AcceptedGap:
     note: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Completed:
     actor: str
     at: datetime
 
 
-@dataclass(frozen=True)
+@frozen
 class KnownDeployment:
     """A deployment the journal knows to carry a percent: built by a move, or live when the
     flag was read (the value it was built with is then what the flag read). What an instant
@@ -133,7 +134,7 @@ class KnownDeployment:
     seen: str = ""  # "built" or "read"
 
 
-@dataclass(frozen=True)
+@frozen
 class Pinned:
     """Production pinned to an earlier deployment by an instant rollback: the platform stops
     putting new builds live until one is promoted (the next advance does)."""
@@ -147,7 +148,7 @@ class Pinned:
 KEPT_DEPLOYMENTS = 200
 
 
-@dataclass(frozen=True)
+@frozen
 class CutoverState:
     stage_id: str
     visit: int  # counts every entry into a stage, so sign-offs of an earlier visit don't carry over

@@ -4,10 +4,10 @@ share), checked against the columns the query returns, at the runbook's file:lin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from cutover.base.inert import inert
 from cutover.runbook import tomlpos
+from cutover.runbook.frozen import frozen
 from cutover.runbook.model import Comparison, Runbook
 from cutover.runbook.problems import Problem
 
@@ -15,7 +15,7 @@ _KEYS = ("column", "successes", "trials")
 _LISTED = 30  # columns named in a message; a wide query says how many more
 
 
-@dataclass(frozen=True)
+@frozen
 class ColumnUse:
     """One column named in the runbook: which query must return it, and where it is named."""
 

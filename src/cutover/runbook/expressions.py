@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from cutover.runbook.frozen import frozen
 
 FUNCTIONS = ("min", "max")
 
@@ -36,7 +37,7 @@ class ExpressionError(ValueError):
 Node = tuple[Any, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Expression:
     text: str
     tree: Node

@@ -3,11 +3,12 @@ other layer reads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
 from cutover.runbook.expressions import Expression
+from cutover.runbook.frozen import frozen
 
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
 Severity = Literal["critical", "high", "medium"]
@@ -38,14 +39,14 @@ def boundary(op: Op, margin: float, *, trigger: bool) -> float:
     return 0.0 - margin if below else float(margin)
 
 
-@dataclass(frozen=True)
+@frozen
 class Database:
     dsn_env: str = "CUTOVER_DATABASE_URL"
     statement_timeout_s: float = 5.0
     pooler: Literal["session", "transaction"] = "session"
 
 
-@dataclass(frozen=True)
+@frozen
 class StateStore:
     """Where the record (journal, evidence, snapshots, locks) lives: files beside the journal,
     or a Postgres schema shared by every console and watcher of the team."""
@@ -56,7 +57,7 @@ class StateStore:
     cutover: str = ""  # the cutover's id in the store; the loader fills it from the title
 
 
-@dataclass(frozen=True)
+@frozen
 class Observed:
     """The query and column that show the share of traffic actually on the new path."""
 
@@ -64,7 +65,7 @@ class Observed:
     column: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Flag:
     """Where the rollout percent lives. Fields not used by `kind` keep their defaults."""
 
@@ -97,7 +98,7 @@ class Flag:
     observed: Observed | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Probe:
     """An HTTP check. `url` may hold ${NAME} or ${NAME:-default}, expanded at run time."""
 
@@ -121,7 +122,7 @@ class Probe:
         return self.method in ("GET", "HEAD")
 
 
-@dataclass(frozen=True)
+@frozen
 class Query:
     """A source of rows: one SQL statement (kind "sql"), or a JSON HTTP endpoint (kind
     "http") whose response JSONPath turns into rows and columns."""
@@ -178,7 +179,7 @@ class Query:
 RowSelector = tuple[tuple[str, str | int | float | bool], ...] | int
 
 
-@dataclass(frozen=True)
+@frozen
 class Against:
     """The other side of a two-sample comparison: another row of the same query, or the
     same query's result in a stage's exit snapshot (`baseline`: a stage id or "previous")."""
@@ -187,7 +188,7 @@ class Against:
     baseline: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Distribution:
     """A histogram: one row per bucket, in order (fastest first), with a count column."""
 
@@ -195,14 +196,14 @@ class Distribution:
     count: str
 
 
-@dataclass(frozen=True)
+@frozen
 class NewRows:
     """A set: rows whose `key` was not among the baseline's."""
 
     key: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Trend:
     """The slope of a column over a window of the evidence (Theil–Sen, in the column's units
     per hour), compared with `slope`: "no upward trend in memory over 12 h"."""
@@ -212,7 +213,7 @@ class Trend:
     slope: float
 
 
-@dataclass(frozen=True)
+@frozen
 class Comparison:
     """A value from a query's first row (or its row count) compared against a threshold.
 
@@ -244,7 +245,7 @@ class Comparison:
     trend: Trend | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Gate:
     id: str
     check: Comparison
@@ -255,7 +256,7 @@ class Gate:
     where: tuple[str | int, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Escalate:
     """A trigger whose condition has held this long, by the evidence, is judged at this
     severity ("extend monitoring; if it persists > 6 h, roll back")."""
@@ -264,7 +265,7 @@ class Escalate:
     severity: Severity
 
 
-@dataclass(frozen=True)
+@frozen
 class Trigger:
     """A rollback trigger: a comparison on a query, or (kind "manual") raised and cleared by
     people for what no query sees (user complaints, OOMs, data corruption)."""
@@ -283,7 +284,7 @@ class Trigger:
         return not self.stages or stage_id in self.stages
 
 
-@dataclass(frozen=True)
+@frozen
 class Step:
     id: str
     text: str
@@ -293,7 +294,7 @@ class Step:
     note_required: bool = False  # the sign-off must say something ("what was fixed")
 
 
-@dataclass(frozen=True)
+@frozen
 class Stage:
     id: str
     title: str
@@ -307,7 +308,7 @@ class Stage:
     use: tuple[str, ...] = ()  # the gate sets whose gates are in `gates` (said, not re-read)
 
 
-@dataclass(frozen=True)
+@frozen
 class Rollback:
     """What must be done after any rollback before the next advance (the runbook's
     `[rollback]`): steps to sign and gates that must pass, shown from a rollback until the
@@ -318,7 +319,7 @@ class Rollback:
     gates: tuple[Gate, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Notify:
     """Where to tell people: a Slack-compatible incoming webhook whose URL (a secret) lives
     in the environment variable `url_env`."""
@@ -327,7 +328,7 @@ class Notify:
     url_env: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Runbook:
     path: Path
     title: str

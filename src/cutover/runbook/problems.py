@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cutover.base.errors import CutoverError
+from cutover.runbook.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Problem:
     """One mistake in a runbook or a query file, pinned to file:line:col (1-based)."""
 

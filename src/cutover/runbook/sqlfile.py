@@ -9,11 +9,11 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from cutover.runbook import sqlguard, textfile
+from cutover.runbook.frozen import frozen
 from cutover.runbook.vetted import MEMO
 
 # Token kinds. Only WORD, SEMICOLON and the comment kinds carry meaning for the splitter; the
@@ -145,7 +145,7 @@ def _block_comment_end(source: str, i: int) -> int:
     return n
 
 
-@dataclass(frozen=True)
+@frozen
 class Statement:
     """One executable statement of a .sql file, with the heading written above it."""
 

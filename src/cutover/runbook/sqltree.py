@@ -12,8 +12,9 @@ import functools
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
+
+from cutover.runbook.frozen import frozen
 
 ALLOWED_FIRST = "SELECT, VALUES or TABLE"
 
@@ -52,7 +53,7 @@ _LITERAL = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Refusal:
     """Why a query may not run, and where: 0-based characters into its text (None: its start)."""
 
@@ -60,7 +61,7 @@ class Refusal:
     offset: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Call:
     """Something a statement calls, named as written: a function ("dblink",), ("public", "f");
     an operator; a name after a dot, which Postgres may read as a function of the row before

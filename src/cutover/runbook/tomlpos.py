@@ -9,10 +9,11 @@ from __future__ import annotations
 import bisect
 import re
 import tomllib
-from dataclasses import dataclass
+
+from cutover.runbook.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Pos:
     """1-based line and column of a key and of its value (a header's value is the header)."""
 

@@ -7,7 +7,6 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -16,6 +15,7 @@ import asyncpg
 from cutover.base.errors import CutoverError
 from cutover.base.redact import mask_url_passwords
 from cutover.runbook import sqlfile, sqlguard
+from cutover.runbook.frozen import frozen
 from cutover.runbook.model import Database, Query
 from cutover.runbook.problems import Problem
 from cutover.sources.caps import MAX_REASON_CHARS, MAX_ROWS, cap_row, cap_text
@@ -402,7 +402,7 @@ async def read_only(conn: asyncpg.Connection, timeout_s: float) -> AsyncIterator
         raise
 
 
-@dataclass(frozen=True)
+@frozen
 class Prepared:
     """What preparing a query found: a problem at its .sql position, and its result columns."""
 
