@@ -42,8 +42,14 @@ def test_a_signoff_in_anas_console_shows_in_bens(tmp_path, terminal):
         )
     try:
         wait_for("the team session", lambda: "team" in terminal.tmux("ls"), 180, said.read_text)
-        # Pane ids, not indexes: once one console quits, the other's index changes.
-        ana, ben = terminal.tmux("list-panes", "-t", "team", "-F", "#{pane_id}").split()
+
+        def panes() -> list[str]:
+            # Pane ids, not indexes: once one console quits, the other's index changes.
+            return terminal.tmux("list-panes", "-t", "team", "-F", "#{pane_id}").split()
+
+        # The session opens with ana's pane; ben's is split off it a moment later.
+        wait_for("both consoles' panes", lambda: len(panes()) == 2, 30, said.read_text)
+        ana, ben = panes()
 
         def screen(pane: str) -> str:
             return terminal.tmux("capture-pane", "-p", "-t", pane)
@@ -58,7 +64,8 @@ def test_a_signoff_in_anas_console_shows_in_bens(tmp_path, terminal):
         step = "The RLM with"  # the first step of Prerequisites, unsigned on both
         assert f"☐ {step}" in screen(ana) and f"☐ {step}" in screen(ben)
         terminal.tmux("send-keys", "-t", ana, "s")
-        wait_for("ana's sign-off dialog", lambda: "Signed by ana" in screen(ana), 15)
+        shown = lambda: screen(ana)  # noqa: E731
+        wait_for("ana's sign-off dialog", lambda: "Signed by ana" in shown(), 15, shown)
         terminal.tmux("send-keys", "-t", ana, "deploy seen live", "Enter")
         wait_for(
             "ana's sign-off on ben's console",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
 from textual.widgets import DataTable
 
 from cutover.tui.screens.confirm import ConfirmScreen
@@ -115,3 +116,21 @@ async def test_s_on_a_past_stages_step_points_at_the_current_one(tmp_path: Path)
         await until(pilot, lambda: pane.cursor_node.data.step == "no_complaints")
         await pilot.press("s")
         assert isinstance(app.screen, SignOffScreen)
+
+
+async def test_s_pressed_before_the_first_frame_settles_opens_the_signoff(tmp_path: Path):
+    """An operator (or tmux send-keys) pressing s the moment the console is drawn, before
+    anything after its first refresh has run: s signs the current stage's next step at once,
+    never 'press s again' for a cursor the console had not placed yet."""
+    app = fixed_app(tmp_path)
+    app.__class__ = type("KeyAtMount", (type(app),), {"on_mount": _s_at_mount})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SignOffScreen) or said(app, "again"))
+        assert isinstance(app.screen, SignOffScreen), [n.message for n in app._notifications]
+        assert app.screen.step.id == "backup"  # prep's first unsigned step
+
+
+def _s_at_mount(app) -> None:
+    # Queued behind the console's own on_mount (a subclass's handler runs first), ahead of
+    # its after-refresh callbacks: the key as it arrives from a fast terminal.
+    app.post_message(events.Key("s", "s"))

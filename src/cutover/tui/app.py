@@ -261,8 +261,10 @@ class CutoverApp(
         self._rest_timer = self.set_timer(REST_AFTER_S, self._mount_the_rest, name="rest")
         pane = self.main.query_one(RunbookPane)
         pane.focus()
-        # Line numbers exist once the tree has been laid out.
-        self.call_after_refresh(pane.point_at_next_step, self.cstate)
+        # Placed now, not after the first refresh: a key pressed as soon as the console is
+        # drawn (before its after-refresh callbacks run) must find the cursor on the step.
+        pane.point_at_next_step(self.cstate)
+        self.call_after_refresh(pane.scroll_to_cursor)  # once the pane has its size
         self.show_digest()
 
     def _panels_scrolled(self) -> None:

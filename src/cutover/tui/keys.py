@@ -269,13 +269,10 @@ class KeysMixin:
         pane = self.main.query_one(RunbookPane)
         ref = pane.selected_step()
         stage = self.runbook.stage(self.cstate.stage_id)
-        if (
-            ref is None
-            and pane.cursor_node is not None
-            and pane.cursor_node.data is not None
-            and pane.cursor_node.data.stage == stage.id
-        ):
-            # On the current stage's own row, `s` means its next unsigned step.
+        cursor = pane.cursor_node
+        if ref is None and (cursor is None or (cursor.data and cursor.data.stage == stage.id)):
+            # On the current stage's own row, or with no cursor placed yet, `s` means the
+            # current stage's next unsigned step.
             pane.point_at_next_step(self.cstate)
             ref = pane.selected_step()
         if ref is not None and ref.stage == CHECKLIST:

@@ -186,7 +186,10 @@ class RunbookPane(Tree[Ref]):
 
     def point_at_next_step(self, state: CutoverState) -> None:
         """Put the cursor on the first unsigned step, the rollback checklist's first while
-        it is open: what `s` signs next."""
+        it is open: what `s` signs next. Works before the first layout: the tree numbers its
+        lines here if it has not yet, so a key pressed the moment the console is drawn finds
+        the cursor already placed."""
+        _ = self.last_line  # builds the lines: a node's line number is set by the build
         if state.after_rollback is not None and self._checklist is not None:
             for step_id, leaf in self._checklist_steps.items():
                 if step_id not in state.after_rollback.signoffs:
@@ -198,6 +201,11 @@ class RunbookPane(Tree[Ref]):
                 self.move_cursor(self._steps[(stage.id, step.id)])
                 return
         self.move_cursor(self._stages[stage.id])
+
+    def scroll_to_cursor(self) -> None:
+        """The cursor's row in view: placed before the first layout, it could not scroll."""
+        if self.cursor_node is not None:
+            self.scroll_to_node(self.cursor_node, animate=False)
 
     def select_stage(self, stage_id: str) -> None:
         node = self._stages[stage_id]
