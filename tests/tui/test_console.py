@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import doctest
 import os
 import signal
@@ -24,7 +25,7 @@ from cutover.tui.widgets.header import StatusBar, StatusHeader, TriggerBanner
 from cutover.tui.widgets.query_panel import QueryPanel
 from cutover.tui.widgets.runbook_pane import RunbookPane
 
-from .conftest import T0, fixed_app, session_for, until, visible_text
+from .conftest import T0, fixed_app, runner_of, session_for, until, visible_text
 
 
 def test_the_screen_helpers_do_what_their_doctests_say():
@@ -494,6 +495,16 @@ async def test_jumping_to_a_panel_not_added_yet_adds_it_and_goes_there(tmp_path:
     )
     monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)
     app = fixed_app(tmp_path)
+    # The first screen's answer held: once it comes, the rest are added anyway (a loaded
+    # machine let it come before the jump, and there was nothing left to test).
+    runner, release = runner_of(app), asyncio.Event()
+    answer = runner.answer
+
+    async def held(query, *args):
+        await release.wait()
+        return answer(query)
+
+    runner.run = held  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
         assert "errors" not in {p.query_def.id for p in app.query(QueryPanel)}
         app.jump_to_query("errors")
