@@ -4,10 +4,12 @@ and nothing it holds ever lets a harmful query through a judgement that did not 
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -239,3 +241,49 @@ def test_a_remembered_split_that_is_not_the_file_s_is_split_afresh(memo, monkeyp
     sqlfile._split_once.cache_clear()
     monkeypatch.setattr(sqlfile, "MEMO", Memo(memo.folder))
     assert sqlfile._split_once(SPLIT) == split
+
+
+def test_a_runbook_s_toml_read_on_an_earlier_run_is_not_parsed_again(memo, monkeypatch):
+    # tomllib is pure Python: ~8 ms of every start for the shipped runbook.
+    from cutover.runbook import loader
+
+    monkeypatch.setattr(loader, "MEMO", memo)
+    book = loader.load(REPO / "runbook.toml")
+    for module in (loader, sqlguard, jsonpaths, sqlfile):  # the next process
+        monkeypatch.setattr(module, "MEMO", Memo(memo.folder))
+
+    def loads(text):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(loader.tomllib, "loads", loads)
+    assert loader.load(REPO / "runbook.toml") == book
+    # Each load reads objects of its own: what one changes, the next never sees.
+    first = loader.parsed_toml((REPO / "runbook.toml").read_text(encoding="utf-8"))
+    first["title"] = "changed"
+    assert loader.load(REPO / "runbook.toml").title == book.title
+
+
+def test_toml_that_json_cannot_hold_is_parsed_afresh_each_time(memo, monkeypatch):
+    from cutover.runbook import loader
+
+    monkeypatch.setattr(loader, "MEMO", memo)
+    when, nan, plain = "when = 1979-05-27T07:32:00Z", "x = nan", "plain = 1"
+    assert loader.parsed_toml(when)["when"] == datetime(1979, 5, 27, 7, 32, tzinfo=UTC)
+    assert math.isnan(loader.parsed_toml(nan)["x"])
+    assert loader.parsed_toml(plain) == {"plain": 1}
+    assert memo.recall("toml", when) is None and memo.recall("toml", nan) is None
+    assert memo.recall("toml", plain) == {"kind": "toml", "json": '{"plain": 1}'}
+
+
+def test_the_memo_keeps_only_the_newest_runbooks_toml(memo, monkeypatch):
+    # Every edit of a runbook is a new text; the memo is read whole at every start.
+    from cutover.runbook import loader
+
+    monkeypatch.setattr(loader, "MEMO", memo)
+    texts = [f"title = 'edit {n}'" for n in range(loader.TOML_KEPT + 3)]
+    for text in texts:
+        loader.parsed_toml(text)
+    memo.keep("sql", PLAIN, {"calls": [], "limit": None})  # other kinds are left alone
+    again = Memo(memo.folder)
+    assert [bool(again.recall("toml", t)) for t in texts] == [False] * 3 + [True] * loader.TOML_KEPT
+    assert again.recall("sql", PLAIN)

@@ -1,13 +1,15 @@
 """What the runbook loader has already vetted, remembered between runs: a query text the SQL
-guard found to be one plain read (with the calls it makes), a JSONPath that compiled, and
-how a .sql file splits into statements (the tokenizer is pure Python).
+guard found to be one plain read (with the calls it makes), a JSONPath that compiled, how a
+.sql file splits into statements and what a runbook's TOML holds (the tokenizer and tomllib
+are pure Python).
 
 Why: vetting parses every query with libpg_query (pglast) and compiles every JSONPath, and
 importing those two libraries alone is ~50 ms of every `check` and of the console's first
 paint, for texts that have not changed since the last run. The memo holds only verdicts that
-let a text through, keyed by a digest of the text and of the rules that judged it (the guard's,
-the JSONPath check's and the splitter's source, the libraries' versions): change any and it is
-judged again.
+let a text through and what parsing a text gave (a file's statements, a runbook's TOML), keyed
+by a digest of the text and of the rules that judged it (the guard's, the JSONPath check's and
+the splitter's source, the libraries' and tomllib's versions): change any and it is judged
+again.
 A refusal is never remembered, so every error is found afresh, with its position.
 
 Where: `$CUTOVER_CACHE_DIR`, else `$XDG_CACHE_HOME/cutover`, else `~/.cache/cutover`; 0600
@@ -35,7 +37,7 @@ MAX_ENTRIES = 4096  # the oldest are dropped first; a runbook holds tens of text
 # The sources whose rules decide a verdict: ours by module, the libraries' by the file that
 # carries their version.
 _OURS = ("sqlguard.py", "sqltree.py", "jsonpaths.py", "sqlfile.py")
-_THEIRS = (("pglast", "__init__.py"), ("jsonpath", "__about__.py"))
+_THEIRS = (("pglast", "__init__.py"), ("jsonpath", "__about__.py"), ("tomllib", "_parser.py"))
 
 
 def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -117,13 +119,24 @@ class Memo:
         with self._lock:
             return self._loaded().get(self._key(kind, text))
 
-    def keep(self, kind: str, text: str, value: Any) -> None:
-        """Remember that `text` passed, with `value` (JSON: never None)."""
+    def keep(self, kind: str, text: str, value: Any, *, newest: int | None = None) -> None:
+        """Remember that `text` passed, with `value` (JSON: never None). `newest`: of the
+        entries of this kind (values {"kind": kind, ...}), keep only that many, the newest:
+        every edit of a large text (a runbook's TOML) adds one, and every start reads the
+        whole file."""
         with self._lock:
             entries = self._loaded()
             key = self._key(kind, text)
             if entries.get(key) == value:
                 return
+            if newest is not None:
+                older = [
+                    k
+                    for k, v in entries.items()
+                    if k != key and isinstance(v, dict) and v.get("kind") == kind
+                ]
+                for k in older[: max(0, len(older) - newest + 1)]:
+                    del entries[k]
             entries[key] = value
             while len(entries) > MAX_ENTRIES:
                 del entries[next(iter(entries))]
