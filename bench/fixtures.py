@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -235,6 +236,55 @@ class BigDatabase:
             if not self.keep:
                 shutil.rmtree(self.folder, ignore_errors=True)
         self.server = None
+
+
+class DemoData:
+    """`cutover demo`'s database, as the demo runs it: the demo schema on its clock (an hour
+    of data ages in a second), 48 h of imports written at start and new ones arriving at the
+    demo's rate, the flag at 10 %. The shipped SQL reads it unchanged (demo/clock.py), so
+    the same runbook copies run on it as on BigDatabase; `dsn` and `rows` once started."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="cutover-bench-demo-"))
+        self.database: Any = None
+        self.traffic: Any = None
+        self.dsn = ""
+        self.rows = 0
+
+    def start(self) -> DemoData:
+        from cutover.demo.clock import DEFAULT_SCALE
+        from cutover.demo.database import DemoDatabase
+        from cutover.demo.traffic import Knobs, Traffic
+        from cutover.demo.world import DEMO_RATE
+
+        self.database = DemoDatabase(self.folder / "pg")
+        self.dsn = self.database.start()
+        knobs = Knobs().evolve(rate=DEMO_RATE)
+        self.traffic = Traffic(self.dsn, lambda: 10.0, knobs, seed=42, clock=DEFAULT_SCALE)
+        self.traffic.start()
+        self.rows = asyncio.run(_count(self.dsn))
+        say(f"the demo's database: {self.rows:,} user_profiles rows, its traffic flowing")
+        return self
+
+    def stop(self) -> None:
+        if self.traffic is not None:
+            self.traffic.stop()
+        if self.database is not None:
+            self.database.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+async def _count(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM user_profiles"))
+    finally:
+        await conn.close()
+
+
+def bench_database() -> BigDatabase | DemoData:
+    """BENCH_DATA=demo: the demo's database; otherwise the million rows."""
+    return DemoData() if os.environ.get("BENCH_DATA") == "demo" else BigDatabase()
 
 
 # --------------------------------------------------------------------------- the platform

@@ -16,8 +16,12 @@ console's own CPU per second at 1 s refresh against a bare Textual app),
 rollback_silent_store.py (a rollback with the state store gone silent: to the flag, against
 the store answering).
 
+The console's rows and check's run twice: on the million rows, and again on `cutover demo`'s
+own database (fixtures.DemoData: its schema on its clock, its traffic flowing), in a second
+table, since a console fast on one shape of data can still stall on the other.
+
 Run: .venv/bin/python bench/run.py   [ROUNDS=5] [KEYS_S=30] [SOAK_S=900] [BENCH_ROWS=1000000]
-     [BENCH_PGDATA=dir: keep the database between runs] [ONLY=check,console,micro,store]
+     [BENCH_PGDATA=dir: keep the database between runs] [ONLY=check,console,micro,store,demo]
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import store
 import team
 from fixtures import (
     BigDatabase,
+    DemoData,
     Row,
     compile_bytecode,
     print_table,
@@ -63,6 +68,7 @@ def main() -> None:
         "console",
         "micro",
         "store",
+        "demo",
     }
     started = time.monotonic()
     rows: list[Row] = []
@@ -112,6 +118,7 @@ def main() -> None:
         rows += team.table_rows()
         say("team mode: a rollback with the store gone silent…")
         rows += rollback_silent_store.table_rows(min(rounds, 3))
+    demo_rows = on_the_demo_database(rounds, keys_s, soak_s) if "demo" in only else []
     minutes = (time.monotonic() - started) / 60
     print_table(
         rows,
@@ -121,6 +128,33 @@ def main() -> None:
             f"load average at the end {os.getloadavg()[0]:.2f}, {minutes:.0f} min"
         ),
     )
+    if demo_rows:
+        print()
+        print_table(demo_rows, title="the same on `cutover demo`'s database (its traffic flowing)")
+
+
+def on_the_demo_database(rounds: int, keys_s: float, soak_s: float) -> list[Row]:
+    """check, the first paint, y → PATCH, keys and stalls and the soak, on the demo's data."""
+    rows: list[Row] = []
+    database = DemoData().start()
+    try:
+        say("the demo's database: check against psql…")
+        rows += check_psql.measure(rounds, database)
+        with scratch() as folder:
+            world = console.World(database, folder)
+            try:
+                say("the demo's database: first paint, y → PATCH…")
+                rows += console.first_paint(world, rounds)
+                rows.append(console.rollback_latency(world, rounds, 0))
+                say(f"the demo's database: keys and stalls, {keys_s:g} s…")
+                rows += console.keys_and_stalls(world, keys_s)
+                say(f"the demo's database: RSS soak, {soak_s / 60:g} min…")
+                rows += console.soak(world, soak_s)
+            finally:
+                world.stop()
+    finally:
+        database.stop()
+    return rows
 
 
 if __name__ == "__main__":
