@@ -197,6 +197,9 @@ ACTING = ("signoff", "advance", "stepback", "rollback", "raise", "clear", "accep
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cutover.cli.startup import freeze_at_exit
+
+    freeze_at_exit()
     args = parser().parse_args(argv)
     command = args.command or "tui"
     try:

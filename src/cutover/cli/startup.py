@@ -1,9 +1,12 @@
-"""What makes a command start sooner: a parser that does not import shutil to learn the
-terminal's width, and `check`'s imports done on a thread while Postgres works."""
+"""What makes a command start (and end) sooner: a parser that does not import shutil to learn
+the terminal's width, `check`'s imports done on a thread while Postgres works, and an exit
+whose last collections skip what the process made."""
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import importlib
 import os
 import sys
@@ -77,3 +80,19 @@ def _import_all() -> None:
             importlib.import_module(name)
     except Exception:  # imported again where used, which then says what is wrong
         pass
+
+
+_freezing = False
+
+
+def freeze_at_exit() -> None:
+    """Have the interpreter's last collections skip every object the process made: they
+    walk them all, ~25 ms of the end of every command (`check`: main's return to the
+    process's exit, 35 -> 8.5 ms median, CPU -30 ms). At exit the objects are left to the
+    operating system, as Python may leave any alive at exit anyway; every file cutover
+    writes is flushed by its owner (and closed or synced where it matters), the standard
+    streams by the interpreter. Once per process (main() runs many times in the tests)."""
+    global _freezing
+    if not _freezing:
+        _freezing = True
+        atexit.register(gc.freeze)  # runs before the interpreter's final collections
