@@ -173,22 +173,36 @@ class QueryPanel(Vertical):
         self.width_inside = max(0, event.size.width - self.styles.gutter.width)  # outer size
 
     def compose(self) -> ComposeResult:
+        # The error line (above the rows) and the truncation note (below them) are mounted
+        # the first time there is something to say (_line): most panels never need them, and
+        # every widget on the first screen is styled and laid out before it is drawn.
         help_text = " ".join(line.strip() for line in self.query_def.help.splitlines())
         yield Static(Text(clean(help_text)), classes="help")
-        yield Static("", classes="error")
         yield RowsTable(cursor_type="row", zebra_stripes=True)
-        yield Static("", classes="truncated")
         yield Static("", classes="verdicts")
 
     def on_mount(self) -> None:
         # Its parts, found once: the console updates every panel on every tick, and a query
         # of the DOM per part was most of what that cost.
         self._parts = {
-            f".{name}": self.query_one(f".{name}", Static)
-            for name in ("help", "error", "truncated", "verdicts")
+            f".{name}": self.query_one(f".{name}", Static) for name in ("help", "verdicts")
         }
         self._table = self.query_one(DataTable)
-        self._parts[".truncated"].display = False
+
+    def _line(self, name: str) -> Static | None:
+        """The error line or the truncation note, mounted (hidden) on first use: the error
+        above the table, the note below it. None while the panel is being taken down."""
+        parts = getattr(self, "_parts", None)
+        if parts is None or f".{name}" in parts or not self.table.is_attached:
+            return self._part(f".{name}")
+        line = Static("", classes=name)
+        line.display = False
+        if name == "error":
+            self.mount(line, before=self.table)
+        else:
+            self.mount(line, after=self.table)
+        self._parts[f".{name}"] = line
+        return line
 
     @property
     def table(self) -> DataTable:
@@ -213,9 +227,8 @@ class QueryPanel(Vertical):
             self.show_result(waiting)
 
     def show_result(self, result: QueryResult) -> None:
-        error = self._part(".error")
-        if error is None or not self.table.is_attached:
-            return
+        if self._part(".verdicts") is None or not self.table.is_attached:
+            return  # not mounted yet, or being taken down
         if not self.in_view:  # kept, drawn when it scrolls into view (see)
             self.result, self._waiting = result, result
             if not result.error:
@@ -223,6 +236,9 @@ class QueryPanel(Vertical):
             return
         self.result = result
         if result.error:
+            error = self._line("error")
+            if error is None:
+                return
             said = Text(f"✗ error: {clean(result.error)}", style="bold")
             if said != self._said.get("error"):  # every refresh: repaint only a change
                 self._said["error"] = said
@@ -230,7 +246,8 @@ class QueryPanel(Vertical):
             error.display = True
             self.add_class("-failed")
             return
-        if error.display:
+        error = self._part(".error")
+        if error is not None and error.display:
             error.display = False
         self.remove_class("-failed")
         self.good = result
@@ -241,11 +258,12 @@ class QueryPanel(Vertical):
             kept = f"{len(shown):,} of {len(result.rows):,} rows have {self.row_filter!r}"
             kept += " (/ to change)"
             note = f"{kept} · {note}" if note else kept
-        truncated = self._part(".truncated")
-        if truncated is not None and note != self._said.get("truncated"):
-            self._said["truncated"] = note
-            truncated.update(Text(note, style="italic"))
-            truncated.display = bool(note)
+        if note != self._said.get("truncated"):
+            truncated = self._line("truncated")
+            if truncated is not None:
+                self._said["truncated"] = note
+                truncated.update(Text(note, style="italic"))
+                truncated.display = bool(note)
 
     def shown_rows(self, result: QueryResult) -> Sequence[tuple[Any, ...]]:
         """The rows the table shows: all of them, or those with the filter's text in a cell
