@@ -14,6 +14,7 @@
 
 Run: .venv/bin/python bench/console.py [paint] [rollback] [keys] [soak]
      ROUNDS=5 KEYS_S=30 SOAK_S=900 BENCH_ROWS=1000000 BENCH_PGDATA=dir
+     BENCH_DATA=demo: on `cutover demo`'s database instead (its traffic flowing)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from fixtures import (
     Samples,
     Terminal,
     Watcher,
+    bench_database,
     bytecode_env,
     compile_bytecode,
     print_table,
@@ -204,7 +206,8 @@ def first_paint(world: World, rounds: int) -> list[Row]:
             unit="s",
             goal="≤ 1.0 s",
             met=full_ok,
-            note="shipped runbook and intervals, 1 M rows; from spawning the console in tmux",
+            note=f"shipped runbook and intervals, {world.database.rows:,} rows; from spawning the "
+            "console in tmux",
         ),
         Row(
             "first paint (header, runbook, panel frames)",
@@ -466,7 +469,7 @@ def main(argv: list[str]) -> None:
     rounds = int(os.environ.get("ROUNDS", "5"))
     sweep_sockets()
     compile_bytecode()
-    database = BigDatabase().start()
+    database = bench_database().start()
     rows: list[Row] = []
     with scratch() as folder:
         world = World(database, folder)
