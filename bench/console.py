@@ -210,7 +210,8 @@ def first_paint(world: World, rounds: int) -> list[Row]:
             "console in tmux",
         ),
         Row(
-            "first paint (header, runbook, panel frames)",
+            # The panels come once the first screen's rows are in (tui/first_screen).
+            "first paint (header, runbook, keys)",
             first,
             bare,
             "a bare Textual app's first paint",
