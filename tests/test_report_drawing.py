@@ -6,6 +6,7 @@ drawn here."""
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -128,3 +129,44 @@ def test_a_second_drawing_process_that_dies_leaves_its_charts_to_the_first(monke
     with drawing.Drawer() as drawer:
         drawn = drawer.draw(["a stage"])
     assert [c.svg for c in drawn[0]] == [f"<svg>{n}</svg>" for n in range(4)]
+
+
+def test_a_stopped_drawing_process_leaves_the_charts_drawn_here(stages, monkeypatch):
+    """A drawing process that never answers (SIGSTOP, a debugger) used to hold `cutover
+    report` forever: it is killed once ANSWER_WITHIN_S has passed, reaped, and its charts
+    drawn here, the same bytes."""
+    monkeypatch.setattr(drawing, "ANSWER_WITHIN_S", 1.0)
+    before = children()
+    with drawing.Drawer() as drawer:
+        pid = drawer._pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        drawn = drawer.draw(stages)
+    assert drawn == [charts.stage_charts(s) for s in stages]
+    assert children() <= before
+
+
+def test_a_stopped_second_drawing_process_leaves_its_charts_to_the_first(monkeypatch):
+    """The drawing process gives up on the one it forked in half the time the report waits
+    for it, so it draws that share itself and the report still gets its charts from it."""
+    me = os.getpid()
+    monkeypatch.setattr(drawing, "ANSWER_WITHIN_S", 6.0)
+    drawn_here: list[int] = []
+
+    def job(n: int):
+        def draw() -> charts.Chart:
+            if os.getpid() == me:
+                drawn_here.append(n)  # the report's own fallback: not what is tested
+            elif os.getppid() != me:  # only in the process the drawing process forks
+                os.kill(os.getpid(), signal.SIGSTOP)
+            return charts.Chart(str(n), str(n), f"<svg>{n}</svg>")
+
+        return draw
+
+    monkeypatch.setattr(charts, "stage_jobs", lambda stage: [job(n) for n in range(4)])
+    before = children()
+    with drawing.Drawer() as drawer:
+        drawn = drawer.draw(["a stage"])
+    assert [c.svg for c in drawn[0]] == [f"<svg>{n}</svg>" for n in range(4)]
+    assert drawn_here == []  # the drawing process answered, with its helper's share
+    assert children() <= before

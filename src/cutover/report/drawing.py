@@ -15,13 +15,24 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from cutover.report.facts import StageFacts
 from cutover.report.tables import Chart
+
+# How long a drawing process has to take the facts and answer with every chart (a week's
+# take about a second): one that is stopped (SIGSTOP, a debugger) or wedged is killed and
+# its charts drawn here, rather than a report that never ends.
+ANSWER_WITHIN_S = 60.0
+
+
+class _NoAnswer(Exception):
+    """The drawing process did not take the facts or answer within ANSWER_WITHIN_S."""
 
 
 class Drawer:
@@ -59,16 +70,16 @@ class Drawer:
 
             return [charts.stage_charts(s) for s in stages]
         assert self._send is not None and self._receive is not None
+        deadline = time.monotonic() + ANSWER_WITHIN_S
         try:
-            with os.fdopen(self._send, "wb") as out:
-                self._send = None
-                pickle.dump(list(stages), out, protocol=pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(self._receive, "rb") as back:
-                self._receive = None
-                outcome, value = pickle.load(back)
-        except (EOFError, pickle.UnpicklingError, BrokenPipeError):
-            # The drawing process died without an answer (killed, out of memory): the
-            # charts are drawn here, the same bytes, rather than a report that stops.
+            send, self._send = self._send, None
+            _write_all(send, pickle.dumps(list(stages), pickle.HIGHEST_PROTOCOL), deadline)
+            receive, self._receive = self._receive, None
+            outcome, value = pickle.loads(_read_all(receive, deadline))
+        except (EOFError, pickle.UnpicklingError, BrokenPipeError, _NoAnswer):
+            # The drawing process died without an answer (killed, out of memory) or gave
+            # none in time (stopped, wedged): the charts are drawn here, the same bytes,
+            # rather than a report that stops or never ends.
             self._reap(kill=True)
             from cutover.report import charts
 
@@ -92,6 +103,39 @@ class Drawer:
                     os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = None
+
+
+def _write_all(fd: int, data: bytes, deadline: float) -> None:
+    """All of `data` into the pipe, then closed; _NoAnswer if the reader has not taken it
+    by `deadline` (a full pipe would otherwise block this process for good)."""
+    try:
+        os.set_blocking(fd, False)
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise _NoAnswer
+            with contextlib.suppress(BlockingIOError):
+                view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int, deadline: float) -> bytes:
+    """Everything the pipe holds until its writer closes it, then closed; _NoAnswer if that
+    has not happened by `deadline`."""
+    chunks: list[bytes] = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise _NoAnswer
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
 
 
 def _child(stages_in: int, charts_out: int) -> None:  # pragma: no cover - runs forked
@@ -180,9 +224,10 @@ def _drawn_by_two(jobs: list[tuple[tuple[int, int], Any]]) -> dict[tuple[int, in
         os.waitpid(pid, 0)
         raise
     try:
-        with os.fdopen(receive, "rb") as back:
-            outcome, value = pickle.load(back)
-    except (EOFError, pickle.UnpicklingError):  # it died without an answer: drawn here
+        # Half the parent's wait, counted from now: this process must give up on its own
+        # helper, and draw its share, before the parent gives up on this one.
+        outcome, value = pickle.loads(_read_all(receive, time.monotonic() + ANSWER_WITHIN_S / 2))
+    except (EOFError, pickle.UnpicklingError, _NoAnswer):  # no answer (died, stopped): drawn here
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         outcome, value = "drawn", {key: job() for key, job in theirs}
