@@ -37,11 +37,22 @@ def mover_text(mover: Mover, now: datetime, stale: str | None = None) -> Text:
     >>> bo = Mover("bo", "jump-[b]2[/b]", 4242, "advance to 10 %", now - timedelta(minutes=3))
     >>> print(mover_text(bo, now))
     ⟳ MOVING: bo@jump-[b]2[/b] pid 4242 since 10:41Z (3m ago): 'advance to 10 %'
+
+    A holder whose clock runs ahead of this host's is said to, not "0s ago":
+
+    >>> ahead = Mover("bo", "jump-2", 4242, "rollback", now + timedelta(minutes=2))
+    >>> print(mover_text(ahead, now))
+    ⟳ MOVING: bo@jump-2 pid 4242 since 10:46Z (2m ahead of this host's clock): 'rollback'
     """
     line = f"⟳ MOVING: {clean(mover.actor)}@{clean(mover.host)} pid {mover.pid}"
     if mover.since is not None:
         since = mover.since.astimezone(UTC)
-        line += f" since {at_text(since, now)} ({humanize((now - since).total_seconds())} ago)"
+        age = (now - since).total_seconds()
+        if age > -1:
+            when = f"{humanize(age)} ago"
+        else:  # the holder's clock runs ahead of this one
+            when = f"{humanize(-age)} ahead of this host's clock"
+        line += f" since {at_text(since, now)} ({when})"
     line += f": {clean(mover.what, max_len=120)!r}"
     if stale:
         line += f" (as last read: {clean(stale, max_len=120)})"
