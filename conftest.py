@@ -6,8 +6,10 @@ in the home folder of whoever runs the tests."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 
@@ -17,7 +19,11 @@ INHERITED = ("CUTOVER_", "VERCEL_", "RENDER_", "RLM_")
 def pytest_configure(config: object) -> None:
     for name in [n for n in os.environ if n.startswith(INHERITED)]:
         del os.environ[name]
-    os.environ["CUTOVER_CACHE_DIR"] = tempfile.mkdtemp(prefix="cutover-cache-")
+    folder = tempfile.mkdtemp(prefix="cutover-cache-")
+    os.environ["CUTOVER_CACHE_DIR"] = folder
+    # Gone at exit (a machine running the suite daily collected thousands), after the memos'
+    # own exit handlers have written to it: registered earlier, this one runs later.
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def pytest_unconfigure(config: object) -> None:
