@@ -5,11 +5,11 @@ UNKNOWN with its last known value, never quiet. Pure: callers fold reports in.""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from cutover.judge.check import CheckReport, TriggerReport
+from cutover.runbook.frozen import frozen
 
 
 class TriggerState(StrEnum):
@@ -21,7 +21,7 @@ class TriggerState(StrEnum):
     SUSPECT = "suspect"
 
 
-@dataclass(frozen=True)
+@frozen
 class Seen:
     """One evaluation that could tell: fired or not, with its value and reason."""
 
@@ -31,7 +31,7 @@ class Seen:
     at: datetime
 
 
-@dataclass(frozen=True)
+@frozen
 class Alarm:
     trigger_id: str
     severity: str
@@ -79,7 +79,7 @@ class Alarm:
         return f"UNKNOWN: {self.reason}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Transition:
     """A change worth recording or telling people about: fired, cleared, unknown, known."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,12 +18,13 @@ from cutover.record.evidence import GATE, TRIGGER, Evaluation
 from cutover.record.snapshots import Snapshot
 from cutover.record.state import Raised
 from cutover.runbook.durations import humanize
+from cutover.runbook.frozen import frozen
 from cutover.runbook.model import Comparison, Runbook, Stage
 from cutover.sources.caps import printable
 from cutover.sources.results import QueryResult
 
 
-@dataclass(frozen=True)
+@frozen
 class GateReport:
     id: str
     title: str
@@ -42,7 +43,7 @@ class GateReport:
         return not (self.optional and self.judgement.why is Why.LACKING)
 
 
-@dataclass(frozen=True)
+@frozen
 class TriggerReport:
     id: str
     title: str
@@ -161,7 +162,7 @@ class TriggerReport:
         return at + timedelta(seconds=self.respond_within_s)
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckReport:
     stage_id: str
     evaluated_at: datetime

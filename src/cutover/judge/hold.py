@@ -6,18 +6,18 @@ watched, the hold did not hold. Pure: runs in, a judgement out."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cutover.record.evidence import GATE, Run, from_the_future, until_now
 from cutover.runbook.durations import humanize
+from cutover.runbook.frozen import frozen
 
 DEFAULT_MAX_GAP_S = 3600.0
 # "n/a": an optional gate whose query lacks a column it needs; it does not hold a stage.
 OK_VERDICTS = frozenset({"pass", "n/a"})
 
 
-@dataclass(frozen=True)
+@frozen
 class GateHold:
     gate: str
     held_s: float  # PASS continuously, by the evidence, up to now
@@ -27,7 +27,7 @@ class GateHold:
     gap: tuple[datetime, datetime] | None = None  # the gap behind the restart, if a gap
 
 
-@dataclass(frozen=True)
+@frozen
 class Hold:
     required_s: float
     in_stage_s: float

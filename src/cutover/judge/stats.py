@@ -7,8 +7,9 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from cutover.runbook.frozen import frozen
 
 if TYPE_CHECKING:
     from statistics import NormalDist
@@ -95,7 +96,7 @@ def newcombe_interval(
 # shows one, WAIT in between.
 
 
-@dataclass(frozen=True)
+@frozen
 class MannWhitney:
     """Mann–Whitney U of sample x against sample y, both counted over the same ordered
     buckets (every observation in a bucket ties with the others there)."""
@@ -206,7 +207,7 @@ def mann_whitney(x: Sequence[float], y: Sequence[float]) -> MannWhitney:
 # rule as every other comparison.
 
 
-@dataclass(frozen=True)
+@frozen
 class TheilSen:
     slope: float  # the median of the pairwise slopes, in y per unit of t
     lo: float  # Sen's interval at the confidence asked; ±inf when too few points bound it

@@ -4,11 +4,11 @@ comparisons both build on this module, never on each other's types."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from cutover.runbook.frozen import frozen
 from cutover.runbook.model import Op
 
 SYMBOL: dict[str, str] = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
@@ -42,7 +42,7 @@ class Why(StrEnum):
 UNKNOWABLE = frozenset({Why.NOT_RUN, Why.STALE, Why.FAILED, Why.MISMATCH, Why.LACKING})
 
 
-@dataclass(frozen=True)
+@frozen
 class Side:
     """One side of a two-sample comparison, to show beside the other."""
 
@@ -56,7 +56,7 @@ class Side:
     at: datetime | None = None  # when that snapshot was taken
 
 
-@dataclass(frozen=True)
+@frozen
 class Judgement:
     """How one comparison came out, with the numbers that show why.
 

@@ -8,11 +8,11 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cutover.record.events import Kind
+from cutover.runbook.frozen import frozen
 
 ENVELOPE = ("seq", "ts", "actor", "host", "kind", "prev", "hash")
 GENESIS = ""  # the `prev` of seq 1
@@ -24,7 +24,7 @@ CONSEQUENCE = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Event:
     seq: int
     ts: datetime  # UTC, aware
@@ -39,7 +39,7 @@ class Event:
         return self.fields.get(name, default)
 
 
-@dataclass(frozen=True)
+@frozen
 class ChainProblem:
     """The first place where the journal stops being what cutover wrote. While one stands,
     advance, step back and sign-off refuse (naming `line`); rollback never does, and journals
@@ -55,7 +55,7 @@ class ChainProblem:
         return self.detail + CONSEQUENCE
 
 
-@dataclass(frozen=True)
+@frozen
 class Head:
     """The head record kept beside the journal: the last event's seq and hash and the file's
     size after it. It is what lets a reader see that the last lines were removed."""
@@ -171,7 +171,7 @@ def _hash_ok(obj: dict[str, Any], event: Event, key: bytes | None = None) -> boo
         return False
 
 
-@dataclass(frozen=True)
+@frozen
 class Line:
     number: int  # 1-based
     offset: int
@@ -197,7 +197,7 @@ def split_lines(data: bytes, base: int = 0, first_number: int = 1) -> list[Line]
     return out
 
 
-@dataclass(frozen=True)
+@frozen
 class View:
     """The whole journal as read: its events, what to warn about, the first chain problem,
     and notes (kinds this version does not know)."""

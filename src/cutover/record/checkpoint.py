@@ -22,7 +22,6 @@ import hmac
 import json
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import cutover
 from cutover.record import statecodec
 from cutover.record.chain import Chain, digest
 from cutover.record.state import CutoverState
+from cutover.runbook.frozen import frozen
 from cutover.runbook.model import Runbook
 
 FORMAT = 2  # 2: a file's mark carries the digest of every byte before it
@@ -39,7 +39,7 @@ SUFFIX = ".checkpoint"  # beside the journal: `<journal>.checkpoint`
 EVERY = 1000
 
 
-@dataclass(frozen=True)
+@frozen
 class Mark:
     """Where a reader's chain stood just after event `seq`: enough to verify the events that
     follow it as if every line before had just been read."""
@@ -98,7 +98,7 @@ class Mark:
         return chain
 
 
-@dataclass(frozen=True)
+@frozen
 class Checkpoint:
     mark: Mark
     state: CutoverState  # replayed through mark.seq

@@ -19,13 +19,14 @@ import hmac
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cutover.base.finite import json_safe, read_number
 from cutover.base.private import FILE_MODE, private_dir
+from cutover.runbook.frozen import frozen
 
 GATE, TRIGGER = "gate", "trigger"
 # A clock a little ahead (NTP settling, another host) is no forgery; more than this is. An
@@ -112,7 +113,7 @@ def evidence_path(journal_path: Path) -> Path:
     return journal_path.with_name(journal_path.stem + ".evidence.jsonl")
 
 
-@dataclass(frozen=True)
+@frozen
 class Run:
     """Consecutive evaluations of one gate or trigger with one verdict."""
 
@@ -171,7 +172,7 @@ class Run:
         return run
 
 
-@dataclass(frozen=True)
+@frozen
 class Evaluation:
     what: str
     name: str
@@ -235,7 +236,7 @@ def holding_since(
     return first if quiet_until is None else max(first, quiet_until)
 
 
-@dataclass(frozen=True)
+@frozen
 class EvidenceRead:
     runs: tuple[Run, ...]  # folded: one per run id, oldest first
     warnings: tuple[str, ...]

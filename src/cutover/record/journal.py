@@ -14,7 +14,6 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from cutover.record.events import Kind
 from cutover.record.fields import event_fields, iso_utc
 from cutover.record.identity import current_actor
 from cutover.record.journal_read import Cursor, file_mark, follow, head_reached, read_head
+from cutover.runbook.frozen import frozen
 
 __all__ = [
     "ENVELOPE",
@@ -69,7 +69,7 @@ STATE_FOLDER = ".cutover"
 _TAIL_CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True)
+@frozen
 class JournalRead:
     events: tuple[Event, ...]
     warnings: tuple[str, ...]
@@ -81,7 +81,7 @@ class JournalRead:
         return self.chain is None
 
 
-@dataclass(frozen=True)
+@frozen
 class Verification:
     ok: bool
     events: int

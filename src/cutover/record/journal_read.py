@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from cutover.record.chain import Chain, Head, View, check_head
 from cutover.record.checkpoint import Mark, prefix_sha256
+from cutover.runbook.frozen import frozen
 
 
 def read_head(path: Path) -> tuple[str, Head | None]:
@@ -25,7 +26,7 @@ def read_head(path: Path) -> tuple[str, Head | None]:
     return ("ok", head) if head else ("unreadable", None)
 
 
-@dataclass(frozen=True)
+@frozen
 class Cursor:
     """Where the incremental reader stopped: the same file (inode), unchanged (the last
     whole line it verified still reads the same, and a file of the same size was not

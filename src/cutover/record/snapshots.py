@@ -10,13 +10,13 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from cutover.base.private import FILE_MODE, private_dir
+from cutover.runbook.frozen import frozen
 from cutover.sources.results import QueryResult
 
 ENTRY, EXIT = "entry", "exit"
@@ -45,7 +45,7 @@ def due_checkpoints(entered_at: datetime, now: datetime, every_s: float | None) 
     return [checkpoint_label(i) for i in range(1, count + 1)]
 
 
-@dataclass(frozen=True)
+@frozen
 class Snapshot:
     stage: str
     visit: int

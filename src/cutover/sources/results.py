@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from cutover.runbook.frozen import frozen
 
 
 class Cause(StrEnum):
@@ -20,7 +21,7 @@ class Cause(StrEnum):
     LACKING = "lacking"
 
 
-@dataclass(frozen=True)
+@frozen
 class QueryResult:
     query_id: str
     columns: tuple[str, ...] = ()
