@@ -210,8 +210,7 @@ def first_paint(world: World, rounds: int) -> list[Row]:
             "console in tmux",
         ),
         Row(
-            # The panels come once the first screen's rows are in (tui/first_screen).
-            "first paint (header, runbook, keys)",
+            "first paint (header, runbook, panel frames)",
             first,
             bare,
             "a bare Textual app's first paint",

@@ -153,7 +153,6 @@ class CutoverApp(
         self._flag_timer: Timer | None = None
         self._probe_timer: Timer | None = None
         self._keys_shown: tuple | None = None
-        self._own_runner = runner_factory is None  # not a test's scripted one
         self.refresher = Refresher(
             self,
             self.runbook.queries,
@@ -249,9 +248,8 @@ class CutoverApp(
         self.watch(panels, "scroll_y", self._panels_scrolled, init=False)
         self.recompute()
         self.show_state()
-        for query_id in self._first_fetches(self._parts.panels):
+        for query_id in self._first_fetches():
             self.refresher.fetch(query_id)
-        self._hold_first_frame()
         if self.runbook.flag.kind != "vercel":
             self._read_the_flag()  # no HTTP to wait for
         self.set_interval(1.0, self.tick, name="tick")
@@ -562,7 +560,6 @@ def run_console(session: Session, readonly: bool = False, mouse: bool = True) ->
 def run_app(app: CutoverApp, mouse: bool = True) -> int:
     """Run the console with SIGHUP and SIGTERM handled (tui.hangup); the exit code."""
     app.settle_collector = True
-    app.start_early()
     with hangup.handlers(app):
         app.run(mouse=mouse)
     return int(app.return_code or 0)

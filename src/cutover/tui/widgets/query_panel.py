@@ -205,22 +205,6 @@ class QueryPanel(Vertical):
         return line
 
     @property
-    def filled(self) -> bool:
-        """Whether its latest answer is on screen: its rows in the table, or its error."""
-        return self.result is not None and not self._filling
-
-    def height_for(self, width: int) -> int:
-        """About how many lines it takes, `width` columns inside (the first frame reckons
-        what fits with it): frame, help, error, table header and rows, truncation note."""
-        help_text = " ".join(line.strip() for line in self.query_def.help.splitlines())
-        lines = 2 + min(2, -(-len(help_text) // max(1, width)))
-        result = self.result
-        if result is not None and result.error:
-            return lines + 2  # the error line and the table's header
-        shown = len(self._rows)
-        return lines + min(10, 1 + shown) + (1 if result is not None and result.truncated else 0)
-
-    @property
     def table(self) -> DataTable:
         table = getattr(self, "_table", None)
         return table if table is not None else self.query_one(DataTable)
