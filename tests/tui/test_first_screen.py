@@ -15,6 +15,7 @@ import pytest
 from cutover.demo.loopback import JSONHandler, Loopback
 from cutover.tui import app as app_mod
 from cutover.tui.app import CutoverApp
+from cutover.tui.screens.moves import RollbackScreen
 
 from .conftest import T0, scripted, session_for, until, write_runbook
 
@@ -158,4 +159,25 @@ async def test_the_rollback_dialog_starts_what_the_first_screen_held_back(
         await pilot.press("ctrl+r")
         await until(pilot, lambda: health.paths == ["/health"])  # the HTTP below it runs
         assert "success" not in app.results  # the first screen still waiting
+        release.set()
+
+
+async def test_the_rollback_dialog_opens_even_if_starting_the_rest_fails(
+    tmp_path: Path, health: Health, monkeypatch
+):
+    # ctrl+r also starts what the first screen held back; nothing in that may keep the
+    # rollback dialog from opening (it used to run first, and an exception there was a crash).
+    monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)
+    app, release = console(tmp_path, health, first=False)
+
+    def broken() -> None:
+        raise RuntimeError("can't start new thread")
+
+    async with app.run_test(size=(80, 12)) as pilot:
+        await pilot.pause(0.3)
+        monkeypatch.setattr(app, "_start_the_rest", broken)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: isinstance(app.screen, RollbackScreen))
+        said = [str(n.message) for n in app._notifications]
+        assert any("did not start: can't start new thread" in m for m in said), said
         release.set()

@@ -150,10 +150,6 @@ class MovesMixin:
         for screen in self.screen_stack:
             if isinstance(screen, RollbackScreen):
                 return  # already open (maybe under another dialog): don't stack a second
-        # In the console's first seconds the HTTP stack waits for the first screen's answers
-        # (tui/first_screen): a rollback does not. Its imports start now, on their thread,
-        # while the operator reads the dialog, not on the loop after `y`.
-        self._start_the_rest()
 
         def answered(yes: bool | str | None) -> None:
             if yes:
@@ -164,6 +160,14 @@ class MovesMixin:
         self.push_screen(asking, answered)
         if not asking.started:
             self.run_worker(self._plan(asking), group="plan", exclusive=True, exit_on_error=False)
+        # In the console's first seconds the HTTP stack waits for the first screen's answers
+        # (tui/first_screen): a rollback does not. Its imports start now, on their thread,
+        # while the operator reads the dialog (not on the loop after `y`); after the dialog
+        # is up, and never in its way: what fails there is said, the dialog stays.
+        try:
+            self._start_the_rest()
+        except Exception as exc:
+            self.say(f"the queries below the first screen did not start: {exc}", "warning")
 
     async def _plan(self, screen: RollbackScreen) -> None:
         """Ask the platform how a rollback would reach traffic, for the open dialog: `y`
