@@ -179,5 +179,5 @@ async def test_the_rollback_dialog_opens_even_if_starting_the_rest_fails(
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, RollbackScreen))
         said = [str(n.message) for n in app._notifications]
-        assert any("did not start: can't start new thread" in m for m in said), said
+        assert any("did not start (can't start new thread)" in m for m in said), said
         release.set()

@@ -167,7 +167,11 @@ class MovesMixin:
         try:
             self._start_the_rest()
         except Exception as exc:
-            self.say(f"the queries below the first screen did not start: {exc}", "warning")
+            self.say(
+                f"panels below the screen, the flag read and probes did not start ({exc}); "
+                "the rollback does not need them",
+                "warning",
+            )
 
     async def _plan(self, screen: RollbackScreen) -> None:
         """Ask the platform how a rollback would reach traffic, for the open dialog: `y`
