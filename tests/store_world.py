@@ -122,6 +122,7 @@ class CutProxy:
         probe.close()
         self._listener = None
         self._open: list = []
+        self._clients: list = []
         self.frozen = False
         self.start()
 
@@ -150,6 +151,7 @@ class CutProxy:
                 server = socket.socket(socket.AF_UNIX)
                 server.connect(self.target)
                 self._open += [client, server]
+                self._clients.append(client)
                 for a, b in ((client, server), (server, client)):
                     threading.Thread(target=_pump, args=(a, b, self), daemon=True).start()
 
@@ -159,6 +161,16 @@ class CutProxy:
         """The host gone silent (a network that drops every packet): connections stay open,
         nothing said on them arrives, and new ones are taken but never answered."""
         self.frozen = True
+
+    def say_fatal(self) -> None:
+        """Send every client the FATAL a server sends an idle connection it is about to end
+        (a fast shutdown, pg_terminate_backend), and leave the socket open: the moment
+        before the close, when a client may already be sending its next call."""
+        from tests.tui.pgproxy import fatal_message
+
+        for client in self._clients:
+            with contextlib.suppress(OSError):
+                client.sendall(fatal_message("terminating connection due to administrator command"))
 
     def cut(self) -> None:
         import socket
@@ -175,6 +187,7 @@ class CutProxy:
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
         self._open = []
+        self._clients = []
 
 
 def _pump(src, dst, proxy: CutProxy) -> None:

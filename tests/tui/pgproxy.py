@@ -17,6 +17,7 @@ class PgProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._clients: set[asyncio.StreamWriter] = set()
 
     def dsn(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -36,6 +37,14 @@ class PgProxy:
             writer.transport.abort()
         self._writers.clear()
 
+    def say_fatal(self) -> None:
+        """Send every client the error a server sends an idle connection it is about to end
+        (a fast shutdown, pg_terminate_backend), and leave the socket open: the moment
+        between that message and the close, when a client may already be sending its next
+        query."""
+        for writer in self._clients:
+            writer.write(fatal_message("terminating connection due to administrator command"))
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_unix_connection(self.socket_path)
@@ -43,6 +52,7 @@ class PgProxy:
             writer.transport.abort()
             return
         self._writers |= {writer, up_writer}
+        self._clients.add(writer)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
@@ -53,3 +63,14 @@ class PgProxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers -= {writer, up_writer}
+        self._clients.discard(writer)
+
+
+def fatal_message(text: str) -> bytes:
+    """A FATAL ErrorResponse (57P01, admin shutdown) in the wire protocol's framing."""
+    fields = b"".join(
+        kind + value.encode() + b"\0"
+        for kind, value in ((b"S", "FATAL"), (b"V", "FATAL"), (b"C", "57P01"), (b"M", text))
+    )
+    body = fields + b"\0"
+    return b"E" + (len(body) + 4).to_bytes(4, "big") + body

@@ -386,7 +386,13 @@ class Traffic:
                     next_prune = time.monotonic() + PRUNE_EVERY_S
                 failures = 0
                 self.last_error = None
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (
+                OSError,
+                TimeoutError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,  # the server's goodbye met our next write
+            ) as exc:
                 # The database restarting or unreachable: keep generating, hold the rows,
                 # retry with backoff. Rows are idempotent (fixed ids), so a retry is safe.
                 failures += 1

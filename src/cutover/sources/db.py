@@ -148,6 +148,10 @@ def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str
         return f"database unreachable: no server listening at {socket} (is Postgres running?)"
     if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.InterfaceError):
         return redact(f"database unreachable: {exc or type(exc).__name__}", dsn)
+    if isinstance(exc, asyncpg.InternalClientError):
+        return redact(
+            f"database unreachable: the connection broke off mid-conversation ({exc})", dsn
+        )
     return redact(f"{type(exc).__name__}: {exc}", dsn)
 
 
@@ -490,11 +494,15 @@ def cause_of(exc: BaseException) -> Cause:
 
 
 def _connection_lost(exc: BaseException) -> bool:
+    # InternalClientError: the driver's side of the conversation is out of step, as when the
+    # server's FATAL "terminating connection" reached an idle connection just before the
+    # next query did. The connection cannot be used again, whatever the database's state.
     return isinstance(
         exc,
         OSError
         | asyncpg.InterfaceError
         | asyncpg.ConnectionDoesNotExistError
         | asyncpg.CannotConnectNowError
-        | asyncpg.AdminShutdownError,
+        | asyncpg.AdminShutdownError
+        | asyncpg.InternalClientError,
     )

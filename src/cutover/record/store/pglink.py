@@ -42,6 +42,9 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # 57: shut down, starting up, terminated
     asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
+    # The driver's side out of step: the server's FATAL reached the idle connection just
+    # before the next call did. That connection cannot be used again.
+    asyncpg.InternalClientError,
 )
 
 UNPARSED_DSN = "its DSN does not parse: check its host and port (the DSN is never shown)"
