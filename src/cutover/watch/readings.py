@@ -98,8 +98,10 @@ class Readings:
         if result.cause is Cause.UNREACHABLE:
             if self.db_down_since is None:
                 self._db_down(result.ran_at, result.error or "unreachable", now)
-        elif self.db_down_since is not None and result.ran_at >= self.db_down_since:
-            self._db_up(now)  # it answered a query asked after the outage began
+        elif self.db_down_since is not None and result.ran_at > self.db_down_since:
+            # It answered a query asked after the outage began. Not one asked in the same
+            # tick as the query that found it: that one may have answered before the loss.
+            self._db_up(now)
 
     def _derive(self, qid: str) -> None:
         """The derived queries that read `qid`, from the answers in hand: fresh with it."""
