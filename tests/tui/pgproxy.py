@@ -18,6 +18,7 @@ class PgProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._clients: set[asyncio.StreamWriter] = set()
+        self.sent = bytearray()  # every byte the clients sent, for a test to count what
 
     def dsn(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -57,6 +58,8 @@ class PgProxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await src.read(65536):
+                    if src is reader:
+                        self.sent += data
                     dst.write(data)
                     await dst.drain()
             dst.transport.abort()

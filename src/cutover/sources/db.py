@@ -183,6 +183,9 @@ class QueryRunner:
         self._lock = asyncio.Lock()
         # The guard's verdict per query text, asked of this database once (sqlguard).
         self._judged: dict[str, sqlguard.Refusal | None] = {}
+        # Texts a judge_all is asking about right now: a run waits for that answer rather
+        # than ask the same again on a connection of its own.
+        self._judging: dict[str, asyncio.Future[None]] = {}
 
     async def connect(self) -> None:
         """Open the pool; raise DatabaseUnavailable with a safe message when it cannot."""
@@ -232,9 +235,10 @@ class QueryRunner:
         started = time.monotonic()
         ran_at = datetime.now(UTC)
         timeout = self.database.statement_timeout_s
-        if self._judged.get(query.sql) is not None:
-            return _refused(query, self._judged[query.sql], ran_at, started)
         try:
+            await self._judged_elsewhere(query.sql)
+            if self._judged.get(query.sql) is not None:
+                return _refused(query, self._judged[query.sql], ran_at, started)
             await self.connect()
             assert self._pool is not None
             async with self._pool.acquire() as conn, read_only(conn, timeout):
@@ -277,6 +281,13 @@ class QueryRunner:
             truncated=truncated,
         )
 
+    async def _judged_elsewhere(self, text: str) -> None:
+        """Wait for a judge_all that is asking about this text (before taking a connection:
+        waiting while holding one could leave judge_all none to ask on)."""
+        asking = self._judging.get(text)
+        if asking is not None:
+            await asyncio.shield(asking)
+
     async def _judge(self, conn: asyncpg.Connection, query: Query) -> sqlguard.Refusal | None:
         if query.sql not in self._judged:
             self._judged[query.sql] = await sqlguard.check_on(conn, query.sql)
@@ -308,19 +319,29 @@ class QueryRunner:
         database on its first run, while it holds a connection). Never raises: a query left
         unjudged is judged when it runs, and says there what went wrong."""
         texts = list(
-            dict.fromkeys(q.sql for q in queries if q.kind == "sql" and q.sql not in self._judged)
+            dict.fromkeys(
+                q.sql
+                for q in queries
+                if q.kind == "sql" and q.sql not in self._judged and q.sql not in self._judging
+            )
         )
         if not texts:
             return
+        asking: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._judging.update(dict.fromkeys(texts, asking))
         try:
             await self.connect()
             assert self._pool is not None
             timeout = self.database.statement_timeout_s
             async with self._pool.acquire() as conn, read_only(conn, timeout):
                 judged = await sqlguard.check_all_on(conn, texts)
+            self._judged.update(judged)
         except Exception:  # the query's own run reports it, with its words
             return
-        self._judged.update(judged)
+        finally:
+            for text in texts:
+                self._judging.pop(text, None)
+            asking.set_result(None)
 
     async def prepare(self, query: Query, shown_file: str) -> Prepared:
         """Judge what the query calls, then ask Postgres to plan it without running it.
