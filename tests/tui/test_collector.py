@@ -3,6 +3,7 @@ whole screen is built, and only by a console that owns its process."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,41 @@ def test_settling_freezes_what_lives_and_leaves_the_full_passes_at_their_pace():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.split() == ["True", "True", "True"]
+
+
+def test_the_collector_is_paused_for_the_start_and_runs_again_when_resumed():
+    # run_app pauses it (start-up allocates most of what the console will hold, and each
+    # pass over that was in the first full frame's way); what was loaded is frozen.
+    probe = (
+        "import gc\n"
+        "from cutover.tui import collector\n"
+        "collector.pause_for_start()\n"
+        "paused, frozen = not gc.isenabled(), gc.get_freeze_count()\n"
+        "collector.resume()\n"
+        "print(paused, frozen > 1000, gc.isenabled())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
+async def test_a_start_that_never_settles_still_has_the_collector_back_within_its_bound(
+    tmp_path: Path, monkeypatch
+):
+    # The screen is not settled (a dialog open, a query that never answers): the collector
+    # must not stay paused for the console's life, or garbage would pile up unbounded.
+    settled: list[int] = []
+    monkeypatch.setattr(collector, "settle", lambda: settled.append(1) or 0)
+    monkeypatch.setattr(app_mod, "SETTLE_AFTER_S", 60)
+    monkeypatch.setattr(collector, "PAUSED_AT_MOST_S", 0.2)
+    app = fixed_app(tmp_path)
+    app.settle_collector = True
+    gc.disable()  # as run_app's pause_for_start left it
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.results)
+            await until(pilot, gc.isenabled)
+            assert settled == []
+    finally:
+        gc.enable()

@@ -219,6 +219,7 @@ class CutoverApp(
             self.set_timer(SETTLE_AFTER_S, self._settle, name="settle")
 
     def _settle(self) -> None:
+        collector.resume()  # paused for the start (run_app), whatever comes next
         # Its full collection is the longest pause of the console's life (~0.1 s on a big
         # screen): not while a dialog is open or traffic is moving, where the next key is
         # the one that must not wait (a rollback's y); it waits for them to close.
@@ -259,6 +260,8 @@ class CutoverApp(
         # have answered (or after a while, a slow query holding none of them back): their
         # layout is not in the first paint, nor their imports in its answers' way.
         self._rest_timer = self.set_timer(REST_AFTER_S, self._mount_the_rest, name="rest")
+        if self.settle_collector:  # paused for the start (run_app): never for longer than this
+            self.set_timer(collector.PAUSED_AT_MOST_S, collector.resume, name="collector")
         pane = self.main.query_one(RunbookPane)
         pane.focus()
         # Placed now, not after the first refresh: a key pressed as soon as the console is
@@ -560,6 +563,7 @@ def run_console(session: Session, readonly: bool = False, mouse: bool = True) ->
 def run_app(app: CutoverApp, mouse: bool = True) -> int:
     """Run the console with SIGHUP and SIGTERM handled (tui.hangup); the exit code."""
     app.settle_collector = True
+    collector.pause_for_start()  # until the screen is built (_settle) or a few seconds
     with hangup.handlers(app):
         app.run(mouse=mouse)
     return int(app.return_code or 0)
