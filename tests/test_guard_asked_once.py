@@ -9,10 +9,11 @@ import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.tui.pgproxy import PgProxy
+
 from cutover.runbook.model import Database, Query
 from cutover.runbook.sqlguard import RESOLVE_SQL
 from cutover.sources.db import QueryRunner
-from tests.tui.pgproxy import PgProxy
 
 TEXTS = {
     "upper": "SELECT upper('a') AS u",
