@@ -148,6 +148,13 @@ def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str
         return f"database unreachable: no server listening at {socket} (is Postgres running?)"
     if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.InterfaceError):
         return redact(f"database unreachable: {exc or type(exc).__name__}", dsn)
+    if isinstance(exc, asyncpg.OutdatedSchemaCacheError):
+        # A type the query returns was altered since this connection first read it (a
+        # migration while the cutover runs): the next refresh reads it afresh.
+        return redact(
+            f"the database's schema changed under this query ({exc}); its next run reads it afresh",
+            dsn,
+        )
     if isinstance(exc, asyncpg.InternalClientError):
         return redact(
             f"database unreachable: the connection broke off mid-conversation ({exc})", dsn
@@ -247,11 +254,17 @@ class QueryRunner:
                 refusal = await self._judge(conn, query)
                 if refusal is not None:  # never sent to the server
                     return _refused(query, refusal, ran_at, started)
-                statement = await conn.prepare(query.sql)
-                wanted = len(statement.get_parameters())
-                rows, truncated = await _fetch_capped(
-                    statement, (list(args) + [None] * wanted)[:wanted], max_rows
-                )
+                try:
+                    statement = await conn.prepare(query.sql)
+                    wanted = len(statement.get_parameters())
+                    rows, truncated = await _fetch_capped(
+                        statement, (list(args) + [None] * wanted)[:wanted], max_rows
+                    )
+                except asyncpg.OutdatedSchemaCacheError:
+                    # Inside a transaction asyncpg keeps the stale types: every later run
+                    # would fail the same way. Dropped here, the next run reads them afresh.
+                    await conn.reload_schema_state()
+                    raise
                 columns = tuple(attr.name for attr in statement.get_attributes())
         except DatabaseUnavailable as exc:
             return QueryResult(
@@ -518,6 +531,9 @@ def _connection_lost(exc: BaseException) -> bool:
     # InternalClientError: the driver's side of the conversation is out of step, as when the
     # server's FATAL "terminating connection" reached an idle connection just before the
     # next query did. The connection cannot be used again, whatever the database's state.
+    # Not its OutdatedSchemaCacheError: a type altered under a query, on a sound connection.
+    if isinstance(exc, asyncpg.OutdatedSchemaCacheError):
+        return False
     return isinstance(
         exc,
         OSError
