@@ -29,6 +29,12 @@ class PgProxy:
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
+    def refuse_new(self) -> None:
+        """Stop taking connections; those open stay open (a server that is going away)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
     async def shut(self) -> None:
         """Refuse new connections and cut the open ones."""
         if self._server is not None:

@@ -238,14 +238,28 @@ class QueryRunner:
         and `truncated` says there were more.
 
         `duration_s` is the time the query took once it had a connection: a query queued
-        behind others is not slow itself."""
+        behind others is not slow itself.
+
+        A run whose connection the server ended (a DBA's pg_terminate_backend, an idle
+        session timeout, a restart) is asked once more on a fresh one: that says whether the
+        server is gone or only that connection was, which one run could not tell. Not after
+        a timeout: a silent host would be found out a connect timeout later."""
+        result, ended = await self._run_once(query, args, max_rows, last_try=False)
+        if ended:
+            result, _ = await self._run_once(query, args, max_rows, last_try=True)
+        return result
+
+    async def _run_once(
+        self, query: Query, args: tuple[object, ...], max_rows: int, *, last_try: bool
+    ) -> tuple[QueryResult, bool]:
+        """One run; and whether the server ended its connection (worth one more try)."""
         started = time.monotonic()
         ran_at = datetime.now(UTC)
         timeout = self.database.statement_timeout_s
         try:
             await self._judged_elsewhere(query.sql)
             if self._judged.get(query.sql) is not None:
-                return _refused(query, self._judged[query.sql], ran_at, started)
+                return _refused(query, self._judged[query.sql], ran_at, started), False
             await self.connect()
             assert self._pool is not None
             async with self._pool.acquire() as conn, read_only(conn, timeout):
@@ -253,7 +267,7 @@ class QueryRunner:
                 ran_at = datetime.now(UTC)
                 refusal = await self._judge(conn, query)
                 if refusal is not None:  # never sent to the server
-                    return _refused(query, refusal, ran_at, started)
+                    return _refused(query, refusal, ran_at, started), False
                 try:
                     statement = await conn.prepare(query.sql)
                     wanted = len(statement.get_parameters())
@@ -267,25 +281,31 @@ class QueryRunner:
                     raise
                 columns = tuple(attr.name for attr in statement.get_attributes())
         except DatabaseUnavailable as exc:
-            return QueryResult(
+            unreachable = QueryResult(
                 query.id,
                 ran_at=ran_at,
                 error=str(exc),
                 cause=Cause.UNREACHABLE,
                 duration_s=time.monotonic() - started,
             )
+            return unreachable, False
         except Exception as exc:  # a query's failure is data for its panel, not a crash
-            if _connection_lost(exc):
-                await self.aclose()  # the next run reconnects
+            # Ended by the server: that connection is closed already (read_only), and the
+            # pool opens another for the next try. Otherwise, or on the last try, the whole
+            # pool goes: the next run reconnects.
+            ended = not last_try and _ended_by_server(exc)
+            if _connection_lost(exc) and not ended:
+                await self.aclose()
             lacking = needed_column(exc, query)
-            return QueryResult(
+            failed = QueryResult(
                 query.id,
                 ran_at=ran_at,
                 error=lacking or cap_text(explain(_shortened(exc), timeout, self.dsn)),
                 cause=Cause.LACKING if lacking else cause_of(exc),
                 duration_s=time.monotonic() - started,
             )
-        return QueryResult(
+            return failed, ended
+        answered = QueryResult(
             query.id,
             columns=columns,
             rows=rows,
@@ -293,6 +313,7 @@ class QueryRunner:
             duration_s=time.monotonic() - started,
             truncated=truncated,
         )
+        return answered, False
 
     async def _judged_elsewhere(self, text: str) -> None:
         """Wait for a judge_all that is asking about this text (before taking a connection:
@@ -419,25 +440,43 @@ async def read_only(conn: asyncpg.Connection, timeout_s: float) -> AsyncIterator
     try:
         await conn.execute(f"BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}")
     except BaseException:  # cancelled or lost while opening: whether it is open is unknown
-        conn.terminate()
+        _terminate(conn)
         raise
     try:
         yield
     except BaseException:
-        if not conn.is_closed() and conn.is_in_transaction():
+        if _in_transaction(conn):
             try:
                 await conn.execute("ROLLBACK;\n" + conn.get_reset_query())
             except Exception:  # not reset: not handed to the next query either
-                conn.terminate()
+                _terminate(conn)
             except BaseException:  # cancelled meanwhile: the same, and the cancel goes on
-                conn.terminate()
+                _terminate(conn)
                 raise
         raise
     try:
         await conn.execute("COMMIT;\n" + conn.get_reset_query())
     except BaseException:  # cancelled or lost half-way: neither ended nor reset for sure
-        conn.terminate()
+        _terminate(conn)
         raise
+
+
+# A pooled connection the server closed is cleaned up at once, and its proxy detached: any
+# call on it then raises "connection has been released back to the pool", which, raised in
+# read_only's handlers, took the place of the error that said what happened (the server's
+# FATAL, a lost connection).
+
+
+def _in_transaction(conn: asyncpg.Connection) -> bool:
+    try:
+        return not conn.is_closed() and conn.is_in_transaction()
+    except asyncpg.InterfaceError:  # detached: closed already
+        return False
+
+
+def _terminate(conn: asyncpg.Connection) -> None:
+    with contextlib.suppress(asyncpg.InterfaceError):  # detached: closed already
+        conn.terminate()
 
 
 @frozen
@@ -527,19 +566,27 @@ def cause_of(exc: BaseException) -> Cause:
     return Cause.FAILED
 
 
+def _ended_by_server(exc: BaseException) -> bool:
+    """The server ended this connection, by a word (FATAL: terminated, shut down, idle too
+    long) or by closing it: the server itself may be fine."""
+    if isinstance(exc, asyncpg.OutdatedSchemaCacheError):
+        return False
+    return isinstance(
+        exc,
+        asyncpg.InternalClientError  # its FATAL reached the idle connection (see below)
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.AdminShutdownError
+        | asyncpg.CrashShutdownError
+        | asyncpg.IdleSessionTimeoutError
+        | asyncpg.IdleInTransactionSessionTimeoutError,
+    )
+
+
 def _connection_lost(exc: BaseException) -> bool:
     # InternalClientError: the driver's side of the conversation is out of step, as when the
     # server's FATAL "terminating connection" reached an idle connection just before the
     # next query did. The connection cannot be used again, whatever the database's state.
     # Not its OutdatedSchemaCacheError: a type altered under a query, on a sound connection.
-    if isinstance(exc, asyncpg.OutdatedSchemaCacheError):
-        return False
-    return isinstance(
-        exc,
-        OSError
-        | asyncpg.InterfaceError
-        | asyncpg.ConnectionDoesNotExistError
-        | asyncpg.CannotConnectNowError
-        | asyncpg.AdminShutdownError
-        | asyncpg.InternalClientError,
+    return _ended_by_server(exc) or isinstance(
+        exc, OSError | asyncpg.InterfaceError | asyncpg.CannotConnectNowError
     )
