@@ -574,6 +574,15 @@ class Row:
     goal: str = ""
     met: bool | None = None
     note: str = ""
+    # A goal on the ratio: met is judged on the ratio the table prints (the median of each
+    # round's ratio to its own baseline), not on a ratio of the two medians, which could say
+    # "yes" beside a printed 1.32× against ≤ 1.3×.
+    ratio_goal: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.ratio_goal is not None:
+            ratios = self.ratios()
+            self.met = ratios is not None and ratios.median <= self.ratio_goal
 
     def ratios(self) -> Samples | None:
         if self.baseline is None or not self.baseline.values:

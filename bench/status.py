@@ -121,9 +121,6 @@ def table_rows(rounds: int, events: int = 50_000) -> list:
     from fixtures import Row, Samples
 
     f = measure(events, rounds)
-    med = statistics.median
-    time_ratio = med(f["long_s"]) / med(f["one_s"])
-    mem_ratio = med(f["long_mb"]) / med(f["one_mb"])
     return [
         Row(
             f"status --json, {events:,} journal events",
@@ -131,7 +128,7 @@ def table_rows(rounds: int, events: int = 50_000) -> list:
             Samples(f["one_s"]),
             "the same at 1 event",
             goal="≤ 1.3×",
-            met=time_ratio <= 1.3,
+            ratio_goal=1.3,
             note=f"n = {rounds}; the first run after the events were written (no "
             f"checkpoint yet) {f['first_s'][0]:.2f} s",
         ),
@@ -142,7 +139,7 @@ def table_rows(rounds: int, events: int = 50_000) -> list:
             "the same at 1 event",
             unit="n",
             goal="≤ 1.5×",
-            met=mem_ratio <= 1.5,
+            ratio_goal=1.5,
             note=f"MB, n = {rounds}; first run {f['first_mb'][0]:.0f} MB",
         ),
     ]

@@ -164,8 +164,6 @@ def table_rows(rounds: int, events: int = 50_000) -> list:
     from fixtures import Row, Samples
 
     f = measure(events, rounds, appends=200)
-    opened = statistics.median(f["open_pg"]) / statistics.median(f["open_files"])
-    status = statistics.median(f["status_pg"]) / statistics.median(f["status_files"])
     lat = sorted(f["notify"])
     p99 = lat[int(0.99 * (len(lat) - 1))] if lat else float("inf")
     return [
@@ -175,7 +173,7 @@ def table_rows(rounds: int, events: int = 50_000) -> list:
             Samples(f["open_files"]),
             "the same on files",
             goal="≤ 1.2×",
-            met=opened <= 1.2,
+            ratio_goal=1.2,
             note="in-process Session.state(), connecting included; both read on from a "
             "checkpoint after the first round",
         ),
@@ -186,7 +184,7 @@ def table_rows(rounds: int, events: int = 50_000) -> list:
             "the same on files",
             unit="s",
             goal="≤ 1.2×",
-            met=status <= 1.2,
+            ratio_goal=1.2,
             note=f"n={len(f['status_pg'])}; the command as run: start, imports, connect, read",
         ),
         Row(
