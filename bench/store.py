@@ -16,6 +16,7 @@ Run alone: `.venv/bin/python bench/store.py [EVENTS]`.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -149,6 +150,7 @@ def measure(events: int, rounds: int, appends: int) -> dict[str, list[float]]:
         return found
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)  # the server's cleanup removes only pg/
 
 
 def _best(fn, repeat: int) -> list[float]:

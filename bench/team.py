@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
@@ -140,6 +141,7 @@ def measure(samples: int) -> dict[str, list[float]]:
         for term in terms:
             term.close()
         server.cleanup()
+        shutil.rmtree(pg_folder, ignore_errors=True)  # the server's cleanup removes only pg/
 
 
 def p99(values: list[float]) -> float:
