@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cutover.base.redact import Redactor
 from cutover.demo.loopback import JSONHandler, Loopback
 from cutover.tui import app as app_mod
 from cutover.tui.app import CutoverApp
@@ -170,8 +171,12 @@ async def test_the_rollback_dialog_opens_even_if_starting_the_rest_fails(
     monkeypatch.setattr(app_mod, "REST_AFTER_S", 60.0)
     app, release = console(tmp_path, health, first=False)
 
+    # What fails there may quote a secret (a DSN in a connection error): said redacted.
+    secret = "s3cret-pw-4471"
+    app.session.redact = Redactor([secret])
+
     def broken() -> None:
-        raise RuntimeError("can't start new thread")
+        raise RuntimeError(f"can't start new thread (postgresql://ops:{secret}@db/x)")
 
     async with app.run_test(size=(80, 12)) as pilot:
         await pilot.pause(0.3)
@@ -179,5 +184,6 @@ async def test_the_rollback_dialog_opens_even_if_starting_the_rest_fails(
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, RollbackScreen))
         said = [str(n.message) for n in app._notifications]
-        assert any("did not start (can't start new thread)" in m for m in said), said
+        assert any("did not start (can't start new thread" in m for m in said), said
+        assert not [m for m in said if secret in m], said
         release.set()

@@ -168,8 +168,10 @@ class MovesMixin:
             self._start_the_rest()
         except Exception as exc:
             self.say(
-                f"panels below the screen, the flag read and probes did not start ({exc}); "
-                "the rollback does not need them",
+                self.session.redact(
+                    f"panels below the screen, the flag read and probes did not start ({exc}); "
+                    "the rollback does not need them"
+                ),
                 "warning",
             )
 
