@@ -60,6 +60,14 @@ async def test_a_console_embedded_in_another_process_leaves_its_collector_alone(
     assert settled == []
 
 
+def said_by_a_process(probe: str) -> list[str]:
+    """What `probe` prints, run in a process of its own: the collector is the process's."""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.split()
+
+
 def test_settling_freezes_what_lives_and_leaves_the_full_passes_at_their_pace():
     # In a process of its own: freezing is for the whole process. Full passes made rarer let
     # garbage pile up for each of them to walk (#20): the thresholds stay as they were.
@@ -71,10 +79,7 @@ def test_settling_freezes_what_lives_and_leaves_the_full_passes_at_their_pace():
         "after = gc.get_threshold()\n"
         "print(frozen > 1000, gc.get_freeze_count() == frozen, before == after)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.split() == ["True", "True", "True"]
+    assert said_by_a_process(probe) == ["True", "True", "True"]
 
 
 def test_the_collector_is_paused_for_the_start_and_runs_again_when_resumed():
@@ -88,10 +93,7 @@ def test_the_collector_is_paused_for_the_start_and_runs_again_when_resumed():
         "collector.resume()\n"
         "print(paused, frozen > 1000, gc.isenabled())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.split() == ["True", "True", "True"]
+    assert said_by_a_process(probe) == ["True", "True", "True"]
 
 
 async def test_a_start_that_never_settles_still_has_the_collector_back_within_its_bound(

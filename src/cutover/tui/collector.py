@@ -42,8 +42,8 @@ def resume() -> None:
 
 
 def settle() -> int:
-    """Collect once and freeze what survived; returns how many objects are now frozen."""
-    gc.enable()
+    """Collect once and freeze what survived; returns how many objects are now frozen.
+    (The collector paused for the start is resumed by the console first: app._settle.)"""
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
