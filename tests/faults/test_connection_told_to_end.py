@@ -16,6 +16,8 @@ fresh connection, which says which it was."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,50 +33,45 @@ def query(sql: str) -> Query:
     return Query("q", "q", Path("q.sql"), None, 30, sql=sql)
 
 
-def runner_through(proxy: PgProxy, dsn: str) -> QueryRunner:
+@contextlib.asynccontextmanager
+async def told_to_end(pg_server: str, dsn: str) -> AsyncIterator[tuple[PgProxy, QueryRunner]]:
+    """A runner through a loopback door whose one connection, having answered, has just
+    been told to end (and taken that in while idle), its socket still open."""
+    proxy = PgProxy(pg_server)
+    await proxy.open()
     database = urlsplit(dsn).path.lstrip("/")
-    return QueryRunner(Database(statement_timeout_s=10), proxy.dsn(database), size=1)
+    runner = QueryRunner(Database(statement_timeout_s=10), proxy.dsn(database), size=1)
+    try:
+        assert (await runner.run(query("SELECT 1 AS one"))).error is None
+        proxy.say_fatal()
+        await asyncio.sleep(0.3)  # taken in while idle, before the next query is sent
+        yield proxy, runner
+    finally:
+        await runner.aclose()
+        await proxy.shut()
 
 
 async def test_a_connection_told_to_end_while_the_server_stays_is_asked_again_and_answers(
     pg_server: str, empty_dsn: str
 ) -> None:
-    proxy = PgProxy(pg_server)
-    await proxy.open()
-    runner = runner_through(proxy, empty_dsn)
-    try:
-        assert (await runner.run(query("SELECT 1 AS one"))).error is None
-        proxy.say_fatal()
-        await asyncio.sleep(0.3)  # taken in while idle, before the next query is sent
+    async with told_to_end(pg_server, empty_dsn) as (_, runner):
         told = await runner.run(query("SELECT 2 AS two"))
-        assert told.error is None, (told.cause, told.error)
-        assert told.rows == ((2,),)
-    finally:
-        await runner.aclose()
-        await proxy.shut()
+    assert told.error is None, (told.cause, told.error)
+    assert told.rows == ((2,),)
 
 
 async def test_a_connection_told_to_end_by_a_server_going_away_is_unreachable_then_reconnects(
     pg_server: str, empty_dsn: str
 ) -> None:
-    proxy = PgProxy(pg_server)
-    await proxy.open()
-    runner = runner_through(proxy, empty_dsn)
-    try:
-        assert (await runner.run(query("SELECT 1 AS one"))).error is None
-        proxy.say_fatal()
+    async with told_to_end(pg_server, empty_dsn) as (proxy, runner):
         proxy.refuse_new()  # going away: no new connection either
-        await asyncio.sleep(0.3)
         told = await runner.run(query("SELECT 2 AS two"))
         assert told.cause is Cause.UNREACHABLE, (told.cause, told.error)
         assert "InternalClientError" not in (told.error or "")
         await proxy.open()  # back, on the same port
         again = await runner.run(query("SELECT 3 AS three"))
-        assert again.error is None, again.error
-        assert again.rows == ((3,),)
-    finally:
-        await runner.aclose()
-        await proxy.shut()
+    assert again.error is None, again.error
+    assert again.rows == ((3,),)
 
 
 async def test_a_query_whose_backend_a_dba_terminates_is_asked_again_and_answers(
