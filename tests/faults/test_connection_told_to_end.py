@@ -11,7 +11,7 @@ idle session timeout) and closes it. Two ways this read wrong:
   an outage and its end a second later.
 
 One run cannot tell a connection ended from a server gone: the runner asks once more on a
-fresh connection, which says which it was."""
+fresh connection, which says which it was; but only when the query had not been sent yet."""
 
 from __future__ import annotations
 
@@ -74,28 +74,41 @@ async def test_a_connection_told_to_end_by_a_server_going_away_is_unreachable_th
     assert again.rows == ((3,),)
 
 
-async def test_a_query_whose_backend_a_dba_terminates_is_asked_again_and_answers(
-    empty_dsn: str,
+async def test_a_query_a_dba_terminates_while_it_runs_is_not_sent_again(
+    pg_server: str, empty_dsn: str
 ) -> None:
-    runner = QueryRunner(Database(statement_timeout_s=10), empty_dsn, size=1)
-    slow = query("SELECT pg_sleep(1.0) IS NULL AS slept, 7 AS n")
+    # A DBA who kills a heavy validation query on production means it: it is not sent
+    # again at once. The run says what the server said; the next refresh runs as usual.
+    proxy = PgProxy(pg_server)
+    await proxy.open()
+    # Nothing prepared and kept (as behind a transaction pooler): every time the query is
+    # sent, its text crosses the wire, and the door counts it.
+    database = Database(statement_timeout_s=10, pooler="transaction")
+    runner = QueryRunner(database, proxy.dsn(urlsplit(empty_dsn).path.lstrip("/")), size=1)
+    slow = query("SELECT pg_sleep(1.0) IS NULL AS slept_for_the_dba, 7 AS n")
     admin = await asyncpg.connect(empty_dsn)
     try:
         running = asyncio.ensure_future(runner.run(slow))
         ended = 0
-        for _ in range(100):  # the first run's backend, once it is in pg_sleep
+        for _ in range(200):  # the run's backend, once it is in pg_sleep
             await asyncio.sleep(0.05)
             ended = await admin.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = 'cutover' AND query LIKE '%pg_sleep%' "
+                "WHERE application_name = 'cutover' AND query LIKE '%slept_for_the_dba%' "
                 "AND state = 'active'"
             )
             if ended:
                 break
         assert ended == 1
-        result = await running
-        assert result.error is None, (result.cause, result.error)
-        assert result.rows == ((False, 7),)
+        killed = await running
+        assert "terminating connection due to administrator command" in (killed.error or "")
+        killed_sent = bytes(proxy.sent).count(b"slept_for_the_dba")
+        again = await runner.run(slow)
+        assert again.error is None, again.error
+        assert again.rows == ((False, 7),)
+        # The killed run sent its text as often as one whole run does: it was not sent again.
+        assert killed_sent == bytes(proxy.sent).count(b"slept_for_the_dba") - killed_sent
     finally:
         await runner.aclose()
         await admin.close()
+        await proxy.shut()

@@ -240,10 +240,12 @@ class QueryRunner:
         `duration_s` is the time the query took once it had a connection: a query queued
         behind others is not slow itself.
 
-        A run whose connection the server ended (a DBA's pg_terminate_backend, an idle
-        session timeout, a restart) is asked once more on a fresh one: that says whether the
-        server is gone or only that connection was, which one run could not tell. Not after
-        a timeout: a silent host would be found out a connect timeout later."""
+        A run whose connection the server ended before the query was sent (an idle session
+        timeout, a restart, a DBA's pg_terminate_backend of an idle connection) is asked
+        once more on a fresh one: that says whether the server is gone or only that
+        connection was, which one run could not tell. Never a query that was running: the
+        server (or a DBA, killing a heavy query) may have ended it for what it was doing. Not
+        after a timeout either: a silent host would be found out a connect timeout later."""
         result, ended = await self._run_once(query, args, max_rows, last_try=False)
         if ended:
             result, _ = await self._run_once(query, args, max_rows, last_try=True)
@@ -256,6 +258,7 @@ class QueryRunner:
         started = time.monotonic()
         ran_at = datetime.now(UTC)
         timeout = self.database.statement_timeout_s
+        sent = False  # the query itself has gone to the server
         try:
             await self._judged_elsewhere(query.sql)
             if self._judged.get(query.sql) is not None:
@@ -269,6 +272,7 @@ class QueryRunner:
                 if refusal is not None:  # never sent to the server
                     return _refused(query, refusal, ran_at, started), False
                 try:
+                    sent = True
                     statement = await conn.prepare(query.sql)
                     wanted = len(statement.get_parameters())
                     rows, truncated = await _fetch_capped(
@@ -293,7 +297,7 @@ class QueryRunner:
             # Ended by the server: that connection is closed already (read_only), and the
             # pool opens another for the next try. Otherwise, or on the last try, the whole
             # pool goes: the next run reconnects.
-            ended = not last_try and _ended_by_server(exc)
+            ended = not last_try and not sent and _ended_by_server(exc)
             if _connection_lost(exc) and not ended:
                 await self.aclose()
             lacking = needed_column(exc, query)
