@@ -24,8 +24,6 @@ STARTED = time.monotonic()
 
 from cutover.judge.session import Session  # noqa: E402
 from cutover.runbook import loader as runbook_mod  # noqa: E402
-from cutover.tui import app as app_mod  # noqa: E402
-from cutover.tui.widgets.query_panel import QueryPanel  # noqa: E402
 
 OUT = Path(os.environ["BENCH_PROBE_OUT"])
 STALL_S = 0.05
@@ -63,7 +61,7 @@ class Probe:
         self.stalls: list[tuple[float, float]] = []
         self.longest = 0.0
         self.ticks = 0
-        self.app: app_mod.CutoverApp | None = None
+        self.app = None  # the ProbedApp, once mounted
         self.trace_start = None
 
     def widget_caches(self) -> dict[str, list]:
@@ -207,67 +205,76 @@ def _time_collections() -> None:
 _time_collections()
 
 
-class ProbedApp(app_mod.CutoverApp):
-    CSS_PATH = str(Path(app_mod.__file__).with_name("cutover.tcss"))
+def probed_app_class() -> type:
+    """The shipped CutoverApp with the probe's instruments: Textual is imported here, as
+    `cutover tui` imports it (cli/main.cmd_tui), once the runbook is loaded and its first queries
+    asked."""
+    from cutover.tui import app as app_mod
+    from cutover.tui.widgets.query_panel import QueryPanel
 
-    def on_mount(self) -> None:
-        # Textual runs every class's on_mount in turn, this one first: the console's own
-        # comes next (calling it here too ran it twice, every bench with it).
-        probe.marks["mount"] = time.monotonic()
-        self.call_next(lambda: probe.marks.setdefault("mounted", time.monotonic()))
-        probe.app = self
-        self.call_after_refresh(self._painted)
-        self.run_worker(probe.watch_loop(), name="bench stalls", exit_on_error=False)
-        self.run_worker(probe.dump_every(1.0), name="bench dump", exit_on_error=False)
-        if TRACE:
-            import tracemalloc
+    class ProbedApp(app_mod.CutoverApp):
+        CSS_PATH = str(Path(app_mod.__file__).with_name("cutover.tcss"))
 
-            tracemalloc.start(10)
+        def on_mount(self) -> None:
+            # Textual runs every class's on_mount in turn, this one first: the console's own
+            # comes next (calling it here too ran it twice, every bench with it).
+            probe.marks["mount"] = time.monotonic()
+            self.call_next(lambda: probe.marks.setdefault("mounted", time.monotonic()))
+            probe.app = self
+            self.call_after_refresh(self._painted)
+            self.run_worker(probe.watch_loop(), name="bench stalls", exit_on_error=False)
+            self.run_worker(probe.dump_every(1.0), name="bench dump", exit_on_error=False)
+            if TRACE:
+                import tracemalloc
 
-            def begin() -> None:
-                probe.trace_start = tracemalloc.take_snapshot()
+                tracemalloc.start(10)
 
-            self.set_timer(float(os.environ.get("BENCH_WARMUP_S", "60")), begin)
+                def begin() -> None:
+                    probe.trace_start = tracemalloc.take_snapshot()
 
-    def _painted(self) -> None:
-        if probe.first_paint is None:
-            probe.first_paint = time.monotonic()
+                self.set_timer(float(os.environ.get("BENCH_WARMUP_S", "60")), begin)
 
-    def on_query_finished(self, message) -> None:
-        # As with on_mount, Textual runs the console's own handler after this one: calling it
-        # here too (super()) took every answer in twice, judged and recorded twice, in every
-        # console bench.
-        probe.marks.setdefault(f"answer {message.result.query_id}", time.monotonic())
-        if not self._asking:  # from the first answer on, every frame is asked
-            self._asking = True
-            self.call_after_refresh(self._check_full_paint)
+        def _painted(self) -> None:
+            if probe.first_paint is None:
+                probe.first_paint = time.monotonic()
 
-    _asking = False
+        def on_query_finished(self, message) -> None:
+            # As with on_mount, Textual runs the console's own handler after this one: calling it
+            # here too (super()) took every answer in twice, judged and recorded twice, in every
+            # console bench.
+            probe.marks.setdefault(f"answer {message.result.query_id}", time.monotonic())
+            if not self._asking:  # from the first answer on, every frame is asked
+                self._asking = True
+                self.call_after_refresh(self._check_full_paint)
 
-    def _check_full_paint(self) -> None:
-        """After each frame: the first full paint is the first frame in which every panel on
-        screen shows its answer (its rows in its table). Asked of the frame drawn, not of
-        the layout before an answer: a panel that an answer above it pushes off the screen
-        is not waited for, and one whose rows are still going in is not counted."""
-        if probe.full_paint is not None:
-            return
-        screen = self.main
-        height = screen.size.height
-        shown = [p for p in screen.query(QueryPanel) if p.region.height and p.region.y < height]
-        if shown and all(self._drawn(p) for p in shown):
-            probe.full_paint = time.monotonic()
-            probe.dump()
-        else:
-            self.call_after_refresh(self._check_full_paint)
+        _asking = False
 
-    @staticmethod
-    def _drawn(panel: QueryPanel) -> bool:
-        result = panel.result
-        if result is None:
-            return False
-        if result.error:
-            return True
-        return panel.table.row_count == len(panel.shown_rows(result))
+        def _check_full_paint(self) -> None:
+            """After each frame: the first full paint is the first frame in which every panel on
+            screen shows its answer (its rows in its table). Asked of the frame drawn, not of
+            the layout before an answer: a panel that an answer above it pushes off the screen
+            is not waited for, and one whose rows are still going in is not counted."""
+            if probe.full_paint is not None:
+                return
+            screen = self.main
+            height = screen.size.height
+            shown = [p for p in screen.query(QueryPanel) if p.region.height and p.region.y < height]
+            if shown and all(self._drawn(p) for p in shown):
+                probe.full_paint = time.monotonic()
+                probe.dump()
+            else:
+                self.call_after_refresh(self._check_full_paint)
+
+        @staticmethod
+        def _drawn(panel: QueryPanel) -> bool:
+            result = panel.result
+            if result is None:
+                return False
+            if result.error:
+                return True
+            return panel.table.row_count == len(panel.shown_rows(result))
+
+    return ProbedApp
 
 
 def trace_layouts() -> None:
@@ -317,18 +324,25 @@ def main() -> int:
 
 def _run() -> int:
     from cutover.cli.common import use_redactor
+    from cutover.sources.first_answers import ask_for_console
 
-    probe.marks["imported"] = time.monotonic()
     path = runbook_mod.resolve_runbook_path(None, os.environ)
     session = Session(runbook_mod.load(path, shown_as=str(path)))
     use_redactor(session.redact)
     probe.marks["loaded"] = time.monotonic()
-    app = ProbedApp(session)
+    first = ask_for_console(session)  # as `cutover tui` does (cmd_tui): before Textual's import
+    probed_app = probed_app_class()
+    from cutover.tui import app as app_mod
+
+    probe.marks["imported"] = time.monotonic()
+    app = probed_app(session, first_answers=first)
     probe.marks["app"] = time.monotonic()
     try:
         return app_mod.run_app(app)
     finally:
         probe.dump(caches=True)
+        if first is not None:
+            first.close()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def query(sql: str, query_id: str = "q") -> Query:
 
 def let_through(runner: QueryRunner, q: Query) -> None:
     """The guard's verdict, as if it had found the text one plain read."""
-    runner._judged[q.sql] = None
+    runner.judged[q.sql] = None
 
 
 SETTINGS = query(

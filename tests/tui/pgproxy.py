@@ -19,6 +19,7 @@ class PgProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._clients: set[asyncio.StreamWriter] = set()
         self.sent = bytearray()  # every byte the clients sent, for a test to count what
+        self.most_at_once = 0  # the most clients connected at one time
 
     def dsn(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -60,6 +61,7 @@ class PgProxy:
             return
         self._writers |= {writer, up_writer}
         self._clients.add(writer)
+        self.most_at_once = max(self.most_at_once, len(self._clients))
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):

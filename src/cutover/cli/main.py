@@ -262,16 +262,26 @@ def _as_json(command: str, args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    from cutover.sources.first_answers import ask_for_console
+
     session = session_for(args)
     _refuse_a_malformed_dsn(session)
-    # The only door to the UI toolkit, imported by name so that neither the import contract
-    # nor a headless command ever pulls Textual in.
-    run_console = importlib.import_module("cutover.tui.app").run_console
-    return run_console(
-        session,
-        readonly=getattr(args, "readonly", False),
-        mouse=not getattr(args, "no_mouse", False),
-    )
+    # Asked now, the database works on them while the UI toolkit is imported and the screen
+    # built (sources/first_answers).
+    first = ask_for_console(session)
+    try:
+        # The only door to the UI toolkit, imported by name so that neither the import
+        # contract nor a headless command ever pulls Textual in.
+        run_console = importlib.import_module("cutover.tui.app").run_console
+        return run_console(
+            session,
+            readonly=getattr(args, "readonly", False),
+            mouse=not getattr(args, "no_mouse", False),
+            first_answers=first,
+        )
+    finally:
+        if first is not None:
+            first.close()
 
 
 def _refuse_a_malformed_dsn(session: Session) -> None:

@@ -415,14 +415,18 @@ def run(args: argparse.Namespace) -> int:
                 f"count from its evidence); it says what changed in {demo_dir / WATCH_LOG}"
             )
             if not headless:
-                run_console = _console()
-                if run_console is not None:
-                    session_mod = importlib.import_module("cutover.judge.session")
-                    return run_console(
-                        session_mod.Session(world.book, dict(os.environ)),
-                        readonly=False,
-                        mouse=True,
-                    )
+                from cutover.sources.first_answers import ask_for_console
+
+                session_mod = importlib.import_module("cutover.judge.session")
+                session = session_mod.Session(world.book, dict(os.environ))
+                first = ask_for_console(session)  # before the UI toolkit's import
+                try:
+                    run_console = _console()
+                    if run_console is not None:
+                        return run_console(session, first_answers=first)
+                finally:
+                    if first is not None:
+                        first.close()
                 _say("cutover demo: the console (cutover.tui) is not available; running headless.")
                 print("\n".join(env_lines(world.environ)), flush=True)
                 print(_how_to(world), flush=True)

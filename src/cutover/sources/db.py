@@ -188,8 +188,9 @@ class QueryRunner:
         self.connect_timeout = connect_timeout
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
-        # The guard's verdict per query text, asked of this database once (sqlguard).
-        self._judged: dict[str, sqlguard.Refusal | None] = {}
+        # The guard's verdict per query text, asked of this database once (sqlguard); another
+        # runner on this database may take them over (sources/first_answers).
+        self.judged: dict[str, sqlguard.Refusal | None] = {}
         # Texts a judge_all is asking about right now: a run waits for that answer rather
         # than ask the same again on a connection of its own.
         self._judging: dict[str, asyncio.Future[None]] = {}
@@ -261,8 +262,8 @@ class QueryRunner:
         sent = False  # the query itself has gone to the server
         try:
             await self._judged_elsewhere(query.sql)
-            if self._judged.get(query.sql) is not None:
-                return _refused(query, self._judged[query.sql], ran_at, started), False
+            if self.judged.get(query.sql) is not None:
+                return _refused(query, self.judged[query.sql], ran_at, started), False
             await self.connect()
             assert self._pool is not None
             async with self._pool.acquire() as conn, read_only(conn, timeout):
@@ -327,9 +328,9 @@ class QueryRunner:
             await asyncio.shield(asking)
 
     async def _judge(self, conn: asyncpg.Connection, query: Query) -> sqlguard.Refusal | None:
-        if query.sql not in self._judged:
-            self._judged[query.sql] = await sqlguard.check_on(conn, query.sql)
-        return self._judged[query.sql]
+        if query.sql not in self.judged:
+            self.judged[query.sql] = await sqlguard.check_on(conn, query.sql)
+        return self.judged[query.sql]
 
     async def explain(self, query: Query, *args: object) -> list[str]:
         """Postgres's plan for the query and its estimated cost: EXPLAIN without ANALYZE, so
@@ -360,7 +361,7 @@ class QueryRunner:
             dict.fromkeys(
                 q.sql
                 for q in queries
-                if q.kind == "sql" and q.sql not in self._judged and q.sql not in self._judging
+                if q.kind == "sql" and q.sql not in self.judged and q.sql not in self._judging
             )
         )
         if not texts:
@@ -373,7 +374,7 @@ class QueryRunner:
             timeout = self.database.statement_timeout_s
             async with self._pool.acquire() as conn, read_only(conn, timeout):
                 judged = await sqlguard.check_all_on(conn, texts)
-            self._judged.update(judged)
+            self.judged.update(judged)
         except Exception:  # the query's own run reports it, with its words
             return
         finally:

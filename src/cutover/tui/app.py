@@ -20,6 +20,7 @@ from cutover.judge.check import CheckReport, queries_for
 from cutover.judge.session import Session, query_args
 from cutover.record.events import move_words
 from cutover.runbook.durations import humanize
+from cutover.sources.first_answers import FirstAnswers
 from cutover.sources.observe import share_from
 from cutover.sources.probes import ProbeResult
 from cutover.traffic import flags, machine
@@ -136,6 +137,7 @@ class CutoverApp(
         journal_poll_s: float = 1.0,
         flag_poll_s: float = 10.0,
         probe_poll_s: float | None = 60.0,
+        first_answers: FirstAnswers | None = None,
     ) -> None:
         mends.mend()  # before the first frame: what it draws is freed without the collector
         super().__init__()
@@ -162,6 +164,7 @@ class CutoverApp(
             lambda query: query_args(query, self.cstate),
             self.wants_fresh,
         )
+        self.refresher.first = first_answers  # asked before the screen was built
         self.cstate, self.journal_warnings = session.state()
         self.results: dict = {}
         self.as_judged: dict = {}  # the results as the last evaluation judged them
@@ -251,6 +254,7 @@ class CutoverApp(
         self.show_state()
         for query_id in self._first_fetches():
             self.refresher.fetch(query_id)
+        self.refresher.first_fetches_started()
         if self.runbook.flag.kind != "vercel":
             self._read_the_flag()  # no HTTP to wait for
         self.set_interval(1.0, self.tick, name="tick")
@@ -555,9 +559,15 @@ class CutoverApp(
         self.notify(clean(message, max_len=500), severity=severity, markup=False)  # type: ignore[arg-type]
 
 
-def run_console(session: Session, readonly: bool = False, mouse: bool = True) -> int:
+def run_console(
+    session: Session,
+    readonly: bool = False,
+    mouse: bool = True,
+    first_answers: FirstAnswers | None = None,
+) -> int:
     """`cutover tui` and `cutover demo` open the console here; returns the exit code."""
-    return run_app(CutoverApp(session, readonly=readonly), mouse=mouse)
+    app = CutoverApp(session, readonly=readonly, first_answers=first_answers)
+    return run_app(app, mouse=mouse)
 
 
 def run_app(app: CutoverApp, mouse: bool = True) -> int:

@@ -9,14 +9,9 @@ from textual.containers import VerticalScroll
 
 from cutover.runbook.model import Query, Runbook
 from cutover.sources import httpclient
+from cutover.sources.first_answers import asked_first, panels_that_fit
 from cutover.traffic import flags
 from cutover.tui.widgets.query_panel import QueryPanel, columns_read
-
-# The fewest lines a panel takes: its border, a help line, a table header and one row.
-SMALLEST_PANEL = 5
-# The fewest lines the live lines take: the header (3), the gates and advance lines (2) and
-# the keys (1).
-LIVE_LINES = 6
 
 
 def _speaks_http(runbook: Runbook) -> bool:
@@ -31,33 +26,16 @@ class FirstScreenMixin:
     """Mixed into CutoverApp."""
 
     def _panels_first(self) -> list[Query]:
-        """The panels that can be on screen at start: the height left by the live lines
-        over the smallest panel (a border, a help line, a table header and one row), and one
-        more, cut by the screen's edge."""
-        queries = list(self.runbook.queries.values())
-        fits = max(2, (self.size.height - LIVE_LINES) // SMALLEST_PANEL + 1)
-        return queries[:fits]
+        """The panels that can be on screen at start (sources/first_answers, which asked
+        their queries before the screen was built)."""
+        return panels_that_fit(self.runbook, self.size.height)
 
     def _first_fetches(self) -> list[str]:
         """What is fetched at once: the first screen's panels (and what a derived one among
         them is computed from), then every SQL query, the first screen's first. The HTTP
         queries below it wait for _start_the_rest."""
         assert self._parts is not None
-        wanted: list[str] = []
-        queries = self.runbook.queries
-
-        def add(query_id: str) -> None:
-            if query_id in queries and query_id not in wanted:
-                wanted.append(query_id)
-                for source in queries[query_id].derived_from:
-                    add(source)
-
-        for query_id in self._parts.panels:
-            add(query_id)
-        for query_id, query in queries.items():
-            if query.kind == "sql":
-                add(query_id)
-        return wanted
+        return asked_first(self.runbook, self._parts.panels)
 
     def _start_the_rest(self) -> None:
         """Once the first screen's panels have answered (or REST_AFTER_S has passed): the

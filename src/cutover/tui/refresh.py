@@ -6,6 +6,7 @@ loop with backoff instead of every panel hammering a dead server.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import time
@@ -19,6 +20,7 @@ from textual.timer import Timer
 
 from cutover.runbook.model import Query
 from cutover.sources import db
+from cutover.sources.first_answers import FirstAnswers
 from cutover.sources.httpclient import Clients
 from cutover.sources.httpquery import run_http
 from cutover.sources.results import Cause, QueryResult
@@ -64,6 +66,10 @@ class Refresher:
         self.intervals: dict[str, float] = {q: queries[q].refresh_s for q in queries}
         self.paused = False
         self.runner: Runner | None = None
+        # The first fetches' answers, asked before the console was built (cli/main.cmd_tui): taken
+        # by the fetches on_mount starts, then dropped. None: every fetch runs here.
+        self.first: FirstAnswers | None = None
+        self._adopted = False  # their guard's verdicts, by our runner
         self.db_up: bool | None = None  # None: not known yet
         self.db_detail = "connecting"
         self.reconnect_attempt = 0
@@ -132,12 +138,13 @@ class Refresher:
         if timer is not None:
             timer.stop()
         self._inflight[query_id] = time.monotonic()
+        asked = self.first.take(query_id) if self.first is not None else None
         # A plain task, not a Textual worker: a worker per fetch (its task, its context and
         # its events refer back to it) left about twenty objects of cyclic garbage per query
         # per refresh for the collector's full passes to find; a task that has ended is
         # freed by reference counting the moment it is let go of.
         task = asyncio.get_running_loop().create_task(
-            self._fetch(query_id), name=f"refresh {query_id}"
+            self._fetch(query_id, asked), name=f"refresh {query_id}"
         )
         self._fetches[query_id] = task
         task.add_done_callback(partial(self._fetched, query_id))
@@ -178,7 +185,16 @@ class Refresher:
 
     # -- the work ------------------------------------------------------------------------
 
-    async def _fetch(self, query_id: str) -> None:
+    def first_fetches_started(self) -> None:
+        """The console's first fetches have taken their answers: what was asked for them and
+        not taken (its panel no longer wanted) is cancelled, and no later fetch takes an
+        answer asked back then."""
+        if self.first is not None:
+            self.first.drop_the_rest()
+
+    async def _fetch(
+        self, query_id: str, asked: concurrent.futures.Future[QueryResult] | None = None
+    ) -> None:
         query = self.queries[query_id]
         if query.kind == "http":  # an endpoint, not the database: no say in "DB ✓/✗"
             try:
@@ -189,9 +205,11 @@ class Refresher:
             self.app.post_message(QueryFinished(result))
             return
         try:
-            runner = self._runner()
-            await runner.connect()
-            result = await runner.run(query, *self.args_for(query))
+            if asked is not None:
+                result = await asyncio.wrap_future(asked)
+            else:
+                runner = await self._connected()
+                result = await runner.run(query, *self.args_for(query))
         except db.DatabaseUnavailable as exc:
             result = QueryResult(
                 query_id, ran_at=self.clock(), error=str(exc), cause=Cause.UNREACHABLE
@@ -215,8 +233,7 @@ class Refresher:
         round trip each, two connections for nine queries). A failure is said by those
         fetches, not here."""
         with contextlib.suppress(db.DatabaseUnavailable):
-            runner = self._runner()
-            await runner.connect()
+            runner = await self._connected()
             judge_all = getattr(runner, "judge_all", None)
             if judge_all is not None:
                 await judge_all(self.queries.values())
@@ -225,6 +242,24 @@ class Refresher:
         if self.runner is None:
             self.runner = self.runner_factory()
         return self.runner
+
+    async def _connected(self) -> Runner:
+        """The runner, connected. Not before the first answers' connections are closed: the
+        two pools at once would hold twice the connections the read-only role's limit counts
+        on. Their guard's verdicts come along (one catalog round trip saved)."""
+        first = self.first
+        if first is not None and not first.closed.done():
+            # Shielded: a fetch cancelled while waiting must not cancel the others' wait.
+            await asyncio.shield(asyncio.wrap_future(first.closed))
+        runner = self._runner()
+        if first is not None and not self._adopted:
+            self._adopted = True
+            known = getattr(runner, "judged", None)  # sources.db.QueryRunner's
+            if isinstance(known, dict):
+                for text, verdict in first.judged.items():
+                    known.setdefault(text, verdict)
+        await runner.connect()
+        return runner
 
     # -- outage and reconnect ------------------------------------------------------------
 
@@ -272,8 +307,7 @@ class Refresher:
             self.next_reconnect_at = self.clock() + timedelta(seconds=wait)
             await asyncio.sleep(wait)
             try:
-                runner = self._runner()
-                await runner.connect()
+                await self._connected()
             except db.DatabaseUnavailable as exc:
                 self.db_detail = str(exc)
                 continue
