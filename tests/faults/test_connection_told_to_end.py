@@ -11,7 +11,9 @@ idle session timeout) and closes it. Two ways this read wrong:
   an outage and its end a second later.
 
 One run cannot tell a connection ended from a server gone: the runner asks once more on a
-fresh connection, which says which it was; but only when the query had not been sent yet."""
+fresh connection, which says which it was; but only when the query had not been sent yet.
+A query ended while it ran is not sent again: a new connection, taken or refused, says
+whether that run failed or the database went away."""
 
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ async def test_a_connection_told_to_end_by_a_server_going_away_is_unreachable_th
     assert again.rows == ((3,),)
 
 
-async def test_a_query_a_dba_terminates_while_it_runs_is_not_sent_again(
+async def test_a_query_a_dba_terminates_while_it_runs_fails_alone_and_is_not_sent_again(
     pg_server: str, empty_dsn: str
 ) -> None:
     # A DBA who kills a heavy validation query on production means it: it is not sent
@@ -102,6 +104,9 @@ async def test_a_query_a_dba_terminates_while_it_runs_is_not_sent_again(
         assert ended == 1
         killed = await running
         assert "terminating connection due to administrator command" in (killed.error or "")
+        # The server took a new connection: that run failed, the database is not down.
+        assert killed.cause is Cause.FAILED, killed.error
+        assert "only this run ended" in (killed.error or "")
         killed_sent = bytes(proxy.sent).count(b"slept_for_the_dba")
         again = await runner.run(slow)
         assert again.error is None, again.error
@@ -112,3 +117,22 @@ async def test_a_query_a_dba_terminates_while_it_runs_is_not_sent_again(
         await runner.aclose()
         await admin.close()
         await proxy.shut()
+
+
+async def test_a_query_running_when_the_server_goes_away_is_unreachable(
+    pg_server: str, empty_dsn: str
+) -> None:
+    proxy = PgProxy(pg_server)
+    await proxy.open()
+    database = urlsplit(empty_dsn).path.lstrip("/")
+    runner = QueryRunner(Database(statement_timeout_s=10), proxy.dsn(database), size=1)
+    try:
+        running = asyncio.ensure_future(runner.run(query("SELECT pg_sleep(2) IS NULL AS s")))
+        await asyncio.sleep(0.5)  # sent, and sleeping on the server
+        proxy.go_away()  # a server shutting down: it ends every connection, takes none
+        gone = await running
+    finally:
+        await runner.aclose()
+        await proxy.shut()
+    assert "terminating connection due to administrator command" in (gone.error or "")
+    assert gone.cause is Cause.UNREACHABLE, gone.error

@@ -53,6 +53,14 @@ class PgProxy:
         for writer in self._clients:
             writer.write(fatal_message("terminating connection due to administrator command"))
 
+    def go_away(self) -> None:
+        """A server shutting down: refuse new connections, and tell every client its
+        connection is ending, then close it (a query running on it is cut off)."""
+        self.refuse_new()
+        for writer in list(self._clients):
+            writer.write(fatal_message("terminating connection due to administrator command"))
+            writer.close()  # after what was written is sent
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_unix_connection(self.socket_path)

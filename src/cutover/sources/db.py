@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -18,7 +19,14 @@ from cutover.runbook import sqlfile, sqlguard
 from cutover.runbook.frozen import frozen
 from cutover.runbook.model import Database, Query
 from cutover.runbook.problems import Problem
-from cutover.sources.caps import MAX_REASON_CHARS, MAX_ROWS, cap_row, cap_text
+from cutover.sources.caps import MAX_ROWS, cap_row, cap_text
+from cutover.sources.failed_run import (
+    connection_lost,
+    ended_by_server,
+    needed_column,
+    shortened,
+    told_to_end,
+)
 from cutover.sources.results import Cause, QueryResult
 
 DSN_SCHEMES = ("postgresql", "postgres")
@@ -162,6 +170,10 @@ def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str
     return redact(f"{type(exc).__name__}: {exc}", dsn)
 
 
+# How the server ended a run's connection (QueryRunner._run_once).
+BEFORE_IT_WAS_SENT = "before it was sent"
+WHILE_IT_RAN = "while it ran"
+
 # Connections a runner opens at most. Two run a check's queries side by side (measured on 2
 # cores: 6 connections were no faster than 2), and the console and one command together stay
 # within the read-only role's CONNECTION LIMIT 4 the README advises.
@@ -245,17 +257,33 @@ class QueryRunner:
         timeout, a restart, a DBA's pg_terminate_backend of an idle connection) is asked
         once more on a fresh one: that says whether the server is gone or only that
         connection was, which one run could not tell. Never a query that was running: the
-        server (or a DBA, killing a heavy query) may have ended it for what it was doing. Not
-        after a timeout either: a silent host would be found out a connect timeout later."""
+        server (or a DBA, killing a heavy query) may have ended it for what it was doing: if
+        the server then takes a new connection, that run failed (its words, FAILED), and the
+        database is not said to be unreachable. Not after a timeout either: a silent host
+        would be found out a connect timeout later."""
         result, ended = await self._run_once(query, args, max_rows, last_try=False)
-        if ended:
-            result, _ = await self._run_once(query, args, max_rows, last_try=True)
+        if ended == BEFORE_IT_WAS_SENT:
+            result, ended = await self._run_once(query, args, max_rows, last_try=True)
+        if ended == WHILE_IT_RAN and await self._takes_connections():
+            # One backend ended (a DBA's pg_terminate_backend of a heavy query): this run
+            # failed, the database did not go away. A server shutting down refuses.
+            error = f"{result.error}; the server takes new connections: only this run ended"
+            result = dataclasses.replace(result, error=error, cause=Cause.FAILED)
         return result
+
+    async def _takes_connections(self) -> bool:
+        """Whether the server accepts a connection now (the pool, opened for the next run)."""
+        try:
+            await self.connect()
+        except DatabaseUnavailable:
+            return False
+        return True
 
     async def _run_once(
         self, query: Query, args: tuple[object, ...], max_rows: int, *, last_try: bool
-    ) -> tuple[QueryResult, bool]:
-        """One run; and whether the server ended its connection (worth one more try)."""
+    ) -> tuple[QueryResult, str | None]:
+        """One run; and whether the server ended its connection, BEFORE_IT_WAS_SENT (worth
+        one more try) or WHILE_IT_RAN (worth asking whether it takes new connections)."""
         started = time.monotonic()
         ran_at = datetime.now(UTC)
         timeout = self.database.statement_timeout_s
@@ -263,7 +291,7 @@ class QueryRunner:
         try:
             await self._judged_elsewhere(query.sql)
             if self.judged.get(query.sql) is not None:
-                return _refused(query, self.judged[query.sql], ran_at, started), False
+                return _refused(query, self.judged[query.sql], ran_at, started), None
             await self.connect()
             assert self._pool is not None
             async with self._pool.acquire() as conn, read_only(conn, timeout):
@@ -271,7 +299,7 @@ class QueryRunner:
                 ran_at = datetime.now(UTC)
                 refusal = await self._judge(conn, query)
                 if refusal is not None:  # never sent to the server
-                    return _refused(query, refusal, ran_at, started), False
+                    return _refused(query, refusal, ran_at, started), None
                 try:
                     sent = True
                     statement = await conn.prepare(query.sql)
@@ -293,23 +321,25 @@ class QueryRunner:
                 cause=Cause.UNREACHABLE,
                 duration_s=time.monotonic() - started,
             )
-            return unreachable, False
+            return unreachable, None
         except Exception as exc:  # a query's failure is data for its panel, not a crash
             # Ended by the server: that connection is closed already (read_only), and the
             # pool opens another for the next try. Otherwise, or on the last try, the whole
             # pool goes: the next run reconnects.
-            ended = not last_try and not sent and _ended_by_server(exc)
-            if _connection_lost(exc) and not ended:
+            ended = not last_try and not sent and ended_by_server(exc)
+            if connection_lost(exc) and not ended:
                 await self.aclose()
             lacking = needed_column(exc, query)
             failed = QueryResult(
                 query.id,
                 ran_at=ran_at,
-                error=lacking or cap_text(explain(_shortened(exc), timeout, self.dsn)),
+                error=lacking or cap_text(explain(shortened(exc), timeout, self.dsn)),
                 cause=Cause.LACKING if lacking else cause_of(exc),
                 duration_s=time.monotonic() - started,
             )
-            return failed, ended
+            if ended:
+                return failed, BEFORE_IT_WAS_SENT
+            return failed, WHILE_IT_RAN if sent and told_to_end(exc) else None
         answered = QueryResult(
             query.id,
             columns=columns,
@@ -318,7 +348,7 @@ class QueryRunner:
             duration_s=time.monotonic() - started,
             truncated=truncated,
         )
-        return answered, False
+        return answered, None
 
     async def _judged_elsewhere(self, text: str) -> None:
         """Wait for a judge_all that is asking about this text (before taking a connection:
@@ -494,26 +524,6 @@ class Prepared:
     needed: str | None = None
 
 
-def needed_column(exc: BaseException, query: Query) -> str | None:
-    """For a query run without a column it declares it `needs`: what the operator reads
-    ("needs column pipeline_version; add it to see the v1/v2 split"). None otherwise: any
-    other failure stays an error.
-
-    >>> from pathlib import Path
-    >>> q = Query("v1_vs_v2", "", Path("q.sql"), None, 30,
-    ...           needs={"pipeline_version": "add it to see the v1/v2 split"})
-    >>> needed_column(asyncpg.UndefinedColumnError('column "pipeline_version" does not exist'), q)
-    'needs column pipeline_version; add it to see the v1/v2 split'
-    """
-    if not query.needs or not isinstance(exc, asyncpg.UndefinedColumnError):
-        return None
-    match = re.search(r'column "?([\w.]+)"? does not exist', str(exc))
-    column = match.group(1).split(".")[-1] if match else None
-    if column not in query.needs:
-        return None
-    return f"needs column {column}; {query.needs[column] or 'add it to run this query'}"
-
-
 def statement_of(query: Query) -> sqlfile.Statement:
     """The query's statement as the loader read it, for mapping positions into its file."""
     return sqlfile.Statement(
@@ -547,51 +557,12 @@ async def _fetch_capped(
     return rows, len(fetched) > max_rows
 
 
-def _shortened(exc: BaseException) -> BaseException:
-    """The same error with its text cut to MAX_REASON_CHARS: Postgres quotes the value it
-    could not use, which may be megabytes, and nothing downstream (redaction regexes, a
-    panel, `check`) should pay for more than a screenful of it."""
-    if exc.args and isinstance(exc.args[0], str) and len(exc.args[0]) > MAX_REASON_CHARS:
-        exc.args = (cap_text(exc.args[0]), *exc.args[1:])
-    for name in ("detail", "hint"):
-        value = getattr(exc, name, None)
-        if isinstance(value, str) and len(value) > MAX_REASON_CHARS:
-            setattr(exc, name, cap_text(value))
-    return exc
-
-
 def cause_of(exc: BaseException) -> Cause:
     """The typed cause of a failed run, for behaviour (the words are for people)."""
     if isinstance(exc, asyncpg.QueryCanceledError):
         return Cause.TIMEOUT
-    if isinstance(exc, DatabaseUnavailable) or _connection_lost(exc):
+    if isinstance(exc, DatabaseUnavailable) or connection_lost(exc):
         return Cause.UNREACHABLE
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return Cause.UNREACHABLE
     return Cause.FAILED
-
-
-def _ended_by_server(exc: BaseException) -> bool:
-    """The server ended this connection, by a word (FATAL: terminated, shut down, idle too
-    long) or by closing it: the server itself may be fine."""
-    if isinstance(exc, asyncpg.OutdatedSchemaCacheError):
-        return False
-    return isinstance(
-        exc,
-        asyncpg.InternalClientError  # its FATAL reached the idle connection (see below)
-        | asyncpg.ConnectionDoesNotExistError
-        | asyncpg.AdminShutdownError
-        | asyncpg.CrashShutdownError
-        | asyncpg.IdleSessionTimeoutError
-        | asyncpg.IdleInTransactionSessionTimeoutError,
-    )
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    # InternalClientError: the driver's side of the conversation is out of step, as when the
-    # server's FATAL "terminating connection" reached an idle connection just before the
-    # next query did. The connection cannot be used again, whatever the database's state.
-    # Not its OutdatedSchemaCacheError: a type altered under a query, on a sound connection.
-    return _ended_by_server(exc) or isinstance(
-        exc, OSError | asyncpg.InterfaceError | asyncpg.CannotConnectNowError
-    )
