@@ -17,6 +17,7 @@ from cutover.runbook.model import Database, Query
 from cutover.runbook.sqlguard import RESOLVE_SQL
 from cutover.sources.db import DatabaseUnavailable, QueryRunner
 from cutover.sources.first_answers import FirstAnswers, ask_for_console
+from cutover.tui import app as app_module
 from cutover.tui.app import CutoverApp
 
 from .conftest import session_for, until, visible_text, write_runbook
@@ -78,6 +79,59 @@ async def test_the_first_answers_are_shown_and_never_asked_twice(
     assert sent.count(RESOLVE_SQL.strip().splitlines()[0].encode()) == 1
     # Never two pools at once: the read-only role's connection limit counts them all.
     assert proxy.most_at_once <= 2
+
+
+async def test_answers_ready_at_start_are_taken_in_after_the_first_frame(
+    tmp_path: Path, pg_server: str, empty_dsn: str
+) -> None:
+    # Taken in before it, they held the first frame back by their panels' layout (the
+    # bench's first paint, 0.85 -> 1.20 s): the console draws first, then fills them.
+    path = write_runbook(tmp_path)
+    session = session_for(path, empty_dsn)
+    first = ask_for_console(session)
+    assert first is not None
+    await asyncio.wait_for(asyncio.wrap_future(first.closed), 10)  # every answer is ready
+    drawn_when_taken: list[bool] = []
+
+    class Watched(CutoverApp):
+        CSS_PATH = str(Path(app_module.__file__).with_name("cutover.tcss"))
+
+        def on_query_finished(self, message) -> None:
+            drawn_when_taken.append(self.refresher.first_frame.is_set())
+            super().on_query_finished(message)
+
+    app = Watched(session, probe_poll_s=None, first_answers=first)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: {"success", "errors"} <= set(app.results))
+    finally:
+        await asyncio.to_thread(first.close)
+    assert drawn_when_taken and all(drawn_when_taken), drawn_when_taken
+
+
+async def test_a_slow_first_query_holds_back_no_other(
+    tmp_path: Path, pg_server: str, empty_dsn: str
+) -> None:
+    # Until the first answers are all in, the console's other fetches run on their
+    # connections: they do not wait for the slowest first answer.
+    proxy = await opened(pg_server)
+    slow = SLOW_SUCCESS.replace("pg_sleep(0.4)", "pg_sleep(3)")
+    path = write_runbook(tmp_path, success_sql=slow, errors_sql=SLOW_ERRORS)
+    session = session_for(path, proxy.dsn(database_of(empty_dsn)))
+    first = FirstAnswers(session.runner, [session.runbook.queries["success"]]).start()
+    await eventually(lambda: _is(running(empty_dsn, "first-answer-success"), 1))
+    app = CutoverApp(session, probe_poll_s=None, first_answers=first)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: "errors" in app.results)
+            assert app.results["errors"].error is None
+            assert "success" not in app.results  # still sleeping
+            await until(pilot, lambda: "success" in app.results, timeout=15)
+            assert app.results["success"].error is None
+    finally:
+        await asyncio.to_thread(first.close)
+        await proxy.shut()
+    assert proxy.most_at_once <= 2  # on the first answers' pool, not a second one
 
 
 async def test_a_database_down_at_start_is_said_and_the_console_reconnects(
@@ -181,6 +235,29 @@ async def test_every_answer_resolves_when_the_runner_breaks(empty_dsn: str) -> N
         first.closed.result(10)
     finally:
         await asyncio.to_thread(first.close)
+
+
+async def test_every_answer_resolves_when_closed_while_connecting(empty_dsn: str) -> None:
+    class SlowToConnect(QueryRunner):
+        async def connect(self) -> None:
+            await asyncio.sleep(30)  # a database far away, or not answering
+
+    first = FirstAnswers(
+        lambda: SlowToConnect(Database(), empty_dsn, size=1), asleep_queries()
+    ).start()
+    taken = first.take("quick")
+    late = None
+    for _ in range(100):  # once its loop runs, it takes the console's other queries
+        late = first.ask(asleep_queries()[0])
+        if late is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert taken is not None and late is not None
+    await asyncio.to_thread(first.close)
+    for answer in (taken, late):
+        with pytest.raises(DatabaseUnavailable):
+            answer.result(5)
+    assert first.ask(asleep_queries()[1]) is None  # closed: the console runs its own
 
 
 def test_no_dsn_asks_nothing(tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ database works while the screen is built, and the panels are drawn with their ro
 
 The thread has an event loop and a query runner of its own (a connection belongs to the
 loop that opened it). The console takes each answer once, for its first fetch of that
-query; what it does not take is cancelled. It opens its own connections only once these
-are closed, so the two never hold more than one runner's pool (the read-only role's
-connection limit counts them all).
+query; what it does not take is cancelled. Until those have all answered, the console's
+other fetches run on these connections too (`ask`): a slow query on the first screen holds
+back no other. Then these close, and the console opens its own: the two pools are never
+open at once (the read-only role's connection limit counts them all).
 """
 
 from __future__ import annotations
@@ -88,14 +89,25 @@ class FirstAnswers:
         self._offered = dict(self._all)  # not taken or dropped yet
         # Set once the thread's connections are closed: the console connects after it.
         self.closed: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._stopping = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._asking: asyncio.Task | None = None
-        self._tasks: dict[str, asyncio.Task] = {}
-        self._dropped: set[str] = set()
         # The guard's verdicts on the queries' texts (sqlguard), for the console's own runner
         # to take over once `closed` is set: it need not ask the catalog again.
         self.judged: dict[str, object] = {}
+        self._stopping = threading.Event()
+        # The console's other fetches run here until the first answers are in (`ask`).
+        # `_loop`, `_accepting`, `_scheduled` and `_late_answers` are shared by both threads:
+        # read and changed under `_lock`.
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._accepting = True
+        self._scheduled = 0  # asked, their task not created yet
+        self._late_answers: list[concurrent.futures.Future[QueryResult]] = []
+        # On the thread only:
+        self._asking: asyncio.Task | None = None
+        self._connected: asyncio.Future[Runner] | None = None
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._late: set[asyncio.Task] = set()
+        self._dropped: set[str] = set()
+        self._closing = False
         self._thread = threading.Thread(target=self._main, name="cutover-first-answers")
         # Never keeps the process alive: a database that stops answering must not hold the
         # console's exit (the connections' sockets close with the process).
@@ -111,6 +123,25 @@ class FirstAnswers:
         not asked here, or was taken or dropped already: that fetch runs on the console's own
         connections (an answer is never handed out twice, nor after drop_the_rest)."""
         return self._offered.pop(query_id, None)
+
+    def ask(
+        self, query: Query, args: tuple[object, ...] = ()
+    ) -> concurrent.futures.Future[QueryResult] | None:
+        """Run another of the console's queries on these connections, while they are open
+        (the console opens its own once these have closed): it resolves as take()'s do.
+        None once they take no more: run it on the console's own."""
+        with self._lock:
+            loop = self._loop
+            if not self._accepting or loop is None or self._stopping.is_set():
+                return None
+            answer: concurrent.futures.Future[QueryResult] = concurrent.futures.Future()
+            try:
+                loop.call_soon_threadsafe(self._start_late, query, args, answer)
+            except RuntimeError:  # the loop has closed
+                return None
+            self._scheduled += 1
+            self._late_answers.append(answer)
+        return answer
 
     def drop_the_rest(self) -> None:
         """Cancel what was asked and not taken: nothing will read it."""
@@ -130,7 +161,8 @@ class FirstAnswers:
     # -- on the thread -------------------------------------------------------------------
 
     def _in_thread(self, callback: Callable[[], None]) -> None:
-        loop = self._loop
+        with self._lock:
+            loop = self._loop
         if loop is None:
             return  # not started yet (it sees _stopping) or ended
         with contextlib.suppress(RuntimeError):  # the loop closed: nothing runs there now
@@ -150,7 +182,10 @@ class FirstAnswers:
     def _main(self) -> None:
         loop = asyncio.new_event_loop()
         try:
-            self._loop = loop
+            # Before the loop is shared: a late query queued at once waits on it.
+            self._connected = loop.create_future()
+            with self._lock:
+                self._loop = loop
             self._asking = loop.create_task(self._ask())
             loop.run_until_complete(self._asking)
         except asyncio.CancelledError:  # close(): the console is leaving
@@ -158,47 +193,109 @@ class FirstAnswers:
         except Exception as exc:  # a bug: each answer says it, as the console's own runs would
             self._resolve_all(exc)
         finally:
-            self._resolve_all(DatabaseUnavailable(STOPPED))
-            self._loop = None
+            with self._lock:
+                self._accepting = False
+                self._loop = None
+                late = list(self._late_answers)
+            # What never ran (the loop stopped first) is resolved, never left hanging: a fetch
+            # waiting on it would never run again.
+            self._resolve_all(DatabaseUnavailable(STOPPED), late)
             loop.close()
             _settle(self.closed, None)
 
     async def _ask(self) -> None:
-        if self._stopping.is_set():
-            return
-        runner = self.runner_factory()
+        assert self._connected is not None
+        connected = self._connected
+        runner: Runner | None = None
         try:
+            if self._stopping.is_set():
+                raise DatabaseUnavailable(STOPPED)
+            runner = self.runner_factory()
             try:
                 await runner.connect()
             except DatabaseUnavailable as exc:
                 self._resolve_all(exc)
-                return
+                raise
+            connected.set_result(runner)
             await runner.judge_all(self.queries)
             for query in self.queries:
                 if query.id not in self._dropped:
-                    self._tasks[query.id] = asyncio.create_task(self._one(runner, query))
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+                    answer = self._all[query.id]
+                    self._tasks[query.id] = asyncio.create_task(self._one(query, answer))
+            await self._drain()
+        except DatabaseUnavailable as exc:
+            with self._lock:
+                self._accepting = False  # the console's own connections run the rest
+            _fail(connected, exc)
         finally:
-            judged = getattr(runner, "judged", None)  # sources.db.QueryRunner's
-            if isinstance(judged, dict):
-                self.judged = dict(judged)
-            await runner.aclose()
+            self._closing = True
+            _fail(connected, DatabaseUnavailable(STOPPED))  # cancelled (close) before it connected
+            everything = [*self._tasks.values(), *self._late]
+            for task in everything:
+                task.cancel()  # a running query is cancelled on the server too
+            await asyncio.gather(*everything, return_exceptions=True)
+            if runner is not None:
+                judged = getattr(runner, "judged", None)  # sources.db.QueryRunner's
+                if isinstance(judged, dict):
+                    self.judged = dict(judged)
+                await runner.aclose()
 
-    async def _one(self, runner: Runner, query: Query) -> None:
-        answer = self._all[query.id]
+    def _start_late(
+        self, query: Query, args: tuple[object, ...], answer: concurrent.futures.Future
+    ) -> None:
+        with self._lock:
+            self._scheduled -= 1
+        if self._closing:  # asked as close() began: its task would outlive the loop
+            _settle(answer, exception=DatabaseUnavailable(STOPPED))
+            return
+        task = asyncio.get_running_loop().create_task(self._one(query, answer, args))
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def _drain(self) -> None:
+        """Wait for every query asked here, the console's late ones too; then take no more."""
+        while True:
+            pending = [t for t in [*self._tasks.values(), *self._late] if not t.done()]
+            if pending:
+                await asyncio.wait(pending)
+                continue
+            with self._lock:
+                if self._scheduled == 0:
+                    self._accepting = False
+                    return
+            await asyncio.sleep(0)  # a late one's task is about to be created
+
+    async def _one(
+        self, query: Query, answer: concurrent.futures.Future, args: tuple[object, ...] = ()
+    ) -> None:
+        assert self._connected is not None
         try:
-            result = await runner.run(query)
-        except Exception as exc:  # a bug in the run: the console says it, as for its own
+            runner = await asyncio.shield(self._connected)
+            result = await runner.run(query, *args)
+        except asyncio.CancelledError:
+            _settle(answer, exception=DatabaseUnavailable(STOPPED))
+            raise
+        except Exception as exc:  # unreachable, or a bug: the console says it, as its own
             _settle(answer, exception=exc)
         else:
             _settle(answer, result)
 
-    def _resolve_all(self, exc: BaseException) -> None:
-        for answer in self._all.values():
+    def _resolve_all(
+        self, exc: BaseException, more: Iterable[concurrent.futures.Future] = ()
+    ) -> None:
+        for answer in [*self._all.values(), *more]:
             _settle(answer, exception=exc)
 
 
 STOPPED = "the console's first answers were stopped"
+
+
+def _fail(future: asyncio.Future, exc: BaseException) -> None:
+    """Fail a loop's future unless it is done, its exception taken as read: nothing need
+    wait on it, and an exception never read is logged, onto the console's terminal."""
+    if not future.done():
+        future.set_exception(exc)
+        future.exception()
 
 
 def _settle(

@@ -255,6 +255,7 @@ class CutoverApp(
         for query_id in self._first_fetches():
             self.refresher.fetch(query_id)
         self.refresher.first_fetches_started()
+        self.call_after_refresh(self.refresher.first_frame.set)
         if self.runbook.flag.kind != "vercel":
             self._read_the_flag()  # no HTTP to wait for
         self.set_interval(1.0, self.tick, name="tick")

@@ -70,6 +70,9 @@ class Refresher:
         # by the fetches on_mount starts, then dropped. None: every fetch runs here.
         self.first: FirstAnswers | None = None
         self._adopted = False  # their guard's verdicts, by our runner
+        # Set once the console's first frame is drawn (app.on_mount): the first answers are
+        # taken in after it, not before (ready at mount, they held the first frame back).
+        self.first_frame = asyncio.Event()
         self.db_up: bool | None = None  # None: not known yet
         self.db_detail = "connecting"
         self.reconnect_attempt = 0
@@ -205,8 +208,13 @@ class Refresher:
             self.app.post_message(QueryFinished(result))
             return
         try:
+            first = self.first
+            if asked is None and first is not None and not first.closed.done():
+                # While the first answers' connections are open, on them (one pool at a time).
+                asked = first.ask(query, self.args_for(query))
             if asked is not None:
                 result = await asyncio.wrap_future(asked)
+                await self.first_frame.wait()
             else:
                 runner = await self._connected()
                 result = await runner.run(query, *self.args_for(query))
