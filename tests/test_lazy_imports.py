@@ -82,3 +82,17 @@ def test_the_help_is_as_wide_as_shutil_would_make_it(columns, monkeypatch):
     else:
         monkeypatch.setenv("COLUMNS", columns)
     assert terminal_columns() == shutil.get_terminal_size().columns
+
+
+@pytest.mark.parametrize("lines", [None, "50", "0", "wide"])
+def test_the_first_screen_is_as_tall_as_shutil_would_say(lines, monkeypatch):
+    # The console's first answers are chosen by it (sources/first_answers).
+    import shutil
+
+    from cutover.base.terminal import terminal_size
+
+    if lines is None:
+        monkeypatch.delenv("LINES", raising=False)
+    else:
+        monkeypatch.setenv("LINES", lines)
+    assert terminal_size()[1] == shutil.get_terminal_size().lines

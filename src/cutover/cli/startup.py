@@ -8,9 +8,9 @@ import argparse
 import atexit
 import gc
 import importlib
-import os
-import sys
 import threading
+
+from cutover.base.terminal import terminal_size
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -40,18 +40,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def terminal_columns() -> int:
-    """shutil.get_terminal_size().columns: $COLUMNS when a positive number, else the
-    terminal on stdout, else 80."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
+    """shutil.get_terminal_size().columns, without shutil (base/terminal)."""
+    return terminal_size()[0]
 
 
 # What a check imports after connecting: the query runner's dispatch to SQL or HTTP

@@ -18,12 +18,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import os
-import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
+from cutover.base.terminal import terminal_size
 from cutover.runbook.model import Query, Runbook
 from cutover.sources.db import DatabaseUnavailable
 from cutover.sources.results import QueryResult
@@ -324,19 +323,10 @@ def ask_for_console(session: Session) -> FirstAnswers | None:
     without a DSN (the console says that itself) or without SQL to ask."""
     if not session.environ.get(session.runbook.database.dsn_env, "").strip():
         return None
-    shown = [query.id for query in panels_that_fit(session.runbook, terminal_lines())]
+    shown = [query.id for query in panels_that_fit(session.runbook, terminal_size()[1])]
     # Only what the first screen shows: the answers below it would be taken in before the
     # first frame is drawn (and on one machine, the database's work competes with the
     # console's own start for its cores).
     asked = [session.runbook.queries[q] for q in asked_first(session.runbook, shown, rest=False)]
     first = FirstAnswers(session.runner, asked)
     return first.start() if first.queries else None
-
-
-def terminal_lines() -> int:
-    """The terminal's height as the console will find it (the terminal on stdout), else 24:
-    only which queries go first depends on it."""
-    try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).lines  # type: ignore[union-attr]
-    except (AttributeError, ValueError, OSError):
-        return 24
