@@ -267,7 +267,13 @@ class QueryRunner:
         if ended == WHILE_IT_RAN and await self._takes_connections():
             # One backend ended (a DBA's pg_terminate_backend of a heavy query): this run
             # failed, the database did not go away. A server shutting down refuses.
-            error = f"{result.error}; the server takes new connections: only this run ended"
+            # asyncpg calls the ended connection an interface error: "database unreachable"
+            # is what explain() says of those, and here it is not so.
+            words = (result.error or "").removeprefix("database unreachable: ")
+            error = (
+                f"ended by the database while it ran ({words}); the database still takes "
+                "connections: only this run failed, the next refresh runs it again"
+            )
             result = dataclasses.replace(result, error=error, cause=Cause.FAILED)
         return result
 
