@@ -23,17 +23,18 @@ from cutover.tui.app import CutoverApp
 from .conftest import session_for, until, visible_text, write_runbook
 from .pgproxy import PgProxy
 
-# Each answers after a while (the first answers' connections are still open when the console
-# connects) and carries a mark to count on the wire.
+# Each answers after a while, long enough to be seen running on a loaded machine (the first
+# answers' connections are still open when the console connects), and carries a mark to count
+# on the wire.
 SLOW_SUCCESS = """\
 -- Success rate
 -- Completed share of the imports that finished.
-SELECT 99.5 AS rate, 'first-answer-success' AS mark, pg_sleep(0.4)::text AS waited;
+SELECT 99.5 AS rate, 'first-answer-success' AS mark, pg_sleep(1.5)::text AS waited;
 """
 SLOW_ERRORS = """\
 -- Top errors
 -- The most common error messages.
-SELECT 'timeout' AS error, 'first-answer-errors' AS mark, pg_sleep(0.4)::text AS waited;
+SELECT 'timeout' AS error, 'first-answer-errors' AS mark, pg_sleep(1.5)::text AS waited;
 """
 ASLEEP = "SELECT 'first-answer-asleep' AS mark, pg_sleep(60)::text AS waited"
 
@@ -115,7 +116,7 @@ async def test_a_slow_first_query_holds_back_no_other(
     # Until the first answers are all in, the console's other fetches run on their
     # connections: they do not wait for the slowest first answer.
     proxy = await opened(pg_server)
-    slow = SLOW_SUCCESS.replace("pg_sleep(0.4)", "pg_sleep(3)")
+    slow = SLOW_SUCCESS.replace("pg_sleep(1.5)", "pg_sleep(4)")
     path = write_runbook(tmp_path, success_sql=slow, errors_sql=SLOW_ERRORS)
     session = session_for(path, proxy.dsn(database_of(empty_dsn)))
     first = FirstAnswers(session.runner, [session.runbook.queries["success"]]).start()
