@@ -20,6 +20,7 @@ class PgProxy:
         self._clients: set[asyncio.StreamWriter] = set()
         self.sent = bytearray()  # every byte the clients sent, for a test to count what
         self.most_at_once = 0  # the most clients connected at one time
+        self.frozen = False  # see freeze()
 
     def dsn(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -61,7 +62,16 @@ class PgProxy:
             writer.write(fatal_message("terminating connection due to administrator command"))
             writer.close()  # after what was written is sent
 
+    def freeze(self) -> None:
+        """The network goes silent without a word (a partition, a blackholing firewall):
+        nothing more crosses in either direction, and connections made from now on are
+        taken and never answered. No connection is closed, so nothing says it is gone."""
+        self.frozen = True
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.frozen:
+            self._writers.add(writer)  # held open, in silence, until shut()
+            return
         try:
             up_reader, up_writer = await asyncio.open_unix_connection(self.socket_path)
         except OSError:
@@ -74,6 +84,8 @@ class PgProxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await src.read(65536):
+                    if self.frozen:
+                        continue  # lost on the way
                     if src is reader:
                         self.sent += data
                     dst.write(data)

@@ -129,8 +129,18 @@ def _sockets(dsn: str | None) -> str | None:
     return " or ".join(sockets) or None
 
 
-def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str:
-    """One operator-readable line for a failed query, with the fix where there is one."""
+# How long past the statement timeout the driver waits for the server's answer before it
+# gives up on the connection: the server ends a slow query itself at the statement timeout,
+# so no answer by then means the network or the server has gone silent.
+SILENCE_GRACE_S = 5
+
+
+def explain(
+    exc: BaseException, timeout_s: float, dsn: str | None = None, *, waited_s: float | None = None
+) -> str:
+    """One operator-readable line for a failed query, with the fix where there is one.
+    `waited_s`: how long a bare timeout waited (the driver's wait for an answer, unless
+    said otherwise)."""
     if isinstance(exc, asyncpg.UndefinedColumnError):
         match = re.search(r'column "?([\w.]+)"? does not exist', str(exc))
         if match:
@@ -154,8 +164,16 @@ def explain(exc: BaseException, timeout_s: float, dsn: str | None = None) -> str
     if socket and isinstance(exc, FileNotFoundError | ConnectionRefusedError):
         # "[Errno 2] No such file or directory" says nothing of a database being down.
         return f"database unreachable: no server listening at {socket} (is Postgres running?)"
+    if isinstance(exc, TimeoutError) and not str(exc):
+        # The driver's own wait ran out, with no word from the server: the text of such a
+        # timeout is empty, and "database unreachable: " alone told the operator nothing.
+        waited = timeout_s + SILENCE_GRACE_S if waited_s is None else waited_s
+        return (
+            f"database unreachable: no answer in {waited:g} s "
+            "(the network or the server went silent)"
+        )
     if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.InterfaceError):
-        return redact(f"database unreachable: {exc or type(exc).__name__}", dsn)
+        return redact(f"database unreachable: {str(exc) or type(exc).__name__}", dsn)
     if isinstance(exc, asyncpg.OutdatedSchemaCacheError):
         # A type the query returns was altered since this connection first read it (a
         # migration while the cutover runs): the next refresh reads it afresh.
@@ -223,13 +241,18 @@ class QueryRunner:
                     max_size=self.size,
                     timeout=self.connect_timeout,
                     statement_cache_size=cache,
-                    command_timeout=self.database.statement_timeout_s + 5,
+                    command_timeout=self.database.statement_timeout_s + SILENCE_GRACE_S,
                     server_settings={"application_name": "cutover"},
                     reset=_nothing_to_reset,
                 )
             except Exception as exc:  # every driver failure becomes one readable line
                 raise DatabaseUnavailable(
-                    explain(exc, self.database.statement_timeout_s, self.dsn)
+                    explain(
+                        exc,
+                        self.database.statement_timeout_s,
+                        self.dsn,
+                        waited_s=self.connect_timeout,
+                    )
                 ) from None
 
     async def aclose(self) -> None:
