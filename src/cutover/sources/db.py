@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -22,6 +22,7 @@ from cutover.runbook.problems import Problem
 from cutover.sources.caps import MAX_ROWS, cap_row, cap_text
 from cutover.sources.failed_run import (
     connection_lost,
+    dsn_sockets,
     ended_by_server,
     needed_column,
     shortened,
@@ -105,30 +106,6 @@ def _password_of(dsn: str) -> str | None:
         return userinfo.partition(":")[2] or None
 
 
-def _sockets(dsn: str | None) -> str | None:
-    """Where a DSN's Unix socket(s) would be, or None when it names no socket.
-
-    >>> _sockets("postgresql://app:pw@/x?host=/run/pg&port=6000")
-    '/run/pg/.s.PGSQL.6000'
-    >>> _sockets("postgresql://app:pw@%2Ftmp%2Fpg/x")
-    '/tmp/pg/.s.PGSQL.5432'
-    >>> _sockets("postgresql://app:pw@db:5432/x") is None
-    True
-    """
-    if not dsn:
-        return None
-    try:
-        parts = urlsplit(dsn)
-        query = parse_qs(parts.query)
-        host_port = parts.netloc.rpartition("@")[2]
-        host = query.get("host", [""])[-1] or unquote(host_port.partition(":")[0])
-        port = query.get("port", [""])[-1] or str(parts.port or 5432)
-    except ValueError:
-        return None
-    sockets = [f"{h.rstrip('/')}/.s.PGSQL.{port}" for h in host.split(",") if h.startswith("/")]
-    return " or ".join(sockets) or None
-
-
 # How long past the statement timeout the driver waits for the server's answer before it
 # gives up on the connection: the server ends a slow query itself at the statement timeout,
 # so no answer by then means the network or the server has gone silent.
@@ -158,9 +135,13 @@ def explain(
             f"{exc}; this looks like a transaction pooler (Supabase port 6543, PgBouncer): "
             'set pooler = "transaction" under [database]'
         )
+    if isinstance(exc, asyncpg.ConnectionDoesNotExistError) and told_to_end(exc):
+        # asyncpg's words around the server's ("connection was closed in the middle of
+        # operation: …"): the server's are the news.
+        return redact(f"database unreachable: {exc.__cause__}", dsn)
     if isinstance(exc, asyncpg.PostgresError):
         return redact(f"{type(exc).__name__}: {exc}", dsn)
-    socket = _sockets(dsn)
+    socket = dsn_sockets(dsn)
     if socket and isinstance(exc, FileNotFoundError | ConnectionRefusedError):
         # "[Errno 2] No such file or directory" says nothing of a database being down.
         return f"database unreachable: no server listening at {socket} (is Postgres running?)"

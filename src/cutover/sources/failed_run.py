@@ -1,10 +1,11 @@
 """What a failed run means (sources/db): whether its connection is gone and whether the
-server ended it, a column the query needs and the database lacks, and its words cut to a
-screenful."""
+server ended it, a column the query needs and the database lacks, its words cut to a
+screenful, and where the socket is that no server listened at."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
@@ -79,3 +80,27 @@ def connection_lost(exc: BaseException) -> bool:
     return ended_by_server(exc) or isinstance(
         exc, OSError | asyncpg.InterfaceError | asyncpg.CannotConnectNowError
     )
+
+
+def dsn_sockets(dsn: str | None) -> str | None:
+    """Where a DSN's Unix socket(s) would be, or None when it names no socket.
+
+    >>> dsn_sockets("postgresql://app:pw@/x?host=/run/pg&port=6000")
+    '/run/pg/.s.PGSQL.6000'
+    >>> dsn_sockets("postgresql://app:pw@%2Ftmp%2Fpg/x")
+    '/tmp/pg/.s.PGSQL.5432'
+    >>> dsn_sockets("postgresql://app:pw@db:5432/x") is None
+    True
+    """
+    if not dsn:
+        return None
+    try:
+        parts = urlsplit(dsn)
+        query = parse_qs(parts.query)
+        host_port = parts.netloc.rpartition("@")[2]
+        host = query.get("host", [""])[-1] or unquote(host_port.partition(":")[0])
+        port = query.get("port", [""])[-1] or str(parts.port or 5432)
+    except ValueError:
+        return None
+    sockets = [f"{h.rstrip('/')}/.s.PGSQL.{port}" for h in host.split(",") if h.startswith("/")]
+    return " or ".join(sockets) or None
