@@ -142,3 +142,27 @@ async def test_a_query_running_when_the_server_goes_away_is_unreachable(
         await proxy.shut()
     assert gone.error == "database unreachable: terminating connection due to administrator command"
     assert gone.cause is Cause.UNREACHABLE, gone.error
+
+
+async def test_a_query_whose_connection_is_cut_without_a_word_is_unreachable_in_words(
+    pg_server: str, empty_dsn: str
+) -> None:
+    # A network cut, a proxy restarting: the socket closes under a running query with no
+    # word from the server. The operator read the driver's class name and "connection was
+    # closed in the middle of operation", and no "unreachable".
+    proxy = PgProxy(pg_server)
+    await proxy.open()
+    database = urlsplit(empty_dsn).path.lstrip("/")
+    runner = QueryRunner(Database(statement_timeout_s=10), proxy.dsn(database), size=1)
+    try:
+        running = asyncio.ensure_future(runner.run(query("SELECT pg_sleep(2) IS NULL AS s")))
+        await asyncio.sleep(0.5)  # sent, and sleeping on the server
+        await proxy.shut()
+        cut = await running
+    finally:
+        await runner.aclose()
+        await proxy.shut()
+    assert (
+        cut.error == "database unreachable: the connection broke mid-query; the server said nothing"
+    )
+    assert cut.cause is Cause.UNREACHABLE, cut.error

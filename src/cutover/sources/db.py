@@ -135,10 +135,12 @@ def explain(
             f"{exc}; this looks like a transaction pooler (Supabase port 6543, PgBouncer): "
             'set pooler = "transaction" under [database]'
         )
-    if isinstance(exc, asyncpg.ConnectionDoesNotExistError) and told_to_end(exc):
-        # asyncpg's words around the server's ("connection was closed in the middle of
-        # operation: …"): the server's are the news.
-        return redact(f"database unreachable: {exc.__cause__}", dsn)
+    if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
+        # asyncpg says "connection was closed in the middle of operation", around the
+        # server's words when there were any: those are the news.
+        if told_to_end(exc):
+            return redact(f"database unreachable: {exc.__cause__}", dsn)
+        return "database unreachable: the connection broke mid-query; the server said nothing"
     if isinstance(exc, asyncpg.PostgresError):
         return redact(f"{type(exc).__name__}: {exc}", dsn)
     socket = dsn_sockets(dsn)
