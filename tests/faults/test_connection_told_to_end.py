@@ -166,3 +166,33 @@ async def test_a_query_whose_connection_is_cut_without_a_word_is_unreachable_in_
         cut.error == "database unreachable: the connection broke mid-query; the server said nothing"
     )
     assert cut.cause is Cause.UNREACHABLE, cut.error
+
+
+async def test_a_role_at_its_connection_limit_says_so_and_what_to_do(
+    pg_server: str, empty_dsn: str
+) -> None:
+    # The README's role has CONNECTION LIMIT 4: a second console, or a teammate's commands,
+    # can use them up mid-incident. The operator reads that, and the fix; it read
+    # "TooManyConnectionsError: too many connections for role …".
+    admin = await asyncpg.connect(empty_dsn)
+    await admin.execute(
+        "DROP ROLE IF EXISTS at_limit; CREATE ROLE at_limit LOGIN CONNECTION LIMIT 1"
+    )
+    dsn = empty_dsn.replace("postgres:@", "at_limit:@", 1)
+    assert dsn != empty_dsn
+    taken = await asyncpg.connect(dsn)  # the one connection the role may have
+    runner = QueryRunner(Database(statement_timeout_s=10), dsn, size=2)
+    try:
+        refused = await runner.run(query("SELECT 1 AS one"))
+    finally:
+        await runner.aclose()
+        await taken.close()
+        await admin.execute("DROP ROLE at_limit")
+        await admin.close()
+    assert refused.error == (
+        'the database takes no more connections: too many connections for role "at_limit" '
+        "(a console holds two at most, a command one or two: close one, or raise the role's "
+        "CONNECTION LIMIT)"
+    ), refused.error
+    # Down for this console until a connection frees: it keeps trying, as for any outage.
+    assert refused.cause is Cause.UNREACHABLE

@@ -135,6 +135,14 @@ def explain(
             f"{exc}; this looks like a transaction pooler (Supabase port 6543, PgBouncer): "
             'set pooler = "transaction" under [database]'
         )
+    if isinstance(exc, asyncpg.TooManyConnectionsError):
+        # A second console or a teammate's commands on the same read-only role, mid-incident:
+        # the fix is the operator's to make, and it is said with the server's words.
+        return redact(
+            f"the database takes no more connections: {exc} (a console holds two at most, "
+            "a command one or two: close one, or raise the role's CONNECTION LIMIT)",
+            dsn,
+        )
     if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
         # asyncpg says "connection was closed in the middle of operation", around the
         # server's words when there were any: those are the news.
