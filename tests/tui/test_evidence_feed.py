@@ -170,3 +170,37 @@ def test_the_hold_and_for_judged_over_what_is_kept_are_what_all_the_evidence_say
 
         assert hold(kept) == hold(everything), trial
         assert holding_since(kept, "slow") == holding_since(everything, "slow"), trial
+
+
+def test_a_flapping_gate_costs_the_store_nothing_per_run_that_ended(tmp_path: Path):
+    """The console's one store lives as long as the console (the watcher's, for weeks): a
+    gate whose verdict changes at every refresh starts a run each time; once ended, a run
+    must leave nothing behind in the store (it kept each one's last written time)."""
+    import gc
+    import tracemalloc
+
+    written: list[int] = []
+    store = EvidenceStore(
+        tmp_path / "e.jsonl", by="console", sink=lambda runs, lines: written.append(len(lines))
+    )
+
+    def flap(times: int, start: int) -> None:
+        for i in range(start, start + times):
+            at = T0 + timedelta(seconds=i)
+            store.record([ev("success", ("pass", "fail")[i % 2], at), ev("stuck", "pass", at)])
+
+    tracemalloc.start()
+    try:
+        flap(200, 0)  # the store's dicts at their working size
+        written.clear()
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        flap(2000, 200)
+        written.clear()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(store.open_runs()) == 2
+    # 2,000 runs ended meanwhile; kept, each was ~150 bytes (300 KB): what is left is noise.
+    assert grown < 20_000, f"{grown} bytes held after 2,000 more runs"

@@ -277,6 +277,7 @@ class EvidenceStore:
         runs that started (a verdict changed, or a gap broke a run)."""
         started: list[Run] = []
         lines: list[Run] = []
+        ended: list[str] = []  # runs closed here: never extended or written again
         limit = self.clock() + SKEW
         for ev in items:
             if ev.at > limit:
@@ -301,8 +302,10 @@ class EvidenceStore:
                 ):
                     lines.append(run)
                 continue
-            if run is not None and self._written.get(run.run) != run.last:
-                lines.append(run)  # close the old run with its true end
+            if run is not None:
+                ended.append(run.run)
+                if self._written.get(run.run) != run.last:
+                    lines.append(run)  # close the old run with its true end
             run = Run(
                 run=os.urandom(6).hex(),  # 12 hex digits (uuid costs ~4 ms of import)
                 what=ev.what,
@@ -323,10 +326,17 @@ class EvidenceStore:
             self._open[key] = run
             started.append(run)
             lines.append(run)
-        if lines:
-            self._append(lines)
-            for run in lines:
-                self._written[run.run] = run.last
+        try:
+            if lines:
+                self._append(lines)
+                for run in lines:
+                    self._written[run.run] = run.last
+        finally:
+            # Only an open run's last written end is ever asked again: kept for every run
+            # that ended, this grew by one entry at each verdict change, for as long as a
+            # console or a watcher ran (a flapping gate: one a refresh).
+            for gone in ended:
+                self._written.pop(gone, None)
         return started
 
     def _continues(self, run: Run, ev: Evaluation) -> bool:
