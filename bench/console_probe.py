@@ -1,7 +1,8 @@
 """`cutover tui`, as the operator starts it, with instruments the benchmarks read: when the
 first frame and the first full frame (every panel on screen has run) were drawn, every event-
 loop stall, and the sizes of Textual's and Rich's render caches. They are written as JSON to
-$BENCH_PROBE_OUT every few seconds and at exit. Nothing in the console is changed: the app is
+$BENCH_PROBE_OUT every few seconds and at exit; with BENCH_MEMORY_EVERY_S, where its memory is
+(memory_sample) that often. Nothing in the console is changed: the app is
 the shipped CutoverApp; the instruments only watch it.
 
 Run by bench/console.py inside tmux; not a benchmark by itself.
@@ -29,6 +30,8 @@ OUT = Path(os.environ["BENCH_PROBE_OUT"])
 STALL_S = 0.05
 TICK_S = 0.005
 TRACE = bool(os.environ.get("BENCH_TRACEMALLOC"))
+TRACE_EVERY_S = float(os.environ.get("BENCH_TRACE_EVERY_S", "60"))
+TRACE_BY = os.environ.get("BENCH_TRACE_BY", "lineno")  # or "traceback" (BENCH_TRACEMALLOC frames)
 
 
 def lru_caches() -> dict[str, list]:
@@ -63,6 +66,9 @@ class Probe:
         self.ticks = 0
         self.app = None  # the ProbedApp, once mounted
         self.trace_start = None
+        self.traced_at = 0.0
+        self.growth: list = []
+        self.memory: list[dict] = []  # memory_sample()s, every BENCH_MEMORY_EVERY_S
 
     def widget_caches(self) -> dict[str, list]:
         """Textual's per-widget LRU/FIFO caches, summed by attribute over every widget:
@@ -105,11 +111,23 @@ class Probe:
             }
         data.update(getattr(self, "caches", {}))
         if TRACE and self.trace_start is not None:
+            # A snapshot and its comparison walk every traced block: a stall of its own, so
+            # only every BENCH_TRACE_EVERY_S (and at exit), not on every dump.
             import tracemalloc
 
-            now = tracemalloc.take_snapshot()
-            top = now.compare_to(self.trace_start, "lineno")[:25]
-            data["growth"] = [str(stat) for stat in top]
+            if caches or time.monotonic() - self.traced_at >= TRACE_EVERY_S:
+                self.traced_at = time.monotonic()
+                now = tracemalloc.take_snapshot()
+                top = now.compare_to(self.trace_start, TRACE_BY)[:25]
+                self.growth = [
+                    [stat.size_diff, stat.count_diff, [str(f) for f in stat.traceback]]
+                    for stat in top
+                ]
+            data["growth"] = self.growth
+        if self.memory:
+            data["memory"] = self.memory
+        if getattr(self, "cleared", None):
+            data["cleared"] = self.cleared
         tmp = OUT.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(OUT)
@@ -173,13 +191,159 @@ class Probe:
 
     async def dump_every(self, seconds: float) -> None:
         caches_every = float(os.environ.get("BENCH_CACHES_EVERY_S", "0"))
-        caches_at = time.monotonic()
+        memory_every = float(os.environ.get("BENCH_MEMORY_EVERY_S", "0"))
+        caches_at = memory_at = time.monotonic()
         while True:
             await asyncio.sleep(seconds)
+            if memory_every > 0 and time.monotonic() - memory_at >= memory_every:
+                memory_at = time.monotonic()
+                self.memory.append(memory_sample())
             due = caches_every > 0 and time.monotonic() - caches_at >= caches_every
             if due:
                 caches_at = time.monotonic()
             self.dump(caches=due)
+
+
+def memory_sample() -> dict:
+    """Where the process's memory is, to tell Python's objects from what lies outside them:
+    resident set; blocks Python has allocated (every object, tracked by the collector or
+    not); objects the collector tracks (not the frozen ones); glibc's heap (its size, what is
+    in use, what is free inside it, what is mapped apart); pymalloc's arenas (how many, and
+    the bytes in their blocks in use, free, and in empty pools). A diagnosis: a walk over
+    the collector's lists, so every BENCH_MEMORY_EVERY_S at most."""
+    import ctypes
+
+    sample: dict = {"at": time.monotonic()}
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(("VmRSS", "RssAnon", "RssFile")):
+                name, value = line.split(":")
+                sample[name] = int(value.split()[0])
+    sample["blocks"] = sys.getallocatedblocks()
+    sample["tracked"] = len(gc.get_objects())
+    sample["gc_counts"] = gc.get_count()
+    sample["gc_collections"] = [g["collections"] for g in gc.get_stats()]
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = Mallinfo2
+        info = libc.mallinfo2()
+        sample["malloc"] = {
+            "heap": info.arena,
+            "in_use": info.uordblks,
+            "free": info.fordblks,
+            "mmapped": info.hblkhd,
+        }
+    except (OSError, AttributeError):  # not glibc
+        pass
+    sample["pymalloc"] = pymalloc_stats()
+    # functools caches of textual and rich that hold anything: filling to their bounds is
+    # growth that stops (a walk over every module: tens of milliseconds).
+    sample["lru"] = {name: held for name, (held, _) in lru_caches().items() if held}
+    sample["evidence"] = evidence_held()
+    return sample
+
+
+def clear_caches() -> dict:
+    """At exit, how much of what Python holds is textual's and rich's functools caches: the
+    blocks and pymalloc bytes a full collection leaves, then what emptying them frees."""
+    gc.collect()
+    before = {"blocks": sys.getallocatedblocks(), **pymalloc_stats()}
+    held = lru_caches()
+    for name, module in list(sys.modules.items()):
+        if not name.startswith(("textual", "rich")) or module is None:
+            continue
+        for value in list(vars(module).values()):
+            candidates = [value]
+            if isinstance(value, type):
+                candidates = [getattr(value, k, None) for k in vars(value)]
+            for fn in candidates:
+                fn = getattr(fn, "__func__", fn)
+                if callable(getattr(fn, "cache_info", None)):
+                    fn.cache_clear()
+    gc.collect()
+    after = {"blocks": sys.getallocatedblocks(), **pymalloc_stats()}
+    return {
+        "entries": sum(n for n, _ in held.values()),
+        "blocks_before": before["blocks"],
+        "blocks_freed": before["blocks"] - after["blocks"],
+        "bytes_freed": before.get("in_blocks", 0) - after.get("in_blocks", 0),
+        "frozen": gc.get_freeze_count(),
+    }
+
+
+def evidence_held() -> dict:
+    """How much of the evidence the console holds: runs followed, the trends' runs and
+    readings, the store's open runs."""
+    app = probe.app
+    if app is None:
+        return {}
+    held: dict = {}
+    feed = getattr(app, "evidence", None)
+    if feed is not None:
+        held["followed"] = len(feed.follower.runs)
+        held["open"] = len(feed.store.open_runs())
+        held["written"] = len(getattr(feed.store, "_written", ()))
+    readings = getattr(app, "_trend_readings", None)
+    if readings is not None:
+        held["trend_runs"] = len(readings)
+        held["trend_points"] = sum(len(s) for s in getattr(readings, "_points", {}).values())
+    return held
+
+
+def pymalloc_stats() -> dict:
+    """sys._debugmallocstats' totals (it writes to C stderr: the terminal, here: so fd 2 is
+    pointed at a file while it runs)."""
+    import tempfile
+
+    wanted = {
+        "# arenas allocated current": "arenas",
+        "# arenas highwater mark": "arenas_highwater",
+        "# bytes in allocated blocks": "in_blocks",
+        "# bytes in available blocks": "free_blocks",
+        "unused pools": "unused_pools",
+        "# bytes lost to pool headers": "pool_headers",
+        "# bytes lost to quantization": "quantization",
+        "Total": "total",  # the arenas' (the first Total; the second is the arena map's)
+    }
+    found: dict = {}
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile("w+b") as out:
+            os.dup2(out.fileno(), 2)
+            try:
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+            out.seek(0)
+            for line in out.read().decode("ascii", "replace").splitlines():
+                if "=" not in line:
+                    continue
+                name, _, value = line.rpartition("=")
+                name = name.strip()
+                for part, key in wanted.items():
+                    if part in name and key not in found:
+                        found[key] = int(value.strip().replace(",", ""))
+    finally:
+        os.close(saved)
+    return found
 
 
 probe = Probe()
@@ -340,6 +504,8 @@ def _run() -> int:
     try:
         return app_mod.run_app(app)
     finally:
+        if os.environ.get("BENCH_CLEAR_CACHES_AT_EXIT"):
+            probe.cleared = clear_caches()
         probe.dump(caches=True)
         if first is not None:
             first.close()
