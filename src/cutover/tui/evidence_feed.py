@@ -70,9 +70,11 @@ class EvidenceFollower:
           from there: only that run says why it restarted);
         - a trigger's runs that ended before its latest quiet evaluation (only that resets
           `for`). What a trigger held before the stage began is kept: a stage change does
-          not restart `for`."""
-        if before is None:
-            return
+          not restart `for`.
+
+        Before any stage is entered (`before` None: the prerequisites, which can sit open for
+        days) the first rule has nothing to count from; the other two still apply (nothing
+        was pruned then, and a flapping gate's runs piled up for as long as the console ran)."""
         quiet: dict[str, datetime] = {}
         bad: dict[tuple[str, str], datetime] = {}
         for run in self.runs.values():
@@ -85,7 +87,9 @@ class EvidenceFollower:
         def keep(run: Run) -> bool:
             if run.what == TRIGGER:
                 return run.last >= quiet.get(run.name, run.last)
-            return run.last >= before and run.last >= bad.get((run.name, run.stage), run.last)
+            if before is not None and run.last < before:
+                return False
+            return run.last >= bad.get((run.name, run.stage), run.last)
 
         kept = {key: run for key, run in self.runs.items() if keep(run)}
         if len(kept) != len(self.runs):
