@@ -58,6 +58,16 @@ def test_a_store_refuses_an_evaluation_dated_after_its_clock(tmp_path):
     assert [e.verdict for e in store.refused] == ["fail"]
 
 
+def test_a_clock_left_wrong_costs_the_store_only_the_latest_refusals(tmp_path):
+    # The store lives as long as its console or watcher: one refusal kept per evaluation
+    # made while a clock is wrong grew for as long as it stayed wrong.
+    store = store_at(tmp_path, lambda: NOW)
+    for n in range(1000):
+        store.record([evaluation(GATE, "success", "fail", NOW + timedelta(hours=3, seconds=n))])
+    assert len(store.refused) == 100
+    assert store.refused[-1].at == NOW + timedelta(hours=3, seconds=999)  # the latest kept
+
+
 def test_the_hold_ignores_evaluations_from_the_future_and_says_so(tmp_path):
     entered = NOW - timedelta(hours=2)
     honest = store_at(tmp_path, lambda: NOW)

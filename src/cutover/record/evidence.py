@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ GATE, TRIGGER = "gate", "trigger"
 # evaluation dated later than now + SKEW is refused when recorded and ignored when read:
 # one from a clock 30 days ahead once made every `for` trigger quiet for 30 days.
 SKEW = timedelta(minutes=2)
+REFUSED_KEPT = 100  # EvidenceStore.refused
 
 
 class Unsigned(ValueError):
@@ -261,8 +263,10 @@ class EvidenceStore:
         self._sink = sink
         self.key = key
         self.clock = clock
-        # Evaluations refused for being dated after this store's now: the caller says so.
-        self.refused: list[Evaluation] = []
+        # Evaluations refused for being dated after this store's now, the latest only: a
+        # store lives as long as its console or watcher, and a clock set back would add one
+        # at every evaluation for as long as it stays wrong.
+        self.refused: deque[Evaluation] = deque(maxlen=REFUSED_KEPT)
         self.by = by
         self.break_s = break_s
         self.flush_s = flush_s
