@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+import pytest
 from tests.tui.pgproxy import PgProxy
 
 from cutover.runbook.model import Database, Query
@@ -125,9 +126,20 @@ async def test_a_query_a_dba_terminates_while_it_runs_fails_alone_and_is_not_sen
         await proxy.shut()
 
 
-async def test_a_query_running_when_the_server_goes_away_is_unreachable(
-    pg_server: str, empty_dsn: str
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        # A server shutting down: it tells every connection it is ending, takes none new.
+        ("go_away", "database unreachable: terminating connection due to administrator command"),
+        # A network cut, a proxy restarting: the socket closes with no word from the server.
+        ("shut", "database unreachable: the connection broke mid-query; the server said nothing"),
+    ],
+)
+async def test_a_query_running_when_the_database_goes_is_unreachable_in_words(
+    pg_server: str, empty_dsn: str, how: str, said: str
 ) -> None:
+    # Both once read the driver's class name and "connection was closed in the middle of
+    # operation", an outage without the word "unreachable".
     proxy = PgProxy(pg_server)
     await proxy.open()
     database = urlsplit(empty_dsn).path.lstrip("/")
@@ -135,37 +147,16 @@ async def test_a_query_running_when_the_server_goes_away_is_unreachable(
     try:
         running = asyncio.ensure_future(runner.run(query("SELECT pg_sleep(2) IS NULL AS s")))
         await asyncio.sleep(0.5)  # sent, and sleeping on the server
-        proxy.go_away()  # a server shutting down: it ends every connection, takes none
+        if how == "go_away":
+            proxy.go_away()
+        else:
+            await proxy.shut()
         gone = await running
     finally:
         await runner.aclose()
         await proxy.shut()
-    assert gone.error == "database unreachable: terminating connection due to administrator command"
+    assert gone.error == said
     assert gone.cause is Cause.UNREACHABLE, gone.error
-
-
-async def test_a_query_whose_connection_is_cut_without_a_word_is_unreachable_in_words(
-    pg_server: str, empty_dsn: str
-) -> None:
-    # A network cut, a proxy restarting: the socket closes under a running query with no
-    # word from the server. The operator read the driver's class name and "connection was
-    # closed in the middle of operation", and no "unreachable".
-    proxy = PgProxy(pg_server)
-    await proxy.open()
-    database = urlsplit(empty_dsn).path.lstrip("/")
-    runner = QueryRunner(Database(statement_timeout_s=10), proxy.dsn(database), size=1)
-    try:
-        running = asyncio.ensure_future(runner.run(query("SELECT pg_sleep(2) IS NULL AS s")))
-        await asyncio.sleep(0.5)  # sent, and sleeping on the server
-        await proxy.shut()
-        cut = await running
-    finally:
-        await runner.aclose()
-        await proxy.shut()
-    assert (
-        cut.error == "database unreachable: the connection broke mid-query; the server said nothing"
-    )
-    assert cut.cause is Cause.UNREACHABLE, cut.error
 
 
 async def test_a_role_at_its_connection_limit_says_so_and_what_to_do(
