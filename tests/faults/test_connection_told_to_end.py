@@ -28,7 +28,7 @@ import pytest
 from tests.tui.pgproxy import PgProxy
 
 from cutover.runbook.model import Database, Query
-from cutover.sources.db import QueryRunner
+from cutover.sources.db import QueryRunner, explain
 from cutover.sources.results import Cause
 
 
@@ -187,3 +187,13 @@ async def test_a_role_at_its_connection_limit_says_so_and_what_to_do(
     ), refused.error
     # Down for this console until a connection frees: it keeps trying, as for any outage.
     assert refused.cause is Cause.UNREACHABLE
+
+
+def test_a_server_out_of_connection_slots_points_at_its_limit_not_the_roles() -> None:
+    # The same error code when every one of the server's slots is taken: the role's
+    # CONNECTION LIMIT is not the one to raise then.
+    full = asyncpg.TooManyConnectionsError("sorry, too many clients already")
+    assert explain(full, 10) == (
+        "the database takes no more connections: sorry, too many clients already (a console "
+        "holds two at most, a command one or two: close one, or raise max_connections)"
+    )

@@ -136,11 +136,12 @@ def explain(
             'set pooler = "transaction" under [database]'
         )
     if isinstance(exc, asyncpg.TooManyConnectionsError):
-        # A second console or a teammate's commands on the same read-only role, mid-incident:
-        # the fix is the operator's to make, and it is said with the server's words.
+        # A second console or a teammate's commands on the same read-only role, mid-incident
+        # (or the whole server's slots taken): the fix is the operator's to make.
+        limit = "the role's CONNECTION LIMIT" if "for role" in str(exc) else "max_connections"
         return redact(
             f"the database takes no more connections: {exc} (a console holds two at most, "
-            "a command one or two: close one, or raise the role's CONNECTION LIMIT)",
+            f"a command one or two: close one, or raise {limit})",
             dsn,
         )
     if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
