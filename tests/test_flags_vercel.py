@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import doctest
 import time
 from pathlib import Path
@@ -77,8 +78,19 @@ async def test_a_clean_set_patches_reads_back_redeploys_and_waits_for_ready(flag
     def progress(line: str) -> None:
         seen.append((line, vercel.live_value(PROJECT, KEY)))
 
+    async def release_after_a_poll() -> None:
+        # The build is held until the flag has polled it once, so "it waited" does not
+        # depend on how fast this machine is (0.3 s builds ended before the first poll
+        # on a loaded CI machine).
+        while not any(r.method == "GET" and "/v13/deployments/" in r.path for r in vercel.requests):
+            await asyncio.sleep(0.01)
+        vercel.finish_builds()
+
+    vercel.build_seconds = 600
     vercel.clear_requests()
+    release = asyncio.create_task(release_after_a_poll())
     state = await flag.set(50, progress)
+    release.cancel()  # a flag that never polled would leave it waiting
 
     assert state.percent == 50 and state.live_percent == 50 and state.in_effect
     env_id = vercel.project.envs[0].id
@@ -105,7 +117,7 @@ async def test_a_clean_set_patches_reads_back_redeploys_and_waits_for_ready(flag
     lines = [line for line, _ in seen]
     assert lines[0] == f"PATCH {KEY}=50" and lines[1] == "read back 50"
     assert lines[2].startswith("redeploy from dpl_") and " → dpl_" in lines[2]
-    assert any(line.endswith(" BUILDING") for line in lines)
+    assert lines[3].endswith(" QUEUED")  # what it waited through was said
     assert lines[-1].endswith(")") and " READY (" in lines[-1]
     # Traffic kept the old value until the new deployment was READY.
     assert all(live == "0" for line, live in seen if "READY" not in line)
