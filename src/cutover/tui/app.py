@@ -232,7 +232,7 @@ class CutoverApp(
         collector.settle()
 
     def on_load(self) -> None:
-        self.run_worker(self.refresher.connect_early(), group="connect", exit_on_error=False)
+        self.run_worker(self.refresher.connect_early, group="connect", exit_on_error=False)
 
     def on_mount(self) -> None:
         # The console's own screen never changes its widgets: found once, not queried for on

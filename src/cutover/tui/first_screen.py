@@ -61,7 +61,7 @@ class FirstScreenMixin:
         on Vercel (HTTP) with the rest."""
         if self.flag is None and self.runbook.flag.kind == "vercel":
             # Opened on a thread (an HTTP client, a CA bundle to load), then read.
-            self.run_worker(self._open_flag(), group="flag", exit_on_error=False)
+            self.run_worker(self._open_flag, group="flag", exit_on_error=False)
         else:
             if self.flag is None:
                 try:

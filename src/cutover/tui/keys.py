@@ -3,6 +3,8 @@ footer, the help and the palette), and the small actions that need no dialog of 
 
 from __future__ import annotations
 
+from functools import partial
+
 from textual.widgets import DataTable
 
 from cutover.record.events import MOVE_WORDS, Kind
@@ -315,7 +317,9 @@ class KeysMixin:
                 stage_id,
                 visit,
             ):
-                self.run_worker(self._sign(step.id, answer), group="signoff", exit_on_error=False)
+                self.run_worker(
+                    partial(self._sign, step.id, answer), group="signoff", exit_on_error=False
+                )
 
         self.push_screen(
             SignOffScreen(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from functools import partial
 
 from cutover.judge.wanted import queries_for
 from cutover.record.events import event_words
@@ -169,7 +170,10 @@ class ReadingsMixin:
     def read_flag(self) -> None:
         if self.flag is None:
             return
-        self.run_worker(self._read_flag(), group="flag", exclusive=True, exit_on_error=False)
+        # Workers are given the function, never a coroutine: a read replaced before it
+        # started then leaves nothing behind (a coroutine never awaited is a warning on
+        # the operator's terminal that reads as a bug).
+        self.run_worker(self._read_flag, group="flag", exclusive=True, exit_on_error=False)
 
     async def _read_flag(self) -> None:
         assert self.flag is not None
@@ -187,7 +191,7 @@ class ReadingsMixin:
         probes = self.runbook.probes
         for probe_id in {s.probe for s in stage.steps if s.probe and probes[s.probe].safe}:
             self.run_worker(
-                self._probe(probe_id),
+                partial(self._probe, probe_id),
                 group=f"probe:{probe_id}",
                 exclusive=True,
                 exit_on_error=False,

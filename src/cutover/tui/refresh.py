@@ -286,7 +286,7 @@ class Refresher:
     def _start_reconnect(self, *, at_once: bool) -> None:
         self.reconnect_attempt = 0
         self.app.run_worker(
-            self._reconnect(at_once),
+            partial(self._reconnect, at_once),
             name="reconnect",
             group="reconnect",
             exclusive=True,  # replaces a loop already waiting out its backoff

@@ -5,6 +5,7 @@ or clear a manual trigger, each with a note and journaled exactly as `cutover ac
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from cutover.record.events import Kind
 from cutover.record.journal import iso_utc
@@ -49,7 +50,7 @@ class TimeActionsMixin:
         def answered(note: str | None) -> None:
             if note is not None and ("gap", self.cstate.stage_id, self.cstate.visit) == about:
                 self.run_worker(
-                    self._accept_gap(stage.id, start, end, note),
+                    partial(self._accept_gap, stage.id, start, end, note),
                     group="accept-gap",
                     exit_on_error=False,
                 )
@@ -136,7 +137,7 @@ class TimeActionsMixin:
         def answered(note: str | None) -> None:
             if note is not None:
                 self.run_worker(
-                    self._raise_or_clear(trigger, raising, note),
+                    partial(self._raise_or_clear, trigger, raising, note),
                     group="manual-trigger",
                     exit_on_error=False,
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from rich.markup import escape
@@ -293,7 +294,7 @@ class QueryPanel(Vertical):
         self._filling = True
         # A newer result replaces a fill still under way (exclusive).
         self.run_worker(
-            self._fill(columns, rows), group="fill", exclusive=True, exit_on_error=False
+            partial(self._fill, columns, rows), group="fill", exclusive=True, exit_on_error=False
         )
 
     async def _fill(self, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
