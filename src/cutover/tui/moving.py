@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from textual.worker import Worker
@@ -159,7 +160,9 @@ class MovesMixin:
         asking = self._rollback_screen()
         self.push_screen(asking, answered)
         if not asking.started:
-            self.run_worker(self._plan(asking), group="plan", exclusive=True, exit_on_error=False)
+            self.run_worker(
+                partial(self._plan, asking), group="plan", exclusive=True, exit_on_error=False
+            )
         # In the console's first seconds the HTTP stack waits for the first screen's answers
         # (tui/first_screen): a rollback does not. Its imports start now, on their thread,
         # while the operator reads the dialog (not on the loop after `y`); after the dialog
@@ -330,7 +333,7 @@ class MovesMixin:
         # intent) does not wait for the worker's turn on the console's loop.
         ended, stop = self._launch(move, start, progress)
         self.move_worker = self.run_worker(
-            self._run(ended, stop),
+            partial(self._run, ended, stop),
             name=move,
             group=f"move:{move}",
             exit_on_error=False,
@@ -418,7 +421,7 @@ class MovesMixin:
             self.post_message(ActionFinished(move, False, said))
             raise
         except Exception as exc:  # a bug must reach the operator as words, not a traceback
-            self.post_message(ActionFinished(move, False, f"{type(exc).__name__}: {exc}"))
+            self.post_message(ActionFinished(move, False, unexpected_words(move, exc)))
         else:
             self.post_message(ActionFinished(move, outcome.ok, outcome.message))
 
@@ -446,3 +449,23 @@ class MovesMixin:
         self.reload_state()
         self._quiet_seq = self.cstate.last_seq
         self.read_flag()
+
+
+def unexpected_words(move: str, exc: Exception) -> str:
+    """What a move that failed in cutover's own code says: that it is a bug, and where the
+    operator goes next. Where traffic is, `cutover status` reads from the journal and the
+    flag; a rollback can always be run again from a shell.
+
+    >>> words = unexpected_words("rollback", KeyError("x"))
+    >>> words.startswith("rollback failed: unexpected KeyError: 'x' (a bug in cutover: ")
+    True
+    >>> "`cutover rollback` rolls back from there" in words
+    True
+    >>> "cutover rollback" in unexpected_words("advance", ValueError("bad"))
+    False
+    """
+    then = ", `cutover rollback` rolls back from there" if move == "rollback" else ""
+    return (
+        f"{move_words(move)} failed: unexpected {type(exc).__name__}: {exc} (a bug in cutover: "
+        f"`cutover status` in a shell says where traffic is{then}; please report it)"
+    )
