@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 from cutover.base.finite import json_safe, read_number
@@ -153,21 +154,23 @@ class Run:
         # constructor would set them, without its frozen-dataclass toll of one
         # object.__setattr__ per field, half of what a line cost. Every field, always
         # (tests/test_evidence_decode.py holds this to the constructor).
+        # The words that repeat from line to line (kind, name, stage, verdict, digest,
+        # evaluator) are interned: held once, not once a run, by what keeps runs for weeks.
         run = object.__new__(Run)
         run.__dict__.update(
             run=str(obj["run"]),
-            what=str(obj["what"]),
-            name=str(obj["name"]),
-            stage=str(obj["stage"]),
-            verdict=str(obj["verdict"]),
+            what=intern(str(obj["what"])),
+            name=intern(str(obj["name"])),
+            stage=intern(str(obj["stage"])),
+            verdict=intern(str(obj["verdict"])),
             value=read_number(obj.get("value")),
             interval=(float(interval[0]), float(interval[1])) if interval else None,
             reason=str(obj.get("reason", "")),
-            sql=str(obj.get("sql", "")),
+            sql=intern(str(obj.get("sql", ""))),
             first=_parse_ts(obj["first"]),
             last=_parse_ts(obj["last"]),
             count=int(obj["count"]),
-            by=str(obj.get("by", "")),
+            by=intern(str(obj.get("by", ""))),
             n_first=None if n_first is None else float(n_first),
             n=None if n is None else float(n),
         )

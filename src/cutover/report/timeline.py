@@ -161,7 +161,7 @@ def _int(value: object) -> int | None:
 # -- readings --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Point:
     """One reading of a gate or trigger: its value and verdict at one evaluation."""
 
