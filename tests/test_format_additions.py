@@ -206,7 +206,7 @@ def test_a_derived_result_fails_with_what_it_reads_keeping_the_cause(book):
     failed = derive(query, {"mem": lacking})
     assert (failed.error, failed.cause) == ("mem: needs column gb; add it", Cause.LACKING)
     text = derive(query, {"mem": QueryResult("mem", ("bytes", "gb"), (("a lot", 2),), NOW)})
-    assert text.error == "mem.bytes is not a number: 'a lot'"
+    assert text.error == "mem.bytes is text ('a lot'), not a number"
     missing = derive(query, {"mem": QueryResult("mem", ("bytes",), ((1,),), ran_at=NOW)})
     assert missing.error == "mem has no column gb (columns: bytes)"
 

@@ -339,7 +339,7 @@ def test_a_null_percent_column_does_not_hide_the_counts():
 def test_a_non_numeric_value_waits():
     judgement = judge(column_check(">=", 95), one_value("99 %"))
     assert judgement.gate_verdict is Verdict.WAIT
-    assert judgement.reason == "stuck is not a number: '99 %'"
+    assert judgement.reason == "stuck is text ('99 %'), not a number"
 
 
 def test_nan_waits():

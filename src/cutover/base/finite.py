@@ -5,6 +5,7 @@ that records it. JSON has no word for them, so they are written as text and read
 from __future__ import annotations
 
 import math
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 # What `float()` reads back, and what Postgres and JavaScript print.
@@ -46,3 +47,41 @@ def read_number(value: Any) -> float | None:
     (-inf, 2.0, None)
     """
     return None if value is None else float(value)
+
+
+def not_a_number(cell: Any, width: int = 60) -> str:
+    """Why a cell a comparison reads is not a number, in SQL's words and with the usual cure:
+    an age written `now() - started_at` is an interval, a count cast to text for display is
+    text. Never a Python repr like `datetime.timedelta(seconds=300)`.
+
+    >>> not_a_number(timedelta(minutes=5))
+    'an interval (0:05:00), not a number: extract(epoch from …) gives its seconds'
+    >>> not_a_number(datetime(2026, 12, 1, 9, 30))
+    'a timestamp (2026-12-01 09:30:00), not a number: extract(epoch from …) gives its seconds'
+    >>> not_a_number("12")
+    "text ('12'), not a number: cast it in the query (…::numeric)"
+    >>> not_a_number("twelve"), not_a_number(b"\\xde\\xad")
+    ("text ('twelve'), not a number", 'bytes (2), not a number')
+    >>> not_a_number([1, 2]), not_a_number({"a": 1})
+    ('an array ([1, 2]), not a number', "JSON ({'a': 1}), not a number")
+    """
+    if isinstance(cell, timedelta):
+        return f"an interval ({cell}), not a number: extract(epoch from …) gives its seconds"
+    if isinstance(cell, datetime | date | time):
+        kind = "a timestamp" if isinstance(cell, datetime) else f"a {type(cell).__name__}"
+        return f"{kind} ({cell}), not a number: extract(epoch from …) gives its seconds"
+    if isinstance(cell, bytes | bytearray | memoryview):
+        return f"bytes ({len(cell)}), not a number"
+    if isinstance(cell, str):
+        shown = _clipped(repr(cell), width)
+        try:
+            float(cell.strip())
+        except ValueError:
+            return f"text ({shown}), not a number"
+        return f"text ({shown}), not a number: cast it in the query (…::numeric)"
+    kind = {list: "an array", tuple: "a record", dict: "JSON"}.get(type(cell))
+    return f"{kind or 'a ' + type(cell).__name__} ({_clipped(repr(cell), width)}), not a number"
+
+
+def _clipped(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

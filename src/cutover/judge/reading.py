@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from cutover.base.finite import not_a_number
 from cutover.base.inert import inert
 from cutover.judge.verdicts import Why
 from cutover.runbook.model import RowSelector
@@ -123,9 +124,7 @@ def number_in(row: dict[str, Any], column: str) -> float:
         raise Unreadable(Why.NO_DATA, f"NULL in {column}")
     # bool is an int in Python and a yes/no column compared with `== 1` is a fair gate.
     if not isinstance(raw, int | float | Decimal):
-        shown = repr(raw)
-        shown = shown if len(shown) <= 60 else shown[:59] + "…"
-        raise Unreadable(Why.MISMATCH, f"{column} is not a number: {shown}")
+        raise Unreadable(Why.MISMATCH, f"{column} is {not_a_number(raw)}")
     value = float(raw)
     if math.isnan(value):
         raise Unreadable(Why.MISMATCH, f"{column} is NaN")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import Any
 
+from cutover.base.finite import not_a_number
 from cutover.runbook.frozen import frozen
 
 FUNCTIONS = ("min", "max")
@@ -264,5 +265,4 @@ def _number(query: str, column: str, cell: Any) -> float | None:
     if isinstance(cell, int | float | Decimal):
         number = float(cell)
         return number if not math.isnan(number) else None
-    shown = repr(cell) if len(repr(cell)) <= 40 else repr(cell)[:39] + "…"
-    raise Unreadable(f"{query}.{column} is not a number: {shown}")
+    raise Unreadable(f"{query}.{column} is {not_a_number(cell, width=40)}")
