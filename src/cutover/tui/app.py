@@ -307,10 +307,15 @@ class CutoverApp(
     def reload_state(self, read: tuple | None = None) -> None:
         """Show the journal's state (`read`: what session.state() just returned)."""
         before = (self.cstate.stage_id, self.cstate.visit)
-        self.cstate, self.journal_warnings = read or self.session.state()
+        try:
+            read = read or self.session.state()
+            events = self.session.journal.read().events
+        except OSError as exc:  # what was read before stays on screen
+            self.record_unreadable(str(exc))
+            return
+        self.cstate, self.journal_warnings = read
         if (self.cstate.stage_id, self.cstate.visit) != before:
             self.evidence.forget_said()  # the new stage's verdicts are recorded afresh
-        events = self.session.journal.read().events
         self.past = self._history.update(events)
         for screen in self.screen_stack:
             if isinstance(screen, JournalScreen):

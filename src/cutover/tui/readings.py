@@ -27,6 +27,8 @@ class ReadingsMixin:
     """Query answers taken in; polls and workers for the journal, the flag and the probes,
     and what their answers change on screen. Mixed into CutoverApp."""
 
+    _unreadable: str | None = None  # why the record cannot be read now, as last said
+
     def on_query_finished(self, message: QueryFinished) -> None:
         result = message.result
         self.results[result.query_id] = result
@@ -119,6 +121,19 @@ class ReadingsMixin:
         if self._live_pending:
             self.show_live()
 
+    def record_unreadable(self, why: str | None) -> None:
+        """The record cannot be read now (`why`: a store that refuses this console's role, a
+        journal file that cannot be read), or can again (None). Said when it changes, not
+        at every poll; what was read before stays on screen, and a rollback still goes
+        ahead (it keeps its records locally)."""
+        if why == self._unreadable:
+            return
+        if why is not None:
+            self.say(f"cannot read the journal: {why}", "error")
+        else:
+            self.say("the journal can be read again: the record on screen is current")
+        self._unreadable = why
+
     def poll_journal(self) -> None:
         """Another console or a headless command may have written: show it within a second.
         The whole state is asked for every poll (incremental: cheap when nothing is new), so
@@ -127,6 +142,7 @@ class ReadingsMixin:
         try:
             read = self.session.state()
             current, warnings = read
+            self.record_unreadable(None)
             if (current.last_seq, current.chain, warnings) == (
                 self.cstate.last_seq,
                 self.cstate.chain,
@@ -135,7 +151,7 @@ class ReadingsMixin:
                 return
             events = self.session.journal.tail_since(self.cstate.last_seq)
         except OSError as exc:
-            self.say(f"cannot read the journal: {exc}", "error")
+            self.record_unreadable(str(exc))
             return
         if current.chain is not None and current.chain != self.cstate.chain:
             self.say(f"the journal's chain is broken: {current.chain.message}", "error")

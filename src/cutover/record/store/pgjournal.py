@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from cutover.record import urgent
 from cutover.record.chain import GENESIS, Chain, ChainProblem, View, event_line, parse_line
 from cutover.record.checkpoint import Mark
 from cutover.record.fields import event_fields
 from cutover.record.journal import Event, JournalRead, Verification
-from cutover.record.store.base import StoreUnavailable
+from cutover.record.store.base import StoreProblem, StoreUnavailable
 from cutover.record.store.pgschema import LOCK_SPACE, lock_key
 
 if TYPE_CHECKING:
@@ -189,7 +190,15 @@ class PgJournal:
         except StoreUnavailable as exc:
             if must:
                 raise
-            self._said_stale(exc)
+            self._said_stale(f"the state store cannot be reached ({exc.why})")
+            return f.view if f.last_line is not None else None
+        except StoreProblem as exc:
+            # A store that answers but refuses (a role without rights, a password rotated,
+            # the schema gone): every other action is refused by it, a rollback goes ahead
+            # on what was read before, as through a store that cannot be reached.
+            if must or urgent.current() is None:
+                raise
+            self._said_stale(str(exc))
             return f.view if f.last_line is not None else None
         self.stale = None
         self.read_at = datetime.now(UTC)
@@ -244,11 +253,11 @@ class PgJournal:
             f"{span} removed from the store",
         )
 
-    def _said_stale(self, exc: StoreUnavailable) -> None:
+    def _said_stale(self, why: str) -> None:
         at = self.read_at
         since = f"{at:%H:%M:%S}Z" if at else "never: nothing could be read yet"
         self.stale = (
-            f"the state store cannot be reached ({exc.why}): showing the record as read at "
+            f"{why}: showing the record as read at "
             f"{since} (stale); advance, step back, sign-off and raise are refused until it "
             "is back; a rollback still goes ahead, keeping its records locally"
         )

@@ -214,6 +214,11 @@ class Link:
             raise
         except UNREACHABLE as exc:
             raise self._lose(None, exc) from None
+        except asyncpg.PostgresError as exc:
+            # Refused at the door (no such role, a wrong password, no such database): the
+            # store answered, and what to fix is in its words. Not a bug, and a rollback goes
+            # ahead through it.
+            raise StoreProblem(self._server_words(exc)) from None
 
     async def _connect(self) -> asyncpg.Connection:
         try:
