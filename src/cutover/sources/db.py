@@ -150,6 +150,13 @@ def explain(
         if told_to_end(exc):
             return redact(f"database unreachable: {exc.__cause__}", dsn)
         return "database unreachable: the connection broke mid-query; the server said nothing"
+    if isinstance(
+        exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidCatalogNameError
+    ):
+        # Refused at the door (a password rotated mid-cutover, a role or database renamed):
+        # no wait cures it. The server's words name the role or database, never a password.
+        why = f"{exc} (check the role, password and database name in the database URL)"
+        return redact(f"the database refused the login: {why}", dsn)
     if isinstance(exc, asyncpg.PostgresError):
         return redact(f"{type(exc).__name__}: {exc}", dsn)
     socket = dsn_sockets(dsn)
