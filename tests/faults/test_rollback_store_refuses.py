@@ -27,16 +27,22 @@ from tui.conftest import until, visible_text, write_runbook
 PASSWORD = "s3cret-pw"
 
 
+def own(dsn: str, role: str) -> str:
+    """`role` made this test's own: roles belong to the whole server, shared by the tests."""
+    return f"{role}_{urlsplit(dsn).path.strip('/')}"
+
+
 def as_role(dsn: str, role: str, *grants: str) -> str:
-    """`dsn` for `role`, created with `grants` (none: it may log in and do nothing else); a
-    role name with no CREATE is one that does not exist."""
+    """`dsn` for this test's `role`, created with `grants` ({role} in them is its name; none:
+    it may log in and do nothing else); "absent": a role that does not exist."""
+    name = own(dsn, role)
 
     async def create() -> None:
         conn = await asyncpg.connect(dsn)
         try:
-            await conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'")
+            await conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{PASSWORD}'")
             for grant in grants:
-                await conn.execute(grant)
+                await conn.execute(grant.format(role=name))
         finally:
             await conn.close()
 
@@ -44,7 +50,7 @@ def as_role(dsn: str, role: str, *grants: str) -> str:
         asyncio.run(create())
     parts = urlsplit(dsn)
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{role}:{PASSWORD}@{host}"))
+    return urlunsplit(parts._replace(netloc=f"{name}:{PASSWORD}@{host}"))
 
 
 @pytest.mark.parametrize(
@@ -53,10 +59,10 @@ def as_role(dsn: str, role: str, *grants: str) -> str:
         ("no_rights", (), "permission denied for schema cutover"),
         (
             "reader",
-            ("GRANT USAGE ON SCHEMA cutover TO reader",),
+            ("GRANT USAGE ON SCHEMA cutover TO {role}",),
             "permission denied for table",
         ),
-        ("rotated_away", ("absent",), 'role "rotated_away" does not exist'),
+        ("rotated_away", ("absent",), 'role "rotated_away_{db}" does not exist'),
     ],
 )
 def test_a_rollback_goes_ahead_through_a_store_that_refuses(
@@ -68,6 +74,7 @@ def test_a_rollback_goes_ahead_through_a_store_that_refuses(
     assert cli(book, owner, "signoff", "looked", "--note", "ok").code == 0
     assert cli(book, owner, "advance", "--confirm", "10").code == 0
     refusing = env_for(as_role(empty_dsn, role, *grants), user="bob")
+    refused = refused.format(db=urlsplit(empty_dsn).path.strip("/"))
 
     status = cli(book, refusing, "status")
     rolled = cli(book, refusing, "rollback", "--reason", "store refuses drill", "--yes")
@@ -101,7 +108,7 @@ async def test_ctrl_r_y_goes_ahead_when_the_store_starts_refusing_under_a_consol
         + '\n[store]\nkind = "postgres"\ndsn_env = "TEST_STATE"\nschema = "cutover"\n'
     )
     mover = await asyncio.to_thread(as_role, empty_dsn, "mover")  # `store init` grants it
-    pgschema.init_now(empty_dsn, "cutover", "mover", str)
+    pgschema.init_now(empty_dsn, "cutover", own(empty_dsn, "mover"), str)
     env = {"USER": "ops", "TEST_DSN": "", "TEST_STATE": mover}
     app = CutoverApp(Session(loader.load(path), env), probe_poll_s=None)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -110,7 +117,7 @@ async def test_ctrl_r_y_goes_ahead_when_the_store_starts_refusing_under_a_consol
         async def revoke() -> None:
             conn = await asyncpg.connect(empty_dsn)
             try:
-                await conn.execute("REVOKE ALL ON SCHEMA cutover FROM mover")
+                await conn.execute(f"REVOKE ALL ON SCHEMA cutover FROM {own(empty_dsn, 'mover')}")
             finally:
                 await conn.close()
 
@@ -128,10 +135,34 @@ async def test_ctrl_r_y_goes_ahead_when_the_store_starts_refusing_under_a_consol
         # The console stays up, the record it read before on screen; the refusal is said
         # once, not at each journal poll (one a second).
         await pilot.pause(2.5)
-        told = [n.message for n in app._notifications if "cannot read the journal" in n.message]
-        assert told == [
-            "cannot read the journal: the state store refused: permission denied for schema cutover"
-        ]
+        told = [n.message for n in app._notifications if "the state store refused" in n.message]
+        told = [m for m in told if "showing the record as read at" in m]
+        assert len(told) == 1, told
+        assert told[0].startswith("the state store refused: permission denied for schema cutover")
     assert (tmp_path / "flag" / "percent").read_text().strip() == "0"
     spill = (tmp_path / "journal.jsonl.spill").read_text()
     assert "rollback.intent" in spill and "rollback.done" in spill
+
+
+async def test_a_console_opens_on_a_store_that_refuses_and_ctrl_r_y_rolls_back(tmp_path, empty_dsn):
+    # It refused to open ("cutover tui: the state store refused: …", exit 2), leaving the
+    # operator a shell; and a record never read made the flag's 10 % read as drift,
+    # "someone changed it outside cutover".
+    path = write_runbook(tmp_path, percent=10)
+    path.write_text(
+        path.read_text()
+        + '\n[store]\nkind = "postgres"\ndsn_env = "TEST_STATE"\nschema = "cutover"\n'
+    )
+    pgschema.init_now(empty_dsn, "cutover", None, str)
+    no_rights = await asyncio.to_thread(as_role, empty_dsn, "no_rights")
+    env = {"USER": "ops", "TEST_DSN": "", "TEST_STATE": no_rights}
+    app = CutoverApp(Session(loader.load(path), env), probe_poll_s=None)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: "the record cannot be read" in visible_text(app))
+        shown = " ".join(visible_text(app).split())
+        assert "the flag reads 10 %; the record cannot be read" in shown, shown
+        assert "outside cutover" not in shown
+        await pilot.press("ctrl+r", "y")
+        await until(pilot, lambda: isinstance(app.screen, RollbackScreen) and app.screen.done)
+        assert "rollback to 0 % verified" in " ".join(visible_text(app).split())
+    assert (tmp_path / "flag" / "percent").read_text().strip() == "0"

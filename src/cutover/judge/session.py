@@ -109,6 +109,12 @@ class Session:
             self._keep_checkpoint(current)
         return current, warnings
 
+    def record_unread(self) -> bool:
+        """Has the record never been read by this process (a store that cannot be reached,
+        or refuses, since it started)? Its state is then only where a cutover starts."""
+        journal = self.journal
+        return bool(getattr(journal, "stale", None)) and getattr(journal, "read_at", 1) is None
+
     def _own_journal(self) -> bool:
         """Is the journal read the store's? The store keeps the checkpoints of its own
         journal; one put in its place (by a test, a bench) has none there."""

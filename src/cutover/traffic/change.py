@@ -242,7 +242,7 @@ async def change_flag(
 def _journal_percent(session: Session, state: CutoverState) -> str:
     """The percent the record says, for a move that has not read the flag yet; a store that
     could never be read says nothing (its state is only where a cutover starts)."""
-    if getattr(session.journal, "stale", None) and getattr(session.journal, "read_at", 1) is None:
+    if session.record_unread():
         return "? % (the record cannot be read)"
     return f"{state.percent} % (journal)"
 

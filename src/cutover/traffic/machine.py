@@ -262,13 +262,21 @@ def _stepback(
     return Permission(True, f"{stage.percent} % → {before.percent} % ({before.title})")
 
 
-def drift(read: FlagState | None, stage: Stage) -> str | None:
+def drift(read: FlagState | None, stage: Stage, *, record_read: bool = True) -> str | None:
     """Why what traffic gets may differ from the stage's percent, or None when it cannot.
 
     A stored value that is not live counts too: traffic then runs at whatever the live
-    deployment was built with (an edit without a redeploy, an interrupted action)."""
+    deployment was built with (an edit without a redeploy, an interrupted action). With a
+    record never read (`record_read` False: the store cannot be reached or refuses), the
+    stage is not known: a flag that differs from where a cutover starts is said as that,
+    not as someone changing it outside cutover."""
     if read is None:
         return None  # unreadable: the flag problem says so
+    if not record_read and read.percent != stage.percent:
+        return (
+            f"the flag reads {_percent_words(read.percent)}; the record cannot be read, so "
+            "the stage traffic should be at is not known (a rollback still goes ahead)"
+        )
     if read.percent is None:
         return (
             f"the flag holds no usable percent ({read.detail}); stage {stage.id} runs at "
@@ -288,3 +296,7 @@ def drift(read: FlagState | None, stage: Stage) -> str | None:
             "redeploy is READY"
         )
     return None
+
+
+def _percent_words(percent: int | None) -> str:
+    return "no usable percent" if percent is None else f"{percent} %"

@@ -498,7 +498,7 @@ class CutoverApp(
             # teammate's rollback from a shell), changes the flag on purpose: not drift.
             drift=None
             if self.move_in_flight() or self.cstate.pending is not None
-            else machine.drift(flag_state, stage),
+            else machine.drift(flag_state, stage, record_read=not self.session.record_unread()),
             times_in_stage=self.past.times_in(stage.id),
             hold_notes=tuple(notes),
             completed=self.completed_words(now) or None,

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from cutover.record import urgent
 from cutover.record.chain import GENESIS, Chain, ChainProblem, View, event_line, parse_line
 from cutover.record.checkpoint import Mark
 from cutover.record.fields import event_fields
@@ -194,9 +193,9 @@ class PgJournal:
             return f.view if f.last_line is not None else None
         except StoreProblem as exc:
             # A store that answers but refuses (a role without rights, a password rotated,
-            # the schema gone): every other action is refused by it, a rollback goes ahead
-            # on what was read before, as through a store that cannot be reached.
-            if must or urgent.current() is None:
+            # the schema gone) is read as one that cannot be reached: what was read before
+            # stays, marked stale; every write is refused by it, and a rollback goes ahead.
+            if must:
                 raise
             self._said_stale(str(exc))
             return f.view if f.last_line is not None else None

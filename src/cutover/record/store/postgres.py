@@ -351,7 +351,7 @@ class PostgresStore(Store):
 
         try:
             row = self.link.call(fetch)
-        except StoreUnavailable:
+        except (StoreUnavailable, StoreProblem):  # cannot be read now: as it was known
             return known[1] if known is not None else None
         found = None
         if row is not None:
@@ -421,7 +421,7 @@ class PostgresStore(Store):
 
         try:
             return self.link.call(fetch)
-        except StoreUnavailable:
+        except (StoreUnavailable, StoreProblem):  # cannot be read now: never seen, as yet
             return None
 
     def mark_seen(self, who: str, at: datetime) -> None:
