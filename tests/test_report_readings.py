@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from cutover.record.evidence import GATE, Evaluation
+from cutover.record.evidence import GATE, Evaluation, EvidenceStore
 from cutover.record.journal import Journal
 from cutover.report import facts, markdown, tables
-from cutover.report.timeline import Point, interval_text
+from cutover.report.timeline import Point, Readings, interval_text
 from cutover.tui.trend_line import Axis, trend_text
 from report_world import KEY, at, record
 
@@ -108,3 +108,37 @@ def test_an_event_dated_after_the_entries_appended_after_it_is_from_the_future(t
     again = facts.build(world.session(), every=True, now=at(401))
     assert len([w for w in again.warnings if "from the future" in w]) == 1
     assert again.as_of == at(400)
+
+
+def test_the_trends_readings_follow_new_lines_and_forget_in_time_order(tmp_path):
+    # Each series is kept sorted between asks (the console asks every 5 s): what a later
+    # read adds, to an open run or as a new one, is in the next answer, in time order.
+    path = tmp_path / "evidence.jsonl"
+    store = EvidenceStore(path, by="watch", clock=lambda: at(48))
+    t0 = at(0)
+
+    def evaluate(minute: int, verdict: str, value: float) -> None:
+        when = t0 + timedelta(minutes=minute)
+        store.record([Evaluation(GATE, "ok", "canary", verdict, value, None, "", "d1", when)])
+        store.flush()
+
+    readings = Readings(path)
+    evaluate(0, "pass", 99.0)
+    evaluate(10, "pass", 98.0)
+    readings.read()
+    first = [p.at for p in readings.points(GATE, "ok", "canary")]
+    assert first == sorted(first) and first[0] == t0 and first[-1] == t0 + timedelta(minutes=10)
+
+    evaluate(20, "wait", 90.0)  # a new run
+    evaluate(30, "pass", 97.0)
+    readings.read()
+    after = readings.points(GATE, "ok", "canary", since=t0 + timedelta(minutes=5))
+    assert [p.at for p in after] == [t0 + timedelta(minutes=m) for m in (10, 20, 30)]
+    assert [p.verdict for p in after] == ["pass", "wait", "pass"]
+    assert readings.points(GATE, "ok", None, until=t0) == readings.points(GATE, "ok", until=t0)
+
+    readings.forget_before(t0 + timedelta(minutes=15))
+    assert [p.at for p in readings.points(GATE, "ok")] == [
+        t0 + timedelta(minutes=20),
+        t0 + timedelta(minutes=30),
+    ]

@@ -6,6 +6,7 @@ chart and no UI: `cutover report` draws it, the console's trends and history vie
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -174,6 +175,10 @@ class Point:
 Key = tuple[str, str, str]  # (GATE or TRIGGER, id, stage)
 
 
+def _at(point: Point) -> datetime:
+    return point.at
+
+
 def interval_text(pair: tuple[float, float] | None) -> str:
     """An interval as the report and the console write it: `84.2–85.5`, `—` for none, and
     one that could not be computed (a bound that is NaN in the evidence) said so, never
@@ -206,16 +211,22 @@ class Readings(EvidenceTail):
 
     def __init__(self, source: Path | LineFeed, key: bytes | None = None) -> None:
         self._points: dict[Key, dict[datetime, Point]] = {}
+        # Each series in time order, sorted when first asked for after it changed: the
+        # console asks for every gate's and trigger's every 5 s, on its loop, and a week of
+        # one gate flapping is ~20,000 points to sort at each ask.
+        self._in_order: dict[Key, list[Point]] = {}
         super().__init__(source, key)
 
     def _forget(self) -> None:
         super()._forget()
-        self._points, self.skipped = {}, 0
+        self._points, self._in_order, self.skipped = {}, {}, 0
 
     def _take(self, run: Run) -> None:
         super()._take(run)
         value = run.value if run.value is not None and math.isfinite(run.value) else None
-        series = self._points.setdefault((run.what, run.name, run.stage), {})
+        key = (run.what, run.name, run.stage)
+        self._in_order.pop(key, None)
+        series = self._points.setdefault(key, {})
         series[run.last] = Point(run.last, value, run.verdict, run.interval)
         if run.count == 1 or run.first not in series:
             # A run's first line is its first evaluation; a crash may have lost it: the run
@@ -232,20 +243,26 @@ class Readings(EvidenceTail):
     ) -> list[Point]:
         """The readings of one gate or trigger (in one stage, or any), oldest first."""
         found: list[Point] = []
-        for (w, n, s), series in self._points.items():
+        keys = 0
+        for key, series in self._points.items():
+            w, n, s = key
             if w != what or n != name or (stage is not None and s != stage):
                 continue
-            found.extend(
-                p
-                for p in series.values()
-                if (since is None or p.at >= since) and (until is None or p.at <= until)
-            )
-        found.sort(key=lambda p: p.at)
+            ordered = self._in_order.get(key)
+            if ordered is None:
+                ordered = self._in_order[key] = sorted(series.values(), key=_at)
+            lo = 0 if since is None else bisect_left(ordered, since, key=_at)
+            hi = len(ordered) if until is None else bisect_right(ordered, until, key=_at)
+            found.extend(ordered[lo:hi])
+            keys += 1
+        if keys > 1:  # one series per stage: more than one (stage None) interleave
+            found.sort(key=_at)
         return found
 
     def forget_before(self, at: datetime) -> None:
         """Drop readings and runs that ended before `at` (a console keeps only what the
         current and the previous stage can show)."""
+        self._in_order.clear()
         for key, series in list(self._points.items()):
             kept = {t: p for t, p in series.items() if t >= at}
             if kept:
