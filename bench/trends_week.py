@@ -46,9 +46,11 @@ def measure(label: str, flapping: bool) -> None:
 
         gc.collect()
         tracemalloc.start()
-        Readings(session.store.evidence_feed(), session.journal.key).read()
-        held, _ = tracemalloc.get_traced_memory()
+        traced = Readings(session.store.evidence_feed(), session.journal.key)
+        traced.read()
+        held, _ = tracemalloc.get_traced_memory()  # while it is still held
         tracemalloc.stop()
+        del traced
         gc.collect()
         readings = Readings(session.store.evidence_feed(), session.journal.key)
         started = time.perf_counter()  # timed untraced: tracemalloc slows a read 4×
