@@ -491,7 +491,9 @@ def cmd_journal(args: argparse.Namespace) -> int:
                 f"{event.seq:>5}  {event.ts:%Y-%m-%d %H:%M:%S}Z  {inert(event.actor):<16} "
                 f"{inert(event.kind):<16} {details}"
             )
-    return OK
+    # A listing from a store that cannot be read now is what was read before, or nothing:
+    # never the record's whole say (the warning above says why).
+    return ERROR if session.store.stale is not None else OK
 
 
 def _accept_break(session: Session, note: str) -> int:
