@@ -11,6 +11,7 @@ up on the record it read before."""
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -166,3 +167,23 @@ async def test_a_console_opens_on_a_store_that_refuses_and_ctrl_r_y_rolls_back(t
         await until(pilot, lambda: isinstance(app.screen, RollbackScreen) and app.screen.done)
         assert "rollback to 0 % verified" in " ".join(visible_text(app).split())
     assert (tmp_path / "flag" / "percent").read_text().strip() == "0"
+
+
+def test_a_store_that_refused_at_first_is_listened_to_once_it_takes_the_role(tmp_path, empty_dsn):
+    # Its LISTEN connection, refused at the first try, was never tried again: a console
+    # opened while its role was being fixed asked the store at every journal poll for good.
+    book = write_book(tmp_path)
+    assert cli(book, env_for(empty_dsn, user="ana"), "store", "init").code == 0
+    late = as_role(empty_dsn, "late")  # no rights yet
+    session = Session(loader.load(book), env_for(late, user="bob"))
+    session.store.follow()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:  # what a first refusal leaves: not listening
+        assert not session.store.listening()
+        time.sleep(0.1)
+    pgschema.init_now(empty_dsn, "cutover", own(empty_dsn, "late"), str)  # rights given
+    deadline = time.monotonic() + 60  # the backoff: 0.5, 1, 2, 5, 10 s
+    while not session.store.listening():
+        assert time.monotonic() < deadline, "never listened once the store took the role"
+        time.sleep(0.2)
+    session.store.close()

@@ -276,9 +276,14 @@ class Link:
                 self.down_since = time.time()
                 if self._on_down is not None:
                     self._on_down()
-            if self._retry_on and not self._closed and (self._retry is None or self._retry.done()):
-                self._retry = asyncio.ensure_future(self._reconnect())
+            self.keep_trying()
         return StoreUnavailable(why)
+
+    def keep_trying(self) -> None:
+        """Connect again with backoff until it works (each failure's words in `why`): for a
+        first connection the store refused, which no loss set retrying."""
+        if self._retry_on and not self._closed and (self._retry is None or self._retry.done()):
+            self._retry = asyncio.ensure_future(self._reconnect())
 
     def _terminated(self, conn: asyncpg.Connection) -> None:
         if conn is self.conn and not self._closed:

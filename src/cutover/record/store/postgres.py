@@ -191,6 +191,11 @@ class PostgresStore(Store):
             try:
                 await listen.acall(nothing)
             except StoreProblem as exc:
+                if str(exc) != POOLED:
+                    # Refused (a role without rights yet, a password being rotated): the
+                    # store may take it later, and then is listened to.
+                    listen.keep_trying()
+                    return
                 self.problem = str(exc)
                 listen.close()
             except StoreUnavailable:
