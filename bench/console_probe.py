@@ -69,6 +69,7 @@ class Probe:
         self.traced_at = 0.0
         self.growth: list = []
         self.memory: list[dict] = []  # memory_sample()s, every BENCH_MEMORY_EVERY_S
+        self.types: list[dict] = []  # held_types() and widget caches, every BENCH_TYPES_EVERY_S
 
     def widget_caches(self) -> dict[str, list]:
         """Textual's per-widget LRU/FIFO caches, summed by attribute over every widget:
@@ -126,6 +127,8 @@ class Probe:
             data["growth"] = self.growth
         if self.memory:
             data["memory"] = self.memory
+        if self.types:
+            data["types"] = self.types
         if getattr(self, "cleared", None):
             data["cleared"] = self.cleared
         tmp = OUT.with_suffix(".tmp")
@@ -192,16 +195,34 @@ class Probe:
     async def dump_every(self, seconds: float) -> None:
         caches_every = float(os.environ.get("BENCH_CACHES_EVERY_S", "0"))
         memory_every = float(os.environ.get("BENCH_MEMORY_EVERY_S", "0"))
-        caches_at = memory_at = time.monotonic()
+        # Which objects the console holds, by type, and its widgets' caches: diffing two of
+        # these names what accumulates (a walk over every tracked object: tens of ms).
+        types_every = float(os.environ.get("BENCH_TYPES_EVERY_S", "0"))
+        caches_at = memory_at = types_at = time.monotonic()
         while True:
             await asyncio.sleep(seconds)
             if memory_every > 0 and time.monotonic() - memory_at >= memory_every:
                 memory_at = time.monotonic()
                 self.memory.append(memory_sample())
+            if types_every > 0 and time.monotonic() - types_at >= types_every:
+                types_at = time.monotonic()
+                self.types.append(
+                    {"at": types_at, "types": held_types(), "widgets": self.widget_caches()}
+                )
             due = caches_every > 0 and time.monotonic() - caches_at >= caches_every
             if due:
                 caches_at = time.monotonic()
             self.dump(caches=due)
+
+
+def held_types(top: int = 60) -> dict[str, int]:
+    """How many objects the collector tracks, by type (module and name), the most first."""
+    import collections
+
+    counts = collections.Counter(
+        f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects()
+    )
+    return dict(counts.most_common(top))
 
 
 def memory_sample() -> dict:
