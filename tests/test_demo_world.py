@@ -198,7 +198,9 @@ def test_the_world_stops_leaving_no_postgres_and_no_open_port(world: World) -> N
 
     assert wait_until(lambda: not postgres_processes(pgdata), timeout=5)
     assert not pgdata.exists()
-    assert all(port_is_closed(u) for u in urls)
+    # Waited for, as the database is: on a loaded machine a server thread may still be
+    # letting go of its socket as stop() returns (one CI run found a port still answering).
+    assert wait_until(lambda: all(port_is_closed(u) for u in urls), timeout=5)
     assert not world.env_file.exists(), "a demo.env naming a dead world would mislead"
     world.stop()  # idempotent: the fixture (and atexit) call it again
 
