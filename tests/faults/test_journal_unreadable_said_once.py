@@ -7,19 +7,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tui.conftest import fixed_app, until, visible_text
+from tui.conftest import fixed_app, spy_on_what_it_says, until, visible_text
 
 
 async def test_a_journal_that_cannot_be_read_is_said_once_and_its_return_too(tmp_path: Path):
     app = fixed_app(tmp_path, stage="canary")
-    said: list[str] = []
-    say = app.say
-
-    def keep(message: str, severity: str = "information") -> None:
-        said.append(message)
-        say(message, severity)
-
-    app.say = keep  # type: ignore[method-assign]
+    said = spy_on_what_it_says(app)
     journal = app.session.runbook.journal_path
     async with app.run_test(size=(100, 40)) as pilot:
         await until(pilot, lambda: "2/3 Canary" in visible_text(app))

@@ -23,7 +23,7 @@ from cutover.runbook import loader
 from cutover.tui.app import CutoverApp
 from cutover.tui.screens.moves import RollbackScreen
 from store_world import cli, env_for, write_book
-from tui.conftest import until, visible_text, write_runbook
+from tui.conftest import spy_on_what_it_says, until, visible_text, write_runbook
 
 PASSWORD = "s3cret-pw"
 
@@ -52,19 +52,6 @@ def as_role(dsn: str, role: str, *grants: str) -> str:
     parts = urlsplit(dsn)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{name}:{PASSWORD}@{host}"))
-
-
-def spy_on_what_it_says(app: CutoverApp) -> list[str]:
-    """Every message the console says, kept (toasts expire after 5 s, whatever the load)."""
-    said: list[str] = []
-    say = app.say
-
-    def keep(message: str, severity: str = "information") -> None:
-        said.append(message)
-        say(message, severity)
-
-    app.say = keep  # type: ignore[method-assign]
-    return said
 
 
 @pytest.mark.parametrize(

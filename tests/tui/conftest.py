@@ -398,6 +398,20 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def spy_on_what_it_says(app: CutoverApp) -> list[str]:
+    """Every message the console says, kept: a toast expires after 5 s, and on a loaded
+    machine a test may look later than that."""
+    said: list[str] = []
+    say = app.say
+
+    def keep(message: str, severity: str = "information") -> None:
+        said.append(message)
+        say(message, severity)
+
+    app.say = keep  # type: ignore[method-assign]
+    return said
+
+
 async def until(pilot, condition, timeout: float = 10.0) -> None:
     """Let the app run until `condition()` holds; fail after `timeout` seconds."""
     for _ in range(int(timeout / 0.05)):

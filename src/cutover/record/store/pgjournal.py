@@ -186,18 +186,16 @@ class PgJournal:
             return f.view
         try:
             rows = store.link.call(self._rows_since(f.last_seq))
-        except StoreUnavailable as exc:
-            if must:
-                raise
-            self._said_stale(f"the state store cannot be reached ({exc.why})")
-            return f.view if f.last_line is not None else None
-        except StoreProblem as exc:
+        except (StoreUnavailable, StoreProblem) as exc:
             # A store that answers but refuses (a role without rights, a password rotated,
             # the schema gone) is read as one that cannot be reached: what was read before
             # stays, marked stale; every write is refused by it, and a rollback goes ahead.
             if must:
                 raise
-            self._said_stale(str(exc))
+            unreachable = isinstance(exc, StoreUnavailable)
+            self._said_stale(
+                f"the state store cannot be reached ({exc.why})" if unreachable else str(exc)
+            )
             return f.view if f.last_line is not None else None
         self.stale = None
         self.read_at = datetime.now(UTC)
